@@ -1,0 +1,44 @@
+# Strikeline developer commands. Everything installs itself into .venv and node_modules.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+# ape-vyper compiles with the vyper on PATH: the virtualenv's must come first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+export HYPOTHESIS_PROFILE ?= ci
+
+.PHONY: install test test-unit test-integration fuzz bench demo clean
+
+install: .stamps/python .stamps/node
+
+.stamps/python: pyproject.toml
+	@mkdir -p .stamps
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+.stamps/node: package.json
+	@mkdir -p .stamps
+	npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## the whole suite: unit, property, stateful (ci profile), pricing, then ape + anvil integration
+test: install test-unit test-integration
+
+test-unit: install
+	$(PY) -m pytest tests --ignore=tests/integration -q -n 2 --dist loadfile
+
+test-integration: install
+	cd tests/integration && ../../$(VENV)/bin/ape test . -q --network ethereum:local:foundry
+
+## the long fuzzing profile (10x the ci examples)
+fuzz: install
+	HYPOTHESIS_PROFILE=nightly $(PY) -m pytest tests/stateful tests/unit -q -n 2 --dist loadfile
+
+bench: install
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+demo: install
+	$(PY) scripts/demo.py
+
+clean:
+	rm -rf $(VENV) node_modules .stamps .build

@@ -1,0 +1,840 @@
+# pragma version ~=0.4.3
+"""
+@title Strikeline Clearinghouse
+@custom:contract-name Clearinghouse
+@license GNU Affero General Public License v3.0 only
+@notice Holds collateral, short option positions and settlement.
+
+        - Accounts hold free collateral per token (deposit, withdraw).
+        - Governance whitelists products (underlying, quote, collateral, is_put);
+          anyone creates series (product, strike, expiry at 08:00 UTC) for them.
+        - Writers lock full collateral (calls: one unit of the underlying per
+          contract; puts: strike x amount of the quote token, rounded up) and mint
+          longs (ERC-1155 on the OptionToken) to themselves or another address.
+        - After the Oracle's expiry price is final, holders redeem the cash payoff
+          and writers settle and take back the rest; anyone may do either on a
+          user's behalf (auto-exercise), one at a time or in batches.
+        - The Exchange (EXCHANGE_ROLE) settles trades: premium between free
+          balances, longs delivered or written, shorts netted (buy to close).
+
+        Rounding never favours a user: collateral locked and writer obligations
+        round up, holder payouts and collateral released round down. The rounding
+        dust of a fully settled series is swept to the fee recipient.
+@custom:kill The GUARDIAN pauses writing and trading (`pause`). A pause never blocks
+        deposits, withdrawing free collateral, closing (burn), redeeming or
+        settling after a final expiry price. To retire the contract: pause, stop
+        whitelisting (disable products) and let every series expire and settle;
+        users withdraw their free collateral at any time.
+"""
+
+from ethereum.ercs import IERC20
+from ethereum.ercs import IERC20Detailed
+
+from snekmate.auth import access_control
+from snekmate.utils import pausable
+
+from .interfaces import IOptionToken
+from .interfaces import IOracle
+
+# @dev Roles: the admin (a timelock in production) changes parameters; the
+# guardian pauses; the Exchange settles trades.
+initializes: access_control
+
+# @dev Pause flag for writing and trading only.
+initializes: pausable
+
+exports: (
+    access_control.DEFAULT_ADMIN_ROLE,
+    access_control.hasRole,
+    access_control.getRoleAdmin,
+    access_control.grantRole,
+    access_control.revokeRole,
+    access_control.renounceRole,
+    access_control.supportsInterface,
+    pausable.paused,
+)
+
+
+# ---------------------------------------------------------------------------
+#                                   Events
+# ---------------------------------------------------------------------------
+
+event Deposit:
+    account: indexed(address)
+    token: indexed(address)
+    amount: uint256
+    sender: address
+
+
+event Withdraw:
+    account: indexed(address)
+    token: indexed(address)
+    amount: uint256
+    recipient: address
+
+
+event ProductSet:
+    product_id: indexed(bytes32)
+    underlying: address
+    quote: address
+    collateral: address
+    is_put: bool
+    enabled: bool
+
+
+event SeriesCreated:
+    series_id: indexed(uint256)
+    product_id: indexed(bytes32)
+    strike: uint256
+    expiry: uint256
+
+
+event Written:
+    writer: indexed(address)
+    series_id: indexed(uint256)
+    amount: uint256
+    collateral: uint256
+    recipient: address
+
+
+event Burned:
+    writer: indexed(address)
+    series_id: indexed(uint256)
+    amount: uint256
+    released: uint256
+
+
+event SeriesSettlementPrice:
+    series_id: indexed(uint256)
+    price: uint256
+    payout_pool: uint256
+
+
+event Redeemed:
+    holder: indexed(address)
+    series_id: indexed(uint256)
+    amount: uint256
+    payout: uint256
+    caller: address
+
+
+event Settled:
+    writer: indexed(address)
+    series_id: indexed(uint256)
+    amount: uint256
+    obligation: uint256
+    returned: uint256
+    caller: address
+
+
+event Trade:
+    series_id: indexed(uint256)
+    buyer: indexed(address)
+    seller: indexed(address)
+    amount: uint256
+    buyer_debit: uint256
+    seller_credit: uint256
+    fee: uint256
+    written: uint256
+    closed: uint256
+
+
+event DustSwept:
+    series_id: indexed(uint256)
+    token: indexed(address)
+    amount: uint256
+    recipient: address
+
+
+event OracleSet:
+    oracle: indexed(address)
+
+
+event FeeRecipientSet:
+    fee_recipient: indexed(address)
+
+
+# ---------------------------------------------------------------------------
+#                                  Constants
+# ---------------------------------------------------------------------------
+
+GUARDIAN_ROLE: public(constant(bytes32)) = keccak256("GUARDIAN_ROLE")
+EXCHANGE_ROLE: public(constant(bytes32)) = keccak256("EXCHANGE_ROLE")
+
+# @dev Option amounts, strikes and prices all carry 8 decimals.
+UNIT: constant(uint256) = 10**8
+UNIT_SQ: constant(uint256) = 10**16
+DAY: constant(uint256) = 86_400
+EXPIRY_HOUR: constant(uint256) = 28_800
+# @dev Bounds that keep every product in the payoff maths far from overflow.
+MAX_STRIKE: public(constant(uint256)) = 10**20
+MAX_DECIMALS: public(constant(uint256)) = 36
+BATCH: constant(uint256) = 64
+
+
+# ---------------------------------------------------------------------------
+#                                   Storage
+# ---------------------------------------------------------------------------
+
+struct Product:
+    underlying: address
+    quote: address
+    collateral: address
+    is_put: bool
+    enabled: bool
+
+
+struct Series:
+    product_id: bytes32
+    strike: uint256
+    expiry: uint256
+
+
+struct SeriesState:
+    # shorts outstanding; equals the long supply until settlement starts
+    open_interest: uint256
+    # collateral of unsettled writers (net of the payout pool once crystallised)
+    collateral: uint256
+    # final expiry price, cached at the first redeem or settle; 0 before
+    settlement_price: uint256
+    # collateral still owed to unredeemed holders
+    payout_pool: uint256
+
+
+struct Position:
+    short: uint256
+    collateral: uint256
+
+
+option_token: public(immutable(IOptionToken))
+oracle: public(IOracle)
+fee_recipient: public(address)
+
+products: public(HashMap[bytes32, Product])
+series: public(HashMap[uint256, Series])
+series_state: public(HashMap[uint256, SeriesState])
+positions: public(HashMap[address, HashMap[uint256, Position]])
+
+# @dev 10**decimals of each accepted token; zero means the token is not accepted.
+token_unit: public(HashMap[address, uint256])
+free_collateral: public(HashMap[address, HashMap[address, uint256]])
+locked_collateral: public(HashMap[address, HashMap[address, uint256]])
+
+
+# ---------------------------------------------------------------------------
+#                                 Constructor
+# ---------------------------------------------------------------------------
+
+@deploy
+def __init__(option_token_: IOptionToken, oracle_: IOracle, admin_: address, guardian_: address, fee_recipient_: address):
+    """
+    @dev Deploys the Clearinghouse. `admin_` (a timelock in production) gets the
+         admin role, `guardian_` the guardian role; the deployer keeps no role
+         unless it is one of them.
+    """
+    assert admin_ != empty(address), "clearinghouse: zero admin"
+    assert fee_recipient_ != empty(address), "clearinghouse: zero fee recipient"
+    access_control.__init__()
+    pausable.__init__()
+    option_token = option_token_
+    self.oracle = oracle_
+    self.fee_recipient = fee_recipient_
+    access_control._grant_role(access_control.DEFAULT_ADMIN_ROLE, admin_)
+    if guardian_ != empty(address):
+        access_control._grant_role(GUARDIAN_ROLE, guardian_)
+    if admin_ != msg.sender:
+        access_control._revoke_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    log OracleSet(oracle=oracle_.address)
+    log FeeRecipientSet(fee_recipient=fee_recipient_)
+
+
+# ---------------------------------------------------------------------------
+#                                 Governance
+# ---------------------------------------------------------------------------
+
+@external
+def set_product(underlying: address, quote: address, collateral: address, is_put: bool, enabled: bool) -> bytes32:
+    """
+    @dev Whitelists (or disables) a product. Calls are collateralised in the
+         underlying, puts in the quote token. Disabling stops new series and new
+         writing; existing positions still trade out, settle and redeem.
+    @return bytes32 The product id, keccak256(abi_encode(underlying, quote, collateral, is_put)).
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    assert underlying != quote, "clearinghouse: underlying is quote"
+    if is_put:
+        assert collateral == quote, "clearinghouse: put collateral must be quote"
+    else:
+        assert collateral == underlying, "clearinghouse: call collateral must be underlying"
+    self._accept_token(underlying)
+    self._accept_token(quote)
+    product_id: bytes32 = self._product_id(underlying, quote, collateral, is_put)
+    self.products[product_id] = Product(
+        underlying=underlying, quote=quote, collateral=collateral, is_put=is_put, enabled=enabled
+    )
+    log ProductSet(
+        product_id=product_id, underlying=underlying, quote=quote, collateral=collateral, is_put=is_put, enabled=enabled
+    )
+    return product_id
+
+
+@external
+def set_oracle(oracle_: IOracle):
+    """
+    @dev Replaces the Oracle. Series already crystallised keep their price.
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    assert oracle_.address != empty(address), "clearinghouse: zero oracle"
+    self.oracle = oracle_
+    log OracleSet(oracle=oracle_.address)
+
+
+@external
+def set_fee_recipient(fee_recipient_: address):
+    """
+    @dev Sets who receives trading fees and rounding dust.
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    assert fee_recipient_ != empty(address), "clearinghouse: zero fee recipient"
+    self.fee_recipient = fee_recipient_
+    log FeeRecipientSet(fee_recipient=fee_recipient_)
+
+
+@external
+def pause():
+    """
+    @dev Guardian: stop writing and trading. Exits stay open.
+    """
+    access_control._check_role(GUARDIAN_ROLE, msg.sender)
+    pausable._pause()
+
+
+@external
+def unpause():
+    """
+    @dev Guardian: resume writing and trading.
+    """
+    access_control._check_role(GUARDIAN_ROLE, msg.sender)
+    pausable._unpause()
+
+
+# ---------------------------------------------------------------------------
+#                                  Accounts
+# ---------------------------------------------------------------------------
+
+@external
+@nonreentrant
+def deposit(token: address, amount: uint256, account: address) -> uint256:
+    """
+    @dev Pulls `amount` of `token` from the caller and credits `account` with
+         what actually arrived (a fee-on-transfer token credits less).
+    @return uint256 The amount credited.
+    """
+    assert self.token_unit[token] != 0, "clearinghouse: token not accepted"
+    assert amount != 0, "clearinghouse: zero amount"
+    assert account != empty(address), "clearinghouse: zero account"
+    before: uint256 = staticcall IERC20(token).balanceOf(self)
+    self._transfer_in(token, msg.sender, amount)
+    received: uint256 = staticcall IERC20(token).balanceOf(self) - before
+    assert received != 0, "clearinghouse: nothing received"
+    self.free_collateral[account][token] += received
+    log Deposit(account=account, token=token, amount=received, sender=msg.sender)
+    return received
+
+
+@external
+@nonreentrant
+def withdraw(token: address, amount: uint256, recipient: address):
+    """
+    @dev Sends `amount` of the caller's free `token` to `recipient`. Never paused.
+    """
+    assert amount != 0, "clearinghouse: zero amount"
+    assert recipient != empty(address), "clearinghouse: zero recipient"
+    free: uint256 = self.free_collateral[msg.sender][token]
+    assert free >= amount, "clearinghouse: insufficient free collateral"
+    self.free_collateral[msg.sender][token] = unsafe_sub(free, amount)
+    log Withdraw(account=msg.sender, token=token, amount=amount, recipient=recipient)
+    self._transfer_out(token, recipient, amount)
+
+
+# ---------------------------------------------------------------------------
+#                                   Series
+# ---------------------------------------------------------------------------
+
+@external
+def create_series(product_id: bytes32, strike: uint256, expiry: uint256) -> uint256:
+    """
+    @dev Creates a series of a whitelisted product; anyone may call. Creating
+         an existing series returns its id.
+    @param strike Strike price, 8 decimals.
+    @param expiry Unix seconds, 08:00 UTC, in the future.
+    @return uint256 The series id, uint256(keccak256(abi_encode(product_id, strike, expiry))).
+    """
+    assert self.products[product_id].enabled, "clearinghouse: unknown product"
+    assert strike != 0, "clearinghouse: zero strike"
+    assert strike <= MAX_STRIKE, "clearinghouse: strike too large"
+    assert expiry > block.timestamp, "clearinghouse: expiry in the past"
+    assert expiry % DAY == EXPIRY_HOUR, "clearinghouse: expiry not 08:00 UTC"
+    series_id: uint256 = self._series_id(product_id, strike, expiry)
+    if self.series[series_id].expiry == 0:
+        self.series[series_id] = Series(product_id=product_id, strike=strike, expiry=expiry)
+        log SeriesCreated(series_id=series_id, product_id=product_id, strike=strike, expiry=expiry)
+    return series_id
+
+
+@external
+@pure
+def product_id(underlying: address, quote: address, collateral: address, is_put: bool) -> bytes32:
+    """
+    @dev The deterministic id of a product.
+    """
+    return self._product_id(underlying, quote, collateral, is_put)
+
+
+@external
+@pure
+def series_id(product_id: bytes32, strike: uint256, expiry: uint256) -> uint256:
+    """
+    @dev The deterministic id of a series (also its OptionToken id).
+    """
+    return self._series_id(product_id, strike, expiry)
+
+
+# ---------------------------------------------------------------------------
+#                              Writing and closing
+# ---------------------------------------------------------------------------
+
+@external
+@nonreentrant
+def write(series_id: uint256, amount: uint256, recipient: address) -> uint256:
+    """
+    @dev Locks full collateral from the caller's free balance, opens (or adds
+         to) the caller's short and mints `amount` longs to `recipient`.
+    @return uint256 The collateral locked.
+    """
+    pausable._require_not_paused()
+    assert recipient != empty(address), "clearinghouse: zero recipient"
+    s: Series = self._open_series(series_id)
+    product: Product = self.products[s.product_id]
+    assert product.enabled, "clearinghouse: product disabled"
+    locked: uint256 = self._open_short(msg.sender, series_id, product, s.strike, amount)
+    log Written(writer=msg.sender, series_id=series_id, amount=amount, collateral=locked, recipient=recipient)
+    extcall option_token.mint(recipient, series_id, amount)
+    return locked
+
+
+@external
+@nonreentrant
+def burn(series_id: uint256, amount: uint256) -> uint256:
+    """
+    @dev Before expiry, burns `amount` of the caller's longs against its own
+         short and releases the collateral pro rata (rounded down). Not paused.
+    @return uint256 The collateral released.
+    """
+    s: Series = self._open_series(series_id)
+    product: Product = self.products[s.product_id]
+    released: uint256 = self._close_short(msg.sender, series_id, product.collateral, amount)
+    log Burned(writer=msg.sender, series_id=series_id, amount=amount, released=released)
+    extcall option_token.burn_from(msg.sender, series_id, amount)
+    return released
+
+
+# ---------------------------------------------------------------------------
+#                                   Trading
+# ---------------------------------------------------------------------------
+
+@external
+@nonreentrant
+def trade(
+    series_id: uint256, buyer: address, seller: address, amount: uint256, buyer_debit: uint256, seller_credit: uint256
+):
+    """
+    @dev Exchange only. Settles one trade of `amount` options of `series_id`:
+         the buyer pays `buyer_debit` of the quote token from free collateral,
+         the seller receives `seller_credit`, the fee recipient the difference
+         (fees plus rounding dust). The seller delivers longs it holds and
+         writes the rest from free collateral (sell to open); the buyer's
+         incoming longs first close its own short (buy to close).
+    """
+    pausable._require_not_paused()
+    access_control._check_role(EXCHANGE_ROLE, msg.sender)
+    assert amount != 0, "clearinghouse: zero amount"
+    assert buyer != seller, "clearinghouse: self trade"
+    assert buyer_debit >= seller_credit, "clearinghouse: credit exceeds debit"
+    s: Series = self._open_series(series_id)
+    product: Product = self.products[s.product_id]
+
+    # premium
+    quote: address = product.quote
+    free: uint256 = self.free_collateral[buyer][quote]
+    assert free >= buyer_debit, "clearinghouse: buyer insufficient collateral"
+    self.free_collateral[buyer][quote] = unsafe_sub(free, buyer_debit)
+    if seller_credit != 0:
+        self.free_collateral[seller][quote] += seller_credit
+    fee: uint256 = unsafe_sub(buyer_debit, seller_credit)
+    if fee != 0:
+        self.free_collateral[self.fee_recipient][quote] += fee
+
+    # positions
+    delivered: uint256 = min(staticcall option_token.balanceOf(seller, series_id), amount)
+    written: uint256 = unsafe_sub(amount, delivered)
+    if written != 0:
+        assert product.enabled, "clearinghouse: product disabled"
+        self._open_short(seller, series_id, product, s.strike, written)
+    closed: uint256 = min(self.positions[buyer][series_id].short, amount)
+    if closed != 0:
+        self._close_short(buyer, series_id, product.collateral, closed)
+
+    log Trade(
+        series_id=series_id,
+        buyer=buyer,
+        seller=seller,
+        amount=amount,
+        buyer_debit=buyer_debit,
+        seller_credit=seller_credit,
+        fee=fee,
+        written=written,
+        closed=closed,
+    )
+    extcall option_token.clearing_move(seller, buyer, series_id, delivered, unsafe_sub(amount, closed))
+
+
+# ---------------------------------------------------------------------------
+#                                 Settlement
+# ---------------------------------------------------------------------------
+
+@external
+@nonreentrant
+def redeem(series_id: uint256, holder: address) -> uint256:
+    """
+    @dev After a final expiry price, burns all of `holder`'s longs and credits
+         the cash payoff (rounded down) to its free collateral. Anyone may call
+         (auto-exercise). A second call pays nothing.
+    @return uint256 The payout.
+    """
+    return self._redeem(series_id, holder)
+
+
+@external
+@nonreentrant
+def settle(series_id: uint256, writer: address) -> uint256:
+    """
+    @dev After a final expiry price, closes `writer`'s short: its obligation
+         (rounded up) stays for the holders, the rest of its collateral returns
+         to its free balance. Anyone may call. A second call pays nothing.
+    @return uint256 The collateral returned to the writer.
+    """
+    return self._settle(series_id, writer)
+
+
+@external
+@nonreentrant
+def redeem_many(series_ids: DynArray[uint256, BATCH], holders: DynArray[address, BATCH]) -> uint256:
+    """
+    @dev Batch `redeem`, pairing `series_ids[i]` with `holders[i]`.
+    @return uint256 The sum of payouts.
+    """
+    assert len(series_ids) == len(holders), "clearinghouse: length mismatch"
+    total: uint256 = 0
+    for i: uint256 in range(len(series_ids), bound=BATCH):
+        total += self._redeem(series_ids[i], holders[i])
+    return total
+
+
+@external
+@nonreentrant
+def settle_many(series_ids: DynArray[uint256, BATCH], writers: DynArray[address, BATCH]) -> uint256:
+    """
+    @dev Batch `settle`, pairing `series_ids[i]` with `writers[i]`.
+    @return uint256 The sum of collateral returned.
+    """
+    assert len(series_ids) == len(writers), "clearinghouse: length mismatch"
+    total: uint256 = 0
+    for i: uint256 in range(len(series_ids), bound=BATCH):
+        total += self._settle(series_ids[i], writers[i])
+    return total
+
+
+@external
+@nonreentrant
+def sweep_dust(series_id: uint256) -> uint256:
+    """
+    @dev Once every long is redeemed and every short settled, credits the
+         series' rounding dust to the fee recipient. Anyone may call.
+    @return uint256 The dust swept.
+    """
+    state: SeriesState = self.series_state[series_id]
+    assert state.settlement_price != 0, "clearinghouse: not settled"
+    assert state.open_interest == 0, "clearinghouse: shorts outstanding"
+    assert staticcall option_token.total_supply(series_id) == 0, "clearinghouse: longs outstanding"
+    dust: uint256 = state.collateral + state.payout_pool
+    if dust == 0:
+        return 0
+    token: address = self.products[self.series[series_id].product_id].collateral
+    self.series_state[series_id].collateral = 0
+    self.series_state[series_id].payout_pool = 0
+    recipient: address = self.fee_recipient
+    self.free_collateral[recipient][token] += dust
+    log DustSwept(series_id=series_id, token=token, amount=dust, recipient=recipient)
+    return dust
+
+
+# ---------------------------------------------------------------------------
+#                                    Views
+# ---------------------------------------------------------------------------
+
+@external
+@view
+def collateral_required(series_id: uint256, amount: uint256) -> uint256:
+    """
+    @dev Full collateral for writing `amount` of `series_id`, rounded up.
+    """
+    s: Series = self.series[series_id]
+    assert s.expiry != 0, "clearinghouse: unknown series"
+    product: Product = self.products[s.product_id]
+    return self._full_collateral(product.is_put, self.token_unit[product.collateral], s.strike, amount)
+
+
+@external
+@view
+def payoff(series_id: uint256, price: uint256, amount: uint256) -> uint256:
+    """
+    @dev Cash payoff of `amount` longs at expiry price `price`, rounded down
+         (what a holder receives), in the collateral token.
+    """
+    s: Series = self.series[series_id]
+    assert s.expiry != 0, "clearinghouse: unknown series"
+    product: Product = self.products[s.product_id]
+    return self._payoff(product.is_put, self.token_unit[product.collateral], s.strike, price, amount, False)
+
+
+# ---------------------------------------------------------------------------
+#                                  Internals
+# ---------------------------------------------------------------------------
+
+@internal
+@view
+def _open_series(series_id: uint256) -> Series:
+    """
+    @dev Loads a series that exists and has not expired.
+    """
+    s: Series = self.series[series_id]
+    assert s.expiry != 0, "clearinghouse: unknown series"
+    assert block.timestamp < s.expiry, "clearinghouse: series expired"
+    return s
+
+
+@internal
+def _open_short(writer: address, series_id: uint256, product: Product, strike: uint256, amount: uint256) -> uint256:
+    """
+    @dev Moves full collateral for `amount` from free to locked and records the
+         short. Reverts if the writer's free collateral does not cover it.
+    @return uint256 The collateral locked.
+    """
+    assert amount != 0, "clearinghouse: zero amount"
+    token: address = product.collateral
+    required: uint256 = self._full_collateral(product.is_put, self.token_unit[token], strike, amount)
+    free: uint256 = self.free_collateral[writer][token]
+    assert free >= required, "clearinghouse: insufficient collateral"
+    self.free_collateral[writer][token] = unsafe_sub(free, required)
+    self.locked_collateral[writer][token] += required
+    self.positions[writer][series_id].short += amount
+    self.positions[writer][series_id].collateral += required
+    self.series_state[series_id].open_interest += amount
+    self.series_state[series_id].collateral += required
+    return required
+
+
+@internal
+def _close_short(writer: address, series_id: uint256, token: address, amount: uint256) -> uint256:
+    """
+    @dev Reduces `writer`'s short by `amount` and releases its collateral pro
+         rata; the collateral left on the position is rounded up.
+    @return uint256 The collateral released.
+    """
+    assert amount != 0, "clearinghouse: zero amount"
+    pos: Position = self.positions[writer][series_id]
+    assert pos.short >= amount, "clearinghouse: insufficient short"
+    remaining: uint256 = unsafe_sub(pos.short, amount)
+    kept: uint256 = 0
+    if remaining != 0:
+        kept = self._mul_div_up(pos.collateral, remaining, pos.short)
+    released: uint256 = pos.collateral - kept
+    self.positions[writer][series_id] = Position(short=remaining, collateral=kept)
+    self.locked_collateral[writer][token] -= released
+    self.free_collateral[writer][token] += released
+    self.series_state[series_id].open_interest -= amount
+    self.series_state[series_id].collateral -= released
+    return released
+
+
+@internal
+def _settlement_price(series_id: uint256, s: Series, product: Product) -> uint256:
+    """
+    @dev The series' final expiry price, read from the Oracle and cached on
+         first use, when the payout pool (what all longs are owed, rounded up)
+         is set aside from the writers' collateral.
+    """
+    price: uint256 = self.series_state[series_id].settlement_price
+    if price != 0:
+        return price
+    assert s.expiry != 0, "clearinghouse: unknown series"
+    assert block.timestamp >= s.expiry, "clearinghouse: not expired"
+    final: bool = False
+    price, final = staticcall self.oracle.expiry_price(product.underlying, s.expiry)
+    assert final, "clearinghouse: expiry price not final"
+    assert price != 0, "clearinghouse: zero expiry price"
+    state: SeriesState = self.series_state[series_id]
+    pool: uint256 = self._payoff(
+        product.is_put, self.token_unit[product.collateral], s.strike, price, state.open_interest, True
+    )
+    self.series_state[series_id] = SeriesState(
+        open_interest=state.open_interest,
+        collateral=state.collateral - pool,
+        settlement_price=price,
+        payout_pool=pool,
+    )
+    log SeriesSettlementPrice(series_id=series_id, price=price, payout_pool=pool)
+    return price
+
+
+@internal
+def _redeem(series_id: uint256, holder: address) -> uint256:
+    """
+    @dev See `redeem`.
+    """
+    amount: uint256 = staticcall option_token.balanceOf(holder, series_id)
+    if amount == 0:
+        return 0
+    s: Series = self.series[series_id]
+    product: Product = self.products[s.product_id]
+    price: uint256 = self._settlement_price(series_id, s, product)
+    token: address = product.collateral
+    payout: uint256 = self._payoff(product.is_put, self.token_unit[token], s.strike, price, amount, False)
+    self.series_state[series_id].payout_pool -= payout
+    if payout != 0:
+        self.free_collateral[holder][token] += payout
+    log Redeemed(holder=holder, series_id=series_id, amount=amount, payout=payout, caller=msg.sender)
+    extcall option_token.burn_from(holder, series_id, amount)
+    return payout
+
+
+@internal
+def _settle(series_id: uint256, writer: address) -> uint256:
+    """
+    @dev See `settle`.
+    """
+    pos: Position = self.positions[writer][series_id]
+    if pos.short == 0:
+        return 0
+    s: Series = self.series[series_id]
+    product: Product = self.products[s.product_id]
+    price: uint256 = self._settlement_price(series_id, s, product)
+    token: address = product.collateral
+    obligation: uint256 = self._payoff(product.is_put, self.token_unit[token], s.strike, price, pos.short, True)
+    # full collateral always covers the rounded-up obligation
+    returned: uint256 = pos.collateral - obligation
+    self.positions[writer][series_id] = empty(Position)
+    self.locked_collateral[writer][token] -= pos.collateral
+    if returned != 0:
+        self.free_collateral[writer][token] += returned
+    self.series_state[series_id].open_interest -= pos.short
+    self.series_state[series_id].collateral -= returned
+    log Settled(
+        writer=writer, series_id=series_id, amount=pos.short, obligation=obligation, returned=returned, caller=msg.sender
+    )
+    return returned
+
+
+@internal
+@pure
+def _full_collateral(is_put: bool, unit: uint256, strike: uint256, amount: uint256) -> uint256:
+    """
+    @dev Full collateral for `amount` options, rounded up: a call locks one
+         unit of the underlying per contract, a put strike x amount of quote.
+    """
+    if is_put:
+        return self._mul_div_up(amount * strike, unit, UNIT_SQ)
+    return self._mul_div_up(amount, unit, UNIT)
+
+
+@internal
+@pure
+def _payoff(is_put: bool, unit: uint256, strike: uint256, price: uint256, amount: uint256, round_up: bool) -> uint256:
+    """
+    @dev Cash payoff of `amount` options at expiry price `price`, in collateral
+         units: a call pays (S - K) / S of the underlying per contract, a put
+         K - S of the quote token. Rounded up for writers, down for holders.
+    """
+    if is_put:
+        if price >= strike:
+            return 0
+        if round_up:
+            return self._mul_div_up(amount * (strike - price), unit, UNIT_SQ)
+        return amount * (strike - price) * unit // UNIT_SQ
+    if price <= strike:
+        return 0
+    if round_up:
+        return self._mul_div_up(amount * unit, price - strike, price * UNIT)
+    return amount * unit * (price - strike) // (price * UNIT)
+
+
+@internal
+@pure
+def _mul_div_up(a: uint256, b: uint256, d: uint256) -> uint256:
+    """
+    @dev ceil(a * b / d), checked arithmetic.
+    """
+    product: uint256 = a * b
+    return product // d + convert(product % d != 0, uint256)
+
+
+@internal
+@pure
+def _product_id(underlying: address, quote: address, collateral: address, is_put: bool) -> bytes32:
+    return keccak256(abi_encode(underlying, quote, collateral, is_put))
+
+
+@internal
+@pure
+def _series_id(product_id: bytes32, strike: uint256, expiry: uint256) -> uint256:
+    return convert(keccak256(abi_encode(product_id, strike, expiry)), uint256)
+
+
+@internal
+def _accept_token(token: address):
+    """
+    @dev Records a token's unit the first time a product uses it.
+    """
+    if self.token_unit[token] != 0:
+        return
+    assert token.is_contract, "clearinghouse: token not a contract"
+    decimals: uint256 = convert(staticcall IERC20Detailed(token).decimals(), uint256)
+    assert decimals <= MAX_DECIMALS, "clearinghouse: too many decimals"
+    self.token_unit[token] = 10**decimals
+
+
+@internal
+def _transfer_in(token: address, sender: address, amount: uint256):
+    """
+    @dev transferFrom that accepts tokens returning nothing or true.
+    """
+    response: Bytes[32] = raw_call(
+        token,
+        abi_encode(sender, self, amount, method_id=method_id("transferFrom(address,address,uint256)")),
+        max_outsize=32,
+    )
+    if len(response) != 0:
+        assert abi_decode(response, bool), "clearinghouse: transferFrom failed"
+
+
+@internal
+def _transfer_out(token: address, recipient: address, amount: uint256):
+    """
+    @dev transfer that accepts tokens returning nothing or true.
+    """
+    response: Bytes[32] = raw_call(
+        token, abi_encode(recipient, amount, method_id=method_id("transfer(address,uint256)")), max_outsize=32
+    )
+    if len(response) != 0:
+        assert abi_decode(response, bool), "clearinghouse: transfer failed"

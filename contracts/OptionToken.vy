@@ -1,0 +1,137 @@
+# pragma version ~=0.4.3
+"""
+@title Strikeline OptionToken
+@custom:contract-name OptionToken
+@license GNU Affero General Public License v3.0 only
+@notice ERC-1155 token of long option positions. Each token id is one series, the
+        id computed by the Clearinghouse (`series_id`). Wallets see their longs as
+        ordinary ERC-1155 balances and can transfer them freely. Only the
+        Clearinghouse, bound once after deployment, mints and burns: it mints when
+        a writer locks collateral, burns when a position is closed or redeemed, and
+        moves positions for the Exchange (sell to open, buy to close).
+@custom:kill The token has no admin and no pause of its own. To shut down, pause the
+        Clearinghouse (no new mints); existing longs stay transferable and redeemable
+        through the Clearinghouse after expiry.
+"""
+
+from snekmate.auth import ownable
+from snekmate.tokens import erc1155
+
+# @dev snekmate's ERC-1155 needs an `ownable` instance for its minter bookkeeping and
+# URI setter; neither is exported, so the owner holds no power over balances.
+initializes: ownable
+
+# @dev We own the ERC-1155 storage (balances, approvals, supplies).
+initializes: erc1155[ownable := ownable]
+
+# @dev The standard ERC-1155 surface only; snekmate's `safe_mint`, `burn`,
+# `set_minter`, `set_uri` and ownership functions are deliberately not exported:
+# minting and burning go through the Clearinghouse-only functions below.
+exports: (
+    erc1155.safeTransferFrom,
+    erc1155.safeBatchTransferFrom,
+    erc1155.balanceOf,
+    erc1155.balanceOfBatch,
+    erc1155.setApprovalForAll,
+    erc1155.isApprovedForAll,
+    erc1155.supportsInterface,
+    erc1155.uri,
+    erc1155.total_supply,
+    erc1155.exists,
+)
+
+
+event ClearinghouseBound:
+    clearinghouse: indexed(address)
+
+
+# @dev The Clearinghouse, the only account that mints and burns; set once.
+clearinghouse: public(address)
+
+# @dev The deployer, who may bind the Clearinghouse exactly once.
+_DEPLOYER: immutable(address)
+
+
+@deploy
+def __init__(base_uri_: String[80]):
+    """
+    @dev Deploys the token with an ERC-1155 base URI; the Clearinghouse is bound
+         later with `bind_clearinghouse` (the two contracts reference each other).
+    @param base_uri_ The base URI for token metadata.
+    """
+    ownable.__init__()
+    erc1155.__init__(base_uri_)
+    _DEPLOYER = msg.sender
+
+
+@external
+def bind_clearinghouse(clearinghouse_: address):
+    """
+    @dev Binds the Clearinghouse once. Only the deployer may call it, only once.
+    @param clearinghouse_ The Clearinghouse address.
+    """
+    assert msg.sender == _DEPLOYER, "option_token: only deployer"
+    assert self.clearinghouse == empty(address), "option_token: already bound"
+    assert clearinghouse_ != empty(address), "option_token: zero address"
+    self.clearinghouse = clearinghouse_
+    log ClearinghouseBound(clearinghouse=clearinghouse_)
+
+
+@external
+def mint(to: address, id: uint256, amount: uint256):
+    """
+    @dev Mints `amount` longs of series `id` to `to` (a contract recipient must
+         accept ERC-1155 tokens).
+    @param to The recipient.
+    @param id The series id.
+    @param amount The amount, in option units (8 decimals).
+    """
+    self._check_clearinghouse()
+    erc1155._safe_mint(to, id, amount, b"")
+
+
+@external
+def burn_from(owner: address, id: uint256, amount: uint256):
+    """
+    @dev Burns `amount` longs of series `id` held by `owner`; no approval needed,
+         the Clearinghouse only does so on the owner's behalf (close) or after
+         expiry (redeem, which credits the owner).
+    @param owner The holder.
+    @param id The series id.
+    @param amount The amount to burn.
+    """
+    self._check_clearinghouse()
+    erc1155._burn(owner, id, amount)
+
+
+@external
+def clearing_move(from_: address, to: address, id: uint256, debit: uint256, credit: uint256):
+    """
+    @dev Settles one trade's position change in one call: `from_` gives up
+         `debit` longs, `to` receives `credit` longs. The overlap moves as a
+         transfer; any excess debit is burned (the seller's delivered longs that
+         close the buyer's short) and any excess credit is minted (longs written
+         by the seller).
+    @param from_ The seller.
+    @param to The buyer.
+    @param id The series id.
+    @param debit The longs the seller delivers from its balance.
+    @param credit The longs the buyer receives.
+    """
+    self._check_clearinghouse()
+    moved: uint256 = min(debit, credit)
+    if moved != 0:
+        erc1155._safe_transfer_from(from_, to, id, moved, b"")
+    if debit > moved:
+        erc1155._burn(from_, id, debit - moved)
+    if credit > moved:
+        erc1155._safe_mint(to, id, credit - moved, b"")
+
+
+@internal
+@view
+def _check_clearinghouse():
+    """
+    @dev Reverts unless the caller is the bound Clearinghouse.
+    """
+    assert msg.sender == self.clearinghouse, "option_token: only clearinghouse"

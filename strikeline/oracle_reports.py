@@ -1,0 +1,85 @@
+"""EIP-712 price reports for the Oracle contract, signed by reporters.
+
+Domain: name "Strikeline Oracle", version "1", chainId, the Oracle's address.
+Types: SpotReport(address asset,uint256 price,uint256 timestamp) and
+ExpiryReport(address asset,uint256 expiry,uint256 price).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+
+_DOMAIN_TYPE = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+SPOT_TYPES = {
+    "EIP712Domain": _DOMAIN_TYPE,
+    "SpotReport": [
+        {"name": "asset", "type": "address"},
+        {"name": "price", "type": "uint256"},
+        {"name": "timestamp", "type": "uint256"},
+    ],
+}
+EXPIRY_TYPES = {
+    "EIP712Domain": _DOMAIN_TYPE,
+    "ExpiryReport": [
+        {"name": "asset", "type": "address"},
+        {"name": "expiry", "type": "uint256"},
+        {"name": "price", "type": "uint256"},
+    ],
+}
+
+
+@dataclass(frozen=True)
+class SignedReport:
+    """One reporter's signed price; `as_tuple` is the contract's `Report` struct."""
+
+    signer: str
+    price: int
+    timestamp: int
+    signature: bytes
+
+    def as_tuple(self) -> tuple[int, int, bytes]:
+        return (self.price, self.timestamp, self.signature)
+
+
+def _domain(chain_id: int, oracle: str) -> dict:
+    return {"name": "Strikeline Oracle", "version": "1", "chainId": chain_id, "verifyingContract": oracle}
+
+
+def _sign(key: bytes | str, message: dict) -> bytes:
+    signed = Account.sign_message(encode_typed_data(full_message=message), key)
+    return signed.r.to_bytes(32, "big") + signed.s.to_bytes(32, "big") + bytes([signed.v])
+
+
+def sign_spot(key: bytes | str, chain_id: int, oracle: str, asset: str, price: int, timestamp: int) -> SignedReport:
+    """Sign a spot report with a reporter's private key."""
+    message = {
+        "types": SPOT_TYPES,
+        "primaryType": "SpotReport",
+        "domain": _domain(chain_id, oracle),
+        "message": {"asset": asset, "price": price, "timestamp": timestamp},
+    }
+    return SignedReport(Account.from_key(key).address, price, timestamp, _sign(key, message))
+
+
+def sign_expiry(key: bytes | str, chain_id: int, oracle: str, asset: str, expiry: int, price: int) -> SignedReport:
+    """Sign an expiry report with a reporter's private key."""
+    message = {
+        "types": EXPIRY_TYPES,
+        "primaryType": "ExpiryReport",
+        "domain": _domain(chain_id, oracle),
+        "message": {"asset": asset, "expiry": expiry, "price": price},
+    }
+    return SignedReport(Account.from_key(key).address, price, 0, _sign(key, message))
+
+
+def ordered(reports: list[SignedReport]) -> list[tuple[int, int, bytes]]:
+    """Reports sorted by signer address, as the Oracle requires, as contract tuples."""
+    return [r.as_tuple() for r in sorted(reports, key=lambda r: int(r.signer, 16))]

@@ -1,0 +1,60 @@
+"""Units and the integer money maths of the Clearinghouse, mirrored exactly.
+
+Every function here is integer-only and rounds the way the contracts do: collateral
+locked and writer obligations round up, holder payouts and releases round down.
+"""
+
+from __future__ import annotations
+
+UNIT = 10**8  # option amounts, strikes and prices carry 8 decimals
+UNIT_SQ = UNIT * UNIT
+DAY = 86_400
+EXPIRY_HOUR = 8 * 3_600  # expiries fall at 08:00 UTC
+MAX_STRIKE = 10**20
+
+
+def mul_div_up(a: int, b: int, d: int) -> int:
+    """ceil(a * b / d) for non-negative integers."""
+    return -((-a * b) // d)
+
+
+def full_collateral(is_put: bool, token_unit: int, strike: int, amount: int) -> int:
+    """Collateral a writer locks for `amount` options, rounded up.
+
+    A call locks one unit of the underlying per contract; a put strike x amount of quote.
+    """
+    if is_put:
+        return mul_div_up(amount * strike, token_unit, UNIT_SQ)
+    return mul_div_up(amount, token_unit, UNIT)
+
+
+def payoff(is_put: bool, token_unit: int, strike: int, price: int, amount: int, round_up: bool) -> int:
+    """Cash payoff of `amount` options at expiry price `price`, in collateral units.
+
+    A call pays (S - K) / S of the underlying per contract, a put K - S of the quote.
+    `round_up` is for writers' obligations, rounding down for holders' payouts.
+    """
+    if is_put:
+        if price >= strike:
+            return 0
+        num, den = amount * (strike - price) * token_unit, UNIT_SQ
+    else:
+        if price <= strike:
+            return 0
+        num, den = amount * token_unit * (price - strike), price * UNIT
+    return -(-num // den) if round_up else num // den
+
+
+def release_on_close(short: int, collateral: int, amount: int) -> int:
+    """Collateral released when `amount` of a `short` backed by `collateral` is closed.
+
+    What stays on the position is rounded up, so the release rounds down.
+    """
+    remaining = short - amount
+    kept = mul_div_up(collateral, remaining, short) if remaining else 0
+    return collateral - kept
+
+
+def is_valid_expiry(expiry: int) -> bool:
+    """True if `expiry` falls at 08:00 UTC."""
+    return expiry % DAY == EXPIRY_HOUR

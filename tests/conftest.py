@@ -1,0 +1,199 @@
+"""Shared fixtures: hypothesis profiles, titanoboa deployers and actors named by role."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import boa
+import pytest
+from eth_account import Account
+from hypothesis import HealthCheck, settings
+
+from strikeline import ids
+from strikeline.oracle_reports import ordered, sign_expiry, sign_spot
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACTS = ROOT / "contracts"
+
+settings.register_profile(
+    "ci", max_examples=200, stateful_step_count=50, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "nightly", max_examples=2000, stateful_step_count=50, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("dev", max_examples=20, stateful_step_count=20, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# Oracle parameters used by the fixtures
+QUORUM = 2
+MAX_AGE = 3_600
+MAX_DEVIATION_BPS = 5_000
+LOCKING_PERIOD = 300
+DISPUTE_PERIOD = 3_600
+# deterministic reporter keys (test only)
+REPORTER_KEYS = [bytes([i]) * 32 for i in (0x11, 0x22, 0x33)]
+
+
+def load(name: str, *args, **kwargs):
+    """Deploy `contracts/<name>.vy` (or `contracts/test/<name>.vy`) with boa."""
+    path = CONTRACTS / f"{name}.vy"
+    if not path.exists():
+        path = CONTRACTS / "test" / f"{name}.vy"
+    return boa.load(str(path), *args, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def deployers():
+    """Compiled deployers, compiled once per session."""
+    names = ["OptionToken", "Clearinghouse", "Oracle", "Timelock", "MockERC20",
+             "MockERC20NoReturn", "MockERC20FeeOnTransfer", "ReentrantToken"]
+    out = {}
+    for name in names:
+        path = CONTRACTS / f"{name}.vy"
+        if not path.exists():
+            path = CONTRACTS / "test" / f"{name}.vy"
+        out[name] = boa.load_partial(str(path))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _isolate():
+    """Every test runs in its own anchored EVM state."""
+    with boa.env.anchor():
+        yield
+
+
+def _actor(name: str) -> str:
+    addr = boa.env.generate_address(name)
+    boa.env.set_balance(addr, 10**21)
+    return addr
+
+
+@pytest.fixture(scope="session")
+def admin():
+    return _actor("admin")
+
+
+@pytest.fixture(scope="session")
+def guardian():
+    return _actor("guardian")
+
+
+@pytest.fixture(scope="session")
+def disputer():
+    return _actor("disputer")
+
+
+@pytest.fixture(scope="session")
+def writer():
+    return _actor("writer")
+
+
+@pytest.fixture(scope="session")
+def holder():
+    return _actor("holder")
+
+
+@pytest.fixture(scope="session")
+def keeper():
+    return _actor("keeper")
+
+
+@pytest.fixture(scope="session")
+def fee_recipient():
+    return _actor("fee_recipient")
+
+
+@pytest.fixture(scope="session")
+def stranger():
+    return _actor("stranger")
+
+
+@pytest.fixture(scope="session")
+def reporters():
+    """Reporter accounts with their private keys (they sign, never send)."""
+    return [Account.from_key(k) for k in REPORTER_KEYS]
+
+
+class System:
+    """A deployed Strikeline system plus helpers to drive it in tests."""
+
+    def __init__(self, deployers, admin, guardian, disputer, fee_recipient, reporters):
+        self.admin, self.guardian, self.disputer = admin, guardian, disputer
+        self.fee_recipient = fee_recipient
+        self.reporters = reporters
+        self.deployers = deployers
+        with boa.env.prank(admin):
+            self.token = deployers["OptionToken"].deploy("https://strikeline.example/series/")
+            self.oracle = deployers["Oracle"].deploy(
+                admin, QUORUM, MAX_AGE, MAX_DEVIATION_BPS, LOCKING_PERIOD, DISPUTE_PERIOD
+            )
+            self.ch = deployers["Clearinghouse"].deploy(
+                self.token.address, self.oracle.address, admin, guardian, fee_recipient
+            )
+            self.token.bind_clearinghouse(self.ch.address)
+            for r in reporters:
+                self.oracle.grantRole(self.oracle.REPORTER_ROLE(), r.address)
+            self.oracle.grantRole(self.oracle.DISPUTER_ROLE(), disputer)
+            self.usdc = deployers["MockERC20"].deploy("USD Coin", "USDC", 6)
+            self.weth = deployers["MockERC20"].deploy("Wrapped Ether", "WETH", 18)
+        self.call_product = self.whitelist(self.weth, self.usdc, is_put=False)
+        self.put_product = self.whitelist(self.weth, self.usdc, is_put=True)
+
+    def whitelist(self, underlying, quote, is_put: bool) -> bytes:
+        collateral = quote if is_put else underlying
+        with boa.env.prank(self.admin):
+            return self.ch.set_product(underlying.address, quote.address, collateral.address, is_put, True)
+
+    def expiry(self, days_ahead: int = 7) -> int:
+        return ids.next_expiry(boa.env.evm.patch.timestamp, days_ahead)
+
+    def series(self, product: bytes, strike: int, expiry: int | None = None) -> int:
+        return self.ch.create_series(product, strike, expiry or self.expiry())
+
+    def fund(self, token, account: str, amount: int, deposit: bool = True) -> None:
+        token.mint(account, amount)
+        if deposit:
+            with boa.env.prank(account):
+                token.approve(self.ch.address, amount)
+                self.ch.deposit(token.address, amount, account)
+
+    def write(self, writer: str, sid: int, amount: int, recipient: str | None = None) -> int:
+        """Deposit exactly the collateral needed and write `amount` of `sid`."""
+        s = self.ch.series(sid)
+        product = self.ch.products(s[0])
+        token = self.deployers["MockERC20"].at(product[2])
+        need = self.ch.collateral_required(sid, amount)
+        self.fund(token, writer, need)
+        with boa.env.prank(writer):
+            return self.ch.write(sid, amount, recipient or writer)
+
+    def chain_id(self) -> int:
+        return boa.env.evm.patch.chain_id
+
+    def push_spot(self, asset, price: int, signers=None) -> int:
+        now = boa.env.evm.patch.timestamp
+        reports = [sign_spot(r.key, self.chain_id(), self.oracle.address, asset.address, price, now)
+                   for r in (signers or self.reporters[:QUORUM])]
+        return self.oracle.report_spot(asset.address, ordered(reports))
+
+    def finalise_expiry(self, asset, expiry: int, price: int) -> None:
+        """Warp past expiry + locking, report, warp past the dispute window."""
+        now = boa.env.evm.patch.timestamp
+        if now < expiry + LOCKING_PERIOD:
+            boa.env.time_travel(seconds=expiry + LOCKING_PERIOD - now)
+        self.report_expiry(asset, expiry, price)
+        boa.env.time_travel(seconds=DISPUTE_PERIOD)
+
+    def report_expiry(self, asset, expiry: int, price: int, signers=None) -> int:
+        reports = [sign_expiry(r.key, self.chain_id(), self.oracle.address, asset.address, expiry, price)
+                   for r in (signers or self.reporters[:QUORUM])]
+        return self.oracle.report_expiry(asset.address, expiry, ordered(reports))
+
+
+@pytest.fixture
+def system(deployers, admin, guardian, disputer, fee_recipient, reporters) -> System:
+    return System(deployers, admin, guardian, disputer, fee_recipient, reporters)
