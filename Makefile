@@ -27,8 +27,10 @@ test: install test-unit test-integration
 test-unit: install
 	$(PY) -m pytest tests --ignore=tests/integration -q -n 2 --dist loadfile
 
+## ape + anvil: run from the root (ape reads ape-config.yaml there); tests/integration/pytest.ini
+## makes that folder its own pytest root so ape's plugin is not blocked by pyproject's addopts
 test-integration: install
-	cd tests/integration && ../../$(VENV)/bin/ape test . -q --network ethereum:local:foundry
+	$(VENV)/bin/ape test tests/integration -q --network ethereum:local:foundry
 
 ## the long fuzzing profile (10x the ci examples)
 fuzz: install

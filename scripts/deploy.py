@@ -1,0 +1,109 @@
+"""Deploy Strikeline to the connected network and write its addresses file.
+
+    ape run deploy --network ethereum:local:foundry
+    ape run deploy --network ethereum:sepolia:node --account strikeline_deployer \\
+        --reporter 0x… --reporter 0x… --reporter 0x… --disputer 0x… --guardian 0x… \\
+        --fee-recipient 0x… --proposer 0x… --usdc 0x… --weth 0x…
+
+On a local network every role defaults to a devnet test account (`strikeline.deploy.
+DEVNET_ROLES`) and test tokens are deployed; elsewhere the roles are required. The addresses
+go to `.build/deployments/<chain id>.json`, or `--out`, or `$STRIKELINE_DEPLOYMENTS_FILE`.
+See docs/deployment.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from ape import accounts, chain
+from ape.api import AccountAPI, NetworkAPI
+from ape.cli import ConnectedProviderCommand, account_option
+
+from strikeline.deploy import (
+    DAY,
+    PRODUCT_KINDS,
+    ZERO_ADDRESS,
+    DeployConfig,
+    OracleParams,
+    addresses_path,
+    deploy_system,
+    devnet_config,
+    write_addresses,
+)
+
+_REQUIRED_OFF_DEVNET = ("reporters", "disputer", "guardian", "fee_recipient", "proposers")
+
+
+@click.command(cls=ConnectedProviderCommand, short_help="Deploy Strikeline")
+@account_option(prompt=False)
+@click.option("--reporter", "reporters", multiple=True, help="Oracle reporter (repeat).")
+@click.option("--disputer", help="Oracle disputer.")
+@click.option("--guardian", help="Clearinghouse guardian (pauses).")
+@click.option("--fee-recipient", help="Receives fees and rounding dust.")
+@click.option("--proposer", "proposers", multiple=True, help="Timelock proposer (repeat).")
+@click.option("--executor", "executors", multiple=True,
+              help="Timelock executor (repeat); default: anyone may execute ready operations.")
+@click.option("--timelock-delay", type=int, default=2 * DAY, show_default=True,
+              help="Timelock minimum delay, seconds.")
+@click.option("--quorum", type=int, default=OracleParams.quorum, show_default=True)
+@click.option("--product", "products", multiple=True, type=click.Choice(PRODUCT_KINDS),
+              help="ETH/USD product to whitelist before the hand-over (default: call and put).")
+@click.option("--usdc", help="Existing quote token; default: deploy a 6-decimal test token.")
+@click.option("--weth", help="Existing underlying token; default: deploy an 18-decimal test token.")
+@click.option("--autosign", is_flag=True,
+              help="Sign without a prompt per transaction (keystore accounts; the passphrase "
+                   "comes from APE_ACCOUNTS_<alias>_PASSPHRASE or one prompt).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Addresses file; default $STRIKELINE_DEPLOYMENTS_FILE or "
+                   ".build/deployments/<chain id>.json.")
+def cli(
+    network: NetworkAPI,
+    account: AccountAPI | None,
+    reporters: tuple[str, ...],
+    disputer: str | None,
+    guardian: str | None,
+    fee_recipient: str | None,
+    proposers: tuple[str, ...],
+    executors: tuple[str, ...],
+    timelock_delay: int,
+    quorum: int,
+    products: tuple[str, ...],
+    usdc: str | None,
+    weth: str | None,
+    autosign: bool,
+    out: Path | None,
+) -> None:
+    """Deploy and wire the contracts, hand admin to the timelock, write the addresses file."""
+    local = network.is_local
+    deployer = account if account is not None else (accounts.test_accounts[0] if local else None)
+    if deployer is None:
+        raise click.UsageError("--account is required off local networks")
+    if autosign and hasattr(deployer, "set_autosign"):
+        deployer.set_autosign(True)
+    given: dict[str, Any] = {
+        "reporters": reporters, "disputer": disputer, "guardian": guardian,
+        "fee_recipient": fee_recipient, "proposers": proposers,
+    }
+    given = {key: value for key, value in given.items() if value}
+    missing = [key for key in _REQUIRED_OFF_DEVNET if key not in given]
+    if missing and not local:
+        raise click.UsageError(f"required off local networks: {', '.join(missing)}")
+    settings: dict[str, Any] = {
+        **given,
+        "executors": executors or (ZERO_ADDRESS,),
+        "timelock_delay": timelock_delay,
+        "oracle": OracleParams(quorum=quorum),
+        "products": products or PRODUCT_KINDS,
+        "usdc": usdc,
+        "weth": weth,
+    }
+    config = (
+        devnet_config(accounts.test_accounts, **settings) if local else DeployConfig(**settings)
+    )
+    click.echo(f"deploying Strikeline on {network.choice} (chain {chain.chain_id}) "
+               f"from {deployer.address}")
+    deployment = deploy_system(deployer, config, log=lambda line: click.echo(f"  {line}"))
+    path = write_addresses(deployment, out or addresses_path(deployment.chain_id))
+    click.echo(f"addresses written to {path}")
