@@ -169,7 +169,15 @@ EXPIRY_HOUR: constant(uint256) = 28_800
 # @dev Bounds that keep every product in the payoff maths far from overflow.
 MAX_STRIKE: public(constant(uint256)) = 10**20
 MAX_DECIMALS: public(constant(uint256)) = 36
+# @dev One write or trade may open at most this many option units (10**12 contracts).
+MAX_AMOUNT: public(constant(uint256)) = 10**20
 BATCH: constant(uint256) = 64
+# @dev Packed words: two 128-bit halves; an address in the low 160 bits.
+MASK128: constant(uint256) = 2**128 - 1
+MASK160: constant(uint256) = 2**160 - 1
+PUT_BIT: constant(uint256) = 2**160
+ENABLED_BIT: constant(uint256) = 2**161
+DECIMALS_SHIFT: constant(uint256) = 168
 
 
 # ---------------------------------------------------------------------------
@@ -206,14 +214,33 @@ struct Position:
     collateral: uint256
 
 
+# @dev What a hot path needs of a product, unpacked from one storage word.
+struct ProductCore:
+    collateral: address
+    is_put: bool
+    enabled: bool
+    unit: uint256
+
+
 option_token: public(immutable(IOptionToken))
 oracle: public(IOracle)
 fee_recipient: public(address)
 
-products: public(HashMap[bytes32, Product])
-series: public(HashMap[uint256, Series])
-series_state: public(HashMap[uint256, SeriesState])
-positions: public(HashMap[address, HashMap[uint256, Position]])
+# @dev Storage is packed so each hot path touches as few slots as possible; the
+# public views `products`, `series`, `series_state` and `positions` unpack it.
+# product: collateral (bits 0-159) | is_put (160) | enabled (161) | decimals (168-175)
+_product: HashMap[bytes32, uint256]
+_product_underlying: HashMap[bytes32, address]
+_product_quote: HashMap[bytes32, address]
+# series: product id, and strike (bits 0-127) | expiry (128-255)
+_series_product: HashMap[uint256, bytes32]
+_series_terms: HashMap[uint256, uint256]
+# series book: open interest (0-127) | collateral (128-255)
+_book: HashMap[uint256, uint256]
+# settlement: price (0-127) | payout pool (128-255)
+_settlement: HashMap[uint256, uint256]
+# position: short (0-127) | collateral (128-255)
+_positions: HashMap[address, HashMap[uint256, uint256]]
 
 # @dev 10**decimals of each accepted token; zero means the token is not accepted.
 token_unit: public(HashMap[address, uint256])
@@ -266,12 +293,19 @@ def set_product(underlying: address, quote: address, collateral: address, is_put
         assert collateral == quote, "clearinghouse: put collateral must be quote"
     else:
         assert collateral == underlying, "clearinghouse: call collateral must be underlying"
-    self._accept_token(underlying)
-    self._accept_token(quote)
+    decimals: uint256 = self._accept_token(underlying)
+    quote_decimals: uint256 = self._accept_token(quote)
+    if is_put:
+        decimals = quote_decimals
     product_id: bytes32 = self._product_id(underlying, quote, collateral, is_put)
-    self.products[product_id] = Product(
-        underlying=underlying, quote=quote, collateral=collateral, is_put=is_put, enabled=enabled
-    )
+    word: uint256 = convert(collateral, uint256) | (decimals << DECIMALS_SHIFT)
+    if is_put:
+        word |= PUT_BIT
+    if enabled:
+        word |= ENABLED_BIT
+    self._product[product_id] = word
+    self._product_underlying[product_id] = underlying
+    self._product_quote[product_id] = quote
     log ProductSet(
         product_id=product_id, underlying=underlying, quote=quote, collateral=collateral, is_put=is_put, enabled=enabled
     )
@@ -370,14 +404,15 @@ def create_series(product_id: bytes32, strike: uint256, expiry: uint256) -> uint
     @param expiry Unix seconds, 08:00 UTC, in the future.
     @return uint256 The series id, uint256(keccak256(abi_encode(product_id, strike, expiry))).
     """
-    assert self.products[product_id].enabled, "clearinghouse: unknown product"
+    assert self._product[product_id] & ENABLED_BIT != 0, "clearinghouse: unknown product"
     assert strike != 0, "clearinghouse: zero strike"
     assert strike <= MAX_STRIKE, "clearinghouse: strike too large"
     assert expiry > block.timestamp, "clearinghouse: expiry in the past"
     assert expiry % DAY == EXPIRY_HOUR, "clearinghouse: expiry not 08:00 UTC"
     series_id: uint256 = self._series_id(product_id, strike, expiry)
-    if self.series[series_id].expiry == 0:
-        self.series[series_id] = Series(product_id=product_id, strike=strike, expiry=expiry)
+    if self._series_terms[series_id] == 0:
+        self._series_product[series_id] = product_id
+        self._series_terms[series_id] = strike | (expiry << 128)
         log SeriesCreated(series_id=series_id, product_id=product_id, strike=strike, expiry=expiry)
     return series_id
 
@@ -415,9 +450,9 @@ def write(series_id: uint256, amount: uint256, recipient: address) -> uint256:
     pausable._require_not_paused()
     assert recipient != empty(address), "clearinghouse: zero recipient"
     s: Series = self._open_series(series_id)
-    product: Product = self.products[s.product_id]
-    assert product.enabled, "clearinghouse: product disabled"
-    locked: uint256 = self._open_short(msg.sender, series_id, product, s.strike, amount)
+    core: ProductCore = self._core(s.product_id)
+    assert core.enabled, "clearinghouse: product disabled"
+    locked: uint256 = self._open_short(msg.sender, series_id, core, s.strike, amount)
     log Written(writer=msg.sender, series_id=series_id, amount=amount, collateral=locked, recipient=recipient)
     extcall option_token.mint(recipient, series_id, amount)
     return locked
@@ -432,8 +467,7 @@ def burn(series_id: uint256, amount: uint256) -> uint256:
     @return uint256 The collateral released.
     """
     s: Series = self._open_series(series_id)
-    product: Product = self.products[s.product_id]
-    released: uint256 = self._close_short(msg.sender, series_id, product.collateral, amount)
+    released: uint256 = self._close_short(msg.sender, series_id, self._core(s.product_id).collateral, amount)
     log Burned(writer=msg.sender, series_id=series_id, amount=amount, released=released)
     extcall option_token.burn_from(msg.sender, series_id, amount)
     return released
@@ -462,10 +496,9 @@ def trade(
     assert buyer != seller, "clearinghouse: self trade"
     assert buyer_debit >= seller_credit, "clearinghouse: credit exceeds debit"
     s: Series = self._open_series(series_id)
-    product: Product = self.products[s.product_id]
 
     # premium
-    quote: address = product.quote
+    quote: address = self._product_quote[s.product_id]
     free: uint256 = self.free_collateral[buyer][quote]
     assert free >= buyer_debit, "clearinghouse: buyer insufficient collateral"
     self.free_collateral[buyer][quote] = unsafe_sub(free, buyer_debit)
@@ -475,15 +508,19 @@ def trade(
     if fee != 0:
         self.free_collateral[self.fee_recipient][quote] += fee
 
-    # positions
+    # positions: the product word is read only when a short opens or closes
+    core: ProductCore = empty(ProductCore)
     delivered: uint256 = min(staticcall option_token.balanceOf(seller, series_id), amount)
     written: uint256 = unsafe_sub(amount, delivered)
     if written != 0:
-        assert product.enabled, "clearinghouse: product disabled"
-        self._open_short(seller, series_id, product, s.strike, written)
-    closed: uint256 = min(self.positions[buyer][series_id].short, amount)
+        core = self._core(s.product_id)
+        assert core.enabled, "clearinghouse: product disabled"
+        self._open_short(seller, series_id, core, s.strike, written)
+    closed: uint256 = min(self._positions[buyer][series_id] & MASK128, amount)
     if closed != 0:
-        self._close_short(buyer, series_id, product.collateral, closed)
+        if written == 0:
+            core = self._core(s.product_id)
+        self._close_short(buyer, series_id, core.collateral, closed)
 
     log Trade(
         series_id=series_id,
@@ -563,16 +600,17 @@ def sweep_dust(series_id: uint256) -> uint256:
          series' rounding dust to the fee recipient. Anyone may call.
     @return uint256 The dust swept.
     """
-    state: SeriesState = self.series_state[series_id]
-    assert state.settlement_price != 0, "clearinghouse: not settled"
-    assert state.open_interest == 0, "clearinghouse: shorts outstanding"
+    settlement: uint256 = self._settlement[series_id]
+    assert settlement != 0, "clearinghouse: not settled"
+    book: uint256 = self._book[series_id]
+    assert book & MASK128 == 0, "clearinghouse: shorts outstanding"
     assert staticcall option_token.total_supply(series_id) == 0, "clearinghouse: longs outstanding"
-    dust: uint256 = state.collateral + state.payout_pool
+    dust: uint256 = (book >> 128) + (settlement >> 128)
     if dust == 0:
         return 0
-    token: address = self.products[self.series[series_id].product_id].collateral
-    self.series_state[series_id].collateral = 0
-    self.series_state[series_id].payout_pool = 0
+    token: address = self._core(self._series_product[series_id]).collateral
+    self._book[series_id] = 0
+    self._settlement[series_id] = settlement & MASK128
     recipient: address = self.fee_recipient
     self.free_collateral[recipient][token] += dust
     log DustSwept(series_id=series_id, token=token, amount=dust, recipient=recipient)
@@ -589,10 +627,10 @@ def collateral_required(series_id: uint256, amount: uint256) -> uint256:
     """
     @dev Full collateral for writing `amount` of `series_id`, rounded up.
     """
-    s: Series = self.series[series_id]
+    s: Series = self._load_series(series_id)
     assert s.expiry != 0, "clearinghouse: unknown series"
-    product: Product = self.products[s.product_id]
-    return self._full_collateral(product.is_put, self.token_unit[product.collateral], s.strike, amount)
+    core: ProductCore = self._core(s.product_id)
+    return self._full_collateral(core.is_put, core.unit, s.strike, amount)
 
 
 @external
@@ -602,10 +640,61 @@ def payoff(series_id: uint256, price: uint256, amount: uint256) -> uint256:
     @dev Cash payoff of `amount` longs at expiry price `price`, rounded down
          (what a holder receives), in the collateral token.
     """
-    s: Series = self.series[series_id]
+    s: Series = self._load_series(series_id)
     assert s.expiry != 0, "clearinghouse: unknown series"
-    product: Product = self.products[s.product_id]
-    return self._payoff(product.is_put, self.token_unit[product.collateral], s.strike, price, amount, False)
+    core: ProductCore = self._core(s.product_id)
+    return self._payoff(core.is_put, core.unit, s.strike, price, amount, False)
+
+
+@external
+@view
+def products(product_id: bytes32) -> Product:
+    """
+    @dev A product: (underlying, quote, collateral, is_put, enabled).
+    """
+    core: ProductCore = self._core(product_id)
+    return Product(
+        underlying=self._product_underlying[product_id],
+        quote=self._product_quote[product_id],
+        collateral=core.collateral,
+        is_put=core.is_put,
+        enabled=core.enabled,
+    )
+
+
+@external
+@view
+def series(series_id: uint256) -> Series:
+    """
+    @dev A series: (product_id, strike, expiry); all zero if unknown.
+    """
+    return self._load_series(series_id)
+
+
+@external
+@view
+def series_state(series_id: uint256) -> SeriesState:
+    """
+    @dev A series' book: (open_interest, collateral, settlement_price, payout_pool).
+    """
+    book: uint256 = self._book[series_id]
+    settlement: uint256 = self._settlement[series_id]
+    return SeriesState(
+        open_interest=book & MASK128,
+        collateral=book >> 128,
+        settlement_price=settlement & MASK128,
+        payout_pool=settlement >> 128,
+    )
+
+
+@external
+@view
+def positions(account: address, series_id: uint256) -> Position:
+    """
+    @dev An account's short in a series: (short, collateral locked for it).
+    """
+    word: uint256 = self._positions[account][series_id]
+    return Position(short=word & MASK128, collateral=word >> 128)
 
 
 # ---------------------------------------------------------------------------
@@ -614,34 +703,71 @@ def payoff(series_id: uint256, price: uint256, amount: uint256) -> uint256:
 
 @internal
 @view
+def _load_series(series_id: uint256) -> Series:
+    """
+    @dev Unpacks a series; all zero if it does not exist.
+    """
+    terms: uint256 = self._series_terms[series_id]
+    return Series(product_id=self._series_product[series_id], strike=terms & MASK128, expiry=terms >> 128)
+
+
+@internal
+@view
 def _open_series(series_id: uint256) -> Series:
     """
     @dev Loads a series that exists and has not expired.
     """
-    s: Series = self.series[series_id]
-    assert s.expiry != 0, "clearinghouse: unknown series"
-    assert block.timestamp < s.expiry, "clearinghouse: series expired"
-    return s
+    terms: uint256 = self._series_terms[series_id]
+    expiry: uint256 = terms >> 128
+    assert expiry != 0, "clearinghouse: unknown series"
+    assert block.timestamp < expiry, "clearinghouse: series expired"
+    return Series(product_id=self._series_product[series_id], strike=terms & MASK128, expiry=expiry)
 
 
 @internal
-def _open_short(writer: address, series_id: uint256, product: Product, strike: uint256, amount: uint256) -> uint256:
+@view
+def _core(product_id: bytes32) -> ProductCore:
+    """
+    @dev Unpacks what hot paths need of a product from its one storage word.
+    """
+    word: uint256 = self._product[product_id]
+    return ProductCore(
+        collateral=convert(convert(word & MASK160, uint160), address),
+        is_put=word & PUT_BIT != 0,
+        enabled=word & ENABLED_BIT != 0,
+        unit=10 ** ((word >> DECIMALS_SHIFT) & 255),
+    )
+
+
+@internal
+@pure
+def _pack(low: uint256, high: uint256) -> uint256:
+    """
+    @dev Packs two 128-bit values into one word; reverts if either is too large.
+    """
+    assert low <= MASK128 and high <= MASK128, "clearinghouse: amount too large"
+    return low | (high << 128)
+
+
+@internal
+def _open_short(writer: address, series_id: uint256, core: ProductCore, strike: uint256, amount: uint256) -> uint256:
     """
     @dev Moves full collateral for `amount` from free to locked and records the
          short. Reverts if the writer's free collateral does not cover it.
     @return uint256 The collateral locked.
     """
     assert amount != 0, "clearinghouse: zero amount"
-    token: address = product.collateral
-    required: uint256 = self._full_collateral(product.is_put, self.token_unit[token], strike, amount)
+    assert amount <= MAX_AMOUNT, "clearinghouse: amount too large"
+    token: address = core.collateral
+    required: uint256 = self._full_collateral(core.is_put, core.unit, strike, amount)
     free: uint256 = self.free_collateral[writer][token]
     assert free >= required, "clearinghouse: insufficient collateral"
     self.free_collateral[writer][token] = unsafe_sub(free, required)
     self.locked_collateral[writer][token] += required
-    self.positions[writer][series_id].short += amount
-    self.positions[writer][series_id].collateral += required
-    self.series_state[series_id].open_interest += amount
-    self.series_state[series_id].collateral += required
+    pos: uint256 = self._positions[writer][series_id]
+    self._positions[writer][series_id] = self._pack((pos & MASK128) + amount, (pos >> 128) + required)
+    book: uint256 = self._book[series_id]
+    self._book[series_id] = self._pack((book & MASK128) + amount, (book >> 128) + required)
     return required
 
 
@@ -653,47 +779,46 @@ def _close_short(writer: address, series_id: uint256, token: address, amount: ui
     @return uint256 The collateral released.
     """
     assert amount != 0, "clearinghouse: zero amount"
-    pos: Position = self.positions[writer][series_id]
-    assert pos.short >= amount, "clearinghouse: insufficient short"
-    remaining: uint256 = unsafe_sub(pos.short, amount)
+    pos: uint256 = self._positions[writer][series_id]
+    short: uint256 = pos & MASK128
+    collateral: uint256 = pos >> 128
+    assert short >= amount, "clearinghouse: insufficient short"
+    remaining: uint256 = unsafe_sub(short, amount)
     kept: uint256 = 0
     if remaining != 0:
-        kept = self._mul_div_up(pos.collateral, remaining, pos.short)
-    released: uint256 = pos.collateral - kept
-    self.positions[writer][series_id] = Position(short=remaining, collateral=kept)
+        kept = self._mul_div_up(collateral, remaining, short)
+    released: uint256 = collateral - kept
+    # both halves only shrink, so they still fit
+    self._positions[writer][series_id] = remaining | (kept << 128)
     self.locked_collateral[writer][token] -= released
     self.free_collateral[writer][token] += released
-    self.series_state[series_id].open_interest -= amount
-    self.series_state[series_id].collateral -= released
+    book: uint256 = self._book[series_id]
+    self._book[series_id] = self._pack((book & MASK128) - amount, (book >> 128) - released)
     return released
 
 
 @internal
-def _settlement_price(series_id: uint256, s: Series, product: Product) -> uint256:
+def _settlement_price(series_id: uint256, s: Series, core: ProductCore) -> uint256:
     """
     @dev The series' final expiry price, read from the Oracle and cached on
          first use, when the payout pool (what all longs are owed, rounded up)
          is set aside from the writers' collateral.
     """
-    price: uint256 = self.series_state[series_id].settlement_price
-    if price != 0:
-        return price
+    settlement: uint256 = self._settlement[series_id]
+    if settlement != 0:
+        return settlement & MASK128
     assert s.expiry != 0, "clearinghouse: unknown series"
     assert block.timestamp >= s.expiry, "clearinghouse: not expired"
+    price: uint256 = 0
     final: bool = False
-    price, final = staticcall self.oracle.expiry_price(product.underlying, s.expiry)
+    price, final = staticcall self.oracle.expiry_price(self._product_underlying[s.product_id], s.expiry)
     assert final, "clearinghouse: expiry price not final"
     assert price != 0, "clearinghouse: zero expiry price"
-    state: SeriesState = self.series_state[series_id]
-    pool: uint256 = self._payoff(
-        product.is_put, self.token_unit[product.collateral], s.strike, price, state.open_interest, True
-    )
-    self.series_state[series_id] = SeriesState(
-        open_interest=state.open_interest,
-        collateral=state.collateral - pool,
-        settlement_price=price,
-        payout_pool=pool,
-    )
+    book: uint256 = self._book[series_id]
+    open_interest: uint256 = book & MASK128
+    pool: uint256 = self._payoff(core.is_put, core.unit, s.strike, price, open_interest, True)
+    self._book[series_id] = self._pack(open_interest, (book >> 128) - pool)
+    self._settlement[series_id] = self._pack(price, pool)
     log SeriesSettlementPrice(series_id=series_id, price=price, payout_pool=pool)
     return price
 
@@ -706,14 +831,14 @@ def _redeem(series_id: uint256, holder: address) -> uint256:
     amount: uint256 = staticcall option_token.balanceOf(holder, series_id)
     if amount == 0:
         return 0
-    s: Series = self.series[series_id]
-    product: Product = self.products[s.product_id]
-    price: uint256 = self._settlement_price(series_id, s, product)
-    token: address = product.collateral
-    payout: uint256 = self._payoff(product.is_put, self.token_unit[token], s.strike, price, amount, False)
-    self.series_state[series_id].payout_pool -= payout
+    s: Series = self._load_series(series_id)
+    core: ProductCore = self._core(s.product_id)
+    price: uint256 = self._settlement_price(series_id, s, core)
+    payout: uint256 = self._payoff(core.is_put, core.unit, s.strike, price, amount, False)
     if payout != 0:
-        self.free_collateral[holder][token] += payout
+        settlement: uint256 = self._settlement[series_id]
+        self._settlement[series_id] = self._pack(price, (settlement >> 128) - payout)
+        self.free_collateral[holder][core.collateral] += payout
     log Redeemed(holder=holder, series_id=series_id, amount=amount, payout=payout, caller=msg.sender)
     extcall option_token.burn_from(holder, series_id, amount)
     return payout
@@ -724,24 +849,26 @@ def _settle(series_id: uint256, writer: address) -> uint256:
     """
     @dev See `settle`.
     """
-    pos: Position = self.positions[writer][series_id]
-    if pos.short == 0:
+    pos: uint256 = self._positions[writer][series_id]
+    short: uint256 = pos & MASK128
+    if short == 0:
         return 0
-    s: Series = self.series[series_id]
-    product: Product = self.products[s.product_id]
-    price: uint256 = self._settlement_price(series_id, s, product)
-    token: address = product.collateral
-    obligation: uint256 = self._payoff(product.is_put, self.token_unit[token], s.strike, price, pos.short, True)
+    collateral: uint256 = pos >> 128
+    s: Series = self._load_series(series_id)
+    core: ProductCore = self._core(s.product_id)
+    price: uint256 = self._settlement_price(series_id, s, core)
+    token: address = core.collateral
+    obligation: uint256 = self._payoff(core.is_put, core.unit, s.strike, price, short, True)
     # full collateral always covers the rounded-up obligation
-    returned: uint256 = pos.collateral - obligation
-    self.positions[writer][series_id] = empty(Position)
-    self.locked_collateral[writer][token] -= pos.collateral
+    returned: uint256 = collateral - obligation
+    self._positions[writer][series_id] = 0
+    self.locked_collateral[writer][token] -= collateral
     if returned != 0:
         self.free_collateral[writer][token] += returned
-    self.series_state[series_id].open_interest -= pos.short
-    self.series_state[series_id].collateral -= returned
+    book: uint256 = self._book[series_id]
+    self._book[series_id] = self._pack((book & MASK128) - short, (book >> 128) - returned)
     log Settled(
-        writer=writer, series_id=series_id, amount=pos.short, obligation=obligation, returned=returned, caller=msg.sender
+        writer=writer, series_id=series_id, amount=short, obligation=obligation, returned=returned, caller=msg.sender
     )
     return returned
 
@@ -802,16 +929,21 @@ def _series_id(product_id: bytes32, strike: uint256, expiry: uint256) -> uint256
 
 
 @internal
-def _accept_token(token: address):
+def _accept_token(token: address) -> uint256:
     """
     @dev Records a token's unit the first time a product uses it.
+    @return uint256 The token's decimals.
     """
-    if self.token_unit[token] != 0:
-        return
     assert token.is_contract, "clearinghouse: token not a contract"
     decimals: uint256 = convert(staticcall IERC20Detailed(token).decimals(), uint256)
     assert decimals <= MAX_DECIMALS, "clearinghouse: too many decimals"
-    self.token_unit[token] = 10**decimals
+    unit: uint256 = 10**decimals
+    known: uint256 = self.token_unit[token]
+    if known == 0:
+        self.token_unit[token] = unit
+    else:
+        assert known == unit, "clearinghouse: decimals changed"
+    return decimals
 
 
 @internal

@@ -16,6 +16,7 @@
 
 from snekmate.auth import ownable
 from snekmate.tokens import erc1155
+from snekmate.tokens.interfaces import IERC1155
 
 # @dev snekmate's ERC-1155 needs an `ownable` instance for its minter bookkeeping and
 # URI setter; neither is exported, so the owner holds no power over balances.
@@ -87,7 +88,7 @@ def mint(to: address, id: uint256, amount: uint256):
     @param amount The amount, in option units (8 decimals).
     """
     self._check_clearinghouse()
-    erc1155._safe_mint(to, id, amount, b"")
+    self._mint(to, id, amount)
 
 
 @external
@@ -101,7 +102,7 @@ def burn_from(owner: address, id: uint256, amount: uint256):
     @param amount The amount to burn.
     """
     self._check_clearinghouse()
-    erc1155._burn(owner, id, amount)
+    self._burn(owner, id, amount)
 
 
 @external
@@ -123,9 +124,39 @@ def clearing_move(from_: address, to: address, id: uint256, debit: uint256, cred
     if moved != 0:
         erc1155._safe_transfer_from(from_, to, id, moved, b"")
     if debit > moved:
-        erc1155._burn(from_, id, debit - moved)
+        self._burn(from_, id, debit - moved)
     if credit > moved:
-        erc1155._safe_mint(to, id, credit - moved, b"")
+        self._mint(to, id, credit - moved)
+
+
+@internal
+def _mint(to: address, id: uint256, amount: uint256):
+    """
+    @dev snekmate's `_safe_mint` without its generic batch hooks: the same
+         checks, balances, supply and event, at a fraction of the gas.
+    """
+    assert to != empty(address), "erc1155: mint to the zero address"
+    erc1155.total_supply[id] += amount
+    # cannot overflow: the balance is bounded by the supply checked above
+    erc1155.balanceOf[to][id] = unsafe_add(erc1155.balanceOf[to][id], amount)
+    log IERC1155.TransferSingle(_operator=msg.sender, _from=empty(address), _to=to, _id=id, _value=amount)
+    assert erc1155._check_on_erc1155_received(
+        empty(address), to, id, amount, b""
+    ), "erc1155: mint to non-IERC1155Receiver implementer"
+
+
+@internal
+def _burn(owner: address, id: uint256, amount: uint256):
+    """
+    @dev snekmate's `_burn` without its generic batch hooks.
+    """
+    assert owner != empty(address), "erc1155: burn from the zero address"
+    balance: uint256 = erc1155.balanceOf[owner][id]
+    assert balance >= amount, "erc1155: burn amount exceeds balance"
+    erc1155.balanceOf[owner][id] = unsafe_sub(balance, amount)
+    # cannot underflow: the supply is at least any one holder's balance
+    erc1155.total_supply[id] = unsafe_sub(erc1155.total_supply[id], amount)
+    log IERC1155.TransferSingle(_operator=msg.sender, _from=owner, _to=empty(address), _id=id, _value=amount)
 
 
 @internal
