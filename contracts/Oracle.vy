@@ -90,6 +90,9 @@ EXPIRY_REPORT_TYPEHASH: public(constant(bytes32)) = keccak256(
 )
 
 MAX_REPORTS: constant(uint256) = 16
+# @dev 10**12 quote units per underlying: far above any real price, far below what
+# would overflow the Clearinghouse's payoff maths.
+MAX_PRICE: public(constant(uint256)) = 10**20
 BPS: constant(uint256) = 10_000
 
 
@@ -167,6 +170,7 @@ def report_spot(asset: address, reports: DynArray[Report, MAX_REPORTS]) -> uint2
     assert len(reports) >= self.quorum, "oracle: below quorum"
     for report: Report in reports:
         assert report.price != 0, "oracle: zero price"
+        assert report.price <= MAX_PRICE, "oracle: price too large"
         assert report.timestamp <= block.timestamp, "oracle: report from the future"
         assert block.timestamp - report.timestamp <= self.max_age, "oracle: stale report"
         assert report.timestamp > previous.timestamp, "oracle: report not newer"
@@ -203,6 +207,7 @@ def report_expiry(asset: address, expiry: uint256, reports: DynArray[Report, MAX
     last_signer: address = empty(address)
     for report: Report in reports:
         assert report.price != 0, "oracle: zero price"
+        assert report.price <= MAX_PRICE, "oracle: price too large"
         digest: bytes32 = eip712._hash_typed_data_v4(
             keccak256(abi_encode(EXPIRY_REPORT_TYPEHASH, asset, expiry, report.price))
         )
@@ -222,6 +227,7 @@ def dispute_expiry(asset: address, expiry: uint256, price: uint256):
     """
     access_control._check_role(DISPUTER_ROLE, msg.sender)
     assert price != 0, "oracle: zero price"
+    assert price <= MAX_PRICE, "oracle: price too large"
     current: ExpiryPrice = self.expiry_prices[asset][expiry]
     assert current.reported_at != 0, "oracle: not reported"
     assert block.timestamp < current.reported_at + self.dispute_period, "oracle: dispute window over"

@@ -79,3 +79,9 @@ def test_zero_price_reverts(system, disputer, reported):
     expiry, _ = reported
     with boa.env.prank(disputer), boa.reverts("oracle: zero price"):
         system.oracle.dispute_expiry(system.weth.address, expiry, 0)
+
+
+def test_price_above_max_reverts(system, disputer, reported):
+    expiry, _ = reported
+    with boa.env.prank(disputer), boa.reverts("oracle: price too large"):
+        system.oracle.dispute_expiry(system.weth.address, expiry, system.oracle.MAX_PRICE() + 1)

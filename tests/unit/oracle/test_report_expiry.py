@@ -97,6 +97,11 @@ def test_zero_price_reverts(system, tools, expiry):
         _report(system, tools, expiry, [0, P])
 
 
+def test_price_above_max_reverts(system, tools, expiry):
+    with boa.reverts("oracle: price too large"):
+        _report(system, tools, expiry, [P, system.oracle.MAX_PRICE() + 1])
+
+
 def test_same_signer_twice_reverts(system, tools, expiry):
     r = system.reporters[1]
     with boa.reverts("oracle: signers not ascending"):

@@ -125,6 +125,17 @@ def test_zero_price_reverts(system, tools):
         _report(system, tools, [P, 0])
 
 
+def test_price_above_max_reverts(system, tools):
+    too_large = system.oracle.MAX_PRICE() + 1
+    with boa.reverts("oracle: price too large"):
+        _report(system, tools, [P, too_large])
+
+
+def test_price_at_max_accepted(system, tools):
+    top = system.oracle.MAX_PRICE()
+    assert _report(system, tools, [top, top]) == top
+
+
 def test_clamped_upwards(system, tools):
     _report(system, tools, [1_000 * 10**8, 1_000 * 10**8])
     boa.env.time_travel(seconds=60)
