@@ -1,0 +1,461 @@
+"""Signed option orders: the `Order` model, its EIP-712 hash, signing and fast recovery.
+
+The wallet-facing format is fixed by DESIGN.md and by `contracts/Exchange.vy`:
+
+- domain: name "Strikeline", version "1", chainId, verifyingContract = the Exchange;
+- ``Order(address maker,address taker,uint256 seriesId,bool isBuy,uint256 amount,
+  uint256 limitPrice,uint256 maxFee,uint256 nonce,uint256 deadline)``;
+- ``Cancel(bytes32 orderHash)`` (an off-chain cancel at the relayer);
+- signatures are 65 bytes ``r || s || v`` with ``v`` in {27, 28} and a low ``s``.
+
+The order hash is the EIP-712 digest a wallet signs (`eth_signTypedData_v4`), the same
+value the Exchange computes and logs. Hashing here is a direct encoding (no JSON walk), so
+the relayer can hash and recover tens of thousands of orders per second with coincurve; the
+tests check it against eth-account's generic encoder byte for byte.
+
+Money maths mirror the Exchange exactly (`fee`, `settlement`): integers only, rounding never
+in a user's favour.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+import coincurve
+from eth_account import Account
+from eth_account.messages import SignableMessage, encode_typed_data
+from eth_utils import is_address, keccak, to_checksum_address
+
+from strikeline.units import UNIT
+
+#: The EIP-712 domain name and version of the Exchange.
+DOMAIN_NAME = "Strikeline"
+DOMAIN_VERSION = "1"
+
+ORDER_TYPE = (
+    "Order(address maker,address taker,uint256 seriesId,bool isBuy,uint256 amount,"
+    "uint256 limitPrice,uint256 maxFee,uint256 nonce,uint256 deadline)"
+)
+CANCEL_TYPE = "Cancel(bytes32 orderHash)"
+DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+ORDER_TYPEHASH = keccak(text=ORDER_TYPE)
+CANCEL_TYPEHASH = keccak(text=CANCEL_TYPE)
+DOMAIN_TYPEHASH = keccak(text=DOMAIN_TYPE)
+
+#: The typed-data field lists, as `eth_signTypedData_v4` takes them.
+EIP712_TYPES: dict[str, list[dict[str, str]]] = {
+    "EIP712Domain": [
+        {"name": "name", "type": "string"},
+        {"name": "version", "type": "string"},
+        {"name": "chainId", "type": "uint256"},
+        {"name": "verifyingContract", "type": "address"},
+    ],
+    "Order": [
+        {"name": "maker", "type": "address"},
+        {"name": "taker", "type": "address"},
+        {"name": "seriesId", "type": "uint256"},
+        {"name": "isBuy", "type": "bool"},
+        {"name": "amount", "type": "uint256"},
+        {"name": "limitPrice", "type": "uint256"},
+        {"name": "maxFee", "type": "uint256"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+    "Cancel": [{"name": "orderHash", "type": "bytes32"}],
+}
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+UINT256_MAX = 2**256 - 1
+#: secp256k1 group order and the largest `s` the Exchange accepts (EIP-2).
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+LOW_S_MAX = SECP256K1_N // 2
+#: Fee bounds of the Exchange.
+BPS = 10_000
+MAX_FEE_BPS = 1_250
+
+# camelCase EIP-712 name -> snake_case field name
+_MESSAGE_FIELDS = {
+    "maker": "maker",
+    "taker": "taker",
+    "seriesId": "series_id",
+    "isBuy": "is_buy",
+    "amount": "amount",
+    "limitPrice": "limit_price",
+    "maxFee": "max_fee",
+    "nonce": "nonce",
+    "deadline": "deadline",
+}
+_UINT_FIELDS = ("series_id", "amount", "limit_price", "max_fee", "nonce", "deadline")
+
+
+class OrderError(ValueError):
+    """An order, signature or domain is malformed; the message says which field and why."""
+
+
+class SignatureError(OrderError):
+    """A signature is not 65 bytes r || s || v, has a high s, or does not recover."""
+
+
+def _uint(name: str, value: Any) -> int:
+    """A uint256 from an int or a decimal string (the relayer API sends strings)."""
+    if isinstance(value, bool):
+        raise OrderError(f"{name}: expected an integer, got a bool")
+    if isinstance(value, str):
+        if not value.isascii() or not value.isdecimal():
+            raise OrderError(f"{name}: expected a decimal integer string, got {value!r}")
+        value = int(value)
+    if not isinstance(value, int):
+        raise OrderError(f"{name}: expected an integer, got {type(value).__name__}")
+    if not 0 <= value <= UINT256_MAX:
+        raise OrderError(f"{name}: {value} is outside uint256")
+    return value
+
+
+def _address(name: str, value: Any) -> str:
+    """A checksummed address from a hex string."""
+    if not isinstance(value, str) or not is_address(value):
+        raise OrderError(f"{name}: not an address: {value!r}")
+    return to_checksum_address(value)
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The Exchange's EIP-712 domain on one chain."""
+
+    chain_id: int
+    exchange: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "chain_id", _uint("chain_id", self.chain_id))
+        object.__setattr__(self, "exchange", _address("exchange", self.exchange))
+
+    @property
+    def separator(self) -> bytes:
+        """The 32-byte domain separator."""
+        return _domain_separator(self.chain_id, self.exchange)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The domain as `eth_signTypedData_v4` takes it."""
+        return {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": self.chain_id,
+            "verifyingContract": self.exchange,
+        }
+
+
+@functools.lru_cache(maxsize=64)
+def _domain_separator(chain_id: int, exchange: str) -> bytes:
+    """hashStruct(EIP712Domain) for the Exchange at `exchange` on `chain_id` (cached)."""
+    return keccak(
+        DOMAIN_TYPEHASH
+        + keccak(text=DOMAIN_NAME)
+        + keccak(text=DOMAIN_VERSION)
+        + chain_id.to_bytes(32, "big")
+        + bytes.fromhex(exchange[2:]).rjust(32, b"\0")
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Order:
+    """One signed order's fields, snake_case, integers in on-chain units.
+
+    `amount` is in option units (8 decimals), `limit_price` and `max_fee` in quote-token
+    base units (price per whole contract; the most the maker pays in fees over the whole
+    amount), `deadline` in unix seconds (the order is void after it), `taker` the only
+    allowed counterparty or the zero address for anyone.
+    """
+
+    maker: str
+    taker: str = ZERO_ADDRESS
+    series_id: int
+    is_buy: bool
+    amount: int
+    limit_price: int
+    max_fee: int
+    nonce: int
+    deadline: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "maker", _address("maker", self.maker))
+        object.__setattr__(self, "taker", _address("taker", self.taker))
+        if not isinstance(self.is_buy, bool):
+            raise OrderError(f"is_buy: expected a bool, got {type(self.is_buy).__name__}")
+        for name in _UINT_FIELDS:
+            object.__setattr__(self, name, _uint(name, getattr(self, name)))
+        if self.maker == ZERO_ADDRESS:
+            raise OrderError("maker: the zero address cannot sign")
+        if self.amount == 0:
+            raise OrderError("amount: must be positive")
+        if self.taker == self.maker:
+            raise OrderError("taker: a maker cannot trade with itself")
+
+    # ----------------------------------------------------------------- encodings
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> Order:
+        """Build from the EIP-712 message (camelCase keys; ints or decimal strings)."""
+        missing = set(_MESSAGE_FIELDS) - set(message)
+        extra = set(message) - set(_MESSAGE_FIELDS)
+        if missing or extra:
+            raise OrderError(f"order fields: missing {sorted(missing)}, unknown {sorted(extra)}")
+        return cls(**{_MESSAGE_FIELDS[k]: v for k, v in message.items()})
+
+    def to_message(self) -> dict[str, Any]:
+        """The EIP-712 message (camelCase keys, int values)."""
+        return {k: getattr(self, v) for k, v in _MESSAGE_FIELDS.items()}
+
+    def as_tuple(self) -> tuple:
+        """The Exchange's `Order` struct, in field order."""
+        return (
+            self.maker,
+            self.taker,
+            self.series_id,
+            self.is_buy,
+            self.amount,
+            self.limit_price,
+            self.max_fee,
+            self.nonce,
+            self.deadline,
+        )
+
+    def typed_data(self, domain: Domain) -> dict[str, Any]:
+        """The full `eth_signTypedData_v4` payload for this order."""
+        return {
+            "types": {"EIP712Domain": EIP712_TYPES["EIP712Domain"], "Order": EIP712_TYPES["Order"]},
+            "primaryType": "Order",
+            "domain": domain.as_dict(),
+            "message": self.to_message(),
+        }
+
+    def struct_hash(self) -> bytes:
+        """hashStruct(Order): keccak256 of the type hash and the nine encoded fields."""
+        return keccak(
+            ORDER_TYPEHASH
+            + bytes.fromhex(self.maker[2:]).rjust(32, b"\0")
+            + bytes.fromhex(self.taker[2:]).rjust(32, b"\0")
+            + self.series_id.to_bytes(32, "big")
+            + int(self.is_buy).to_bytes(32, "big")
+            + self.amount.to_bytes(32, "big")
+            + self.limit_price.to_bytes(32, "big")
+            + self.max_fee.to_bytes(32, "big")
+            + self.nonce.to_bytes(32, "big")
+            + self.deadline.to_bytes(32, "big")
+        )
+
+    def hash(self, domain: Domain) -> bytes:
+        """The order hash: the EIP-712 digest the maker signs, as the Exchange computes it."""
+        return typed_digest(domain, self.struct_hash())
+
+    def sign(self, signer: Any, domain: Domain) -> SignedOrder:
+        """Sign with a private key, an eth-account `LocalAccount` or an ape account."""
+        signature = sign_typed(signer, self.typed_data(domain), self.hash(domain))
+        return SignedOrder(self, signature, domain)
+
+
+@dataclass(frozen=True)
+class SignedOrder:
+    """An order with its maker's 65-byte signature under one domain."""
+
+    order: Order
+    signature: bytes
+    domain: Domain
+    hash: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "signature", check_signature_format(self.signature))
+        object.__setattr__(self, "hash", self.order.hash(self.domain))
+
+    def signer(self) -> str:
+        """The address that signed (an EOA; contract makers are checked on chain)."""
+        return recover(self.hash, self.signature)
+
+    def is_valid(self) -> bool:
+        """True when the maker itself signed this order (EOA makers)."""
+        try:
+            return self.signer() == self.order.maker
+        except SignatureError:
+            return False
+
+
+@dataclass(frozen=True)
+class Match:
+    """One match for `Exchange.match_orders`: the resting order sets the price."""
+
+    buy: SignedOrder
+    sell: SignedOrder
+    amount: int
+    buy_is_maker: bool
+
+    @property
+    def price(self) -> int:
+        """The resting order's limit price."""
+        return self.buy.order.limit_price if self.buy_is_maker else self.sell.order.limit_price
+
+    def as_tuple(self) -> tuple:
+        """The Exchange's `Match` struct."""
+        return (
+            self.buy.order.as_tuple(),
+            self.sell.order.as_tuple(),
+            self.buy.signature,
+            self.sell.signature,
+            self.amount,
+            self.price,
+            self.buy_is_maker,
+        )
+
+
+# --------------------------------------------------------------------------- hashing
+
+
+def typed_digest(domain: Domain, struct_hash: bytes) -> bytes:
+    """keccak256("\\x19\\x01" || domainSeparator || structHash)."""
+    return keccak(b"\x19\x01" + domain.separator + struct_hash)
+
+
+def cancel_typed_data(order_hash: bytes, domain: Domain) -> dict[str, Any]:
+    """The `eth_signTypedData_v4` payload of an off-chain `Cancel(bytes32 orderHash)`."""
+    return {
+        "types": {"EIP712Domain": EIP712_TYPES["EIP712Domain"], "Cancel": EIP712_TYPES["Cancel"]},
+        "primaryType": "Cancel",
+        "domain": domain.as_dict(),
+        "message": {"orderHash": bytes(order_hash)},
+    }
+
+
+def cancel_hash(order_hash: bytes, domain: Domain) -> bytes:
+    """The digest a maker signs to cancel `order_hash` at the relayer."""
+    if len(order_hash) != 32:
+        raise OrderError("orderHash: expected 32 bytes")
+    return typed_digest(domain, keccak(CANCEL_TYPEHASH + bytes(order_hash)))
+
+
+def sign_cancel(signer: Any, order_hash: bytes, domain: Domain) -> bytes:
+    """Sign an off-chain cancel of `order_hash`; returns the 65-byte signature."""
+    digest = cancel_hash(order_hash, domain)
+    return sign_typed(signer, cancel_typed_data(order_hash, domain), digest)
+
+
+# --------------------------------------------------------------------------- signing
+
+
+def sign_typed(signer: Any, typed_data: dict[str, Any], digest: bytes) -> bytes:
+    """Sign EIP-712 typed data; returns 65 bytes r || s || v (v in {27, 28}, low s).
+
+    `signer` is a private key (bytes or hex), an eth-account `LocalAccount`, or an ape
+    account (anything with `sign_message(SignableMessage)` returning v, r, s). The result
+    is checked to recover to the signer over `digest`.
+    """
+    signable: SignableMessage = encode_typed_data(full_message=typed_data)
+    if isinstance(signer, bytes | str):
+        account = Account.from_key(signer)
+        signed = account.sign_message(signable)
+        address = account.address
+    else:
+        signed = signer.sign_message(signable)
+        if signed is None:
+            raise SignatureError("the account declined to sign")
+        address = to_checksum_address(str(signer.address))
+    signature = normalize_signature(_as_int(signed.r), _as_int(signed.s), _as_int(signed.v))
+    if recover(digest, signature) != address:
+        raise SignatureError("the signature does not recover to the signing account")
+    return signature
+
+
+def _as_int(value: int | bytes) -> int:
+    """v, r or s as an int, whether an account returned it as an int or as bytes."""
+    return value if isinstance(value, int) else int.from_bytes(value, "big")
+
+
+def normalize_signature(r: int, s: int, v: int) -> bytes:
+    """65 bytes r || s || v with v in {27, 28} and s in the lower half of the curve order.
+
+    A high-s signature is turned into its low-s twin (s' = n - s, v flipped), which signs
+    the same digest; the Exchange only accepts the low-s form.
+    """
+    if v in (0, 1):
+        v += 27
+    if v not in (27, 28):
+        raise SignatureError(f"v must be 27 or 28, got {v}")
+    if not (0 < r < SECP256K1_N and 0 < s < SECP256K1_N):
+        raise SignatureError("r or s out of range")
+    if s > LOW_S_MAX:
+        s, v = SECP256K1_N - s, 55 - v
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v])
+
+
+def check_signature_format(signature: bytes | str) -> bytes:
+    """The signature as bytes, if it is 65 bytes r || s || v with v in {27, 28} and a low s."""
+    if isinstance(signature, str):
+        try:
+            signature = bytes.fromhex(signature.removeprefix("0x"))
+        except ValueError as exc:
+            raise SignatureError("signature: not hex") from exc
+    signature = bytes(signature)
+    if len(signature) != 65:
+        raise SignatureError(f"signature: expected 65 bytes, got {len(signature)}")
+    if int.from_bytes(signature[32:64], "big") > LOW_S_MAX:
+        raise SignatureError("signature: high s")
+    if signature[64] not in (27, 28):
+        raise SignatureError(f"signature: v must be 27 or 28, got {signature[64]}")
+    return signature
+
+
+def recover(digest: bytes, signature: bytes) -> str:
+    """The checksummed address that signed `digest` (coincurve; low s enforced)."""
+    signature = check_signature_format(signature)
+    try:
+        public = coincurve.PublicKey.from_signature_and_message(
+            signature[:64] + bytes([signature[64] - 27]), digest, hasher=None
+        )
+    except Exception as exc:  # coincurve raises plain Exceptions for invalid points
+        raise SignatureError(f"signature does not recover: {exc}") from exc
+    return to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:])
+
+
+# --------------------------------------------------------------------------- money
+
+
+def fee(amount: int, price: int, bps: int) -> int:
+    """A fee of `bps` basis points on the premium of `amount` at `price`, rounded up."""
+    return -((-amount * price * bps) // (UNIT * BPS))
+
+
+def max_fee_allows(order: Order, amount: int, fee_: int) -> bool:
+    """The Exchange's pro rata cap: fee * order.amount <= max_fee * amount.
+
+    As on chain, a `max_fee` so large that max_fee * amount overflows uint256 caps nothing.
+    """
+    if order.max_fee * amount > UINT256_MAX:
+        return True
+    return fee_ * order.amount <= order.max_fee * amount
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What one fill moves, in quote units: the Clearinghouse's `trade` arguments."""
+
+    buyer_debit: int
+    seller_credit: int
+    buyer_fee: int
+    seller_fee: int
+
+    @property
+    def to_fee_recipient(self) -> int:
+        """Fees plus the premium's rounding dust."""
+        return self.buyer_debit - self.seller_credit
+
+
+def settlement(amount: int, price: int, buyer_bps: int, seller_bps: int) -> Settlement:
+    """The buyer pays the premium rounded up plus its fee; the seller receives the premium
+    rounded down less its fee. Raises `OrderError` when the seller's fee exceeds the premium
+    (the Exchange reverts with "exchange: fee exceeds premium")."""
+    premium_down = amount * price // UNIT
+    premium_up = -((-amount * price) // UNIT)
+    buyer_fee = fee(amount, price, buyer_bps)
+    seller_fee = fee(amount, price, seller_bps)
+    if seller_fee > premium_down:
+        raise OrderError("seller fee exceeds the premium")
+    return Settlement(premium_up + buyer_fee, premium_down - seller_fee, buyer_fee, seller_fee)
