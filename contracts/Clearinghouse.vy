@@ -245,7 +245,6 @@ _positions: HashMap[address, HashMap[uint256, uint256]]
 # @dev 10**decimals of each accepted token; zero means the token is not accepted.
 token_unit: public(HashMap[address, uint256])
 free_collateral: public(HashMap[address, HashMap[address, uint256]])
-locked_collateral: public(HashMap[address, HashMap[address, uint256]])
 
 
 # ---------------------------------------------------------------------------
@@ -763,7 +762,6 @@ def _open_short(writer: address, series_id: uint256, core: ProductCore, strike: 
     free: uint256 = self.free_collateral[writer][token]
     assert free >= required, "clearinghouse: insufficient collateral"
     self.free_collateral[writer][token] = unsafe_sub(free, required)
-    self.locked_collateral[writer][token] += required
     pos: uint256 = self._positions[writer][series_id]
     self._positions[writer][series_id] = self._pack((pos & MASK128) + amount, (pos >> 128) + required)
     book: uint256 = self._book[series_id]
@@ -790,7 +788,6 @@ def _close_short(writer: address, series_id: uint256, token: address, amount: ui
     released: uint256 = collateral - kept
     # both halves only shrink, so they still fit
     self._positions[writer][series_id] = remaining | (kept << 128)
-    self.locked_collateral[writer][token] -= released
     self.free_collateral[writer][token] += released
     book: uint256 = self._book[series_id]
     self._book[series_id] = self._pack((book & MASK128) - amount, (book >> 128) - released)
@@ -862,7 +859,6 @@ def _settle(series_id: uint256, writer: address) -> uint256:
     # full collateral always covers the rounded-up obligation
     returned: uint256 = collateral - obligation
     self._positions[writer][series_id] = 0
-    self.locked_collateral[writer][token] -= collateral
     if returned != 0:
         self.free_collateral[writer][token] += returned
     book: uint256 = self._book[series_id]

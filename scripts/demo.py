@@ -152,10 +152,11 @@ class Demo:
                 ("fee recipient", self.fee_recipient.address),
                 ("Clearinghouse", ch.address))
         for name, address in rows:
+            # locked: the collateral of the address's short in the call (WETH) and put (USDC)
             weth = (d.weth.balanceOf(address), ch.free_collateral(address, d.weth),
-                    ch.locked_collateral(address, d.weth))
+                    ch.positions(address, self.call_id).collateral if self.call_id else 0)
             usdc = (d.usdc.balanceOf(address), ch.free_collateral(address, d.usdc),
-                    ch.locked_collateral(address, d.usdc))
+                    ch.positions(address, self.put_id).collateral if self.put_id else 0)
             longs = (d.option_token.balanceOf(address, self.call_id) if self.call_id else 0,
                      d.option_token.balanceOf(address, self.put_id) if self.put_id else 0)
             self.say(

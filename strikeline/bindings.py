@@ -283,10 +283,6 @@ class ClearinghouseBinding(ContractBinding):
         """Free collateral of `account` in `token`."""
         return int(self.contract.functions.free_collateral(account, token).call())
 
-    def locked_collateral(self, account: str, token: str) -> int:
-        """Collateral `account` has locked in shorts, in `token`."""
-        return int(self.contract.functions.locked_collateral(account, token).call())
-
     def position(self, account: str, series_id: int) -> Position:
         """The short position of `account` in `series_id`."""
         short, collateral = self.contract.functions.positions(account, series_id).call()

@@ -107,7 +107,7 @@ def test_lifecycle_through_the_deployment(deployment, actors, chain):
         collateral.approve(ch, need, sender=writer)
         ch.deposit(collateral, need, writer, sender=writer)
         ch.write(sid, amount, writer, sender=writer)
-        assert ch.locked_collateral(writer, collateral) == need
+        assert ch.positions(writer, sid).collateral == need
         assert ch.free_collateral(writer, collateral) == 0
 
     # the longs go to the holder as plain ERC-1155 transfers

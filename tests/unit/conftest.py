@@ -187,19 +187,20 @@ class Tools:
         assert info.value.stack_trace.last_frame.vm_error.args[0] == b""
 
     @staticmethod
-    def assert_solvent(system, token, accounts: list[str]) -> None:
-        """The Clearinghouse holds exactly the free plus locked `token` of `accounts`.
+    def assert_solvent(system, token, accounts: list[str], series_ids=()) -> None:
+        """The Clearinghouse holds exactly the free `token` of `accounts` plus what the
+        series in `token` hold (writers' collateral and the holders' payout pool).
 
-        Pass every account that ever held `token` inside the Clearinghouse. Series dust not
-        yet swept sits in neither free nor locked balances, so call this before settlement
-        or after `sweep_dust`.
+        Pass every account that ever held `token` inside the Clearinghouse and every series
+        collateralised in it that still holds collateral.
         """
         ch = system.ch
-        held = sum(
-            ch.free_collateral(a, token.address) + ch.locked_collateral(a, token.address)
-            for a in set(accounts)
-        )
-        assert token.balanceOf(ch.address) == held
+        free = sum(ch.free_collateral(a, token.address) for a in set(accounts))
+        locked = 0
+        for sid in set(series_ids):
+            state = ch.series_state(sid)
+            locked += state.collateral + state.payout_pool
+        assert token.balanceOf(ch.address) == free + locked
 
     @staticmethod
     def spot_reports(system, asset, prices, timestamp=None, signers=None) -> list[tuple]:

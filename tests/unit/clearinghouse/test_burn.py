@@ -21,11 +21,10 @@ def test_full_burn_releases_everything(system, writer, tools):
     )
     assert tuple(system.ch.positions(writer, sid)) == (0, 0)
     assert system.ch.free_collateral(writer, system.weth.address) == 2 * 10**18
-    assert system.ch.locked_collateral(writer, system.weth.address) == 0
     assert tuple(system.ch.series_state(sid)) == (0, 0, 0, 0)
     assert system.token.balanceOf(writer, sid) == 0
     assert system.token.total_supply(sid) == 0
-    tools.assert_solvent(system, system.weth, [writer])
+    tools.assert_solvent(system, system.weth, [writer], [sid])
 
 
 @pytest.mark.parametrize(
@@ -46,7 +45,7 @@ def test_partial_burn_rounds_release_down(system, writer, strike, written, burne
     kept = locked - expected
     assert kept * written >= locked * (written - burned)  # what stays still backs the rest
     assert tuple(system.ch.positions(writer, sid)) == (written - burned, kept)
-    assert system.ch.locked_collateral(writer, system.usdc.address) == kept
+    assert system.ch.series_state(sid).collateral == kept
     assert system.ch.free_collateral(writer, system.usdc.address) == expected
     assert tuple(system.ch.series_state(sid)) == (written - burned, kept, 0, 0)
     assert system.token.balanceOf(writer, sid) == written - burned

@@ -31,7 +31,6 @@ def test_deposit_credits_caller(system, writer, make_token, tools, decimals):
     (log,) = tools.events(system.ch, "Deposit")
     assert credited == amount
     assert system.ch.free_collateral(writer, token.address) == amount
-    assert system.ch.locked_collateral(writer, token.address) == 0
     assert token.balanceOf(system.ch.address) == amount
     assert token.balanceOf(writer) == 0
     assert (log.account, log.token, log.amount, log.sender) == (

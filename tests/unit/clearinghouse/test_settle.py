@@ -43,7 +43,7 @@ def test_returns_collateral_less_obligation(system, writer, holder, keeper, tool
         writer, sid, AMOUNT, obligation, locked - obligation, keeper
     )
     assert tuple(system.ch.positions(writer, sid)) == (0, 0)
-    assert system.ch.locked_collateral(writer, token.address) == 0
+    assert system.ch.series_state(sid).open_interest == 0
     assert system.ch.free_collateral(writer, token.address) == returned
     assert system.ch.free_collateral(keeper, token.address) == 0
     # the single writer's obligation is the whole pool; nothing else is left
@@ -65,7 +65,7 @@ def test_payouts_plus_returns_equal_collateral(
     assert paid == units.payoff(is_put, unit, STRIKE, price, AMOUNT, False)
     assert returned + paid + dust == locked
     assert dust == units.payoff(is_put, unit, STRIKE, price, AMOUNT, True) - paid
-    tools.assert_solvent(system, token, [writer, holder, fee_recipient])
+    tools.assert_solvent(system, token, [writer, holder, fee_recipient], [sid])
 
 
 def test_second_settle_pays_nothing(system, writer, holder, tools):

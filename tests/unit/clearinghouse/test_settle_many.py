@@ -31,7 +31,7 @@ def test_batch_of_ten_writers(system, holder, keeper, extra_holders, tools):
     ]
     for w, r in zip(writers, expected, strict=True):
         assert system.ch.free_collateral(w, system.usdc.address) == r
-        assert system.ch.locked_collateral(w, system.usdc.address) == 0
+        assert tuple(system.ch.positions(w, sid)) == (0, 0)
     assert system.ch.series_state(sid).open_interest == 0
     assert system.ch.settle_many([sid] * 10, writers) == 0
 
@@ -49,7 +49,7 @@ def test_ten_series_one_writer(system, writer, holder):
         10**18 - units.payoff(False, 10**18, k, price, UNIT, True) for k in strikes
     )
     assert system.ch.free_collateral(writer, system.weth.address) == total
-    assert system.ch.locked_collateral(writer, system.weth.address) == 0
+    assert all(tuple(system.ch.positions(writer, sid)) == (0, 0) for sid in sids)
 
 
 def test_empty_batch_returns_zero(system):

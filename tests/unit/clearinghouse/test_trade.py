@@ -65,7 +65,7 @@ def test_sell_to_open_locks_full_collateral(system, exchange, call, writer, hold
     (log,) = _trade(system, exchange, call, holder, writer, 3 * ONE, 10**6, 10**6)
     assert need == units.full_collateral(False, 10**18, STRIKE, 3 * ONE)
     assert system.ch.positions(writer, call) == (3 * ONE, need)
-    assert system.ch.locked_collateral(writer, system.weth.address) == need
+    assert system.ch.series_state(call).collateral == need
     assert _free(system, writer, system.weth) == 0
     assert system.token.balanceOf(holder, call) == 3 * ONE
     assert system.ch.series_state(call)[0] == system.token.total_supply(call) == 3 * ONE
@@ -78,7 +78,7 @@ def test_put_sell_to_open_locks_quote(system, exchange, writer, holder):
     system.fund(system.usdc, writer, need)
     system.fund(system.usdc, holder, 5)
     _trade(system, exchange, put, holder, writer, ONE, 5, 5)
-    assert system.ch.locked_collateral(writer, system.usdc.address) == need == 3_000 * 10**6
+    assert system.ch.positions(writer, put).collateral == need == 3_000 * 10**6
     assert _free(system, writer) == 5
 
 

@@ -58,7 +58,7 @@ def test_locked_collateral_cannot_be_withdrawn(system, writer):
     sid = system.series(system.call_product, STRIKE)
     system.write(writer, sid, units.UNIT)
     system.fund(system.weth, writer, 5)
-    assert system.ch.locked_collateral(writer, system.weth.address) == 10**18
+    assert system.ch.positions(writer, sid).collateral == 10**18
     with boa.env.prank(writer), boa.reverts("clearinghouse: insufficient free collateral"):
         system.ch.withdraw(system.weth.address, 6, writer)
     with boa.env.prank(writer):

@@ -36,12 +36,11 @@ def test_write_to_self(system, writer, make_token, tools, decimals, is_put):
         writer, sid, amount, need, writer
     )
     assert system.ch.free_collateral(writer, token.address) == 5
-    assert system.ch.locked_collateral(writer, token.address) == need
     assert tuple(system.ch.positions(writer, sid)) == (amount, need)
     assert tuple(system.ch.series_state(sid)) == (amount, need, 0, 0)
     assert system.token.balanceOf(writer, sid) == amount
     assert system.token.total_supply(sid) == amount
-    tools.assert_solvent(system, token, [writer])
+    tools.assert_solvent(system, token, [writer], [sid])
 
 
 def test_write_to_another_address(system, writer, holder):
@@ -51,7 +50,7 @@ def test_write_to_another_address(system, writer, holder):
     assert system.token.balanceOf(writer, sid) == 0
     assert system.ch.positions(writer, sid).short == 3 * UNIT
     assert system.ch.positions(holder, sid).short == 0
-    assert system.ch.locked_collateral(holder, system.weth.address) == 0
+    assert tuple(system.ch.positions(holder, sid)) == (0, 0)
 
 
 def test_writes_accumulate(system, writer, holder):
@@ -60,7 +59,7 @@ def test_writes_accumulate(system, writer, holder):
     second = system.write(writer, sid, 2 * UNIT, writer)
     assert first == 3_000 * 10**6 and second == 6_000 * 10**6
     assert tuple(system.ch.positions(writer, sid)) == (3 * UNIT, 9_000 * 10**6)
-    assert system.ch.locked_collateral(writer, system.usdc.address) == 9_000 * 10**6
+    assert system.ch.series_state(sid).collateral == 9_000 * 10**6
     assert system.ch.series_state(sid).open_interest == 3 * UNIT
     assert system.token.total_supply(sid) == 3 * UNIT
 

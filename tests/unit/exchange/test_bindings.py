@@ -102,7 +102,7 @@ def test_trade_through_the_bindings(chain):
     assert c.ex.min_nonce(alice.address) == 5
 
     c.ch.write(c.series, ONE, sender=alice.address)
-    assert c.ch.locked_collateral(alice.address, c.weth.address) == 3 * 10**18
+    assert c.ch.position(alice.address, c.series).collateral == 3 * 10**18
     before = c.weth.balance_of(alice.address)
     free = c.ch.free_collateral(alice.address, c.weth.address)
     c.ch.withdraw(c.weth.address, free, sender=alice.address)

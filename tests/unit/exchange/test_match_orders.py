@@ -22,7 +22,7 @@ def test_sell_to_open(market, alice, bob):
     assert m.longs(bob) == m.ONE and m.short(bob) == 0
     assert m.short(alice) == m.ONE and m.longs(alice) == 0
     assert m.free(alice, m.weth) == 0
-    assert m.ch.locked_collateral(alice.address, m.weth.address) == 10**18
+    assert m.ch.positions(alice.address, m.series).collateral == 10**18
     assert m.free(bob) == 1_000 * 10**6 - s.buyer_debit
     assert m.free(alice) == s.seller_credit
     assert m.free(m.fee_recipient) == s.to_fee_recipient
@@ -74,12 +74,12 @@ def test_buy_to_close_releases_collateral(market, alice, bob, carol):
         m.token.safeTransferFrom(bob.address, carol.address, m.series, 3 * m.ONE, b"")
     m.write(carol, 2 * m.ONE, alice)  # alice holds longs
     m.fund(bob, usdc=1_000 * 10**6)
-    locked = m.ch.locked_collateral(bob.address, m.weth.address)
+    locked = m.ch.positions(bob.address, m.series).collateral
     m.submit(m.match(m.buy(bob, amount=2 * m.ONE), m.sell(alice, amount=2 * m.ONE)))
     released = units.release_on_close(3 * m.ONE, locked, 2 * m.ONE)
     assert m.short(bob) == m.ONE and m.longs(bob) == 0
     assert m.free(bob, m.weth) == released
-    assert m.ch.locked_collateral(bob.address, m.weth.address) == locked - released
+    assert m.ch.positions(bob.address, m.series).collateral == locked - released
     assert m.longs(alice) == 0
     assert m.token.total_supply(m.series) == m.ch.series_state(m.series)[0]
     assert m.events("Trade")[0].closed == 2 * m.ONE
@@ -250,7 +250,7 @@ def test_put_series(market, alice, bob):
     m.submit(m.match(buy, sell))
     assert m.longs(bob, m.put_series) == m.ONE
     assert m.short(alice, m.put_series) == m.ONE
-    assert m.ch.locked_collateral(alice.address, m.usdc.address) == 3_000 * 10**6
+    assert m.ch.positions(alice.address, m.put_series).collateral == 3_000 * 10**6
 
 
 def test_eip1271_wallet_maker(market, wallet_deployer, alice, bob):
