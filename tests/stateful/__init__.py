@@ -1,0 +1,1 @@
+"""Stateful tests: random sequences against the contracts beside a plain Python model."""

@@ -1,0 +1,127 @@
+"""The world the stateful tests run in, deployed once per test module.
+
+Deploying is the slow part of a boa test, so each module deploys the contracts, three
+collateral tokens of 6, 8 and 18 decimals and every product between them once, inside an anchor
+of its own; every example of a state machine then runs in a nested anchor and is reverted at its
+teardown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boa
+import pytest
+from eth_account.signers.local import LocalAccount
+
+from .model import MAX_AMOUNT, OracleParams
+
+# Collateral tokens by name and decimals: every product of the machine pairs two of them.
+TOKENS: dict[str, int] = {"usdc": 6, "wbtc": 8, "weth": 18}
+# Accounts that trade: deposit, write, hold, transfer, burn, withdraw.
+TRADERS: tuple[str, ...] = ("writer", "holder", "maker", "taker")
+# Every account that may hold anything: the keeper runs batches, the fee recipient gets dust.
+ACTORS: tuple[str, ...] = (*TRADERS, "keeper", "fee_recipient")
+# A call and a put for every ordered pair of distinct tokens: (underlying, quote, is_put).
+PRODUCTS: tuple[tuple[str, str, bool], ...] = tuple(
+    (u, q, is_put) for u in TOKENS for q in TOKENS if u != q for is_put in (False, True)
+)
+ORACLE = OracleParams(
+    quorum=2,
+    max_age=3_600,
+    max_deviation_bps=5_000,
+    locking_period=300,
+    dispute_period=3_600,
+    max_price=10**20,
+)
+# Chain time at the start of every example: 2026-01-01 00:00 UTC, so every run sees the same
+# calendar (the machine's first expiry, 2026-01-02 08:00 UTC, is 32 hours away).
+START = 1_767_225_600
+
+
+@dataclass
+class World:
+    """Deployed contracts and named accounts shared by every example of a module."""
+
+    ch: Any
+    option_token: Any
+    oracle: Any
+    erc20: dict[str, Any]
+    address: dict[str, str]
+    products: dict[tuple[str, str, bool], bytes]
+    reporters: list[LocalAccount]
+    disputer: str
+
+    def contracts(self) -> list[Any]:
+        """Every contract of the world."""
+        return [self.ch, self.option_token, self.oracle, *self.erc20.values()]
+
+    def chain_id(self) -> int:
+        """The chain id reporters sign for."""
+        return boa.env.evm.patch.chain_id
+
+
+@pytest.fixture(scope="module")
+def world(
+    deployers, admin, guardian, disputer, writer, holder, keeper, fee_recipient, reporters
+) -> Iterator[World]:
+    """Deploy the system once for the module; everything is reverted when the module ends."""
+    with boa.env.anchor():
+        boa.env.evm.patch.timestamp = START
+        address = {
+            "writer": writer,
+            "holder": holder,
+            "maker": boa.env.generate_address("maker"),
+            "taker": boa.env.generate_address("taker"),
+            "keeper": keeper,
+            "fee_recipient": fee_recipient,
+        }
+        with boa.env.prank(admin):
+            option_token = deployers["OptionToken"].deploy("https://strikeline.example/series/")
+            oracle = deployers["Oracle"].deploy(
+                admin,
+                ORACLE.quorum,
+                ORACLE.max_age,
+                ORACLE.max_deviation_bps,
+                ORACLE.locking_period,
+                ORACLE.dispute_period,
+            )
+            ch = deployers["Clearinghouse"].deploy(
+                option_token.address, oracle.address, admin, guardian, fee_recipient
+            )
+            option_token.bind_clearinghouse(ch.address)
+            # the model's copies of the contracts' bounds
+            assert oracle.MAX_PRICE() == ORACLE.max_price
+            assert ch.MAX_AMOUNT() == MAX_AMOUNT
+            for reporter in reporters:
+                oracle.grantRole(oracle.REPORTER_ROLE(), reporter.address)
+            oracle.grantRole(oracle.DISPUTER_ROLE(), disputer)
+            erc20 = {
+                name: deployers["MockERC20"].deploy(name.upper(), name.upper(), decimals)
+                for name, decimals in TOKENS.items()
+            }
+            products = {
+                (u, q, is_put): ch.set_product(
+                    erc20[u].address,
+                    erc20[q].address,
+                    erc20[q if is_put else u].address,
+                    is_put,
+                    True,
+                )
+                for u, q, is_put in PRODUCTS
+            }
+        for actor in ACTORS:
+            for token in erc20.values():
+                token.approve(ch.address, 2**256 - 1, sender=address[actor])
+        yield World(
+            ch=ch,
+            option_token=option_token,
+            oracle=oracle,
+            erc20=erc20,
+            address=address,
+            products=products,
+            reporters=list(reporters),
+            disputer=disputer,
+        )
