@@ -16,11 +16,20 @@
           user's behalf (auto-exercise), one at a time or in batches.
         - The Exchange (EXCHANGE_ROLE) settles trades: premium between free
           balances, longs delivered or written, shorts netted (buy to close).
+        - The MarginEngine (MARGIN_ROLE) writes margined shorts with partial
+          collateral (flag bit 127 of the position word) and moves margin and
+          liquidations; closing a margined short releases nothing (a short
+          closed to zero leaves its collateral in the account's margin
+          reserve). A margined short pays its own obligation at settlement;
+          a shortfall comes from the insurance fund (`fund_insurance`), the
+          rest is the series' bad debt and its holders, who redeem once every
+          margined short has settled, are paid pro rata (docs/margin.md).
 
         Rounding never favours a user: collateral locked and writer obligations
         round up, holder payouts and collateral released round down. The rounding
         dust of a fully settled series is swept to the fee recipient.
-@custom:kill The GUARDIAN pauses writing and trading (`pause`). A pause never blocks
+@custom:kill The GUARDIAN pauses writing and trading (`pause`), margined writing and
+        liquidation included; revoking MARGIN_ROLE cuts the MarginEngine off. A pause never blocks
         deposits, withdrawing free collateral, closing (burn), redeeming or
         settling after a final expiry price. To retire the contract: pause, stop
         whitelisting (disable products) and let every series expire and settle;
