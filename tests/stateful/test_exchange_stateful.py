@@ -7,7 +7,7 @@ happen. Every action is predicted by the model, which follows the Exchange's and
 Clearinghouse's checks in their order: either the exact revert reason, or every balance,
 position and order state afterwards. After every step:
 
-- every view the model says changed (free and locked collateral, longs, positions, each
+- every view the model says changed (free collateral, longs, positions, each
   order's remaining amount) reads back as predicted; at the end of each run every view is
   read back, so a change the model did not predict is caught too;
 - no order ever filled past its amount, and every fill was at the resting order's limit,
@@ -467,7 +467,6 @@ class ExchangeMachine(RuleBasedStateMachine):
         for a in w.actors:
             for token in (self.quote, self.weth):
                 views[("free_collateral", a, token)] = m.get(m.free, (a, token))
-                views[("locked_collateral", a, token)] = m.get(m.locked, (a, token))
             for sid in (w.call, w.put):
                 views[("longs", a, sid)] = m.get(m.longs, (a, sid))
                 views[("positions", a, sid)] = m.shorts.get((a, sid), (0, 0))
