@@ -59,7 +59,8 @@ PARAMS = (1_500, 5_000, 1_000, 6_000)
 AUCTION = (500, 3_000, 3_600)
 SERIES = 16
 
-LOG_MARGIN_UPDATED = log_cost(4, 3)  # MarginUpdated(account, token, series | amount, collateral, added)
+# MarginUpdated(account, token, series | amount, collateral, added)
+LOG_MARGIN_UPDATED = log_cost(4, 3)
 LOG_SERIES_LISTED = log_cost(4, 0)  # SeriesListed(account, token, series)
 LOG_ERC1155_SINGLE = log_cost(4, 2)
 LOG_LIQUIDATED = log_cost(4, 8)  # Liquidated(account, liquidator, series | 8 words)
@@ -74,8 +75,10 @@ def margin_reads(floor: Floor, listed: int, products: int = 1) -> Floor:
     floor.add(f"{listed} x position word (short|flag|collateral)", listed * SLOT_READ)
     floor.add(f"{listed} x series terms (strike|expiry)", listed * SLOT_READ)
     floor.add(f"{listed} x series product id", listed * SLOT_READ)
-    floor.add(f"{products} x margin params (1 slot) + underlying|is_put (1 slot)", products * 2 * SLOT_READ)
-    floor.add("Oracle: STATICCALL (cold account) + spot price|timestamp (1 slot)", COLD_ACCOUNT + SLOT_READ)
+    floor.add(f"{products} x margin params (1 slot) + underlying|is_put (1 slot)",
+              products * 2 * SLOT_READ)
+    floor.add("Oracle: STATICCALL (cold account) + spot price|timestamp (1 slot)",
+              COLD_ACCOUNT + SLOT_READ)
     return floor
 
 
@@ -94,8 +97,10 @@ def floor_write(data: bytes, listed: int) -> Floor:
     f.add("engine: new list entry + length", SSTORE_SET + SLOT_UPDATE - SLOT_READ)
     f.add("position zero->nonzero, book (OI|collateral) zero->nonzero", 2 * SLOT_CREATE)
     f.add("margin book zero->nonzero, free collateral nonzero->nonzero", SLOT_CREATE + SLOT_UPDATE)
-    f.add("mint: OptionToken CALL (cold) + balance zero->nonzero + supply", COLD_ACCOUNT + 2 * SLOT_CREATE)
-    f.add("SeriesListed, MarginUpdated, TransferSingle", LOG_SERIES_LISTED + LOG_MARGIN_UPDATED + LOG_ERC1155_SINGLE)
+    f.add("mint: OptionToken CALL (cold) + balance zero->nonzero + supply",
+          COLD_ACCOUNT + 2 * SLOT_CREATE)
+    f.add("SeriesListed, MarginUpdated, TransferSingle",
+          LOG_SERIES_LISTED + LOG_MARGIN_UPDATED + LOG_ERC1155_SINGLE)
     return margin_reads(f, listed)
 
 
@@ -113,9 +118,11 @@ def floor_remove(data: bytes, listed: int) -> Floor:
 def floor_liquidate(data: bytes) -> Floor:
     """liquidate of an account's only short, restoring it; clock set and cleared in the tx."""
     f = custody(intrinsic(data))
-    f.add("paused flag, product word, series terms on the clearinghouse (warm)", SLOT_READ + 2 * WARM_ACCESS)
+    f.add("paused flag, product word, series terms on the clearinghouse (warm)",
+          SLOT_READ + 2 * WARM_ACCESS)
     f = margin_reads(f, 1)
-    f.add("auction params (1 slot) + clock set and cleared in the tx (net)", SLOT_READ + SLOT_READ + 2 * WARM_ACCESS)
+    f.add("auction params (1 slot) + clock set and cleared in the tx (net)",
+          SLOT_READ + SLOT_READ + 2 * WARM_ACCESS)
     f.add("insurance fund (read)", SLOT_READ)
     f.add("account: position, book, margin book nonzero->nonzero", 3 * SLOT_UPDATE)
     f.add("account free (paid out through it)", SLOT_UPDATE)
@@ -198,7 +205,8 @@ def main() -> int:
         need = 700 * USDC
         while True:
             try:
-                engine.functions.write_margined(victim_sid, ONE, victim, need).call({"from": victim})
+                call = engine.functions.write_margined(victim_sid, ONE, victim, need)
+                call.call({"from": victim})
                 break
             except Exception:  # below initial margin: add 10 USDC and retry
                 need += 10 * USDC

@@ -52,7 +52,10 @@ WETH = 10**18
 PARAMS = risk.MarginParams(spot_shock_bps=1_500, time_shock_bps=5_000, min_bps=1_000,
                            maintenance_bps=6_000)
 AUCTION = risk.AuctionParams(start_bps=500, max_bps=3_000, duration=3_600)
-EXAMPLES = 200 if os.environ.get("HYPOTHESIS_PROFILE") == "nightly" else int(os.environ.get("MARGIN_EXAMPLES", "50"))
+EXAMPLES = (
+    200 if os.environ.get("HYPOTHESIS_PROFILE") == "nightly"
+    else int(os.environ.get("MARGIN_EXAMPLES", "50"))
+)
 
 
 @functools.cache
@@ -118,13 +121,15 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
                 if not words[0] & 2**127:
                     continue
                 out.append((sid, risk.ShortPosition(
-                    is_put=is_put, strike=strike, spot=self.spot, amount=s.ch.positions(account, sid).short,
+                    is_put=is_put, strike=strike, spot=self.spot,
+                    amount=s.ch.positions(account, sid).short,
                     time_to_expiry=s.ch.series(sid)[2] - self.now(), params=PARAMS,
                 )))
             return out
 
         def collateral(self, account, token):
-            held = sum(s.ch.positions(account, sid).collateral for sid, _ in self.positions(account, token))
+            held = sum(s.ch.positions(account, sid).collateral
+                       for sid, _ in self.positions(account, token))
             return held + s.ch.margin_reserve(account, token.address)
 
         def expect_revert(self, call, *reasons):
@@ -137,7 +142,8 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
             return True
 
         # rules ---------------------------------------------------------------
-        @rule(w=st.integers(0, 2), x=st.integers(0, 2), amount=st.sampled_from([1, UNIT // 3, UNIT, 5 * UNIT]),
+        @rule(w=st.integers(0, 2), x=st.integers(0, 2),
+              amount=st.sampled_from([1, UNIT // 3, UNIT, 5 * UNIT]),
               share=st.sampled_from([-1, -1, -1, 0, 2_500, 10_000]))
         def write(self, w, x, amount, share):
             sid, is_put, strike, token, _unit = series[x]
@@ -153,13 +159,16 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
                     is_put=is_put, strike=strike, spot=self.spot, amount=held + amount,
                     time_to_expiry=s.ch.series(sid)[2] - self.now(), params=PARAMS,
                 ))
-                need = risk.account_requirement(_unit, ps, False) - self.collateral(writers[w], token)
+                need = risk.account_requirement(_unit, ps, False)
+                need -= self.collateral(writers[w], token)
                 if sid not in mine:
                     need -= s.ch.positions(writers[w], sid).collateral
                 collateral = min(max(need, 0), s.ch.collateral_required(sid, amount))
             with boa.env.prank(writers[w]):
-                ok = self.expect_revert(lambda: engine.write_margined(sid, amount, holder, collateral),
-                                        "engine: below initial margin", "insufficient free collateral")
+                ok = self.expect_revert(
+                    lambda: engine.write_margined(sid, amount, holder, collateral),
+                    "engine: below initial margin", "insufficient free collateral",
+                )
             event("write", f"{'minimal' if share < 0 else share} {'ok' if ok else 'refused'}")
 
         @rule(w=st.integers(0, 2), x=st.integers(0, 2), share=st.sampled_from([100, 1_000, 5_000]))
@@ -167,7 +176,8 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
             sid, _, _, token, _ = series[x]
             if self.now() >= s.ch.series(sid)[2] or not s.ch.positions(writers[w], sid).short:
                 return
-            amount = max(1, s.ch.collateral_required(sid, s.ch.positions(writers[w], sid).short) * share // 10_000)
+            short = s.ch.positions(writers[w], sid).short
+            amount = max(1, s.ch.collateral_required(sid, short) * share // 10_000)
             with boa.env.prank(writers[w]):
                 self.expect_revert(lambda: engine.add_collateral(sid, amount),
                                    "clearinghouse: not margined", "insufficient free collateral")
@@ -179,7 +189,8 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
             if self.now() >= s.ch.series(sid)[2] or held == 0:
                 return
             with boa.env.prank(writers[w]):
-                self.expect_revert(lambda: engine.remove_collateral(sid, max(1, held * share // 10_000)),
+                amount = max(1, held * share // 10_000)
+                self.expect_revert(lambda: engine.remove_collateral(sid, amount),
                                    "engine: below initial margin", "clearinghouse: not margined")
 
         @rule(w=st.integers(0, 2), x=st.integers(0, 2), share=st.sampled_from([5_000, 10_000]))
@@ -205,7 +216,9 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
                 w, x = divmod((pick + k) % 9, 3)
                 sid, is_put, strike, token, unit = series[x]
                 account = writers[w]
-                if self.now() >= s.ch.series(sid)[2] or not engine.is_liquidatable(account, token.address):
+                if self.now() >= s.ch.series(sid)[2]:
+                    continue
+                if not engine.is_liquidatable(account, token.address):
                     continue
                 positions = self.positions(account, token)
                 mine = [p for i, p in positions if i == sid]

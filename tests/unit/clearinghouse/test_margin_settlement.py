@@ -23,7 +23,9 @@ def engine(system, keeper):
 def _margined(system, engine, writer, sid, amount, collateral, recipient):
     system.fund(system.usdc, writer, collateral)
     with boa.env.prank(engine):
-        system.ch.margin_update(writer, system.usdc.address, sid, amount, recipient, collateral, True)
+        system.ch.margin_update(
+            writer, system.usdc.address, sid, amount, recipient, collateral, True
+        )
 
 
 def test_covered_obligation_goes_to_the_pool(system, engine, writer, holder, tools):
@@ -56,7 +58,8 @@ def test_shortfall_from_insurance(system, engine, writer, holder, stranger, tool
     system.finalise_expiry(system.weth, system.ch.series(sid)[2], 2_000 * UNIT)
     assert system.ch.settle(sid, writer) == 0
     (log,) = tools.events(system.ch, "ShortfallSettled")
-    assert (log.writer, log.shortfall, log.from_insurance, log.bad_debt) == (writer, 400 * USDC, 400 * USDC, 0)
+    logged = (log.writer, log.shortfall, log.from_insurance, log.bad_debt)
+    assert logged == (writer, 400 * USDC, 400 * USDC, 0)
     assert system.ch.insurance(system.usdc.address) == 600 * USDC
     assert system.ch.redeem(sid, holder) == 1_000 * USDC
     assert system.usdc.balanceOf(system.ch.address) == 1_000 * USDC + 600 * USDC
@@ -74,7 +77,8 @@ def test_bad_debt_haircuts_holders_pro_rata(system, engine, writer, holder, stra
     assert system.ch.settle(sid, writer) == 1_000 * USDC
     assert system.ch.settle(sid, stranger) == 0
     (log,) = tools.events(system.ch, "ShortfallSettled")
-    assert (log.shortfall, log.from_insurance, log.bad_debt) == (3_000 * USDC, 300 * USDC, 2_700 * USDC)
+    logged = (log.shortfall, log.from_insurance, log.bad_debt)
+    assert logged == (3_000 * USDC, 300 * USDC, 2_700 * USDC)
     assert tuple(system.ch.margin_book(sid)) == (0, 2_700 * USDC)
     pool = system.ch.series_state(sid).payout_pool
     assert pool == 2_000 * USDC + 1_000 * USDC + 300 * USDC

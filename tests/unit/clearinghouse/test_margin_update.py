@@ -24,7 +24,8 @@ def test_write_locks_partial_collateral_and_mints(system, engine, writer, holder
     with boa.env.prank(engine):
         system.ch.margin_update(writer, system.usdc.address, sid, UNIT, holder, 700, True)
     (log,) = tools.events(system.ch, "MarginUpdated")
-    assert (log.account, log.series_id, log.amount, log.collateral, log.added) == (writer, sid, UNIT, 700, True)
+    logged = (log.account, log.series_id, log.amount, log.collateral, log.added)
+    assert logged == (writer, sid, UNIT, 700, True)
     assert tuple(system.ch.positions(writer, sid)) == (UNIT, 700)
     assert tuple(system.ch.margin_book(sid)) == (UNIT, 0)
     assert system.token.balanceOf(holder, sid) == UNIT
@@ -57,11 +58,13 @@ def test_role_and_reasons(system, engine, writer, stranger):
         ((writer, usdc, 0, UNIT, writer, 1, True), "clearinghouse: unknown series"),
         ((writer, system.weth.address, sid, UNIT, writer, 1, True), "clearinghouse: wrong token"),
         ((writer, usdc, sid, 0, writer, 1, True), "clearinghouse: not margined"),
-        ((writer, usdc, sid, UNIT, writer, 3_000 * 10**6 + 1, True), "clearinghouse: collateral above full"),
+        ((writer, usdc, sid, UNIT, writer, 3_000 * 10**6 + 1, True),
+         "clearinghouse: collateral above full"),
         ((writer, usdc, sid, UNIT, writer, 1, False), "clearinghouse: collateral above full"),
         ((writer, usdc, sid, UNIT, "0x" + "00" * 20, 1, True), "clearinghouse: zero recipient"),
         ((writer, usdc, sid, 10**20 + 1, writer, 1, True), "clearinghouse: amount too large"),
-        ((stranger, usdc, sid, UNIT, writer, 1, True), "clearinghouse: insufficient free collateral"),
+        ((stranger, usdc, sid, UNIT, writer, 1, True),
+         "clearinghouse: insufficient free collateral"),
         ((writer, usdc, 0, 0, writer, 1, False), "clearinghouse: insufficient margin collateral"),
     ]
     for args, reason in cases:
@@ -87,7 +90,9 @@ def test_expired_and_disabled(system, engine, writer, tools):
     sid = system.series(system.put_product, STRIKE)
     system.fund(system.usdc, writer, 1_000)
     with boa.env.prank(system.admin):
-        system.ch.set_product(system.weth.address, system.usdc.address, system.usdc.address, True, False)
+        system.ch.set_product(
+            system.weth.address, system.usdc.address, system.usdc.address, True, False
+        )
     with boa.env.prank(engine), boa.reverts("clearinghouse: product disabled"):
         system.ch.margin_update(writer, system.usdc.address, sid, UNIT, writer, 100, True)
     tools.warp_to(system.ch.series(sid)[2])

@@ -65,7 +65,8 @@ class Margin:
 @functools.cache
 def engine_deployer():
     """The MarginEngine deployer, compiled once per process."""
-    return boa.load_partial(str(Path(__file__).resolve().parents[3] / "contracts" / "MarginEngine.vy"))
+    path = Path(__file__).resolve().parents[3] / "contracts" / "MarginEngine.vy"
+    return boa.load_partial(str(path))
 
 
 def deploy_margin(system) -> Margin:

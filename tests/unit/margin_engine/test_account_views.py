@@ -15,10 +15,14 @@ def test_views_match_the_mirror(margin, writer):
     margin.write(writer, a, 3 * UNIT, 3_000 * USDC)
     margin.write(writer, b, 2 * UNIT, 2_000 * USDC)
     margin.write(writer, c, UNIT, 10**18)  # other token: not in the USDC account
-    positions = [margin.position(a, STRIKE, 3 * UNIT, True), margin.position(b, 2_800 * UNIT, 2 * UNIT, True)]
+    positions = [
+        margin.position(a, STRIKE, 3 * UNIT, True),
+        margin.position(b, 2_800 * UNIT, 2 * UNIT, True),
+    ]
     initial = risk.account_requirement(USDC, positions, False)
     maintenance = risk.account_requirement(USDC, positions, True)
-    assert tuple(margin.engine.account_margin(writer, s.usdc.address)) == (5_000 * USDC, initial, maintenance)
+    got = tuple(margin.engine.account_margin(writer, s.usdc.address))
+    assert got == (5_000 * USDC, initial, maintenance)
     assert margin.engine.free_margin(writer, s.usdc.address) == 5_000 * USDC - initial
     assert not margin.engine.is_liquidatable(writer, s.usdc.address)
     assert list(margin.engine.margined_series(writer, s.usdc.address)) == [a, b]

@@ -34,7 +34,8 @@ def test_first_call_starts_the_clock_and_restores(margin, writer, keeper, tools)
     full = s.ch.collateral_required(sid, want.amount)
     assert tuple(s.ch.positions(keeper, sid)) == (want.amount, full)
     assert s.ch.free_collateral(keeper, s.usdc.address) == free_before - full + want.from_account
-    assert tuple(s.ch.positions(writer, sid)) == (10 * UNIT - want.amount, locked - want.from_account)
+    left = (10 * UNIT - want.amount, locked - want.from_account)
+    assert tuple(s.ch.positions(writer, sid)) == left
     assert tuple(s.ch.margin_book(sid)) == (10 * UNIT - want.amount, 0)
     assert not margin.engine.is_liquidatable(writer, s.usdc.address)
     assert margin.engine.auction_start(writer, s.usdc.address) == 0

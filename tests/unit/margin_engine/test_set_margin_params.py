@@ -15,7 +15,8 @@ def test_sets_and_logs(margin, tools):
         margin.engine.set_margin_params(margin.system.put_product, astuple(params))
     (log,) = tools.events(margin.engine, "MarginParamsSet")
     assert log.product_id == margin.system.put_product
-    assert (log.spot_shock_bps, log.time_shock_bps, log.min_bps, log.maintenance_bps) == astuple(params)
+    logged = (log.spot_shock_bps, log.time_shock_bps, log.min_bps, log.maintenance_bps)
+    assert logged == astuple(params)
     assert tuple(margin.engine.margin_params(margin.system.put_product)) == astuple(params)
 
 

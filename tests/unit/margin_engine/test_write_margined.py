@@ -162,6 +162,7 @@ def test_spot_used_is_the_oracles(margin, writer):
     sid = s.series(s.put_product, STRIKE)
     boa.env.time_travel(seconds=10)
     s.push_spot(s.weth, SPOT * 2)  # 6,000: the put is far out of the money, floor binds
-    need = risk.position_requirement(USDC, margin.position(sid, STRIKE, UNIT, True, SPOT * 2), False)
+    position = margin.position(sid, STRIKE, UNIT, True, SPOT * 2)
+    need = risk.position_requirement(USDC, position, False)
     assert need == PARAMS.min_bps * 3_000 * USDC // 10_000
     margin.write(writer, sid, UNIT, need)
