@@ -326,10 +326,8 @@ def add_collateral(series_id: uint256, amount: uint256):
 def remove_collateral(series_id: uint256, amount: uint256):
     """
     @dev Moves `amount` of collateral from the caller's margined short of
-         `series_id` (before expiry), or from its margin reserve in the
-         series' token if the caller holds no margined short of it, back to
-         its free balance; the account must stay at or above its initial
-         requirement.
+         `series_id` (before expiry) back to its free balance; the account
+         must stay at or above its initial requirement.
     @param series_id A series the caller is margined short in.
     @param amount Collateral to remove.
     """
