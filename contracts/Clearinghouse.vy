@@ -16,11 +16,20 @@
           user's behalf (auto-exercise), one at a time or in batches.
         - The Exchange (EXCHANGE_ROLE) settles trades: premium between free
           balances, longs delivered or written, shorts netted (buy to close).
+        - The MarginEngine (MARGIN_ROLE) writes margined shorts with partial
+          collateral (flag bit 127 of the position word) and moves margin and
+          liquidations; closing a margined short releases nothing (a short
+          closed to zero leaves its collateral in the account's margin
+          reserve). A margined short pays its own obligation at settlement;
+          a shortfall comes from the insurance fund (`fund_insurance`), the
+          rest is the series' bad debt and its holders, who redeem once every
+          margined short has settled, are paid pro rata (docs/margin.md).
 
         Rounding never favours a user: collateral locked and writer obligations
         round up, holder payouts and collateral released round down. The rounding
         dust of a fully settled series is swept to the fee recipient.
-@custom:kill The GUARDIAN pauses writing and trading (`pause`). A pause never blocks
+@custom:kill The GUARDIAN pauses writing and trading (`pause`), margined writing and
+        liquidation included; revoking MARGIN_ROLE cuts the MarginEngine off. A pause never blocks
         deposits, withdrawing free collateral, closing (burn), redeeming or
         settling after a final expiry price. To retire the contract: pause, stop
         whitelisting (disable products) and let every series expire and settle;
@@ -150,6 +159,48 @@ event OracleSet:
     oracle: indexed(address)
 
 
+event MarginUpdated:
+    account: indexed(address)
+    token: indexed(address)
+    # 0 = the account's margin reserve
+    series_id: indexed(uint256)
+    # option units written (longs minted)
+    amount: uint256
+    collateral: uint256
+    # True: free -> margin; False: margin -> free
+    added: bool
+
+
+event MarginRetired:
+    account: indexed(address)
+    series_id: indexed(uint256)
+    # collateral moved to the account's margin reserve
+    amount: uint256
+
+
+event MarginLiquidated:
+    account: indexed(address)
+    liquidator: indexed(address)
+    series_id: indexed(uint256)
+    amount: uint256
+    from_account: uint256
+    from_insurance: uint256
+
+
+event InsuranceFunded:
+    token: indexed(address)
+    funder: indexed(address)
+    amount: uint256
+
+
+event ShortfallSettled:
+    writer: indexed(address)
+    series_id: indexed(uint256)
+    shortfall: uint256
+    from_insurance: uint256
+    bad_debt: uint256
+
+
 event FeeRecipientSet:
     fee_recipient: indexed(address)
 
@@ -160,6 +211,7 @@ event FeeRecipientSet:
 
 GUARDIAN_ROLE: public(constant(bytes32)) = keccak256("GUARDIAN_ROLE")
 EXCHANGE_ROLE: public(constant(bytes32)) = keccak256("EXCHANGE_ROLE")
+MARGIN_ROLE: public(constant(bytes32)) = keccak256("MARGIN_ROLE")
 
 # @dev Option amounts, strikes and prices all carry 8 decimals.
 UNIT: constant(uint256) = 10**8
@@ -178,6 +230,12 @@ MASK160: constant(uint256) = 2**160 - 1
 PUT_BIT: constant(uint256) = 2**160
 ENABLED_BIT: constant(uint256) = 2**161
 DECIMALS_SHIFT: constant(uint256) = 168
+# @dev A position word's bit 127 marks a margined (listed) short; the short is
+# the 127 bits below it (2**127 option units is ~1.7e18 maximal writes away).
+MARGIN_BIT: constant(uint256) = 2**127
+SHORT_MASK: constant(uint256) = 2**127 - 1
+# @dev The margin module's MAX_SERIES_PER_ACCOUNT: the MarginEngine's list bound.
+MAX_SERIES: constant(uint256) = 16
 
 
 # ---------------------------------------------------------------------------
@@ -245,6 +303,14 @@ _positions: HashMap[address, HashMap[uint256, uint256]]
 # @dev 10**decimals of each accepted token; zero means the token is not accepted.
 token_unit: public(HashMap[address, uint256])
 free_collateral: public(HashMap[address, HashMap[address, uint256]])
+
+# @dev Insurance fund per collateral token.
+insurance: public(HashMap[address, uint256])
+# @dev Margined collateral of an account not attached to a series (what was
+# left on a margined short closed to zero); counted in the account's margin.
+margin_reserve: public(HashMap[address, HashMap[address, uint256]])
+# @dev margin book: margined short (0-127) | bad debt (128-255) of a series
+_margin_book: HashMap[uint256, uint256]
 
 
 # ---------------------------------------------------------------------------
@@ -515,7 +581,7 @@ def trade(
         core = self._core(s.product_id)
         assert core.enabled, "clearinghouse: product disabled"
         self._open_short(seller, series_id, core, s.strike, written)
-    closed: uint256 = min(self._positions[buyer][series_id] & MASK128, amount)
+    closed: uint256 = min(self._positions[buyer][series_id] & SHORT_MASK, amount)
     if closed != 0:
         if written == 0:
             core = self._core(s.product_id)
@@ -533,6 +599,143 @@ def trade(
         closed=closed,
     )
     extcall option_token.clearing_move(seller, buyer, series_id, delivered, unsafe_sub(amount, closed))
+
+
+# ---------------------------------------------------------------------------
+#                                   Margin
+# ---------------------------------------------------------------------------
+
+@external
+@nonreentrant
+def fund_insurance(token: address, amount: uint256):
+    """
+    @dev Moves `amount` of the caller's free `token` into the insurance fund,
+         which covers what margined writers cannot pay (a liquidation base,
+         a settlement shortfall). Anyone may fund it; nobody withdraws it.
+    @param token A collateral token.
+    @param amount The amount.
+    """
+    assert amount != 0, "clearinghouse: zero amount"
+    free: uint256 = self.free_collateral[msg.sender][token]
+    assert free >= amount, "clearinghouse: insufficient free collateral"
+    self.free_collateral[msg.sender][token] = unsafe_sub(free, amount)
+    self.insurance[token] += amount
+    log InsuranceFunded(token=token, funder=msg.sender, amount=amount)
+
+
+@external
+@nonreentrant
+def margin_update(
+    account: address,
+    token: address,
+    series_id: uint256,
+    amount: uint256,
+    recipient: address,
+    collateral: uint256,
+    added: bool,
+):
+    """
+    @dev MarginEngine only (MARGIN_ROLE), which checks the account's margin
+         afterwards. Writes `amount` (0 for none) into `account`'s margined
+         short of `series_id`, minting the longs to `recipient` (a fully
+         collateralised short of the series becomes margined with it), and
+         moves `collateral` of `token` between the account's free balance and
+         that short, or its margin reserve if `series_id` is 0: into the
+         margin if `added`, out of it otherwise. Writing is paused with
+         trading and needs `added` collateral of at most full collateral for
+         `amount`; moving collateral alone is never paused.
+    """
+    access_control._check_role(MARGIN_ROLE, msg.sender)
+    assert amount | collateral != 0, "clearinghouse: zero amount"
+    pos: uint256 = 0
+    margin: uint256 = 0
+    if series_id == 0:
+        assert amount == 0, "clearinghouse: unknown series"
+        margin = self.margin_reserve[account][token]
+    else:
+        s: Series = self._open_series(series_id)
+        core: ProductCore = self._core(s.product_id)
+        assert core.collateral == token, "clearinghouse: wrong token"
+        pos = self._positions[account][series_id]
+        margin = pos >> 128
+        if amount != 0:
+            pausable._require_not_paused()
+            assert core.enabled, "clearinghouse: product disabled"
+            assert recipient != empty(address), "clearinghouse: zero recipient"
+            assert amount <= MAX_AMOUNT, "clearinghouse: amount too large"
+            assert added and collateral <= self._full_collateral(core.is_put, core.unit, s.strike, amount), (
+                "clearinghouse: collateral above full"
+            )
+            margined: uint256 = amount
+            if pos & MARGIN_BIT == 0:
+                margined += pos & SHORT_MASK
+            self._margin_book[series_id] += margined
+        else:
+            assert pos & MARGIN_BIT != 0, "clearinghouse: not margined"
+    free: uint256 = self.free_collateral[account][token]
+    if added:
+        assert free >= collateral, "clearinghouse: insufficient free collateral"
+        free = unsafe_sub(free, collateral)
+        margin += collateral
+    else:
+        assert margin >= collateral, "clearinghouse: insufficient margin collateral"
+        free += collateral
+        margin = unsafe_sub(margin, collateral)
+    self.free_collateral[account][token] = free
+    if series_id == 0:
+        self.margin_reserve[account][token] = margin
+    else:
+        book: uint256 = self._book[series_id]
+        self._book[series_id] = self._pack((book & MASK128) + amount, (book >> 128) + margin - (pos >> 128))
+        self._positions[account][series_id] = self._pack_position((pos & SHORT_MASK) + amount, margin) | MARGIN_BIT
+    log MarginUpdated(
+        account=account, token=token, series_id=series_id, amount=amount, collateral=collateral, added=added
+    )
+    if amount != 0:
+        extcall option_token.mint(recipient, series_id, amount)
+
+
+@external
+@nonreentrant
+def margin_liquidate(
+    account: address,
+    liquidator: address,
+    series_id: uint256,
+    amount: uint256,
+    from_account: uint256,
+    from_insurance: uint256,
+):
+    """
+    @dev MarginEngine only (MARGIN_ROLE), which has priced the liquidation.
+         `liquidator` takes over `amount` of `account`'s margined short of
+         `series_id` with full collateral from its free balance and is paid
+         `from_account` from the account's free balance (the engine has just
+         moved it there out of the account's margin with `margin_transfer`)
+         plus `from_insurance` from the insurance fund. Paused with trading.
+    """
+    pausable._require_not_paused()
+    access_control._check_role(MARGIN_ROLE, msg.sender)
+    s: Series = self._open_series(series_id)
+    core: ProductCore = self._core(s.product_id)
+    token: address = core.collateral
+    assert self._positions[account][series_id] & MARGIN_BIT != 0, "clearinghouse: not margined"
+    self._open_short(liquidator, series_id, core, s.strike, amount)
+    if from_account != 0:
+        free: uint256 = self.free_collateral[account][token]
+        assert free >= from_account, "clearinghouse: insufficient free collateral"
+        self.free_collateral[account][token] = unsafe_sub(free, from_account)
+    self._reduce_margined(account, series_id, token, self._positions[account][series_id], amount)
+    if from_insurance != 0:
+        self.insurance[token] -= from_insurance
+    self.free_collateral[liquidator][token] += from_account + from_insurance
+    log MarginLiquidated(
+        account=account,
+        liquidator=liquidator,
+        series_id=series_id,
+        amount=amount,
+        from_account=from_account,
+        from_insurance=from_insurance,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -693,7 +896,33 @@ def positions(account: address, series_id: uint256) -> Position:
     @dev An account's short in a series: (short, collateral locked for it).
     """
     word: uint256 = self._positions[account][series_id]
-    return Position(short=word & MASK128, collateral=word >> 128)
+    return Position(short=word & SHORT_MASK, collateral=word >> 128)
+
+
+@external
+@view
+def margin_words(
+    account: address, token: address, series_ids: DynArray[uint256, MAX_SERIES]
+) -> (uint256, DynArray[uint256, MAX_SERIES]):
+    """
+    @dev For the MarginEngine: the account's margin reserve in `token` and its
+         raw position words for `series_ids` (short in bits 0-126, the margin
+         flag in bit 127, collateral in bits 128-255).
+    """
+    words: DynArray[uint256, MAX_SERIES] = []
+    for series_id: uint256 in series_ids:
+        words.append(self._positions[account][series_id])
+    return self.margin_reserve[account][token], words
+
+
+@external
+@view
+def margin_book(series_id: uint256) -> (uint256, uint256):
+    """
+    @dev (margined short still to settle, bad debt recorded at settlement) of a series.
+    """
+    word: uint256 = self._margin_book[series_id]
+    return word & MASK128, word >> 128
 
 
 # ---------------------------------------------------------------------------
@@ -763,7 +992,11 @@ def _open_short(writer: address, series_id: uint256, core: ProductCore, strike: 
     assert free >= required, "clearinghouse: insufficient collateral"
     self.free_collateral[writer][token] = unsafe_sub(free, required)
     pos: uint256 = self._positions[writer][series_id]
-    self._positions[writer][series_id] = self._pack((pos & MASK128) + amount, (pos >> 128) + required)
+    self._positions[writer][series_id] = self._pack_position((pos & SHORT_MASK) + amount, (pos >> 128) + required) | (
+        pos & MARGIN_BIT
+    )
+    if pos & MARGIN_BIT != 0:
+        self._margin_book[series_id] += amount
     book: uint256 = self._book[series_id]
     self._book[series_id] = self._pack((book & MASK128) + amount, (book >> 128) + required)
     return required
@@ -778,10 +1011,13 @@ def _close_short(writer: address, series_id: uint256, token: address, amount: ui
     """
     assert amount != 0, "clearinghouse: zero amount"
     pos: uint256 = self._positions[writer][series_id]
-    short: uint256 = pos & MASK128
+    short: uint256 = pos & SHORT_MASK
     collateral: uint256 = pos >> 128
     assert short >= amount, "clearinghouse: insufficient short"
     remaining: uint256 = unsafe_sub(short, amount)
+    if pos & MARGIN_BIT != 0:
+        self._reduce_margined(writer, series_id, token, pos, amount)
+        return 0
     kept: uint256 = 0
     if remaining != 0:
         kept = self._mul_div_up(collateral, remaining, short)
@@ -792,6 +1028,86 @@ def _close_short(writer: address, series_id: uint256, token: address, amount: ui
     book: uint256 = self._book[series_id]
     self._book[series_id] = self._pack((book & MASK128) - amount, (book >> 128) - released)
     return released
+
+
+@internal
+@pure
+def _pack_position(short: uint256, collateral: uint256) -> uint256:
+    """
+    @dev Packs a position word (without the margin bit); reverts if the short
+         would reach the margin bit or the collateral 128 bits.
+    """
+    assert short <= SHORT_MASK and collateral <= MASK128, "clearinghouse: amount too large"
+    return short | (collateral << 128)
+
+
+@internal
+def _reduce_margined(account: address, series_id: uint256, token: address, pos: uint256, amount: uint256):
+    """
+    @dev Reduces a margined short by `amount` (at most the short) without
+         releasing collateral to the free balance: closing risk never frees
+         margin that the account's other shorts may rely on. When the short
+         reaches zero its collateral moves to the account's margin reserve,
+         which still counts as its margin (the MarginEngine releases it).
+    """
+    remaining: uint256 = (pos & SHORT_MASK) - amount
+    collateral: uint256 = pos >> 128
+    self._margin_book[series_id] -= amount
+    book: uint256 = self._book[series_id]
+    if remaining != 0:
+        self._positions[account][series_id] = remaining | (collateral << 128) | MARGIN_BIT
+        self._book[series_id] = book - amount
+        return
+    self._positions[account][series_id] = 0
+    self._book[series_id] = book - amount - (collateral << 128)
+    if collateral != 0:
+        self.margin_reserve[account][token] += collateral
+        log MarginRetired(account=account, series_id=series_id, amount=collateral)
+
+
+@internal
+def _settle_margined(
+    series_id: uint256,
+    writer: address,
+    token: address,
+    price: uint256,
+    short: uint256,
+    collateral: uint256,
+    obligation: uint256,
+) -> uint256:
+    """
+    @dev Settles a margined short: its obligation goes into the payout pool
+         from its own collateral; a shortfall is taken from the insurance fund
+         and what the fund cannot cover is recorded as the series' bad debt,
+         after which holders are paid pro rata (`margin._haircut_payout`).
+    @return uint256 The collateral returned to the writer.
+    """
+    paid: uint256 = min(obligation, collateral)
+    returned: uint256 = collateral - paid
+    shortfall: uint256 = obligation - paid
+    from_insurance: uint256 = 0
+    bad_debt: uint256 = 0
+    if shortfall != 0:
+        from_insurance = min(shortfall, self.insurance[token])
+        if from_insurance != 0:
+            self.insurance[token] -= from_insurance
+        bad_debt = shortfall - from_insurance
+        log ShortfallSettled(
+            writer=writer, series_id=series_id, shortfall=shortfall, from_insurance=from_insurance, bad_debt=bad_debt
+        )
+    self._positions[writer][series_id] = 0
+    if returned != 0:
+        self.free_collateral[writer][token] += returned
+    book: uint256 = self._book[series_id]
+    self._book[series_id] = self._pack((book & MASK128) - short, (book >> 128) - collateral)
+    margin_book: uint256 = self._margin_book[series_id]
+    self._margin_book[series_id] = self._pack((margin_book & MASK128) - short, (margin_book >> 128) + bad_debt)
+    settlement: uint256 = self._settlement[series_id]
+    self._settlement[series_id] = self._pack(price, (settlement >> 128) + paid + from_insurance)
+    log Settled(
+        writer=writer, series_id=series_id, amount=short, obligation=obligation, returned=returned, caller=msg.sender
+    )
+    return returned
 
 
 @internal
@@ -813,7 +1129,10 @@ def _settlement_price(series_id: uint256, s: Series, core: ProductCore) -> uint2
     assert price != 0, "clearinghouse: zero expiry price"
     book: uint256 = self._book[series_id]
     open_interest: uint256 = book & MASK128
-    pool: uint256 = self._payoff(core.is_put, core.unit, s.strike, price, open_interest, True)
+    # margined writers pay their own obligations into the pool when they settle
+    pool: uint256 = self._payoff(
+        core.is_put, core.unit, s.strike, price, open_interest - (self._margin_book[series_id] & MASK128), True
+    )
     self._book[series_id] = self._pack(open_interest, (book >> 128) - pool)
     self._settlement[series_id] = self._pack(price, pool)
     log SeriesSettlementPrice(series_id=series_id, price=price, payout_pool=pool)
@@ -828,10 +1147,22 @@ def _redeem(series_id: uint256, holder: address) -> uint256:
     amount: uint256 = staticcall option_token.balanceOf(holder, series_id)
     if amount == 0:
         return 0
+    margin_book: uint256 = self._margin_book[series_id]
+    assert margin_book & MASK128 == 0, "clearinghouse: margined writers unsettled"
     s: Series = self._load_series(series_id)
     core: ProductCore = self._core(s.product_id)
     price: uint256 = self._settlement_price(series_id, s, core)
     payout: uint256 = self._payoff(core.is_put, core.unit, s.strike, price, amount, False)
+    if margin_book != 0 and payout != 0:
+        # bad debt: every remaining holder is paid pro rata from the pool
+        owed: uint256 = self._payoff(
+            core.is_put, core.unit, s.strike, price, staticcall option_token.total_supply(series_id), True
+        )
+        # margin._haircut_payout(payout, pool, owed) with a plain mul-div: the pool
+        # and the payout (at most the pool's 128-bit owed) are 128-bit, so the
+        # product cannot overflow; owed covers every remaining payout, so the pool
+        # is never overdrawn and the remaining holders' share never shrinks
+        payout = min(payout, payout * (self._settlement[series_id] >> 128) // owed)
     if payout != 0:
         settlement: uint256 = self._settlement[series_id]
         self._settlement[series_id] = self._pack(price, (settlement >> 128) - payout)
@@ -847,7 +1178,7 @@ def _settle(series_id: uint256, writer: address) -> uint256:
     @dev See `settle`.
     """
     pos: uint256 = self._positions[writer][series_id]
-    short: uint256 = pos & MASK128
+    short: uint256 = pos & SHORT_MASK
     if short == 0:
         return 0
     collateral: uint256 = pos >> 128
@@ -856,6 +1187,8 @@ def _settle(series_id: uint256, writer: address) -> uint256:
     price: uint256 = self._settlement_price(series_id, s, core)
     token: address = core.collateral
     obligation: uint256 = self._payoff(core.is_put, core.unit, s.strike, price, short, True)
+    if pos & MARGIN_BIT != 0:
+        return self._settle_margined(series_id, writer, token, price, short, collateral, obligation)
     # full collateral always covers the rounded-up obligation
     returned: uint256 = collateral - obligation
     self._positions[writer][series_id] = 0
