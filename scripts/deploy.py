@@ -43,6 +43,7 @@ _REQUIRED_OFF_DEVNET = ("reporters", "disputer", "guardian", "fee_recipient", "p
 @click.option("--guardian", help="Clearinghouse guardian (pauses).")
 @click.option("--fee-recipient", help="Receives fees and rounding dust.")
 @click.option("--proposer", "proposers", multiple=True, help="Timelock proposer (repeat).")
+@click.option("--relayer", "relayers", multiple=True, help="Exchange relayer (repeat).")
 @click.option("--executor", "executors", multiple=True,
               help="Timelock executor (repeat); default: anyone may execute ready operations.")
 @click.option("--timelock-delay", type=int, default=2 * DAY, show_default=True,
@@ -66,6 +67,7 @@ def cli(
     guardian: str | None,
     fee_recipient: str | None,
     proposers: tuple[str, ...],
+    relayers: tuple[str, ...],
     executors: tuple[str, ...],
     timelock_delay: int,
     quorum: int,
@@ -84,7 +86,7 @@ def cli(
         deployer.set_autosign(True)
     given: dict[str, Any] = {
         "reporters": reporters, "disputer": disputer, "guardian": guardian,
-        "fee_recipient": fee_recipient, "proposers": proposers,
+        "fee_recipient": fee_recipient, "proposers": proposers, "relayers": relayers,
     }
     given = {key: value for key, value in given.items() if value}
     missing = [key for key in _REQUIRED_OFF_DEVNET if key not in given]

@@ -2,9 +2,10 @@
 
 `deploy_system` is the one deployment routine: `scripts/deploy.py` (`ape run deploy`), the demo
 and the ape integration tests all call it. It deploys (or reuses) the two ERC-20s of the ETH/USD
-pair, the OptionToken, the Oracle and the Clearinghouse, binds them, registers the reporters
-and the disputer, whitelists the requested products, deploys the Timelock and hands it
-`DEFAULT_ADMIN_ROLE` of the Clearinghouse and the Oracle, the deployer renouncing its own.
+pair, the OptionToken, the Oracle, the Clearinghouse, the Exchange and the MarginEngine, binds
+them, registers the reporters, the disputer and the relayers, whitelists the requested
+products, deploys the Timelock and hands it `DEFAULT_ADMIN_ROLE` of the Clearinghouse, the
+Oracle, the Exchange and the MarginEngine, the deployer renouncing its own.
 From then on every parameter change is `schedule_call` by a proposer, the delay, then
 `execute_call`.
 
@@ -47,6 +48,7 @@ DEVNET_ROLES: dict[str, int] = {
     "writer": 4,
     "holder": 5,
     "keeper": 6,
+    "relayer": 10,
 }
 DEVNET_REPORTERS = (7, 8, 9)
 
@@ -83,6 +85,9 @@ class DeployConfig:
         usdc: an existing quote token to use; None deploys a 6-decimal test token.
         weth: an existing underlying token to use; None deploys an 18-decimal test token.
         base_uri: the OptionToken's ERC-1155 metadata base URI.
+        relayers: accounts allowed to call the Exchange's `match_orders`.
+        maker_fee_bps: the Exchange's maker fee, basis points of premium.
+        taker_fee_bps: the Exchange's taker fee, basis points of premium.
     """
 
     reporters: tuple[str, ...]
@@ -97,6 +102,9 @@ class DeployConfig:
     usdc: str | None = None
     weth: str | None = None
     base_uri: str = "https://strikeline.example/series/"
+    relayers: tuple[str, ...] = ()
+    maker_fee_bps: int = 2
+    taker_fee_bps: int = 5
 
     def __post_init__(self) -> None:
         unknown = set(self.products) - set(PRODUCT_KINDS)
@@ -122,6 +130,8 @@ class Deployment:
     option_token: ContractInstance
     oracle: ContractInstance
     clearinghouse: ContractInstance
+    exchange: ContractInstance
+    margin_engine: ContractInstance
     timelock: ContractInstance
     products: dict[str, bytes]
 
@@ -143,6 +153,8 @@ class Deployment:
                 "OptionToken": self.option_token.address,
                 "Oracle": self.oracle.address,
                 "Clearinghouse": self.clearinghouse.address,
+                "Exchange": self.exchange.address,
+                "MarginEngine": self.margin_engine.address,
                 "Timelock": self.timelock.address,
             },
             "tokens": {"USDC": self.usdc.address, "WETH": self.weth.address},
@@ -163,6 +175,7 @@ class Deployment:
                 "disputer": self.config.disputer,
                 "guardian": self.config.guardian,
                 "fee_recipient": self.config.fee_recipient,
+                "relayers": list(self.config.relayers),
                 "timelock_proposers": list(self.config.proposers),
                 "timelock_executors": list(self.config.executors),
             },
@@ -170,6 +183,8 @@ class Deployment:
                 "oracle": asdict(self.config.oracle),
                 "timelock_delay": self.config.timelock_delay,
                 "base_uri": self.config.base_uri,
+                "maker_fee_bps": self.config.maker_fee_bps,
+                "taker_fee_bps": self.config.taker_fee_bps,
             },
         }
 
@@ -206,6 +221,7 @@ def devnet_config(test_accounts: Sequence[AccountAPI], **overrides: Any) -> Depl
         "guardian": test_accounts[DEVNET_ROLES["guardian"]].address,
         "fee_recipient": test_accounts[DEVNET_ROLES["fee_recipient"]].address,
         "proposers": (test_accounts[DEVNET_ROLES["deployer"]].address,),
+        "relayers": (test_accounts[DEVNET_ROLES["relayer"]].address,),
     }
     values.update(overrides)
     return DeployConfig(**values)
@@ -261,6 +277,19 @@ def deploy_system(
     oracle.grantRole(oracle.DISPUTER_ROLE(), config.disputer, **tx)
     say(f"reporters {', '.join(config.reporters)}; disputer {config.disputer}")
 
+    exchange = proj.Exchange.deploy(
+        clearinghouse.address, deployer.address, config.guardian, config.maker_fee_bps,
+        config.taker_fee_bps, **tx,
+    )
+    clearinghouse.grantRole(clearinghouse.EXCHANGE_ROLE(), exchange.address, **tx)
+    for relayer in config.relayers:
+        exchange.grantRole(exchange.RELAYER_ROLE(), relayer, **tx)
+    say(f"Exchange      {exchange.address} (fees {config.maker_fee_bps}/{config.taker_fee_bps} "
+        f"bps maker/taker; relayers {', '.join(config.relayers) or 'none'})")
+    margin_engine = proj.MarginEngine.deploy(clearinghouse.address, deployer.address, **tx)
+    clearinghouse.grantRole(clearinghouse.MARGIN_ROLE(), margin_engine.address, **tx)
+    say(f"MarginEngine  {margin_engine.address} (margin off until params are set per product)")
+
     whitelisted: dict[str, bytes] = {}
     for kind in config.products:
         args = product_args(kind, weth.address, usdc.address)
@@ -276,7 +305,7 @@ def deploy_system(
         **tx,
     )
     say(f"Timelock      {timelock.address} (delay {config.timelock_delay} s)")
-    for governed in (clearinghouse, oracle):
+    for governed in (clearinghouse, oracle, exchange, margin_engine):
         admin_role = governed.DEFAULT_ADMIN_ROLE()
         governed.grantRole(admin_role, timelock.address, **tx)
         governed.renounceRole(admin_role, deployer.address, **tx)
@@ -284,7 +313,8 @@ def deploy_system(
             admin_role, deployer.address
         ):
             raise DeployError(f"admin hand-over to the timelock failed on {governed.address}")
-    say("DEFAULT_ADMIN_ROLE of Clearinghouse and Oracle: timelock only (deployer renounced)")
+    say("DEFAULT_ADMIN_ROLE of Clearinghouse, Oracle, Exchange and MarginEngine: timelock only "
+        "(deployer renounced)")
 
     return Deployment(
         chain_id=ape.chain.chain_id,
@@ -296,6 +326,8 @@ def deploy_system(
         option_token=option_token,
         oracle=oracle,
         clearinghouse=clearinghouse,
+        exchange=exchange,
+        margin_engine=margin_engine,
         timelock=timelock,
         products=whitelisted,
     )
@@ -382,6 +414,9 @@ def load_deployment(path: Path, project: ProjectManager | None = None) -> Deploy
         usdc=data["tokens"]["USDC"],
         weth=data["tokens"]["WETH"],
         base_uri=params["base_uri"],
+        relayers=tuple(roles["relayers"]),
+        maker_fee_bps=params["maker_fee_bps"],
+        taker_fee_bps=params["taker_fee_bps"],
     )
     return Deployment(
         chain_id=data["chain_id"],
@@ -393,6 +428,8 @@ def load_deployment(path: Path, project: ProjectManager | None = None) -> Deploy
         option_token=proj.OptionToken.at(contracts["OptionToken"]),
         oracle=proj.Oracle.at(contracts["Oracle"]),
         clearinghouse=proj.Clearinghouse.at(contracts["Clearinghouse"]),
+        exchange=proj.Exchange.at(contracts["Exchange"]),
+        margin_engine=proj.MarginEngine.at(contracts["MarginEngine"]),
         timelock=proj.Timelock.at(contracts["Timelock"]),
         products={kind: bytes.fromhex(v["id"][2:]) for kind, v in data["products"].items()
                   if v["whitelisted_at_deploy"]},

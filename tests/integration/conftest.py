@@ -61,6 +61,7 @@ class Actors:
     writer: AccountAPI
     holder: AccountAPI
     keeper: AccountAPI
+    relayer: AccountAPI
     reporters: tuple[AccountAPI, ...]
 
 

@@ -48,10 +48,16 @@ def test_deploy_script_wires_and_hands_over(deployment, addresses_file, actors, 
     d = deployment
     deployer = actors.deployer
     ch, oracle, timelock = d.clearinghouse, d.oracle, d.timelock
+    exchange, engine = d.exchange, d.margin_engine
     admin = ch.DEFAULT_ADMIN_ROLE()
-    for governed in (ch, oracle):
+    for governed in (ch, oracle, exchange, engine):
         assert governed.hasRole(admin, timelock)
         assert not governed.hasRole(admin, deployer)
+    assert ch.hasRole(ch.EXCHANGE_ROLE(), exchange)
+    assert ch.hasRole(ch.MARGIN_ROLE(), engine)
+    assert exchange.hasRole(exchange.RELAYER_ROLE(), actors.relayer)
+    assert not exchange.hasRole(exchange.RELAYER_ROLE(), deployer)
+    assert (exchange.maker_fee_bps(), exchange.taker_fee_bps()) == (2, 5)
     assert not timelock.hasRole(timelock.DEFAULT_ADMIN_ROLE(), deployer)
     assert timelock.hasRole(timelock.PROPOSER_ROLE(), deployer)
     assert timelock.hasRole(timelock.EXECUTOR_ROLE(), ZERO_ADDRESS)  # anyone executes
@@ -68,6 +74,9 @@ def test_deploy_script_wires_and_hands_over(deployment, addresses_file, actors, 
     data = load_addresses(addresses_file)
     assert data["chain_id"] == chain.chain_id
     assert data["contracts"]["Clearinghouse"] == ch.address
+    assert data["contracts"]["Exchange"] == exchange.address
+    assert data["contracts"]["MarginEngine"] == engine.address
+    assert data["roles"]["relayers"] == [actors.relayer.address]
     on_chain_id = bytes(ch.product_id(*d.product_args("call")))
     assert data["products"]["call"]["id"] == "0x" + on_chain_id.hex()
     assert data["products"]["put"]["whitelisted_at_deploy"] is False
