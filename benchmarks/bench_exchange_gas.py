@@ -33,11 +33,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_core_gas import (  # noqa: E402
+    COLD_ACCOUNT,
+    COLD_SLOAD,
+    REENTRANCY_LOCK,
+    SSTORE_RESET,
+    WARM_ACCESS,
+    Floor,
+    intrinsic,
+    log_cost,
+)
 
 from eth_account import Account  # noqa: E402
 from eth_account.signers.local import LocalAccount  # noqa: E402
@@ -67,68 +77,17 @@ ANCHOR_COW = 60_000
 GOAL_SINGLE = 89_000
 GOAL_BATCH = 55_000
 
-# ---------------------------------------------------------------------------
-# EVM gas schedule (Prague): EIP-2028 calldata, EIP-2929 access, EIP-2200/3529 SSTORE.
-# ---------------------------------------------------------------------------
-TX_BASE = 21_000
-COLD_SLOAD = 2_100
-SSTORE_RESET = 2_900
-WARM = 100
-COLD_ACCOUNT = 2_600
+# The EVM gas schedule, the itemised `Floor`, `log_cost` and `intrinsic` are the core bench's.
 ECRECOVER = 3_000
-CLEAR_REFUND = 4_800
 READ = COLD_SLOAD  # a slot only read
 UPDATE = COLD_SLOAD + SSTORE_RESET  # a nonzero slot rewritten (nonzero or zero)
-LOCK = 3 * WARM  # transient reentrancy lock: TLOAD, TSTORE, TSTORE
-
-
-def log_cost(topics: int, words: int) -> int:
-    """LOGn: 375 + 375 per topic (the signature is one) + 8 per data byte."""
-    return 375 + 375 * topics + 8 * 32 * words
+WARM = WARM_ACCESS
+LOCK = REENTRANCY_LOCK  # transient reentrancy lock: TLOAD, TSTORE, TSTORE
 
 
 LOG_FILL = log_cost(4, 9)  # Fill(maker_order, taker_order, series | 9 words)
 LOG_TRADE = log_cost(4, 6)  # Trade(series, buyer, seller | 6 words)
 LOG_TRANSFER_SINGLE = log_cost(4, 2)  # TransferSingle(operator, from, to | id, value)
-
-
-@dataclass
-class Floor:
-    """An itemised lower bound: gas items and refunds (capped at a fifth of the gross)."""
-
-    items: list[tuple[str, int]] = field(default_factory=list)
-    refunds: list[tuple[str, int]] = field(default_factory=list)
-
-    def add(self, label: str, gas: int) -> Floor:
-        """Add one item."""
-        self.items.append((label, gas))
-        return self
-
-    def refund(self, label: str, gas: int) -> Floor:
-        """Add one refund."""
-        self.refunds.append((label, gas))
-        return self
-
-    @property
-    def total(self) -> int:
-        """The floor: gross minus capped refunds."""
-        gross = sum(g for _, g in self.items)
-        return gross - min(sum(g for _, g in self.refunds), gross // 5)
-
-    def explain(self) -> str:
-        """The items, one a line."""
-        lines = [f"        {g:>8,}  {label}" for label, g in self.items]
-        lines += [f"       -{g:>8,}  refund: {label}" for label, g in self.refunds]
-        return "\n".join([*lines, f"        {self.total:>8,}  = floor"])
-
-
-def intrinsic(data: bytes) -> Floor:
-    """21,000 plus the calldata of the actual transaction."""
-    zeros = data.count(0)
-    nonzeros = len(data) - zeros
-    return Floor().add("transaction base", TX_BASE).add(
-        f"calldata: {zeros} zero x 4 + {nonzeros} nonzero x 16", 4 * zeros + 16 * nonzeros
-    )
 
 
 def match_floor(data: bytes, kind: str, relayed: bool = True) -> Floor:
