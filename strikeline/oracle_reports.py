@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-_DOMAIN_TYPE = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
+from strikeline.orders import EIP712_TYPES
+
+# the same EIP712Domain fields as the Exchange's orders; only the name differs
+_DOMAIN_TYPE = EIP712_TYPES["EIP712Domain"]
 SPOT_TYPES = {
     "EIP712Domain": _DOMAIN_TYPE,
     "SpotReport": [

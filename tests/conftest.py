@@ -59,12 +59,10 @@ DISPUTE_PERIOD = 3_600
 REPORTER_KEYS = [bytes([i]) * 32 for i in (0x11, 0x22, 0x33)]
 
 
-def load(name: str, *args, **kwargs):
-    """Deploy `contracts/<name>.vy` (or `contracts/test/<name>.vy`) with boa."""
+def contract_path(name: str) -> Path:
+    """`contracts/<name>.vy`, or `contracts/test/<name>.vy` for test-only contracts."""
     path = CONTRACTS / f"{name}.vy"
-    if not path.exists():
-        path = CONTRACTS / "test" / f"{name}.vy"
-    return boa.load(str(path), *args, **kwargs)
+    return path if path.exists() else CONTRACTS / "test" / f"{name}.vy"
 
 
 @pytest.fixture(scope="session")
@@ -72,13 +70,7 @@ def deployers():
     """Compiled deployers, compiled once per session."""
     names = ["OptionToken", "Clearinghouse", "Oracle", "Timelock", "MockERC20",
              "MockERC20NoReturn", "MockERC20FeeOnTransfer", "ReentrantToken"]
-    out = {}
-    for name in names:
-        path = CONTRACTS / f"{name}.vy"
-        if not path.exists():
-            path = CONTRACTS / "test" / f"{name}.vy"
-        out[name] = boa.load_partial(str(path))
-    return out
+    return {name: boa.load_partial(str(contract_path(name))) for name in names}
 
 
 @pytest.fixture(autouse=True)
