@@ -85,7 +85,7 @@ WARM = WARM_ACCESS
 LOCK = REENTRANCY_LOCK  # transient reentrancy lock: TLOAD, TSTORE, TSTORE
 
 
-LOG_FILL = log_cost(4, 9)  # Fill(maker_order, taker_order, series | 9 words)
+LOG_FILL = log_cost(4, 11)  # Fill(maker_order, taker_order, series | 11 words, nonces included)
 LOG_TRADE = log_cost(4, 6)  # Trade(series, buyer, seller | 6 words)
 LOG_TRANSFER_SINGLE = log_cost(4, 2)  # TransferSingle(operator, from, to | id, value)
 
@@ -97,12 +97,12 @@ def match_floor(data: bytes, kind: str, relayed: bool = True) -> Floor:
     f = intrinsic(data).add("exchange: reentrancy lock", LOCK)
     if relayed:
         f.add("exchange: RELAYER_ROLE[relayer]", READ)
-    f.add("exchange: paused flag; fee rates (one slot each, snekmate pausable)", 2 * READ)
+    f.add("exchange: fees and pause flag (one slot)", READ)
     orders = 2 if relayed else 1
     f.add(f"exchange: {orders} x min_nonce[maker]", orders * READ)
     f.add(f"exchange: {orders} x nonce-bitmap word, one bit set", orders * UPDATE)
     f.add(f"exchange: {orders} x ecrecover (warm precompile)", orders * (ECRECOVER + WARM))
-    f.add("exchange: Fill LOG4, 9 words", LOG_FILL)
+    f.add("exchange: Fill LOG4, 11 words", LOG_FILL)
     f.add("CALL clearinghouse (cold account)", COLD_ACCOUNT)
     f.add("clearinghouse: reentrancy lock", LOCK)
     f.add("clearinghouse: paused flag, EXCHANGE_ROLE[exchange]", 2 * READ)
@@ -140,7 +140,7 @@ def match_floor(data: bytes, kind: str, relayed: bool = True) -> Floor:
 def batch_floor(data: bytes, n: int, shared_maker: bool) -> Floor:
     """n delivering matches in one transaction, the per-transaction reads paid once."""
     f = intrinsic(data).add("exchange + clearinghouse locks", 2 * LOCK)
-    f.add("exchange: relayer role, paused, fee rates", 3 * READ)
+    f.add("exchange: relayer role, fees and pause flag", 2 * READ)
     f.add("clearinghouse: paused, role, series (2), quote, fee recipient", 6 * READ)
     f.add("clearinghouse: free[fee_recipient][quote], then warm", UPDATE + (n - 1) * 2 * WARM)
     f.add("CALL clearinghouse, option token (cold once)", 2 * COLD_ACCOUNT)

@@ -13,7 +13,8 @@
         - `fill`: anyone takes the other side of one signed order at its limit
           price, so no relayer is needed to trade.
         - Orders fill partially, never past their amount. A maker voids
-          orders with `cancel` or, in bulk, by raising its minimum valid nonce.
+          orders by hash (`cancel_by_hash`), by contents (`cancel`, which also
+          uses up the nonce) or, in bulk, by raising its minimum valid nonce.
         - Replay protection lives in a per-maker nonce bitmap: the first fill
           of an order flips its nonce's bit, so a fresh order that fills at
           once writes into a word the maker already uses instead of a fresh
@@ -45,7 +46,6 @@
 from snekmate.auth import access_control
 from snekmate.utils import ecdsa
 from snekmate.utils import eip712_domain_separator as eip712
-from snekmate.utils import pausable
 from snekmate.utils import signature_checker
 
 from .interfaces import IClearinghouse
@@ -53,9 +53,6 @@ from .interfaces import IClearinghouse
 # @dev Roles: the admin (a timelock in production) sets fees and registers
 # relayers; the guardian pauses; relayers submit matches.
 initializes: access_control
-
-# @dev Pause flag for matching and direct fills only.
-initializes: pausable
 
 # @dev We own the EIP-712 domain (name "Strikeline", version "1", chain id,
 # this address); the separator is rebuilt if the chain id changes.
@@ -72,7 +69,6 @@ exports: (
     access_control.revokeRole,
     access_control.renounceRole,
     access_control.supportsInterface,
-    pausable.paused,
     eip712.eip712Domain,
 )
 
@@ -94,12 +90,19 @@ event Fill:
     taker_fee: uint256
     maker_remaining: uint256
     taker_remaining: uint256
+    maker_nonce: uint256
+    taker_nonce: uint256
 
 
 event Cancel:
     maker: indexed(address)
     order_hash: indexed(bytes32)
     nonce: uint256
+
+
+event CancelByHash:
+    maker: indexed(address)
+    order_hash: indexed(bytes32)
 
 
 event MinNonceRaised:
@@ -110,6 +113,14 @@ event MinNonceRaised:
 event FeesSet:
     maker_fee_bps: uint256
     taker_fee_bps: uint256
+
+
+event Paused:
+    account: address
+
+
+event Unpaused:
+    account: address
 
 
 # ---------------------------------------------------------------------------
@@ -134,7 +145,14 @@ MAX_MATCHES: public(constant(uint256)) = 16
 MAX_CANCELS: public(constant(uint256)) = 64
 # @dev `partial_fills` value of a cancelled order.
 CANCELLED: constant(uint256) = max_value(uint256)
-LOW_128: constant(uint256) = 2**128 - 1
+# @dev `_config`: maker fee bps in bits 0-15, taker fee bps in bits 16-31, the
+# pause flag in bit 32, so one slot read gives a match everything global.
+FEE_MASK: constant(uint256) = 2**16 - 1
+PAUSED_BIT: constant(uint256) = 1 << 32
+# @dev `_makers`: the minimum valid nonce below bit 255; bit 255 is set once the
+# maker cancelled an order by hash, and only then is `cancelled` read on a fill.
+HASH_CANCELS: constant(uint256) = 1 << 255
+MIN_NONCE_MASK: constant(uint256) = HASH_CANCELS - 1
 
 
 # ---------------------------------------------------------------------------
@@ -153,11 +171,19 @@ struct Order:
     deadline: uint256
 
 
+# @dev A 65-byte r || s || v signature split into words, so that a `Match` is a
+# static struct the relayer's calldata decodes without offsets.
+struct Signature:
+    r: bytes32
+    s: bytes32
+    v: uint8
+
+
 struct Match:
     buy: Order
     sell: Order
-    buy_signature: Bytes[65]
-    sell_signature: Bytes[65]
+    buy_signature: Signature
+    sell_signature: Signature
     # option units traded
     amount: uint256
     # quote units per contract: the resting order's limit price
@@ -168,16 +194,19 @@ struct Match:
 
 clearinghouse: public(immutable(IClearinghouse))
 
-# @dev Orders with a nonce below a maker's minimum are void.
-min_nonce: public(HashMap[address, uint256])
+# @dev Per maker: the minimum valid nonce (orders below it are void) and the
+# HASH_CANCELS flag.
+_makers: HashMap[address, uint256]
+# @dev Orders their maker cancelled by hash.
+cancelled: public(HashMap[address, HashMap[bytes32, bool]])
 # @dev Bit `nonce % 256` of word `nonce // 256` is set once an order with that
 # nonce filled (in part) or was cancelled.
 nonce_bitmap: public(HashMap[address, HashMap[uint256, uint256]])
 # @dev Filled amount of a partly filled order, CANCELLED once cancelled, zero
 # otherwise (fresh, or fully filled).
 partial_fills: public(HashMap[bytes32, uint256])
-# @dev The maker fee in the low 128 bits, the taker fee above: one slot read per call.
-_fee_rates: uint256
+# @dev Fees and the pause flag in one slot (see FEE_MASK, PAUSED_BIT).
+_config: uint256
 
 
 # ---------------------------------------------------------------------------
@@ -202,7 +231,6 @@ def __init__(
     assert clearinghouse_.address != empty(address), "exchange: zero clearinghouse"
     assert admin_ != empty(address), "exchange: zero admin"
     access_control.__init__()
-    pausable.__init__()
     eip712.__init__("Strikeline", "1")
     clearinghouse = clearinghouse_
     access_control._grant_role(access_control.DEFAULT_ADMIN_ROLE, admin_)
@@ -235,7 +263,10 @@ def pause():
     @dev Guardian: stops matching and direct fills. Cancels stay open.
     """
     self._check_role(GUARDIAN_ROLE)
-    pausable._pause()
+    config: uint256 = self._config
+    assert config & PAUSED_BIT == 0, "exchange: already paused"
+    self._config = config | PAUSED_BIT
+    log Paused(account=msg.sender)
 
 
 @external
@@ -244,7 +275,10 @@ def unpause():
     @dev Guardian: resumes matching and direct fills.
     """
     self._check_role(GUARDIAN_ROLE)
-    pausable._unpause()
+    config: uint256 = self._config
+    assert config & PAUSED_BIT != 0, "exchange: not paused"
+    self._config = config & ~PAUSED_BIT
+    log Unpaused(account=msg.sender)
 
 
 # ---------------------------------------------------------------------------
@@ -262,11 +296,11 @@ def match_orders(matches: DynArray[Match, MAX_MATCHES]):
     @param matches The matches, at most MAX_MATCHES.
     """
     self._check_role(RELAYER_ROLE)
-    assert not pausable.paused, "exchange: paused"
+    config: uint256 = self._config
+    assert config & PAUSED_BIT == 0, "exchange: paused"
     assert len(matches) != 0, "exchange: no matches"
-    rates: uint256 = self._fee_rates
     for i: uint256 in range(len(matches), bound=MAX_MATCHES):
-        self._match(matches[i], rates & LOW_128, rates >> 128)
+        self._match(matches[i], config & FEE_MASK, (config >> 16) & FEE_MASK)
 
 
 @external
@@ -282,18 +316,18 @@ def fill(order: Order, signature: Bytes[65], amount: uint256, max_fee: uint256) 
     @param max_fee The most the caller accepts to pay in fees, quote units.
     @return uint256 What is left of the order after this fill.
     """
-    assert not pausable.paused, "exchange: paused"
+    config: uint256 = self._config
+    assert config & PAUSED_BIT == 0, "exchange: paused"
     assert amount != 0, "exchange: zero amount"
     assert order.maker != msg.sender, "exchange: self trade"
     assert order.taker == empty(address) or order.taker == msg.sender, "exchange: taker not allowed"
-    rates: uint256 = self._fee_rates
     notional: uint256 = amount * order.limit_price
-    maker_fee: uint256 = self._fee(notional, rates & LOW_128)
-    taker_fee: uint256 = self._fee(notional, rates >> 128)
+    maker_fee: uint256 = self._fee(notional, config & FEE_MASK)
+    taker_fee: uint256 = self._fee(notional, (config >> 16) & FEE_MASK)
     assert taker_fee <= max_fee, "exchange: taker fee over max"
     order_hash: bytes32 = empty(bytes32)
     remaining: uint256 = 0
-    order_hash, remaining = self._take(order, signature, amount, maker_fee)
+    order_hash, remaining = self._take(order, self._split(signature), amount, maker_fee)
     if order.is_buy:
         self._settle(order.series_id, order.maker, msg.sender, amount, notional, maker_fee, taker_fee)
     else:
@@ -311,6 +345,8 @@ def fill(order: Order, signature: Bytes[65], amount: uint256, max_fee: uint256) 
         taker_fee=taker_fee,
         maker_remaining=remaining,
         taker_remaining=0,
+        maker_nonce=order.nonce,
+        taker_nonce=0,
     )
     return remaining
 
@@ -337,14 +373,35 @@ def cancel(orders: DynArray[Order, MAX_CANCELS]):
 
 
 @external
+def cancel_by_hash(order_hashes: DynArray[bytes32, MAX_CANCELS]):
+    """
+    @dev Cancels the caller's orders by hash (the digest `hash_order` returns
+         and `Fill` logs). A hash is only ever cancelled for its caller, so
+         nobody can cancel another maker's order. Unlike `cancel`, the nonce
+         stays unused: another order with the same nonce remains valid. From
+         the first hash cancel on, every fill of the caller's orders reads its
+         cancel flag (one more storage read); `cancel` with the order's
+         contents avoids that. Never paused; cancelling twice is harmless.
+    @param order_hashes The hashes of the caller's orders, at most MAX_CANCELS.
+    """
+    assert len(order_hashes) != 0, "exchange: nothing to cancel"
+    self._makers[msg.sender] |= HASH_CANCELS
+    for order_hash: bytes32 in order_hashes:
+        self.cancelled[msg.sender][order_hash] = True
+        log CancelByHash(maker=msg.sender, order_hash=order_hash)
+
+
+@external
 def raise_min_nonce(min_nonce_: uint256):
     """
     @dev Voids every order of the caller with a nonce below `min_nonce_`.
-         The minimum only goes up. Never paused.
+         The minimum only goes up, and stays below 2**255. Never paused.
     @param min_nonce_ The new minimum valid nonce.
     """
-    assert min_nonce_ > self.min_nonce[msg.sender], "exchange: nonce not raised"
-    self.min_nonce[msg.sender] = min_nonce_
+    state: uint256 = self._makers[msg.sender]
+    assert min_nonce_ > state & MIN_NONCE_MASK, "exchange: nonce not raised"
+    assert min_nonce_ <= MIN_NONCE_MASK, "exchange: nonce too large"
+    self._makers[msg.sender] = (state & HASH_CANCELS) | min_nonce_
     log MinNonceRaised(maker=msg.sender, min_nonce=min_nonce_)
 
 
@@ -359,7 +416,7 @@ def maker_fee_bps() -> uint256:
     @dev The resting order's fee.
     @return uint256 Basis points of premium.
     """
-    return self._fee_rates & LOW_128
+    return self._config & FEE_MASK
 
 
 @external
@@ -369,7 +426,28 @@ def taker_fee_bps() -> uint256:
     @dev The taking side's fee.
     @return uint256 Basis points of premium.
     """
-    return self._fee_rates >> 128
+    return (self._config >> 16) & FEE_MASK
+
+
+@external
+@view
+def paused() -> bool:
+    """
+    @dev Whether matching and direct fills are paused.
+    @return bool True while paused.
+    """
+    return self._config & PAUSED_BIT != 0
+
+
+@external
+@view
+def min_nonce(maker: address) -> uint256:
+    """
+    @dev The maker's minimum valid nonce: its orders below it are void.
+    @param maker The maker.
+    @return uint256 The minimum nonce.
+    """
+    return self._makers[maker] & MIN_NONCE_MASK
 
 
 @external
@@ -415,11 +493,15 @@ def remaining(order: Order) -> uint256:
     @param order The order.
     @return uint256 Option units left to fill.
     """
-    if block.timestamp > order.deadline or order.nonce < self.min_nonce[order.maker]:
+    state: uint256 = self._makers[order.maker]
+    if block.timestamp > order.deadline or order.nonce < state & MIN_NONCE_MASK:
+        return 0
+    order_hash: bytes32 = self._hash_order(order)
+    if state & HASH_CANCELS != 0 and self.cancelled[order.maker][order_hash]:
         return 0
     if self.nonce_bitmap[order.maker][order.nonce >> 8] & (1 << (order.nonce & 255)) == 0:
         return order.amount
-    filled: uint256 = self.partial_fills[self._hash_order(order)]
+    filled: uint256 = self.partial_fills[order_hash]
     if filled == 0 or filled == CANCELLED:
         return 0
     return order.amount - filled
@@ -483,6 +565,8 @@ def _match(m: Match, maker_bps: uint256, taker_bps: uint256):
             taker_fee=seller_fee,
             maker_remaining=buy_left,
             taker_remaining=sell_left,
+            maker_nonce=m.buy.nonce,
+            taker_nonce=m.sell.nonce,
         )
     else:
         log Fill(
@@ -498,14 +582,17 @@ def _match(m: Match, maker_bps: uint256, taker_bps: uint256):
             taker_fee=buyer_fee,
             maker_remaining=sell_left,
             taker_remaining=buy_left,
+            maker_nonce=m.sell.nonce,
+            taker_nonce=m.buy.nonce,
         )
 
 
 @internal
-def _take(order: Order, signature: Bytes[65], amount: uint256, fee: uint256) -> (bytes32, uint256):
+def _take(order: Order, signature: Signature, amount: uint256, fee: uint256) -> (bytes32, uint256):
     """
     @dev Checks one order for a fill of `amount` paying `fee` and records the
-         fill: deadline, minimum nonce, pro rata fee cap, signature, amount left.
+         fill: deadline, minimum nonce, pro rata fee cap, signature, cancel by
+         hash, amount left.
     @param order The order.
     @param signature Its maker's signature.
     @param amount Option units filled now.
@@ -514,12 +601,15 @@ def _take(order: Order, signature: Bytes[65], amount: uint256, fee: uint256) -> 
     @return uint256 What is left of the order after this fill.
     """
     assert block.timestamp <= order.deadline, "exchange: order expired"
-    assert order.nonce >= self.min_nonce[order.maker], "exchange: nonce below minimum"
+    state: uint256 = self._makers[order.maker]
+    assert order.nonce >= state & MIN_NONCE_MASK, "exchange: nonce below minimum"
     # a cap so large that max_fee * amount overflows limits nothing
     if order.max_fee <= max_value(uint256) // amount:
         assert fee * order.amount <= order.max_fee * amount, "exchange: fee over max"
     order_hash: bytes32 = self._hash_order(order)
     self._check_signature(order.maker, order_hash, signature)
+    if state & HASH_CANCELS != 0:
+        assert not self.cancelled[order.maker][order_hash], "exchange: order cancelled"
     return order_hash, self._consume(order.maker, order.nonce, order_hash, order.amount, amount)
 
 
@@ -591,7 +681,7 @@ def _settle(
 
 @internal
 @view
-def _check_signature(signer: address, digest: bytes32, signature: Bytes[65]):
+def _check_signature(signer: address, digest: bytes32, signature: Signature):
     """
     @dev Accepts a 65-byte low-s ECDSA signature by `signer`, or, for a
          contract `signer`, one its EIP-1271 `isValidSignature` accepts. The
@@ -599,23 +689,35 @@ def _check_signature(signer: address, digest: bytes32, signature: Bytes[65]):
          for a contract's address.
     @param signer The order's maker.
     @param digest The order hash.
-    @param signature The signature, r || s || v.
+    @param signature The signature, r || s || v split into words.
     """
-    assert len(signature) == 65, "exchange: signature length"
-    s: uint256 = extract32(signature, 32, output_type=uint256)
-    assert s <= ecdsa._MALLEABILITY_THRESHOLD, "exchange: high s"
-    r: uint256 = extract32(signature, 0, output_type=uint256)
-    v: uint256 = convert(slice(signature, 64, 1), uint256)
-    recovered: address = ecrecover(digest, v, r, s)
+    assert convert(signature.s, uint256) <= ecdsa._MALLEABILITY_THRESHOLD, "exchange: high s"
+    recovered: address = ecrecover(digest, signature.v, signature.r, signature.s)
     if recovered == signer and recovered != empty(address):
         return
     if signer.is_contract:
         assert signature_checker._is_valid_ERC1271_signature_now(
-            signer, digest, signature
+            signer, digest, concat(signature.r, signature.s, convert(signature.v, bytes1))
         ), "exchange: contract signature rejected"
         return
     assert recovered != empty(address), "exchange: invalid signature"
     raise "exchange: wrong signer"
+
+
+@internal
+@pure
+def _split(signature: Bytes[65]) -> Signature:
+    """
+    @dev Splits a 65-byte r || s || v signature into its words.
+    @param signature The signature.
+    @return Signature Its r, s and v.
+    """
+    assert len(signature) == 65, "exchange: signature length"
+    return Signature(
+        r=extract32(signature, 0),
+        s=extract32(signature, 32),
+        v=convert(slice(signature, 64, 1), uint8),
+    )
 
 
 @internal
@@ -665,7 +767,7 @@ def _set_fees(maker_fee_bps_: uint256, taker_fee_bps_: uint256):
     @param taker_fee_bps_ The taker fee, basis points.
     """
     assert maker_fee_bps_ <= MAX_FEE_BPS and taker_fee_bps_ <= MAX_FEE_BPS, "exchange: fee too high"
-    self._fee_rates = maker_fee_bps_ | (taker_fee_bps_ << 128)
+    self._config = (self._config & PAUSED_BIT) | maker_fee_bps_ | (taker_fee_bps_ << 16)
     log FeesSet(maker_fee_bps=maker_fee_bps_, taker_fee_bps=taker_fee_bps_)
 
 

@@ -122,7 +122,7 @@ def clearing_move(from_: address, to: address, id: uint256, debit: uint256, cred
     self._check_clearinghouse()
     moved: uint256 = min(debit, credit)
     if moved != 0:
-        erc1155._safe_transfer_from(from_, to, id, moved, b"")
+        self._transfer(from_, to, id, moved)
     if debit > moved:
         self._burn(from_, id, debit - moved)
     if credit > moved:
@@ -143,6 +143,24 @@ def _mint(to: address, id: uint256, amount: uint256):
     assert erc1155._check_on_erc1155_received(
         empty(address), to, id, amount, b""
     ), "erc1155: mint to non-IERC1155Receiver implementer"
+
+
+@internal
+def _transfer(owner: address, to: address, id: uint256, amount: uint256):
+    """
+    @dev snekmate's `_safe_transfer_from` without its generic batch hooks: the
+         same checks, balances, event and receiver check.
+    """
+    assert to != empty(address), "erc1155: transfer to the zero address"
+    balance: uint256 = erc1155.balanceOf[owner][id]
+    assert balance >= amount, "erc1155: insufficient balance for transfer"
+    erc1155.balanceOf[owner][id] = unsafe_sub(balance, amount)
+    # cannot overflow: the balance is bounded by the supply
+    erc1155.balanceOf[to][id] = unsafe_add(erc1155.balanceOf[to][id], amount)
+    log IERC1155.TransferSingle(_operator=msg.sender, _from=owner, _to=to, _id=id, _value=amount)
+    assert erc1155._check_on_erc1155_received(
+        owner, to, id, amount, b""
+    ), "erc1155: transfer to non-IERC1155Receiver implementer"
 
 
 @internal

@@ -324,6 +324,13 @@ class ExchangeBinding(ContractBinding):
         """Cancel the sender's `orders`."""
         return self.transact(self.contract.functions.cancel([o.as_tuple() for o in orders]), sender)
 
+    def cancel_by_hash(self, order_hashes: Sequence[bytes], sender: Sender | None = None
+                       ) -> TxReceipt:
+        """Cancel the sender's orders by hash (the nonces stay usable)."""
+        return self.transact(
+            self.contract.functions.cancel_by_hash([bytes(h) for h in order_hashes]), sender
+        )
+
     def raise_min_nonce(self, min_nonce: int, sender: Sender | None = None) -> TxReceipt:
         """Void all the sender's orders with a nonce below `min_nonce`."""
         return self.transact(self.contract.functions.raise_min_nonce(min_nonce), sender)
@@ -358,6 +365,10 @@ class ExchangeBinding(ContractBinding):
     def min_nonce(self, maker: str) -> int:
         """The maker's minimum valid nonce."""
         return int(self.contract.functions.min_nonce(maker).call())
+
+    def cancelled(self, maker: str, order_hash: bytes) -> bool:
+        """True once `maker` cancelled the order `order_hash` by hash."""
+        return bool(self.contract.functions.cancelled(maker, bytes(order_hash)).call())
 
     def nonce_used(self, maker: str, nonce: int) -> bool:
         """True once an order of `maker` with `nonce` filled (in part) or was cancelled."""

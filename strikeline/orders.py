@@ -299,12 +299,20 @@ class Match:
         return (
             self.buy.order.as_tuple(),
             self.sell.order.as_tuple(),
-            self.buy.signature,
-            self.sell.signature,
+            split_signature(self.buy.signature),
+            split_signature(self.sell.signature),
             self.amount,
             self.price,
             self.buy_is_maker,
         )
+
+
+def split_signature(signature: bytes) -> tuple[bytes, bytes, int]:
+    """A 65-byte ``r || s || v`` signature as the Exchange's ``Signature(r, s, v)`` struct."""
+    signature = bytes(signature)
+    if len(signature) != 65:
+        raise ValueError(f"a signature is 65 bytes r || s || v, got {len(signature)}")
+    return signature[:32], signature[32:64], signature[64]
 
 
 # --------------------------------------------------------------------------- hashing

@@ -126,6 +126,7 @@ class Model:
     used: set[tuple[str, int]] = field(default_factory=set)
     partial: dict[bytes, int] = field(default_factory=dict)
     min_nonce: dict[str, int] = field(default_factory=dict)
+    hash_cancelled: set[tuple[str, bytes]] = field(default_factory=set)
     filled: dict[bytes, int] = field(default_factory=dict)
     deposited: dict[str, int] = field(default_factory=dict)
     fees: tuple[int, int] = (10, 30)
@@ -205,6 +206,8 @@ class ExchangeMachine(RuleBasedStateMachine):
             raise Reject("exchange: nonce below minimum")
         if not orders.max_fee_allows(o, amount, fee):
             raise Reject("exchange: fee over max")
+        if (o.maker, s.hash) in m.hash_cancelled:
+            raise Reject("exchange: order cancelled")
         filled = 0
         if (o.maker, o.nonce) in m.used:
             filled = m.partial.get(s.hash, 0)
@@ -430,6 +433,13 @@ class ExchangeMachine(RuleBasedStateMachine):
         self.model.used.add((o.maker, o.nonce))
         self.model.partial[order.hash] = CANCELLED
 
+    @rule(order=book)
+    def cancel_by_hash(self, order):
+        o = order.order
+        with boa.env.prank(o.maker):
+            self.world.ex.cancel_by_hash([order.hash])
+        self.model.hash_cancelled.add((o.maker, order.hash))
+
     @rule(who=st.integers(0, 3), step=st.integers(0, 2))
     def raise_min_nonce(self, who, step):
         maker = MAKERS[who].address
@@ -454,6 +464,8 @@ class ExchangeMachine(RuleBasedStateMachine):
     def _expected_remaining(self, s: SignedOrder) -> int:
         m, o = self.model, s.order
         if boa.env.evm.patch.timestamp > o.deadline or o.nonce < m.min_nonce.get(o.maker, 0):
+            return 0
+        if (o.maker, s.hash) in m.hash_cancelled:
             return 0
         if (o.maker, o.nonce) not in m.used:
             return o.amount

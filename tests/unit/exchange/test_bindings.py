@@ -98,6 +98,10 @@ def test_trade_through_the_bindings(chain):
 
     c.ex.cancel([sell.order], sender=alice.address)
     assert c.ex.remaining(sell.order) == 0 and c.ex.nonce_used(alice.address, 0)
+    other = _order(c, alice, False, 9).sign(alice, domain)
+    c.ex.cancel_by_hash([other.hash], sender=alice.address)
+    assert c.ex.cancelled(alice.address, other.hash) and c.ex.remaining(other.order) == 0
+    assert not c.ex.nonce_used(alice.address, 9)
     c.ex.raise_min_nonce(5, sender=alice.address)
     assert c.ex.min_nonce(alice.address) == 5
 

@@ -132,3 +132,107 @@ def test_raise_min_nonce_works_while_paused(market, alice):
     with boa.env.prank(alice.address):
         m.ex.raise_min_nonce(1)
     assert m.ex.min_nonce(alice.address) == 1
+
+
+# --------------------------------------------------------------------- cancel by hash
+
+
+def _cancel_hashes(m, maker, *hashes) -> None:
+    with boa.env.prank(getattr(maker, "address", maker)):
+        m.ex.cancel_by_hash(list(hashes))
+
+
+def test_cancel_by_hash_voids_the_order(market, alice, bob):
+    m = market
+    m.fund(alice, weth=10**18)
+    m.fund(bob, usdc=10**10)
+    sell = m.sell(alice, nonce=42)
+    _cancel_hashes(m, alice, sell.hash)
+    (log,) = m.events("CancelByHash")
+    assert (log.maker, log.order_hash) == (alice.address, sell.hash)
+    assert m.ex.cancelled(alice.address, sell.hash)
+    assert m.ex.remaining(sell.order.as_tuple()) == 0
+    with boa.reverts("exchange: order cancelled"):
+        m.submit(m.match(m.buy(bob), sell))
+    with boa.reverts("exchange: order cancelled"):
+        m.fill(bob, sell, m.ONE)
+    # the nonce itself stays free: another order with nonce 42 still trades
+    sibling = m.sell(alice, nonce=42, limit_price=m.PRICE - 1)
+    assert not m.ex.nonce_used(alice.address, 42)
+    m.submit(m.match(m.buy(bob), sibling))
+    assert m.longs(bob) == m.ONE
+
+
+def test_cancel_by_hash_after_a_partial_fill(market, alice, bob):
+    m = market
+    m.fund(alice, weth=10**19)
+    m.fund(bob, usdc=10**10)
+    sell = m.sell(alice, amount=3 * m.ONE)
+    m.submit(m.match(m.buy(bob), sell))
+    _cancel_hashes(m, alice, sell.hash)
+    assert m.ex.remaining(sell.order.as_tuple()) == 0
+    with boa.reverts("exchange: order cancelled"):
+        m.submit(m.match(m.buy(bob, nonce=1), sell))
+    assert m.short(alice) == m.ONE
+
+
+def test_cancel_by_hash_is_scoped_to_the_caller(market, alice, bob):
+    """Bob 'cancelling' alice's hash records it under bob: alice's order still trades."""
+    m = market
+    m.fund(alice, weth=10**18)
+    m.fund(bob, usdc=10**10)
+    sell = m.sell(alice)
+    _cancel_hashes(m, bob, sell.hash)
+    assert m.ex.cancelled(bob.address, sell.hash)
+    assert not m.ex.cancelled(alice.address, sell.hash)
+    assert m.ex.remaining(sell.order.as_tuple()) == m.ONE
+    m.submit(m.match(m.buy(bob), sell))
+    assert m.short(alice) == m.ONE
+
+
+def test_cancel_by_hash_leaves_other_orders_of_the_maker(market, alice, bob):
+    m = market
+    m.fund(alice, weth=10**18)
+    m.fund(bob, usdc=10**10)
+    gone, kept = m.sell(alice, nonce=1), m.sell(alice, nonce=2)
+    _cancel_hashes(m, alice, gone.hash)
+    m.submit(m.match(m.buy(bob), kept))
+    assert m.short(alice) == m.ONE
+
+
+def test_cancel_by_hash_survives_a_min_nonce_raise(market, alice):
+    """The min-nonce word and the hash-cancel flag share a slot: raising one keeps the other."""
+    m = market
+    sell = m.sell(alice, nonce=50)
+    _cancel_hashes(m, alice, sell.hash)
+    with boa.env.prank(alice.address):
+        m.ex.raise_min_nonce(10)
+    assert m.ex.min_nonce(alice.address) == 10
+    assert m.ex.remaining(sell.order.as_tuple()) == 0
+    assert m.ex.remaining(m.order(alice, False, nonce=51).as_tuple()) == m.ONE
+
+
+def test_cancel_by_hash_many_twice_and_while_paused(market, alice):
+    m = market
+    with boa.env.prank(m.guardian):
+        m.ex.pause()
+    signed = [m.sell(alice, nonce=n) for n in (3, 4, 5)]
+    _cancel_hashes(m, alice, *[s.hash for s in signed])
+    _cancel_hashes(m, alice, signed[0].hash)
+    assert all(m.ex.remaining(s.order.as_tuple()) == 0 for s in signed)
+
+
+def test_cancel_by_hash_needs_a_hash(market, alice):
+    with boa.env.prank(alice.address), boa.reverts("exchange: nothing to cancel"):
+        market.ex.cancel_by_hash([])
+
+
+def test_raise_min_nonce_bounded_below_the_flag_bit(market, alice):
+    m = market
+    with boa.env.prank(alice.address):
+        with boa.reverts("exchange: nonce too large"):
+            m.ex.raise_min_nonce(2**255)
+        m.ex.raise_min_nonce(2**255 - 1)
+    assert m.ex.min_nonce(alice.address) == 2**255 - 1
+    assert m.ex.remaining(m.order(alice, False, nonce=2**255 - 1).as_tuple()) == m.ONE
+    assert m.ex.remaining(m.order(alice, False, nonce=2**255 - 2).as_tuple()) == 0

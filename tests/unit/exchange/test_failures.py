@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import boa
 import pytest
 
-from strikeline.orders import SECP256K1_N, Domain, Match, SignedOrder
+from strikeline.orders import SECP256K1_N, Domain, Match, SignedOrder, split_signature
 
 Case = Callable[[SimpleNamespace], Callable[[], object]]
 CASES: dict[str, tuple[Case, str]] = {}
@@ -43,8 +43,20 @@ def _submit_sell_signature(t, signature: bytes) -> Callable[[], object]:
     m = t.m
     buy, sell = m.buy(t.bob), m.sell(t.alice)
     row = list(m.match(buy, sell).as_tuple())
-    row[3] = signature
+    row[3] = split_signature(signature)
     return _raw(m, [tuple(row)])
+
+
+def _fill_with_signature(t, signature: bytes) -> Callable[[], object]:
+    """Bob fills alice's sell directly, passing `signature` as hers (any length)."""
+    m = t.m
+    sell = m.sell(t.alice)
+
+    def go():
+        with boa.env.prank(t.bob.address):
+            return m.ex.fill(sell.order.as_tuple(), signature, m.ONE, 10**9)
+
+    return go
 
 
 def _default(t) -> Callable[[], object]:
@@ -174,6 +186,15 @@ def below_min_nonce(t):
     with boa.env.prank(t.alice.address):
         m.ex.raise_min_nonce(5)
     return lambda: m.submit(m.match(m.buy(t.bob), m.sell(t.alice, nonce=4)))
+
+
+@case("exchange: order cancelled")
+def cancelled_by_hash(t):
+    m = t.m
+    sell = m.sell(t.alice)
+    with boa.env.prank(t.alice.address):
+        m.ex.cancel_by_hash([sell.hash])
+    return lambda: m.submit(m.match(m.buy(t.bob), sell))
 
 
 @case("exchange: order cancelled")
@@ -311,12 +332,12 @@ def compact_64_byte_signature(t):
     """EIP-2098 r || vs: valid elsewhere, refused here."""
     sig = t.m.sell(t.alice).signature
     vs = int.from_bytes(sig[32:64], "big") | ((sig[64] - 27) << 255)
-    return _submit_sell_signature(t, sig[:32] + vs.to_bytes(32, "big"))
+    return _fill_with_signature(t, sig[:32] + vs.to_bytes(32, "big"))
 
 
 @case("exchange: signature length")
 def empty_signature(t):
-    return _submit_sell_signature(t, b"")
+    return _fill_with_signature(t, b"")
 
 
 @case("exchange: invalid signature")
@@ -337,8 +358,8 @@ def zero_maker(t):
     m = t.m
     buy = m.buy(t.bob)
     sell = ("0x" + "00" * 20, "0x" + "00" * 20, m.series, False, m.ONE, m.PRICE, 10**9, 0, m.FAR)
-    row = (buy.order.as_tuple(), sell, buy.signature, b"\x00" * 64 + bytes([27]), m.ONE, m.PRICE,
-           False)
+    row = (buy.order.as_tuple(), sell, split_signature(buy.signature),
+           split_signature(b"\x00" * 64 + bytes([27])), m.ONE, m.PRICE, False)
     return _raw(m, [row])
 
 

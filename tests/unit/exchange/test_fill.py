@@ -24,6 +24,7 @@ def test_taker_buys_from_a_resting_sell(market, alice, bob):
     assert (fill.amount, fill.price, fill.maker_remaining, fill.taker_remaining) == (
         m.ONE, m.PRICE, 0, 0
     )
+    assert (fill.maker_nonce, fill.taker_nonce) == (sell.order.nonce, 0)
 
 
 def test_taker_sells_to_a_resting_buy_writing_from_collateral(market, alice, bob):

@@ -117,3 +117,28 @@ def test_eip712_domain(market):
     assert (chain_id, contract) == (m.chain_id, m.ex.address)
     assert salt == b"\x00" * 32 and extensions == []
     assert m.ex.domain_separator() == m.domain.separator
+
+
+def test_pause_twice_and_unpause_unpaused_revert(market):
+    m = market
+    with boa.env.prank(m.guardian):
+        with boa.reverts("exchange: not paused"):
+            m.ex.unpause()
+        m.ex.pause()
+        with boa.reverts("exchange: already paused"):
+            m.ex.pause()
+    assert m.ex.paused()
+
+
+def test_set_fees_keeps_the_pause(market):
+    """Fees and the pause flag share a slot: changing one leaves the other."""
+    m = market
+    with boa.env.prank(m.guardian):
+        m.ex.pause()
+    with boa.env.prank(m.admin):
+        m.ex.set_fees(1_250, 1_250)
+    assert m.ex.paused()
+    assert (m.ex.maker_fee_bps(), m.ex.taker_fee_bps()) == (1_250, 1_250)
+    with boa.env.prank(m.guardian):
+        m.ex.unpause()
+    assert (m.ex.maker_fee_bps(), m.ex.taker_fee_bps()) == (1_250, 1_250)

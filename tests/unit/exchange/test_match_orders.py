@@ -35,6 +35,7 @@ def test_sell_to_open(market, alice, bob):
     assert (f.series_id, f.amount, f.price) == (m.series, m.ONE, m.PRICE)
     assert (f.maker_fee, f.taker_fee) == (s.seller_fee, s.buyer_fee)
     assert (f.maker_remaining, f.taker_remaining) == (0, 0)
+    assert (f.maker_nonce, f.taker_nonce) == (sell.order.nonce, buy.order.nonce)
     t = trade[0]
     assert (t.buyer, t.seller, t.amount) == (bob.address, alice.address, m.ONE)
     assert (t.buyer_debit, t.seller_credit, t.written, t.closed) == (
@@ -320,7 +321,11 @@ def test_plain_dict_signed_with_eth_account_is_accepted(market, alice, bob):
                   m.FAR)
     buy = m.buy(bob)
     with boa.env.prank(m.relayer):
-        m.ex.match_orders([(buy.order.as_tuple(), sell_tuple, buy.signature, signed.signature,
+        # the relayer's Match struct carries each 65-byte signature as (r, s, v)
+        wallet_sig = bytes(signed.signature)
+        m.ex.match_orders([(buy.order.as_tuple(), sell_tuple,
+                            orders.split_signature(buy.signature),
+                            (wallet_sig[:32], wallet_sig[32:64], wallet_sig[64]),
                             m.ONE, m.PRICE, False)])
     assert m.short(alice) == m.ONE
     assert m.events("Fill")[0].maker_order == bytes(signed.message_hash)
@@ -347,3 +352,16 @@ def test_relayer_gets_nothing_and_exchange_holds_nothing(market, alice, bob):
     assert m.free(m.relayer) == 0
     assert m.free(m.ex.address) == 0
     assert m.usdc.balanceOf(m.ex.address) == 0
+
+
+def test_fill_event_carries_both_nonces(market, alice, bob):
+    """An indexer rebuilds the nonce bitmaps from the Fill events alone."""
+    m = market
+    m.fund(alice, weth=10**18)
+    m.fund(bob, usdc=10**10)
+    buy, sell = m.buy(bob, nonce=777), m.sell(alice, nonce=2**200 + 3)
+    m.submit(m.match(buy, sell, buy_is_maker=True))
+    (f,) = m.events("Fill")
+    assert (f.maker_order, f.maker_nonce) == (buy.hash, 777)
+    assert (f.taker_order, f.taker_nonce) == (sell.hash, 2**200 + 3)
+    assert m.ex.nonce_used(bob.address, 777) and m.ex.nonce_used(alice.address, 2**200 + 3)
