@@ -40,7 +40,6 @@ from ethereum.ercs import IERC20
 from ethereum.ercs import IERC20Detailed
 
 from snekmate.auth import access_control
-from snekmate.utils import pausable
 
 from .interfaces import IOptionToken
 from .interfaces import IOracle
@@ -48,9 +47,6 @@ from .interfaces import IOracle
 # @dev Roles: the admin (a timelock in production) changes parameters; the
 # guardian pauses; the Exchange settles trades.
 initializes: access_control
-
-# @dev Pause flag for writing and trading only.
-initializes: pausable
 
 exports: (
     access_control.DEFAULT_ADMIN_ROLE,
@@ -60,7 +56,6 @@ exports: (
     access_control.revokeRole,
     access_control.renounceRole,
     access_control.supportsInterface,
-    pausable.paused,
 )
 
 
@@ -201,6 +196,14 @@ event ShortfallSettled:
     bad_debt: uint256
 
 
+event Paused:
+    account: address
+
+
+event Unpaused:
+    account: address
+
+
 event FeeRecipientSet:
     fee_recipient: indexed(address)
 
@@ -230,6 +233,11 @@ MASK160: constant(uint256) = 2**160 - 1
 PUT_BIT: constant(uint256) = 2**160
 ENABLED_BIT: constant(uint256) = 2**161
 DECIMALS_SHIFT: constant(uint256) = 168
+# @dev `_control`: the pause flag above the fee recipient.
+PAUSED_BIT: constant(uint256) = 2**160
+# @dev Series terms keep the expiry as a day number in 24 bits.
+DAY_MASK: constant(uint256) = 2**24 - 1
+MAX_EXPIRY: constant(uint256) = 2**24 * DAY
 # @dev A position word's bit 127 marks a margined (listed) short; the short is
 # the 127 bits below it (2**127 option units is ~1.7e18 maximal writes away).
 MARGIN_BIT: constant(uint256) = 2**127
@@ -282,7 +290,9 @@ struct ProductCore:
 
 option_token: public(immutable(IOptionToken))
 oracle: public(IOracle)
-fee_recipient: public(address)
+# @dev The fee recipient (bits 0-159) and the pause flag for writing and
+# trading (bit 160) share a slot: a trade reads both at once.
+_control: uint256
 
 # @dev Storage is packed so each hot path touches as few slots as possible; the
 # public views `products`, `series`, `series_state` and `positions` unpack it.
@@ -290,7 +300,8 @@ fee_recipient: public(address)
 _product: HashMap[bytes32, uint256]
 _product_underlying: HashMap[bytes32, address]
 _product_quote: HashMap[bytes32, address]
-# series: product id, and strike (bits 0-127) | expiry (128-255)
+# series: product id, and quote (bits 0-159) | expiry day (160-183) | strike
+# (184-255): a trade learns the premium token and checks expiry from one slot
 _series_product: HashMap[uint256, bytes32]
 _series_terms: HashMap[uint256, uint256]
 # series book: open interest (0-127) | collateral (128-255)
@@ -327,10 +338,9 @@ def __init__(option_token_: IOptionToken, oracle_: IOracle, admin_: address, gua
     assert admin_ != empty(address), "clearinghouse: zero admin"
     assert fee_recipient_ != empty(address), "clearinghouse: zero fee recipient"
     access_control.__init__()
-    pausable.__init__()
     option_token = option_token_
     self.oracle = oracle_
-    self.fee_recipient = fee_recipient_
+    self._control = convert(fee_recipient_, uint256)
     access_control._grant_role(access_control.DEFAULT_ADMIN_ROLE, admin_)
     if guardian_ != empty(address):
         access_control._grant_role(GUARDIAN_ROLE, guardian_)
@@ -395,7 +405,7 @@ def set_fee_recipient(fee_recipient_: address):
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
     assert fee_recipient_ != empty(address), "clearinghouse: zero fee recipient"
-    self.fee_recipient = fee_recipient_
+    self._control = (self._control & PAUSED_BIT) | convert(fee_recipient_, uint256)
     log FeeRecipientSet(fee_recipient=fee_recipient_)
 
 
@@ -405,7 +415,9 @@ def pause():
     @dev Guardian: stop writing and trading. Exits stay open.
     """
     access_control._check_role(GUARDIAN_ROLE, msg.sender)
-    pausable._pause()
+    self._require_not_paused()
+    self._control |= PAUSED_BIT
+    log Paused(account=msg.sender)
 
 
 @external
@@ -414,7 +426,10 @@ def unpause():
     @dev Guardian: resume writing and trading.
     """
     access_control._check_role(GUARDIAN_ROLE, msg.sender)
-    pausable._unpause()
+    control: uint256 = self._control
+    assert control & PAUSED_BIT != 0, "pausable: contract is not paused"
+    self._control = control & MASK160
+    log Unpaused(account=msg.sender)
 
 
 # ---------------------------------------------------------------------------
@@ -449,9 +464,7 @@ def withdraw(token: address, amount: uint256, recipient: address):
     """
     assert amount != 0, "clearinghouse: zero amount"
     assert recipient != empty(address), "clearinghouse: zero recipient"
-    free: uint256 = self.free_collateral[msg.sender][token]
-    assert free >= amount, "clearinghouse: insufficient free collateral"
-    self.free_collateral[msg.sender][token] = unsafe_sub(free, amount)
+    self._debit_free(msg.sender, token, amount)
     log Withdraw(account=msg.sender, token=token, amount=amount, recipient=recipient)
     self._transfer_out(token, recipient, amount)
 
@@ -470,14 +483,14 @@ def create_series(product_id: bytes32, strike: uint256, expiry: uint256) -> uint
     @return uint256 The series id, uint256(keccak256(abi_encode(product_id, strike, expiry))).
     """
     assert self._product[product_id] & ENABLED_BIT != 0, "clearinghouse: unknown product"
-    assert strike != 0, "clearinghouse: zero strike"
-    assert strike <= MAX_STRIKE, "clearinghouse: strike too large"
-    assert expiry > block.timestamp, "clearinghouse: expiry in the past"
+    assert strike != 0 and strike <= MAX_STRIKE, "clearinghouse: strike out of range"
+    # the terms word keeps the expiry day in 24 bits (until the year 47,900)
+    assert expiry > block.timestamp and expiry < MAX_EXPIRY, "clearinghouse: expiry out of range"
     assert expiry % DAY == EXPIRY_HOUR, "clearinghouse: expiry not 08:00 UTC"
     series_id: uint256 = self._series_id(product_id, strike, expiry)
     if self._series_terms[series_id] == 0:
         self._series_product[series_id] = product_id
-        self._series_terms[series_id] = strike | (expiry << 128)
+        self._series_terms[series_id] = convert(self._product_quote[product_id], uint256) | ((expiry // DAY) << 160) | (strike << 184)
         log SeriesCreated(series_id=series_id, product_id=product_id, strike=strike, expiry=expiry)
     return series_id
 
@@ -512,7 +525,7 @@ def write(series_id: uint256, amount: uint256, recipient: address) -> uint256:
          to) the caller's short and mints `amount` longs to `recipient`.
     @return uint256 The collateral locked.
     """
-    pausable._require_not_paused()
+    self._require_not_paused()
     assert recipient != empty(address), "clearinghouse: zero recipient"
     s: Series = self._open_series(series_id)
     core: ProductCore = self._core(s.product_id)
@@ -555,15 +568,16 @@ def trade(
          writes the rest from free collateral (sell to open); the buyer's
          incoming longs first close its own short (buy to close).
     """
-    pausable._require_not_paused()
+    control: uint256 = self._control
+    assert control & PAUSED_BIT == 0, "pausable: contract is paused"
     access_control._check_role(EXCHANGE_ROLE, msg.sender)
     assert amount != 0, "clearinghouse: zero amount"
     assert buyer != seller, "clearinghouse: self trade"
     assert buyer_debit >= seller_credit, "clearinghouse: credit exceeds debit"
-    s: Series = self._open_series(series_id)
+    terms: uint256 = self._open_terms(series_id)
 
     # premium
-    quote: address = self._product_quote[s.product_id]
+    quote: address = convert(convert(terms & MASK160, uint160), address)
     free: uint256 = self.free_collateral[buyer][quote]
     assert free >= buyer_debit, "clearinghouse: buyer insufficient collateral"
     self.free_collateral[buyer][quote] = unsafe_sub(free, buyer_debit)
@@ -571,20 +585,19 @@ def trade(
         self.free_collateral[seller][quote] += seller_credit
     fee: uint256 = unsafe_sub(buyer_debit, seller_credit)
     if fee != 0:
-        self.free_collateral[self.fee_recipient][quote] += fee
+        self.free_collateral[convert(convert(control & MASK160, uint160), address)][quote] += fee
 
-    # positions: the product word is read only when a short opens or closes
+    # positions: the product is read only when a short opens or closes
     core: ProductCore = empty(ProductCore)
     delivered: uint256 = min(staticcall option_token.balanceOf(seller, series_id), amount)
     written: uint256 = unsafe_sub(amount, delivered)
-    if written != 0:
-        core = self._core(s.product_id)
-        assert core.enabled, "clearinghouse: product disabled"
-        self._open_short(seller, series_id, core, s.strike, written)
     closed: uint256 = min(self._positions[buyer][series_id] & SHORT_MASK, amount)
+    if written != 0 or closed != 0:
+        core = self._core(self._series_product[series_id])
+    if written != 0:
+        assert core.enabled, "clearinghouse: product disabled"
+        self._open_short(seller, series_id, core, terms >> 184, written)
     if closed != 0:
-        if written == 0:
-            core = self._core(s.product_id)
         self._close_short(buyer, series_id, core.collateral, closed)
 
     log Trade(
@@ -616,9 +629,7 @@ def fund_insurance(token: address, amount: uint256):
     @param amount The amount.
     """
     assert amount != 0, "clearinghouse: zero amount"
-    free: uint256 = self.free_collateral[msg.sender][token]
-    assert free >= amount, "clearinghouse: insufficient free collateral"
-    self.free_collateral[msg.sender][token] = unsafe_sub(free, amount)
+    self._debit_free(msg.sender, token, amount)
     self.insurance[token] += amount
     log InsuranceFunded(token=token, funder=msg.sender, amount=amount)
 
@@ -659,7 +670,7 @@ def margin_update(
         pos = self._positions[account][series_id]
         margin = pos >> 128
         if amount != 0:
-            pausable._require_not_paused()
+            self._require_not_paused()
             assert core.enabled, "clearinghouse: product disabled"
             assert recipient != empty(address), "clearinghouse: zero recipient"
             assert amount <= MAX_AMOUNT, "clearinghouse: amount too large"
@@ -713,7 +724,7 @@ def margin_liquidate(
          moved it there out of the account's margin with `margin_transfer`)
          plus `from_insurance` from the insurance fund. Paused with trading.
     """
-    pausable._require_not_paused()
+    self._require_not_paused()
     access_control._check_role(MARGIN_ROLE, msg.sender)
     s: Series = self._open_series(series_id)
     core: ProductCore = self._core(s.product_id)
@@ -721,9 +732,7 @@ def margin_liquidate(
     assert self._positions[account][series_id] & MARGIN_BIT != 0, "clearinghouse: not margined"
     self._open_short(liquidator, series_id, core, s.strike, amount)
     if from_account != 0:
-        free: uint256 = self.free_collateral[account][token]
-        assert free >= from_account, "clearinghouse: insufficient free collateral"
-        self.free_collateral[account][token] = unsafe_sub(free, from_account)
+        self._debit_free(account, token, from_account)
     self._reduce_margined(account, series_id, token, self._positions[account][series_id], amount)
     if from_insurance != 0:
         self.insurance[token] -= from_insurance
@@ -813,7 +822,7 @@ def sweep_dust(series_id: uint256) -> uint256:
     token: address = self._core(self._series_product[series_id]).collateral
     self._book[series_id] = 0
     self._settlement[series_id] = settlement & MASK128
-    recipient: address = self.fee_recipient
+    recipient: address = convert(convert(self._control & MASK160, uint160), address)
     self.free_collateral[recipient][token] += dust
     log DustSwept(series_id=series_id, token=token, amount=dust, recipient=recipient)
     return dust
@@ -825,12 +834,29 @@ def sweep_dust(series_id: uint256) -> uint256:
 
 @external
 @view
+def paused() -> bool:
+    """
+    @dev Whether writing and trading are paused.
+    """
+    return self._control & PAUSED_BIT != 0
+
+
+@external
+@view
+def fee_recipient() -> address:
+    """
+    @dev Who receives trading fees and rounding dust.
+    """
+    return convert(convert(self._control & MASK160, uint160), address)
+
+
+@external
+@view
 def collateral_required(series_id: uint256, amount: uint256) -> uint256:
     """
     @dev Full collateral for writing `amount` of `series_id`, rounded up.
     """
     s: Series = self._load_series(series_id)
-    assert s.expiry != 0, "clearinghouse: unknown series"
     core: ProductCore = self._core(s.product_id)
     return self._full_collateral(core.is_put, core.unit, s.strike, amount)
 
@@ -843,7 +869,6 @@ def payoff(series_id: uint256, price: uint256, amount: uint256) -> uint256:
          (what a holder receives), in the collateral token.
     """
     s: Series = self._load_series(series_id)
-    assert s.expiry != 0, "clearinghouse: unknown series"
     core: ProductCore = self._core(s.product_id)
     return self._payoff(core.is_put, core.unit, s.strike, price, amount, False)
 
@@ -870,6 +895,8 @@ def series(series_id: uint256) -> Series:
     """
     @dev A series: (product_id, strike, expiry); all zero if unknown.
     """
+    if self._series_terms[series_id] == 0:
+        return empty(Series)
     return self._load_series(series_id)
 
 
@@ -933,10 +960,11 @@ def margin_book(series_id: uint256) -> (uint256, uint256):
 @view
 def _load_series(series_id: uint256) -> Series:
     """
-    @dev Unpacks a series; all zero if it does not exist.
+    @dev Unpacks a series that exists.
     """
     terms: uint256 = self._series_terms[series_id]
-    return Series(product_id=self._series_product[series_id], strike=terms & MASK128, expiry=terms >> 128)
+    assert terms != 0, "clearinghouse: unknown series"
+    return Series(product_id=self._series_product[series_id], strike=terms >> 184, expiry=self._expiry(terms))
 
 
 @internal
@@ -945,11 +973,38 @@ def _open_series(series_id: uint256) -> Series:
     """
     @dev Loads a series that exists and has not expired.
     """
+    terms: uint256 = self._open_terms(series_id)
+    return Series(product_id=self._series_product[series_id], strike=terms >> 184, expiry=self._expiry(terms))
+
+
+@internal
+@view
+def _open_terms(series_id: uint256) -> uint256:
+    """
+    @dev The terms word of a series that exists and has not expired.
+    """
     terms: uint256 = self._series_terms[series_id]
-    expiry: uint256 = terms >> 128
-    assert expiry != 0, "clearinghouse: unknown series"
-    assert block.timestamp < expiry, "clearinghouse: series expired"
-    return Series(product_id=self._series_product[series_id], strike=terms & MASK128, expiry=expiry)
+    assert terms != 0, "clearinghouse: unknown series"
+    assert block.timestamp < self._expiry(terms), "clearinghouse: series expired"
+    return terms
+
+
+@internal
+@pure
+def _expiry(terms: uint256) -> uint256:
+    """
+    @dev The expiry (08:00 UTC of the stored day) of a terms word.
+    """
+    return ((terms >> 160) & DAY_MASK) * DAY + EXPIRY_HOUR
+
+
+@internal
+@view
+def _require_not_paused():
+    """
+    @dev Reverts while writing and trading are paused.
+    """
+    assert self._control & PAUSED_BIT == 0, "pausable: contract is paused"
 
 
 @internal
@@ -965,6 +1020,16 @@ def _core(product_id: bytes32) -> ProductCore:
         enabled=word & ENABLED_BIT != 0,
         unit=10 ** ((word >> DECIMALS_SHIFT) & 255),
     )
+
+
+@internal
+def _debit_free(account: address, token: address, amount: uint256):
+    """
+    @dev Takes `amount` from `account`'s free `token`; reverts if it has less.
+    """
+    free: uint256 = self.free_collateral[account][token]
+    assert free >= amount, "clearinghouse: insufficient free collateral"
+    self.free_collateral[account][token] = unsafe_sub(free, amount)
 
 
 @internal
@@ -1120,7 +1185,6 @@ def _settlement_price(series_id: uint256, s: Series, core: ProductCore) -> uint2
     settlement: uint256 = self._settlement[series_id]
     if settlement != 0:
         return settlement & MASK128
-    assert s.expiry != 0, "clearinghouse: unknown series"
     assert block.timestamp >= s.expiry, "clearinghouse: not expired"
     price: uint256 = 0
     final: bool = False

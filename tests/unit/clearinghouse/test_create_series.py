@@ -57,24 +57,24 @@ def test_strike_bounds_accepted(system, strike):
 
 
 def test_zero_strike_reverts(system):
-    with boa.reverts("clearinghouse: zero strike"):
+    with boa.reverts("clearinghouse: strike out of range"):
         system.ch.create_series(system.call_product, 0, system.expiry())
 
 
 def test_strike_too_large_reverts(system):
-    with boa.reverts("clearinghouse: strike too large"):
+    with boa.reverts("clearinghouse: strike out of range"):
         system.ch.create_series(system.call_product, units.MAX_STRIKE + 1, system.expiry())
 
 
 def test_expiry_now_reverts(system, tools):
     expiry = system.expiry(1)
     tools.warp_to(expiry)
-    with boa.reverts("clearinghouse: expiry in the past"):
+    with boa.reverts("clearinghouse: expiry out of range"):
         system.ch.create_series(system.call_product, STRIKE, expiry)
 
 
 def test_expiry_in_the_past_reverts(system):
-    with boa.reverts("clearinghouse: expiry in the past"):
+    with boa.reverts("clearinghouse: expiry out of range"):
         system.ch.create_series(system.call_product, STRIKE, system.expiry(1) - DAY)
 
 
@@ -111,3 +111,23 @@ def test_disabled_product_reverts(system):
         )
     with boa.reverts("clearinghouse: unknown product"):
         system.ch.create_series(system.put_product, STRIKE, system.expiry())
+
+
+def test_expiry_beyond_the_terms_word_reverts(system):
+    """The terms word keeps the expiry day in 24 bits: day 2**24 would wrap, so it reverts."""
+    with boa.reverts("clearinghouse: expiry out of range"):
+        system.ch.create_series(system.call_product, STRIKE, 2**24 * DAY + units.EXPIRY_HOUR)
+
+
+def test_last_expiry_and_largest_strike_round_trip(system):
+    """The packed terms word holds the extreme terms exactly, beside the quote token."""
+    expiry = (2**24 - 1) * DAY + units.EXPIRY_HOUR
+    sid = system.ch.create_series(system.put_product, units.MAX_STRIKE, expiry)
+    assert tuple(system.ch.series(sid)) == (system.put_product, units.MAX_STRIKE, expiry)
+    assert system.ch.collateral_required(sid, units.UNIT) == units.full_collateral(
+        True, 10**6, units.MAX_STRIKE, units.UNIT
+    )
+
+
+def test_unknown_series_reads_as_zeros(system):
+    assert tuple(system.ch.series(12345)) == (b"\x00" * 32, 0, 0)

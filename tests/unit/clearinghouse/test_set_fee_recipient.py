@@ -44,3 +44,15 @@ def test_only_admin(system, stranger, actors, who):
         with boa.reverts("access_control: account is missing role"):
             system.ch.set_fee_recipient(stranger)
     assert system.ch.fee_recipient() == system.fee_recipient
+
+
+def test_recipient_and_pause_share_a_slot_without_clobbering(system, stranger):
+    """The fee recipient and the pause flag live in one word: setting one keeps the other."""
+    with boa.env.prank(system.guardian):
+        system.ch.pause()
+    with boa.env.prank(system.admin):
+        system.ch.set_fee_recipient(stranger)
+    assert system.ch.paused() and system.ch.fee_recipient() == stranger
+    with boa.env.prank(system.guardian):
+        system.ch.unpause()
+    assert not system.ch.paused() and system.ch.fee_recipient() == stranger
