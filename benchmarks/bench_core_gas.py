@@ -403,12 +403,14 @@ def main() -> int:
         send = node.transact
 
         # --- deploy and wire ------------------------------------------------
-        token = node.deploy("OptionToken", "https://strikeline.example/series/", sender=admin)
         oracle = node.deploy("Oracle", admin, QUORUM, MAX_AGE, MAX_DEVIATION_BPS,
                              LOCKING_PERIOD, DISPUTE_PERIOD, sender=admin)
+        # the token names the Clearinghouse, deployed right after it
+        nonce = node.web3.eth.get_transaction_count(admin)
+        token = node.deploy("OptionToken", "https://strikeline.example/series/",
+                            ids.create_address(admin, nonce + 1), sender=admin)
         ch = node.deploy("Clearinghouse", token.address, oracle.address, admin, guardian,
                          fee_recipient, sender=admin)
-        send(token.functions.bind_clearinghouse(ch.address), admin)
         reporter_role = oracle.functions.REPORTER_ROLE().call()
         for key in REPORTER_KEYS:
             send(oracle.functions.grantRole(reporter_role, Account.from_key(key).address), admin)

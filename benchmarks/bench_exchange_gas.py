@@ -105,11 +105,10 @@ def match_floor(data: bytes, kind: str, relayed: bool = True) -> Floor:
     f.add("exchange: Fill LOG4, 11 words", LOG_FILL)
     f.add("CALL clearinghouse (cold account)", COLD_ACCOUNT)
     f.add("clearinghouse: reentrancy lock", LOCK)
-    f.add("clearinghouse: paused flag, EXCHANGE_ROLE[exchange]", 2 * READ)
-    f.add("clearinghouse: series product_id; strike|expiry", 2 * READ)
-    f.add("clearinghouse: product quote", READ)
+    f.add("clearinghouse: fee recipient|paused; EXCHANGE_ROLE[exchange]", 2 * READ)
+    f.add("clearinghouse: series quote|expiry|strike", READ)
     f.add("clearinghouse: free[buyer][quote], free[seller][quote]", 2 * UPDATE)
-    f.add("clearinghouse: fee_recipient; free[fee_recipient][quote]", READ + UPDATE)
+    f.add("clearinghouse: free[fee_recipient][quote]", UPDATE)
     f.add("clearinghouse: position[buyer][series].short (netting check)", READ)
     f.add("clearinghouse: Trade LOG4, 6 words", LOG_TRADE)
     f.add("CALL option token (cold account), caller check against an immutable", COLD_ACCOUNT)
@@ -118,14 +117,16 @@ def match_floor(data: bytes, kind: str, relayed: bool = True) -> Floor:
         f.add("option token: balanceOf[seller] rewritten", SSTORE_RESET)
         f.add("option token: balanceOf[buyer]", UPDATE)
     elif kind == "open":
-        f.add("clearinghouse: product collateral|is_put|enabled|decimals", READ)
+        f.add("clearinghouse: series product id; product collateral|is_put|enabled|decimals",
+              2 * READ)
         f.add("clearinghouse: free[seller][collateral]", UPDATE)
         f.add("clearinghouse: position[seller][series].short", UPDATE)
         f.add("clearinghouse: series open_interest|collateral", UPDATE)
         f.add("option token: balanceOf[buyer] (mint)", UPDATE)
         f.add("option token: total_supply[id]", UPDATE)
     else:  # close
-        f.add("clearinghouse: product collateral|is_put|enabled|decimals", READ)
+        f.add("clearinghouse: series product id; product collateral|is_put|enabled|decimals",
+              2 * READ)
         f.add("clearinghouse: position[buyer][series].short rewritten", SSTORE_RESET)
         f.add("clearinghouse: free[buyer][collateral]", UPDATE)
         f.add("clearinghouse: series open_interest|collateral", UPDATE)
@@ -141,7 +142,7 @@ def batch_floor(data: bytes, n: int, shared_maker: bool) -> Floor:
     """n delivering matches in one transaction, the per-transaction reads paid once."""
     f = intrinsic(data).add("exchange + clearinghouse locks", 2 * LOCK)
     f.add("exchange: relayer role, fees and pause flag", 2 * READ)
-    f.add("clearinghouse: paused, role, series (2), quote, fee recipient", 6 * READ)
+    f.add("clearinghouse: fee recipient|paused, role, series terms", 3 * READ)
     f.add("clearinghouse: free[fee_recipient][quote], then warm", UPDATE + (n - 1) * 2 * WARM)
     f.add("CALL clearinghouse, option token (cold once)", 2 * COLD_ACCOUNT)
     makers = 1 if shared_maker else n
@@ -177,15 +178,12 @@ class Bench:
         self.parties = keys[4:]
         self.nonces: dict[str, int] = {}
         admin = self.admin
-        token = ContractBinding.deploy(w3, "https://strikeline.example/series/", sender=admin,
-                                       name="OptionToken")
         oracle = ContractBinding.deploy(w3, admin, 2, 3_600, 5_000, 300, 3_600, sender=admin,
                                         name="Oracle")
-        self.ch = ClearinghouseBinding.deploy(
-            w3, token.address, oracle.address, admin, self.guardian, self.fee_recipient,
-            sender=admin,
+        token, self.ch = ClearinghouseBinding.deploy_with_token(
+            w3, "https://strikeline.example/series/", oracle.address, admin, self.guardian,
+            self.fee_recipient, sender=admin,
         )
-        token.transact(token.contract.functions.bind_clearinghouse(self.ch.address))
         self.option = token
         self.usdc = ERC20Binding.deploy(w3, "USD Coin", "USDC", 6, sender=admin)
         self.weth = ERC20Binding.deploy(w3, "Wrapped Ether", "WETH", 18, sender=admin)

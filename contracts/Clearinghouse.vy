@@ -337,6 +337,7 @@ def __init__(option_token_: IOptionToken, oracle_: IOracle, admin_: address, gua
     """
     assert admin_ != empty(address), "clearinghouse: zero admin"
     assert fee_recipient_ != empty(address), "clearinghouse: zero fee recipient"
+    assert staticcall option_token_.clearinghouse() == self, "clearinghouse: token bound elsewhere"
     access_control.__init__()
     option_token = option_token_
     self.oracle = oracle_

@@ -6,7 +6,7 @@
 @notice ERC-1155 token of long option positions. Each token id is one series, the
         id computed by the Clearinghouse (`series_id`). Wallets see their longs as
         ordinary ERC-1155 balances and can transfer them freely. Only the
-        Clearinghouse, bound once after deployment, mints and burns: it mints when
+        Clearinghouse, fixed at deployment, mints and burns: it mints when
         a writer locks collateral, burns when a position is closed or redeemed, and
         moves positions for the Exchange (sell to open, buy to close).
 @custom:kill The token has no admin and no pause of its own. To shut down, pause the
@@ -42,40 +42,26 @@ exports: (
 )
 
 
-event ClearinghouseBound:
-    clearinghouse: indexed(address)
-
-
-# @dev The Clearinghouse, the only account that mints and burns; set once.
-clearinghouse: public(address)
-
-# @dev The deployer, who may bind the Clearinghouse exactly once.
-_DEPLOYER: immutable(address)
+# @dev The Clearinghouse, the only account that mints, burns and moves
+# positions. An immutable, so checking the caller reads no storage. The two
+# contracts name each other: the token is deployed first with the address the
+# Clearinghouse will get (the deployer's next CREATE), and the Clearinghouse's
+# constructor refuses a token bound to any other address.
+clearinghouse: public(immutable(address))
 
 
 @deploy
-def __init__(base_uri_: String[80]):
+def __init__(base_uri_: String[80], clearinghouse_: address):
     """
-    @dev Deploys the token with an ERC-1155 base URI; the Clearinghouse is bound
-         later with `bind_clearinghouse` (the two contracts reference each other).
+    @dev Deploys the token with an ERC-1155 base URI, bound for good to the
+         Clearinghouse at `clearinghouse_` (see `clearinghouse`).
     @param base_uri_ The base URI for token metadata.
+    @param clearinghouse_ The Clearinghouse address (deployed next).
     """
+    assert clearinghouse_ != empty(address), "option_token: zero clearinghouse"
     ownable.__init__()
     erc1155.__init__(base_uri_)
-    _DEPLOYER = msg.sender
-
-
-@external
-def bind_clearinghouse(clearinghouse_: address):
-    """
-    @dev Binds the Clearinghouse once. Only the deployer may call it, only once.
-    @param clearinghouse_ The Clearinghouse address.
-    """
-    assert msg.sender == _DEPLOYER, "option_token: only deployer"
-    assert self.clearinghouse == empty(address), "option_token: already bound"
-    assert clearinghouse_ != empty(address), "option_token: zero address"
-    self.clearinghouse = clearinghouse_
-    log ClearinghouseBound(clearinghouse=clearinghouse_)
+    clearinghouse = clearinghouse_
 
 
 @external
@@ -183,4 +169,4 @@ def _check_clearinghouse():
     """
     @dev Reverts unless the caller is the bound Clearinghouse.
     """
-    assert msg.sender == self.clearinghouse, "option_token: only clearinghouse"
+    assert msg.sender == clearinghouse, "option_token: only clearinghouse"

@@ -34,6 +34,7 @@ from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from strikeline import ids
 from strikeline.orders import Domain, Match, Order, SignedOrder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -232,6 +233,22 @@ class ClearinghouseBinding(ContractBinding):
     """The Clearinghouse: collateral, series, writing and the trade settlement."""
 
     NAME = "Clearinghouse"
+
+    @classmethod
+    def deploy_with_token(cls, w3: Web3, base_uri: str, oracle: str, admin: str, guardian: str,
+                          fee_recipient: str, sender: Sender) -> tuple[ContractBinding, Self]:
+        """Deploy the OptionToken and the Clearinghouse it names, back to back from `sender`.
+
+        The token takes the Clearinghouse's address before it exists: the address of
+        `sender`'s next CREATE (`ids.create_address`); the Clearinghouse's constructor checks
+        the binding, so any transaction of `sender` slipping in between fails the deploy
+        instead of binding the wrong contract."""
+        nonce = w3.eth.get_transaction_count(_address(sender), "pending")
+        next_address = ids.create_address(_address(sender), nonce + 1)
+        token = ContractBinding.deploy(w3, base_uri, next_address, sender=sender,
+                                       name="OptionToken")
+        ch = cls.deploy(w3, token.address, oracle, admin, guardian, fee_recipient, sender=sender)
+        return token, ch
 
     # accounts
     def deposit(self, token: str, amount: int, account: str | None = None,

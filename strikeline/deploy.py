@@ -256,20 +256,24 @@ def deploy_system(
     usdc = _token(proj, config.usdc, ("USD Coin", "USDC", 6), tx, say)
     weth = _token(proj, config.weth, ("Wrapped Ether", "WETH", 18), tx, say)
 
-    option_token = proj.OptionToken.deploy(config.base_uri, **tx)
-    say(f"OptionToken   {option_token.address}")
     p = config.oracle
     oracle = proj.Oracle.deploy(
         deployer.address, p.quorum, p.max_age, p.max_deviation_bps, p.locking_period,
         p.dispute_period, **tx,
     )
     say(f"Oracle        {oracle.address} (quorum {p.quorum} of {len(config.reporters)})")
+    # The token and the Clearinghouse name each other: the token is deployed with the
+    # address of the deployer's next CREATE, and the Clearinghouse's constructor refuses a
+    # token bound anywhere else (so a transaction slipping in between fails loudly).
+    option_token = proj.OptionToken.deploy(
+        config.base_uri, ids.create_address(deployer.address, deployer.nonce + 1), **tx
+    )
+    say(f"OptionToken   {option_token.address}")
     clearinghouse = proj.Clearinghouse.deploy(
         option_token.address, oracle.address, deployer.address, config.guardian,
         config.fee_recipient, **tx,
     )
     say(f"Clearinghouse {clearinghouse.address}")
-    option_token.bind_clearinghouse(clearinghouse.address, **tx)
 
     reporter_role = oracle.REPORTER_ROLE()
     for reporter in config.reporters:

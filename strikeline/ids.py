@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import rlp
 from eth_abi import encode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak, to_canonical_address, to_checksum_address
 
 from strikeline.units import UNIT
 
@@ -40,3 +41,12 @@ def next_expiry(now: int, days_ahead: int = 1) -> int:
     if base <= now:
         base += 86_400
     return base + (days_ahead - 1) * 86_400
+
+
+def create_address(sender: str, nonce: int) -> str:
+    """The address a CREATE by `sender` with account nonce `nonce` deploys to:
+    keccak256(rlp([sender, nonce]))[12:]. The OptionToken is deployed with the address the
+    Clearinghouse will get (the deployer's next nonce), since each names the other."""
+    if nonce < 0:
+        raise ValueError("a nonce is not negative")
+    return to_checksum_address(keccak(rlp.encode([to_canonical_address(sender), nonce]))[12:])

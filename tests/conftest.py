@@ -8,6 +8,7 @@ from pathlib import Path
 import boa
 import pytest
 from eth_account import Account
+from eth_utils import to_canonical_address
 from hypothesis import HealthCheck, settings
 
 from strikeline import ids
@@ -57,6 +58,18 @@ LOCKING_PERIOD = 300
 DISPUTE_PERIOD = 3_600
 # deterministic reporter keys (test only)
 REPORTER_KEYS = [bytes([i]) * 32 for i in (0x11, 0x22, 0x33)]
+
+
+def next_create(sender: str, ahead: int = 0) -> str:
+    """The address `sender`'s CREATE `ahead` transactions from now deploys to (boa's nonce)."""
+    nonce = boa.env.evm.vm.state.get_nonce(to_canonical_address(sender))
+    return ids.create_address(sender, nonce + ahead)
+
+
+@pytest.fixture(scope="session")
+def predict_create():
+    """`next_create` for sub-directory conftests and tests, which cannot import this one."""
+    return next_create
 
 
 def contract_path(name: str) -> Path:
@@ -141,14 +154,16 @@ class System:
         self.reporters = reporters
         self.deployers = deployers
         with boa.env.prank(admin):
-            self.token = deployers["OptionToken"].deploy("https://strikeline.example/series/")
             self.oracle = deployers["Oracle"].deploy(
                 admin, QUORUM, MAX_AGE, MAX_DEVIATION_BPS, LOCKING_PERIOD, DISPUTE_PERIOD
+            )
+            # the token names the Clearinghouse deployed right after it
+            self.token = deployers["OptionToken"].deploy(
+                "https://strikeline.example/series/", next_create(admin, 1)
             )
             self.ch = deployers["Clearinghouse"].deploy(
                 self.token.address, self.oracle.address, admin, guardian, fee_recipient
             )
-            self.token.bind_clearinghouse(self.ch.address)
             for r in reporters:
                 self.oracle.grantRole(self.oracle.REPORTER_ROLE(), r.address)
             self.oracle.grantRole(self.oracle.DISPUTER_ROLE(), disputer)

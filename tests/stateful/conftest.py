@@ -65,7 +65,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(
-    deployers, admin, guardian, disputer, writer, holder, keeper, fee_recipient, reporters
+    deployers, admin, guardian, disputer, writer, holder, keeper, fee_recipient, reporters,
+    predict_create,
 ) -> Iterator[World]:
     """Deploy the system once for the module; everything is reverted when the module ends."""
     with boa.env.anchor():
@@ -79,7 +80,6 @@ def world(
             "fee_recipient": fee_recipient,
         }
         with boa.env.prank(admin):
-            option_token = deployers["OptionToken"].deploy("https://strikeline.example/series/")
             oracle = deployers["Oracle"].deploy(
                 admin,
                 ORACLE.quorum,
@@ -88,10 +88,12 @@ def world(
                 ORACLE.locking_period,
                 ORACLE.dispute_period,
             )
+            option_token = deployers["OptionToken"].deploy(
+                "https://strikeline.example/series/", predict_create(admin, 1)
+            )
             ch = deployers["Clearinghouse"].deploy(
                 option_token.address, oracle.address, admin, guardian, fee_recipient
             )
-            option_token.bind_clearinghouse(ch.address)
             # the model's copies of the contracts' bounds
             assert oracle.MAX_PRICE() == ORACLE.max_price
             assert ch.MAX_AMOUNT() == MAX_AMOUNT

@@ -85,17 +85,17 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def exchange_world(deployers, admin, guardian, fee_recipient):
+def exchange_world(deployers, admin, guardian, fee_recipient, predict_create):
     """The system and an Exchange at a fixed start time, reverted when the module ends."""
     with boa.env.anchor():
         boa.env.evm.patch.timestamp = START
         relayer = boa.env.generate_address("stateful relayer")
         with boa.env.prank(admin):
-            token = deployers["OptionToken"].deploy("https://strikeline.example/series/")
             oracle = deployers["Oracle"].deploy(admin, 2, 3_600, 5_000, 300, 3_600)
+            token = deployers["OptionToken"].deploy("https://strikeline.example/series/",
+                                                    predict_create(admin, 1))
             ch = deployers["Clearinghouse"].deploy(token.address, oracle.address, admin, guardian,
                                                    fee_recipient)
-            token.bind_clearinghouse(ch.address)
             usdc = deployers["MockERC20"].deploy("USD Coin", "USDC", 6)
             weth = deployers["MockERC20"].deploy("Wrapped Ether", "WETH", 18)
             call_product = ch.set_product(weth.address, usdc.address, weth.address, False, True)

@@ -262,6 +262,5 @@ def clearing_eoa() -> str:
 def option_token(deployers, admin, clearing_eoa):
     """An OptionToken deployed by `admin` and bound to `clearing_eoa`."""
     with boa.env.prank(admin):
-        token = deployers["OptionToken"].deploy("https://strikeline.example/series/")
-        token.bind_clearinghouse(clearing_eoa)
+        token = deployers["OptionToken"].deploy("https://strikeline.example/series/", clearing_eoa)
     return token

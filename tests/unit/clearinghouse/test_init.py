@@ -2,14 +2,21 @@
 
 import boa
 
+from strikeline import ids
+
 ZERO = "0x0000000000000000000000000000000000000000"
 MISSING_ROLE = "access_control: account is missing role"
 
 
 def _deploy(system, deployer: str, admin: str, guardian: str, fee_recipient: str):
+    """A fresh token and the Clearinghouse it names, deployed back to back by `deployer`."""
+    nonce = boa.env.evm.vm.state.get_nonce(bytes.fromhex(deployer[2:]))
     with boa.env.prank(deployer):
+        token = system.deployers["OptionToken"].deploy(
+            "https://strikeline.example/series/", ids.create_address(deployer, nonce + 1)
+        )
         return system.deployers["Clearinghouse"].deploy(
-            system.token.address, system.oracle.address, admin, guardian, fee_recipient
+            token.address, system.oracle.address, admin, guardian, fee_recipient
         )
 
 
@@ -23,7 +30,7 @@ def test_roles_and_wiring(system, admin, guardian, fee_recipient, stranger, tool
     assert ch.hasRole(ch.DEFAULT_ADMIN_ROLE(), stranger) is False  # the deployer keeps nothing
     assert ch.hasRole(ch.GUARDIAN_ROLE(), guardian) is True
     assert ch.hasRole(ch.GUARDIAN_ROLE(), admin) is False
-    assert ch.option_token() == system.token.address
+    assert ch.option_token() != system.token.address  # its own token, bound to it
     assert ch.oracle() == system.oracle.address
     assert ch.fee_recipient() == fee_recipient
     assert ch.paused() is False

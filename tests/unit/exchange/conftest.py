@@ -84,16 +84,17 @@ class Market:
     FAR = FAR
 
     def __init__(self, deployers, exchange_deployer, admin: str, guardian: str,
-                 fee_recipient: str, relayer: str):
+                 fee_recipient: str, relayer: str, predict_create):
         self.admin, self.guardian = admin, guardian
         self.fee_recipient, self.relayer = fee_recipient, relayer
         with boa.env.prank(admin):
-            self.token = deployers["OptionToken"].deploy("https://strikeline.example/series/")
             oracle = deployers["Oracle"].deploy(admin, 2, 3_600, 5_000, 300, 3_600)
+            self.token = deployers["OptionToken"].deploy(
+                "https://strikeline.example/series/", predict_create(admin, 1)
+            )
             self.ch = deployers["Clearinghouse"].deploy(
                 self.token.address, oracle.address, admin, guardian, fee_recipient
             )
-            self.token.bind_clearinghouse(self.ch.address)
             self.usdc = deployers["MockERC20"].deploy("USD Coin", "USDC", 6)
             self.weth = deployers["MockERC20"].deploy("Wrapped Ether", "WETH", 18)
             self.call_product = self.ch.set_product(
@@ -198,6 +199,8 @@ class Market:
 
 
 @pytest.fixture(scope="session")
-def market(deployers, exchange_deployer, admin, guardian, fee_recipient, relayer) -> Market:
+def market(deployers, exchange_deployer, admin, guardian, fee_recipient, relayer,
+           predict_create) -> Market:
     """The deployed market; each test's changes are rolled back by the per-test anchor."""
-    return Market(deployers, exchange_deployer, admin, guardian, fee_recipient, relayer)
+    return Market(deployers, exchange_deployer, admin, guardian, fee_recipient, relayer,
+                  predict_create)

@@ -34,13 +34,12 @@ def chain() -> Iterator[SimpleNamespace]:
     admin, guardian, fee_recipient, relayer = (k.address for k in keys[:4])
     with start_anvil(accounts=6) as node:
         w3 = Web3(HTTPProvider(node.url, exception_retry_configuration=None))
-        token = ContractBinding.deploy(w3, "https://strikeline.example/series/", sender=admin,
-                                       name="OptionToken")
         oracle = ContractBinding.deploy(w3, admin, 2, 3_600, 5_000, 300, 3_600, sender=admin,
                                         name="Oracle")
-        ch = ClearinghouseBinding.deploy(w3, token.address, oracle.address, admin, guardian,
-                                         fee_recipient, sender=admin)
-        token.transact(token.contract.functions.bind_clearinghouse(ch.address))
+        token, ch = ClearinghouseBinding.deploy_with_token(
+            w3, "https://strikeline.example/series/", oracle.address, admin, guardian,
+            fee_recipient, sender=admin,
+        )
         usdc = ERC20Binding.deploy(w3, "USD Coin", "USDC", 6, sender=admin)
         weth = ERC20Binding.deploy(w3, "Wrapped Ether", "WETH", 18, sender=admin)
         product = ch.set_product(weth.address, usdc.address, weth.address, False)

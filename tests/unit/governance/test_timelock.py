@@ -38,17 +38,18 @@ class Governed:
 
 
 @pytest.fixture
-def gov(deployers, admin, guardian, fee_recipient) -> Governed:
+def gov(deployers, admin, guardian, fee_recipient, predict_create) -> Governed:
     proposer = boa.env.generate_address("proposer")
     executor = boa.env.generate_address("executor")
     with boa.env.prank(admin):
         timelock = deployers["Timelock"].deploy(DELAY, [proposer], [executor], ZERO)
-        token = deployers["OptionToken"].deploy("https://strikeline.example/series/")
         oracle = deployers["Oracle"].deploy(timelock.address, 2, 3_600, 5_000, 300, 3_600)
+        token = deployers["OptionToken"].deploy(
+            "https://strikeline.example/series/", predict_create(admin, 1)
+        )
         ch = deployers["Clearinghouse"].deploy(
             token.address, oracle.address, timelock.address, guardian, fee_recipient
         )
-        token.bind_clearinghouse(ch.address)
     return Governed(timelock, ch, oracle, proposer, executor)
 
 

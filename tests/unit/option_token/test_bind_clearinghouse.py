@@ -1,25 +1,20 @@
-"""OptionToken.bind_clearinghouse: only the deployer, only once, never zero."""
+"""The OptionToken is bound to its Clearinghouse at deployment, for good.
+
+The two contracts name each other: the token is deployed with the address the Clearinghouse
+will get (the deployer's next CREATE, `strikeline.ids.create_address`), and the
+Clearinghouse's constructor refuses a token bound to any other address.
+"""
 
 import boa
-import pytest
+
+from strikeline import ids
 
 ZERO = "0x0000000000000000000000000000000000000000"
 URI = "https://strikeline.example/series/"
 
 
-@pytest.fixture
-def unbound(deployers, admin):
-    with boa.env.prank(admin):
-        return deployers["OptionToken"].deploy(URI)
-
-
-def test_deployer_binds(unbound, admin, clearing_eoa, tools):
-    assert unbound.clearinghouse() == ZERO
-    with boa.env.prank(admin):
-        unbound.bind_clearinghouse(clearing_eoa)
-    (log,) = tools.events(unbound, "ClearinghouseBound")
-    assert log.clearinghouse == clearing_eoa
-    assert unbound.clearinghouse() == clearing_eoa
+def test_bound_at_deployment(option_token, clearing_eoa):
+    assert option_token.clearinghouse() == clearing_eoa
 
 
 def test_system_token_is_bound_to_clearinghouse(system):
@@ -27,28 +22,34 @@ def test_system_token_is_bound_to_clearinghouse(system):
     assert system.ch.option_token() == system.token.address
 
 
-@pytest.mark.parametrize("who", ["stranger", "guardian"])
-def test_only_deployer(unbound, clearing_eoa, actors, who):
-    with boa.env.prank(actors[who]), boa.reverts("option_token: only deployer"):
-        unbound.bind_clearinghouse(clearing_eoa)
-    assert unbound.clearinghouse() == ZERO
+def test_zero_clearinghouse_reverts(deployers, admin):
+    with boa.env.prank(admin), boa.reverts("option_token: zero clearinghouse"):
+        deployers["OptionToken"].deploy(URI, ZERO)
 
 
-def test_only_once(unbound, admin, clearing_eoa, stranger):
+def test_clearinghouse_refuses_a_token_bound_elsewhere(deployers, admin, guardian,
+                                                       fee_recipient, stranger, predict_create):
+    """A token bound to another address (here: one nonce off) cannot back a Clearinghouse."""
     with boa.env.prank(admin):
-        unbound.bind_clearinghouse(clearing_eoa)
-        with boa.reverts("option_token: already bound"):
-            unbound.bind_clearinghouse(stranger)
-        with boa.reverts("option_token: already bound"):
-            unbound.bind_clearinghouse(clearing_eoa)
-    assert unbound.clearinghouse() == clearing_eoa
+        oracle = deployers["Oracle"].deploy(admin, 2, 3_600, 5_000, 300, 3_600)
+        off_by_one = deployers["OptionToken"].deploy(URI, predict_create(admin, 2))
+        with boa.reverts("clearinghouse: token bound elsewhere"):
+            deployers["Clearinghouse"].deploy(off_by_one.address, oracle.address, admin,
+                                              guardian, fee_recipient)
+        elsewhere = deployers["OptionToken"].deploy(URI, stranger)
+        with boa.reverts("clearinghouse: token bound elsewhere"):
+            deployers["Clearinghouse"].deploy(elsewhere.address, oracle.address, admin,
+                                              guardian, fee_recipient)
 
 
-def test_zero_address_reverts(unbound, admin):
-    with boa.env.prank(admin), boa.reverts("option_token: zero address"):
-        unbound.bind_clearinghouse(ZERO)
+def test_only_the_bound_clearinghouse_mints(option_token, stranger, holder):
+    with boa.env.prank(stranger), boa.reverts("option_token: only clearinghouse"):
+        option_token.mint(holder, 1, 1)
 
 
-def test_unbound_token_mints_for_nobody(unbound, admin, stranger):
-    with boa.env.prank(admin), boa.reverts("option_token: only clearinghouse"):
-        unbound.mint(stranger, 1, 1)
+def test_create_address_matches_the_evm(deployers, admin):
+    """`ids.create_address` is the EVM's CREATE rule: the prediction is where boa deploys."""
+    nonce = boa.env.evm.vm.state.get_nonce(bytes.fromhex(admin[2:]))
+    with boa.env.prank(admin):
+        token = deployers["OptionToken"].deploy(URI, admin)
+    assert token.address == ids.create_address(admin, nonce)
