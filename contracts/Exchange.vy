@@ -299,8 +299,14 @@ def match_orders(matches: DynArray[Match, MAX_MATCHES]):
     config: uint256 = self._config
     assert config & PAUSED_BIT == 0, "exchange: paused"
     assert len(matches) != 0, "exchange: no matches"
+    # an order that fills in consecutive matches (a maker's quote taken by several
+    # takers, or one taker sweeping several makers) has its signature checked once
+    buy_verified: bytes32 = empty(bytes32)
+    sell_verified: bytes32 = empty(bytes32)
     for i: uint256 in range(len(matches), bound=MAX_MATCHES):
-        self._match(matches[i], config & FEE_MASK, (config >> 16) & FEE_MASK)
+        buy_verified, sell_verified = self._match(
+            matches[i], config & FEE_MASK, (config >> 16) & FEE_MASK, buy_verified, sell_verified
+        )
 
 
 @external
@@ -327,7 +333,7 @@ def fill(order: Order, signature: Bytes[65], amount: uint256, max_fee: uint256) 
     assert taker_fee <= max_fee, "exchange: taker fee over max"
     order_hash: bytes32 = empty(bytes32)
     remaining: uint256 = 0
-    order_hash, remaining = self._take(order, self._split(signature), amount, maker_fee)
+    order_hash, remaining = self._take(order, self._split(signature), amount, maker_fee, empty(bytes32))
     if order.is_buy:
         self._settle(order.series_id, order.maker, msg.sender, amount, notional, maker_fee, taker_fee)
     else:
@@ -512,13 +518,19 @@ def remaining(order: Order) -> uint256:
 # ---------------------------------------------------------------------------
 
 @internal
-def _match(m: Match, maker_bps: uint256, taker_bps: uint256):
+def _match(
+    m: Match, maker_bps: uint256, taker_bps: uint256, buy_verified: bytes32, sell_verified: bytes32
+) -> (bytes32, bytes32):
     """
     @dev Checks and settles one match. The resting order sets the price and
          pays the maker fee; the other side pays the taker fee.
     @param m The match.
     @param maker_bps The maker fee, basis points.
     @param taker_bps The taker fee, basis points.
+    @param buy_verified The previous match's buy order hash, its signature checked.
+    @param sell_verified The previous match's sell order hash, its signature checked.
+    @return bytes32 This match's buy order hash (its signature now checked).
+    @return bytes32 This match's sell order hash (its signature now checked).
     """
     assert m.amount != 0, "exchange: zero amount"
     assert m.buy.is_buy != m.sell.is_buy, "exchange: same side"
@@ -547,8 +559,8 @@ def _match(m: Match, maker_bps: uint256, taker_bps: uint256):
     buy_left: uint256 = 0
     sell_hash: bytes32 = empty(bytes32)
     sell_left: uint256 = 0
-    buy_hash, buy_left = self._take(m.buy, m.buy_signature, m.amount, buyer_fee)
-    sell_hash, sell_left = self._take(m.sell, m.sell_signature, m.amount, seller_fee)
+    buy_hash, buy_left = self._take(m.buy, m.buy_signature, m.amount, buyer_fee, buy_verified)
+    sell_hash, sell_left = self._take(m.sell, m.sell_signature, m.amount, seller_fee, sell_verified)
     self._settle(m.buy.series_id, buyer, seller, m.amount, notional, buyer_fee, seller_fee)
 
     if m.buy_is_maker:
@@ -585,10 +597,13 @@ def _match(m: Match, maker_bps: uint256, taker_bps: uint256):
             maker_nonce=m.sell.nonce,
             taker_nonce=m.buy.nonce,
         )
+    return buy_hash, sell_hash
 
 
 @internal
-def _take(order: Order, signature: Signature, amount: uint256, fee: uint256) -> (bytes32, uint256):
+def _take(
+    order: Order, signature: Signature, amount: uint256, fee: uint256, verified: bytes32
+) -> (bytes32, uint256):
     """
     @dev Checks one order for a fill of `amount` paying `fee` and records the
          fill: deadline, minimum nonce, pro rata fee cap, signature, cancel by
@@ -597,6 +612,9 @@ def _take(order: Order, signature: Signature, amount: uint256, fee: uint256) -> 
     @param signature Its maker's signature.
     @param amount Option units filled now.
     @param fee The fee its maker pays for this fill.
+    @param verified An order hash whose signature this call already checked;
+           an order with that hash skips the signature check (the hash commits
+           to every field, so it is the same signed order).
     @return bytes32 The order hash.
     @return uint256 What is left of the order after this fill.
     """
@@ -607,7 +625,8 @@ def _take(order: Order, signature: Signature, amount: uint256, fee: uint256) -> 
     if order.max_fee <= max_value(uint256) // amount:
         assert fee * order.amount <= order.max_fee * amount, "exchange: fee over max"
     order_hash: bytes32 = self._hash_order(order)
-    self._check_signature(order.maker, order_hash, signature)
+    if order_hash != verified:
+        self._check_signature(order.maker, order_hash, signature)
     if state & HASH_CANCELS != 0:
         assert not self.cancelled[order.maker][order_hash], "exchange: order cancelled"
     return order_hash, self._consume(order.maker, order.nonce, order_hash, order.amount, amount)

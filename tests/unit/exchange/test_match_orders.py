@@ -365,3 +365,59 @@ def test_fill_event_carries_both_nonces(market, alice, bob):
     assert (f.maker_order, f.maker_nonce) == (buy.hash, 777)
     assert (f.taker_order, f.taker_nonce) == (sell.hash, 2**200 + 3)
     assert m.ex.nonce_used(bob.address, 777) and m.ex.nonce_used(alice.address, 2**200 + 3)
+
+
+def _with_sell_signature(match, signature: bytes) -> tuple:
+    row = list(match.as_tuple())
+    row[3] = orders.split_signature(signature)
+    return tuple(row)
+
+
+def test_an_order_in_consecutive_matches_is_verified_once(market, alice, bob, carol):
+    """The repeated order's hash was verified in the previous match: same signed order, so
+    its later copies are not recovered again (their signature bytes are not consulted)."""
+    m = market
+    m.fund(alice, weth=10**19)
+    m.fund(bob, usdc=10**10)
+    m.fund(carol, usdc=10**10)
+    sell = m.sell(alice, amount=2 * m.ONE)
+    first = m.match(m.buy(bob), sell, amount=m.ONE).as_tuple()
+    second = _with_sell_signature(m.match(m.buy(carol), sell, amount=m.ONE), b"\x00" * 65)
+    with boa.env.prank(m.relayer):
+        m.ex.match_orders([first, second])
+    assert m.longs(bob) == m.ONE and m.longs(carol) == m.ONE
+    assert [f.maker_remaining for f in m.events("Fill")] == [m.ONE, 0]
+
+
+def test_a_repeated_order_is_checked_again_after_another_order(market, alice, bob, carol):
+    """Only the previous match's order counts as verified: an order seen two matches ago is
+    checked again, so a bad signature on it fails."""
+    m = market
+    m.fund(alice, weth=10**19)
+    m.fund(carol, weth=10**19)
+    m.fund(bob, usdc=10**10)
+    sell = m.sell(alice, amount=2 * m.ONE)
+    other = m.sell(carol)
+    rows = [
+        m.match(m.buy(bob, nonce=1), sell, amount=m.ONE).as_tuple(),
+        m.match(m.buy(bob, nonce=2), other).as_tuple(),
+        _with_sell_signature(m.match(m.buy(bob, nonce=3), sell, amount=m.ONE),
+                             b"\x00" * 64 + bytes([27])),
+    ]
+    with boa.env.prank(m.relayer), boa.reverts("exchange: invalid signature"):
+        m.ex.match_orders(rows)
+
+
+def test_a_bad_first_signature_fails_even_if_repeated(market, alice, bob, carol):
+    m = market
+    m.fund(alice, weth=10**19)
+    m.fund(bob, usdc=10**10)
+    m.fund(carol, usdc=10**10)
+    sell = m.sell(alice, amount=2 * m.ONE)
+    forged = m.sell(carol, amount=2 * m.ONE).signature  # carol's key, alice's order below
+    rows = [
+        _with_sell_signature(m.match(m.buy(bob), sell, amount=m.ONE), forged),
+        m.match(m.buy(carol), sell, amount=m.ONE).as_tuple(),
+    ]
+    with boa.env.prank(m.relayer), boa.reverts("exchange: wrong signer"):
+        m.ex.match_orders(rows)
