@@ -50,7 +50,6 @@ from bench_core_gas import (  # noqa: E402
     intrinsic,
     log_cost,
 )
-
 from eth_account import Account  # noqa: E402
 from eth_account.signers.local import LocalAccount  # noqa: E402
 from web3 import HTTPProvider, Web3  # noqa: E402
@@ -314,6 +313,11 @@ def main() -> int:
         alice, bob = traders[0], traders[1]
         r = b.ex.match_orders([b.trade(bob, alice)], sender=b.relayer)
         record("match: seller delivers held longs", r,
+               f"goal {GOAL_SINGLE:,}; 0x RFQ {ANCHOR_0X_RFQ:,}; 1inch {ANCHOR_1INCH:,}",
+               match_floor(calldata(w3, r), "deliver"))
+
+        r = b.ex.match_orders([b.trade(bob, alice)], sender=b.relayer, access_list=True)
+        record("match: the same, with an EIP-2930 access list", r,
                f"goal {GOAL_SINGLE:,}; 0x RFQ {ANCHOR_0X_RFQ:,}; 1inch {ANCHOR_1INCH:,}",
                match_floor(calldata(w3, r), "deliver"))
 

@@ -333,7 +333,10 @@ def fill(order: Order, signature: Bytes[65], amount: uint256, max_fee: uint256) 
     assert taker_fee <= max_fee, "exchange: taker fee over max"
     order_hash: bytes32 = empty(bytes32)
     remaining: uint256 = 0
-    order_hash, remaining = self._take(order, self._split(signature), amount, maker_fee, empty(bytes32))
+    cached: bytes32 = empty(bytes32)
+    order_hash, remaining, cached = self._take(
+        order, self._split(signature), amount, maker_fee, empty(bytes32)
+    )
     if order.is_buy:
         self._settle(order.series_id, order.maker, msg.sender, amount, notional, maker_fee, taker_fee)
     else:
@@ -527,10 +530,10 @@ def _match(
     @param m The match.
     @param maker_bps The maker fee, basis points.
     @param taker_bps The taker fee, basis points.
-    @param buy_verified The previous match's buy order hash, its signature checked.
-    @param sell_verified The previous match's sell order hash, its signature checked.
-    @return bytes32 This match's buy order hash (its signature now checked).
-    @return bytes32 This match's sell order hash (its signature now checked).
+    @param buy_verified The previous match's buy order hash if its key signature was checked.
+    @param sell_verified The previous match's sell order hash if its key signature was checked.
+    @return bytes32 This match's buy order hash if checked by key, else zero.
+    @return bytes32 This match's sell order hash if checked by key, else zero.
     """
     assert m.amount != 0, "exchange: zero amount"
     assert m.buy.is_buy != m.sell.is_buy, "exchange: same side"
@@ -559,8 +562,12 @@ def _match(
     buy_left: uint256 = 0
     sell_hash: bytes32 = empty(bytes32)
     sell_left: uint256 = 0
-    buy_hash, buy_left = self._take(m.buy, m.buy_signature, m.amount, buyer_fee, buy_verified)
-    sell_hash, sell_left = self._take(m.sell, m.sell_signature, m.amount, seller_fee, sell_verified)
+    buy_cache: bytes32 = empty(bytes32)
+    sell_cache: bytes32 = empty(bytes32)
+    buy_hash, buy_left, buy_cache = self._take(m.buy, m.buy_signature, m.amount, buyer_fee, buy_verified)
+    sell_hash, sell_left, sell_cache = self._take(
+        m.sell, m.sell_signature, m.amount, seller_fee, sell_verified
+    )
     self._settle(m.buy.series_id, buyer, seller, m.amount, notional, buyer_fee, seller_fee)
 
     if m.buy_is_maker:
@@ -597,13 +604,13 @@ def _match(
             maker_nonce=m.sell.nonce,
             taker_nonce=m.buy.nonce,
         )
-    return buy_hash, sell_hash
+    return buy_cache, sell_cache
 
 
 @internal
 def _take(
     order: Order, signature: Signature, amount: uint256, fee: uint256, verified: bytes32
-) -> (bytes32, uint256):
+) -> (bytes32, uint256, bytes32):
     """
     @dev Checks one order for a fill of `amount` paying `fee` and records the
          fill: deadline, minimum nonce, pro rata fee cap, signature, cancel by
@@ -612,11 +619,15 @@ def _take(
     @param signature Its maker's signature.
     @param amount Option units filled now.
     @param fee The fee its maker pays for this fill.
-    @param verified An order hash whose signature this call already checked;
-           an order with that hash skips the signature check (the hash commits
-           to every field, so it is the same signed order).
+    @param verified An order hash whose key signature this call already
+           checked; an order with that hash skips the signature check (the
+           hash commits to every field, so it is the same signed order, and a
+           key signature that verified once always does).
     @return bytes32 The order hash.
     @return uint256 What is left of the order after this fill.
+    @return bytes32 The order hash if its signature is a key's, else zero: a
+            contract wallet's EIP-1271 answer can change within a transaction
+            (a receiver hook may revoke it), so it is asked every time.
     """
     assert block.timestamp <= order.deadline, "exchange: order expired"
     state: uint256 = self._makers[order.maker]
@@ -625,11 +636,15 @@ def _take(
     if order.max_fee <= max_value(uint256) // amount:
         assert fee * order.amount <= order.max_fee * amount, "exchange: fee over max"
     order_hash: bytes32 = self._hash_order(order)
+    by_key: bool = True
     if order_hash != verified:
-        self._check_signature(order.maker, order_hash, signature)
+        by_key = self._check_signature(order.maker, order_hash, signature)
     if state & HASH_CANCELS != 0:
         assert not self.cancelled[order.maker][order_hash], "exchange: order cancelled"
-    return order_hash, self._consume(order.maker, order.nonce, order_hash, order.amount, amount)
+    cached: bytes32 = empty(bytes32)
+    if by_key:
+        cached = order_hash
+    return order_hash, self._consume(order.maker, order.nonce, order_hash, order.amount, amount), cached
 
 
 @internal
@@ -700,7 +715,7 @@ def _settle(
 
 @internal
 @view
-def _check_signature(signer: address, digest: bytes32, signature: Signature):
+def _check_signature(signer: address, digest: bytes32, signature: Signature) -> bool:
     """
     @dev Accepts a 65-byte low-s ECDSA signature by `signer`, or, for a
          contract `signer`, one its EIP-1271 `isValidSignature` accepts. The
@@ -709,16 +724,17 @@ def _check_signature(signer: address, digest: bytes32, signature: Signature):
     @param signer The order's maker.
     @param digest The order hash.
     @param signature The signature, r || s || v split into words.
+    @return bool True if a key signed (ECDSA), False if a contract accepted it.
     """
     assert convert(signature.s, uint256) <= ecdsa._MALLEABILITY_THRESHOLD, "exchange: high s"
     recovered: address = ecrecover(digest, signature.v, signature.r, signature.s)
     if recovered == signer and recovered != empty(address):
-        return
+        return True
     if signer.is_contract:
         assert signature_checker._is_valid_ERC1271_signature_now(
             signer, digest, concat(signature.r, signature.s, convert(signature.v, bytes1))
         ), "exchange: contract signature rejected"
-        return
+        return False
     assert recovered != empty(address), "exchange: invalid signature"
     raise "exchange: wrong signer"
 

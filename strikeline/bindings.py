@@ -30,7 +30,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError
+from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
@@ -140,14 +140,22 @@ def _address(sender: Sender) -> str:
     return sender.address if isinstance(sender, LocalAccount) else Web3.to_checksum_address(sender)
 
 
-def send(w3: Web3, fn: ContractFunction, sender: Sender) -> TxReceipt:
+def send(w3: Web3, fn: ContractFunction, sender: Sender, access_list: bool = False
+         ) -> TxReceipt:
     """Send the call `fn` from `sender`, wait for its receipt and check that it succeeded.
+
+    With `access_list`, the node's `eth_createAccessList` names every contract and storage
+    slot the call touches and the transaction pre-declares them (EIP-2930): each costs 200 gas
+    less than a cold access, about 4,000 gas on a relayer's match. The list is only used when
+    it makes the transaction cheaper.
 
     Raises:
         TransactionFailed: the gas estimate or the mined transaction reverted.
     """
     params: dict[str, Any] = {"from": _address(sender)}
     try:
+        if access_list:
+            params.update(_access_list(w3, fn, params))
         if isinstance(sender, LocalAccount):
             params["nonce"] = w3.eth.get_transaction_count(sender.address, "pending")
             signed = sender.sign_transaction(fn.build_transaction(params))
@@ -162,9 +170,44 @@ def send(w3: Web3, fn: ContractFunction, sender: Sender) -> TxReceipt:
     return receipt
 
 
+def _access_list(w3: Web3, fn: ContractFunction, params: dict[str, Any]) -> dict[str, Any]:
+    """The `accessList` (and a `gas` limit) for `fn`, from the node's `eth_createAccessList`,
+    if it makes the call cheaper; else nothing.
+
+    A listed address costs 2,400 and a listed slot 1,900 up front, then 100 per access: 100
+    less than a cold access each. The called contract is warm anyway, so it is left out (its
+    entry would cost 2,400 for nothing)."""
+    call = {"from": params["from"], "to": fn.address, "data": fn._encode_transaction_data()}
+    try:
+        created = w3.eth.create_access_list(call)
+    except Web3RPCError as exc:  # the node simulated the call and it reverted
+        error = (exc.rpc_response or {}).get("error") or {}
+        raise TransactionFailed(_revert_string(str(error.get("message", exc)))) from exc
+    if created.get("error"):
+        raise TransactionFailed(_revert_string(str(created["error"])))
+    target = Web3.to_checksum_address(fn.address)
+    entries = [
+        {"address": e["address"],
+         "storageKeys": [k if isinstance(k, str) else Web3.to_hex(k) for k in e["storageKeys"]]}
+        for e in created["accessList"]
+        if Web3.to_checksum_address(e["address"]) != target
+    ]
+    if not entries:
+        return {}
+    plain = w3.eth.estimate_gas(call)
+    listed = w3.eth.estimate_gas({**call, "accessList": entries})
+    if listed >= plain:
+        return {}
+    return {"accessList": entries, "gas": listed * 6 // 5}
+
+
 def _reason(exc: ContractLogicError) -> str:
     """The revert string of a failed call ("execution reverted: x" -> "x")."""
-    message = str(exc.message or exc)
+    return _revert_string(str(exc.message or exc))
+
+
+def _revert_string(message: str) -> str:
+    """"execution reverted: x" -> "x"."""
     return message.split("execution reverted: ", 1)[-1]
 
 
@@ -188,12 +231,13 @@ class ContractBinding:
         receipt = send(w3, factory.constructor(*args), sender)
         return cls(w3, receipt["contractAddress"], sender, built.name)
 
-    def transact(self, fn: ContractFunction, sender: Sender | None = None) -> TxReceipt:
-        """Send `fn` from `sender` or the default sender."""
+    def transact(self, fn: ContractFunction, sender: Sender | None = None,
+                 access_list: bool = False) -> TxReceipt:
+        """Send `fn` from `sender` or the default sender (see `send` for `access_list`)."""
         chosen = sender or self.sender
         if chosen is None:
             raise BindingError(f"{self.name}: no sender given and no default sender")
-        return send(self.w3, fn, chosen)
+        return send(self.w3, fn, chosen, access_list)
 
     def events(self, receipt: TxReceipt, event: str) -> list[dict[str, Any]]:
         """The decoded `event` logs this contract emitted in `receipt`, as dicts of arguments."""
@@ -324,10 +368,13 @@ class ExchangeBinding(ContractBinding):
         return Domain(self.w3.eth.chain_id, self.address)
 
     # trading
-    def match_orders(self, matches: Sequence[Match], sender: Sender | None = None) -> TxReceipt:
-        """Settle one or more matches (relayers only)."""
+    def match_orders(self, matches: Sequence[Match], sender: Sender | None = None,
+                     access_list: bool = False) -> TxReceipt:
+        """Settle one or more matches (relayers only); `access_list` pre-declares what the
+        matches touch (EIP-2930), see `send`."""
         return self.transact(
-            self.contract.functions.match_orders([m.as_tuple() for m in matches]), sender
+            self.contract.functions.match_orders([m.as_tuple() for m in matches]), sender,
+            access_list,
         )
 
     def fill(self, signed: SignedOrder, amount: int, max_fee: int,

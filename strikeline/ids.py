@@ -24,7 +24,8 @@ def product_id(underlying: str, quote: str, collateral: str, is_put: bool) -> by
 
 def series_id(product: bytes, strike: int, expiry: int) -> int:
     """uint256(keccak256(abi_encode(product_id, strike, expiry))): the OptionToken id."""
-    return int.from_bytes(keccak(encode(["bytes32", "uint256", "uint256"], [product, strike, expiry])), "big")
+    encoded = encode(["bytes32", "uint256", "uint256"], [product, strike, expiry])
+    return int.from_bytes(keccak(encoded), "big")
 
 
 def instrument_name(asset: str, strike: int, expiry: int, is_put: bool) -> str:
@@ -32,7 +33,8 @@ def instrument_name(asset: str, strike: int, expiry: int, is_put: bool) -> str:
     day = dt.datetime.fromtimestamp(expiry, tz=dt.UTC)
     whole, frac = divmod(strike, UNIT)
     strike_txt = str(whole) if frac == 0 else f"{whole}.{frac:08d}".rstrip("0")
-    return f"{asset.upper()}-{day.day}{day.strftime('%b').upper()}{day.strftime('%y')}-{strike_txt}-{'P' if is_put else 'C'}"
+    month, year = day.strftime("%b").upper(), day.strftime("%y")
+    return f"{asset.upper()}-{day.day}{month}{year}-{strike_txt}-{'P' if is_put else 'C'}"
 
 
 def next_expiry(now: int, days_ahead: int = 1) -> int:

@@ -48,7 +48,8 @@ class SignedReport:
 
 
 def _domain(chain_id: int, oracle: str) -> dict:
-    return {"name": "Strikeline Oracle", "version": "1", "chainId": chain_id, "verifyingContract": oracle}
+    return {"name": "Strikeline Oracle", "version": "1", "chainId": chain_id,
+            "verifyingContract": oracle}
 
 
 def _sign(key: bytes | str, message: dict) -> bytes:
@@ -56,7 +57,8 @@ def _sign(key: bytes | str, message: dict) -> bytes:
     return signed.r.to_bytes(32, "big") + signed.s.to_bytes(32, "big") + bytes([signed.v])
 
 
-def sign_spot(key: bytes | str, chain_id: int, oracle: str, asset: str, price: int, timestamp: int) -> SignedReport:
+def sign_spot(key: bytes | str, chain_id: int, oracle: str, asset: str, price: int,
+              timestamp: int) -> SignedReport:
     """Sign a spot report with a reporter's private key."""
     message = {
         "types": SPOT_TYPES,
@@ -67,7 +69,8 @@ def sign_spot(key: bytes | str, chain_id: int, oracle: str, asset: str, price: i
     return SignedReport(Account.from_key(key).address, price, timestamp, _sign(key, message))
 
 
-def sign_expiry(key: bytes | str, chain_id: int, oracle: str, asset: str, expiry: int, price: int) -> SignedReport:
+def sign_expiry(key: bytes | str, chain_id: int, oracle: str, asset: str, expiry: int,
+                price: int) -> SignedReport:
     """Sign an expiry report with a reporter's private key."""
     message = {
         "types": EXPIRY_TYPES,

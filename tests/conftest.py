@@ -175,7 +175,8 @@ class System:
     def whitelist(self, underlying, quote, is_put: bool) -> bytes:
         collateral = quote if is_put else underlying
         with boa.env.prank(self.admin):
-            return self.ch.set_product(underlying.address, quote.address, collateral.address, is_put, True)
+            return self.ch.set_product(underlying.address, quote.address, collateral.address,
+                                       is_put, True)
 
     def expiry(self, days_ahead: int = 7) -> int:
         return ids.next_expiry(boa.env.evm.patch.timestamp, days_ahead)
@@ -218,7 +219,8 @@ class System:
         boa.env.time_travel(seconds=DISPUTE_PERIOD)
 
     def report_expiry(self, asset, expiry: int, price: int, signers=None) -> int:
-        reports = [sign_expiry(r.key, self.chain_id(), self.oracle.address, asset.address, expiry, price)
+        reports = [sign_expiry(r.key, self.chain_id(), self.oracle.address, asset.address,
+                               expiry, price)
                    for r in (signers or self.reporters[:QUORUM])]
         return self.oracle.report_expiry(asset.address, expiry, ordered(reports))
 

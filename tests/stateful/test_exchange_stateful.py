@@ -8,8 +8,10 @@ Clearinghouse's checks in their order: either the exact revert reason, or every 
 position and order state afterwards. After every step:
 
 - every view the model says changed (free collateral, longs, positions with their locked
-  collateral, each order's remaining amount) reads back as predicted; at the end of each run every view is
-  read back, so a change the model did not predict is caught too;
+  collateral, each order's remaining amount) reads back as predicted; at the end of each run
+  every view is read back, so a change the model did not predict is caught too;
+- an index built from the Exchange's events alone (`strikeline.indexer`) agrees with every
+  order's remaining amount;
 - no order ever filled past its amount, and every fill was at the resting order's limit,
   inside both limits;
 - premium plus fees are conserved exactly: for each token, the Clearinghouse holds exactly the

@@ -24,6 +24,7 @@ def test_call_and_put_lifecycle(system, writer, holder, keeper):
     assert paid == call_pay  # the put expired out of the money
     assert system.ch.free_collateral(holder, system.weth.address) == call_pay
     assert system.ch.free_collateral(writer, system.usdc.address) == 9_000 * 10**6
-    assert back == 2 * 10**18 - units.payoff(False, 10**18, strike, 3_600 * 10**8, 2 * 10**8, True) + 9_000 * 10**6
+    owed = units.payoff(False, 10**18, strike, 3_600 * 10**8, 2 * 10**8, True)
+    assert back == 2 * 10**18 - owed + 9_000 * 10**6
     assert system.ch.redeem(call, holder) == 0
     assert system.ch.settle(call, writer) == 0

@@ -145,3 +145,32 @@ def test_no_sender(chain):
     unbound = ExchangeBinding(chain.w3, chain.ex.address)
     with pytest.raises(bindings.BindingError, match="no sender"):
         unbound.raise_min_nonce(1)
+
+
+def test_match_with_an_access_list(chain):
+    """`access_list=True` pre-declares the Clearinghouse's and the token's slots (EIP-2930),
+    leaving out the Exchange itself (warm anyway); the match settles the same."""
+    c = chain
+    alice, bob = c.alice, c.bob
+    _fund(c, alice.address, c.weth, 10**18)
+    _fund(c, bob.address, c.usdc, 10**9)
+    domain = c.ex.domain()
+    sell = _order(c, alice, False, 100).sign(alice, domain)
+    buy = _order(c, bob, True, 100).sign(bob, domain)
+    receipt = c.ex.match_orders([Match(buy, sell, ONE, False)], sender=c.relayer,
+                                access_list=True)
+    tx = c.w3.eth.get_transaction(receipt["transactionHash"])
+    listed = {Web3.to_checksum_address(e["address"]) for e in tx["accessList"]}
+    assert c.ch.address in listed and c.ex.address not in listed
+    (fill,) = c.ex.events(receipt, "Fill")
+    assert (fill["maker_order"], fill["taker_order"]) == (sell.hash, buy.hash)
+    assert c.ex.remaining(sell.order) == 0
+
+
+def test_access_list_of_a_failing_call_raises_its_reason(chain):
+    c = chain
+    domain = c.ex.domain()
+    sell = _order(c, c.alice, False, 200).sign(c.alice, domain)
+    buy = _order(c, c.alice, True, 201).sign(c.alice, domain)
+    with pytest.raises(TransactionFailed, match="exchange: self trade"):
+        c.ex.match_orders([Match(buy, sell, ONE, False)], sender=c.relayer, access_list=True)

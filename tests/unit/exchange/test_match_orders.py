@@ -421,3 +421,23 @@ def test_a_bad_first_signature_fails_even_if_repeated(market, alice, bob, carol)
     ]
     with boa.env.prank(m.relayer), boa.reverts("exchange: wrong signer"):
         m.ex.match_orders(rows)
+
+
+def test_a_contract_wallets_order_is_asked_again_in_every_match(market, wallet_deployer, alice,
+                                                                  bob, carol):
+    """EIP-1271 answers can change within a transaction (a receiver hook could revoke), so a
+    wallet's order repeated in consecutive matches is not cached: a bad copy fails."""
+    m = market
+    wallet = wallet_deployer.deploy(alice.address)
+    m.fund(wallet.address, weth=10**19)
+    m.fund(bob, usdc=10**10)
+    m.fund(carol, usdc=10**10)
+    sell = m.order(wallet.address, False, amount=2 * m.ONE).sign(alice, m.domain)
+    first = m.match(m.buy(bob), sell, amount=m.ONE).as_tuple()
+    second = _with_sell_signature(m.match(m.buy(carol), sell, amount=m.ONE), b"\x00" * 65)
+    with boa.env.prank(m.relayer), boa.reverts("exchange: contract signature rejected"):
+        m.ex.match_orders([first, second])
+    good = m.match(m.buy(carol), sell, amount=m.ONE).as_tuple()
+    with boa.env.prank(m.relayer):
+        m.ex.match_orders([first, good])
+    assert m.short(wallet.address) == 2 * m.ONE
