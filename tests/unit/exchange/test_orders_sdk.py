@@ -60,6 +60,7 @@ def test_hash_and_signature_match_eth_account(case):
     assert signed.signature == reference.signature
     assert signed.signer() == Account.recover_message(signable, signature=reference.signature)
     assert signed.signer() == order.maker and signed.is_valid()
+    assert orders.recover_address(signed.hash, signed.signature) == bytes.fromhex(maker_hex(order))
 
 
 def test_signing_with_key_local_account_and_ape_account_agree():
@@ -131,9 +132,15 @@ def test_malformed_signatures(signature, message):
         orders.check_signature_format(signature)
 
 
+def maker_hex(order: Order) -> str:
+    return order.maker[2:]
+
+
 def test_unrecoverable_signature():
     with pytest.raises(SignatureError, match="does not recover"):
         orders.recover(b"\x11" * 32, b"\x00" * 64 + b"\x1b")
+    with pytest.raises(SignatureError, match="does not recover"):
+        orders.recover_address(b"\x11" * 32, b"\x00" * 64 + b"\x1b")
 
 
 def test_wrong_signer_is_not_valid():
