@@ -35,6 +35,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from strikeline import ids
+from strikeline.oracle_reports import SignedReport, ordered
 from strikeline.orders import Domain, Match, Order, SignedOrder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -442,3 +443,129 @@ class ExchangeBinding(ContractBinding):
         """(maker, taker) fees in basis points."""
         functions = self.contract.functions
         return int(functions.maker_fee_bps().call()), int(functions.taker_fee_bps().call())
+
+
+class OracleBinding(ContractBinding):
+    """The Oracle: m-of-n signed spot reports, relayed by anyone (a keeper)."""
+
+    NAME = "Oracle"
+
+    def grant_reporter(self, reporter: str, sender: Sender | None = None) -> TxReceipt:
+        """Register a price reporter (admin)."""
+        role = self.contract.functions.REPORTER_ROLE().call()
+        return self.transact(self.contract.functions.grantRole(role, reporter), sender)
+
+    def report_spot(self, asset: str, reports: Sequence[SignedReport],
+                    sender: Sender | None = None) -> TxReceipt:
+        """Relay reporters' signed spot reports for `asset` (sorted by signer, as required)."""
+        return self.transact(
+            self.contract.functions.report_spot(asset, ordered(list(reports))), sender
+        )
+
+    def spot_price(self, asset: str) -> int:
+        """The median of the last accepted reports; reverts if none or stale."""
+        return int(self.contract.functions.spot_price(asset).call())
+
+
+class MarginParams(NamedTuple):
+    """A product's margin parameters (`margin.MarginParams`), all in basis points."""
+
+    spot_shock_bps: int
+    time_shock_bps: int
+    min_bps: int
+    maintenance_bps: int
+
+
+class AuctionParams(NamedTuple):
+    """The liquidation auction (`margin.AuctionParams`): discounts in bps, duration in s."""
+
+    start_bps: int
+    max_bps: int
+    duration: int
+
+
+class AccountMargin(NamedTuple):
+    """An account's margin in one collateral token, at the Oracle's spot."""
+
+    collateral: int
+    initial: int
+    maintenance: int
+
+
+class MarginEngineBinding(ContractBinding):
+    """The MarginEngine: partially collateralised shorts, margin checks, liquidation."""
+
+    NAME = "MarginEngine"
+
+    # governance (the admin, a timelock in production)
+    def set_margin_params(self, product_id: bytes, params: MarginParams,
+                          sender: Sender | None = None) -> TxReceipt:
+        """Enable margined writing of a product with `params` (admin)."""
+        fn = self.contract.functions.set_margin_params(product_id, tuple(params))
+        return self.transact(fn, sender)
+
+    def set_auction_params(self, params: AuctionParams, sender: Sender | None = None
+                           ) -> TxReceipt:
+        """Set the liquidation auction's curve (admin)."""
+        return self.transact(self.contract.functions.set_auction_params(tuple(params)), sender)
+
+    # writers
+    def write_margined(self, series_id: int, amount: int, collateral: int,
+                       recipient: str | None = None, sender: Sender | None = None
+                       ) -> TxReceipt:
+        """Write `amount` with `collateral` moved from free collateral into the margin; the
+        longs go to `recipient` (default: the sender). Reverts below initial margin."""
+        chosen = sender or self.sender
+        target = recipient or (_address(chosen) if chosen is not None else None)
+        fn = self.contract.functions.write_margined(series_id, amount, target, collateral)
+        return self.transact(fn, sender)
+
+    def add_collateral(self, series_id: int, amount: int, sender: Sender | None = None
+                       ) -> TxReceipt:
+        """Move free collateral into a margined short."""
+        return self.transact(self.contract.functions.add_collateral(series_id, amount), sender)
+
+    def remove_collateral(self, series_id: int, amount: int, sender: Sender | None = None
+                          ) -> TxReceipt:
+        """Move collateral out of a margined short (initial margin must still hold)."""
+        fn = self.contract.functions.remove_collateral(series_id, amount)
+        return self.transact(fn, sender)
+
+    def release_reserve(self, token: str, amount: int, sender: Sender | None = None
+                        ) -> TxReceipt:
+        """Move margin reserve back to free collateral (initial margin must still hold)."""
+        return self.transact(self.contract.functions.release_reserve(token, amount), sender)
+
+    # keepers
+    def start_liquidation(self, account: str, token: str, sender: Sender | None = None
+                          ) -> TxReceipt:
+        """Start the auction clock of an account under maintenance."""
+        return self.transact(self.contract.functions.start_liquidation(account, token), sender)
+
+    def liquidate(self, account: str, token: str, series_id: int, max_amount: int,
+                  sender: Sender | None = None) -> TxReceipt:
+        """Take over up to `max_amount` of the account's short in `series_id` with full
+        collateral, for the auction's reward; only what restores maintenance is taken."""
+        fn = self.contract.functions.liquidate(account, token, series_id, max_amount)
+        return self.transact(fn, sender)
+
+    # views
+    def account_margin(self, account: str, token: str) -> AccountMargin:
+        """(collateral, initial, maintenance) of the account's margin in `token`."""
+        return AccountMargin(*self.contract.functions.account_margin(account, token).call())
+
+    def free_margin(self, account: str, token: str) -> int:
+        """Collateral above the initial requirement (what may be removed)."""
+        return int(self.contract.functions.free_margin(account, token).call())
+
+    def is_liquidatable(self, account: str, token: str) -> bool:
+        """True while the account's collateral is below its maintenance requirement."""
+        return bool(self.contract.functions.is_liquidatable(account, token).call())
+
+    def margined_series(self, account: str, token: str) -> list[int]:
+        """The series of the account's margined shorts in `token`."""
+        return [int(s) for s in self.contract.functions.margined_series(account, token).call()]
+
+    def margin_params(self, product_id: bytes) -> MarginParams:
+        """A product's margin parameters (all zero while margined writing is off)."""
+        return MarginParams(*self.contract.functions.margin_params(product_id).call())
