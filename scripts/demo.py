@@ -5,8 +5,9 @@
 It starts its own anvil (from node_modules, on a free port), deploys through
 `strikeline.deploy.deploy_system` with ape, whitelists the ETH/USD put through the timelock
 (schedule, wait out the delay, execute), creates a call and a put series, has a writer deposit
-and write them, hand the longs to a holder (ERC-1155 transfer), lets reporters push signed spot
-and expiry prices, has the disputer correct the expiry price, settles everything with a
+and write them, hand the longs to a holder (ERC-1155 transfer), has the holder sell one call
+back to the writer on the Exchange (EIP-712 orders signed by both, matched by the relayer: buy
+to close, premium and fees in USDC), lets reporters push signed spot and expiry prices, has the disputer correct the expiry price, settles everything with a
 keeper's batch calls, and has everyone withdraw. It then checks that no token was created or
 lost and that the holder received exactly the payoff `strikeline.units` computes. It exits 0
 when every check holds, else 1 with one line saying which check failed.
@@ -33,7 +34,9 @@ from strikeline.deploy import (
     execute_call,
     schedule_call,
 )
+from strikeline.indexer import ExchangeIndex
 from strikeline.oracle_reports import ordered, sign_expiry, sign_spot
+from strikeline.orders import Domain, Match, Order, settlement
 
 if TYPE_CHECKING:
     from ape.api import AccountAPI
@@ -51,6 +54,8 @@ EXPIRY_REPORTS = (3_481 * 10**8, 3_482 * 10**8)  # one reporter's feed glitched 
 EXPIRY_PRICE = 345_012_345_678  # the disputer's correction: 3,450.12345678
 WRITER_WETH = 5 * 10**18
 WRITER_USDC = 20_000 * 10**6
+TRADED = 1 * 10**8  # the call the holder sells back to the writer on the Exchange
+TRADE_PRICE = 480 * 10**6  # 480 USDC per contract
 
 
 class DemoFailure(Exception):
@@ -101,12 +106,15 @@ class Demo:
         self.writer: AccountAPI = test[DEVNET_ROLES["writer"]]
         self.holder: AccountAPI = test[DEVNET_ROLES["holder"]]
         self.keeper: AccountAPI = test[DEVNET_ROLES["keeper"]]
+        self.relayer: AccountAPI = test[DEVNET_ROLES["relayer"]]
         self.reporters: list[AccountAPI] = [test[i] for i in DEVNET_REPORTERS]
         self.d: Deployment
         self.expiry = 0
         self.call_id = 0
         self.put_id = 0
         self.supply_before: dict[str, int] = {}
+        self.trade_debit = 0  # what the writer paid for the call it bought back
+        self.trade_credit = 0  # what the holder received for it
 
     # ------------------------------------------------------------------ helpers
 
@@ -267,10 +275,52 @@ class Demo:
             check(d.option_token.balanceOf(self.holder, sid) == amount, "longs not transferred")
         self.balances("after the transfer")
 
+    def trade_on_the_exchange(self) -> None:
+        """Step 6: the holder sells one call back to the writer through signed orders."""
+        d = self.d
+        ex, ch = d.exchange, d.clearinghouse
+        self.say("6. the holder sells one call back to the writer on the Exchange")
+        domain = Domain(self.chain.chain_id, ex.address)
+        check(domain.separator == bytes(ex.domain_separator()), "EIP-712 domain mismatch")
+        bid = Order(maker=self.writer.address, series_id=self.call_id, is_buy=True,
+                    amount=TRADED, limit_price=TRADE_PRICE, max_fee=10**6, nonce=1,
+                    deadline=self.expiry).sign(self.writer, domain)
+        ask = Order(maker=self.holder.address, series_id=self.call_id, is_buy=False,
+                    amount=TRADED, limit_price=TRADE_PRICE, max_fee=10**6, nonce=1,
+                    deadline=self.expiry).sign(self.holder, domain)
+        self.say(f"   writer bids {amount_text(TRADED, 8)} call at "
+                 f"{amount_text(TRADE_PRICE, 6)} USDC (order 0x{bid.hash.hex()[:16]}…), "
+                 f"holder offers at the same price; both sign EIP-712 orders")
+        # the writer's bid rested: it pays the maker fee, the holder the taker fee
+        s = settlement(TRADED, TRADE_PRICE, ex.maker_fee_bps(), ex.taker_fee_bps())
+        self.trade_debit, self.trade_credit = s.buyer_debit, s.seller_credit
+        d.usdc.approve(ch, s.buyer_debit, sender=self.writer)
+        ch.deposit(d.usdc, s.buyer_debit, self.writer, sender=self.writer)
+        short_before = ch.positions(self.writer, self.call_id).short
+        receipt = ex.match_orders([Match(bid, ask, TRADED, True).as_tuple()],
+                                  sender=self.relayer)
+        check(ch.positions(self.writer, self.call_id).short == short_before - TRADED,
+              "the writer's bought call did not close its short")
+        check(d.option_token.balanceOf(self.holder, self.call_id) == CALLS - TRADED,
+              "the holder's call was not delivered")
+        check(ch.free_collateral(self.holder, d.usdc) == s.seller_credit,
+              "the holder was not paid the premium less its fee")
+        index = ExchangeIndex()
+        for log in receipt.events:
+            if log.contract_address == ex.address:
+                index.apply(log.event_name, log.event_arguments)
+        check(index.remaining(bid.order, bid.hash, self.now()) == 0
+              and ex.remaining(bid.order.as_tuple()) == 0, "the filled bid still shows open")
+        self.say(f"   relayer matched them ({receipt.gas_used:,} gas): the writer's short "
+                 f"closed (buy to close, 1 WETH released), the holder got "
+                 f"{amount_text(s.seller_credit, 6)} USDC, fees "
+                 f"{amount_text(s.buyer_debit - s.seller_credit, 6)} USDC")
+        self.balances("after the trade")
+
     def push_spot(self) -> None:
         """Step 6: three reporters sign spot prices; the keeper relays them."""
         d = self.d
-        self.say("6. reporters push ETH/USD spot (EIP-712 signed, relayed by the keeper)")
+        self.say("7. reporters push ETH/USD spot (EIP-712 signed, relayed by the keeper)")
         d.oracle.report_spot(d.weth, self.sign_spot(SPOT_REPORTS), sender=self.keeper)
         spot = d.oracle.spot_price(d.weth)
         check(spot == sorted(SPOT_REPORTS)[1], f"spot {spot} is not the median of the reports")
@@ -280,7 +330,7 @@ class Demo:
     def expire(self) -> None:
         """Step 7: time moves past expiry and the Oracle's locking period."""
         d = self.d
-        self.say("7. time moves to expiry")
+        self.say("8. time moves to expiry")
         unlock = self.expiry + d.config.oracle.locking_period
         self.warp(unlock)
         price, final = d.oracle.expiry_price(d.weth, self.expiry)
@@ -292,7 +342,7 @@ class Demo:
         """Step 8: expiry price reported, disputed once, final after the dispute window."""
         d = self.d
         oracle = d.oracle
-        self.say("8. expiry price: reported, disputed, finalised")
+        self.say("9. expiry price: reported, disputed, finalised")
         oracle.report_expiry(d.weth, self.expiry, self.sign_expiry(EXPIRY_REPORTS),
                              sender=self.keeper)
         reported = oracle.expiry_prices(d.weth, self.expiry)
@@ -312,7 +362,7 @@ class Demo:
         """Step 9: the keeper redeems and settles in batches, then sweeps the dust."""
         d = self.d
         ch = d.clearinghouse
-        self.say("9. keeper: redeem_many for the holder, settle_many for the writer, sweep_dust")
+        self.say("10. keeper: redeem_many for the holder, settle_many for the writer, sweep_dust")
         ch.redeem_many([self.call_id, self.put_id], [self.holder, self.holder],
                        sender=self.keeper)
         ch.settle_many([self.call_id, self.put_id], [self.writer, self.writer],
@@ -327,7 +377,7 @@ class Demo:
         """Step 10: holder, writer and fee recipient withdraw all their free collateral."""
         d = self.d
         ch = d.clearinghouse
-        self.say("10. everyone withdraws their free collateral")
+        self.say("11. everyone withdraws their free collateral")
         for account in (self.holder, self.writer, self.fee_recipient):
             for token in (d.weth, d.usdc):
                 free = ch.free_collateral(account, token)
@@ -338,31 +388,36 @@ class Demo:
     def verify(self) -> None:
         """Step 11: nothing created or lost; the holder got exactly `strikeline.units`' payoff."""
         d = self.d
-        self.say("11. checks")
+        self.say("12. checks")
         after = self.token_sums()
         for symbol, before in self.supply_before.items():
             check(after[symbol] == before,
                   f"{symbol}: {before} before, {after[symbol]} after across all participants")
             self.say(f"   {symbol}: {amount_text(before, 18 if symbol == 'WETH' else 6)} "
                      "before and after across all participants: nothing created or lost")
+        # the call leg is what stayed open after the trade; the trade's USDC rides on the put
+        fees = self.trade_debit - self.trade_credit
         legs = (
-            ("call", d.weth, 10**18, False, CALL_STRIKE, CALLS, WRITER_WETH),
-            ("put", d.usdc, 10**6, True, PUT_STRIKE, PUTS, WRITER_USDC),
+            ("call", d.weth, 10**18, False, CALL_STRIKE, CALLS - TRADED, WRITER_WETH, 0, 0, 0),
+            ("put", d.usdc, 10**6, True, PUT_STRIKE, PUTS, WRITER_USDC, self.trade_credit,
+             self.trade_debit, fees),
         )
-        for kind, token, unit, is_put, strike, amount, minted in legs:
+        for (kind, token, unit, is_put, strike, amount, minted, traded_in, traded_out,
+             fee) in legs:
             payout = units.payoff(is_put, unit, strike, EXPIRY_PRICE, amount, False)
             obligation = units.payoff(is_put, unit, strike, EXPIRY_PRICE, amount, True)
             decimals = 18 if token == d.weth else 6
             symbol = token.symbol()
             got = token.balanceOf(self.holder)
-            check(got == payout,
-                  f"holder got {got} {symbol} base units for the {kind}, expected {payout}")
+            check(got == payout + traded_in,
+                  f"holder got {got} {symbol} base units for the {kind}, "
+                  f"expected {payout + traded_in}")
             check(payout > 0, f"the {kind} expired worthless: the demo's prices are wrong")
             writer_left = token.balanceOf(self.writer)
-            check(writer_left == minted - obligation,
+            check(writer_left == minted - obligation - traded_out,
                   f"writer ended with {writer_left} {symbol} base units, "
-                  f"expected {minted - obligation}")
-            dust = token.balanceOf(self.fee_recipient)
+                  f"expected {minted - obligation - traded_out}")
+            dust = token.balanceOf(self.fee_recipient) - fee
             check(dust == obligation - payout,
                   f"fee recipient got {dust} {symbol} base units of dust, "
                   f"expected {obligation - payout}")
@@ -385,14 +440,18 @@ def run(say: Callable[[str], None] = print) -> int:
         logger.set_level("ERROR")
         say("compiling the contracts (vyper 0.4.3; cached in .build/ after the first run)")
         ape.project.load_contracts()
-        mnemonic = ape.config.get_config("test").mnemonic
-        node = start_anvil(mnemonic=mnemonic)
+        test_config = ape.config.get_config("test")
+        # fund every devnet role, the relayer (test account 10) included
+        node = start_anvil(mnemonic=test_config.mnemonic,
+                           accounts=max(test_config.number_of_accounts,
+                                        max(DEVNET_ROLES.values()) + 1))
         say(f"anvil {anvil_binary()} on {node.url}")
         os.environ["APE_FOUNDRY_HOST"] = node.url
         with ape.networks.parse_network_choice("ethereum:local:foundry"):
             demo = Demo(say, ape.chain, list(ape.accounts.test_accounts))
             for step in (demo.deploy, demo.whitelist_put_through_timelock, demo.create_series,
-                         demo.write, demo.transfer_longs, demo.push_spot, demo.expire,
+                         demo.write, demo.transfer_longs, demo.trade_on_the_exchange,
+                         demo.push_spot, demo.expire,
                          demo.settle_price, demo.settle_positions, demo.withdraw, demo.verify):
                 step()
     except DemoFailure as exc:
