@@ -7,10 +7,11 @@ It starts its own anvil (from node_modules, on a free port), deploys through
 (schedule, wait out the delay, execute), creates a call and a put series, has a writer deposit
 and write them, hand the longs to a holder (ERC-1155 transfer), has the holder sell one call
 back to the writer on the Exchange (EIP-712 orders signed by both, matched by the relayer: buy
-to close, premium and fees in USDC), lets reporters push signed spot and expiry prices, has the disputer correct the expiry price, settles everything with a
-keeper's batch calls, and has everyone withdraw. It then checks that no token was created or
-lost and that the holder received exactly the payoff `strikeline.units` computes. It exits 0
-when every check holds, else 1 with one line saying which check failed.
+to close, premium and fees in USDC), lets reporters push signed spot and expiry prices, has
+the disputer correct the expiry price, settles everything with a keeper's batch calls, and has
+everyone withdraw. It then checks that no token was created or lost and that the holder
+received exactly the payoff `strikeline.units` computes plus the premium it sold for. It exits
+0 when every check holds, else 1 with one line saying which check failed.
 """
 
 from __future__ import annotations
