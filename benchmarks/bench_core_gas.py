@@ -386,6 +386,24 @@ class Measurement:
     per: int = 1
 
 
+def deploy_core(node: Anvil, admin: str, guardian: str, fee_recipient: str) -> tuple[Any, Any, Any]:
+    """Oracle (its reporters registered), OptionToken and Clearinghouse, deployed by `admin`.
+
+    The token names the Clearinghouse, deployed right after it (the admin's next CREATE)."""
+    oracle = node.deploy("Oracle", admin, QUORUM, MAX_AGE, MAX_DEVIATION_BPS,
+                         LOCKING_PERIOD, DISPUTE_PERIOD, sender=admin)
+    nonce = node.web3.eth.get_transaction_count(admin)
+    token = node.deploy("OptionToken", "https://strikeline.example/series/",
+                        ids.create_address(admin, nonce + 1), sender=admin)
+    ch = node.deploy("Clearinghouse", token.address, oracle.address, admin, guardian,
+                     fee_recipient, sender=admin)
+    reporter_role = oracle.functions.REPORTER_ROLE().call()
+    for key in REPORTER_KEYS:
+        node.transact(oracle.functions.grantRole(reporter_role, Account.from_key(key).address),
+                      admin)
+    return oracle, token, ch
+
+
 def main() -> int:
     """Deploy, run the scenario, print the table (and items or traces if asked)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -403,17 +421,7 @@ def main() -> int:
         send = node.transact
 
         # --- deploy and wire ------------------------------------------------
-        oracle = node.deploy("Oracle", admin, QUORUM, MAX_AGE, MAX_DEVIATION_BPS,
-                             LOCKING_PERIOD, DISPUTE_PERIOD, sender=admin)
-        # the token names the Clearinghouse, deployed right after it
-        nonce = node.web3.eth.get_transaction_count(admin)
-        token = node.deploy("OptionToken", "https://strikeline.example/series/",
-                            ids.create_address(admin, nonce + 1), sender=admin)
-        ch = node.deploy("Clearinghouse", token.address, oracle.address, admin, guardian,
-                         fee_recipient, sender=admin)
-        reporter_role = oracle.functions.REPORTER_ROLE().call()
-        for key in REPORTER_KEYS:
-            send(oracle.functions.grantRole(reporter_role, Account.from_key(key).address), admin)
+        oracle, token, ch = deploy_core(node, admin, guardian, fee_recipient)
         send(oracle.functions.grantRole(oracle.functions.DISPUTER_ROLE().call(), disputer), admin)
         usdc = node.deploy("test/MockERC20", "USD Coin", "USDC", 6, sender=admin)
         weth = node.deploy("test/MockERC20", "Wrapped Ether", "WETH", 18, sender=admin)

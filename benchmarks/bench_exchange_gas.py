@@ -117,17 +117,16 @@ def match_floor(data: bytes, kind: str, relayed: bool = True) -> Floor:
     if kind == "deliver":
         f.add("option token: balanceOf[seller] rewritten", SSTORE_RESET)
         f.add("option token: balanceOf[buyer]", UPDATE)
-    elif kind == "open":
+    if kind != "deliver":  # a short opens or closes: the product is read
         f.add("clearinghouse: series product id; product collateral|is_put|enabled|decimals",
               2 * READ)
+    if kind == "open":
         f.add("clearinghouse: free[seller][collateral]", UPDATE)
         f.add("clearinghouse: position[seller][series].short", UPDATE)
         f.add("clearinghouse: series open_interest|collateral", UPDATE)
         f.add("option token: balanceOf[buyer] (mint)", UPDATE)
         f.add("option token: total_supply[id]", UPDATE)
-    else:  # close
-        f.add("clearinghouse: series product id; product collateral|is_put|enabled|decimals",
-              2 * READ)
+    elif kind == "close":
         f.add("clearinghouse: position[buyer][series].short rewritten", SSTORE_RESET)
         f.add("clearinghouse: free[buyer][collateral]", UPDATE)
         f.add("clearinghouse: series open_interest|collateral", UPDATE)

@@ -30,10 +30,6 @@ from typing import Any
 from anvil_harness import Anvil
 from bench_core_gas import (
     COLD_ACCOUNT,
-    DISPUTE_PERIOD,
-    LOCKING_PERIOD,
-    MAX_AGE,
-    MAX_DEVIATION_BPS,
     MAX_UINT,
     QUORUM,
     REENTRANCY_LOCK,
@@ -44,10 +40,10 @@ from bench_core_gas import (
     SSTORE_SET,
     WARM_ACCESS,
     Floor,
+    deploy_core,
     intrinsic,
     log_cost,
 )
-from eth_account import Account
 
 from strikeline import ids
 from strikeline.oracle_reports import ordered, sign_spot
@@ -144,17 +140,7 @@ def main() -> int:
         node.preload(["OptionToken", "Oracle", "Clearinghouse", "MarginEngine", "test/MockERC20"])
         admin, guardian, fee_recipient, keeper, lp, writer, victim, _ = node.accounts[:8]
         send = node.transact
-        oracle = node.deploy("Oracle", admin, QUORUM, MAX_AGE, MAX_DEVIATION_BPS,
-                             LOCKING_PERIOD, DISPUTE_PERIOD, sender=admin)
-        # the token names the Clearinghouse, deployed right after it
-        nonce = node.web3.eth.get_transaction_count(admin)
-        token = node.deploy("OptionToken", "https://strikeline.example/series/",
-                            ids.create_address(admin, nonce + 1), sender=admin)
-        ch = node.deploy("Clearinghouse", token.address, oracle.address, admin, guardian,
-                         fee_recipient, sender=admin)
-        for key in REPORTER_KEYS:
-            send(oracle.functions.grantRole(oracle.functions.REPORTER_ROLE().call(),
-                                            Account.from_key(key).address), admin)
+        oracle, _, ch = deploy_core(node, admin, guardian, fee_recipient)
         usdc = node.deploy("test/MockERC20", "USD Coin", "USDC", 6, sender=admin)
         weth = node.deploy("test/MockERC20", "Wrapped Ether", "WETH", 18, sender=admin)
         fn = ch.functions.set_product(weth.address, usdc.address, usdc.address, True, True)
