@@ -307,9 +307,7 @@ class Demo:
         check(ch.free_collateral(self.holder, d.usdc) == s.seller_credit,
               "the holder was not paid the premium less its fee")
         index = ExchangeIndex()
-        for log in receipt.events:
-            if log.contract_address == ex.address:
-                index.apply(log.event_name, log.event_arguments)
+        index.apply_logs(receipt.events, ex.address)
         check(index.remaining(bid.order, bid.hash, self.now()) == 0
               and ex.remaining(bid.order.as_tuple()) == 0, "the filled bid still shows open")
         self.say(f"   relayer matched them ({receipt.gas_used:,} gas): the writer's short "

@@ -83,6 +83,14 @@ class ExchangeIndex:
         """Fold many ``(name, args)`` events in order; returns how many were used."""
         return sum(self.apply(name, args) for name, args in events)
 
+    def apply_logs(self, logs: Iterable[Any], exchange: str) -> int:
+        """Fold decoded logs of a receipt (ape's `receipt.events`: `event_name`,
+        `event_arguments`, `contract_address`), keeping only those `exchange` emitted; returns
+        how many were used."""
+        target = _address(exchange)
+        return self.apply_all((log.event_name, log.event_arguments) for log in logs
+                              if _address(log.contract_address) == target)
+
     def _filled(self, maker: Any, order_hash: Any, nonce: Any, remaining: Any) -> None:
         self.used_nonces.add((_address(maker), int(nonce)))
         self.remaining_after_fill[_hash(order_hash)] = int(remaining)

@@ -19,13 +19,6 @@ STRIKE = 3_000 * UNIT
 PRICE = 125 * 10**6  # 125 USDC per contract
 
 
-def _fold(index: ExchangeIndex, exchange, *receipts) -> None:
-    for receipt in receipts:
-        for log in receipt.events:
-            if log.contract_address == exchange.address:
-                index.apply(log.event_name, log.event_arguments)
-
-
 def test_match_fill_cancels_and_the_event_index(deployment, actors, chain):
     d = deployment
     ex, ch, token = d.exchange, d.clearinghouse, d.option_token
@@ -87,7 +80,8 @@ def test_match_fill_cancels_and_the_event_index(deployment, actors, chain):
 
     # the events alone rebuild what every order can still fill
     index = ExchangeIndex()
-    _fold(index, ex, matched, filled, by_hash, raised)
+    for receipt in (matched, filled, by_hash, raised):
+        index.apply_logs(receipt.events, ex.address)
     now = int(chain.blocks.head.timestamp)
     for signed in (sell, buy, stale, late_buy):
         assert index.remaining(signed.order, signed.hash, now) == ex.remaining(

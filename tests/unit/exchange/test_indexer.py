@@ -1,7 +1,10 @@
 """strikeline.indexer: the Exchange's order state rebuilt from its events alone."""
 
+from types import SimpleNamespace
+
 import boa
 import pytest
+from eth_utils import to_checksum_address
 
 from strikeline.indexer import ExchangeIndex
 
@@ -75,3 +78,15 @@ def test_other_events_are_ignored(market, alice, bob):
 def test_a_malformed_hash_is_refused():
     with pytest.raises(ValueError, match="32 bytes"):
         ExchangeIndex().apply("CancelByHash", {"maker": "0x" + "11" * 20, "order_hash": b"\x01"})
+
+
+def test_apply_logs_keeps_only_the_exchanges_events():
+    """`apply_logs` takes ape-style decoded logs and ignores other contracts' events."""
+    exchange, other, maker = "0x" + "e1" * 20, "0x" + "0f" * 20, "0x" + "a1" * 20
+    raised = SimpleNamespace(event_name="MinNonceRaised", contract_address=exchange,
+                             event_arguments={"maker": maker, "min_nonce": 7})
+    foreign = SimpleNamespace(event_name="MinNonceRaised", contract_address=other,
+                              event_arguments={"maker": maker, "min_nonce": 99})
+    index = ExchangeIndex()
+    assert index.apply_logs([raised, foreign], exchange) == 1
+    assert index.min_nonce == {to_checksum_address(maker): 7}
