@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from strikeline import ids, units
 from strikeline.chain import ChainError, anvil_binary, start_anvil, warp
 from strikeline.deploy import (
+    DEVNET_ACCOUNTS,
     DEVNET_REPORTERS,
     DEVNET_ROLES,
     Deployment,
@@ -442,8 +443,7 @@ def run(say: Callable[[str], None] = print) -> int:
         test_config = ape.config.get_config("test")
         # fund every devnet role, the relayer (test account 10) included
         node = start_anvil(mnemonic=test_config.mnemonic,
-                           accounts=max(test_config.number_of_accounts,
-                                        max(DEVNET_ROLES.values()) + 1))
+                           accounts=max(test_config.number_of_accounts, DEVNET_ACCOUNTS))
         say(f"anvil {anvil_binary()} on {node.url}")
         os.environ["APE_FOUNDRY_HOST"] = node.url
         with ape.networks.parse_network_choice("ethereum:local:foundry"):

@@ -6,8 +6,10 @@
         --fee-recipient 0x… --proposer 0x… --usdc 0x… --weth 0x…
 
 On a local network every role defaults to a devnet test account (`strikeline.deploy.
-DEVNET_ROLES`) and test tokens are deployed; elsewhere the roles are required. The addresses
-go to `.build/deployments/<chain id>.json`, or `--out`, or `$STRIKELINE_DEPLOYMENTS_FILE`.
+DEVNET_ROLES`, which must hold ether: anvil `--accounts 12`) and test tokens are deployed.
+Elsewhere, forks included, the roles and the tokens (`--usdc`, `--weth`) are required: a
+test token never lands in a file marked with a real chain's id. The addresses go to
+`.build/deployments/<chain id>.json`, or `--out`, or `$STRIKELINE_DEPLOYMENTS_FILE`.
 See docs/deployment.md.
 """
 
@@ -26,10 +28,12 @@ from strikeline.deploy import (
     PRODUCT_KINDS,
     ZERO_ADDRESS,
     DeployConfig,
+    DeployError,
     OracleParams,
     addresses_path,
     deploy_system,
     devnet_config,
+    require_funded_devnet,
     write_addresses,
 )
 
@@ -90,8 +94,11 @@ def cli(
     }
     given = {key: value for key, value in given.items() if value}
     missing = [key for key in _REQUIRED_OFF_DEVNET if key not in given]
+    if not local:
+        missing += [f"--{name}" for name, token in (("usdc", usdc), ("weth", weth)) if not token]
     if missing and not local:
-        raise click.UsageError(f"required off local networks: {', '.join(missing)}")
+        raise click.UsageError(f"required off local networks (chain {chain.chain_id}; test "
+                               f"tokens only on local devnets): {', '.join(missing)}")
     settings: dict[str, Any] = {
         **given,
         "executors": executors or (ZERO_ADDRESS,),
@@ -106,6 +113,11 @@ def cli(
     )
     click.echo(f"deploying Strikeline on {network.choice} (chain {chain.chain_id}) "
                f"from {deployer.address}")
-    deployment = deploy_system(deployer, config, log=lambda line: click.echo(f"  {line}"))
+    try:
+        if local:
+            require_funded_devnet(accounts.test_accounts)
+        deployment = deploy_system(deployer, config, log=lambda line: click.echo(f"  {line}"))
+    except DeployError as exc:
+        raise click.ClickException(str(exc)) from None
     path = write_addresses(deployment, out or addresses_path(deployment.chain_id))
     click.echo(f"addresses written to {path}")

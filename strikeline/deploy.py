@@ -50,11 +50,34 @@ DEVNET_ROLES: dict[str, int] = {
     "keeper": 6,
     "relayer": 10,
 }
+#: The oracle reporters only sign reports (a keeper relays them): they need no ether.
 DEVNET_REPORTERS = (7, 8, 9)
+#: How many accounts a devnet funds: every role above and a spare. anvil funds only 10 by
+#: default (0-9), which leaves the relayer without gas: start it with `--accounts 12`, as
+#: ape's test config (`number_of_accounts: 12`), the demo and the docs do.
+DEVNET_ACCOUNTS = 12
 
 
 class DeployError(RuntimeError):
     """A deployment step did not leave the chain in the state it should have."""
+
+
+def require_funded_devnet(test_accounts: Sequence[AccountAPI]) -> None:
+    """Check that every devnet role that sends transactions holds ether.
+
+    Raises:
+        DeployError: one line naming the first role whose account is missing or unfunded,
+            with the anvil flag that funds it.
+    """
+    for role, index in DEVNET_ROLES.items():
+        if index >= len(test_accounts):
+            raise DeployError(f"devnet role {role} is test account {index}, but only "
+                              f"{len(test_accounts)} test accounts are configured "
+                              f"(ape-config.yaml test.number_of_accounts: {DEVNET_ACCOUNTS})")
+        account = test_accounts[index]
+        if account.balance == 0:
+            raise DeployError(f"devnet test account {index} ({role}, {account.address}) holds "
+                              f"no ether: start anvil with --accounts {DEVNET_ACCOUNTS}")
 
 
 @dataclass(frozen=True)
