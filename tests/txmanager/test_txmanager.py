@@ -1,0 +1,298 @@
+"""strikeline.txmanager on a real anvil, with each storage backend: the intent lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from eth_account import Account
+from eth_account.typed_transactions import TypedTransaction
+from hexbytes import HexBytes
+
+from strikeline.chain import Anvil
+from strikeline.txmanager import (
+    IdempotencyConflict,
+    NotLocalChain,
+    SimulationFailed,
+    Status,
+    TxConfig,
+    TxError,
+    TxManager,
+    UnknownSigner,
+    anvil_signer,
+    bump_fees,
+)
+
+from .conftest import chain_transactions
+from .evm import STORER, deploy, reverter
+
+OpenManager = Callable[..., TxManager]
+GWEI = 10**9
+
+
+def mine(node: Anvil, blocks: int = 1) -> None:
+    node.request("anvil_mine", [hex(blocks)])
+
+
+def nonce_of(raw: bytes) -> int:
+    return int(TypedTransaction.from_bytes(HexBytes(raw)).as_dict()["nonce"])
+
+
+def test_submit_journals_sends_mines_and_confirms(anvil: Anvil, open_manager: OpenManager) -> None:
+    manager = open_manager(anvil, confirmations=3)
+    keeper = manager._signer(anvil_signer(0, 31337).address).address
+    intent = manager.submit("pay:1", keeper, "0x000000000000000000000000000000000000dEaD", b"hi", 5)
+    assert intent.status == Status.SENT and intent.nonce == 0 and intent.attempts == 1
+    assert manager.tick()[0].status == Status.MINED  # anvil mined it at once
+    mined = manager.intent("pay:1")
+    assert mined is not None and mined.block_number is not None
+    mine(anvil, 1)
+    assert manager.tick() == []  # 2 blocks deep: not yet confirmed
+    mine(anvil, 1)
+    [confirmed] = manager.tick()
+    assert confirmed.status == Status.CONFIRMED and confirmed.final
+    [tx] = chain_transactions(anvil, keeper)
+    assert tx["hash"] == confirmed.tx_hash and tx["input"] == "0x6869" and int(tx["value"], 16) == 5
+    assert manager.next_nonce(keeper) == 1
+    assert manager.oldest_open_age() == 0.0
+
+
+def test_same_key_never_sends_twice(anvil: Anvil, open_manager: OpenManager, keeper) -> None:
+    manager = open_manager(anvil, confirmations=1)
+    first = manager.submit("settle:A", keeper.address, keeper.address, b"\x01")
+    again = manager.submit("settle:A", keeper.address, keeper.address, b"\x01")
+    assert again.key == first.key and again.nonce == first.nonce
+    other = open_manager(anvil, confirmations=1)  # a second process on the same journal
+    assert other.submit("settle:A", keeper.address, keeper.address, b"\x01").nonce == first.nonce
+    with pytest.raises(IdempotencyConflict, match="settle:A"):
+        manager.submit("settle:A", keeper.address, keeper.address, b"\x02")
+    manager.tick()
+    other.tick()
+    assert len(chain_transactions(anvil, keeper.address)) == 1
+    assert manager.submit("settle:B", keeper.address, keeper.address, b"\x01").nonce == 1
+
+
+def test_simulation_revert_is_one_line_and_records_nothing(
+    anvil: Anvil, open_manager: OpenManager, keeper
+) -> None:
+    target = deploy(anvil, reverter("clearinghouse: series not expired\nyet"))
+    manager = open_manager(anvil)
+    with pytest.raises(SimulationFailed) as info:
+        manager.submit("settle:early", keeper.address, target, b"")
+    assert info.value.reason == "clearinghouse: series not expired yet"
+    assert "\n" not in str(info.value)
+    assert manager.intent("settle:early") is None  # the key stays free for a later try
+    assert manager.next_nonce(keeper.address) == 0
+    assert chain_transactions(anvil, keeper.address) == []
+
+
+def test_reverted_on_chain_is_final_with_a_reason(
+    anvil: Anvil, open_manager: OpenManager, keeper
+) -> None:
+    target = deploy(anvil, STORER)
+    manager = open_manager(anvil, confirmations=1)
+    # the simulation passes, but 30,000 gas cannot pay for the storage write: status 0
+    intent = manager.submit("store", keeper.address, target, b"", gas_limit=30_000)
+    assert intent.gas_limit == 30_000
+    [reverted] = manager.tick()
+    assert reverted.status == Status.REVERTED
+    assert reverted.error.startswith("reverted on chain")
+    ok = manager.submit("store:2", keeper.address, target, b"")
+    assert ok.gas_limit > 43_000  # the estimate plus its margin
+    assert manager.tick()[0].status == Status.CONFIRMED
+
+
+def test_refusals_that_are_not_the_callers_fault(anvil: Anvil, open_manager: OpenManager) -> None:
+    manager = open_manager(anvil)
+    with pytest.raises(UnknownSigner):
+        manager.submit("x", "0x000000000000000000000000000000000000dEaD", None, b"")
+    with pytest.raises(NotLocalChain, match="chain 1"):
+        anvil_signer(0, 1)
+    with pytest.raises(TxError, match="expected 1"):
+        TxManager(manager.rpc, manager.db, [], chain_id=1)
+    with pytest.raises(TxError, match="at least 125"):
+        TxConfig(bump_permille=100)
+
+
+def test_bump_rule_arithmetic() -> None:
+    # at least +12.5% on both fees, rounded up
+    assert bump_fees(8, 8, 0, 0, 100) == (9, 9)
+    assert bump_fees(1000, 100, 0, 0, 10_000) == (1125, 113)
+    # the market wins when it is higher
+    assert bump_fees(1000, 100, 2000, 200, 10_000) == (4200, 200)
+    # the cap binds, and at the cap there is no bump at all
+    assert bump_fees(1000, 100, 2000, 200, 1500) == (1500, 200)
+    assert bump_fees(1000, 100, 0, 0, 1124) is None
+    # a market tip above the capped max fee is cut down to it
+    assert bump_fees(1000, 1000, 0, 5000, 1125) == (1125, 1125)
+
+
+class LaggingFeeView(TxManager):
+    """A node whose fee view lags the chain: only the 12.5% rule moves the price up."""
+
+    def _market(self) -> tuple[int, int]:
+        return 0, self.config.min_priority_fee
+
+
+def test_underpriced_transaction_is_bumped_until_mined(
+    manual_anvil: Anvil, db_url: str, keeper
+) -> None:
+    from strikeline import db
+    from strikeline.rpc import RpcPool
+
+    with db.connect(db_url) as database, RpcPool([manual_anvil.url]) as pool:
+        manager = LaggingFeeView(
+            pool, database, [keeper], TxConfig(bump_after_blocks=1, confirmations=1)
+        )
+        intent = manager.submit("liquidate:1", keeper.address, keeper.address, b"\x42")
+        first_fee = intent.max_fee  # 2 * base + tip at submission
+        target_base = first_fee * 3  # the chain now wants three times that
+        for _ in range(40):
+            manual_anvil.request("anvil_setNextBlockBaseFeePerGas", [hex(target_base)])
+            manual_anvil.request("evm_mine", [])
+            manager.tick()
+            if manager.intent("liquidate:1").status != Status.SENT:  # type: ignore[union-attr]
+                break
+        mined = manager.intent("liquidate:1")
+        attempts = manager.attempts("liquidate:1")
+    assert mined is not None and mined.status == Status.CONFIRMED
+    assert len(attempts) >= 9  # 1.125**9 > 2.8: several bumps were needed
+    assert {nonce_of(a.raw) for a in attempts} == {mined.nonce}
+    for before, after in zip(attempts, attempts[1:], strict=False):
+        assert after.max_fee >= -(-before.max_fee * 1125 // 1000)
+        assert after.priority_fee >= -(-before.priority_fee * 1125 // 1000)
+    assert attempts[-1].max_fee >= target_base > attempts[-2].max_fee
+    assert mined.tx_hash == attempts[-1].tx_hash
+    [tx] = chain_transactions(manual_anvil, keeper.address)
+    assert tx["hash"] == attempts[-1].tx_hash
+
+
+def test_bumps_follow_the_market_and_stop_at_the_cap(
+    manual_anvil: Anvil, open_manager: OpenManager, keeper
+) -> None:
+    manager = open_manager(manual_anvil, bump_after_blocks=1, confirmations=1, max_fee_cap=9 * GWEI)
+    intent = manager.submit("oracle:push", keeper.address, keeper.address, b"")
+    assert intent.max_fee < 4 * GWEI
+    for _ in range(3):  # the base fee jumps to 20 gwei: above the cap
+        manual_anvil.request("anvil_setNextBlockBaseFeePerGas", [hex(20 * GWEI)])
+        manual_anvil.request("evm_mine", [])
+        manager.tick()
+    capped = manager.attempts("oracle:push")
+    assert capped[-1].max_fee == 9 * GWEI  # went straight to the cap, never above
+    assert len(capped) == 2  # and no more attempts at the cap
+    assert manager.intent("oracle:push").status == Status.SENT  # type: ignore[union-attr]
+    for _ in range(30):  # empty blocks: the base fee falls 12.5% a block until it fits
+        manual_anvil.request("evm_mine", [])
+        if manager.tick():
+            break
+    assert manager.intent("oracle:push").status == Status.CONFIRMED  # type: ignore[union-attr]
+    assert len(chain_transactions(manual_anvil, keeper.address)) == 1
+
+
+def test_reorg_rebroadcasts_the_dropped_transaction(
+    anvil: Anvil, open_manager: OpenManager, keeper
+) -> None:
+    manager = open_manager(anvil, confirmations=3)
+    manager.submit("match:7", keeper.address, keeper.address, b"\x07")
+    [mined] = manager.tick()
+    assert mined.status == Status.MINED
+    old_block_hash = mined.block_hash
+    anvil.request("anvil_reorg", [1, []])  # the block is replaced; the transaction dropped
+    assert anvil.request("eth_getTransactionReceipt", [mined.tx_hash]) is None
+    [back] = manager.tick()
+    assert back.status == Status.SENT and back.error.startswith("reorged out of block")
+    [again] = manager.tick()  # automine mined the re-broadcast
+    assert again.status == Status.MINED and again.tx_hash == mined.tx_hash
+    assert again.block_hash != old_block_hash
+    mine(anvil, 2)
+    assert manager.tick()[0].status == Status.CONFIRMED
+    assert len(chain_transactions(anvil, keeper.address)) == 1
+
+
+def test_reorg_after_confirmation_depth_is_left_alone(
+    anvil: Anvil, open_manager: OpenManager, keeper
+) -> None:
+    manager = open_manager(anvil, confirmations=1)
+    manager.submit("final", keeper.address, keeper.address, b"")
+    assert manager.tick()[0].status == Status.CONFIRMED
+    anvil.request("anvil_reorg", [1, []])
+    assert manager.tick() == []  # confirmed is final: deeper reorgs are out of scope
+
+
+def test_nonce_used_outside_the_journal_marks_replaced_and_is_skipped(
+    manual_anvil: Anvil, open_manager: OpenManager, keeper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = open_manager(manual_anvil, confirmations=1)
+    monkeypatch.setattr(TxManager, "_send_raw", lambda self, raw: None)  # nothing leaves
+    manager.submit("k", keeper.address, keeper.address, b"\x01")
+    monkeypatch.undo()
+    # the same key sends another transaction on nonce 0 behind the journal's back
+    raw, _ = keeper.sign(
+        {"type": 2, "chainId": 31337, "nonce": 0, "to": keeper.address, "value": 0,
+         "data": b"other", "gas": 30_000, "maxFeePerGas": 10 * GWEI,
+         "maxPriorityFeePerGas": GWEI}
+    )  # fmt: skip
+    manual_anvil.request("eth_sendRawTransaction", ["0x" + raw.hex()])
+    manual_anvil.request("evm_mine", [])
+    manual_anvil.request("eth_sendRawTransaction", [
+        "0x" + keeper.sign({"type": 2, "chainId": 31337, "nonce": 1, "to": keeper.address,
+                            "value": 0, "data": b"", "gas": 21_000,
+                            "maxFeePerGas": 10 * GWEI, "maxPriorityFeePerGas": GWEI})[0].hex()
+    ])  # fmt: skip
+    restarted = open_manager(manual_anvil, confirmations=1)
+    assert restarted.next_nonce(keeper.address) == 2  # the pending nonce 1 is skipped too
+    assert restarted.intent("k").status == Status.REPLACED  # type: ignore[union-attr]
+    assert "did not sign" in restarted.intent("k").error  # type: ignore[union-attr]
+    manual_anvil.request("evm_mine", [])
+    assert restarted.submit("k2", keeper.address, keeper.address, b"").nonce == 2
+
+
+def test_a_refused_first_send_fails_and_its_nonce_is_filled(
+    anvil: Anvil, open_manager: OpenManager, keeper
+) -> None:
+    manager = open_manager(anvil, confirmations=1)
+    failed = manager.submit("bad", keeper.address, keeper.address, b"", gas_limit=20_000)
+    assert failed.status == Status.FAILED and failed.nonce is None
+    assert "intrinsic gas too low" in failed.error.lower() and "\n" not in failed.error
+    good = manager.submit("good", keeper.address, keeper.address, b"\x01")
+    assert good.nonce == 1
+    manager.tick()
+    manager.tick()
+    statuses = {i.key: i.status for i in manager.intents()}
+    assert statuses["good"] == Status.CONFIRMED
+    fillers = [i for i in manager.intents() if i.key.startswith("filler:")]
+    assert [(f.nonce, f.status, f.to) for f in fillers] == [(0, Status.CONFIRMED, keeper.address)]
+    assert [int(t["nonce"], 16) for t in chain_transactions(anvil, keeper.address)] == [0, 1]
+
+
+def test_a_lost_journal_row_is_filled_at_boot(
+    manual_anvil: Anvil, open_manager: OpenManager, keeper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = open_manager(manual_anvil, confirmations=1)
+    monkeypatch.setattr(TxManager, "_send_raw", lambda self, raw: None)
+    manager.submit("a", keeper.address, keeper.address, b"\x0a")
+    manager.submit("b", keeper.address, keeper.address, b"\x0b")
+    monkeypatch.undo()
+    manager.db.execute("DELETE FROM txm_attempt WHERE intent_key = 'a'")  # an operator's slip
+    manager.db.execute("DELETE FROM txm_intent WHERE key = 'a'")
+    restarted = open_manager(manual_anvil, confirmations=1)
+    manual_anvil.request("evm_mine", [])
+    restarted.tick()
+    nonces = [int(t["nonce"], 16) for t in chain_transactions(manual_anvil, keeper.address)]
+    assert nonces == [0, 1]
+    assert restarted.intent("b").status == Status.CONFIRMED  # type: ignore[union-attr]
+    assert restarted.intent(f"filler:31337:{keeper.address}:0") is not None
+
+
+def test_submit_call_takes_a_web3_contract_function(
+    anvil: Anvil, open_manager: OpenManager, keeper
+) -> None:
+    manager = open_manager(anvil, confirmations=1)
+    w3 = manager.rpc.web3()
+    abi = [{"type": "function", "name": "store", "inputs": [], "outputs": [],
+            "stateMutability": "nonpayable"}]  # fmt: skip
+    contract = w3.eth.contract(address=deploy(anvil, STORER), abi=abi)
+    intent = manager.submit_call("store", keeper.address, contract.functions.store())
+    assert intent.to == contract.address and intent.data == bytes.fromhex("975057e7")
+    assert manager.tick()[0].status == Status.CONFIRMED
+    assert Account  # eth-account is the signer backend
