@@ -10,6 +10,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from web3 import Web3
+from web3.types import BlockIdentifier
+
 from keepers.aggregate import (
     AggregatePrice,
     AggregationPolicy,
@@ -22,6 +25,7 @@ from keepers.aggregate import (
 )
 from keepers.sources.base import Readings
 from keepers.sources.panel import SourcePanel
+from strikeline.bindings import OracleBinding
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,16 @@ class PriceStep:
         if isinstance(self.result, AggregatePrice) and self.decision and self.decision.push:
             return self.result
         return None
+
+
+def onchain_spot(
+    oracle: OracleBinding, asset: str, block: BlockIdentifier = "latest"
+) -> OnchainSpot:
+    """`Oracle.spot(asset)` at `block`: the last accepted price and its timestamp, stale or
+    not (`spot_price` would revert on a stale one, which is exactly when a push is due)."""
+    spot = oracle.contract.functions.spot(Web3.to_checksum_address(asset))
+    price, timestamp = spot.call(block_identifier=block)
+    return OnchainSpot(int(price), int(timestamp))
 
 
 def price_step(
