@@ -13,9 +13,10 @@ from typing import Any
 class FlakyProxy:
     """Forwards POSTs to `upstream`; a `failure_rate` share of calls fail in one of three ways.
 
-    The ways: an HTTP 502, a connection closed without an answer, or a reply held back for
-    `hang` seconds (longer than the client's timeout) and then dropped. Seeded, so a test
-    run replays the same faults. `fail_next` forces failures regardless of the rate.
+    The ways: an HTTP 502, a connection closed without an answer, a reply held back for
+    `hang` seconds (longer than the client's timeout) and then dropped, or the request
+    forwarded to the node and its answer lost (the node acted; the client never hears).
+    Seeded, so a test run replays the same faults.
     """
 
     def __init__(self, upstream: str, failure_rate: float, hang: float = 5.0, seed: int = 7):
@@ -24,7 +25,7 @@ class FlakyProxy:
         self.hang = hang
         self.random = random.Random(seed)
         self.lock = threading.Lock()
-        self.counts = {"forwarded": 0, "http_error": 0, "dropped": 0, "hung": 0}
+        self.counts = {"forwarded": 0, "http_error": 0, "dropped": 0, "hung": 0, "lost_answer": 0}
         self.stopping = threading.Event()
         proxy = self
 
@@ -49,6 +50,9 @@ class FlakyProxy:
                 )
                 with urllib.request.urlopen(request, timeout=10) as response:
                     answer = response.read()
+                if fault == "lost_answer":
+                    self.close_connection = True
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
@@ -68,7 +72,7 @@ class FlakyProxy:
             if self.random.random() >= self.failure_rate:
                 self.counts["forwarded"] += 1
                 return "forwarded"
-            fault = self.random.choice(["http_error", "dropped", "hung"])
+            fault = self.random.choice(["http_error", "dropped", "hung", "lost_answer"])
             self.counts[fault] += 1
             return fault
 
