@@ -12,7 +12,7 @@ from keepers.sources.base import (
     SourceFailure,
 )
 from keepers.sources.binance import BinanceSource
-from keepers.sources.chainlink import ChainlinkSource, feed_web3
+from keepers.sources.chainlink import ChainlinkSource
 from keepers.sources.coinbase import CoinbaseSource
 from keepers.sources.errors import (
     InvalidReply,
@@ -47,5 +47,4 @@ __all__ = [
     "StalePrice",
     "UnknownPair",
     "UpstreamError",
-    "feed_web3",
 ]

@@ -6,6 +6,9 @@ zero or negative, when it is incomplete (`updatedAt == 0`), when it was carried 
 an older round (`answeredInRound < roundId`), when `updatedAt` is after the block, and when
 it is older than `max_age` (set it a little above the feed's heartbeat: 3,600 s for
 ETH/USD on mainnet). Answers are scaled from the feed's `decimals()` to 8 decimals.
+
+Give it a Web3 that fails fast: `strikeline.rpc.RpcPool(urls).web3()` (2 s timeouts,
+failover, no retries; web3's own HTTP provider retries a hung node for about 12 s).
 """
 
 from __future__ import annotations
@@ -53,15 +56,6 @@ AGGREGATOR_V3_ABI: list[dict[str, Any]] = [
 ]
 #: A mainnet feed's heartbeat is typically 3,600 s; a little slack for the update to land.
 DEFAULT_MAX_AGE = 3_900
-
-
-def feed_web3(url: str, timeout: float = 2.0) -> Web3:
-    """A Web3 for reading feeds that fails fast: `timeout` seconds, no retries (web3's
-    default retries make a hung node take about 12 s to fail)."""
-    provider = Web3.HTTPProvider(
-        url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
-    )
-    return Web3(provider)
 
 
 class ChainlinkSource:

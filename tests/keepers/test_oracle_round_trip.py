@@ -10,10 +10,11 @@ from web3 import Web3
 
 from keepers.aggregate import AggregationPolicy, PushPolicy, PushReason
 from keepers.price_step import onchain_spot, price_step
-from keepers.sources import JumpDiffusion, SimulatedFeed, SourcePanel, feed_web3
+from keepers.sources import JumpDiffusion, SimulatedFeed, SourcePanel
 from strikeline.bindings import OracleBinding
 from strikeline.chain import latest_timestamp, start_anvil, warp
 from strikeline.oracle_reports import sign_spot
+from strikeline.rpc import RpcPool
 
 REPORTER_KEYS = [bytes([i]) * 32 for i in (0x41, 0x42)]
 ASSET = Web3.to_checksum_address("0x" + "ee" * 20)
@@ -28,12 +29,14 @@ def node():
 
 @pytest.fixture
 def oracle(node):
-    w3 = feed_web3(node.url)
+    pool = RpcPool([node.url], head_interval=None)
+    w3 = pool.web3()
     admin = w3.eth.accounts[0]
     binding = OracleBinding.deploy(w3, admin, 2, MAX_AGE, 5_000, 300, 3_600, sender=admin)
     for key in REPORTER_KEYS:
         binding.grant_reporter(Account.from_key(key).address)
-    return binding
+    yield binding
+    pool.close()
 
 
 def relay(oracle: OracleBinding, price: int, timestamp: int) -> None:

@@ -13,10 +13,10 @@ from keepers.sources import (
     InvalidReply,
     SourceUnavailable,
     StalePrice,
-    feed_web3,
 )
 from strikeline.bindings import ContractBinding
 from strikeline.chain import free_port, latest_timestamp, start_anvil, warp
+from strikeline.rpc import RpcPool
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,8 @@ def node():
 @pytest.fixture
 def w3(node):
     snapshot = node.request("evm_snapshot", [])
-    yield feed_web3(node.url)
+    with RpcPool([node.url], head_interval=None) as pool:
+        yield pool.web3()
     node.request("evm_revert", [snapshot])
 
 
@@ -134,9 +135,10 @@ def test_no_contract_at_the_address(w3):
 
 def test_node_down_fails_fast_and_names_no_url():
     secret = f"http://127.0.0.1:{free_port()}/v3/secret-rpc-key-456"
-    source = ChainlinkSource(feed_web3(secret), "0x" + "11" * 20)
-    with pytest.raises(SourceUnavailable, match="RPC node did not answer") as raised:
-        source.observe()
+    with RpcPool([secret], head_interval=None) as pool:
+        source = ChainlinkSource(pool.web3(), "0x" + "11" * 20)
+        with pytest.raises(SourceUnavailable, match="RPC node did not answer") as raised:
+            source.observe()
     shown = "".join(traceback.format_exception(raised.value))
     assert "secret-rpc-key-456" not in shown
 
@@ -144,10 +146,11 @@ def test_node_down_fails_fast_and_names_no_url():
 def test_hung_node_fails_within_the_timeout():
     server = FakeServer(lambda path, query: hung(30)).start()
     try:
-        source = ChainlinkSource(feed_web3(server.url, timeout=0.3), "0x" + "11" * 20)
-        started = time.monotonic()
-        with pytest.raises(SourceUnavailable):
-            source.observe()
-        assert time.monotonic() - started < 2  # web3's default retries take ~12 s
+        with RpcPool([server.url], timeout=0.3, head_interval=None) as pool:
+            source = ChainlinkSource(pool.web3(), "0x" + "11" * 20)
+            started = time.monotonic()
+            with pytest.raises(SourceUnavailable, match="RPC node did not answer"):
+                source.observe()
+            assert time.monotonic() - started < 2  # web3's default retries take ~12 s
     finally:
         server.stop()
