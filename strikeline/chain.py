@@ -27,6 +27,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from strikeline.errors import StrikelineError
+
 #: anvil's default mnemonic, which is also ape's default test mnemonic (devnet keys only).
 DEFAULT_MNEMONIC = "test test test test test test test test test test test junk"
 LOCALHOST = "127.0.0.1"
@@ -36,8 +38,8 @@ LOCALHOST = "127.0.0.1"
 RequestFn = Callable[[str, list[Any]], Any]
 
 
-class ChainError(RuntimeError):
-    """Base class of this module's errors."""
+class ChainError(StrikelineError, RuntimeError):
+    """Base class of this module's errors (a `RuntimeError` too, as before)."""
 
 
 class AnvilNotFoundError(ChainError):

@@ -24,6 +24,7 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from strikeline.errors import InvalidArgument
 from strikeline.orders import Order
 
 ZERO_HASH = b"\x00" * 32
@@ -39,7 +40,7 @@ def _address(value: Any) -> str:
 def _hash(value: Any) -> bytes:
     raw = bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
     if len(raw) != 32:
-        raise ValueError(f"an order hash is 32 bytes, got {len(raw)}")
+        raise InvalidArgument(f"order_hash: expected 32 bytes, got {len(raw)}")
     return raw
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from strikeline.orders import EIP712_TYPES
+from strikeline.errors import check_address, check_uint
+from strikeline.orders import EIP712_TYPES, account_from_key
 
 # the same EIP712Domain fields as the Exchange's orders; only the name differs
 _DOMAIN_TYPE = EIP712_TYPES["EIP712Domain"]
@@ -44,41 +45,60 @@ class SignedReport:
     signature: bytes
 
     def as_tuple(self) -> tuple[int, int, bytes]:
+        """The Oracle's `Report(price, timestamp, signature)` struct."""
         return (self.price, self.timestamp, self.signature)
 
 
 def _domain(chain_id: int, oracle: str) -> dict:
-    return {"name": "Strikeline Oracle", "version": "1", "chainId": chain_id,
-            "verifyingContract": oracle}
+    return {
+        "name": "Strikeline Oracle",
+        "version": "1",
+        "chainId": check_uint("chain_id", chain_id, 256),
+        "verifyingContract": check_address("oracle", oracle),
+    }
 
 
-def _sign(key: bytes | str, message: dict) -> bytes:
-    signed = Account.sign_message(encode_typed_data(full_message=message), key)
-    return signed.r.to_bytes(32, "big") + signed.s.to_bytes(32, "big") + bytes([signed.v])
+def _sign(key: bytes | str, message: dict) -> SignedReport:
+    """Sign `message`; a malformed key raises `orders.SignatureError` without showing it."""
+    account = account_from_key(key)
+    signed = Account.sign_message(encode_typed_data(full_message=message), account.key)
+    signature = signed.r.to_bytes(32, "big") + signed.s.to_bytes(32, "big") + bytes([signed.v])
+    fields = message["message"]
+    return SignedReport(account.address, fields["price"], fields.get("timestamp", 0), signature)
 
 
-def sign_spot(key: bytes | str, chain_id: int, oracle: str, asset: str, price: int,
-              timestamp: int) -> SignedReport:
+def sign_spot(
+    key: bytes | str, chain_id: int, oracle: str, asset: str, price: int, timestamp: int
+) -> SignedReport:
     """Sign a spot report with a reporter's private key."""
     message = {
         "types": SPOT_TYPES,
         "primaryType": "SpotReport",
         "domain": _domain(chain_id, oracle),
-        "message": {"asset": asset, "price": price, "timestamp": timestamp},
+        "message": {
+            "asset": check_address("asset", asset),
+            "price": check_uint("price", price, 256),
+            "timestamp": check_uint("timestamp", timestamp, 256),
+        },
     }
-    return SignedReport(Account.from_key(key).address, price, timestamp, _sign(key, message))
+    return _sign(key, message)
 
 
-def sign_expiry(key: bytes | str, chain_id: int, oracle: str, asset: str, expiry: int,
-                price: int) -> SignedReport:
+def sign_expiry(
+    key: bytes | str, chain_id: int, oracle: str, asset: str, expiry: int, price: int
+) -> SignedReport:
     """Sign an expiry report with a reporter's private key."""
     message = {
         "types": EXPIRY_TYPES,
         "primaryType": "ExpiryReport",
         "domain": _domain(chain_id, oracle),
-        "message": {"asset": asset, "expiry": expiry, "price": price},
+        "message": {
+            "asset": check_address("asset", asset),
+            "expiry": check_uint("expiry", expiry, 256),
+            "price": check_uint("price", price, 256),
+        },
     }
-    return SignedReport(Account.from_key(key).address, price, 0, _sign(key, message))
+    return _sign(key, message)
 
 
 def ordered(reports: list[SignedReport]) -> list[tuple[int, int, bytes]]:

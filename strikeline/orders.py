@@ -26,8 +26,9 @@ from typing import Any
 import coincurve
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
-from eth_utils import is_address, keccak, to_checksum_address
+from eth_utils import keccak, to_checksum_address
 
+from strikeline.errors import InvalidArgument, check_address, check_uint, shown
 from strikeline.units import UNIT
 
 try:  # safe-pysha3's C keccak: ~1 us per digest against ~7 us through eth_utils
@@ -99,7 +100,7 @@ _MESSAGE_FIELDS = {
 _UINT_FIELDS = ("series_id", "amount", "limit_price", "max_fee", "nonce", "deadline")
 
 
-class OrderError(ValueError):
+class OrderError(InvalidArgument):
     """An order, signature or domain is malformed; the message says which field and why."""
 
 
@@ -113,7 +114,7 @@ def _uint(name: str, value: Any) -> int:
         raise OrderError(f"{name}: expected an integer, got a bool")
     if isinstance(value, str):
         if not value.isascii() or not value.isdecimal():
-            raise OrderError(f"{name}: expected a decimal integer string, got {value!r}")
+            raise OrderError(f"{name}: expected a decimal integer string, got {shown(value)}")
         value = int(value)
     if not isinstance(value, int):
         raise OrderError(f"{name}: expected an integer, got {type(value).__name__}")
@@ -123,10 +124,13 @@ def _uint(name: str, value: Any) -> int:
 
 
 def _address(name: str, value: Any) -> str:
-    """A checksummed address from a hex string."""
-    if not isinstance(value, str) or not is_address(value):
-        raise OrderError(f"{name}: not an address: {value!r}")
-    return to_checksum_address(value)
+    """A checksummed address from a hex string (never echoing what may be a key)."""
+    if not isinstance(value, str):
+        raise OrderError(f"{name}: not an address: {shown(value)}")
+    try:
+        return check_address(name, value)
+    except InvalidArgument as exc:
+        raise OrderError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -322,7 +326,7 @@ def split_signature(signature: bytes) -> tuple[bytes, bytes, int]:
     """A 65-byte ``r || s || v`` signature as the Exchange's ``Signature(r, s, v)`` struct."""
     signature = bytes(signature)
     if len(signature) != 65:
-        raise ValueError(f"a signature is 65 bytes r || s || v, got {len(signature)}")
+        raise SignatureError(f"signature: expected 65 bytes r || s || v, got {len(signature)}")
     return signature[:32], signature[32:64], signature[64]
 
 
@@ -346,7 +350,7 @@ def cancel_typed_data(order_hash: bytes, domain: Domain) -> dict[str, Any]:
 
 def cancel_hash(order_hash: bytes, domain: Domain) -> bytes:
     """The digest a maker signs to cancel `order_hash` at the relayer."""
-    if len(order_hash) != 32:
+    if not isinstance(order_hash, bytes | bytearray) or len(order_hash) != 32:
         raise OrderError("orderHash: expected 32 bytes")
     return typed_digest(domain, keccak(CANCEL_TYPEHASH + bytes(order_hash)))
 
@@ -368,19 +372,34 @@ def sign_typed(signer: Any, typed_data: dict[str, Any], digest: bytes) -> bytes:
     is checked to recover to the signer over `digest`.
     """
     signable: SignableMessage = encode_typed_data(full_message=typed_data)
-    if isinstance(signer, bytes | str):
-        account = Account.from_key(signer)
+    if isinstance(signer, bytes | bytearray | str):
+        account = account_from_key(signer)
         signed = account.sign_message(signable)
         address = account.address
-    else:
+    elif callable(getattr(signer, "sign_message", None)) and hasattr(signer, "address"):
         signed = signer.sign_message(signable)
         if signed is None:
             raise SignatureError("the account declined to sign")
         address = to_checksum_address(str(signer.address))
+    else:
+        raise SignatureError(
+            "signer: expected a private key (32 bytes or hex), an eth-account LocalAccount "
+            f"or an ape account, got {shown(signer)}"
+        )
     signature = normalize_signature(_as_int(signed.r), _as_int(signed.s), _as_int(signed.v))
     if recover(digest, signature) != address:
         raise SignatureError("the signature does not recover to the signing account")
     return signature
+
+
+def account_from_key(key: bytes | bytearray | str) -> Any:
+    """An eth-account `LocalAccount` for `key`; a malformed key is refused without showing any
+    of it (eth-account's own errors may quote it)."""
+    try:
+        return Account.from_key(bytes(key) if isinstance(key, bytearray) else key)
+    except Exception:  # eth-account raises ValueError, binascii.Error, ... quoting the input
+        raise SignatureError("signer: not a valid private key (32 bytes or 64 hex digits; "
+                             "not shown)") from None
 
 
 def _as_int(value: int | bytes) -> int:
@@ -445,7 +464,23 @@ def recover_address(digest: bytes, signature: bytes) -> bytes:
 
 def fee(amount: int, price: int, bps: int) -> int:
     """A fee of `bps` basis points on the premium of `amount` at `price`, rounded up."""
+    _money_args(amount, price, bps)
+    return _fee(amount, price, bps)
+
+
+def _fee(amount: int, price: int, bps: int) -> int:
     return -((-amount * price * bps) // (UNIT * BPS))
+
+
+def _money_args(amount: int, price: int, *bps: int) -> None:
+    """Refuse a negative or non-integer amount, price or fee rate, naming it (as OrderError)."""
+    try:
+        check_uint("amount", amount)
+        check_uint("price", price)
+        for name, rate in zip(("buyer_bps", "seller_bps"), bps, strict=False):
+            check_uint(name if len(bps) > 1 else "bps", rate)
+    except InvalidArgument as exc:
+        raise OrderError(str(exc)) from None
 
 
 def max_fee_allows(order: Order, amount: int, fee_: int) -> bool:
@@ -476,11 +511,13 @@ class Settlement:
 def settlement(amount: int, price: int, buyer_bps: int, seller_bps: int) -> Settlement:
     """The buyer pays the premium rounded up plus its fee; the seller receives the premium
     rounded down less its fee. Raises `OrderError` when the seller's fee exceeds the premium
-    (the Exchange reverts with "exchange: fee exceeds premium")."""
+    (the Exchange reverts with "exchange: fee exceeds premium"), and negative or non-integer
+    arguments naming the argument."""
+    _money_args(amount, price, buyer_bps, seller_bps)
     premium_down = amount * price // UNIT
     premium_up = -((-amount * price) // UNIT)
-    buyer_fee = fee(amount, price, buyer_bps)
-    seller_fee = fee(amount, price, seller_bps)
+    buyer_fee = _fee(amount, price, buyer_bps)
+    seller_fee = _fee(amount, price, seller_bps)
     if seller_fee > premium_down:
         raise OrderError("seller fee exceeds the premium")
     return Settlement(premium_up + buyer_fee, premium_down - seller_fee, buyer_fee, seller_fee)

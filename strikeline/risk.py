@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from math import isqrt
 
+from strikeline.errors import StrikelineError
+
 BPS = 10_000
 UNIT = 10**8
 WAD = 10**18
@@ -30,7 +32,7 @@ MAX_SERIES_PER_ACCOUNT = 16
 MAX_AUCTION_DURATION = 7 * 86_400
 
 
-class MarginError(ValueError):
+class MarginError(StrikelineError, ValueError):
     """An input the margin module rejects; the message is the module's revert string."""
 
 

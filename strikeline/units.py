@@ -1,21 +1,39 @@
 """Units and the integer money maths of the Clearinghouse, mirrored exactly.
 
 Every function here is integer-only and rounds the way the contracts do: collateral
-locked and writer obligations round up, holder payouts and releases round down.
+locked and writer obligations round up, holder payouts and releases round down. Negative
+amounts, prices or units are refused with `InvalidArgument` naming the argument.
 """
 
 from __future__ import annotations
+
+from strikeline.errors import InvalidArgument, check_uint
 
 UNIT = 10**8  # option amounts, strikes and prices carry 8 decimals
 UNIT_SQ = UNIT * UNIT
 DAY = 86_400
 EXPIRY_HOUR = 8 * 3_600  # expiries fall at 08:00 UTC
 MAX_STRIKE = 10**20
+#: The Clearinghouse packs a series' collateral (and a position's) into 128 bits, so one
+#: series holds at most this many base units of its collateral token: about 3.4e20 whole
+#: tokens at 18 decimals, but only about 340 whole tokens at 36 decimals.
+MAX_SERIES_COLLATERAL = 2**128 - 1
 
 
 def mul_div_up(a: int, b: int, d: int) -> int:
-    """ceil(a * b / d) for non-negative integers."""
+    """ceil(a * b / d) for non-negative integers and a positive `d`."""
+    check_uint("a", a)
+    check_uint("b", b)
+    if check_uint("d", d) == 0:
+        raise InvalidArgument("d: must be positive")
     return -((-a * b) // d)
+
+
+def _check_terms(token_unit: int, strike: int, amount: int) -> None:
+    if check_uint("token_unit", token_unit) == 0:
+        raise InvalidArgument("token_unit: must be positive (10**decimals)")
+    check_uint("strike", strike)
+    check_uint("amount", amount)
 
 
 def full_collateral(is_put: bool, token_unit: int, strike: int, amount: int) -> int:
@@ -23,6 +41,7 @@ def full_collateral(is_put: bool, token_unit: int, strike: int, amount: int) -> 
 
     A call locks one unit of the underlying per contract; a put strike x amount of quote.
     """
+    _check_terms(token_unit, strike, amount)
     if is_put:
         return mul_div_up(amount * strike, token_unit, UNIT_SQ)
     return mul_div_up(amount, token_unit, UNIT)
@@ -35,6 +54,8 @@ def payoff(is_put: bool, token_unit: int, strike: int, price: int, amount: int,
     A call pays (S - K) / S of the underlying per contract, a put K - S of the quote.
     `round_up` is for writers' obligations, rounding down for holders' payouts.
     """
+    _check_terms(token_unit, strike, amount)
+    check_uint("price", price)
     if is_put:
         if price >= strike:
             return 0
@@ -51,6 +72,9 @@ def release_on_close(short: int, collateral: int, amount: int) -> int:
 
     What stays on the position is rounded up, so the release rounds down.
     """
+    check_uint("collateral", collateral)
+    if check_uint("amount", amount) > check_uint("short", short):
+        raise InvalidArgument(f"amount: closes {amount}, more than the short of {short}")
     remaining = short - amount
     kept = mul_div_up(collateral, remaining, short) if remaining else 0
     return collateral - kept

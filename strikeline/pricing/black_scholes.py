@@ -181,7 +181,7 @@ def _core(
 
 def _scalarise(values: Greeks) -> Greeks:
     """Return numpy scalars instead of 0-d arrays for scalar inputs."""
-    return Greeks(*(v[()] if np.ndim(v) == 0 else v for v in values))
+    return Greeks(*(np.asarray(v)[()] if np.ndim(v) == 0 else v for v in values))
 
 
 def black76_greeks(

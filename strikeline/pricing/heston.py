@@ -36,6 +36,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.integrate import quad_vec
 
+from strikeline.errors import InvalidArgument
 from strikeline.pricing._arrays import FloatArray, call_sign
 
 __all__ = ["HestonParams", "heston_char_func", "heston_price"]
@@ -70,11 +71,11 @@ class HestonParams:
     def __post_init__(self) -> None:
         """Reject parameters outside the model's domain."""
         if not (self.v0 >= 0.0 and self.theta >= 0.0 and self.xi >= 0.0):
-            raise ValueError("Heston v0, theta and xi must be >= 0")
+            raise InvalidArgument("Heston v0, theta and xi must be >= 0")
         if not self.kappa > 0.0:
-            raise ValueError("Heston kappa must be > 0")
+            raise InvalidArgument("Heston kappa must be > 0")
         if not -1.0 <= self.rho <= 1.0:
-            raise ValueError("Heston rho must lie in [-1, 1]")
+            raise InvalidArgument("Heston rho must lie in [-1, 1]")
 
 
 def _log1p_over_z(z: ComplexArray) -> ComplexArray:

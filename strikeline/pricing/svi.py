@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import least_squares
 
+from strikeline.errors import InvalidArgument
 from strikeline.pricing._arrays import FloatArray
 
 __all__ = ["SVIFit", "SVIParams", "fit_svi"]
@@ -58,14 +59,14 @@ class SVIParams:
     def __post_init__(self) -> None:
         """Reject parameters that violate the basic no-arbitrage constraints."""
         if not self.b >= 0.0:
-            raise ValueError(f"SVI b must be >= 0, got {self.b}")
+            raise InvalidArgument(f"SVI b must be >= 0, got {self.b}")
         if not abs(self.rho) < 1.0:
-            raise ValueError(f"SVI |rho| must be < 1, got {self.rho}")
+            raise InvalidArgument(f"SVI |rho| must be < 1, got {self.rho}")
         if not self.sigma > 0.0:
-            raise ValueError(f"SVI sigma must be > 0, got {self.sigma}")
+            raise InvalidArgument(f"SVI sigma must be > 0, got {self.sigma}")
         # Allow a few ulps of rounding in a parameter set built from w_min = 0.
         if self.min_total_variance < -1e-14 * max(abs(self.a), 1.0):
-            raise ValueError(
+            raise InvalidArgument(
                 f"SVI minimum total variance a + b sigma sqrt(1 - rho^2) = "
                 f"{self.min_total_variance} is negative"
             )
@@ -151,18 +152,19 @@ def fit_svi(
         thirds of the data, vertex at the lowest quote, three curvature scales).
 
     Raises:
-        ValueError: on fewer than 5 distinct finite quotes or mismatched shapes.
+        InvalidArgument (a ValueError): on fewer than 5 distinct finite quotes or mismatched
+            shapes.
     """
     k_arr = np.asarray(k, dtype=np.float64).ravel()
     w_arr = np.asarray(total_variance, dtype=np.float64).ravel()
     sw = np.ones_like(k_arr) if weights is None else np.asarray(weights, np.float64).ravel()
     if not k_arr.shape == w_arr.shape == sw.shape:
-        raise ValueError("k, total_variance and weights must have the same length")
+        raise InvalidArgument("k, total_variance and weights must have the same length")
     keep = np.isfinite(k_arr) & np.isfinite(w_arr) & np.isfinite(sw)
     order = np.argsort(k_arr[keep])
     k_arr, w_arr, sw = k_arr[keep][order], w_arr[keep][order], np.sqrt(sw[keep][order])
     if np.unique(k_arr).size < 5:
-        raise ValueError("SVI needs at least 5 distinct finite quotes")
+        raise InvalidArgument("SVI needs at least 5 distinct finite quotes")
 
     span = float(k_arr[-1] - k_arr[0])
     third = max(k_arr.size // 3, 2)
@@ -192,5 +194,6 @@ def fit_svi(
         )
         if best is None or result.cost < best.cost:
             best = result
+    assert best is not None  # the loop above runs over at least one starting point
     rmse = math.sqrt(2.0 * best.cost / k_arr.size)
     return SVIFit(params=SVIParams(*_to_raw(best.x)), rmse=rmse)

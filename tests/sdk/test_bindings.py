@@ -93,7 +93,7 @@ def test_trade_through_the_bindings(chain):
 
     c.ex.fill(sell, ONE, 10**9, sender=bob.address)  # bob takes another contract directly
     assert c.ex.remaining(sell.order) == ONE
-    assert c.token.contract.functions.balanceOf(bob.address, c.series).call() == 2 * ONE
+    assert c.token.balance_of(bob.address, c.series) == 2 * ONE
 
     c.ex.cancel([sell.order], sender=alice.address)
     assert c.ex.remaining(sell.order) == 0 and c.ex.nonce_used(alice.address, 0)
