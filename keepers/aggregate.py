@@ -19,7 +19,9 @@ The rules (also in docs/keepers.md):
 - disagreement bound: the kept observations may span at most `max_spread_bps` of their
   median (`(max - min) * 10_000 <= max_spread_bps * median`), else `DISAGREEMENT`.
 - the price is the median of the kept observations; its timestamp the oldest of theirs
-  (the report is as old as its oldest input, as the Oracle's own spot timestamp is).
+  (the report is as old as its oldest input, as the Oracle's own spot timestamp is), but
+  never after `now`: exchange clocks run ahead of the chain's head by up to a block, and
+  the Oracle rejects a report from the future.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ class AggregationPolicy:
 
     Attributes:
         max_age: seconds an observation stays fresh.
-        max_future: seconds an observation may lie ahead of `now` (clock skew).
+        max_future: seconds an observation may lie ahead of `now`: wall clocks run ahead
+            of the chain's latest block by up to a block time (12 s on Ethereum).
         min_sources: fresh, agreeing observations needed to report.
         outlier_bps: distance from the median of fresh observations beyond which an
             observation is dropped as an outlier (100 = 1%).
@@ -47,7 +50,7 @@ class AggregationPolicy:
     """
 
     max_age: int = 60
-    max_future: int = 5
+    max_future: int = 15
     min_sources: int = 2
     outlier_bps: int = 100
     max_spread_bps: int = 150
@@ -149,7 +152,8 @@ def aggregate(readings: Readings, now: int, policy: AggregationPolicy) -> Aggreg
             fresh,
             stale,
         )
-    return AggregatePrice(price, min(o.timestamp for o in kept), kept, outliers, stale)
+    timestamp = min(now, min(o.timestamp for o in kept))
+    return AggregatePrice(price, timestamp, kept, outliers, stale)
 
 
 # --------------------------------------------------------------------------- pushing

@@ -70,7 +70,8 @@ def model(readings: Readings, now: int, p: AggregationPolicy):
     if Fraction(spread, price) > Fraction(p.max_spread_bps, 10_000):
         return Refusal.DISAGREEMENT
     outliers = [o for o in fresh if o not in kept]
-    return price, min(o.timestamp for o in kept), sorted(kept, key=repr), sorted(outliers, key=repr)
+    timestamp = min([now] + [o.timestamp for o in kept])
+    return price, timestamp, sorted(kept, key=repr), sorted(outliers, key=repr)
 
 
 def summary(result):
@@ -167,7 +168,7 @@ def test_a_reported_price_is_bounded_by_agreeing_fresh_sources(readings):
     assert 2 * len(result.used) > len(result.used) + len(result.outliers)
     assert all(NOW - o.timestamp <= POLICY.max_age for o in result.used)
     assert (max(used) - min(used)) * 10_000 <= POLICY.max_spread_bps * result.price
-    assert result.timestamp == min(o.timestamp for o in result.used)
+    assert result.timestamp == min(NOW, *(o.timestamp for o in result.used))
 
 
 @given(agreeing_sets(), st.integers(61, 10**6), st.integers(1, 10**15))
@@ -259,6 +260,14 @@ def test_freshness_edges():
     assert isinstance(aggregate(at_limit, NOW, POLICY), AggregatePrice)
     past = Readings((obs(3_000, age=61, source="a"), obs(3_000, age=-6, source="b")))
     assert aggregate(past, NOW, POLICY).reason is Refusal.ALL_STALE
+
+
+def test_a_report_is_never_timed_after_now():
+    # exchange clocks run ahead of the chain head; the Oracle rejects reports from the future
+    ahead = Readings((obs(3_000, age=-3, source="a"), obs(3_000, age=-4, source="b")))
+    assert aggregate(ahead, NOW, POLICY).timestamp == NOW
+    mixed = Readings((obs(3_000, age=-3, source="a"), obs(3_000, age=7, source="b")))
+    assert aggregate(mixed, NOW, POLICY).timestamp == NOW - 7
 
 
 @pytest.mark.parametrize(
