@@ -1,0 +1,58 @@
+"""Strikeline's relayer: the off-chain order book that matches EIP-712 signed orders and settles
+the matches on chain (DESIGN.md "Relayer", docs/relayer.md).
+
+Built so far, independent of the contract layout: the book and matcher (`relayer.book`), the
+reservation of makers' funds across unconfirmed matches (`relayer.reservations`), the durable
+journal on SQLite or PostgreSQL (`relayer.journal`, `relayer.events`) and the engine that ties
+them together (`relayer.engine`). The HTTP gateway, the submitter and the chain follower plug into
+`relayer.engine.Engine`.
+"""
+
+from relayer.book import Book, MatchIds
+from relayer.engine import Engine, PlaceResult
+from relayer.errors import (
+    ClientOrderIdConflict,
+    EngineStopped,
+    JournalError,
+    RelayerError,
+    WriterLockError,
+)
+from relayer.journal import Journal, PostgresJournal, SqliteJournal, open_journal
+from relayer.model import (
+    BookOrder,
+    FeeSchedule,
+    Instrument,
+    MatchRecord,
+    MatchState,
+    OrderStatus,
+    Reason,
+    TimeInForce,
+)
+from relayer.reservations import Funds, Requirement, Reservations
+
+__all__ = [
+    "Book",
+    "BookOrder",
+    "ClientOrderIdConflict",
+    "Engine",
+    "EngineStopped",
+    "FeeSchedule",
+    "Funds",
+    "Instrument",
+    "Journal",
+    "JournalError",
+    "MatchIds",
+    "MatchRecord",
+    "MatchState",
+    "OrderStatus",
+    "PlaceResult",
+    "PostgresJournal",
+    "Reason",
+    "RelayerError",
+    "Requirement",
+    "Reservations",
+    "SqliteJournal",
+    "TimeInForce",
+    "WriterLockError",
+    "open_journal",
+]

@@ -1,0 +1,175 @@
+"""Collateral reserved across matched-but-unconfirmed fills, so no match reverts for lack of funds.
+
+The chain knows each maker's free collateral per token and the longs it holds per series (the
+chain follower keeps a `Funds` view of them). A match only settles later, so between the match and
+its confirmation the relayer must count what that match will take:
+
+- the buyer pays the premium rounded up plus its fee. The fee is bounded by what the buyer signed
+  (``maxFee`` pro rata: ``fee * order.amount <= maxFee * amount``) and by the most the ledger can
+  ever charge (`MAX_FEE_BPS`); the smaller bound is reserved, so a fee change cannot make a
+  reserved match revert;
+- the seller delivers longs it holds first and writes the rest from free collateral (a call locks
+  one unit of the underlying per contract, a put strike x amount of quote, rounded up per trade as
+  the ledger does: `strikeline.units.full_collateral`).
+
+Nothing a match will pay back (the seller's premium, a buyer's released short collateral) is
+counted before it is confirmed. Reservations are released when the match is confirmed (the chain
+view then shows the payment itself) or reverted. Pure logic: no I/O, inputs are the `Funds` view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from relayer.model import BookOrder, Instrument
+from strikeline.orders import MAX_FEE_BPS, fee
+from strikeline.units import UNIT, full_collateral, mul_div_up
+
+
+class Funds(Protocol):
+    """What the chain says a maker holds at the current block."""
+
+    def free(self, account: str, token: str) -> int:
+        """Free (unlocked) collateral of `account` in `token`, in base units."""
+        ...
+
+    def longs(self, account: str, series_id: int) -> int:
+        """Longs of `series_id` that `account` holds, in option units."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """What one match takes from its two makers until it is confirmed or reverted."""
+
+    buyer: str
+    quote_token: str
+    buyer_quote: int
+    seller: str
+    series_id: int
+    seller_longs: int
+    collateral_token: str
+    seller_collateral: int
+
+
+def buyer_fee_bound(order: BookOrder, amount: int, price: int) -> int:
+    """The largest fee the ledger can take from buy `order` for a fill of `amount` at `price`."""
+    ceiling = fee(amount, price, MAX_FEE_BPS)
+    return min(ceiling, order.max_fee * amount // order.amount)
+
+
+class Reservations:
+    """Per maker and token, what matched-but-unconfirmed fills will take; per match, what it
+    reserved (so it is released exactly)."""
+
+    def __init__(self, funds: Funds):
+        self.funds = funds
+        self._quote: dict[tuple[str, str], int] = {}  # (maker, token) -> reserved base units
+        self._longs: dict[tuple[str, int], int] = {}  # (maker, series) -> reserved longs
+        self._by_match: dict[int, Requirement] = {}
+
+    # ------------------------------------------------------------------------------ queries
+
+    def reserved(self, maker: str, token: str) -> int:
+        """Collateral of `maker` in `token` held back for unconfirmed matches."""
+        return self._quote.get((maker, token), 0)
+
+    def reserved_longs(self, maker: str, series_id: int) -> int:
+        """Longs of `maker` in `series_id` promised to unconfirmed matches."""
+        return self._longs.get((maker, series_id), 0)
+
+    def available(self, maker: str, token: str) -> int:
+        """Free collateral on chain less what unconfirmed matches will take (may be negative when
+        the chain view dropped below the reservations, e.g. after a withdrawal)."""
+        return self.funds.free(maker, token) - self.reserved(maker, token)
+
+    def available_longs(self, maker: str, series_id: int) -> int:
+        """Longs held on chain less those promised to unconfirmed matches."""
+        return self.funds.longs(maker, series_id) - self.reserved_longs(maker, series_id)
+
+    def of_match(self, match_id: int) -> Requirement | None:
+        """What match `match_id` reserved, if it still holds a reservation."""
+        return self._by_match.get(match_id)
+
+    def total(self) -> dict[tuple[str, str], int]:
+        """Every non-zero reservation per (maker, token); for tests and metrics."""
+        return {k: v for k, v in self._quote.items() if v}
+
+    def total_longs(self) -> dict[tuple[str, int], int]:
+        """Every non-zero reservation of longs per (maker, series)."""
+        return {k: v for k, v in self._longs.items() if v}
+
+    # ------------------------------------------------------------------------------ pricing
+
+    def requirement(
+        self, instrument: Instrument, buy: BookOrder, sell: BookOrder, amount: int, price: int
+    ) -> Requirement:
+        """What a match of `amount` at `price` between `buy` and `sell` would take now."""
+        premium = mul_div_up(amount, price, UNIT)
+        delivered = min(amount, max(0, self.available_longs(sell.maker, instrument.series_id)))
+        written = amount - delivered
+        collateral = (
+            full_collateral(
+                instrument.is_put, instrument.collateral_unit, instrument.strike, written
+            )
+            if written
+            else 0
+        )
+        return Requirement(
+            buyer=buy.maker,
+            quote_token=instrument.quote_token,
+            buyer_quote=premium + buyer_fee_bound(buy, amount, price),
+            seller=sell.maker,
+            series_id=instrument.series_id,
+            seller_longs=delivered,
+            collateral_token=instrument.collateral_token,
+            seller_collateral=collateral,
+        )
+
+    def short_of(self, req: Requirement) -> str | None:
+        """The maker (buyer first) whose available funds do not cover `req`, or None."""
+        if req.buyer_quote and self.available(req.buyer, req.quote_token) < req.buyer_quote:
+            return req.buyer
+        if req.seller_collateral and (
+            self.available(req.seller, req.collateral_token) < req.seller_collateral
+        ):
+            return req.seller
+        return None
+
+    # ------------------------------------------------------------------------------ changes
+
+    def reserve(self, match_id: int, req: Requirement) -> None:
+        """Hold `req` back for `match_id` (idempotent per match id)."""
+        if match_id in self._by_match:
+            return
+        self._by_match[match_id] = req
+        self._add(req, 1)
+
+    def release(self, match_id: int) -> Requirement | None:
+        """Give back what `match_id` reserved (confirmed or reverted); None if it held nothing."""
+        req = self._by_match.pop(match_id, None)
+        if req is not None:
+            self._add(req, -1)
+        return req
+
+    def _add(self, req: Requirement, sign: int) -> None:
+        if req.buyer_quote:
+            key = (req.buyer, req.quote_token)
+            self._quote[key] = self._quote.get(key, 0) + sign * req.buyer_quote
+        if req.seller_collateral:
+            key = (req.seller, req.collateral_token)
+            self._quote[key] = self._quote.get(key, 0) + sign * req.seller_collateral
+        if req.seller_longs:
+            lkey = (req.seller, req.series_id)
+            self._longs[lkey] = self._longs.get(lkey, 0) + sign * req.seller_longs
+
+
+class UnlimitedFunds:
+    """A `Funds` view in which every maker can pay for anything (benchmarks, model tests)."""
+
+    def free(self, account: str, token: str) -> int:
+        return 2**255
+
+    def longs(self, account: str, series_id: int) -> int:
+        return 0
