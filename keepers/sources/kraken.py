@@ -66,7 +66,10 @@ class KrakenSource(RestSource):
         body = reply.body
         if not isinstance(body, dict):
             raise InvalidReply(self.name, "reply is not a JSON object")
-        errors = [str(e) for e in body.get("error") or [] if str(e).startswith("E")]
+        listed = body.get("error", [])
+        if not isinstance(listed, list):
+            raise InvalidReply(self.name, "reply's error field is not a list")
+        errors = [str(e) for e in listed if str(e).startswith("E")]  # W...: warnings
         if errors:
             self._raise_error(errors[0])
         if reply.status >= 400:

@@ -95,6 +95,7 @@ def test_stale_date(kraken):
         ({"error": [], "result": {"XETHZUSD": {"a": ["1", "1", "1"]}}}, "no last trade"),
         ({"error": [], "result": {"XETHZUSD": {"c": ["abc", "1"]}}}, "not a plain positive"),
         ("[]", "not a JSON object"),
+        ({"error": "EAPI:Rate limit exceeded"}, "error field is not a list"),
     ],
 )
 def test_malformed_replies(kraken, body, match):
