@@ -1,0 +1,1363 @@
+# pragma version ~=0.4.3
+"""
+@title Strikeline Ledger
+@custom:contract-name Ledger
+@license GNU Affero General Public License v3.0 only
+@notice The trading hot path in one contract, so that a match touches one
+        contract's storage:
+
+        - free collateral per account and token (deposit, withdraw);
+        - positions: a series' long and fully collateralised short of an
+          account in one word; a short locks exactly `full_collateral(short)`;
+        - the ERC-1155 token of the longs (one id per series): wallets see,
+          move and approve their longs here;
+        - EIP-712 signed orders: `match_orders` by registered relayers (one or
+          a batch), a direct `fill` by the taker, partial fills, replay
+          protection by a per-maker nonce bitmap, cancel by hash or by
+          contents, bulk cancel by a minimum nonce, fees capped by the order's
+          signed `maxFee`, an optional `sender` that alone may submit the order;
+        - writing and burning fully collateralised shorts; a trade writes what
+          the seller does not deliver (sell to open) and nets the buyer's
+          incoming longs against its short (buy to close).
+
+        The Clearinghouse beside it (fixed at deployment) keeps the cold paths:
+        products and series, expiry settlement, margined shorts and the
+        insurance fund. It registers products and series here and, after
+        expiry, settles positions through the `clearing_*` hooks.
+
+        Rounding never favours a user: collateral locked and premiums paid
+        round up, collateral released and premiums received round down.
+@custom:kill The Clearinghouse's guardian pauses writing, matching and fills
+        (pushed here with `clearing_set_config`). A pause
+        never blocks deposits, withdrawing free collateral, burning (closing),
+        cancelling, ERC-1155 transfers, or settlement after expiry. To retire
+        the ledger: pause it, revoke every relayer, and let every series expire
+        and settle through the Clearinghouse; users withdraw free collateral at
+        any time.
+"""
+
+from ethereum.ercs import IERC20
+from ethereum.ercs import IERC165
+
+from snekmate.auth import access_control
+from snekmate.utils import ecdsa
+from snekmate.utils import eip712_domain_separator as eip712
+from snekmate.utils import signature_checker
+from snekmate.tokens.interfaces import IERC1155
+from snekmate.tokens.interfaces import IERC1155Receiver
+
+# @dev Shared word layouts, units and money maths; stateless, so a plain import.
+from .modules import layout
+
+implements: IERC165
+
+# @dev Roles: the admin (a timelock in production) sets fees and the fee
+# recipient and registers relayers; the guardian pauses; relayers match.
+initializes: access_control
+
+# @dev We own the EIP-712 domain (name "Strikeline", version "1", chain id,
+# this address); the separator is rebuilt if the chain id changes.
+initializes: eip712
+
+# @dev `ecdsa` (the malleability bound) and `signature_checker` (EIP-1271)
+# are stateless and only imported.
+
+exports: (
+    access_control.DEFAULT_ADMIN_ROLE,
+    access_control.hasRole,
+    access_control.grantRole,
+    access_control.revokeRole,
+    access_control.renounceRole,
+    eip712.eip712Domain,
+)
+
+
+# ---------------------------------------------------------------------------
+#                                   Events
+# ---------------------------------------------------------------------------
+
+event Deposit:
+    account: indexed(address)
+    token: indexed(address)
+    amount: uint256
+    sender: address
+
+
+event Withdraw:
+    account: indexed(address)
+    token: indexed(address)
+    amount: uint256
+    recipient: address
+
+
+event Written:
+    writer: indexed(address)
+    series_id: indexed(uint256)
+    amount: uint256
+    collateral: uint256
+    recipient: address
+
+
+event Burned:
+    writer: indexed(address)
+    series_id: indexed(uint256)
+    amount: uint256
+    released: uint256
+
+
+# @dev One per match or direct fill. With the ERC-1155 `TransferSingle` logs of
+# the same call it tells the whole trade: the longs delivered (seller to
+# buyer), written (minted to the buyer) and closed (burned from the seller).
+event Fill:
+    maker_order: indexed(bytes32)
+    taker_order: indexed(bytes32)
+    series_id: indexed(uint256)
+    maker: address
+    taker: address
+    maker_is_buy: bool
+    amount: uint256
+    price: uint256
+    maker_fee: uint256
+    taker_fee: uint256
+    maker_remaining: uint256
+    taker_remaining: uint256
+    maker_nonce: uint256
+    taker_nonce: uint256
+
+
+event Cancel:
+    maker: indexed(address)
+    order_hash: indexed(bytes32)
+    nonce: uint256
+
+
+event CancelByHash:
+    maker: indexed(address)
+    order_hash: indexed(bytes32)
+
+
+event MinNonceRaised:
+    maker: indexed(address)
+    min_nonce: uint256
+
+
+# @dev Fees, fee recipient and pause, as the Clearinghouse's governance set them.
+event ConfigSet:
+    fee_recipient: indexed(address)
+    maker_fee_bps: uint256
+    taker_fee_bps: uint256
+    paused: bool
+
+
+# ---------------------------------------------------------------------------
+#                                  Constants
+# ---------------------------------------------------------------------------
+
+RELAYER_ROLE: public(constant(bytes32)) = keccak256("RELAYER_ROLE")
+
+ORDER_TYPEHASH: public(constant(bytes32)) = keccak256(
+    "Order(address maker,address taker,address sender,uint256 seriesId,bool isBuy,uint256 amount,uint256 limitPrice,uint256 maxFee,uint256 nonce,uint256 deadline)"
+)
+
+BPS: constant(uint256) = 10_000
+# @dev Fees are at most 12.5% of the premium (the cap Deribit applies to options).
+MAX_FEE_BPS: public(constant(uint256)) = 1_250
+# @dev The fee notional is divided by UNIT * BPS, rounding up.
+FEE_DENOMINATOR: constant(uint256) = layout.UNIT * BPS
+MAX_MATCHES: public(constant(uint256)) = 16
+MAX_CANCELS: public(constant(uint256)) = 64
+MAX_BATCH: constant(uint256) = 128
+# @dev `partial_fills` value of a cancelled order.
+CANCELLED: constant(uint256) = max_value(uint256)
+# @dev `_config`: the fee recipient (bits 0-159), maker fee bps (160-175),
+# taker fee bps (176-191) and the pause flag (192): a match reads everything
+# global in one slot.
+FEE_MASK: constant(uint256) = 2**16 - 1
+MAKER_FEE_SHIFT: constant(uint256) = 160
+TAKER_FEE_SHIFT: constant(uint256) = 176
+PAUSED_BIT: constant(uint256) = 2**192
+# @dev `_makers`: the minimum valid nonce below bit 255; bit 255 is set once the
+# maker cancelled an order by hash, and only then is `cancelled` read on a fill.
+HASH_CANCELS: constant(uint256) = 2**255
+MIN_NONCE_MASK: constant(uint256) = HASH_CANCELS - 1
+
+# @dev ERC-165 ids: ERC-165, ERC-1155, access control. The optional metadata
+# URI extension is left out to keep 2 KB of EIP-170 headroom; series metadata
+# (product, strike, expiry) is on chain in the Clearinghouse.
+_SUPPORTED_INTERFACES: constant(bytes4[3]) = [0x01ffc9a7, 0xd9b67a26, 0x7965db0b]
+
+
+# ---------------------------------------------------------------------------
+#                            Immutables and storage
+# ---------------------------------------------------------------------------
+
+struct Order:
+    maker: address
+    taker: address
+    sender: address
+    series_id: uint256
+    is_buy: bool
+    amount: uint256
+    limit_price: uint256
+    max_fee: uint256
+    nonce: uint256
+    deadline: uint256
+
+
+# @dev A 65-byte r || s || v signature split into words, so that a `Match` is a
+# static struct the relayer's calldata decodes without offsets.
+struct Signature:
+    r: bytes32
+    s: bytes32
+    v: uint8
+
+
+struct Match:
+    buy: Order
+    sell: Order
+    buy_signature: Signature
+    sell_signature: Signature
+    # option units traded
+    amount: uint256
+    # quote units per contract: the resting order's limit price
+    price: uint256
+    # True when the buy order rested on the book (it pays the maker fee)
+    buy_is_maker: bool
+
+
+struct Position:
+    long: uint256
+    short: uint256
+
+
+# @dev The cold-path contract: registers products and series, settles after
+# expiry. An immutable, so its hooks check the caller without a storage read.
+clearinghouse: public(immutable(address))
+
+_config: uint256
+
+# @dev 10**decimals of each accepted token; zero means not accepted.
+token_unit: public(HashMap[address, uint256])
+free_collateral: public(HashMap[address, HashMap[address, uint256]])
+# @dev account -> series -> position word (`layout`).
+_positions: HashMap[address, HashMap[uint256, uint256]]
+# @dev series -> book word: fully collateralised open interest | collateral.
+_book: HashMap[uint256, uint256]
+# @dev series -> terms word, and its product; product -> product word.
+_terms: HashMap[uint256, uint256]
+_series_product: HashMap[uint256, bytes32]
+_product: HashMap[bytes32, uint256]
+
+isApprovedForAll: public(HashMap[address, HashMap[address, bool]])
+
+# @dev Per maker: the minimum valid nonce and the HASH_CANCELS flag.
+_makers: HashMap[address, uint256]
+# @dev Orders their maker cancelled by hash.
+cancelled: public(HashMap[address, HashMap[bytes32, bool]])
+# @dev Bit `nonce % 256` of word `nonce // 256` is set once an order with that
+# nonce filled (in part) or was cancelled.
+nonce_bitmap: public(HashMap[address, HashMap[uint256, uint256]])
+# @dev Filled amount of a partly filled order, CANCELLED once cancelled, zero
+# otherwise (fresh, or fully filled).
+partial_fills: public(HashMap[bytes32, uint256])
+
+
+# ---------------------------------------------------------------------------
+#                                 Constructor
+# ---------------------------------------------------------------------------
+
+@deploy
+def __init__(
+    clearinghouse_: address,
+    admin_: address,
+    fee_recipient_: address,
+    maker_fee_bps_: uint256,
+    taker_fee_bps_: uint256,
+):
+    """
+    @dev Deploys the ledger bound for good to the Clearinghouse at
+         `clearinghouse_` (the deployer's next CREATE address: the
+         Clearinghouse's constructor refuses a ledger bound elsewhere).
+         `admin_` (a timelock in production) gets the admin role, which
+         registers relayers; the deployer keeps no role unless it is the admin.
+         Fees, the fee recipient and the pause change later only through the
+         Clearinghouse's governance (`clearing_set_config`).
+    @param clearinghouse_ The Clearinghouse (deployed next).
+    @param admin_ The admin.
+    @param fee_recipient_ Receives fees and rounding dust.
+    @param maker_fee_bps_ The resting order's fee, basis points of premium.
+    @param taker_fee_bps_ The taking side's fee, basis points of premium.
+    """
+    if not (clearinghouse_ != empty(address)):
+        self._fail("ledger: zero clearinghouse")
+    if not (admin_ != empty(address)):
+        self._fail("ledger: zero admin")
+    if not (fee_recipient_ != empty(address)):
+        self._fail("ledger: zero fee recipient")
+    access_control.__init__()
+    eip712.__init__("Strikeline", "1")
+    clearinghouse = clearinghouse_
+    if not (maker_fee_bps_ <= MAX_FEE_BPS and taker_fee_bps_ <= MAX_FEE_BPS):
+        self._fail("ledger: fee too high")
+    self._config = convert(fee_recipient_, uint256) | (maker_fee_bps_ << MAKER_FEE_SHIFT) | (taker_fee_bps_ << TAKER_FEE_SHIFT)
+    access_control._grant_role(access_control.DEFAULT_ADMIN_ROLE, admin_)
+    if admin_ != msg.sender:
+        access_control._revoke_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+
+
+# ---------------------------------------------------------------------------
+#                                  Accounts
+# ---------------------------------------------------------------------------
+
+@external
+@nonreentrant
+def deposit(token: address, amount: uint256, account: address) -> uint256:
+    """
+    @dev Pulls `amount` of `token` from the caller and credits `account` with
+         what actually arrived (a fee-on-transfer token credits less). Never paused.
+    @return uint256 The amount credited.
+    """
+    if not (self.token_unit[token] != 0):
+        self._fail("ledger: token not accepted")
+    if not (amount != 0):
+        self._fail("ledger: zero amount")
+    if not (account != empty(address)):
+        self._fail("ledger: zero account")
+    before: uint256 = staticcall IERC20(token).balanceOf(self)
+    self._transfer_in(token, msg.sender, amount)
+    received: uint256 = staticcall IERC20(token).balanceOf(self) - before
+    if not (received != 0):
+        self._fail("ledger: nothing received")
+    self.free_collateral[account][token] += received
+    log Deposit(account=account, token=token, amount=received, sender=msg.sender)
+    return received
+
+
+@external
+@nonreentrant
+def withdraw(token: address, amount: uint256, recipient: address):
+    """
+    @dev Sends `amount` of the caller's free `token` to `recipient`. Never paused.
+    """
+    if not (amount != 0):
+        self._fail("ledger: zero amount")
+    if not (recipient != empty(address)):
+        self._fail("ledger: zero recipient")
+    self._debit_free(msg.sender, token, amount)
+    log Withdraw(account=msg.sender, token=token, amount=amount, recipient=recipient)
+    self._transfer_out(token, recipient, amount)
+
+
+# ---------------------------------------------------------------------------
+#                              Writing and closing
+# ---------------------------------------------------------------------------
+
+@external
+@nonreentrant
+def write(series_id: uint256, amount: uint256, recipient: address) -> uint256:
+    """
+    @dev Locks full collateral from the caller's free balance, opens (or adds
+         to) the caller's short and mints `amount` longs to `recipient`.
+    @return uint256 The collateral locked.
+    """
+    if not (self._config & PAUSED_BIT == 0):
+        self._fail("ledger: paused")
+    terms: uint256 = self._open_terms(series_id)
+    product: uint256 = self._product[self._series_product[series_id]]
+    pos: uint256 = self._positions[msg.sender][series_id]
+    locked: uint256 = 0
+    pos, locked = self._open_short(msg.sender, series_id, product, terms, pos, amount)
+    self._positions[msg.sender][series_id] = pos
+    log Written(writer=msg.sender, series_id=series_id, amount=amount, collateral=locked, recipient=recipient)
+    self._mint(recipient, series_id, amount)
+    return locked
+
+
+@external
+@nonreentrant
+def burn(series_id: uint256, amount: uint256) -> uint256:
+    """
+    @dev Before expiry, burns `amount` of the caller's longs against its own
+         short and releases the collateral no longer needed. Never paused.
+    @return uint256 The collateral released.
+    """
+    terms: uint256 = self._open_terms(series_id)
+    product: uint256 = self._product[self._series_product[series_id]]
+    pos: uint256 = self._positions[msg.sender][series_id]
+    if not (pos & layout.LONG_MASK >= amount):
+        self._fail("ledger: burn amount exceeds balance")
+    released: uint256 = 0
+    pos, released = self._close_short(msg.sender, series_id, product, terms, pos, amount)
+    self._positions[msg.sender][series_id] = pos - amount
+    log Burned(writer=msg.sender, series_id=series_id, amount=amount, released=released)
+    self._log_transfer(msg.sender, empty(address), series_id, amount)
+    return released
+
+
+# ---------------------------------------------------------------------------
+#                                   Trading
+# ---------------------------------------------------------------------------
+
+@external
+@nonreentrant
+def match_orders(matches: DynArray[Match, MAX_MATCHES]):
+    """
+    @dev Relayers only. Settles each match in order: checks both orders
+         (sides, series, counterparties, submitter, limits, deadlines, nonces,
+         signatures, amounts left, fee caps), records the fills and settles
+         the trade in place. Any failing match reverts the batch.
+    @param matches The matches, at most MAX_MATCHES.
+    """
+    self._check_role(RELAYER_ROLE)
+    config: uint256 = self._config
+    if not (config & PAUSED_BIT == 0):
+        self._fail("ledger: paused")
+    if not (len(matches) != 0):
+        self._fail("ledger: no matches")
+    # an order that fills in consecutive matches (a maker's quote taken by several
+    # takers, or one taker sweeping several makers) has its signature checked once
+    buy_verified: bytes32 = empty(bytes32)
+    sell_verified: bytes32 = empty(bytes32)
+    for i: uint256 in range(len(matches), bound=MAX_MATCHES):
+        buy_verified, sell_verified = self._match(matches[i], config, buy_verified, sell_verified)
+
+
+@external
+@nonreentrant
+def fill(order: Order, signature: Bytes[65], amount: uint256, max_fee: uint256) -> uint256:
+    """
+    @dev Takes the other side of a signed order at its limit price: the
+         caller sells to a buy order or buys from a sell order. The order's
+         maker pays the maker fee, the caller the taker fee. An order naming a
+         `sender` fills only when that address calls.
+    @param order The resting order.
+    @param signature The maker's 65-byte signature of the order.
+    @param amount Option units to trade.
+    @param max_fee The most the caller accepts to pay in fees, quote units.
+    @return uint256 What is left of the order after this fill.
+    """
+    config: uint256 = self._config
+    if not (config & PAUSED_BIT == 0):
+        self._fail("ledger: paused")
+    if not (amount != 0):
+        self._fail("ledger: zero amount")
+    if not (order.maker != msg.sender):
+        self._fail("ledger: self trade")
+    if not (order.taker == empty(address) or order.taker == msg.sender):
+        self._fail("ledger: taker not allowed")
+    if not (order.sender == empty(address) or order.sender == msg.sender):
+        self._fail("ledger: sender not allowed")
+    notional: uint256 = amount * order.limit_price
+    maker_fee: uint256 = self._fee(notional, (config >> MAKER_FEE_SHIFT) & FEE_MASK)
+    taker_fee: uint256 = self._fee(notional, (config >> TAKER_FEE_SHIFT) & FEE_MASK)
+    if not (taker_fee <= max_fee):
+        self._fail("ledger: taker fee over max")
+    order_hash: bytes32 = empty(bytes32)
+    remaining: uint256 = 0
+    cached: bytes32 = empty(bytes32)
+    order_hash, remaining, cached = self._take(order, self._split(signature), amount, maker_fee, empty(bytes32))
+    if order.is_buy:
+        self._settle(order.series_id, order.maker, msg.sender, amount, notional, maker_fee, taker_fee, config)
+    else:
+        self._settle(order.series_id, msg.sender, order.maker, amount, notional, taker_fee, maker_fee, config)
+    taker: Order = empty(Order)
+    taker.maker = msg.sender
+    self._log_fill(order, order_hash, remaining, taker, empty(bytes32), 0, amount, order.limit_price, maker_fee, taker_fee)
+    return remaining
+
+
+# ---------------------------------------------------------------------------
+#                                Cancellation
+# ---------------------------------------------------------------------------
+
+@external
+def cancel(orders: DynArray[Order, MAX_CANCELS]):
+    """
+    @dev Cancels the caller's orders, each identified by its contents. A
+         cancelled order's nonce is used up, so other orders of the caller
+         with the same nonce are void too. Never paused; twice is harmless.
+    @param orders The orders, at most MAX_CANCELS, all made by the caller.
+    """
+    for order: Order in orders:
+        if not (order.maker == msg.sender):
+            self._fail("ledger: not the maker")
+        order_hash: bytes32 = self._hash_order(order)
+        self.nonce_bitmap[msg.sender][order.nonce >> 8] |= 1 << (order.nonce & 255)
+        self.partial_fills[order_hash] = CANCELLED
+        log Cancel(maker=msg.sender, order_hash=order_hash, nonce=order.nonce)
+
+
+@external
+def cancel_by_hash(order_hashes: DynArray[bytes32, MAX_CANCELS]):
+    """
+    @dev Cancels the caller's orders by hash (the digest `hash_order` returns
+         and `Fill` logs), only ever for the caller. The nonce stays unused.
+         From the first hash cancel on, fills of the caller's orders read the
+         cancel flag. Never paused; cancelling twice is harmless.
+    @param order_hashes The hashes, at most MAX_CANCELS.
+    """
+    if not (len(order_hashes) != 0):
+        self._fail("ledger: nothing to cancel")
+    self._makers[msg.sender] |= HASH_CANCELS
+    for order_hash: bytes32 in order_hashes:
+        self.cancelled[msg.sender][order_hash] = True
+        log CancelByHash(maker=msg.sender, order_hash=order_hash)
+
+
+@external
+def raise_min_nonce(min_nonce_: uint256):
+    """
+    @dev Voids every order of the caller with a nonce below `min_nonce_`.
+         The minimum only goes up, and stays below 2**255. Never paused.
+    @param min_nonce_ The new minimum valid nonce.
+    """
+    state: uint256 = self._makers[msg.sender]
+    if not (min_nonce_ > state & MIN_NONCE_MASK):
+        self._fail("ledger: nonce not raised")
+    if not (min_nonce_ <= MIN_NONCE_MASK):
+        self._fail("ledger: nonce too large")
+    self._makers[msg.sender] = (state & HASH_CANCELS) | min_nonce_
+    log MinNonceRaised(maker=msg.sender, min_nonce=min_nonce_)
+
+
+# ---------------------------------------------------------------------------
+#                                  ERC-1155
+# ---------------------------------------------------------------------------
+
+@external
+@nonreentrant
+def safeTransferFrom(owner: address, to: address, id: uint256, amount: uint256, data: Bytes[1_024]):
+    """
+    @dev Moves `amount` longs of series `id` from `owner` to `to` (the owner or
+         an approved operator calls). Never paused: a long moves freely.
+    """
+    if not (owner == msg.sender or self.isApprovedForAll[owner][msg.sender]):
+        self._fail("ledger: caller is not owner nor approved")
+    self._move(owner, to, id, amount)
+    self._log_transfer(owner, to, id, amount)
+    self._check_received(owner, to, id, amount, data)
+
+
+@external
+@nonreentrant
+def safeBatchTransferFrom(
+    owner: address,
+    to: address,
+    ids: DynArray[uint256, MAX_BATCH],
+    amounts: DynArray[uint256, MAX_BATCH],
+    data: Bytes[1_024],
+):
+    """
+    @dev Batched `safeTransferFrom`.
+    """
+    if not (owner == msg.sender or self.isApprovedForAll[owner][msg.sender]):
+        self._fail("ledger: caller is not owner nor approved")
+    if not (len(ids) == len(amounts)):
+        self._fail("ledger: ids and amounts length mismatch")
+    for i: uint256 in range(len(ids), bound=MAX_BATCH):
+        self._move(owner, to, ids[i], amounts[i])
+    log IERC1155.TransferBatch(_operator=msg.sender, _from=owner, _to=to, _ids=ids, _values=amounts)
+    if to.is_contract:
+        if (
+            extcall IERC1155Receiver(to).onERC1155BatchReceived(msg.sender, owner, ids, amounts, data)
+            != method_id("onERC1155BatchReceived(address,address,uint256[],uint256[],bytes)", output_type=bytes4)
+        ):
+            self._fail("ledger: receiver rejected the transfer")
+
+
+@external
+def setApprovalForAll(operator: address, approved: bool):
+    """
+    @dev Lets `operator` move all of the caller's longs (or stops it).
+    """
+    if not (operator != msg.sender):
+        self._fail("ledger: setting approval status for self")
+    self.isApprovedForAll[msg.sender][operator] = approved
+    log IERC1155.ApprovalForAll(_owner=msg.sender, _operator=operator, _approved=approved)
+
+
+@external
+@view
+def balanceOf(owner: address, id: uint256) -> uint256:
+    """
+    @dev The longs of series `id` held by `owner`.
+    """
+    return self._positions[owner][id] & layout.LONG_MASK
+
+
+@external
+@view
+def balanceOfBatch(owners: DynArray[address, MAX_BATCH], ids: DynArray[uint256, MAX_BATCH]) -> DynArray[uint256, MAX_BATCH]:
+    """
+    @dev `balanceOf` for each (owner, id) pair.
+    """
+    if not (len(owners) == len(ids)):
+        self._fail("ledger: owners and ids length mismatch")
+    balances: DynArray[uint256, MAX_BATCH] = []
+    for i: uint256 in range(len(owners), bound=MAX_BATCH):
+        balances.append(self._positions[owners[i]][ids[i]] & layout.LONG_MASK)
+    return balances
+
+
+@external
+@view
+def supportsInterface(interfaceId: bytes4) -> bool:
+    """
+    @dev ERC-165: ERC-165, ERC-1155 and its metadata URI extension, and the
+         access-control interface of the admin roles.
+    """
+    return interfaceId in _SUPPORTED_INTERFACES
+
+
+# ---------------------------------------------------------------------------
+#                        Clearinghouse hooks (cold paths)
+# ---------------------------------------------------------------------------
+
+@external
+def clearing_set_product(product_id: bytes32, word: uint256, underlying: address, underlying_unit: uint256, quote: address, quote_unit: uint256):
+    """
+    @dev Clearinghouse only: records a whitelisted (or disabled) product's
+         word and accepts its tokens for deposit.
+    """
+    self._check_clearinghouse()
+    self._product[product_id] = word
+    self.token_unit[underlying] = underlying_unit
+    self.token_unit[quote] = quote_unit
+
+
+@external
+def clearing_set_config(config: uint256):
+    """
+    @dev Clearinghouse only: fees, fee recipient and pause in one word
+         (recipient bits 0-159, maker bps 160-175, taker bps 176-191, paused
+         bit 192), checked and set by the Clearinghouse's governance.
+    """
+    self._check_clearinghouse()
+    if not (
+        (config >> MAKER_FEE_SHIFT) & FEE_MASK <= MAX_FEE_BPS
+        and (config >> TAKER_FEE_SHIFT) & FEE_MASK <= MAX_FEE_BPS
+        and config & layout.MASK160 != 0
+    ):
+        self._fail("ledger: bad config")
+    self._config = config
+    log ConfigSet(
+        fee_recipient=layout._low_address(config),
+        maker_fee_bps=(config >> MAKER_FEE_SHIFT) & FEE_MASK,
+        taker_fee_bps=(config >> TAKER_FEE_SHIFT) & FEE_MASK,
+        paused=config & PAUSED_BIT != 0,
+    )
+
+
+@external
+def clearing_set_series(series_id: uint256, product_id: bytes32, terms: uint256):
+    """
+    @dev Clearinghouse only: records a new series' product and terms word.
+    """
+    self._check_clearinghouse()
+    self._series_product[series_id] = product_id
+    self._terms[series_id] = terms
+
+
+@external
+@nonreentrant
+def clearing_move_free(account: address, token: address, amount: uint256, credit: bool):
+    """
+    @dev Clearinghouse only: credits or debits `account`'s free `token`, the
+         other side being collateral the Clearinghouse accounts for (margin,
+         insurance, settlement pools). A debit reverts if the balance is short.
+    """
+    self._check_clearinghouse()
+    if credit:
+        self.free_collateral[account][token] += amount
+    else:
+        self._debit_free(account, token, amount)
+
+
+@external
+@nonreentrant
+def clearing_mint(to: address, series_id: uint256, amount: uint256):
+    """
+    @dev Clearinghouse only: mints longs backed by a margined short it keeps.
+    """
+    self._check_clearinghouse()
+    if not (self._config & PAUSED_BIT == 0):
+        self._fail("ledger: paused")
+    self._open_terms(series_id)
+    self._mint(to, series_id, amount)
+
+
+@external
+@nonreentrant
+def clearing_burn(owner: address, series_id: uint256, amount: uint256, token: address, credit: uint256):
+    """
+    @dev Clearinghouse only: burns `amount` of `owner`'s longs (closing a
+         margined short, or redeeming after expiry) and credits `credit` of
+         `token` to its free balance.
+    """
+    self._check_clearinghouse()
+    pos: uint256 = self._positions[owner][series_id]
+    if not (pos & layout.LONG_MASK >= amount):
+        self._fail("ledger: burn amount exceeds balance")
+    self._positions[owner][series_id] = pos - amount
+    if credit != 0:
+        self.free_collateral[owner][token] += credit
+    self._log_transfer(owner, empty(address), series_id, amount)
+
+
+@external
+@nonreentrant
+def clearing_open_short(writer: address, series_id: uint256, amount: uint256) -> uint256:
+    """
+    @dev Clearinghouse only: `writer` takes over `amount` of short with full
+         collateral from its free balance, no longs minted (a liquidator
+         taking a margined short over). Paused with trading.
+    @return uint256 The collateral locked.
+    """
+    self._check_clearinghouse()
+    if not (self._config & PAUSED_BIT == 0):
+        self._fail("ledger: paused")
+    terms: uint256 = self._open_terms(series_id)
+    locked: uint256 = 0
+    pos: uint256 = 0
+    pos, locked = self._open_short(
+        writer, series_id, self._product[self._series_product[series_id]], terms, self._positions[writer][series_id], amount
+    )
+    self._positions[writer][series_id] = pos
+    return locked
+
+
+@external
+@nonreentrant
+def clearing_settle_short(writer: address, series_id: uint256, collateral: uint256, token: address, returned: uint256) -> uint256:
+    """
+    @dev Clearinghouse only, after expiry: closes `writer`'s full short,
+         takes it and its `collateral` (full collateral, which the
+         Clearinghouse computes) off the series book and credits `returned`
+         of it (what the writer keeps after its obligation) to its free balance.
+    @return uint256 The short closed.
+    """
+    self._check_clearinghouse()
+    pos: uint256 = self._positions[writer][series_id]
+    short: uint256 = pos >> layout.SHORT_SHIFT
+    self._positions[writer][series_id] = pos & layout.LONG_MASK
+    self._book[series_id] -= short + (collateral << 128)
+    if returned != 0:
+        self.free_collateral[writer][token] += returned
+    return short
+
+
+# ---------------------------------------------------------------------------
+#                                    Views
+# ---------------------------------------------------------------------------
+
+@external
+@view
+def paused() -> bool:
+    """
+    @dev Whether writing, matching and fills are paused.
+    """
+    return self._config & PAUSED_BIT != 0
+
+
+@external
+@view
+def fee_recipient() -> address:
+    """
+    @dev Who receives trading fees and rounding dust.
+    """
+    return layout._low_address(self._config)
+
+
+@external
+@view
+def maker_fee_bps() -> uint256:
+    """
+    @dev The resting order's fee, basis points of premium.
+    """
+    return (self._config >> MAKER_FEE_SHIFT) & FEE_MASK
+
+
+@external
+@view
+def taker_fee_bps() -> uint256:
+    """
+    @dev The taking side's fee, basis points of premium.
+    """
+    return (self._config >> TAKER_FEE_SHIFT) & FEE_MASK
+
+
+@external
+@view
+def positions(account: address, series_id: uint256) -> Position:
+    """
+    @dev An account's position in a series: longs held and fully
+         collateralised short (which locks `full_collateral(short)`, the
+         Clearinghouse's `collateral_required`).
+    """
+    word: uint256 = self._positions[account][series_id]
+    return Position(long=word & layout.LONG_MASK, short=word >> layout.SHORT_SHIFT)
+
+
+@external
+@view
+def book(series_id: uint256) -> (uint256, uint256):
+    """
+    @dev (fully collateralised open interest, collateral locked for it) of a series.
+    """
+    word: uint256 = self._book[series_id]
+    return word & layout.MASK128, word >> 128
+
+
+@external
+@view
+def series_words(series_id: uint256) -> (uint256, uint256):
+    """
+    @dev (terms word, product word) of a series; (0, 0) if unknown.
+    """
+    return self._terms[series_id], self._product[self._series_product[series_id]]
+
+
+@external
+@view
+def min_nonce(maker: address) -> uint256:
+    """
+    @dev The maker's minimum valid nonce: its orders below it are void.
+    """
+    return self._makers[maker] & MIN_NONCE_MASK
+
+
+@external
+@view
+def domain_separator() -> bytes32:
+    """
+    @dev The EIP-712 domain separator for the current chain.
+    """
+    return eip712._domain_separator_v4()
+
+
+@external
+@view
+def nonce_used(maker: address, nonce: uint256) -> bool:
+    """
+    @dev Whether an order of `maker` with `nonce` filled (in part) or was cancelled.
+    """
+    return self.nonce_bitmap[maker][nonce >> 8] & (1 << (nonce & 255)) != 0
+
+
+# ---------------------------------------------------------------------------
+#                               Internals: orders
+# ---------------------------------------------------------------------------
+
+@internal
+def _match(m: Match, config: uint256, buy_verified: bytes32, sell_verified: bytes32) -> (bytes32, bytes32):
+    """
+    @dev Checks and settles one match. The resting order sets the price and
+         pays the maker fee; the other side pays the taker fee.
+    @return bytes32 This match's buy order hash if checked by key, else zero.
+    @return bytes32 This match's sell order hash if checked by key, else zero.
+    """
+    if not (m.amount != 0):
+        self._fail("ledger: zero amount")
+    if not (m.buy.is_buy and not m.sell.is_buy):
+        self._fail("ledger: sides")
+    if not (m.buy.series_id == m.sell.series_id):
+        self._fail("ledger: series mismatch")
+    buyer: address = m.buy.maker
+    seller: address = m.sell.maker
+    if not (buyer != seller):
+        self._fail("ledger: self trade")
+    if not (m.buy.taker == empty(address) or m.buy.taker == seller):
+        self._fail("ledger: taker not allowed")
+    if not (m.sell.taker == empty(address) or m.sell.taker == buyer):
+        self._fail("ledger: taker not allowed")
+    if not (m.buy.sender == empty(address) or m.buy.sender == msg.sender):
+        self._fail("ledger: sender not allowed")
+    if not (m.sell.sender == empty(address) or m.sell.sender == msg.sender):
+        self._fail("ledger: sender not allowed")
+    maker_bps: uint256 = (config >> MAKER_FEE_SHIFT) & FEE_MASK
+    taker_bps: uint256 = (config >> TAKER_FEE_SHIFT) & FEE_MASK
+    resting_limit: uint256 = m.sell.limit_price
+    buy_bps: uint256 = taker_bps
+    sell_bps: uint256 = maker_bps
+    if m.buy_is_maker:
+        resting_limit = m.buy.limit_price
+        buy_bps = maker_bps
+        sell_bps = taker_bps
+    if not (m.price == resting_limit):
+        self._fail("ledger: price not resting limit")
+    if not (m.price <= m.buy.limit_price):
+        self._fail("ledger: price above buy limit")
+    if not (m.price >= m.sell.limit_price):
+        self._fail("ledger: price below sell limit")
+
+    notional: uint256 = m.amount * m.price
+    buyer_fee: uint256 = self._fee(notional, buy_bps)
+    seller_fee: uint256 = self._fee(notional, sell_bps)
+    buy_hash: bytes32 = empty(bytes32)
+    buy_left: uint256 = 0
+    sell_hash: bytes32 = empty(bytes32)
+    sell_left: uint256 = 0
+    buy_cache: bytes32 = empty(bytes32)
+    sell_cache: bytes32 = empty(bytes32)
+    buy_hash, buy_left, buy_cache = self._take(m.buy, m.buy_signature, m.amount, buyer_fee, buy_verified)
+    sell_hash, sell_left, sell_cache = self._take(m.sell, m.sell_signature, m.amount, seller_fee, sell_verified)
+    self._settle(m.buy.series_id, buyer, seller, m.amount, notional, buyer_fee, seller_fee, config)
+
+    if m.buy_is_maker:
+        self._log_fill(m.buy, buy_hash, buy_left, m.sell, sell_hash, sell_left, m.amount, m.price, buyer_fee, seller_fee)
+    else:
+        self._log_fill(m.sell, sell_hash, sell_left, m.buy, buy_hash, buy_left, m.amount, m.price, seller_fee, buyer_fee)
+    return buy_cache, sell_cache
+
+
+@internal
+def _take(order: Order, signature: Signature, amount: uint256, fee: uint256, verified: bytes32) -> (bytes32, uint256, bytes32):
+    """
+    @dev Checks one order for a fill of `amount` paying `fee` and records the
+         fill: deadline, minimum nonce, pro rata fee cap, signature, cancel by
+         hash, amount left. An order whose hash equals `verified` skips the
+         signature check (the hash commits to every field, and a key
+         signature that verified once always does).
+    @return bytes32 The order hash.
+    @return uint256 What is left of the order after this fill.
+    @return bytes32 The order hash if a key signed it, else zero: a contract
+            wallet's EIP-1271 answer can change within a transaction, so it
+            is asked every time.
+    """
+    if not (block.timestamp <= order.deadline):
+        self._fail("ledger: order expired")
+    state: uint256 = self._makers[order.maker]
+    if not (order.nonce >= state & MIN_NONCE_MASK):
+        self._fail("ledger: nonce below minimum")
+    # a cap so large that max_fee * amount overflows limits nothing
+    if order.max_fee <= max_value(uint256) // amount:
+        if not (fee * order.amount <= order.max_fee * amount):
+            self._fail("ledger: fee over max")
+    order_hash: bytes32 = self._hash_order(order)
+    by_key: bool = True
+    if order_hash != verified:
+        by_key = self._check_signature(order.maker, order_hash, signature)
+    if state & HASH_CANCELS != 0:
+        if not (not self.cancelled[order.maker][order_hash]):
+            self._fail("ledger: order cancelled")
+    cached: bytes32 = empty(bytes32)
+    if by_key:
+        cached = order_hash
+    return order_hash, self._consume(order.maker, order.nonce, order_hash, order.amount, amount), cached
+
+
+@internal
+def _consume(maker: address, nonce: uint256, order_hash: bytes32, order_amount: uint256, amount: uint256) -> uint256:
+    """
+    @dev Records a fill of `amount` against an order. A fresh order only sets
+         its nonce's bit; a partly filled one keeps its filled amount in
+         `partial_fills` until it completes.
+    @return uint256 What is left of the order after this fill.
+    """
+    word_index: uint256 = nonce >> 8
+    bit: uint256 = 1 << (nonce & 255)
+    word: uint256 = self.nonce_bitmap[maker][word_index]
+    filled: uint256 = 0
+    if word & bit == 0:
+        self.nonce_bitmap[maker][word_index] = word | bit
+    else:
+        filled = self.partial_fills[order_hash]
+        if not (filled != CANCELLED):
+            self._fail("ledger: order cancelled")
+        if not (filled != 0):
+            self._fail("ledger: nonce used")
+    # a live partial fill is always below the order's amount
+    left: uint256 = unsafe_sub(order_amount, filled)
+    if not (amount <= left):
+        self._fail("ledger: overfill")
+    left = unsafe_sub(left, amount)
+    if left == 0:
+        if filled != 0:
+            self.partial_fills[order_hash] = 0
+    else:
+        self.partial_fills[order_hash] = unsafe_sub(order_amount, left)
+    return left
+
+
+@internal
+def _log_fill(
+    maker: Order,
+    maker_hash: bytes32,
+    maker_left: uint256,
+    taker: Order,
+    taker_hash: bytes32,
+    taker_left: uint256,
+    amount: uint256,
+    price: uint256,
+    maker_fee: uint256,
+    taker_fee: uint256,
+):
+    """
+    @dev The `Fill` log of one match or direct fill (a direct fill's taker
+         order is empty but for the taker's address).
+    """
+    log Fill(
+        maker_order=maker_hash,
+        taker_order=taker_hash,
+        series_id=maker.series_id,
+        maker=maker.maker,
+        taker=taker.maker,
+        maker_is_buy=maker.is_buy,
+        amount=amount,
+        price=price,
+        maker_fee=maker_fee,
+        taker_fee=taker_fee,
+        maker_remaining=maker_left,
+        taker_remaining=taker_left,
+        maker_nonce=maker.nonce,
+        taker_nonce=taker.nonce,
+    )
+
+
+@internal
+@view
+def _check_signature(signer: address, digest: bytes32, signature: Signature) -> bool:
+    """
+    @dev Accepts a 65-byte low-s ECDSA signature by `signer`, or, for a
+         contract `signer`, one its EIP-1271 `isValidSignature` accepts.
+    @return bool True if a key signed (ECDSA), False if a contract accepted it.
+    """
+    if not (convert(signature.s, uint256) <= ecdsa._MALLEABILITY_THRESHOLD):
+        self._fail("ledger: high s")
+    recovered: address = ecrecover(digest, signature.v, signature.r, signature.s)
+    if recovered == signer and recovered != empty(address):
+        return True
+    if signer.is_contract:
+        if not signature_checker._is_valid_ERC1271_signature_now(
+            signer, digest, concat(signature.r, signature.s, convert(signature.v, bytes1))
+        ):
+            self._fail("ledger: contract signature rejected")
+        return False
+    if recovered == empty(address):
+        self._fail("ledger: invalid signature")
+    self._fail("ledger: wrong signer")
+    return False
+
+
+@internal
+@pure
+def _split(signature: Bytes[65]) -> Signature:
+    """
+    @dev Splits a 65-byte r || s || v signature into its words.
+    """
+    if not (len(signature) == 65):
+        self._fail("ledger: signature length")
+    return Signature(r=extract32(signature, 0), s=extract32(signature, 32), v=convert(slice(signature, 64, 1), uint8))
+
+
+@internal
+@view
+def _hash_order(order: Order) -> bytes32:
+    """
+    @dev The EIP-712 digest of `order` under this contract's domain.
+    """
+    return eip712._hash_typed_data_v4(
+        keccak256(
+            abi_encode(
+                ORDER_TYPEHASH,
+                order.maker,
+                order.taker,
+                order.sender,
+                order.series_id,
+                order.is_buy,
+                order.amount,
+                order.limit_price,
+                order.max_fee,
+                order.nonce,
+                order.deadline,
+            )
+        )
+    )
+
+
+@internal
+@pure
+def _fee(notional: uint256, bps: uint256) -> uint256:
+    """
+    @dev A fee of `bps` on the premium `notional / UNIT`, rounded up.
+    """
+    scaled: uint256 = notional * bps
+    return scaled // FEE_DENOMINATOR + convert(scaled % FEE_DENOMINATOR != 0, uint256)
+
+
+@internal
+@view
+def _check_role(role: bytes32):
+    """
+    @dev Reverts unless the caller holds `role`, naming the missing role.
+    """
+    if access_control.hasRole[role][msg.sender]:
+        return
+    if role == RELAYER_ROLE:
+        self._fail("ledger: not a relayer")
+    self._fail("ledger: not the admin")
+
+
+@internal
+@view
+def _check_clearinghouse():
+    """
+    @dev Reverts unless the caller is the bound Clearinghouse.
+    """
+    if not (msg.sender == clearinghouse):
+        self._fail("ledger: only clearinghouse")
+
+
+# ---------------------------------------------------------------------------
+#                          Internals: money and positions
+# ---------------------------------------------------------------------------
+
+@internal
+def _settle(
+    series_id: uint256,
+    buyer: address,
+    seller: address,
+    amount: uint256,
+    notional: uint256,
+    buyer_fee: uint256,
+    seller_fee: uint256,
+    config: uint256,
+):
+    """
+    @dev Settles one trade in place. The buyer pays the premium rounded up
+         plus its fee, the seller receives the premium rounded down less its
+         fee, the fee recipient the difference. The seller delivers longs it
+         holds and writes the rest from free collateral (sell to open); the
+         buyer's incoming longs first close its own short (buy to close).
+    """
+    premium: uint256 = notional // layout.UNIT
+    if not (seller_fee <= premium):
+        self._fail("ledger: fee exceeds premium")
+    debit: uint256 = premium + buyer_fee + convert(notional % layout.UNIT != 0, uint256)
+    credit: uint256 = unsafe_sub(premium, seller_fee)
+    terms: uint256 = self._open_terms(series_id)
+
+    # premium: buyer -> seller, the rest (fees and rounding) to the fee recipient
+    quote: address = layout._quote(terms)
+    free: uint256 = self.free_collateral[buyer][quote]
+    if not (free >= debit):
+        self._fail("ledger: buyer insufficient collateral")
+    self.free_collateral[buyer][quote] = unsafe_sub(free, debit)
+    if credit != 0:
+        self.free_collateral[seller][quote] += credit
+    fee: uint256 = unsafe_sub(debit, credit)
+    if fee != 0:
+        self.free_collateral[layout._low_address(config)][quote] += fee
+
+    # positions: the product word is read only when a short opens or closes
+    seller_pos: uint256 = self._positions[seller][series_id]
+    buyer_pos: uint256 = self._positions[buyer][series_id]
+    delivered: uint256 = min(seller_pos & layout.LONG_MASK, amount)
+    written: uint256 = unsafe_sub(amount, delivered)
+    closed: uint256 = min(buyer_pos >> layout.SHORT_SHIFT, amount)
+    product: uint256 = 0
+    if written != 0 or closed != 0:
+        product = self._product[self._series_product[series_id]]
+    collateral: uint256 = 0
+    if written != 0:
+        seller_pos, collateral = self._open_short(seller, series_id, product, terms, seller_pos, written)
+    if closed != 0:
+        buyer_pos, collateral = self._close_short(buyer, series_id, product, terms, buyer_pos, closed)
+    received: uint256 = unsafe_sub(amount, closed)
+    # delivered <= the seller's longs, and the buyer's longs are checked to
+    # stay in their 128 bits
+    if not ((buyer_pos & layout.LONG_MASK) + received <= layout.LONG_MASK):
+        self._fail("ledger: amount too large")
+    self._positions[seller][series_id] = unsafe_sub(seller_pos, delivered)
+    self._positions[buyer][series_id] = unsafe_add(buyer_pos, received)
+
+    # ERC-1155 logs: delivered longs move, written ones are minted to the buyer,
+    # and the part that closes the buyer's short is burned from the seller
+    moved: uint256 = min(delivered, received)
+    if moved != 0:
+        self._log_transfer(seller, buyer, series_id, moved)
+    if delivered > moved:
+        self._log_transfer(seller, empty(address), series_id, delivered - moved)
+    if received > moved:
+        self._log_transfer(empty(address), buyer, series_id, received - moved)
+    if received != 0:
+        self._check_received(seller, buyer, series_id, received, b"")
+
+
+@internal
+def _open_short(writer: address, series_id: uint256, product: uint256, terms: uint256, pos: uint256, amount: uint256) -> (uint256, uint256):
+    """
+    @dev Adds `amount` to `writer`'s short in the position word `pos`, locking
+         the full collateral it adds from free. The short stays below
+         MAX_AMOUNT, the margin maths' domain.
+    @return uint256 The new position word.
+    @return uint256 The collateral locked.
+    """
+    if not (amount != 0):
+        self._fail("ledger: zero amount")
+    if not (product & layout.ENABLED_BIT != 0):
+        self._fail("ledger: product disabled")
+    short: uint256 = pos >> layout.SHORT_SHIFT
+    new_short: uint256 = short + amount
+    if not (new_short <= layout.MAX_AMOUNT):
+        self._fail("ledger: amount too large")
+    is_put: bool = product & layout.PUT_BIT != 0
+    unit: uint256 = layout._unit(product)
+    strike: uint256 = terms >> layout.STRIKE_SHIFT
+    required: uint256 = layout._full_collateral(is_put, unit, strike, new_short) - layout._full_collateral(
+        is_put, unit, strike, short
+    )
+    token: address = layout._low_address(product)
+    free: uint256 = self.free_collateral[writer][token]
+    if not (free >= required):
+        self._fail("ledger: insufficient collateral")
+    self.free_collateral[writer][token] = unsafe_sub(free, required)
+    book: uint256 = self._book[series_id]
+    if not ((book & layout.MASK128) + amount <= layout.MASK128):
+        self._fail("ledger: amount too large")
+    # a collateral half past 128 bits overflows the word and reverts
+    self._book[series_id] = book + amount + (required << 128)
+    return pos + (amount << layout.SHORT_SHIFT), required
+
+
+@internal
+def _close_short(writer: address, series_id: uint256, product: uint256, terms: uint256, pos: uint256, amount: uint256) -> (uint256, uint256):
+    """
+    @dev Takes `amount` off `writer`'s short in `pos` and releases the full
+         collateral it no longer needs to its free balance.
+    @return uint256 The new position word.
+    @return uint256 The collateral released.
+    """
+    if not (amount != 0):
+        self._fail("ledger: zero amount")
+    short: uint256 = pos >> layout.SHORT_SHIFT
+    if not (short >= amount):
+        self._fail("ledger: insufficient short")
+    is_put: bool = product & layout.PUT_BIT != 0
+    unit: uint256 = layout._unit(product)
+    strike: uint256 = terms >> layout.STRIKE_SHIFT
+    released: uint256 = layout._full_collateral(is_put, unit, strike, short) - layout._full_collateral(
+        is_put, unit, strike, unsafe_sub(short, amount)
+    )
+    token: address = layout._low_address(product)
+    self.free_collateral[writer][token] += released
+    book: uint256 = self._book[series_id]
+    self._book[series_id] = book - amount - (released << 128)
+    return pos - (amount << layout.SHORT_SHIFT), released
+
+
+@internal
+def _mint(to: address, series_id: uint256, amount: uint256):
+    """
+    @dev Mints `amount` longs to `to`, with the ERC-1155 log and receiver check.
+    """
+    if not (to != empty(address)):
+        self._fail("ledger: mint to the zero address")
+    if not (amount != 0):
+        self._fail("ledger: zero amount")
+    pos: uint256 = self._positions[to][series_id]
+    if not ((pos & layout.LONG_MASK) + amount <= layout.MASK128):
+        self._fail("ledger: amount too large")
+    self._positions[to][series_id] = pos + amount
+    self._log_transfer(empty(address), to, series_id, amount)
+    self._check_received(empty(address), to, series_id, amount, b"")
+
+
+@internal
+def _move(owner: address, to: address, id: uint256, amount: uint256):
+    """
+    @dev Moves `amount` longs between two position words.
+    """
+    if not (to != empty(address)):
+        self._fail("ledger: transfer to the zero address")
+    pos: uint256 = self._positions[owner][id]
+    if not (pos & layout.LONG_MASK >= amount):
+        self._fail("ledger: insufficient balance for transfer")
+    self._positions[owner][id] = unsafe_sub(pos, amount)
+    to_pos: uint256 = self._positions[to][id]
+    # the receiver's longs are bounded by the series' open interest < 2**128
+    self._positions[to][id] = unsafe_add(to_pos, amount)
+
+
+@internal
+@pure
+def _fail(reason: String[48]):
+    """
+    @dev Reverts with `reason`: one revert site for the whole contract keeps
+         the bytecode under EIP-170 (each inline revert string costs ~100 bytes).
+    """
+    raise reason
+
+
+@internal
+def _log_transfer(owner: address, to: address, id: uint256, amount: uint256):
+    """
+    @dev The ERC-1155 `TransferSingle` log (one site keeps the code small).
+    """
+    log IERC1155.TransferSingle(_operator=msg.sender, _from=owner, _to=to, _id=id, _value=amount)
+
+
+@internal
+def _check_received(owner: address, to: address, id: uint256, amount: uint256, data: Bytes[1_024]):
+    """
+    @dev ERC-1155's receiver check for a contract recipient.
+    """
+    if to.is_contract:
+        if (
+            extcall IERC1155Receiver(to).onERC1155Received(msg.sender, owner, id, amount, data)
+            != method_id("onERC1155Received(address,address,uint256,uint256,bytes)", output_type=bytes4)
+        ):
+            self._fail("ledger: receiver rejected the transfer")
+
+
+@internal
+@view
+def _open_terms(series_id: uint256) -> uint256:
+    """
+    @dev The terms word of a series that exists and has not expired.
+    """
+    terms: uint256 = self._terms[series_id]
+    if not (terms != 0):
+        self._fail("ledger: unknown series")
+    if not (block.timestamp < layout._expiry(terms)):
+        self._fail("ledger: series expired")
+    return terms
+
+
+@internal
+def _debit_free(account: address, token: address, amount: uint256):
+    """
+    @dev Takes `amount` from `account`'s free `token`; reverts if it has less.
+    """
+    free: uint256 = self.free_collateral[account][token]
+    if not (free >= amount):
+        self._fail("ledger: insufficient free collateral")
+    self.free_collateral[account][token] = unsafe_sub(free, amount)
+
+
+@internal
+def _transfer_in(token: address, sender: address, amount: uint256):
+    """
+    @dev transferFrom that accepts tokens returning nothing or true.
+    """
+    response: Bytes[32] = raw_call(
+        token,
+        abi_encode(sender, self, amount, method_id=method_id("transferFrom(address,address,uint256)")),
+        max_outsize=32,
+    )
+    if len(response) != 0:
+        if not (abi_decode(response, bool)):
+            self._fail("ledger: transferFrom failed")
+
+
+@internal
+def _transfer_out(token: address, recipient: address, amount: uint256):
+    """
+    @dev transfer that accepts tokens returning nothing or true.
+    """
+    response: Bytes[32] = raw_call(
+        token, abi_encode(recipient, amount, method_id=method_id("transfer(address,uint256)")), max_outsize=32
+    )
+    if len(response) != 0:
+        if not (abi_decode(response, bool)):
+            self._fail("ledger: transfer failed")
