@@ -7,8 +7,9 @@
 
 On a local network every role defaults to a devnet test account (`strikeline.deploy.
 DEVNET_ROLES`, which must hold ether: anvil `--accounts 12`) and test tokens are deployed.
-Elsewhere, forks included, the roles and the tokens (`--usdc`, `--weth`) are required: a
-test token never lands in a file marked with a real chain's id. The addresses go to
+Elsewhere the roles are required, and on any chain but a devnet's (31337, 1337), forks of
+real chains included, the tokens (`--usdc`, `--weth`) are: a test token never lands in a
+file marked with a real chain's id. The addresses go to
 `.build/deployments/<chain id>.json`, or `--out`, or `$STRIKELINE_DEPLOYMENTS_FILE`.
 See docs/deployment.md.
 """
@@ -25,6 +26,7 @@ from ape.cli import ConnectedProviderCommand, account_option
 
 from strikeline.deploy import (
     DAY,
+    DEVNET_CHAIN_IDS,
     PRODUCT_KINDS,
     ZERO_ADDRESS,
     DeployConfig,
@@ -37,7 +39,11 @@ from strikeline.deploy import (
     write_addresses,
 )
 
-_REQUIRED_OFF_DEVNET = ("reporters", "disputer", "guardian", "fee_recipient", "proposers")
+#: what must be given off local networks: the config key and its option
+_REQUIRED_OFF_DEVNET = {
+    "reporters": "--reporter", "disputer": "--disputer", "guardian": "--guardian",
+    "fee_recipient": "--fee-recipient", "proposers": "--proposer",
+}
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Deploy Strikeline")
@@ -93,12 +99,15 @@ def cli(
         "fee_recipient": fee_recipient, "proposers": proposers, "relayers": relayers,
     }
     given = {key: value for key, value in given.items() if value}
-    missing = [key for key in _REQUIRED_OFF_DEVNET if key not in given]
-    if not local:
-        missing += [f"--{name}" for name, token in (("usdc", usdc), ("weth", weth)) if not token]
+    missing = [option for key, option in _REQUIRED_OFF_DEVNET.items() if key not in given]
     if missing and not local:
-        raise click.UsageError(f"required off local networks (chain {chain.chain_id}; test "
-                               f"tokens only on local devnets): {', '.join(missing)}")
+        raise click.UsageError(f"required off local networks: {', '.join(missing)}")
+    # a fork of a real chain keeps its chain id: test tokens there would be recorded as if
+    # they were that chain's tokens
+    if chain.chain_id not in DEVNET_CHAIN_IDS and not (usdc and weth):
+        raise click.UsageError(f"chain {chain.chain_id} is not a devnet chain "
+                               f"{DEVNET_CHAIN_IDS}: give its real tokens with --usdc and --weth "
+                               "(test tokens are deployed only on devnet chains)")
     settings: dict[str, Any] = {
         **given,
         "executors": executors or (ZERO_ADDRESS,),

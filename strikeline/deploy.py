@@ -25,6 +25,7 @@ from eth_utils import to_checksum_address
 
 from strikeline import ids
 from strikeline.chain import repo_root
+from strikeline.errors import StrikelineError
 
 if TYPE_CHECKING:
     from ape.api import AccountAPI, ReceiptAPI
@@ -56,10 +57,14 @@ DEVNET_REPORTERS = (7, 8, 9)
 #: default (0-9), which leaves the relayer without gas: start it with `--accounts 12`, as
 #: ape's test config (`number_of_accounts: 12`), the demo and the docs do.
 DEVNET_ACCOUNTS = 12
+#: Chain ids of devnets (anvil and hardhat, ape's local network). Only there does the deploy
+#: script deploy test tokens: a fork keeps its upstream's chain id.
+DEVNET_CHAIN_IDS = (31337, 1337)
 
 
-class DeployError(RuntimeError):
-    """A deployment step did not leave the chain in the state it should have."""
+class DeployError(StrikelineError, RuntimeError):
+    """A deployment step did not leave the chain in the state it should have, or a devnet
+    cannot run what the deploy sets up (a `RuntimeError` too, as before)."""
 
 
 def require_funded_devnet(test_accounts: Sequence[AccountAPI]) -> None:
