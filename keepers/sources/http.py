@@ -9,6 +9,7 @@ no URL: operators put API keys in URLs.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,11 @@ from keepers.sources.errors import (
     SourceUnavailable,
     UpstreamError,
 )
+
+# httpx logs every request's full URL at INFO, and URLs carry API keys: unless the operator
+# configured the "httpx" logger, only its warnings get through.
+if logging.getLogger("httpx").level == logging.NOTSET:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 USER_AGENT = "strikeline-keeper"
 #: Ticker replies are a few hundred bytes; anything this large is not one.

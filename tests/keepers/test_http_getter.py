@@ -3,6 +3,7 @@ connection failures, Retry-After forms, and no URL in any message."""
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
 from email.utils import formatdate
@@ -10,7 +11,7 @@ from email.utils import formatdate
 import pytest
 from fake_exchanges import FakeServer, Reply, trickled
 
-from keepers.sources import SourceUnavailable
+from keepers.sources import CoinbaseSource, SourcePanel, SourceUnavailable
 from keepers.sources.http import JsonGetter, http_date, parse_retry_after
 from strikeline.chain import free_port
 
@@ -85,3 +86,17 @@ def test_http_date():
     assert http_date("Thu, 01 Jan 1970 00:01:40 GMT") == 100
     assert http_date("not a date") is None
     assert http_date("Thu, 01 Jan 1970 00:01:40") is None  # no zone
+
+
+@pytest.mark.parametrize("reachable", [True, False])
+def test_sources_log_no_url(server, caplog, reachable):
+    _, url = server
+    base = url if reachable else f"http://127.0.0.1:{free_port()}"
+    panel = SourcePanel([CoinbaseSource("ETH/USD", base_url=f"{base}/key-789/", timeout=0.5)])
+    with caplog.at_level(logging.INFO):
+        readings = panel.observe()
+    kind = "UnknownPair" if reachable else "SourceUnavailable"
+    assert readings.failures[0].kind == kind
+    assert f"price source coinbase:ETH-USD failed ({kind})" in caplog.text
+    # httpx logs every request's full URL at INFO; keepers.sources.http quiets it
+    assert "key-789" not in caplog.text and "127.0.0.1" not in caplog.text
