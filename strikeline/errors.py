@@ -85,7 +85,7 @@ def check_address(name: str, value: Any) -> str:
     if isinstance(address, str) and is_hex_address(address):
         digits = address[2:]
         if digits not in (digits.lower(), digits.upper()) and not is_checksum_address(address):
-            raise InvalidArgument(f"{name}: bad EIP-55 checksum in {address}")
+            raise InvalidArgument(f"{name}: bad EIP-55 checksum (mixed case, not the checksum)")
         return to_checksum_address(address)
     if looks_like_private_key(value):
         raise InvalidArgument(

@@ -12,8 +12,9 @@ import importlib.util
 from pathlib import Path
 
 _EXCHANGE_CONFTEST = Path(__file__).resolve().parents[1] / "unit" / "exchange" / "conftest.py"
-_spec = importlib.util.spec_from_file_location("strikeline_tests_exchange_fixtures",
-                                               _EXCHANGE_CONFTEST)
+_spec = importlib.util.spec_from_file_location(
+    "strikeline_tests_exchange_fixtures", _EXCHANGE_CONFTEST
+)
 assert _spec is not None and _spec.loader is not None
 _exchange = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_exchange)

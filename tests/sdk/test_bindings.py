@@ -1,9 +1,15 @@
-"""strikeline.bindings against a real anvil node: deploy, fund, trade, cancel, read back."""
+"""strikeline.bindings against a real anvil node: deploy, fund, trade, cancel, read back;
+arguments checked before web3 sees them, failures in one line, no key ever echoed, and a
+compile cache that follows snekmate."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import shutil
+import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -16,9 +22,12 @@ from strikeline.bindings import (
     ContractBinding,
     ERC20Binding,
     ExchangeBinding,
+    InvalidCallArgument,
+    OptionTokenBinding,
     TransactionFailed,
 )
 from strikeline.chain import DEFAULT_MNEMONIC, start_anvil
+from strikeline.errors import StrikelineError
 from strikeline.orders import Match, Order
 
 ONE = 10**8
@@ -174,3 +183,189 @@ def test_access_list_of_a_failing_call_raises_its_reason(chain):
     buy = _order(c, c.alice, True, 201).sign(c.alice, domain)
     with pytest.raises(TransactionFailed, match="exchange: self trade"):
         c.ex.match_orders([Match(buy, sell, ONE, False)], sender=c.relayer, access_list=True)
+
+
+# --------------------------------------------------------------------------- the OptionToken
+
+
+def test_option_token_binding(chain):
+    c = chain
+    alice, bob, carol = c.alice, c.bob, Account.create()
+    assert isinstance(c.token, OptionTokenBinding)
+    c.w3.provider.make_request("anvil_setBalance", [carol.address, hex(10**18)])
+    need = c.ch.collateral_required(c.series, 2 * ONE)
+    _fund(c, alice.address, c.weth, need)
+    supply = c.token.total_supply(c.series)
+    c.ch.write(c.series, 2 * ONE, sender=alice.address)
+    assert c.token.total_supply(c.series) == supply + 2 * ONE
+    held = c.token.balance_of(alice.address, c.series)
+    assert held >= 2 * ONE
+    assert c.token.balance_of_batch([alice.address, carol.address], [c.series, c.series]) == [
+        held, 0]
+
+    c.token.safe_transfer_from(alice.address, carol.address, c.series, ONE, sender=alice)
+    assert c.token.balance_of(carol.address, c.series) == ONE
+    assert c.token.balance_of(alice.address, c.series) == held - ONE
+    # bob may not move carol's longs until she approves him
+    assert not c.token.is_approved_for_all(carol.address, bob.address)
+    with pytest.raises(TransactionFailed, match="^OptionToken.safeTransferFrom: "):
+        c.token.safe_transfer_from(carol.address, bob.address, c.series, ONE, sender=bob)
+    c.token.set_approval_for_all(bob.address, True, sender=carol)
+    assert c.token.is_approved_for_all(carol.address, bob.address)
+    c.token.safe_transfer_from(carol.address, bob.address, c.series, ONE, sender=bob.address)
+    assert c.token.balance_of(carol.address, c.series) == 0
+    c.token.set_approval_for_all(bob.address, False, sender=carol)
+    assert not c.token.is_approved_for_all(carol.address, bob.address)
+    with pytest.raises(InvalidCallArgument, match="^series_ids: 1 ids for 2 owners$"):
+        c.token.balance_of_batch([alice.address, bob.address], [c.series])
+
+
+# --------------------------------------------------------------------------- bad arguments
+
+
+def _bad_calls(c):
+    """(call, message) pairs: each call is wrong in one argument; the message is its error."""
+    usdc = c.usdc.address
+    return [
+        (lambda: c.ch.deposit(usdc, -1, sender=c.admin), "amount: must not be negative, got -1"),
+        (lambda: c.ch.deposit(usdc, 1.5, sender=c.admin), "amount: expected an integer, got 1.5"),
+        (lambda: c.ch.deposit(usdc, True, sender=c.admin), "amount: expected an integer, got True"),
+        (lambda: c.ch.deposit(usdc, 2**256, sender=c.admin), "amount: does not fit in uint256"),
+        (lambda: c.ch.deposit("0x123", 1, sender=c.admin), "token: not an address: '0x123'"),
+        (lambda: c.ch.withdraw(usdc, 1, "0x123", sender=c.admin),
+         "recipient: not an address: '0x123'"),
+        (lambda: c.ch.create_series(b"\x01" * 31, 1, 1, sender=c.admin),
+         "product_id: expected 32 bytes, got 31"),
+        (lambda: c.ch.free_collateral(c.admin, "0x" + "Ab" * 20), "token: bad EIP-55 checksum"),
+        (lambda: c.ex.cancel_by_hash([b"\x01" * 32, b"\x01" * 31], sender=c.admin),
+         r"order_hashes\[1\]: expected 32 bytes, got 31"),
+        (lambda: c.ex.set_fees(-5, 1, sender=c.admin), "maker_bps: must not be negative, got -5"),
+        (lambda: c.ex.fill("an order", ONE, 0, sender=c.admin),
+         "signed: expected a strikeline SignedOrder"),
+        (lambda: c.ex.remaining(None), "order: expected a strikeline Order, got None"),
+        (lambda: c.token.balance_of(c.admin, -1), "series_id: must not be negative, got -1"),
+        (lambda: c.token.set_approval_for_all(c.admin, 1, sender=c.bob.address),
+         "approved: expected a bool, got 1"),
+        (lambda: c.ch.deposit(usdc, 1, sender="0x123"), "sender: not an address: '0x123'"),
+        (lambda: c.ch.deposit(usdc, 1, sender=42),
+         "sender: expected an address or a LocalAccount, got 42"),
+        (lambda: ContractBinding.deploy(c.w3, "x", sender=c.admin, name="MockERC20"),
+         "MockERC20 constructor: expected 3 arguments, got 1"),
+        (lambda: ERC20Binding.deploy(c.w3, "USD Coin", "USDC", 256, sender=c.admin),
+         "decimals: does not fit in uint8"),
+    ]
+
+
+def test_bad_arguments_raise_one_line_naming_the_argument(chain):
+    nonce = chain.w3.eth.get_transaction_count(chain.admin)
+    for call, message in _bad_calls(chain):
+        with pytest.raises(InvalidCallArgument, match=f"^{message}") as info:
+            call()
+        assert isinstance(info.value, StrikelineError | ValueError) and "\n" not in str(info.value)
+        assert info.value.__cause__ is None and "MismatchedABI" not in _all_text(info.value)
+    assert chain.w3.eth.get_transaction_count(chain.admin) == nonce  # nothing was sent
+
+
+# --------------------------------------------------------------------------- key material
+
+
+def _all_text(exc: BaseException) -> str:
+    """Everything a user or a log could see of `exc`: message, repr and full traceback."""
+    return "\n".join([str(exc), repr(exc), "".join(traceback.format_exception(exc))])
+
+
+def test_a_private_key_in_the_wrong_place_is_never_echoed(chain):
+    c = chain
+    key = c.alice.key.hex().removeprefix("0x")  # alice's real key, funded on this chain
+    forms = [key, "0x" + key, bytes.fromhex(key), "0x" + key.upper()]
+    calls = []
+    for k in forms:
+        calls += [
+            lambda k=k: c.ex.raise_min_nonce(1, sender=k),
+            lambda k=k: ExchangeBinding(c.w3, c.ex.address, sender=k),
+            lambda k=k: ExchangeBinding(c.w3, k),
+            lambda k=k: c.ch.deposit(k, 1, sender=c.admin),
+            lambda k=k: c.ch.withdraw(c.usdc.address, 1, recipient=k, sender=c.admin),
+            lambda k=k: c.ex.grant_relayer(k, sender=c.admin),
+            lambda k=k: c.token.balance_of(k, c.series),
+            lambda k=k: c.ch.free_collateral(k, c.usdc.address),
+            lambda k=k: bindings.send(c.w3, c.ex.contract.functions.raise_min_nonce(1), k),
+        ]
+    for call in calls:
+        with pytest.raises(InvalidCallArgument) as info:
+            call()
+        text = _all_text(info.value).lower()
+        assert key.lower() not in text and key[:32].lower() not in text
+        assert key[32:].lower() not in text
+        assert "private key" in str(info.value)
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_a_failed_transaction_is_one_clean_line(chain):
+    c = chain
+    for sender in (c.bob.address, c.bob):  # unlocked by the node, or signed locally
+        with pytest.raises(TransactionFailed) as info:
+            c.ex.match_orders([], sender=sender)
+        failed = info.value
+        assert str(failed) == "Exchange.match_orders: exchange: not a relayer"
+        assert failed.reason == "exchange: not a relayer" and failed.call == "Exchange.match_orders"
+        assert failed.__cause__ is None and failed.__suppress_context__
+        text = "".join(traceback.format_exception(failed))
+        assert "ContractLogicError" not in text and "0x08c379a0" not in text
+        assert len(text.splitlines()) < 25, text
+
+
+def test_the_node_refusing_a_transaction_names_the_sender(chain):
+    c = chain
+    broke = Account.create()  # no ether for gas
+    with pytest.raises(TransactionFailed, match=f"sender {broke.address}") as info:
+        c.ex.raise_min_nonce(1, sender=broke)
+    assert "\n" not in str(info.value) and info.value.__cause__ is None
+    assert str(info.value).startswith("Exchange.raise_min_nonce: ")
+
+
+def test_a_mined_revert_is_replayed_for_its_reason(chain):
+    c = chain
+    fn = c.ex.contract.functions.match_orders([])
+    tx_hash = fn.transact({"from": c.bob.address, "gas": 200_000})  # no estimate: mined
+    receipt = c.w3.eth.wait_for_transaction_receipt(tx_hash)
+    assert receipt["status"] == 0
+    assert bindings._replayed_reason(c.w3, tx_hash, receipt) == "exchange: not a relayer"
+
+
+# --------------------------------------------------------------------------- compile cache
+
+
+def test_a_snekmate_change_recompiles(tmp_path, monkeypatch):
+    """The cache key covers the installed snekmate: a changed module (here one revert
+    string of `snekmate.utils.ecdsa`, which MockSafeWallet imports) is compiled again, and
+    the new bytecode is served instead of the cached one."""
+    installed = Path(importlib.util.find_spec("snekmate").submodule_search_locations[0])
+    shadow = tmp_path / "site"
+    shutil.copytree(installed, shadow / "snekmate")
+    monkeypatch.syspath_prepend(str(shadow))  # found first, by us and by the vyper process
+    monkeypatch.setenv("PYTHONPATH", str(shadow))
+    monkeypatch.setattr(bindings, "BUILD_DIR", tmp_path / "build")
+    bindings._fingerprint.cache_clear()
+    bindings.artifact.cache_clear()
+    try:
+        assert shadow / "snekmate" in bindings.source_roots()
+        before = bindings.artifact("MockSafeWallet")
+        first = bindings._fingerprint()
+
+        ecdsa = shadow / "snekmate" / "utils" / "ecdsa.vy"
+        ecdsa.write_text(ecdsa.read_text().replace('"ecdsa: invalid signature"',
+                                                   '"ecdsa: bad signature"'))
+        bindings._fingerprint.cache_clear()
+        bindings.artifact.cache_clear()
+        after = bindings.artifact("MockSafeWallet")
+        assert bindings._fingerprint() != first
+        assert after.bytecode != before.bytecode
+        assert b"ecdsa: bad signature".hex() in after.bytecode
+        entry = json.loads((tmp_path / "build" / "MockSafeWallet.json").read_text())
+        assert entry["fingerprint"] == bindings._fingerprint()
+    finally:
+        bindings._fingerprint.cache_clear()
+        bindings.artifact.cache_clear()
