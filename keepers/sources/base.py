@@ -2,7 +2,8 @@
 
 A source answers `observe()` with one `Observation` (an 8-decimal integer price, the
 source's own timestamp, its name) or raises a `SourceError`. Sources keep no state between
-calls beyond connections and cached constants; retry pacing lives in `SourcePanel`.
+calls beyond connections, cached constants and the simulated feed's path; retry pacing
+lives in `SourcePanel`.
 """
 
 from __future__ import annotations
