@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from anvil_harness import Anvil
+from anvil_node import BenchNode, start_node
 from eth_account import Account
 
 from strikeline import ids
@@ -346,7 +346,7 @@ def attribute(trace: dict[str, Any], tx_to: str, names: dict[str, str]) -> Count
     return out
 
 
-def print_breakdown(label: str, receipt: Any, node: Anvil, names: dict[str, str]) -> None:
+def print_breakdown(label: str, receipt: Any, node: BenchNode, names: dict[str, str]) -> None:
     """Trace one receipt's transaction and print its gas per contract and opcode class."""
     tx = node.web3.eth.get_transaction(receipt["transactionHash"])
     trace = node.trace(receipt["transactionHash"])
@@ -386,7 +386,8 @@ class Measurement:
     per: int = 1
 
 
-def deploy_core(node: Anvil, admin: str, guardian: str, fee_recipient: str) -> tuple[Any, Any, Any]:
+def deploy_core(node: BenchNode, admin: str, guardian: str, fee_recipient: str
+                ) -> tuple[Any, Any, Any]:
     """Oracle (its reporters registered), OptionToken and Clearinghouse, deployed by `admin`.
 
     The token names the Clearinghouse, deployed right after it (the admin's next CREATE)."""
@@ -413,8 +414,7 @@ def main() -> int:
     started = time.monotonic()
     results: list[Measurement] = []
 
-    with Anvil(accounts=8 + 2 * BATCH, hardfork="prague", steps_tracing=args.breakdown) as node:
-        node.preload(["OptionToken", "Oracle", "Clearinghouse", "test/MockERC20"])
+    with start_node(accounts=8 + 2 * BATCH, steps_tracing=args.breakdown) as node:
         acct = node.accounts
         admin, guardian, fee_recipient, disputer, keeper, lp, writer, holder = acct[:8]
         writers, holders = acct[8 : 8 + BATCH], acct[8 + BATCH : 8 + 2 * BATCH]
@@ -423,8 +423,8 @@ def main() -> int:
         # --- deploy and wire ------------------------------------------------
         oracle, token, ch = deploy_core(node, admin, guardian, fee_recipient)
         send(oracle.functions.grantRole(oracle.functions.DISPUTER_ROLE().call(), disputer), admin)
-        usdc = node.deploy("test/MockERC20", "USD Coin", "USDC", 6, sender=admin)
-        weth = node.deploy("test/MockERC20", "Wrapped Ether", "WETH", 18, sender=admin)
+        usdc = node.deploy("MockERC20", "USD Coin", "USDC", 6, sender=admin)
+        weth = node.deploy("MockERC20", "Wrapped Ether", "WETH", 18, sender=admin)
         names = {c.address.lower(): n for c, n in
                  [(ch, "Clearinghouse"), (token, "OptionToken"), (oracle, "Oracle"),
                   (usdc, "USDC"), (weth, "WETH")]}

@@ -38,6 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from anvil_node import start_node  # noqa: E402
 from bench_core_gas import (  # noqa: E402
     COLD_ACCOUNT,
     COLD_SLOAD,
@@ -52,7 +53,7 @@ from bench_core_gas import (  # noqa: E402
 )
 from eth_account import Account  # noqa: E402
 from eth_account.signers.local import LocalAccount  # noqa: E402
-from web3 import HTTPProvider, Web3  # noqa: E402
+from web3 import Web3  # noqa: E402
 from web3.types import TxReceipt  # noqa: E402
 
 from strikeline import ids  # noqa: E402
@@ -62,7 +63,7 @@ from strikeline.bindings import (  # noqa: E402
     ERC20Binding,
     ExchangeBinding,
 )
-from strikeline.chain import DEFAULT_MNEMONIC, start_anvil  # noqa: E402
+from strikeline.chain import DEFAULT_MNEMONIC  # noqa: E402
 from strikeline.orders import Match, Order, SignedOrder  # noqa: E402
 
 UNIT = 10**8
@@ -278,8 +279,8 @@ def main() -> int:
     Account.enable_unaudited_hdwallet_features()
     keys = [Account.from_mnemonic(DEFAULT_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
             for i in range(4 + PARTIES)]
-    with start_anvil(accounts=len(keys), extra_args=["--hardfork", "prague"]) as node:
-        w3 = Web3(HTTPProvider(node.url, exception_retry_configuration=None))
+    with start_node(accounts=len(keys)) as node:
+        w3 = node.web3
         b = Bench(w3, keys)
         names = {b.ex.address: "exchange", b.ch.address: "clearinghouse",
                  b.option.address: "option token", "0x" + "0" * 39 + "1": "ecrecover"}

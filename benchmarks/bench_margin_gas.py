@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Any
 
-from anvil_harness import Anvil
+from anvil_node import start_node
 from bench_core_gas import (
     COLD_ACCOUNT,
     MAX_UINT,
@@ -136,13 +136,12 @@ def main() -> int:
     started = time.monotonic()
     rows: list[tuple[str, int, Floor]] = []
 
-    with Anvil(accounts=8, hardfork="prague") as node:
-        node.preload(["OptionToken", "Oracle", "Clearinghouse", "MarginEngine", "test/MockERC20"])
+    with start_node(accounts=8) as node:
         admin, guardian, fee_recipient, keeper, lp, writer, victim, _ = node.accounts[:8]
         send = node.transact
         oracle, _, ch = deploy_core(node, admin, guardian, fee_recipient)
-        usdc = node.deploy("test/MockERC20", "USD Coin", "USDC", 6, sender=admin)
-        weth = node.deploy("test/MockERC20", "Wrapped Ether", "WETH", 18, sender=admin)
+        usdc = node.deploy("MockERC20", "USD Coin", "USDC", 6, sender=admin)
+        weth = node.deploy("MockERC20", "Wrapped Ether", "WETH", 18, sender=admin)
         fn = ch.functions.set_product(weth.address, usdc.address, usdc.address, True, True)
         product = fn.call({"from": admin})
         send(fn, admin)
