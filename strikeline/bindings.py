@@ -243,11 +243,15 @@ def check_abi_value(name: str, abi_input: dict[str, Any], value: Any) -> Any:
         return [check_abi_value(f"{name}[{i}]", item, v) for i, v in enumerate(value)]
     if kind == "tuple":
         fields = abi_input["components"]
-        if isinstance(value, str | bytes) or not isinstance(value, Sequence) \
-                or len(value) != len(fields):
+        if (
+            isinstance(value, str | bytes)
+            or not isinstance(value, Sequence)
+            or len(value) != len(fields)
+        ):
             raise InvalidCallArgument(f"{name}: expected a tuple of {len(fields)} fields")
-        return tuple(check_abi_value(f"{name}.{f['name']}", f, v)
-                     for f, v in zip(fields, value, strict=True))
+        return tuple(
+            check_abi_value(f"{name}.{f['name']}", f, v) for f, v in zip(fields, value, strict=True)
+        )
     if kind.startswith("uint"):
         return _checked(check_uint, name, value, int(kind[4:] or 256))
     if kind.startswith("int"):
@@ -278,8 +282,7 @@ def check_abi_value(name: str, abi_input: dict[str, Any], value: Any) -> Any:
     raise InvalidCallArgument(f"{name}: unsupported ABI type {kind}")  # pragma: no cover
 
 
-def check_call(abi: Sequence[Any], label: str, name: str, named: dict[str, Any]
-               ) -> list[Any]:
+def check_call(abi: Sequence[Any], label: str, name: str, named: dict[str, Any]) -> list[Any]:
     """The arguments `named` (in order; keys are the caller's names for them) checked against
     the ABI entry `name` ("constructor" for the constructor) with as many inputs.
 
@@ -288,18 +291,26 @@ def check_call(abi: Sequence[Any], label: str, name: str, named: dict[str, Any]
     """
     for entry in abi:
         kind = entry.get("type")
-        if (entry.get("name") == name or kind == name == "constructor") \
-                and len(entry.get("inputs", [])) == len(named):
-            return [check_abi_value(arg, spec, value)
-                    for (arg, value), spec in zip(named.items(), entry["inputs"], strict=True)]
+        if (entry.get("name") == name or kind == name == "constructor") and len(
+            entry.get("inputs", [])
+        ) == len(named):
+            return [
+                check_abi_value(arg, spec, value)
+                for (arg, value), spec in zip(named.items(), entry["inputs"], strict=True)
+            ]
     raise InvalidCallArgument(f"{label}: no function {name} taking {len(named)} arguments")
 
 
 # --------------------------------------------------------------------------- sending
 
 
-def send(w3: Web3, fn: ContractFunction | ContractConstructor, sender: Sender,
-         access_list: bool = False, call: str = "") -> TxReceipt:
+def send(
+    w3: Web3,
+    fn: ContractFunction | ContractConstructor,
+    sender: Sender,
+    access_list: bool = False,
+    call: str = "",
+) -> TxReceipt:
     """Send the call `fn` from `sender`, wait for its receipt and check that it succeeded.
 
     With `access_list`, the node's `eth_createAccessList` names every contract and storage
@@ -368,8 +379,9 @@ def _access_list(w3: Web3, fn: ContractFunction, params: dict[str, Any]) -> dict
     A listed address costs 2,400 and a listed slot 1,900 up front, then 100 per access: 100
     less than a cold access each. The called contract is warm anyway, so it is left out (its
     entry would cost 2,400 for nothing)."""
-    call = cast(TxParams, {"from": params["from"], "to": fn.address,
-                           "data": fn._encode_transaction_data()})
+    call = cast(
+        TxParams, {"from": params["from"], "to": fn.address, "data": fn._encode_transaction_data()}
+    )
     try:
         created = cast(dict[str, Any], w3.eth.create_access_list(call))
     except Web3RPCError as exc:  # the node simulated the call and it reverted
@@ -378,8 +390,10 @@ def _access_list(w3: Web3, fn: ContractFunction, params: dict[str, Any]) -> dict
         raise TransactionFailed(_revert_string(str(created["error"])))
     target = Web3.to_checksum_address(fn.address)
     entries = [
-        {"address": e["address"],
-         "storageKeys": [k if isinstance(k, str) else Web3.to_hex(k) for k in e["storageKeys"]]}
+        {
+            "address": e["address"],
+            "storageKeys": [k if isinstance(k, str) else Web3.to_hex(k) for k in e["storageKeys"]],
+        }
         for e in created["accessList"]
         if Web3.to_checksum_address(e["address"]) != target
     ]
@@ -398,7 +412,7 @@ def _reason(exc: ContractLogicError) -> str:
 
 
 def _revert_string(message: str) -> str:
-    """"execution reverted: x" -> "x"."""
+    """The revert string alone: the node's "execution reverted: x" -> "x"."""
     return message.split("execution reverted: ", 1)[-1]
 
 
@@ -433,8 +447,9 @@ class ContractBinding:
             raise InvalidCallArgument(
                 f"{built.name} constructor: expected {len(names)} arguments, got {len(args)}"
             )
-        checked = check_call(built.abi, built.name, "constructor", dict(zip(names, args,
-                                                                             strict=True)))
+        checked = check_call(
+            built.abi, built.name, "constructor", dict(zip(names, args, strict=True))
+        )
         factory = w3.eth.contract(abi=built.abi, bytecode=built.bytecode)
         receipt = send(w3, factory.constructor(*checked), sender, call=f"{built.name} deploy")
         address = receipt["contractAddress"]
@@ -452,16 +467,18 @@ class ContractBinding:
         """Call the view `name` with checked `args`."""
         return self.fn(name, **args).call()
 
-    def transact(self, fn: ContractFunction, sender: Sender | None = None,
-                 access_list: bool = False) -> TxReceipt:
+    def transact(
+        self, fn: ContractFunction, sender: Sender | None = None, access_list: bool = False
+    ) -> TxReceipt:
         """Send `fn` from `sender` or the default sender (see `send` for `access_list`)."""
         chosen = sender or self.sender
         if chosen is None:
             raise BindingError(f"{self.name}: no sender given and no default sender")
         return send(self.w3, fn, chosen, access_list, f"{self.name}.{fn.fn_name}")
 
-    def send_fn(self, name: str, sender: Sender | None = None, *, access_list: bool = False,
-                **args: Any) -> TxReceipt:
+    def send_fn(
+        self, name: str, sender: Sender | None = None, *, access_list: bool = False, **args: Any
+    ) -> TxReceipt:
         """Send the function `name` with checked `args` (see `fn`) from `sender`."""
         return self.transact(self.fn(name, **args), sender, access_list)
 
@@ -519,11 +536,11 @@ class OptionTokenBinding(ContractBinding):
     def balance_of_batch(self, owners: Sequence[str], series_ids: Sequence[int]) -> list[int]:
         """`balance_of` for each (owner, series) pair of two lists of the same length."""
         if len(owners) != len(series_ids):
-            raise InvalidCallArgument(
-                f"series_ids: {len(series_ids)} ids for {len(owners)} owners"
-            )
-        return [int(b) for b in self.view("balanceOfBatch", owners=list(owners),
-                                          series_ids=list(series_ids))]
+            raise InvalidCallArgument(f"series_ids: {len(series_ids)} ids for {len(owners)} owners")
+        return [
+            int(b)
+            for b in self.view("balanceOfBatch", owners=list(owners), series_ids=list(series_ids))
+        ]
 
     def total_supply(self, series_id: int) -> int:
         """The longs of `series_id` in existence (its open interest)."""
@@ -533,17 +550,32 @@ class OptionTokenBinding(ContractBinding):
         """True if `operator` may move every long of `owner`."""
         return bool(self.view("isApprovedForAll", owner=owner, operator=operator))
 
-    def set_approval_for_all(self, operator: str, approved: bool, sender: Sender | None = None
-                             ) -> TxReceipt:
+    def set_approval_for_all(
+        self, operator: str, approved: bool, sender: Sender | None = None
+    ) -> TxReceipt:
         """Let `operator` move all the sender's longs (or stop it)."""
         return self.send_fn("setApprovalForAll", sender, operator=operator, approved=approved)
 
-    def safe_transfer_from(self, owner: str, to: str, series_id: int, amount: int,
-                           data: bytes = b"", sender: Sender | None = None) -> TxReceipt:
+    def safe_transfer_from(
+        self,
+        owner: str,
+        to: str,
+        series_id: int,
+        amount: int,
+        data: bytes = b"",
+        sender: Sender | None = None,
+    ) -> TxReceipt:
         """Move `amount` longs of `series_id` from `owner` (the sender or an approved
         operator's principal) to `to`; a contract `to` must accept ERC-1155 transfers."""
-        return self.send_fn("safeTransferFrom", sender, owner=owner, to=to, series_id=series_id,
-                            amount=amount, data=data)
+        return self.send_fn(
+            "safeTransferFrom",
+            sender,
+            owner=owner,
+            to=to,
+            series_id=series_id,
+            amount=amount,
+            data=data,
+        )
 
 
 class ClearinghouseBinding(ContractBinding):
@@ -552,57 +584,81 @@ class ClearinghouseBinding(ContractBinding):
     NAME = "Clearinghouse"
 
     @classmethod
-    def deploy_with_token(cls, w3: Web3, base_uri: str, oracle: str, admin: str, guardian: str,
-                          fee_recipient: str, sender: Sender
-                          ) -> tuple[OptionTokenBinding, Self]:
+    def deploy_with_token(
+        cls,
+        w3: Web3,
+        base_uri: str,
+        oracle: str,
+        admin: str,
+        guardian: str,
+        fee_recipient: str,
+        sender: Sender,
+    ) -> tuple[OptionTokenBinding, Self]:
         """Deploy the OptionToken and the Clearinghouse it names, back to back from `sender`.
 
         The token takes the Clearinghouse's address before it exists: the address of
         `sender`'s next CREATE (`ids.create_address`); the Clearinghouse's constructor checks
         the binding, so any transaction of `sender` slipping in between fails the deploy
         instead of binding the wrong contract."""
-        nonce = w3.eth.get_transaction_count(Web3.to_checksum_address(_address(sender)),
-                                             "pending")
+        nonce = w3.eth.get_transaction_count(Web3.to_checksum_address(_address(sender)), "pending")
         next_address = ids.create_address(_address(sender), nonce + 1)
         token = OptionTokenBinding.deploy(w3, base_uri, next_address, sender=sender)
         ch = cls.deploy(w3, token.address, oracle, admin, guardian, fee_recipient, sender=sender)
         return token, ch
 
     # accounts
-    def deposit(self, token: str, amount: int, account: str | None = None,
-                sender: Sender | None = None) -> TxReceipt:
+    def deposit(
+        self, token: str, amount: int, account: str | None = None, sender: Sender | None = None
+    ) -> TxReceipt:
         """Deposit `amount` of `token` (approved beforehand) for `account` (default: sender)."""
         target = self._target(account, sender)
         return self.send_fn("deposit", sender, token=token, amount=amount, account=target)
 
-    def withdraw(self, token: str, amount: int, recipient: str | None = None,
-                 sender: Sender | None = None) -> TxReceipt:
+    def withdraw(
+        self, token: str, amount: int, recipient: str | None = None, sender: Sender | None = None
+    ) -> TxReceipt:
         """Withdraw free collateral to `recipient` (default: the sender)."""
         target = self._target(recipient, sender)
         return self.send_fn("withdraw", sender, token=token, amount=amount, recipient=target)
 
     # series and positions
-    def set_product(self, underlying: str, quote: str, collateral: str, is_put: bool,
-                    enabled: bool = True, sender: Sender | None = None) -> bytes:
+    def set_product(
+        self,
+        underlying: str,
+        quote: str,
+        collateral: str,
+        is_put: bool,
+        enabled: bool = True,
+        sender: Sender | None = None,
+    ) -> bytes:
         """Whitelist a product (admin); returns its id."""
-        terms: dict[str, Any] = {"underlying": underlying, "quote": quote, "collateral": collateral,
-                 "is_put": is_put}
+        terms: dict[str, Any] = {
+            "underlying": underlying,
+            "quote": quote,
+            "collateral": collateral,
+            "is_put": is_put,
+        }
         self.send_fn("set_product", sender, **terms, enabled=enabled)
         return bytes(self.view("product_id", **terms))
 
-    def create_series(self, product_id: bytes, strike: int, expiry: int,
-                      sender: Sender | None = None) -> int:
+    def create_series(
+        self, product_id: bytes, strike: int, expiry: int, sender: Sender | None = None
+    ) -> int:
         """Create a series (anyone); returns its id."""
         terms: dict[str, Any] = {"product_id": product_id, "strike": strike, "expiry": expiry}
         self.send_fn("create_series", sender, **terms)
         return int(self.view("series_id", **terms))
 
-    def write(self, series_id: int, amount: int, recipient: str | None = None,
-              sender: Sender | None = None) -> TxReceipt:
+    def write(
+        self,
+        series_id: int,
+        amount: int,
+        recipient: str | None = None,
+        sender: Sender | None = None,
+    ) -> TxReceipt:
         """Write `amount` options from free collateral, longs to `recipient` (default: sender)."""
         target = self._target(recipient, sender)
-        return self.send_fn("write", sender, series_id=series_id, amount=amount,
-                            recipient=target)
+        return self.send_fn("write", sender, series_id=series_id, amount=amount, recipient=target)
 
     def grant_role(self, role: bytes, account: str, sender: Sender | None = None) -> TxReceipt:
         """Grant `role` (admin)."""
@@ -641,27 +697,41 @@ class ExchangeBinding(ContractBinding):
         return Domain(self.w3.eth.chain_id, self.address)
 
     # trading
-    def match_orders(self, matches: Sequence[Match], sender: Sender | None = None,
-                     access_list: bool = False) -> TxReceipt:
+    def match_orders(
+        self, matches: Sequence[Match], sender: Sender | None = None, access_list: bool = False
+    ) -> TxReceipt:
         """Settle one or more matches (relayers only); `access_list` pre-declares what the
         matches touch (EIP-2930), see `send`."""
-        return self.send_fn("match_orders", sender, access_list=access_list,
-                            matches=[_as_tuple("matches", m, Match) for m in matches])
+        return self.send_fn(
+            "match_orders",
+            sender,
+            access_list=access_list,
+            matches=[_as_tuple("matches", m, Match) for m in matches],
+        )
 
-    def fill(self, signed: SignedOrder, amount: int, max_fee: int,
-             sender: Sender | None = None) -> TxReceipt:
+    def fill(
+        self, signed: SignedOrder, amount: int, max_fee: int, sender: Sender | None = None
+    ) -> TxReceipt:
         """Take the other side of `signed` for `amount`, paying at most `max_fee` in fees."""
         signed = _as_type("signed", signed, SignedOrder)
-        return self.send_fn("fill", sender, order=signed.order.as_tuple(),
-                            signature=signed.signature, amount=amount, max_fee=max_fee)
+        return self.send_fn(
+            "fill",
+            sender,
+            order=signed.order.as_tuple(),
+            signature=signed.signature,
+            amount=amount,
+            max_fee=max_fee,
+        )
 
     def cancel(self, orders: Sequence[Order], sender: Sender | None = None) -> TxReceipt:
         """Cancel the sender's `orders`."""
-        return self.send_fn("cancel", sender,
-                            orders=[_as_tuple("orders", o, Order) for o in orders])
+        return self.send_fn(
+            "cancel", sender, orders=[_as_tuple("orders", o, Order) for o in orders]
+        )
 
-    def cancel_by_hash(self, order_hashes: Sequence[bytes], sender: Sender | None = None
-                       ) -> TxReceipt:
+    def cancel_by_hash(
+        self, order_hashes: Sequence[bytes], sender: Sender | None = None
+    ) -> TxReceipt:
         """Cancel the sender's orders by hash (the nonces stay usable)."""
         return self.send_fn("cancel_by_hash", sender, order_hashes=list(order_hashes))
 
@@ -719,14 +789,13 @@ class OracleBinding(ContractBinding):
 
     def grant_reporter(self, reporter: str, sender: Sender | None = None) -> TxReceipt:
         """Register a price reporter (admin)."""
-        return self.send_fn("grantRole", sender, role=self.view("REPORTER_ROLE"),
-                            reporter=reporter)
+        return self.send_fn("grantRole", sender, role=self.view("REPORTER_ROLE"), reporter=reporter)
 
-    def report_spot(self, asset: str, reports: Sequence[SignedReport],
-                    sender: Sender | None = None) -> TxReceipt:
+    def report_spot(
+        self, asset: str, reports: Sequence[SignedReport], sender: Sender | None = None
+    ) -> TxReceipt:
         """Relay reporters' signed spot reports for `asset` (sorted by signer, as required)."""
-        return self.send_fn("report_spot", sender, asset=asset,
-                            reports=ordered(list(reports)))
+        return self.send_fn("report_spot", sender, asset=asset, reports=ordered(list(reports)))
 
     def spot_price(self, asset: str) -> int:
         """The median of the last accepted reports; reverts if none or stale."""
@@ -764,55 +833,85 @@ class MarginEngineBinding(ContractBinding):
     NAME = "MarginEngine"
 
     # governance (the admin, a timelock in production)
-    def set_margin_params(self, product_id: bytes, params: MarginParams,
-                          sender: Sender | None = None) -> TxReceipt:
+    def set_margin_params(
+        self, product_id: bytes, params: MarginParams, sender: Sender | None = None
+    ) -> TxReceipt:
         """Enable margined writing of a product with `params` (admin)."""
-        return self.send_fn("set_margin_params", sender, product_id=product_id,
-                            params=tuple(_as_type("params", params, MarginParams)))
+        return self.send_fn(
+            "set_margin_params",
+            sender,
+            product_id=product_id,
+            params=tuple(_as_type("params", params, MarginParams)),
+        )
 
-    def set_auction_params(self, params: AuctionParams, sender: Sender | None = None
-                           ) -> TxReceipt:
+    def set_auction_params(self, params: AuctionParams, sender: Sender | None = None) -> TxReceipt:
         """Set the liquidation auction's curve (admin)."""
-        return self.send_fn("set_auction_params", sender,
-                            params=tuple(_as_type("params", params, AuctionParams)))
+        return self.send_fn(
+            "set_auction_params", sender, params=tuple(_as_type("params", params, AuctionParams))
+        )
 
     # writers
-    def write_margined(self, series_id: int, amount: int, collateral: int,
-                       recipient: str | None = None, sender: Sender | None = None
-                       ) -> TxReceipt:
+    def write_margined(
+        self,
+        series_id: int,
+        amount: int,
+        collateral: int,
+        recipient: str | None = None,
+        sender: Sender | None = None,
+    ) -> TxReceipt:
         """Write `amount` with `collateral` moved from free collateral into the margin; the
         longs go to `recipient` (default: the sender). Reverts below initial margin."""
         target = self._target(recipient, sender)
-        return self.send_fn("write_margined", sender, series_id=series_id, amount=amount,
-                            recipient=target, collateral=collateral)
+        return self.send_fn(
+            "write_margined",
+            sender,
+            series_id=series_id,
+            amount=amount,
+            recipient=target,
+            collateral=collateral,
+        )
 
-    def add_collateral(self, series_id: int, amount: int, sender: Sender | None = None
-                       ) -> TxReceipt:
+    def add_collateral(
+        self, series_id: int, amount: int, sender: Sender | None = None
+    ) -> TxReceipt:
         """Move free collateral into a margined short."""
         return self.send_fn("add_collateral", sender, series_id=series_id, amount=amount)
 
-    def remove_collateral(self, series_id: int, amount: int, sender: Sender | None = None
-                          ) -> TxReceipt:
+    def remove_collateral(
+        self, series_id: int, amount: int, sender: Sender | None = None
+    ) -> TxReceipt:
         """Move collateral out of a margined short (initial margin must still hold)."""
         return self.send_fn("remove_collateral", sender, series_id=series_id, amount=amount)
 
-    def release_reserve(self, token: str, amount: int, sender: Sender | None = None
-                        ) -> TxReceipt:
+    def release_reserve(self, token: str, amount: int, sender: Sender | None = None) -> TxReceipt:
         """Move margin reserve back to free collateral (initial margin must still hold)."""
         return self.send_fn("release_reserve", sender, token=token, amount=amount)
 
     # keepers
-    def start_liquidation(self, account: str, token: str, sender: Sender | None = None
-                          ) -> TxReceipt:
+    def start_liquidation(
+        self, account: str, token: str, sender: Sender | None = None
+    ) -> TxReceipt:
         """Start the auction clock of an account under maintenance."""
         return self.send_fn("start_liquidation", sender, account=account, token=token)
 
-    def liquidate(self, account: str, token: str, series_id: int, max_amount: int,
-                  sender: Sender | None = None) -> TxReceipt:
+    def liquidate(
+        self,
+        account: str,
+        token: str,
+        series_id: int,
+        max_amount: int,
+        sender: Sender | None = None,
+    ) -> TxReceipt:
         """Take over up to `max_amount` of the account's short in `series_id` with full
         collateral, for the auction's reward; only what restores maintenance is taken."""
-        return self.send_fn("liquidate", sender, account=account, token=token,
-                            series_id=series_id, max_amount=max_amount)
+        return self.send_fn(
+            "liquidate",
+            sender,
+            account=account,
+            token=token,
+            series_id=series_id,
+            max_amount=max_amount,
+        )
 
     # views
     def account_margin(self, account: str, token: str) -> AccountMargin:

@@ -214,8 +214,18 @@ def start_anvil(
     for _ in range(attempts):
         chosen = port if port is not None else free_port()
         command = [
-            str(exe), "--host", LOCALHOST, "--port", str(chosen), "--mnemonic", mnemonic,
-            "--accounts", str(accounts), "--balance", str(balance_eth), *extra_args,
+            str(exe),
+            "--host",
+            LOCALHOST,
+            "--port",
+            str(chosen),
+            "--mnemonic",
+            mnemonic,
+            "--accounts",
+            str(accounts),
+            "--balance",
+            str(balance_eth),
+            *extra_args,
         ]
         log = tempfile.NamedTemporaryFile(  # closed by Anvil.stop
             "w+", prefix=f"anvil-{chosen}-", suffix=".log", dir=log_dir, delete=False

@@ -17,8 +17,12 @@ def product_id(underlying: str, quote: str, collateral: str, is_put: bool) -> by
     return keccak(
         encode(
             ["address", "address", "address", "bool"],
-            [check_address("underlying", underlying), check_address("quote", quote),
-             check_address("collateral", collateral), _bool("is_put", is_put)],
+            [
+                check_address("underlying", underlying),
+                check_address("quote", quote),
+                check_address("collateral", collateral),
+                _bool("is_put", is_put),
+            ],
         )
     )
 
@@ -27,8 +31,11 @@ def series_id(product: bytes, strike: int, expiry: int) -> int:
     """uint256(keccak256(abi_encode(product_id, strike, expiry))): the OptionToken id."""
     encoded = encode(
         ["bytes32", "uint256", "uint256"],
-        [check_bytes("product", product, 32), check_uint("strike", strike, 256),
-         check_uint("expiry", expiry, 256)],
+        [
+            check_bytes("product", product, 32),
+            check_uint("strike", strike, 256),
+            check_uint("expiry", expiry, 256),
+        ],
     )
     return int.from_bytes(keccak(encoded), "big")
 

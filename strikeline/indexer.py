@@ -63,11 +63,13 @@ class ExchangeIndex:
         """Fold one event given by name and its decoded arguments (a web3 ``args`` dict or
         a boa event's ``_asdict()``). Returns False for events the index does not use."""
         if name == "Fill":
-            self._filled(args["maker"], args["maker_order"], args["maker_nonce"],
-                         args["maker_remaining"])
+            self._filled(
+                args["maker"], args["maker_order"], args["maker_nonce"], args["maker_remaining"]
+            )
             if _hash(args["taker_order"]) != ZERO_HASH:
-                self._filled(args["taker"], args["taker_order"], args["taker_nonce"],
-                             args["taker_remaining"])
+                self._filled(
+                    args["taker"], args["taker_order"], args["taker_nonce"], args["taker_remaining"]
+                )
         elif name == "Cancel":
             maker = _address(args["maker"])
             self.used_nonces.add((maker, int(args["nonce"])))
@@ -89,8 +91,11 @@ class ExchangeIndex:
         `event_arguments`, `contract_address`), keeping only those `exchange` emitted; returns
         how many were used."""
         target = _address(exchange)
-        return self.apply_all((log.event_name, log.event_arguments) for log in logs
-                              if _address(log.contract_address) == target)
+        return self.apply_all(
+            (log.event_name, log.event_arguments)
+            for log in logs
+            if _address(log.contract_address) == target
+        )
 
     def _filled(self, maker: Any, order_hash: Any, nonce: Any, remaining: Any) -> None:
         self.used_nonces.add((_address(maker), int(nonce)))

@@ -37,8 +37,10 @@ try:  # safe-pysha3's C keccak: ~1 us per digest against ~7 us through eth_utils
     def _keccak(data: bytes) -> bytes:
         return _keccak_256(data).digest()
 except ImportError:  # pragma: no cover - the pinned environment has it
+
     def _keccak(data: bytes) -> bytes:
         return keccak(data)
+
 
 #: The EIP-712 domain name and version of the Exchange.
 DOMAIN_NAME = "Strikeline"
@@ -289,8 +291,7 @@ class SignedOrder:
         """True when the maker itself signed this order (EOA makers). Compares raw address
         bytes: no checksum encoding on the relayer's hot path."""
         try:
-            return recover_address(self.hash, self.signature) == bytes.fromhex(
-                self.order.maker[2:])
+            return recover_address(self.hash, self.signature) == bytes.fromhex(self.order.maker[2:])
         except SignatureError:
             return False
 
@@ -398,8 +399,9 @@ def account_from_key(key: bytes | bytearray | str) -> Any:
     try:
         return Account.from_key(bytes(key) if isinstance(key, bytearray) else key)
     except Exception:  # eth-account raises ValueError, binascii.Error, ... quoting the input
-        raise SignatureError("signer: not a valid private key (32 bytes or 64 hex digits; "
-                             "not shown)") from None
+        raise SignatureError(
+            "signer: not a valid private key (32 bytes or 64 hex digits; not shown)"
+        ) from None
 
 
 def _as_int(value: int | bytes) -> int:

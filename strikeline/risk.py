@@ -141,7 +141,11 @@ def shock_bps(time_to_expiry: int, params: MarginParams, maintenance: bool) -> i
 
 
 def requirement_rate(
-    is_put: bool, strike: int, spot: int, time_to_expiry: int, params: MarginParams,
+    is_put: bool,
+    strike: int,
+    spot: int,
+    time_to_expiry: int,
+    params: MarginParams,
     maintenance: bool,
 ) -> int:
     """Requirement per contract as a rate.
@@ -184,8 +188,14 @@ def scale(is_put: bool, token_unit: int, amount: int, rate: int, round_up: bool)
 
 
 def requirement(
-    is_put: bool, token_unit: int, strike: int, spot: int, amount: int, time_to_expiry: int,
-    params: MarginParams, maintenance: bool,
+    is_put: bool,
+    token_unit: int,
+    strike: int,
+    spot: int,
+    amount: int,
+    time_to_expiry: int,
+    params: MarginParams,
+    maintenance: bool,
 ) -> int:
     """Initial or maintenance requirement of a short, in collateral units, rounded up."""
     check_domain(token_unit, strike, spot, amount)
@@ -194,7 +204,12 @@ def requirement(
 
 
 def initial_requirement(
-    is_put: bool, token_unit: int, strike: int, spot: int, amount: int, time_to_expiry: int,
+    is_put: bool,
+    token_unit: int,
+    strike: int,
+    spot: int,
+    amount: int,
+    time_to_expiry: int,
     params: MarginParams,
 ) -> int:
     """Collateral a short needs to be opened (or to withdraw), rounded up."""
@@ -202,7 +217,12 @@ def initial_requirement(
 
 
 def maintenance_requirement(
-    is_put: bool, token_unit: int, strike: int, spot: int, amount: int, time_to_expiry: int,
+    is_put: bool,
+    token_unit: int,
+    strike: int,
+    spot: int,
+    amount: int,
+    time_to_expiry: int,
     params: MarginParams,
 ) -> int:
     """Collateral below which a short can be liquidated, rounded up."""
@@ -221,8 +241,14 @@ def intrinsic_value(
 def position_requirement(token_unit: int, position: ShortPosition, maintenance: bool) -> int:
     """Initial or maintenance requirement of one short of an account."""
     return requirement(
-        position.is_put, token_unit, position.strike, position.spot, position.amount,
-        position.time_to_expiry, position.params, maintenance,
+        position.is_put,
+        token_unit,
+        position.strike,
+        position.spot,
+        position.amount,
+        position.time_to_expiry,
+        position.params,
+        maintenance,
     )
 
 
@@ -243,8 +269,7 @@ def account_intrinsic(token_unit: int, positions: Sequence[ShortPosition]) -> in
     """What an account's shorts are worth at spot, each rounded up."""
     _check_length(positions)
     return sum(
-        intrinsic_value(p.is_put, token_unit, p.strike, p.spot, p.amount, True)
-        for p in positions
+        intrinsic_value(p.is_put, token_unit, p.strike, p.spot, p.amount, True) for p in positions
     )
 
 
@@ -252,22 +277,21 @@ def auction_discount(elapsed: int, auction: AuctionParams) -> int:
     """Dutch auction discount `elapsed` seconds in: linear from start to max, rounded down."""
     if elapsed >= auction.duration:
         return auction.max_bps
-    return (
-        auction.start_bps
-        + (auction.max_bps - auction.start_bps) * elapsed // auction.duration
-    )
+    return auction.start_bps + (auction.max_bps - auction.start_bps) * elapsed // auction.duration
 
 
-def liquidation_rates(
-    position: ShortPosition, discount_bps: int
-) -> tuple[int, int, int, int]:
+def liquidation_rates(position: ShortPosition, discount_bps: int) -> tuple[int, int, int, int]:
     """(maintenance rate, intrinsic rate rounded down, reward rate, relief rate) per contract.
 
     Helper of `liquidate`: reward = floor(d * (m - i) / BPS), relief = m - i - reward.
     """
     maintenance_rate = requirement_rate(
-        position.is_put, position.strike, position.spot, position.time_to_expiry,
-        position.params, True,
+        position.is_put,
+        position.strike,
+        position.spot,
+        position.time_to_expiry,
+        position.params,
+        True,
     )
     i_rate = intrinsic_rate(position.is_put, position.strike, position.spot, False)
     reward_rate = discount_bps * (maintenance_rate - i_rate) // BPS

@@ -47,8 +47,9 @@ def full_collateral(is_put: bool, token_unit: int, strike: int, amount: int) -> 
     return mul_div_up(amount, token_unit, UNIT)
 
 
-def payoff(is_put: bool, token_unit: int, strike: int, price: int, amount: int,
-           round_up: bool) -> int:
+def payoff(
+    is_put: bool, token_unit: int, strike: int, price: int, amount: int, round_up: bool
+) -> int:
     """Cash payoff of `amount` options at expiry price `price`, in collateral units.
 
     A call pays (S - K) / S of the underlying per contract, a put K - S of the quote.

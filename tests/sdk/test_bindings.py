@@ -38,16 +38,24 @@ PRICE = 150 * 10**6
 def chain() -> Iterator[SimpleNamespace]:
     """A fresh anvil node with the system deployed through the bindings."""
     Account.enable_unaudited_hdwallet_features()
-    keys = [Account.from_mnemonic(DEFAULT_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
-            for i in range(6)]
+    keys = [
+        Account.from_mnemonic(DEFAULT_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
+        for i in range(6)
+    ]
     admin, guardian, fee_recipient, relayer = (k.address for k in keys[:4])
     with start_anvil(accounts=6) as node:
         w3 = Web3(HTTPProvider(node.url, exception_retry_configuration=None))
-        oracle = ContractBinding.deploy(w3, admin, 2, 3_600, 5_000, 300, 3_600, sender=admin,
-                                        name="Oracle")
+        oracle = ContractBinding.deploy(
+            w3, admin, 2, 3_600, 5_000, 300, 3_600, sender=admin, name="Oracle"
+        )
         token, ch = ClearinghouseBinding.deploy_with_token(
-            w3, "https://strikeline.example/series/", oracle.address, admin, guardian,
-            fee_recipient, sender=admin,
+            w3,
+            "https://strikeline.example/series/",
+            oracle.address,
+            admin,
+            guardian,
+            fee_recipient,
+            sender=admin,
         )
         usdc = ERC20Binding.deploy(w3, "USD Coin", "USDC", 6, sender=admin)
         weth = ERC20Binding.deploy(w3, "Wrapped Ether", "WETH", 18, sender=admin)
@@ -57,9 +65,21 @@ def chain() -> Iterator[SimpleNamespace]:
         ex = ExchangeBinding.deploy(w3, ch.address, admin, guardian, 10, 30, sender=admin)
         ch.grant_exchange(ex.address)
         ex.grant_relayer(relayer)
-        yield SimpleNamespace(w3=w3, ch=ch, ex=ex, usdc=usdc, weth=weth, token=token,
-                              series=series, alice=keys[4], bob=keys[5], admin=admin,
-                              guardian=guardian, relayer=relayer, fee_recipient=fee_recipient)
+        yield SimpleNamespace(
+            w3=w3,
+            ch=ch,
+            ex=ex,
+            usdc=usdc,
+            weth=weth,
+            token=token,
+            series=series,
+            alice=keys[4],
+            bob=keys[5],
+            admin=admin,
+            guardian=guardian,
+            relayer=relayer,
+            fee_recipient=fee_recipient,
+        )
 
 
 def _fund(c, who: str, token: ERC20Binding, amount: int) -> None:
@@ -69,8 +89,16 @@ def _fund(c, who: str, token: ERC20Binding, amount: int) -> None:
 
 
 def _order(c, maker, is_buy: bool, nonce: int, amount: int = ONE) -> Order:
-    return Order(maker=maker.address, series_id=c.series, is_buy=is_buy, amount=amount,
-                 limit_price=PRICE, max_fee=10**9, nonce=nonce, deadline=2**40)
+    return Order(
+        maker=maker.address,
+        series_id=c.series,
+        is_buy=is_buy,
+        amount=amount,
+        limit_price=PRICE,
+        max_fee=10**9,
+        nonce=nonce,
+        deadline=2**40,
+    )
 
 
 def test_artifacts_are_cached_by_fingerprint(chain):
@@ -166,8 +194,7 @@ def test_match_with_an_access_list(chain):
     domain = c.ex.domain()
     sell = _order(c, alice, False, 100).sign(alice, domain)
     buy = _order(c, bob, True, 100).sign(bob, domain)
-    receipt = c.ex.match_orders([Match(buy, sell, ONE, False)], sender=c.relayer,
-                                access_list=True)
+    receipt = c.ex.match_orders([Match(buy, sell, ONE, False)], sender=c.relayer, access_list=True)
     tx = c.w3.eth.get_transaction(receipt["transactionHash"])
     listed = {Web3.to_checksum_address(e["address"]) for e in tx["accessList"]}
     assert c.ch.address in listed and c.ex.address not in listed
@@ -201,7 +228,9 @@ def test_option_token_binding(chain):
     held = c.token.balance_of(alice.address, c.series)
     assert held >= 2 * ONE
     assert c.token.balance_of_batch([alice.address, carol.address], [c.series, c.series]) == [
-        held, 0]
+        held,
+        0,
+    ]
 
     c.token.safe_transfer_from(alice.address, carol.address, c.series, ONE, sender=alice)
     assert c.token.balance_of(carol.address, c.series) == ONE
@@ -232,27 +261,43 @@ def _bad_calls(c):
         (lambda: c.ch.deposit(usdc, True, sender=c.admin), "amount: expected an integer, got True"),
         (lambda: c.ch.deposit(usdc, 2**256, sender=c.admin), "amount: does not fit in uint256"),
         (lambda: c.ch.deposit("0x123", 1, sender=c.admin), "token: not an address: '0x123'"),
-        (lambda: c.ch.withdraw(usdc, 1, "0x123", sender=c.admin),
-         "recipient: not an address: '0x123'"),
-        (lambda: c.ch.create_series(b"\x01" * 31, 1, 1, sender=c.admin),
-         "product_id: expected 32 bytes, got 31"),
+        (
+            lambda: c.ch.withdraw(usdc, 1, "0x123", sender=c.admin),
+            "recipient: not an address: '0x123'",
+        ),
+        (
+            lambda: c.ch.create_series(b"\x01" * 31, 1, 1, sender=c.admin),
+            "product_id: expected 32 bytes, got 31",
+        ),
         (lambda: c.ch.free_collateral(c.admin, "0x" + "Ab" * 20), "token: bad EIP-55 checksum"),
-        (lambda: c.ex.cancel_by_hash([b"\x01" * 32, b"\x01" * 31], sender=c.admin),
-         r"order_hashes\[1\]: expected 32 bytes, got 31"),
+        (
+            lambda: c.ex.cancel_by_hash([b"\x01" * 32, b"\x01" * 31], sender=c.admin),
+            r"order_hashes\[1\]: expected 32 bytes, got 31",
+        ),
         (lambda: c.ex.set_fees(-5, 1, sender=c.admin), "maker_bps: must not be negative, got -5"),
-        (lambda: c.ex.fill("an order", ONE, 0, sender=c.admin),
-         "signed: expected a strikeline SignedOrder"),
+        (
+            lambda: c.ex.fill("an order", ONE, 0, sender=c.admin),
+            "signed: expected a strikeline SignedOrder",
+        ),
         (lambda: c.ex.remaining(None), "order: expected a strikeline Order, got None"),
         (lambda: c.token.balance_of(c.admin, -1), "series_id: must not be negative, got -1"),
-        (lambda: c.token.set_approval_for_all(c.admin, 1, sender=c.bob.address),
-         "approved: expected a bool, got 1"),
+        (
+            lambda: c.token.set_approval_for_all(c.admin, 1, sender=c.bob.address),
+            "approved: expected a bool, got 1",
+        ),
         (lambda: c.ch.deposit(usdc, 1, sender="0x123"), "sender: not an address: '0x123'"),
-        (lambda: c.ch.deposit(usdc, 1, sender=42),
-         "sender: expected an address or a LocalAccount, got 42"),
-        (lambda: ContractBinding.deploy(c.w3, "x", sender=c.admin, name="MockERC20"),
-         "MockERC20 constructor: expected 3 arguments, got 1"),
-        (lambda: ERC20Binding.deploy(c.w3, "USD Coin", "USDC", 256, sender=c.admin),
-         "decimals: does not fit in uint8"),
+        (
+            lambda: c.ch.deposit(usdc, 1, sender=42),
+            "sender: expected an address or a LocalAccount, got 42",
+        ),
+        (
+            lambda: ContractBinding.deploy(c.w3, "x", sender=c.admin, name="MockERC20"),
+            "MockERC20 constructor: expected 3 arguments, got 1",
+        ),
+        (
+            lambda: ERC20Binding.deploy(c.w3, "USD Coin", "USDC", 256, sender=c.admin),
+            "decimals: does not fit in uint8",
+        ),
     ]
 
 
@@ -356,8 +401,9 @@ def test_a_snekmate_change_recompiles(tmp_path, monkeypatch):
         first = bindings._fingerprint()
 
         ecdsa = shadow / "snekmate" / "utils" / "ecdsa.vy"
-        ecdsa.write_text(ecdsa.read_text().replace('"ecdsa: invalid signature"',
-                                                   '"ecdsa: bad signature"'))
+        ecdsa.write_text(
+            ecdsa.read_text().replace('"ecdsa: invalid signature"', '"ecdsa: bad signature"')
+        )
         bindings._fingerprint.cache_clear()
         bindings.artifact.cache_clear()
         after = bindings.artifact("MockSafeWallet")

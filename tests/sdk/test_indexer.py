@@ -83,10 +83,16 @@ def test_a_malformed_hash_is_refused():
 def test_apply_logs_keeps_only_the_exchanges_events():
     """`apply_logs` takes ape-style decoded logs and ignores other contracts' events."""
     exchange, other, maker = "0x" + "e1" * 20, "0x" + "0f" * 20, "0x" + "a1" * 20
-    raised = SimpleNamespace(event_name="MinNonceRaised", contract_address=exchange,
-                             event_arguments={"maker": maker, "min_nonce": 7})
-    foreign = SimpleNamespace(event_name="MinNonceRaised", contract_address=other,
-                              event_arguments={"maker": maker, "min_nonce": 99})
+    raised = SimpleNamespace(
+        event_name="MinNonceRaised",
+        contract_address=exchange,
+        event_arguments={"maker": maker, "min_nonce": 7},
+    )
+    foreign = SimpleNamespace(
+        event_name="MinNonceRaised",
+        contract_address=other,
+        event_arguments={"maker": maker, "min_nonce": 99},
+    )
     index = ExchangeIndex()
     assert index.apply_logs([raised, foreign], exchange) == 1
     assert index.min_nonce == {to_checksum_address(maker): 7}

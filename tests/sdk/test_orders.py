@@ -26,13 +26,24 @@ from strikeline.orders import (
 
 KEYS = st.integers(min_value=1, max_value=SECP256K1_N - 1).map(lambda k: k.to_bytes(32, "big"))
 UINT = st.integers(min_value=0, max_value=2**256 - 1)
-DOMAINS = st.builds(Domain, chain_id=st.integers(min_value=1, max_value=2**64),
-                    exchange=st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex()))
+DOMAINS = st.builds(
+    Domain,
+    chain_id=st.integers(min_value=1, max_value=2**64),
+    exchange=st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex()),
+)
 
 
 def _order(maker: str, **fields) -> Order:
-    values = {"maker": maker, "series_id": 7, "is_buy": True, "amount": 10**8,
-              "limit_price": 150 * 10**6, "max_fee": 10**6, "nonce": 1, "deadline": 2**40}
+    values = {
+        "maker": maker,
+        "series_id": 7,
+        "is_buy": True,
+        "amount": 10**8,
+        "limit_price": 150 * 10**6,
+        "max_fee": 10**6,
+        "nonce": 1,
+        "deadline": 2**40,
+    }
     values.update(fields)
     return Order(**values)
 
@@ -41,9 +52,16 @@ def _order(maker: str, **fields) -> Order:
 def signed_cases(draw):
     key = draw(KEYS)
     maker = Account.from_key(key).address
-    order = Order(maker=maker, series_id=draw(UINT), is_buy=draw(st.booleans()),
-                  amount=draw(UINT.filter(bool)), limit_price=draw(UINT), max_fee=draw(UINT),
-                  nonce=draw(UINT), deadline=draw(UINT))
+    order = Order(
+        maker=maker,
+        series_id=draw(UINT),
+        is_buy=draw(st.booleans()),
+        amount=draw(UINT.filter(bool)),
+        limit_price=draw(UINT),
+        max_fee=draw(UINT),
+        nonce=draw(UINT),
+        deadline=draw(UINT),
+    )
     return key, order, draw(DOMAINS)
 
 
@@ -106,8 +124,11 @@ def test_high_s_is_normalised_and_refused():
     key = b"\x05" * 32
     domain = Domain(1, "0x" + "22" * 20)
     signed = _order(Account.from_key(key).address).sign(key, domain)
-    r, s, v = (int.from_bytes(signed.signature[:32], "big"),
-               int.from_bytes(signed.signature[32:64], "big"), signed.signature[64])
+    r, s, v = (
+        int.from_bytes(signed.signature[:32], "big"),
+        int.from_bytes(signed.signature[32:64], "big"),
+        signed.signature[64],
+    )
     assert s <= LOW_S_MAX
     twin = r.to_bytes(32, "big") + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v])
     with pytest.raises(SignatureError, match="high s"):
@@ -161,8 +182,10 @@ def test_hex_signature_accepted():
 def test_message_round_trip_with_decimal_strings():
     maker = Account.from_key(b"\x01" * 32).address
     order = _order(maker, taker="0x" + "ab" * 20)
-    message = {k: str(v) if isinstance(v, int) and not isinstance(v, bool) else v
-               for k, v in order.to_message().items()}
+    message = {
+        k: str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+        for k, v in order.to_message().items()
+    }
     assert Order.from_message(message) == order
     assert order.to_message()["seriesId"] == 7
 
@@ -221,8 +244,12 @@ def test_cancel_signature():
         orders.cancel_hash(b"\x44" * 31, domain)
 
 
-@given(amount=st.integers(1, 10**24), price=st.integers(0, 10**18),
-       buyer_bps=st.integers(0, 1_250), seller_bps=st.integers(0, 1_250))
+@given(
+    amount=st.integers(1, 10**24),
+    price=st.integers(0, 10**18),
+    buyer_bps=st.integers(0, 1_250),
+    seller_bps=st.integers(0, 1_250),
+)
 def test_settlement_never_favours_a_user(amount, price, buyer_bps, seller_bps):
     exact = amount * price  # premium x 10**8
     try:
