@@ -549,6 +549,7 @@ class Book:
                 del keys[bisect_left(keys, key)]
 
     def _close(self, order: BookOrder, status: OrderStatus, reason: str, out: list[Event]) -> None:
+        reason = str(reason)  # a plain str, as replay decodes it (`Reason` members are StrEnums)
         out.append(Closed(order.hash, status, reason))
         self._closed(order, status, reason)
 

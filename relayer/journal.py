@@ -63,11 +63,13 @@ Row = tuple[int, str, bytes | None, str | None, str | None, bytes]
 class Journal(ABC):
     """Append-only sequenced events with group commit; one writer at a time."""
 
-    def __init__(self, database: db.Database):
+    def __init__(self, database: db.Database, *, readonly: bool = False):
         self.db = database
+        self.readonly = readonly
         try:
             database.ensure_schema(SCHEMA_NAME, SCHEMA_VERSION, SCHEMA)
-            self._lock_writer()
+            if not readonly:
+                self._lock_writer()
             self._last = int(database.fetchval("SELECT MAX(seq) FROM relayer_events", (), 0) or 0)
         except db.DatabaseError as exc:
             self.close()
@@ -82,6 +84,8 @@ class Journal(ABC):
 
     def append(self, event: Event) -> int:
         """Give `event` the next sequence number and buffer it until `commit`."""
+        if self.readonly:
+            raise JournalError(f"{self.db.url}: opened read-only, it cannot be written")
         self._last += 1
         if isinstance(event, OrderReceived):
             row: Row = (
@@ -204,10 +208,10 @@ class SqliteJournal(Journal):
     lock is an exclusive `flock` on `<file>.writer` (the kernel drops it when the process dies,
     even by `kill -9`)."""
 
-    def __init__(self, database: db.Database, path: str | None):
+    def __init__(self, database: db.Database, path: str | None, *, readonly: bool = False):
         self._path = path
         self._lock_file: IO[bytes] | None = None
-        super().__init__(database)
+        super().__init__(database, readonly=readonly)
 
     def _lock_writer(self) -> None:
         if self._path is None or self._path == ":memory:":
@@ -238,14 +242,19 @@ class PostgresJournal(Journal):
             raise WriterLockError(f"{self.db.url}: another process writes this journal")
 
     def _unlock_writer(self) -> None:
+        if self.readonly:
+            return
         try:
             self.db.fetchval("SELECT pg_advisory_unlock(?)", (self.LOCK_KEY,))
         except db.DatabaseError:
             pass  # the session is gone, and its lock with it
 
 
-def open_journal(url: str) -> Journal:
+def open_journal(url: str, *, readonly: bool = False) -> Journal:
     """Open (creating if needed) the journal at `url`: `sqlite:///path` or `postgresql://...`.
+
+    `readonly` skips the writer lock, for replaying or inspecting a journal another process
+    writes (what it reads is what that process committed); `append` then raises.
 
     Raises:
         JournalError: the URL is not understood, the database cannot be opened, or another
@@ -256,8 +265,8 @@ def open_journal(url: str) -> Journal:
     except db.DatabaseError as exc:
         raise JournalError(str(exc)) from None
     if database.backend == "sqlite":
-        return SqliteJournal(database, _sqlite_path(url))
-    return PostgresJournal(database)
+        return SqliteJournal(database, _sqlite_path(url), readonly=readonly)
+    return PostgresJournal(database, readonly=readonly)
 
 
 def _sqlite_path(url: str) -> str:
