@@ -106,7 +106,7 @@ cancel_op = st.tuples(st.just("cancel"), st.integers(0, 10**6))
 
 
 @settings(max_examples=300)
-@given(st.lists(st.one_of(submit_op, submit_op, submit_op, cancel_op), max_size=60))
+@given(st.lists(st.one_of(submit_op, submit_op, submit_op, cancel_op), min_size=20, max_size=80))
 def test_the_book_matches_exactly_as_the_plain_model(ops: list[tuple]) -> None:
     book, model = Book(CALL), Model()
     seq = itertools.count(1)
@@ -153,39 +153,45 @@ def test_the_book_matches_exactly_as_the_plain_model(ops: list[tuple]) -> None:
 # ----------------------------------------------------------------------------- replay
 
 
-engine_op = st.one_of(
-    st.tuples(
-        st.just("place"),
-        st.sampled_from(MAKERS),
-        st.booleans(),
-        st.integers(1, 4),
-        st.integers(98, 102),
-        st.sampled_from(TIFS),
-        st.booleans(),  # put or call
-        st.integers(0, 3),  # deadline: 0 = far, else NOW + k*10
-    ),
-    st.tuples(st.just("cancel"), st.integers(0, 10**6)),
-    st.tuples(st.just("send"), st.integers(1, 3)),
-    st.tuples(st.just("confirm"), st.integers(0, 10**6)),
-    st.tuples(st.just("revert"), st.integers(0, 10**6), st.integers(0, 3)),
-    st.tuples(st.just("reorg"), st.integers(0, 10**6)),
-    st.tuples(st.just("prune"), st.sampled_from(MAKERS), st.integers(0, 30)),
-    st.tuples(st.just("expire"), st.integers(0, 40)),
-    st.tuples(st.just("withdraw"), st.sampled_from(MAKERS)),
+#: Operation kinds, weighted by repetition: mostly orders, then the chain's answers.
+KINDS = ["place"] * 12 + [
+    "cancel",
+    "send",
+    "send",
+    "confirm",
+    "confirm",
+    "revert",
+    "reorg",
+    "prune",
+    "expire",
+    "withdraw",
+    "deposit",
+]
+engine_op = st.tuples(
+    st.sampled_from(KINDS),
+    st.sampled_from(MAKERS),
+    st.booleans(),  # buy
+    st.integers(1, 4),  # whole contracts
+    st.integers(98, 102),  # price in USDC
+    st.sampled_from(TIFS),
+    st.booleans(),  # put or call
+    st.integers(0, 3),  # deadline: 0 = far, else NOW + 25 * k
+    st.integers(0, 10**6),  # which order or match an operation picks
+    st.integers(0, 3),  # which orders a revert blames; how many matches a send takes
 )
 
 
 def _funds() -> ChainFunds:
     funds = ChainFunds()
     for maker in MAKERS:
-        funds.balances[(maker, CALL.quote_token)] = 10**9  # 1,000 USDC
+        funds.balances[(maker, CALL.quote_token)] = 10**10  # 10,000 USDC
         funds.balances[(maker, CALL.collateral_token)] = 3 * 10**18  # 3 WETH
         funds.held[(maker, CALL.series_id)] = UNIT
     return funds
 
 
 @settings(max_examples=100)
-@given(st.lists(engine_op, max_size=40))
+@given(st.lists(engine_op, min_size=20, max_size=80))
 def test_replaying_the_journal_rebuilds_the_live_engine_exactly(ops: list[tuple]) -> None:
     journal = open_journal("sqlite:///:memory:")
     funds = _funds()
@@ -193,11 +199,9 @@ def test_replaying_the_journal_rebuilds_the_live_engine_exactly(ops: list[tuple]
     placed: list[BookOrder] = []
     now = NOW
     tx = itertools.count(1)
-    for op in ops:
-        kind = op[0]
+    for kind, maker, is_buy, contracts, price, tif, is_put, deadline, pick, extra in ops:
         matches = [engine.match(i) for i in sorted(engine._matches)]
         if kind == "place":
-            _, maker, is_buy, contracts, price, tif, is_put, deadline = op
             o = order(
                 maker,
                 is_buy,
@@ -206,40 +210,42 @@ def test_replaying_the_journal_rebuilds_the_live_engine_exactly(ops: list[tuple]
                 tif=tif,
                 instrument=PUT if is_put else CALL,
                 max_fee=10**6 * contracts,
-                deadline=NOW + 10 * deadline if deadline else 2**40,
+                deadline=NOW + 25 * deadline if deadline else 2**40,
             )
             placed.append(o)
             engine.place(o, now)
         elif kind == "cancel" and placed:
-            victim = placed[op[1] % len(placed)]
+            victim = placed[pick % len(placed)]
             engine.cancel(victim.hash, victim.maker)
         elif kind == "send":
-            todo = engine.unsubmitted(limit=op[1])
+            todo = engine.unsubmitted(limit=extra + 1)
             if todo:
                 engine.batch_submitted([m.id for m in todo], next(tx).to_bytes(32, "big"))
         elif kind == "confirm":
             pending = [m for m in matches if m.state is MatchState.PENDING]
             if pending:
-                m = pending[op[1] % len(pending)]
+                m = pending[pick % len(pending)]
                 engine.fill_confirmed(m.id, m.tx_hash or b"", 100)
         elif kind == "revert":
-            open_ = [m for m in matches if m.state in (MatchState.MATCHED, MatchState.PENDING)]
-            if open_:
-                m = open_[op[1] % len(open_)]
-                blame = [set(), {m.buy}, {m.sell}, {m.buy, m.sell}][op[2]]
+            live = [m for m in matches if m.state in (MatchState.MATCHED, MatchState.PENDING)]
+            if live:
+                m = live[pick % len(live)]
+                blame = [set(), {m.buy}, {m.sell}, {m.buy, m.sell}][extra]
                 engine.fill_reverted(m.id, blame, "simulation failed", now)
         elif kind == "reorg":
             done = [m for m in matches if m.state is MatchState.CONFIRMED]
             if done:
-                engine.fill_reorged(done[op[1] % len(done)].id)
+                engine.fill_reorged(done[pick % len(done)].id)
         elif kind == "prune":
-            engine.prune_maker(op[1], Reason.NONCE_BELOW_MINIMUM, below_nonce=op[2])
+            engine.prune_maker(maker, Reason.NONCE_BELOW_MINIMUM, below_nonce=pick % 100)
         elif kind == "expire":
-            now = max(now, NOW + op[1])
+            now = max(now, NOW + pick % 40)
             engine.expire(now)
         elif kind == "withdraw":
-            funds.balances[(op[1], CALL.quote_token)] = 0
-            engine.prune_maker(op[1], Reason.COLLATERAL_WITHDRAWN)
+            funds.balances[(maker, CALL.quote_token)] = 0
+            engine.prune_maker(maker, Reason.COLLATERAL_WITHDRAWN)
+        elif kind == "deposit":
+            funds.balances[(maker, CALL.quote_token)] = 10**9
         for book in engine.books.values():
             book.check_invariants()
     # what is reserved is exactly what the unconfirmed matches took, and only those
