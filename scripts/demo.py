@@ -73,7 +73,9 @@ def _prepare_environment() -> None:
     os.chdir(ROOT)
     venv_bin = str(Path(sys.executable).parent)
     os.environ["PATH"] = os.pathsep.join([venv_bin, os.environ.get("PATH", "")])
-    warnings.filterwarnings("ignore", message=".*import_remapping.*")
+    warnings.filterwarnings(
+        "ignore", message="Field 'import_remapping' has an incomplete definition"
+    )
 
 
 def amount_text(value: int, decimals: int) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import signal
+import threading
 from pathlib import Path
 
 import boa
@@ -49,6 +52,45 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=20, stateful_step_count=20, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Ending a test process quietly. `import ape` (tests/sdk signs with an ape account) replaces
+# Python's SIGINT handler with `sys.exit(130)`, meant for ape's own commands. pytest-xdist's
+# controller tells each worker to exit once all tests ran, and execnet sends a worker SIGINT
+# when it is still busy 5 s later. What keeps a worker busy is pytest's cleanup: five full
+# garbage collections (to report unraisable exceptions), over the millions of objects a long
+# titanoboa and hypothesis session leaves, took over 5 s on two busy cores. The SIGINT then
+# raised SystemExit: 130 inside whatever ran, hypothesis's gc callback, and a traceback
+# followed a green run. Both halves are fixed: ape's handler is undone after every test (an
+# interrupt is a KeyboardInterrupt again), and the heap is collected once and frozen before
+# pytest's cleanup, so its five collections find nothing left to walk.
+# ---------------------------------------------------------------------------------------------
+
+
+def _restore_default_sigint() -> None:
+    """Put Python's SIGINT handler back if ape installed its own in this process."""
+    handler = signal.getsignal(signal.SIGINT)
+    from_ape = (getattr(handler, "__module__", None) or "").partition(".")[0] == "ape"
+    if from_ape and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_collection_finish(session):
+    """Test modules that import ape at collection installed ape's handler: undo it."""
+    _restore_default_sigint()
+
+
+def pytest_runtest_teardown(item, nextitem):
+    """A test that imported ape inside its body installed ape's handler: undo it."""
+    _restore_default_sigint()
+
+
+def pytest_unconfigure(config):
+    """One collection (unraisable exceptions are still found and reported), then freeze the
+    survivors so that pytest's five cleanup collections take milliseconds, not seconds."""
+    gc.collect()
+    gc.freeze()
 
 # Oracle parameters used by the fixtures
 QUORUM = 2
