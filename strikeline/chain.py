@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -52,6 +53,18 @@ class AnvilStartError(ChainError):
 
 class RpcError(ChainError):
     """The node answered a JSON-RPC request with an error."""
+
+
+#: anvil's start banner lists each funded account's private key as "(i) 0x<64 hex>" and the
+#: mnemonic they derive from; neither may reach an error message or a log.
+_KEY_LINE = re.compile(r"^([ \t]*\(\d+\)[ \t]+)0x[0-9a-fA-F]{64}[ \t]*$", re.MULTILINE)
+_MNEMONIC_LINE = re.compile(r"^(\s*Mnemonic:\s*).*$", re.MULTILINE)
+
+
+def redact_log(text: str) -> str:
+    """`text` (anvil output) with the private keys and the mnemonic of its banner replaced by
+    "<not shown>"; everything else (addresses, hashes, errors) is kept."""
+    return _MNEMONIC_LINE.sub(r"\1<not shown>", _KEY_LINE.sub(r"\1<not shown>", text))
 
 
 def repo_root() -> Path:
@@ -145,11 +158,12 @@ class Anvil:
         return rpc_request(self.url)(method, params)
 
     def log_tail(self, lines: int = 20) -> str:
-        """The last `lines` lines anvil wrote (stdout and stderr)."""
+        """The last `lines` lines anvil wrote (stdout and stderr), its private keys and
+        mnemonic blanked out (`redact_log`), so the text may go into errors and logs."""
         if not self._log.closed:
             self._log.flush()
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return redact_log("\n".join(text.splitlines()[-lines:]))
 
     def stop(self, timeout: float = 5.0, keep_log: bool = False) -> None:
         """Stop the process (SIGTERM, then SIGKILL after `timeout`); safe to call twice.
