@@ -52,11 +52,12 @@ from relayer.model import (
     TimeInForce,
 )
 from relayer.reservations import Requirement, Reservations
-from strikeline.orders import Order, fee, max_fee_allows
-from strikeline.units import UNIT
+from strikeline.orders import BPS, Order, max_fee_allows
+from strikeline.units import UNIT, mul_div_up
 
 _RESTS = (TimeInForce.GTC, TimeInForce.POST_ONLY)
 _NO_DEADLINE = 2**256
+_FEE_DENOMINATOR = UNIT * BPS  # fees are bps of the premium, amount * price / UNIT
 #: One price level of market data: (price, open amount, number of orders).
 Level = tuple[int, int, int]
 
@@ -150,7 +151,12 @@ class Book:
         """Match an incoming order (its `seq` already set) at unix time `now`; rest or cancel the
         remainder by its time in force. Returns the events this caused, in order."""
         out: list[Event] = []
-        self._register(order)
+        self.orders[order.hash] = order
+        mine = self._live_by_maker.get(order.maker)
+        if mine is None:
+            self._live_by_maker[order.maker] = {order.hash: order}
+        else:
+            mine[order.hash] = order
         inst = self.instrument
         if order.deadline < now or order.price % inst.tick or order.amount % inst.lot:
             self._close(order, OrderStatus.REJECTED, self._refusal(order, now), out)
@@ -189,7 +195,9 @@ class Book:
     def cancel(self, order_hash: bytes, reason: str = Reason.CANCELLED_BY_MAKER) -> list[Event]:
         """Cancel what is left of an order; matches already made still settle. Nothing happens
         to an order that is done (terminal or wholly filled)."""
-        order = self._order(order_hash)
+        order = self.orders.get(order_hash)
+        if order is None:
+            raise UnknownOrder(f"no order 0x{order_hash.hex()} on {self.instrument.name}")
         if order.terminal is not None or order.filled == order.amount:
             return []
         out: list[Event] = []
@@ -257,6 +265,13 @@ class Book:
 
     def apply_match(self, event: Matched, requirement: Requirement | None = None) -> MatchRecord:
         """Record a match and take its amount from both orders (and their reservations)."""
+        orders = self.orders
+        self.match_ids.seen(event.id)
+        return self._matched(event, orders[event.buy], orders[event.sell], requirement)
+
+    def _matched(
+        self, event: Matched, buy: BookOrder, sell: BookOrder, requirement: Requirement | None
+    ) -> MatchRecord:
         match = MatchRecord(
             event.id,
             event.series_id,
@@ -267,16 +282,15 @@ class Book:
             event.buy_is_maker,
         )
         self.matches[event.id] = match
-        self.match_ids.seen(event.id)
         amount = event.amount
-        for order_hash in (event.buy, event.sell):
-            order = self.orders[order_hash]
-            if order.on_book:
-                self._level(order).qty -= amount
-            order.open -= amount
+        for order in (buy, sell):
             order.matched += amount
-            if order.open == 0 and order.on_book:
-                self._take_off(order)
+            if order.on_book:
+                if order.open == amount:
+                    self._take_off(order)  # takes its open amount off the level
+                else:
+                    self._level(order).qty -= amount
+            order.open -= amount
         if self.reservations is not None:
             if requirement is None:
                 requirement = self._requirement_of(event)
@@ -549,7 +563,8 @@ class Book:
                 del keys[bisect_left(keys, key)]
 
     def _close(self, order: BookOrder, status: OrderStatus, reason: str, out: list[Event]) -> None:
-        reason = str(reason)  # a plain str, as replay decodes it (`Reason` members are StrEnums)
+        if type(reason) is not str:  # a plain str, as replay decodes it (`Reason` is a StrEnum)
+            reason = str(reason)
         out.append(Closed(order.hash, status, reason))
         self._closed(order, status, reason)
 
@@ -641,7 +656,10 @@ class Book:
         if fees.maker_bps or fees.taker_bps:
             buy_bps = fees.maker_bps if buy_is_maker else fees.taker_bps
             sell_bps = fees.taker_bps if buy_is_maker else fees.maker_bps
-            buy_fee, sell_fee = fee(amount, price, buy_bps), fee(amount, price, sell_bps)
+            # strikeline.orders.fee, without re-validating integers the book already holds
+            premium = amount * price
+            buy_fee = mul_div_up(premium, buy_bps, _FEE_DENOMINATOR)
+            sell_fee = mul_div_up(premium, sell_bps, _FEE_DENOMINATOR)
             sides = (
                 ((sell, sell_fee), (buy, buy_fee))
                 if buy_is_maker
@@ -651,7 +669,7 @@ class Book:
                 # max_fee_allows reads only `.max_fee` and `.amount`, which a BookOrder has
                 if not max_fee_allows(cast(Order, side), amount, side_fee):
                     return side, Reason.FEE_OVER_MAX, None
-            if sell_fee > amount * price // UNIT:
+            if sell_fee > premium // UNIT:
                 return sell, Reason.FEE_EXCEEDS_PREMIUM, None
         reservations = self.reservations
         if reservations is None:
@@ -672,9 +690,11 @@ class Book:
         requirement: Requirement | None,
         out: list[Event],
     ) -> None:
+        ids = self.match_ids
+        ids.last += 1
         if requirement is None:
             event = Matched(
-                self.match_ids.next(),
+                ids.last,
                 self.instrument.series_id,
                 buy.hash,
                 sell.hash,
@@ -684,7 +704,7 @@ class Book:
             )
         else:
             event = Matched(
-                self.match_ids.next(),
+                ids.last,
                 self.instrument.series_id,
                 buy.hash,
                 sell.hash,
@@ -696,7 +716,7 @@ class Book:
                 requirement.seller_collateral,
             )
         out.append(event)
-        self.apply_match(event, requirement)
+        self._matched(event, buy, sell, requirement)
 
     def _uncross(self, now: int, out: list[Event]) -> None:
         """Match the book against itself after orders came back from a revert: the older of the

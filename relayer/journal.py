@@ -21,6 +21,7 @@ the engine's in-memory checks had a bug.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import zlib
 from abc import ABC, abstractmethod
@@ -50,10 +51,10 @@ SCHEMA = [
     " ON relayer_events (maker, client_order_id)"
     " WHERE kind = 'order' AND client_order_id IS NOT NULL",
 ]
-_INSERT = (
-    "INSERT INTO relayer_events (seq, kind, order_hash, maker, client_order_id, body)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
-)
+_INSERT = "INSERT INTO relayer_events (seq, kind, order_hash, maker, client_order_id, body) VALUES "
+#: Rows per INSERT statement: one multi-row statement is one round trip to PostgreSQL (psycopg's
+#: executemany costs one per row), and 500 x 6 parameters stay under SQLite's 32,766.
+INSERT_CHUNK = 500
 #: Rows read per query when replaying (bounded memory for long journals).
 REPLAY_PAGE = 10_000
 
@@ -113,7 +114,9 @@ class Journal(ABC):
         rows, self._buffer = self._buffer, []
         try:
             with self.db.transaction():
-                self.db.executemany(_INSERT, rows)
+                for start in range(0, len(rows), INSERT_CHUNK):
+                    chunk = rows[start : start + INSERT_CHUNK]
+                    self.db.execute(_insert_sql(len(chunk)), [v for row in chunk for v in row])
         except db.DatabaseError as exc:
             self._last = self._durable
             raise JournalError(f"journal commit failed: {exc}") from None
@@ -248,6 +251,12 @@ class PostgresJournal(Journal):
             self.db.fetchval("SELECT pg_advisory_unlock(?)", (self.LOCK_KEY,))
         except db.DatabaseError:
             pass  # the session is gone, and its lock with it
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(rows: int) -> str:
+    """The INSERT of `rows` events in one statement."""
+    return _INSERT + ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
 
 
 def open_journal(url: str, *, readonly: bool = False) -> Journal:

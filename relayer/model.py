@@ -16,6 +16,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 
 class TimeInForce(enum.Enum):
     """How long an order may wait for a counterparty."""
@@ -213,42 +215,23 @@ class BookOrder:
         )
 
 
-class MatchRecord:
-    """One match, the input of one `match_orders` entry: the resting order set the price."""
+class MatchRecord(msgspec.Struct, gc=False):
+    """One match, the input of one `match_orders` entry: the resting order set the price.
 
-    __slots__ = (
-        "id",
-        "series_id",
-        "buy",
-        "sell",
-        "amount",
-        "price",
-        "buy_is_maker",
-        "state",
-        "tx_hash",
-        "block",
-    )
+    A msgspec struct: one is made per match on the hot path, and a plain class with `__slots__`
+    takes three times as long to build.
+    """
 
-    def __init__(
-        self,
-        id: int,
-        series_id: int,
-        buy: bytes,
-        sell: bytes,
-        amount: int,
-        price: int,
-        buy_is_maker: bool,
-    ):
-        self.id = id
-        self.series_id = series_id
-        self.buy = buy  # order hashes
-        self.sell = sell
-        self.amount = amount
-        self.price = price
-        self.buy_is_maker = buy_is_maker
-        self.state = MatchState.MATCHED
-        self.tx_hash: bytes | None = None
-        self.block: int | None = None
+    id: int
+    series_id: int
+    buy: bytes  # order hashes
+    sell: bytes
+    amount: int
+    price: int
+    buy_is_maker: bool
+    state: MatchState = MatchState.MATCHED
+    tx_hash: bytes | None = None
+    block: int | None = None
 
     def key(self) -> tuple[bytes, bytes, int, int, bool]:
         """What the chain settles: (buy hash, sell hash, amount, price, buy_is_maker)."""
