@@ -22,9 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_utils import to_checksum_address
-
-from strikeline.errors import InvalidArgument
+from strikeline.errors import InvalidArgument, check_address
 from strikeline.orders import Order
 
 ZERO_HASH = b"\x00" * 32
@@ -33,8 +31,8 @@ ZERO_HASH = b"\x00" * 32
 EVENTS = frozenset({"Fill", "Cancel", "CancelByHash", "MinNonceRaised"})
 
 
-def _address(value: Any) -> str:
-    return to_checksum_address(value)
+def _address(value: Any, name: str = "maker") -> str:
+    return check_address(name, value)
 
 
 def _hash(value: Any) -> bytes:
@@ -90,11 +88,11 @@ class ExchangeIndex:
         """Fold decoded logs of a receipt (ape's `receipt.events`: `event_name`,
         `event_arguments`, `contract_address`), keeping only those `exchange` emitted; returns
         how many were used."""
-        target = _address(exchange)
+        target = _address(exchange, "exchange")
         return self.apply_all(
             (log.event_name, log.event_arguments)
             for log in logs
-            if _address(log.contract_address) == target
+            if _address(log.contract_address, "contract_address") == target
         )
 
     def _filled(self, maker: Any, order_hash: Any, nonce: Any, remaining: Any) -> None:

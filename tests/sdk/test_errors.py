@@ -12,6 +12,7 @@ from eth_account import Account
 
 from strikeline import errors, ids, orders, units
 from strikeline.errors import InvalidArgument, StrikelineError, check_address, check_bytes
+from strikeline.indexer import ExchangeIndex
 from strikeline.oracle_reports import sign_expiry, sign_spot
 from strikeline.orders import Domain, Order, OrderError, SignatureError
 
@@ -160,6 +161,20 @@ def test_a_key_as_the_maker_is_not_echoed():
     with pytest.raises(OrderError, match="^max_fee: expected a decimal integer string") as info:
         _order(max_fee=KEY)
     assert_no_key(info.value)
+
+
+def test_a_key_as_the_exchange_or_an_indexed_maker_is_not_echoed():
+    with pytest.raises(OrderError, match="^exchange: .*private key") as info:
+        Domain(1, KEY)
+    assert_no_key(info.value)
+    index = ExchangeIndex()
+    with pytest.raises(InvalidArgument, match="^maker: .*private key") as info:
+        index.apply("MinNonceRaised", {"maker": KEY, "min_nonce": 1})
+    assert_no_key(info.value)
+    with pytest.raises(InvalidArgument, match="^order_hash: expected 32 bytes, got 31$"):
+        index.apply("CancelByHash", {"maker": ADDRESS, "order_hash": b"\x01" * 31})
+    assert index.apply("MinNonceRaised", {"maker": ADDRESS.lower(), "min_nonce": 3})
+    assert index.min_nonce == {ADDRESS: 3}
 
 
 def test_settlement_blames_the_negative_amount():
