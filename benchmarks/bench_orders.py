@@ -7,9 +7,9 @@ Measures, per core (process CPU time, best of 5 repetitions over 4,000 distinct 
   with the maker, the check a relayer runs on every order it accepts;
 - `recover` alone, the libsecp256k1 part of that.
 
-Anchor: DESIGN.md's relayer measured about 17,600 orders/s on 2 cores with signature checks
-and HTTP (Starlette + msgspec), i.e. ~8,800 per core for everything; the SDK's share should
-leave most of that budget to the server.
+Anchor: a relayer gateway (Starlette + msgspec on uvicorn) measured about 17,600 orders/s on
+2 cores with signature checks and HTTP (docs/architecture.md), i.e. ~8,800 per core for
+everything; the SDK's share should leave most of that budget to the server.
 
 Usage: python benchmarks/bench_orders.py
 """
@@ -73,7 +73,7 @@ def main() -> int:
     rows = [
         ("Order.hash (EIP-712 digest)", best_rate(hash_all), "orders/s/core", ""),
         ("SignedOrder + is_valid (digest + recovery)", best_rate(accept_all), "orders/s/core",
-         f"anchor: relayer incl. HTTP ~{ANCHOR_PER_CORE:,.0f}/s/core (DESIGN.md)"),
+         f"anchor: relayer incl. HTTP ~{ANCHOR_PER_CORE:,.0f}/s/core (docs/architecture.md)"),
         ("recover_address (coincurve)", best_rate(recover_all), "recoveries/s/core", ""),
     ]
     print(f"strikeline.orders throughput: {N:,} orders, one core, best of {REPEATS} (CPU time)")
