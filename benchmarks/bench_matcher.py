@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from relayer.book import Book  # noqa: E402
-from relayer.events import Matched, OrderReceived  # noqa: E402
+from relayer.events import Event, Matched, OrderReceived  # noqa: E402
 from relayer.journal import open_journal  # noqa: E402
 from relayer.model import BookOrder, FeeSchedule, Instrument, TimeInForce  # noqa: E402
 from relayer.reservations import Reservations, UnlimitedFunds  # noqa: E402
@@ -109,9 +109,11 @@ def bench_book(n: int, fees: FeeSchedule, reserve: bool, repeat: int = 3) -> dic
     return best
 
 
-def sample_events(n: int) -> list:
-    """A realistic mix for the journal: orders (with a 300-byte signed payload) and matches."""
-    out: list = []
+def sample_events(n: int) -> list[Event]:
+    """A realistic mix for the journal: two orders (each with a 300-byte signed payload, as the
+    intake journals it) for every match. Hashes are unique across runs on one database."""
+    payload = os.urandom(300)
+    out: list[Event] = []
     for i in range(n):
         if i % 3 == 2:
             out.append(
@@ -131,7 +133,7 @@ def sample_events(n: int) -> list:
         else:
             out.append(
                 OrderReceived(
-                    i.to_bytes(32, "big"),
+                    _RUN + next(_SERIAL).to_bytes(16, "big"),
                     f"0x{i % 500:040x}",
                     2**255 + 1,
                     i % 2 == 0,
@@ -142,44 +144,37 @@ def sample_events(n: int) -> list:
                     2**40,
                     "GTC",
                     None,
-                    os.urandom(300),
+                    payload,
                     1_700_000_000,
                 )
             )
     return out
 
 
+_RUN = os.urandom(16)  # distinct order hashes from one run to the next on the same database
+_SERIAL = itertools.count()
+
+
 def bench_journal(url: str, per_commit: int, seconds: float) -> float:
-    """Events per second appended and committed, `per_commit` per transaction."""
+    """Events per second appended and committed, `per_commit` per transaction, for about
+    `seconds` (events are built beforehand, in pools, outside the timing)."""
     journal = open_journal(url)
-    events = sample_events(per_commit * 50)
-    written = 0
-    start = time.perf_counter()
+    written, elapsed = 0, 0.0
     try:
-        while time.perf_counter() - start < seconds:
-            for k in range(0, len(events), per_commit):
-                for event in events[k : k + per_commit]:
-                    journal.append(_fresh(event, written))
-                    written += 1
+        while elapsed < seconds:
+            pool = sample_events(20_000 - 20_000 % per_commit)
+            start = time.perf_counter()
+            for k in range(0, len(pool), per_commit):
+                for event in pool[k : k + per_commit]:
+                    journal.append(event)
                 journal.commit()
-                if time.perf_counter() - start >= seconds:
+                written += per_commit
+                if elapsed + time.perf_counter() - start >= seconds:
                     break
+            elapsed += time.perf_counter() - start
     finally:
-        elapsed = time.perf_counter() - start
         journal.close()
     return written / elapsed
-
-
-def _fresh(event: object, i: int) -> object:
-    """The order events need distinct hashes (the journal refuses a hash received twice)."""
-    if isinstance(event, OrderReceived):
-        fields = [getattr(event, f) for f in event.__struct_fields__[1:]]
-        return OrderReceived(_RUN + next(_SERIAL).to_bytes(16, "big"), *fields)
-    return event
-
-
-_RUN = os.urandom(16)  # distinct hashes from one run to the next on the same database
-_SERIAL = itertools.count()
 
 
 def fsyncs_per_second(directory: str, seconds: float = 1.0) -> float:

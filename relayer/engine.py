@@ -168,11 +168,15 @@ class Engine:
         """
         self._running()
         results = []
-        for order in orders:
-            try:
-                results.append(self._place(order, now))
-            except (ClientOrderIdConflict, UnknownInstrument) as exc:
-                results.append(PlaceResult(order, error=exc))
+        try:
+            for order in orders:
+                try:
+                    results.append(self._place(order, now))
+                except (ClientOrderIdConflict, UnknownInstrument) as exc:  # before any change
+                    results.append(PlaceResult(order, error=exc))
+        except BaseException:
+            self._stopped = True  # the books may hold changes the journal never will
+            raise
         self._commit()
         return results
 

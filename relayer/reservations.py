@@ -19,8 +19,9 @@ view then shows the payment itself) or reverted. Pure logic: no I/O, inputs are 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
+
+import msgspec
 
 from relayer.model import BookOrder, Instrument
 from strikeline.orders import MAX_FEE_BPS, fee
@@ -39,9 +40,9 @@ class Funds(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Requirement:
-    """What one match takes from its two makers until it is confirmed or reverted."""
+class Requirement(msgspec.Struct, frozen=True, gc=False):
+    """What one match takes from its two makers until it is confirmed or reverted (a msgspec
+    struct: one is built per candidate match, five times faster than a frozen dataclass)."""
 
     buyer: str
     quote_token: str

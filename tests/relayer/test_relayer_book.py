@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from relayer_helpers import CALL, HOLDER, MAKER, NOW, TAKER, UNIT, WRITER, order
 
 from relayer.book import Book
@@ -19,6 +21,7 @@ from relayer.model import (
     Reason,
     TimeInForce,
 )
+from strikeline.orders import OrderError, fee, max_fee_allows, settlement
 
 GTC, IOC, FOK, POST_ONLY = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK, TimeInForce.POST_ONLY
 
@@ -403,3 +406,41 @@ def test_cancel_of_a_fully_matched_order_stops_a_revert_from_reinstating_it(desk
     desk.book.revert(match_id, {ask.hash}, "exchange: order cancelled", NOW)
     assert bid.status is OrderStatus.CANCELLED and not bid.on_book and bid.cancelled == UNIT
     desk.book.check_invariants()
+
+
+# ----------------------------------------------------------------------------- fee maths
+
+
+@settings(max_examples=300)
+@given(
+    amount=st.integers(1, 10**12),
+    price=st.integers(1, 10**12),
+    maker_bps=st.integers(0, 1_250),
+    taker_bps=st.integers(0, 1_250),
+    buy_max_fee=st.one_of(st.integers(0, 10**10), st.just(2**256 - 1)),
+    sell_max_fee=st.integers(0, 10**10),
+    buy_is_maker=st.booleans(),
+)
+def test_the_fee_check_agrees_with_the_sdk_money_maths(
+    amount, price, maker_bps, taker_bps, buy_max_fee, sell_max_fee, buy_is_maker
+) -> None:
+    """The book computes fees with `strikeline.units.mul_div_up`; it must decide exactly as
+    `strikeline.orders.fee`, `max_fee_allows` and `settlement` (the ledger's maths) do."""
+    book = Book(CALL, fees=FeeSchedule(maker_bps, taker_bps))
+    buy = order(TAKER, True, amount, price, max_fee=buy_max_fee)
+    sell = order(MAKER, False, amount, price, max_fee=sell_max_fee)
+    fault, reason, _ = book._check(buy, sell, amount, price, buy_is_maker)
+    buy_bps, sell_bps = (maker_bps, taker_bps) if buy_is_maker else (taker_bps, maker_bps)
+    buy_ok = max_fee_allows(buy, amount, fee(amount, price, buy_bps))  # type: ignore[arg-type]
+    sell_ok = max_fee_allows(sell, amount, fee(amount, price, sell_bps))  # type: ignore[arg-type]
+    try:
+        settlement(amount, price, buy_bps, sell_bps)
+        premium_ok = True
+    except OrderError:
+        premium_ok = False
+    assert (fault is None) == (buy_ok and sell_ok and premium_ok)
+    if fault is not None and reason == Reason.FEE_EXCEEDS_PREMIUM:
+        assert fault is sell and buy_ok and sell_ok and not premium_ok
+    elif fault is not None:
+        assert reason == Reason.FEE_OVER_MAX
+        assert not (buy_ok if fault is buy else sell_ok)

@@ -265,3 +265,16 @@ def _copy(o):
         client_order_id=o.client_order_id,
         payload=o.payload,
     )
+
+
+def test_replay_reads_page_by_page(journal_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import relayer.journal as journal_module
+
+    monkeypatch.setattr(journal_module, "REPLAY_PAGE", 2)
+    with open_journal(journal_url) as journal:
+        for n in range(1, 6):
+            journal.append(_received(n))
+        journal.commit()
+        assert [s for s, _ in journal.events()] == [1, 2, 3, 4, 5]
+        assert [s for s, _ in journal.events(after=1, upto=4)] == [2, 3, 4]
+        assert [e.hash for _, e in journal.events(after=4)] == [(5).to_bytes(32, "big")]
