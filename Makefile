@@ -6,11 +6,11 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export HYPOTHESIS_PROFILE ?= ci
 # ape-vyper's settings model leaves `import_remapping` an unresolved forward reference, and
-# pydantic-settings warns about it whenever ape loads the config: noise, silenced by exactly
-# its message (docs/deployment.md, "Configuration"). Other warnings still show.
-comma := ,
-APE_NOISE := ignore:Field 'import_remapping' has an incomplete definition
-export PYTHONWARNINGS := $(if $(PYTHONWARNINGS),$(PYTHONWARNINGS)$(comma))$(APE_NOISE)
+# pydantic-settings warns about it when ape loads its config: noise, silenced for ape's
+# commands by exactly its message (docs/deployment.md, "Configuration"). Only there: with any
+# PYTHONWARNINGS set, pytest stops showing DeprecationWarnings by default.
+APE := PYTHONWARNINGS="ignore:Field 'import_remapping' has an incomplete definition" \
+	$(VENV)/bin/ape
 # mypy checks the Python packages that exist; libraries without type information (scipy, rlp,
 # safe-pysha3) are taken as untyped rather than failing the run
 LINT_PACKAGES := $(wildcard strikeline relayer keepers)
@@ -46,7 +46,7 @@ test-unit: install
 ## ape + anvil: run from the root (ape reads ape-config.yaml there); tests/integration/pytest.ini
 ## makes that folder its own pytest root so ape's plugin is not blocked by pyproject's addopts
 test-integration: install
-	$(VENV)/bin/ape test tests/integration -q --network ethereum:local:foundry
+	$(APE) test tests/integration -q --network ethereum:local:foundry
 
 ## the long fuzzing profile (10x the ci examples)
 fuzz: install
