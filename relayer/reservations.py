@@ -24,7 +24,7 @@ from typing import Protocol
 import msgspec
 
 from relayer.model import BookOrder, Instrument
-from strikeline.orders import MAX_FEE_BPS, fee
+from strikeline.orders import BPS, MAX_FEE_BPS
 from strikeline.units import UNIT, full_collateral, mul_div_up
 
 
@@ -55,8 +55,10 @@ class Requirement(msgspec.Struct, frozen=True, gc=False):
 
 
 def buyer_fee_bound(order: BookOrder, amount: int, price: int) -> int:
-    """The largest fee the ledger can take from buy `order` for a fill of `amount` at `price`."""
-    ceiling = fee(amount, price, MAX_FEE_BPS)
+    """The largest fee the ledger can take from buy `order` for a fill of `amount` at `price`:
+    its signed share, or `strikeline.orders.fee` at `MAX_FEE_BPS` if that is smaller (computed
+    with `mul_div_up`, as `fee` does, without re-validating the book's integers)."""
+    ceiling = mul_div_up(amount * price, MAX_FEE_BPS, UNIT * BPS)
     return min(ceiling, order.max_fee * amount // order.amount)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from relayer_helpers import CALL, HOLDER, MAKER, NOW, PUT, TAKER, UNIT, WRITER, ChainFunds, order
 
 from relayer.book import Book
@@ -162,3 +164,19 @@ def test_a_fok_the_buyer_cannot_pay_for_in_full_is_killed(funds) -> None:
     assert desk.submit(fok)[-1].reason == Reason.FILL_OR_KILL
     fok2 = order(TAKER, True, UNIT, PRICE // 2, tif=TimeInForce.FOK, max_fee=0)
     assert sum(isinstance(e, Matched) for e in desk.submit(fok2)) == 1
+
+
+@settings(max_examples=300)
+@given(
+    amount=st.integers(1, 10**14),
+    fill=st.integers(1, 10**14),
+    price=st.integers(0, 10**15),
+    max_fee=st.one_of(st.integers(0, 10**12), st.just(2**256 - 1)),
+)
+def test_the_buyer_fee_bound_is_the_smaller_of_the_signed_share_and_the_ledger_cap(
+    amount, fill, price, max_fee
+) -> None:
+    buy = order(TAKER, True, max(amount, fill), price, max_fee=max_fee)
+    assert buyer_fee_bound(buy, fill, price) == min(
+        max_fee * fill // buy.amount, fee(fill, price, MAX_FEE_BPS)
+    )

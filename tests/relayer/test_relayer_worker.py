@@ -19,9 +19,7 @@ MAKERS = ["0x" + f"{i:02x}" * 20 for i in range(1, 30)]
 
 
 def _orders(n: int) -> list:
-    return [
-        order(MAKERS[i % len(MAKERS)], i % 2 == 0, UNIT, 100 + (i % 7) - 3) for i in range(n)
-    ]
+    return [order(MAKERS[i % len(MAKERS)], i % 2 == 0, UNIT, 100 + (i % 7) - 3) for i in range(n)]
 
 
 def test_concurrent_places_share_commits_and_each_answer_follows_its_commit(
