@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,34 +17,48 @@ from strikeline.txmanager import Signer, TxConfig, TxManager, anvil_signer
 POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 
-def new_postgres_url() -> str:
-    """A fresh, empty PostgreSQL database of this test folder (dropped by the caller)."""
-    url = f"{POSTGRES_SERVER}/strikeline_txmanager_{uuid.uuid4().hex[:12]}"
-    db.create_postgres_database(url)
-    return url
+_SESSION_DATABASES: list[str] = []
+
+
+def session_postgres_database() -> str:
+    """One PostgreSQL database per test session (each test gets its own schema in it).
+
+    Created on first use and dropped in `pytest_sessionfinish`, not by a session fixture:
+    titanoboa's pytest plugin anchors every fixture's EVM state, and a session fixture first
+    requested mid-session unwinds out of order at the end.
+    """
+    if not _SESSION_DATABASES:
+        url = f"{POSTGRES_SERVER}/strikeline_txmanager_{uuid.uuid4().hex[:12]}"
+        db.create_postgres_database(url)  # ~0.3 s: once per session, not once per test
+        _SESSION_DATABASES.append(url)
+    return _SESSION_DATABASES[0]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    while _SESSION_DATABASES:
+        db.drop_postgres_database(_SESSION_DATABASES.pop())
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database, dropped after the test."""
-    url = new_postgres_url()
+    """A fresh, empty schema as the search path of the URL's connections; dropped after."""
+    postgres_database = session_postgres_database()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with db.connect(postgres_database) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
     try:
-        yield url
+        yield f"{postgres_database}?options=-csearch_path%3D{schema}"
     finally:
-        db.drop_postgres_database(url)
+        with db.connect(postgres_database) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL of an empty database on each backend in turn."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'journal.db'}"
-        return
-    url = new_postgres_url()
-    try:
-        yield url
-    finally:
-        db.drop_postgres_database(url)
+        return f"sqlite:///{tmp_path / 'journal.db'}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture
@@ -91,3 +106,11 @@ def chain_transactions(node: Anvil, sender: str) -> list[dict]:
         block = node.request("eth_getBlockByNumber", [hex(number), True])
         found += [tx for tx in block["transactions"] if tx["from"].lower() == sender.lower()]
     return found
+
+
+def drain(node: Anvil, timeout: float = 10.0) -> None:
+    """Wait until automine has mined everything in the node's pool (it mines asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while int(node.request("txpool_status", [])["pending"], 16) > 0:
+        assert time.monotonic() < deadline, "anvil left transactions pending"
+        time.sleep(0.005)

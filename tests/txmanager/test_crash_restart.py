@@ -15,7 +15,7 @@ from strikeline.chain import Anvil
 from strikeline.rpc import RpcPool
 from strikeline.txmanager import Status, TxConfig, TxManager
 
-from .conftest import chain_transactions
+from .conftest import chain_transactions, drain
 
 CHILD = Path(__file__).with_name("crash_child.py")
 
@@ -43,6 +43,7 @@ def test_kill_9_around_the_broadcast_sends_exactly_once(
     manager = open_manager(anvil, confirmations=1)  # boot: re-broadcast from the journal
     again = manager.submit("settle:1", keeper.address, keeper.address, b"settle:1")
     assert again.nonce == 0
+    drain(anvil)
     manager.tick()
     assert manager.intent("settle:1").status == Status.CONFIRMED  # type: ignore[union-attr]
     [tx] = chain_transactions(anvil, keeper.address)

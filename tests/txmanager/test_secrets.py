@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from strikeline.chain import Anvil
 from strikeline.txmanager import KeystoreError, SimulationFailed, Status, load_keystore
 
+from .conftest import drain
 from .evm import deploy, reverter
 
 PASSPHRASE = "correct horse battery staple 7f3a"
@@ -66,6 +67,7 @@ def test_a_whole_lifecycle_logs_no_secret(
             with pytest.raises(SimulationFailed) as failed:
                 manager.submit("push", signer.address, target, b"")
             manager.submit("ok", signer.address, signer.address, b"")
+            drain(anvil)
             manager.tick()
             assert manager.intent("ok").status == Status.CONFIRMED  # type: ignore[union-attr]
             logging.getLogger("test").info("state %r %r %s %r", manager, signer, signer, passphrase)

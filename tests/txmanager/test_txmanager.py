@@ -23,7 +23,7 @@ from strikeline.txmanager import (
     bump_fees,
 )
 
-from .conftest import chain_transactions
+from .conftest import chain_transactions, drain
 from .evm import STORER, deploy, reverter
 
 OpenManager = Callable[..., TxManager]
@@ -43,6 +43,7 @@ def test_submit_journals_sends_mines_and_confirms(anvil: Anvil, open_manager: Op
     keeper = manager._signer(anvil_signer(0, 31337).address).address
     intent = manager.submit("pay:1", keeper, "0x000000000000000000000000000000000000dEaD", b"hi", 5)
     assert intent.status == Status.SENT and intent.nonce == 0 and intent.attempts == 1
+    drain(anvil)
     assert manager.tick()[0].status == Status.MINED  # anvil mined it at once
     mined = manager.intent("pay:1")
     assert mined is not None and mined.block_number is not None
@@ -66,6 +67,7 @@ def test_same_key_never_sends_twice(anvil: Anvil, open_manager: OpenManager, kee
     assert other.submit("settle:A", keeper.address, keeper.address, b"\x01").nonce == first.nonce
     with pytest.raises(IdempotencyConflict, match="settle:A"):
         manager.submit("settle:A", keeper.address, keeper.address, b"\x02")
+    drain(anvil)
     manager.tick()
     other.tick()
     assert len(chain_transactions(anvil, keeper.address)) == 1
@@ -94,11 +96,13 @@ def test_reverted_on_chain_is_final_with_a_reason(
     # the simulation passes, but 30,000 gas cannot pay for the storage write: status 0
     intent = manager.submit("store", keeper.address, target, b"", gas_limit=30_000)
     assert intent.gas_limit == 30_000
+    drain(anvil)
     [reverted] = manager.tick()
     assert reverted.status == Status.REVERTED
     assert reverted.error.startswith("reverted on chain")
     ok = manager.submit("store:2", keeper.address, target, b"")
     assert ok.gas_limit > 43_000  # the estimate plus its margin
+    drain(anvil)
     assert manager.tick()[0].status == Status.CONFIRMED
 
 
@@ -194,6 +198,7 @@ def test_reorg_rebroadcasts_the_dropped_transaction(
 ) -> None:
     manager = open_manager(anvil, confirmations=3)
     manager.submit("match:7", keeper.address, keeper.address, b"\x07")
+    drain(anvil)
     [mined] = manager.tick()
     assert mined.status == Status.MINED
     old_block_hash = mined.block_hash
@@ -201,6 +206,7 @@ def test_reorg_rebroadcasts_the_dropped_transaction(
     assert anvil.request("eth_getTransactionReceipt", [mined.tx_hash]) is None
     [back] = manager.tick()
     assert back.status == Status.SENT and back.error.startswith("reorged out of block")
+    drain(anvil)
     [again] = manager.tick()  # automine mined the re-broadcast
     assert again.status == Status.MINED and again.tx_hash == mined.tx_hash
     assert again.block_hash != old_block_hash
@@ -214,6 +220,7 @@ def test_reorg_after_confirmation_depth_is_left_alone(
 ) -> None:
     manager = open_manager(anvil, confirmations=1)
     manager.submit("final", keeper.address, keeper.address, b"")
+    drain(anvil)
     assert manager.tick()[0].status == Status.CONFIRMED
     anvil.request("anvil_reorg", [1, []])
     assert manager.tick() == []  # confirmed is final: deeper reorgs are out of scope
@@ -256,6 +263,7 @@ def test_a_refused_first_send_fails_and_its_nonce_is_filled(
     assert "intrinsic gas too low" in failed.error.lower() and "\n" not in failed.error
     good = manager.submit("good", keeper.address, keeper.address, b"\x01")
     assert good.nonce == 1
+    drain(anvil)
     manager.tick()
     manager.tick()
     statuses = {i.key: i.status for i in manager.intents()}
@@ -294,5 +302,36 @@ def test_submit_call_takes_a_web3_contract_function(
     contract = w3.eth.contract(address=deploy(anvil, STORER), abi=abi)
     intent = manager.submit_call("store", keeper.address, contract.functions.store())
     assert intent.to == contract.address and intent.data == bytes.fromhex("975057e7")
+    drain(anvil)
     assert manager.tick()[0].status == Status.CONFIRMED
     assert Account  # eth-account is the signer backend
+
+
+def test_two_instances_racing_on_the_same_keys_send_each_once(
+    anvil: Anvil, open_manager: OpenManager, keeper
+) -> None:
+    import threading
+
+    managers = [open_manager(anvil, confirmations=1), open_manager(anvil, confirmations=1)]
+    keys = [f"settle:{i}" for i in range(15)]
+    errors: list[BaseException] = []
+
+    def run(manager: TxManager) -> None:
+        try:
+            for key in keys:
+                manager.submit(key, keeper.address, keeper.address, key.encode())
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(m,)) for m in managers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for manager in managers:
+        drain(anvil)
+        manager.tick()
+    mined = chain_transactions(anvil, keeper.address)
+    assert sorted(bytes.fromhex(t["input"][2:]).decode() for t in mined) == sorted(keys)
+    assert managers[0].next_nonce(keeper.address) == len(keys)
