@@ -14,8 +14,10 @@
         Expiry: reports for (asset, expiry) are accepted once
         `block.timestamp >= expiry + locking_period`; the median is stored and
         may be disputed once by a DISPUTER during `dispute_period` after it was
-        reported; it becomes final when that window ends. Settlement reads only
-        final prices.
+        reported; it becomes final when that window ends. The moment of
+        finality is fixed when the price is reported (`final_at`), so a later
+        change of `dispute_period` never re-opens a price already used.
+        Settlement reads only final prices.
 
         EIP-712 domain: name "Strikeline Oracle", version "1", chainId, this
         contract. Types:
@@ -122,6 +124,9 @@ dispute_period: public(uint256)
 
 spot: public(HashMap[address, Spot])
 expiry_prices: public(HashMap[address, HashMap[uint256, ExpiryPrice]])
+# @dev When each reported expiry price becomes final: its report time plus the
+# dispute period in force then.
+final_at: public(HashMap[address, HashMap[uint256, uint256]])
 
 
 @deploy
@@ -215,6 +220,7 @@ def report_expiry(asset: address, expiry: uint256, reports: DynArray[Report, MAX
         prices.append(report.price)
     price: uint256 = self._median(prices)
     self.expiry_prices[asset][expiry] = ExpiryPrice(price=price, reported_at=block.timestamp, disputed=False)
+    self.final_at[asset][expiry] = block.timestamp + self.dispute_period
     log ExpiryPriceReported(asset=asset, expiry=expiry, price=price, reported_at=block.timestamp)
     return price
 
@@ -230,7 +236,7 @@ def dispute_expiry(asset: address, expiry: uint256, price: uint256):
     assert price <= MAX_PRICE, "oracle: price too large"
     current: ExpiryPrice = self.expiry_prices[asset][expiry]
     assert current.reported_at != 0, "oracle: not reported"
-    assert block.timestamp < current.reported_at + self.dispute_period, "oracle: dispute window over"
+    assert block.timestamp < self.final_at[asset][expiry], "oracle: dispute window over"
     assert not current.disputed, "oracle: already disputed"
     self.expiry_prices[asset][expiry] = ExpiryPrice(price=price, reported_at=current.reported_at, disputed=True)
     log ExpiryPriceDisputed(asset=asset, expiry=expiry, old_price=current.price, new_price=price, disputer=msg.sender)
@@ -253,12 +259,13 @@ def spot_price(asset: address) -> uint256:
 def expiry_price(asset: address, expiry: uint256) -> (uint256, bool):
     """
     @dev The expiry price of (`asset`, `expiry`) and whether it is final
-         (reported and past its dispute window). (0, False) if not reported.
+         (reported and past the dispute window fixed when it was reported).
+         (0, False) if not reported.
     """
     current: ExpiryPrice = self.expiry_prices[asset][expiry]
     if current.reported_at == 0:
         return 0, False
-    return current.price, block.timestamp >= current.reported_at + self.dispute_period
+    return current.price, block.timestamp >= self.final_at[asset][expiry]
 
 
 @external
