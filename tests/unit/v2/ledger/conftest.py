@@ -314,3 +314,14 @@ class Market:
 def market(ledger_deployers, admin, fee_recipient) -> Market:
     """The deployed market; each test's changes are rolled back by the per-test anchor."""
     return Market(ledger_deployers, admin, fee_recipient)
+
+
+@pytest.fixture
+def make_token(ledger_deployers):
+    """A fresh MockERC20 with the given decimals (overrides tests/unit's, which compiles the
+    v1 contracts too)."""
+
+    def _make(decimals: int, symbol: str = "TKN"):
+        return ledger_deployers["MockERC20"].deploy(f"Token {symbol}", symbol, decimals)
+
+    return _make

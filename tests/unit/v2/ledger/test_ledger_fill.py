@@ -1,0 +1,144 @@
+"""Ledger.fill: the taker settles a signed order itself, no relayer involved (ported from
+tests/unit/exchange/test_fill.py). An order that names a `sender` fills only from it, so
+direct fills here use orders with no sender unless the test is about the sender."""
+
+import boa
+
+from strikeline import orders
+
+
+def test_taker_buys_from_a_resting_sell(market, alice, bob):
+    m = market
+    m.fund(alice, weth=10**18)
+    m.fund(bob, usdc=10**10)
+    sell = m.sell(alice, sender=m.ZERO)
+    left = m.fill(bob, sell, m.ONE)
+    fill = m.events("Fill")[0]
+    transfers = m.transfers()
+    s = orders.settlement(m.ONE, m.PRICE, m.TAKER_BPS, m.MAKER_BPS)
+    assert left == 0
+    assert m.longs(bob) == m.ONE and m.short(alice) == m.ONE
+    assert m.free(bob) == 10**10 - s.buyer_debit
+    assert m.free(alice) == s.seller_credit
+    assert m.free(m.fee_recipient) == s.to_fee_recipient
+    assert (fill.maker_order, fill.taker_order) == (sell.hash, b"\x00" * 32)
+    assert (fill.maker, fill.taker, fill.maker_is_buy) == (alice.address, bob.address, False)
+    assert (fill.maker_fee, fill.taker_fee) == (s.seller_fee, s.buyer_fee)
+    assert (fill.amount, fill.price, fill.maker_remaining, fill.taker_remaining) == (
+        m.ONE, m.PRICE, 0, 0
+    )
+    assert (fill.maker_nonce, fill.taker_nonce) == (sell.order.nonce, 0)
+    assert transfers == [(bob.address, m.ZERO, bob.address, m.series, m.ONE)]
+
+
+def test_taker_sells_to_a_resting_buy_writing_from_collateral(market, alice, bob):
+    m = market
+    m.fund(alice, usdc=10**10)
+    m.fund(bob, weth=10**18)
+    buy = m.buy(alice, sender=m.ZERO)
+    m.fill(bob, buy, m.ONE)
+    assert m.events("Fill")[0].maker_is_buy is True
+    s = orders.settlement(m.ONE, m.PRICE, m.MAKER_BPS, m.TAKER_BPS)
+    assert m.longs(alice) == m.ONE and m.short(bob) == m.ONE
+    assert m.free(alice) == 10**10 - s.buyer_debit
+    assert m.free(bob) == s.seller_credit
+
+
+def test_taker_sells_longs_it_holds_to_close_a_makers_short(market, alice, bob, carol):
+    m = market
+    m.write(alice, m.ONE, carol)  # alice: short 1, no longs
+    m.write(carol, m.ONE, bob)  # bob: longs 1
+    m.fund(alice, usdc=10**10)
+    m.fill(bob, m.buy(alice, sender=m.ZERO), m.ONE)
+    assert m.short(alice) == 0 and m.longs(bob) == 0
+    assert m.free(alice, m.weth) == 10**18
+
+
+def test_partial_direct_fills(market, alice, bob, carol):
+    m = market
+    m.fund(alice, weth=10**19)
+    m.fund(bob, usdc=10**10)
+    m.fund(carol, usdc=10**10)
+    sell = m.sell(alice, amount=3 * m.ONE, sender=m.ZERO)
+    assert m.fill(bob, sell, m.ONE) == 2 * m.ONE
+    assert m.fill(carol, sell, 2 * m.ONE) == 0
+    assert m.longs(bob) == m.ONE and m.longs(carol) == 2 * m.ONE
+    assert m.remaining(sell) == 0
+
+
+def test_direct_fill_after_a_relayed_partial_fill(market, alice, bob, carol):
+    m = market
+    m.fund(alice, weth=10**19)
+    m.fund(bob, usdc=10**10)
+    m.fund(carol, usdc=10**10)
+    sell = m.sell(alice, amount=2 * m.ONE, sender=m.ZERO)
+    m.submit(m.match(m.buy(bob), sell))
+    assert m.fill(carol, sell, m.ONE) == 0
+
+
+def test_taker_restricted_order_filled_by_its_taker(market, alice, bob):
+    m = market
+    m.fund(alice, weth=10**18)
+    m.fund(bob, usdc=10**10)
+    m.fill(bob, m.sell(alice, taker=bob.address, sender=m.ZERO), m.ONE)
+    assert m.longs(bob) == m.ONE
+
+
+def test_taker_fee_exactly_at_its_max(market, alice, bob):
+    m = market
+    m.fund(alice, weth=10**18)
+    m.fund(bob, usdc=10**10)
+    taker_fee = orders.fee(m.ONE, m.PRICE, m.TAKER_BPS)
+    m.fill(bob, m.sell(alice, sender=m.ZERO), m.ONE, max_fee=taker_fee)
+    assert m.events("Fill")[0].taker_fee == taker_fee
+
+
+def test_anyone_may_fill_without_a_role(market, alice, bob):
+    m = market
+    assert not m.ledger.hasRole(m.ledger.RELAYER_ROLE(), bob.address)
+    m.fund(alice, weth=10**18)
+    m.fund(bob, usdc=10**10)
+    m.fill(bob, m.sell(alice, sender=m.ZERO), m.ONE)
+    assert m.longs(bob) == m.ONE
+
+
+def test_contract_taker(market, wallet_deployer, alice, bob):
+    """A contract wallet fills directly; it receives the longs through the receiver hook."""
+    m = market
+    wallet = wallet_deployer.deploy(bob.address)
+    m.fund(wallet.address, usdc=10**10)
+    m.fund(alice, weth=10**18)
+    sell = m.sell(alice, sender=m.ZERO)
+    calldata = m.ledger.fill.prepare_calldata(sell.order.as_tuple(), sell.signature, m.ONE,
+                                              10**9)
+    with boa.env.prank(bob.address):
+        wallet.execute(m.ledger.address, calldata)
+    assert m.longs(wallet.address) == m.ONE
+
+
+# --------------------------------------------------------------------- the sender field
+
+
+def test_the_named_sender_may_fill_directly(market, alice, bob):
+    """An order naming an address as its sender fills when that address takes it itself."""
+    m = market
+    m.fund(alice, weth=10**18)
+    m.fund(bob, usdc=10**10)
+    sell = m.sell(alice, sender=bob.address)
+    assert m.fill(bob, sell, m.ONE) == 0
+    assert m.longs(bob) == m.ONE
+
+
+def test_an_order_naming_the_relayer_is_not_picked_off_at_its_limit(market, alice, bob):
+    """A buy at limit 200 that the relayer would match at the resting ask of 150: a seller
+    cannot fill it directly at 200, and the relayer's match at 150 still settles."""
+    m = market
+    m.fund(alice, weth=10**18)
+    m.fund(bob, usdc=10**10)
+    buy = m.buy(bob, limit_price=200 * 10**6)
+    with boa.reverts("ledger: sender not allowed"):
+        m.fill(alice, buy, m.ONE)
+    assert m.remaining(buy) == m.ONE and m.free(alice) == 0
+    m.submit(m.match(buy, m.sell(alice, limit_price=150 * 10**6)))
+    assert m.free(bob) == 10**10 - orders.settlement(m.ONE, 150 * 10**6, m.TAKER_BPS,
+                                                        m.MAKER_BPS).buyer_debit
