@@ -12,8 +12,9 @@ that serves an old head. `RpcPool` sends each call to the first usable node in t
 
 A node fails a call when the transport fails: connection refused or reset, no answer within
 `timeout` seconds (2 s by default), an HTTP error status (429 and 5xx included) or a body that is
-not JSON-RPC. The pool then puts it in cool-down for `cooldown` seconds and tries the next node
-with the same request, so one call costs at most `timeout` per node. Re-sending is safe for
+not JSON-RPC. The pool then puts it in cool-down (`cooldown` seconds, doubled for each failure in
+a row up to a minute; an answer resets it) and tries the next node with the same request, so
+one call costs at most `timeout` per node. Re-sending is safe for
 every method the SDK uses: reads are pure and `eth_sendRawTransaction` of the same signed bytes
 is the same transaction (a second node answers "already known" or "nonce too low").
 
@@ -53,6 +54,9 @@ from web3.providers import JSONBaseProvider
 from web3.types import RPCEndpoint, RPCResponse
 
 log = logging.getLogger("strikeline.rpc")
+
+#: The longest a failing node is left out (its cool-down doubles per failure in a row).
+MAX_COOLDOWN = 60.0
 
 
 class RpcError(Exception):
@@ -206,8 +210,11 @@ class RpcPool:
             status = node.status
             status.failures += 1
             status.last_error = error
-            status.down_until = time.monotonic() + self.cooldown
-        log.warning("rpc node %s failed: %s; cooling down %g s", status.label, error, self.cooldown)
+            # doubles with each failure in a row: a node that stays down costs one timeout
+            # a minute at most, not one every `cooldown`
+            pause = min(self.cooldown * 2 ** min(status.failures - 1, 16), MAX_COOLDOWN)
+            status.down_until = time.monotonic() + pause
+        log.warning("rpc node %s failed: %s; cooling down %g s", status.label, error, pause)
 
     def _mark_ok(self, node: _Node, count_call: bool = False) -> None:
         with self._lock:

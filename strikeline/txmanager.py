@@ -393,6 +393,7 @@ class TxManager:
 
         Raises:
             TxError: the node's chain id differs from `chain_id`, or no node answers.
+            dbmod.DatabaseError: the journal cannot be opened or written.
         """
         self.rpc = rpc
         self.db = database
@@ -407,7 +408,10 @@ class TxManager:
             raise TxError(f"the RPC nodes serve chain {node_chain}, expected {chain_id}")
         self.chain_id = node_chain
         self.db.ensure_schema(SCHEMA_NAME, SCHEMA_VERSION, SCHEMA)
-        self.recover()
+        try:
+            self.recover()
+        except RpcError as exc:
+            raise TxError(f"cannot reconcile nonces with the chain: {exc}") from None
 
     def __repr__(self) -> str:
         return f"TxManager(chain {self.chain_id}, signers {sorted(self._signers)}, {self.db!r})"

@@ -1,5 +1,6 @@
-"""Sending through a flaky primary (30% of calls fail, hang or lose their answer) beside a node
-with a stale head: every intent is mined once, in nonce order, and the stale node is never used."""
+"""Sending with a primary node that serves a stale head and a second node behind a flaky proxy
+(30% of calls fail, hang or lose their answer): every intent is mined once, in nonce order, and
+the stale primary is demoted and never used."""
 
 from __future__ import annotations
 
@@ -21,21 +22,21 @@ def stale_node() -> Iterator[Anvil]:
         yield node
 
 
-def test_flaky_and_stale_nodes_still_send_everything_exactly_once(
+def test_stale_primary_and_flaky_node_still_send_everything_exactly_once(
     anvil: Anvil, stale_node: Anvil, open_manager, keeper
 ) -> None:
     anvil.request("anvil_mine", [hex(10)])
     flaky = FlakyProxy(anvil.url, failure_rate=0.3, hang=2.0, seed=11)
     pool = RpcPool(
-        [flaky.url, stale_node.url, anvil.url],
+        [stale_node.url, flaky.url, anvil.url],
         timeout=0.3,
-        cooldown=0,  # the flaky primary is tried first on every call, and keeps failing
+        cooldown=0,  # the flaky node is tried first on every call, and keeps failing
         max_lag=3,
         head_interval=0.2,
     )
     try:
         pool.check_heads()
-        assert pool.nodes[1].demoted
+        assert pool.nodes[0].demoted
         manager = open_manager(pool, confirmations=2)
         keys = [f"liquidate:{i}" for i in range(12)]
         for key in keys:
@@ -50,7 +51,7 @@ def test_flaky_and_stale_nodes_still_send_everything_exactly_once(
         mined = chain_transactions(anvil, keeper.address)
         assert sorted(bytes.fromhex(t["input"][2:]).decode() for t in mined) == sorted(keys)
         assert [int(t["nonce"], 16) for t in mined] == list(range(len(keys)))
-        assert pool.nodes[1].demoted and pool.nodes[1].calls == 0  # the stale node: never
+        assert pool.nodes[0].demoted and pool.nodes[0].calls == 0  # the stale primary: never
         faults = sum(n for kind, n in flaky.counts.items() if kind != "forwarded")
         assert faults >= 10 and flaky.counts["lost_answer"] >= 1
         assert chain_transactions(stale_node, keeper.address) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +12,7 @@ from web3.exceptions import Web3RPCError
 from strikeline.chain import Anvil, free_port, start_anvil
 from strikeline.rpc import NodeError, NoNodeAvailable, RpcPool
 
-from .faults import FlakyProxy
+from .faults import FlakyProxy, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,13 @@ def test_dead_primary_fails_over_and_cools_down(node: Anvil, caplog) -> None:
         assert pool.nodes[0].failures == 1 and not pool.nodes[0].up
         pool.request("eth_chainId")  # the dead node is skipped while it cools down
         assert pool.nodes[0].failures == 1
+    with RpcPool([dead, node.url], timeout=0.5, cooldown=0.01, head_interval=None) as backoff:
+        backoff.request("eth_chainId")
+        first_pause = backoff.nodes[0].down_until - time.monotonic()
+        wait_until(lambda: backoff.nodes[0].up)
+        backoff.request("eth_chainId")  # tried again, failed again: the pause doubles
+        assert backoff.nodes[0].failures == 2
+        assert backoff.nodes[0].down_until - time.monotonic() > first_pause
         assert pool.nodes[1].calls == 2
     assert "SECRETAPIKEY" not in caplog.text  # nodes are named by host and port only
     assert "failed" in caplog.text

@@ -335,3 +335,24 @@ def test_two_instances_racing_on_the_same_keys_send_each_once(
     mined = chain_transactions(anvil, keeper.address)
     assert sorted(bytes.fromhex(t["input"][2:]).decode() for t in mined) == sorted(keys)
     assert managers[0].next_nonce(keeper.address) == len(keys)
+
+
+def test_bindings_run_on_the_pool_and_their_calls_go_through_the_manager(
+    anvil: Anvil, open_manager: OpenManager, keeper
+) -> None:
+    from strikeline.bindings import ERC20Binding
+    from strikeline.chain import free_port
+    from strikeline.rpc import RpcPool
+
+    from .evm import DEPLOYER
+
+    pool = RpcPool([f"http://127.0.0.1:{free_port()}", anvil.url], timeout=0.3)
+    manager = open_manager(pool, confirmations=1)
+    token = ERC20Binding.deploy(pool.web3(), "Quote", "USDQ", 6, sender=DEPLOYER)
+    mint = token.contract.functions.mint(keeper.address, 1_000_000)
+    manager.submit_call("mint:1", keeper.address, mint)
+    drain(anvil)
+    manager.tick()
+    assert manager.intent("mint:1").status == Status.CONFIRMED  # type: ignore[union-attr]
+    assert token.balance_of(keeper.address) == 1_000_000
+    assert pool.nodes[0].failures >= 1  # the dead primary was tried and left out
