@@ -91,10 +91,10 @@ class TxError(Exception):
 
 
 class SimulationFailed(TxError):
-    """The call reverts in simulation; `reason` is the revert reason on one line."""
+    """The call fails in simulation (reverts, or the node refuses it); `reason` is one line."""
 
     def __init__(self, reason: str):
-        super().__init__(f"simulation reverted: {reason}")
+        super().__init__(f"simulation failed: {reason}")
         self.reason = reason
 
 
@@ -450,7 +450,8 @@ class TxManager:
             existing = self._existing(key, payload)
             if existing is not None:
                 return existing
-            gas = gas_limit or self._simulate(sender.address, target, data, value)
+            estimate = self._simulate(sender.address, target, data, value)  # always, even
+            gas = gas_limit or estimate  # with a fixed limit: a revert must not be sent
             max_fee, tip = self._initial_fees()
             try:
                 with self.db.transaction():

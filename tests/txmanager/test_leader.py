@@ -69,7 +69,7 @@ def start_pair(url: str, started: list[Instance]) -> tuple[Instance, Instance]:
     standby = Instance(url, "settlement")
     started.append(standby)
     assert standby.next_state() == "READY"
-    assert standby.next_state(timeout=1.5) is None  # waits while the active one lives
+    assert standby.next_state(timeout=0.6) is None  # waits while the active one lives
     return active, standby
 
 
@@ -87,7 +87,7 @@ def test_standby_takes_over_after_sigstop_and_the_resumed_leader_steps_down(
     assert standby.next_state() == "LEADER"  # the server ended the idle session of the stalled one
     os.kill(active.process.pid, signal.SIGCONT)
     assert active.next_state() == "STANDBY"  # it looks at its clock before anything else
-    assert active.next_state(timeout=2.0) is None  # and does not take the role back
+    assert active.next_state(timeout=1.2) is None  # and does not take the role back (lease 1 s)
     assert standby.lines.empty()  # the new leader never wavered
     standby.process.send_signal(signal.SIGKILL)
     assert active.next_state() == "LEADER"  # and it is the standby now
