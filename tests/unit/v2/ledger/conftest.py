@@ -136,8 +136,12 @@ class Market:
         word |= (PUT_BIT if is_put else 0) | (ENABLED_BIT if enabled else 0)
         with boa.env.prank(self.clearing):
             self.ledger.clearing_set_product(
-                pid, word, underlying.address, 10 ** underlying.decimals(),
-                quote.address, 10 ** quote.decimals(),
+                pid,
+                word,
+                underlying.address,
+                10 ** underlying.decimals(),
+                quote.address,
+                10 ** quote.decimals(),
             )
         self.products[pid] = (is_put, collateral.address, quote.address, 10**decimals)
         return pid
@@ -206,8 +210,9 @@ class Market:
         return self.sign(signer, self.order(signer, False, **fields))
 
     @staticmethod
-    def match(buy: SignedOrder, sell: SignedOrder, amount: int | None = None,
-              buy_is_maker: bool = False) -> Match:
+    def match(
+        buy: SignedOrder, sell: SignedOrder, amount: int | None = None, buy_is_maker: bool = False
+    ) -> Match:
         """A match of `amount` (default: the buy order's whole amount)."""
         return Match(buy, sell, buy.order.amount if amount is None else amount, buy_is_maker)
 
@@ -282,13 +287,15 @@ class Market:
         if need:
             self.deposit(token, writer, need)
         with boa.env.prank(writer):
-            return self.ledger.write(series, amount,
-                                     getattr(recipient, "address", recipient) or writer)
+            return self.ledger.write(
+                series, amount, getattr(recipient, "address", recipient) or writer
+            )
 
     def free(self, who, token=None) -> int:
         """Free collateral of `who` in `token` (default USDC)."""
-        return self.ledger.free_collateral(getattr(who, "address", who),
-                                           (token or self.usdc).address)
+        return self.ledger.free_collateral(
+            getattr(who, "address", who), (token or self.usdc).address
+        )
 
     def longs(self, who, series: int | None = None) -> int:
         return self.ledger.balanceOf(getattr(who, "address", who), series or self.series)

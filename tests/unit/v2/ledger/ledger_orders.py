@@ -112,8 +112,9 @@ class Order:
 
     def sign(self, signer: Any, domain: Domain) -> SignedOrder:
         """Signed by `signer` (a key or an eth-account account) the way a wallet signs."""
-        return SignedOrder(self, sign_typed(signer, self.typed_data(domain), self.hash(domain)),
-                           domain)
+        return SignedOrder(
+            self, sign_typed(signer, self.typed_data(domain), self.hash(domain)), domain
+        )
 
     def replace(self, **fields: Any) -> Order:
         """A copy with `fields` changed (the signature of the original no longer fits)."""

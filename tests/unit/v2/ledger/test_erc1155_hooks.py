@@ -18,8 +18,13 @@ def minted(market, holder):
 
 @pytest.fixture
 def callers(market, holder, admin, stranger, writer):
-    return {"holder": holder, "admin": admin, "stranger": stranger, "writer": writer,
-            "relayer": market.relayer}
+    return {
+        "holder": holder,
+        "admin": admin,
+        "stranger": stranger,
+        "writer": writer,
+        "relayer": market.relayer,
+    }
 
 
 def test_bound_at_deployment(market):
@@ -45,8 +50,9 @@ def test_mints_accumulate(market, holder, writer):
         m.ledger.clearing_mint(holder, m.series, 4)
         m.ledger.clearing_mint(writer, m.series, 5)
         m.ledger.clearing_mint(writer, m.put_series, 6)
-    assert m.ledger.balanceOfBatch([holder, writer, writer], [m.series, m.series, m.put_series]
-                                   ) == [7, 5, 6]
+    assert m.ledger.balanceOfBatch(
+        [holder, writer, writer], [m.series, m.series, m.put_series]
+    ) == [7, 5, 6]
 
 
 @pytest.mark.parametrize("who", ["admin", "holder", "stranger", "relayer"])

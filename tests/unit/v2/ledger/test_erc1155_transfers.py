@@ -186,8 +186,9 @@ def test_the_same_id_twice_in_a_batch_moves_both(market, sids, holder, stranger)
     with boa.env.prank(holder):
         m.ledger.safeBatchTransferFrom(holder, stranger, [sids[0]] * 2, [UNIT, UNIT], b"")
         with boa.reverts("ledger: insufficient balance for transfer"):
-            m.ledger.safeBatchTransferFrom(holder, stranger, [sids[1]] * 2, [3 * UNIT, UNIT + 1],
-                                           b"")
+            m.ledger.safeBatchTransferFrom(
+                holder, stranger, [sids[1]] * 2, [3 * UNIT, UNIT + 1], b""
+            )
     assert m.ledger.balanceOf(stranger, sids[0]) == 2 * UNIT
 
 

@@ -16,7 +16,10 @@ def test_pairs_owners_and_ids(market, writer, holder, stranger):
     m.write(writer, 5, holder)
     m.write(writer, 7, writer)
     assert m.ledger.balanceOfBatch([holder, writer, stranger, holder], [m.series] * 3 + [1]) == [
-        5, 7, 0, 0
+        5,
+        7,
+        0,
+        0,
     ]
 
 
@@ -52,8 +55,17 @@ def test_unsupported(market, interface_id):
 
 
 def test_no_metadata_or_supply_surface(market):
-    for name in ("uri", "total_supply", "exists", "safe_mint", "set_uri", "set_minter", "owner",
-                 "hash_order", "remaining"):
+    for name in (
+        "uri",
+        "total_supply",
+        "exists",
+        "safe_mint",
+        "set_uri",
+        "set_minter",
+        "owner",
+        "hash_order",
+        "remaining",
+    ):
         assert not hasattr(market.ledger, name)
 
 

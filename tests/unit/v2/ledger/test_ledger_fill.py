@@ -25,7 +25,10 @@ def test_taker_buys_from_a_resting_sell(market, alice, bob):
     assert (fill.maker, fill.taker, fill.maker_is_buy) == (alice.address, bob.address, False)
     assert (fill.maker_fee, fill.taker_fee) == (s.seller_fee, s.buyer_fee)
     assert (fill.amount, fill.price, fill.maker_remaining, fill.taker_remaining) == (
-        m.ONE, m.PRICE, 0, 0
+        m.ONE,
+        m.PRICE,
+        0,
+        0,
     )
     assert (fill.maker_nonce, fill.taker_nonce) == (sell.order.nonce, 0)
     assert transfers == [(bob.address, m.ZERO, bob.address, m.series, m.ONE)]
@@ -109,8 +112,7 @@ def test_contract_taker(market, wallet_deployer, alice, bob):
     m.fund(wallet.address, usdc=10**10)
     m.fund(alice, weth=10**18)
     sell = m.sell(alice, sender=m.ZERO)
-    calldata = m.ledger.fill.prepare_calldata(sell.order.as_tuple(), sell.signature, m.ONE,
-                                              10**9)
+    calldata = m.ledger.fill.prepare_calldata(sell.order.as_tuple(), sell.signature, m.ONE, 10**9)
     with boa.env.prank(bob.address):
         wallet.execute(m.ledger.address, calldata)
     assert m.longs(wallet.address) == m.ONE
@@ -140,5 +142,7 @@ def test_an_order_naming_the_relayer_is_not_picked_off_at_its_limit(market, alic
         m.fill(alice, buy, m.ONE)
     assert m.remaining(buy) == m.ONE and m.free(alice) == 0
     m.submit(m.match(buy, m.sell(alice, limit_price=150 * 10**6)))
-    assert m.free(bob) == 10**10 - orders.settlement(m.ONE, 150 * 10**6, m.TAKER_BPS,
-                                                        m.MAKER_BPS).buyer_debit
+    assert (
+        m.free(bob)
+        == 10**10 - orders.settlement(m.ONE, 150 * 10**6, m.TAKER_BPS, m.MAKER_BPS).buyer_debit
+    )

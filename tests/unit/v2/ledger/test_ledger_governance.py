@@ -62,7 +62,10 @@ def test_set_config(market, stranger):
         m.ledger.clearing_set_config(m.config_word(1_250, 7, stranger, False))
     (log,) = m.ledger.get_logs()
     assert (log.fee_recipient, log.maker_fee_bps, log.taker_fee_bps, log.paused) == (
-        stranger, 1_250, 7, False
+        stranger,
+        1_250,
+        7,
+        False,
     )
     assert (m.ledger.maker_fee_bps(), m.ledger.taker_fee_bps()) == (1_250, 7)
     assert m.ledger.fee_recipient() == stranger
@@ -146,13 +149,14 @@ def test_admin_registers_and_removes_relayers(market, stranger, alice, bob):
     m.fund(bob, usdc=10**10)
     with boa.env.prank(m.admin):
         m.ledger.grantRole(m.ledger.RELAYER_ROLE(), stranger)
-    m.submit(m.match(m.buy(bob, sender=stranger), m.sell(alice, sender=stranger)),
-             sender=stranger)
+    m.submit(m.match(m.buy(bob, sender=stranger), m.sell(alice, sender=stranger)), sender=stranger)
     with boa.env.prank(m.admin):
         m.ledger.revokeRole(m.ledger.RELAYER_ROLE(), stranger)
     with boa.reverts("ledger: not a relayer"):
-        m.submit(m.match(m.buy(bob, nonce=1, sender=stranger),
-                         m.sell(alice, nonce=1, sender=stranger)), sender=stranger)
+        m.submit(
+            m.match(m.buy(bob, nonce=1, sender=stranger), m.sell(alice, nonce=1, sender=stranger)),
+            sender=stranger,
+        )
 
 
 def test_only_the_admin_registers_relayers(market, stranger):

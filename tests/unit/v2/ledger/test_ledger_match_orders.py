@@ -199,8 +199,12 @@ def test_fee_accounting_exact_with_rounding_dust(market, alice, bob):
     m.fund(bob, usdc=10**10)
     amount, price = 33_333_333, 123_456_789
     before = m.free(bob) + m.free(alice) + m.free(m.fee_recipient)
-    m.submit(m.match(m.buy(bob, amount=amount, limit_price=price),
-                     m.sell(alice, amount=amount, limit_price=price)))
+    m.submit(
+        m.match(
+            m.buy(bob, amount=amount, limit_price=price),
+            m.sell(alice, amount=amount, limit_price=price),
+        )
+    )
     exact = amount * price  # premium times 10**8
     s = orders.settlement(amount, price, m.TAKER_BPS, m.MAKER_BPS)
     assert exact % 10**8 != 0  # there is dust
@@ -291,8 +295,10 @@ def test_each_relayer_matches_the_orders_naming_it(market, alice, bob):
     m = market
     m.fund(alice, weth=10**19)
     m.fund(bob, usdc=10**10)
-    m.submit(m.match(m.buy(bob, sender=m.other_relayer), m.sell(alice, sender=m.other_relayer)),
-             sender=m.other_relayer)
+    m.submit(
+        m.match(m.buy(bob, sender=m.other_relayer), m.sell(alice, sender=m.other_relayer)),
+        sender=m.other_relayer,
+    )
     m.submit(m.match(m.buy(bob, nonce=1), m.sell(alice, nonce=1)))
     assert m.longs(bob) == 2 * m.ONE
 
@@ -378,23 +384,55 @@ def test_plain_dict_signed_with_eth_account_is_accepted(market, alice, bob):
             ],
         },
         "primaryType": "Order",
-        "domain": {"name": "Strikeline", "version": "1", "chainId": m.chain_id,
-                   "verifyingContract": m.ledger.address},
-        "message": {"maker": alice.address, "taker": "0x" + "00" * 20, "sender": m.relayer,
-                    "seriesId": m.series, "isBuy": False, "amount": m.ONE,
-                    "limitPrice": m.PRICE, "maxFee": 10**9, "nonce": 7, "deadline": m.FAR},
+        "domain": {
+            "name": "Strikeline",
+            "version": "1",
+            "chainId": m.chain_id,
+            "verifyingContract": m.ledger.address,
+        },
+        "message": {
+            "maker": alice.address,
+            "taker": "0x" + "00" * 20,
+            "sender": m.relayer,
+            "seriesId": m.series,
+            "isBuy": False,
+            "amount": m.ONE,
+            "limitPrice": m.PRICE,
+            "maxFee": 10**9,
+            "nonce": 7,
+            "deadline": m.FAR,
+        },
     }
     signed = Account.sign_message(encode_typed_data(full_message=typed), alice.key)
-    sell_tuple = (alice.address, "0x" + "00" * 20, m.relayer, m.series, False, m.ONE, m.PRICE,
-                  10**9, 7, m.FAR)
+    sell_tuple = (
+        alice.address,
+        "0x" + "00" * 20,
+        m.relayer,
+        m.series,
+        False,
+        m.ONE,
+        m.PRICE,
+        10**9,
+        7,
+        m.FAR,
+    )
     buy = m.buy(bob)
     with boa.env.prank(m.relayer):
         # the relayer's Match struct carries each 65-byte signature as (r, s, v)
         wallet_sig = bytes(signed.signature)
-        m.ledger.match_orders([(buy.order.as_tuple(), sell_tuple,
-                                orders.split_signature(buy.signature),
-                                (wallet_sig[:32], wallet_sig[32:64], wallet_sig[64]),
-                                m.ONE, m.PRICE, False)])
+        m.ledger.match_orders(
+            [
+                (
+                    buy.order.as_tuple(),
+                    sell_tuple,
+                    orders.split_signature(buy.signature),
+                    (wallet_sig[:32], wallet_sig[32:64], wallet_sig[64]),
+                    m.ONE,
+                    m.PRICE,
+                    False,
+                )
+            ]
+        )
     assert m.events("Fill")[0].maker_order == bytes(signed.message_hash)
     assert m.short(alice) == m.ONE
 
@@ -472,8 +510,9 @@ def test_a_repeated_order_is_checked_again_after_another_order(market, alice, bo
     rows = [
         m.match(m.buy(bob, nonce=1), sell, amount=m.ONE).as_tuple(),
         m.match(m.buy(bob, nonce=2), other).as_tuple(),
-        _with_sell_signature(m.match(m.buy(bob, nonce=3), sell, amount=m.ONE),
-                             b"\x00" * 64 + bytes([27])),
+        _with_sell_signature(
+            m.match(m.buy(bob, nonce=3), sell, amount=m.ONE), b"\x00" * 64 + bytes([27])
+        ),
     ]
     with boa.env.prank(m.relayer), boa.reverts("ledger: invalid signature"):
         m.ledger.match_orders(rows)
@@ -494,8 +533,9 @@ def test_a_bad_first_signature_fails_even_if_repeated(market, alice, bob, carol)
         m.ledger.match_orders(rows)
 
 
-def test_a_contract_wallets_order_is_asked_again_in_every_match(market, wallet_deployer, alice,
-                                                                  bob, carol):
+def test_a_contract_wallets_order_is_asked_again_in_every_match(
+    market, wallet_deployer, alice, bob, carol
+):
     """EIP-1271 answers can change within a transaction (a receiver hook could revoke), so a
     wallet's order repeated in consecutive matches is not cached: a bad copy fails."""
     m = market
@@ -523,13 +563,21 @@ def test_short_collateral_is_exactly_full_collateral_after_pieces(market, alice,
     sid, strike = m.put_series, m.STRIKE
     pieces = [1, 3, m.ONE // 3, 7]
     for nonce, amount in enumerate(pieces):
-        m.submit(m.match(m.buy(bob, series_id=sid, amount=amount, nonce=nonce),
-                         m.sell(alice, series_id=sid, amount=amount, nonce=nonce)))
+        m.submit(
+            m.match(
+                m.buy(bob, series_id=sid, amount=amount, nonce=nonce),
+                m.sell(alice, series_id=sid, amount=amount, nonce=nonce),
+            )
+        )
         short = m.short(alice, sid)
         assert m.ledger.book(sid) == (short, units.full_collateral(True, 10**6, strike, short))
     for nonce, amount in enumerate([2, m.ONE // 3 - 5, 5, 7], start=100):
-        m.submit(m.match(m.buy(alice, series_id=sid, amount=amount, nonce=nonce),
-                         m.sell(bob, series_id=sid, amount=amount, nonce=nonce)))
+        m.submit(
+            m.match(
+                m.buy(alice, series_id=sid, amount=amount, nonce=nonce),
+                m.sell(bob, series_id=sid, amount=amount, nonce=nonce),
+            )
+        )
         short = m.short(alice, sid)
         assert m.ledger.book(sid) == (short, units.full_collateral(True, 10**6, strike, short))
     assert m.ledger.book(sid) == (2, units.full_collateral(True, 10**6, strike, 2))

@@ -39,8 +39,9 @@ def _contract_hash(m, order) -> bytes:
     return log.order_hash
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_order_hash_equals_the_contracts(market, data):
     order = data.draw(orders(market))
