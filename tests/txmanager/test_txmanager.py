@@ -132,10 +132,15 @@ def test_bump_rule_arithmetic() -> None:
 
 
 class LaggingFeeView(TxManager):
-    """A node whose fee view lags the chain: only the 12.5% rule moves the price up."""
+    """A node whose fee view froze when the intent was submitted: only the 12.5% rule moves
+    the price up (the chain, anvil, enforces the real base fee)."""
+
+    frozen: tuple[int, int] | None = None
 
     def _market(self) -> tuple[int, int]:
-        return 0, self.config.min_priority_fee
+        if self.frozen is None:
+            self.frozen = super()._market()
+        return self.frozen
 
 
 def test_underpriced_transaction_is_bumped_until_mined(
@@ -150,6 +155,7 @@ def test_underpriced_transaction_is_bumped_until_mined(
         )
         intent = manager.submit("liquidate:1", keeper.address, keeper.address, b"\x42")
         first_fee = intent.max_fee  # 2 * base + tip at submission
+        assert first_fee > intent.priority_fee  # both fees are bumped, each by the rule
         target_base = first_fee * 3  # the chain now wants three times that
         for _ in range(40):
             manual_anvil.request("anvil_setNextBlockBaseFeePerGas", [hex(target_base)])
