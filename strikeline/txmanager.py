@@ -136,11 +136,13 @@ FINAL = frozenset({Status.CONFIRMED, Status.REVERTED, Status.FAILED, Status.REPL
 class Signer:
     """A local signing key. Its repr, str and errors show the address only; it cannot be pickled."""
 
-    __slots__ = ("_account", "address")
+    __slots__ = ("_account", "address", "devnet_only")
 
-    def __init__(self, account: LocalAccount):
+    def __init__(self, account: LocalAccount, devnet_only: bool = False):
         self._account = account
         self.address: str = to_checksum_address(account.address)
+        #: a public test key: a TxManager refuses it unless its nodes serve a local chain
+        self.devnet_only = devnet_only
 
     def sign(self, transaction: dict[str, Any]) -> tuple[bytes, str]:
         """The signed raw transaction and its hash (0x hex)."""
@@ -185,7 +187,8 @@ def anvil_signer(index: int, chain_id: int, mnemonic: str = DEFAULT_MNEMONIC) ->
     if chain_id not in LOCAL_CHAIN_IDS:
         raise NotLocalChain(f"anvil test keys are public: refused on chain {chain_id}")
     Account.enable_unaudited_hdwallet_features()
-    return Signer(Account.from_mnemonic(mnemonic, account_path=f"m/44'/60'/0'/0/{index}"))
+    account = Account.from_mnemonic(mnemonic, account_path=f"m/44'/60'/0'/0/{index}")
+    return Signer(account, devnet_only=True)
 
 
 # --------------------------------------------------------------------------- records
@@ -393,11 +396,13 @@ class TxManager:
 
         Raises:
             TxError: the node's chain id differs from `chain_id`, or no node answers.
+            NotLocalChain: an anvil test key was given for a chain that is not a devnet.
             dbmod.DatabaseError: the journal cannot be opened or written.
         """
         self.rpc = rpc
         self.db = database
         self.config = config or TxConfig()
+        signers = list(signers)
         self._signers = {s.address: s for s in signers}
         self._lock = threading.RLock()
         try:
@@ -407,6 +412,8 @@ class TxManager:
         if chain_id is not None and node_chain != chain_id:
             raise TxError(f"the RPC nodes serve chain {node_chain}, expected {chain_id}")
         self.chain_id = node_chain
+        if node_chain not in LOCAL_CHAIN_IDS and any(s.devnet_only for s in signers):
+            raise NotLocalChain(f"anvil test keys are public: refused on chain {node_chain}")
         self.db.ensure_schema(SCHEMA_NAME, SCHEMA_VERSION, SCHEMA)
         try:
             self.recover()

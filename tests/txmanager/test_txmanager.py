@@ -13,6 +13,7 @@ from strikeline.chain import Anvil
 from strikeline.txmanager import (
     IdempotencyConflict,
     NotLocalChain,
+    Signer,
     SimulationFailed,
     Status,
     TxConfig,
@@ -116,6 +117,19 @@ def test_refusals_that_are_not_the_callers_fault(anvil: Anvil, open_manager: Ope
         TxManager(manager.rpc, manager.db, [], chain_id=1)
     with pytest.raises(TxError, match="at least 125"):
         TxConfig(bump_permille=100)
+
+
+def test_anvil_keys_are_refused_on_a_chain_that_is_not_local(keeper) -> None:
+    from strikeline import db
+    from strikeline.chain import start_anvil
+    from strikeline.rpc import RpcPool
+
+    with start_anvil(extra_args=["--chain-id", "42161"]) as arbitrum_like:
+        with db.connect("sqlite:///:memory:") as journal, RpcPool([arbitrum_like.url]) as pool:
+            with pytest.raises(NotLocalChain, match="chain 42161"):
+                TxManager(pool, journal, [keeper])
+            own_key = Signer(Account.create())  # a real key is fine anywhere
+            assert TxManager(pool, journal, [own_key]).chain_id == 42161
 
 
 def test_bump_rule_arithmetic() -> None:
@@ -310,7 +324,6 @@ def test_submit_call_takes_a_web3_contract_function(
     assert intent.to == contract.address and intent.data == bytes.fromhex("975057e7")
     drain(anvil)
     assert manager.tick()[0].status == Status.CONFIRMED
-    assert Account  # eth-account is the signer backend
 
 
 def test_two_instances_racing_on_the_same_keys_send_each_once(
