@@ -235,7 +235,9 @@ struct Series:
 struct SeriesState:
     # shorts outstanding (full and margined); the long supply until settlement
     open_interest: uint256
-    # collateral of unsettled writers (full and margined)
+    # collateral held for the series (full and margined writers' collateral,
+    # then what settled writers and the fund paid in) net of the payout pool:
+    # v1's meaning; zero once settled and swept
     collateral: uint256
     # final expiry price, cached at the first redeem or settle; 0 before
     settlement_price: uint256
@@ -822,15 +824,18 @@ def series_state(series_id: uint256) -> SeriesState:
     """
     @dev A series' book: (open_interest, collateral, settlement_price,
          payout_pool); open interest and collateral add the Ledger's full
-         shorts and the margined shorts kept here.
+         shorts and the margined shorts kept here. collateral + payout_pool
+         is the part of the Ledger's tokens held for the series.
     """
     open_interest: uint256 = 0
     locked: uint256 = 0
     open_interest, locked = staticcall ledger.book(series_id)
     settlement: uint256 = self._settlement[series_id]
+    cash: uint256 = self._cash[series_id]
     return SeriesState(
         open_interest=open_interest + (self._margin_book[series_id] & layout.MASK128),
-        collateral=locked + self.margin_collateral[series_id],
+        # unsettled full writers' collateral covers their share of the pool
+        collateral=locked + self.margin_collateral[series_id] + (cash & layout.MASK128) - (cash >> 128) - (settlement >> 128),
         settlement_price=settlement & layout.MASK128,
         payout_pool=settlement >> 128,
     )
@@ -976,7 +981,8 @@ def _settlement_price(series_id: uint256, t: Terms) -> uint256:
         self._product_underlying[self._series_product[series_id]], t.expiry
     )
     assert final, "clearinghouse: expiry price not final"
-    assert price != 0 and price <= layout.MASK128, "clearinghouse: bad expiry price"
+    assert price != 0, "clearinghouse: zero expiry price"
+    assert price <= layout.MAX_STRIKE, "clearinghouse: expiry price out of range"
     full_short: uint256 = 0
     locked: uint256 = 0
     full_short, locked = staticcall ledger.book(series_id)

@@ -1,6 +1,6 @@
 # pragma version ~=0.4.3
 """
-@title Strikeline MarginEngine
+@title Strikeline MarginEngine (v2)
 @custom:contract-name MarginEngine
 @license GNU Affero General Public License v3.0 only
 @notice Partially collateralised (margined) shorts and their liquidation,
@@ -25,6 +25,14 @@
           from the fund, then a pro-rata haircut of that series' holders).
 
         The Clearinghouse grants this contract MARGIN_ROLE.
+
+        v2 (beside the Ledger): v1's engine pointed at the v2 Clearinghouse,
+        which keeps margined shorts apart from the Ledger's fully
+        collateralised ones. From a margined short's expiry until it settles
+        at its final price, the account's margin in that token stays locked:
+        no removal, release or new margined write (`_require_initial`), and
+        the expired series stays listed (`_prune`) so the lock cannot be
+        dropped by pruning.
 @custom:kill Revoke MARGIN_ROLE on the Clearinghouse, or set every product's
         margin parameters to zero (existing margined shorts are then margined
         at full collateral). The Clearinghouse's pause stops margined writing
@@ -135,6 +143,9 @@ struct AccountMargin:
     held: DynArray[uint256, MAX_SERIES]
     # collateral in the account's margin reserve
     reserve: uint256
+    # a listed margined short has expired and is not settled yet: its backing
+    # (the account's whole margin) stays locked until it settles
+    pending: bool
 
 
 clearinghouse: public(immutable(IClearinghouse))
@@ -463,10 +474,11 @@ def account_margin(account: address, token: address) -> (uint256, uint256, uint2
 @view
 def free_margin(account: address, token: address) -> uint256:
     """
-    @dev Margined collateral above the initial requirement (0 if below).
+    @dev Margined collateral above the initial requirement (0 if below, or
+         while a margined short of the account expired unsettled).
     """
     state: AccountMargin = self._account(account, token, True, False, False)
-    if state.collateral > state.initial:
+    if state.collateral > state.initial and not state.pending:
         return state.collateral - state.initial
     return 0
 
@@ -578,7 +590,10 @@ def _account(
     for i: uint256 in range(len(listed), bound=MAX_SERIES):
         word: uint256 = words[i]
         series_id: uint256 = listed[i]
-        if word & MARGIN_BIT == 0 or block.timestamp >= self._terms[series_id] >> 128:
+        if word & MARGIN_BIT == 0:
+            continue
+        if block.timestamp >= self._terms[series_id] >> 128:
+            out.pending = True
             continue
         if oracle.address == empty(address):
             oracle = IOracle(staticcall clearinghouse.oracle())
@@ -603,7 +618,9 @@ def _account(
 def _prune(account: address, token: address) -> DynArray[uint256, MAX_SERIES]:
     """
     @dev Drops from the account's list the series no longer margined (closed
-         or settled) or expired, and returns what is left.
+         or settled), and returns what is left. An expired series stays
+         listed until it settles, so that its backing stays locked
+         (`_require_initial`).
     """
     listed: DynArray[uint256, MAX_SERIES] = self._margined[account][token]
     if len(listed) == 0:
@@ -613,7 +630,7 @@ def _prune(account: address, token: address) -> DynArray[uint256, MAX_SERIES]:
     reserve, words = staticcall clearinghouse.margin_words(account, token, listed)
     kept: DynArray[uint256, MAX_SERIES] = []
     for i: uint256 in range(len(listed), bound=MAX_SERIES):
-        if words[i] & MARGIN_BIT != 0 and block.timestamp < self._terms[listed[i]] >> 128:
+        if words[i] & MARGIN_BIT != 0:
             kept.append(listed[i])
     if len(kept) != len(listed):
         self._margined[account][token] = kept
@@ -624,9 +641,14 @@ def _prune(account: address, token: address) -> DynArray[uint256, MAX_SERIES]:
 def _require_initial(account: address, token: address):
     """
     @dev Reverts unless the account's margin in `token` covers its initial
-         requirement; a running auction clock is then cleared.
+         requirement and none of its margined shorts in `token` has expired
+         unsettled (from expiry until the series settles at its final price
+         the account's whole margin backs that short: no collateral leaves
+         and nothing new is written on it; anyone may `settle`). A running
+         auction clock is then cleared.
     """
     state: AccountMargin = self._account(account, token, True, False, False)
+    assert not state.pending, "engine: settlement pending"
     assert state.collateral >= state.initial, "engine: below initial margin"
     if self.auction_start[account][token] != 0:
         self._clear_auction(account, token)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import astuple
 from pathlib import Path
+from typing import NamedTuple
 
 import boa
 import pytest
@@ -51,6 +52,11 @@ MARGIN_PARAMS = risk.MarginParams(
     spot_shock_bps=1_500, time_shock_bps=5_000, min_bps=1_000, maintenance_bps=6_000
 )
 AUCTION = risk.AuctionParams(start_bps=500, max_bps=3_000, duration=3_600)
+
+
+class FullPosition(NamedTuple):
+    short: int
+    collateral: int
 
 
 def _next_create(sender: str, ahead: int = 0) -> str:
@@ -200,19 +206,31 @@ class System:
             time_to_expiry=self.ch.series(sid)[2] - self.now(), params=MARGIN_PARAMS,
         )
 
+    def full_position(self, account: str, sid: int) -> FullPosition:
+        """v1's (short, collateral) view of an account's fully collateralised short in the
+        Ledger, which locks exactly `collateral_required(short)`."""
+        short = self.ledger.positions(account, sid).short
+        return FullPosition(short, self.ch.collateral_required(sid, short) if short else 0)
+
+    def supply(self, sid: int) -> int:
+        """Longs outstanding: every short (full and margined) before settlement starts, then
+        what is left to redeem."""
+        if self.ch.series_state(sid).settlement_price == 0:
+            return self.ledger.book(sid)[0] + self.ch.margin_book(sid)[0]
+        return self.ch.settlement_cash(sid)[2]
+
     def custody(self, token, accounts, series_ids=()) -> tuple[int, int]:
         """(the Ledger's balance of `token`, what the accounting says it holds): free balances
         of `accounts`, full shorts' collateral, margined collateral and reserves, insurance and
-        each settling series' collected-minus-paid cash. Pass every account that ever held
+        each series' collateral and payout pool (`series_state`). Pass every account that ever held
         `token` and every series collateralised in it."""
         accounts = set(accounts) | {self.fee_recipient}
         held = sum(self.ledger.free_collateral(a, token.address) for a in accounts)
         held += sum(self.ch.margin_reserve(a, token.address) for a in accounts)
         held += self.ch.insurance(token.address)
         for sid in set(series_ids):
-            held += self.ledger.book(sid)[1] + self.ch.margin_collateral(sid)
-            collected, paid, _ = self.ch.settlement_cash(sid)
-            held += collected - paid
+            state = self.ch.series_state(sid)
+            held += state.collateral + state.payout_pool
         return token.balanceOf(self.ledger.address), held
 
     # -- oracle -----------------------------------------------------------------------------
@@ -253,6 +271,20 @@ def _v2_system(v2_deployers, admin, guardian, disputer, fee_recipient, relayer, 
 def system(_v2_system) -> System:
     """The session's v2 system; each test's changes are rolled back by its anchor."""
     return _v2_system
+
+
+@pytest.fixture(scope="session")
+def tools(tools):
+    """The unit-test helpers of tests/unit/conftest.py, with the solvency check rewritten for
+    v2: the Ledger holds every token, the Clearinghouse accounts for its share."""
+
+    class V2Tools(type(tools)):
+        @staticmethod
+        def assert_solvent(system, token, accounts, series_ids=()) -> None:
+            balance, held = system.custody(token, accounts, series_ids)
+            assert balance == held
+
+    return V2Tools()
 
 
 def deployed_size(deployer) -> int:
