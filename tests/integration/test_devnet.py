@@ -77,7 +77,7 @@ def test_anvil_default_accounts_stop_the_deploy_naming_the_relayer(tmp_path):
         done = deploy(node.url, out)
         nonce = int(node.request("eth_getTransactionCount", [devnet_address(0), "latest"]), 16)
     relayer = devnet_address(DEVNET_ROLES["relayer"])
-    assert done.returncode != 0
+    assert done.returncode != 0, done.stdout
     assert done.stderr.strip().splitlines() == [
         f"Error: devnet test account 10 (relayer, {relayer}) holds no ether: start anvil "
         f"with --accounts {DEVNET_ACCOUNTS}"

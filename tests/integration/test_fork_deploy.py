@@ -151,7 +151,7 @@ def test_ape_fork_network_refuses_test_tokens(fork_project, tmp_path):
     command = documented_command("ethereum:mainnet-fork:foundry")
     command = [w for w in command if w not in (MAINNET_USDC, MAINNET_WETH, "--usdc", "--weth")]
     done = run_ape(_substituted(command, "", "", out), fork_project)
-    assert done.returncode != 0
+    assert done.returncode != 0, done.stdout
     assert ("chain 1 is not a devnet chain (31337, 1337): give its real tokens with --usdc and "
             "--weth") in " ".join(done.stderr.split())
     assert "Traceback" not in done.stderr
@@ -172,9 +172,9 @@ def test_ape_fork_network_needs_an_upstream_of_that_chain(fork_project, tmp_path
         out = tmp_path / "never.json"
         done = run_ape(_substituted(documented_command("ethereum:mainnet-fork:foundry"),
                                     MAINNET_USDC, MAINNET_WETH, out), project)
-    assert done.returncode != 0
-    assert "NetworkMismatchError" in done.stdout + done.stderr
-    assert "chain ID '31337'" in done.stdout + done.stderr
+    said = done.stdout + done.stderr
+    assert done.returncode != 0, said
+    assert "NetworkMismatchError" in said and "chain ID '31337'" in said, said
     assert not out.exists()
 
 
@@ -203,6 +203,6 @@ def test_anvil_fork_as_local_network_refuses_test_tokens(local_fork, tmp_path):
     out = tmp_path / "never.json"
     done = run_ape([APE, "run", "deploy", "--network", "ethereum:local:foundry", "--out",
                     str(out)], ROOT, {"APE_FOUNDRY_HOST": local_fork.url})
-    assert done.returncode != 0
-    assert "chain 1 is not a devnet chain" in done.stderr
+    assert done.returncode != 0, done.stdout
+    assert "chain 1 is not a devnet chain" in done.stderr, done.stderr
     assert not out.exists()
