@@ -68,8 +68,13 @@ class BenchNode:
 
     def __init__(self, anvil: Anvil):
         self.anvil = anvil
-        self.web3 = Web3(HTTPProvider(anvil.url, request_kwargs={"timeout": RPC_TIMEOUT_S},
-                                      exception_retry_configuration=None))
+        self.web3 = Web3(
+            HTTPProvider(
+                anvil.url,
+                request_kwargs={"timeout": RPC_TIMEOUT_S},
+                exception_retry_configuration=None,
+            )
+        )
         self.accounts: list[str] = list(self.web3.eth.accounts)
         self.chain_id = int(self.web3.eth.chain_id)
 
@@ -117,11 +122,20 @@ class BenchNode:
 
 
 @contextmanager
-def start_node(accounts: int, hardfork: str = "prague", steps_tracing: bool = False
-               ) -> Iterator[BenchNode]:
+def start_node(
+    accounts: int, hardfork: str = "prague", steps_tracing: bool = False
+) -> Iterator[BenchNode]:
     """Start anvil (anvil's default mnemonic, `accounts` funded) and stop it on leaving."""
-    command = [str(anvil_binary()), "--mnemonic", DEFAULT_MNEMONIC, "--accounts",
-               str(accounts), "--hardfork", hardfork, *(["--steps-tracing"] * steps_tracing)]
+    command = [
+        str(anvil_binary()),
+        "--mnemonic",
+        DEFAULT_MNEMONIC,
+        "--accounts",
+        str(accounts),
+        "--hardfork",
+        hardfork,
+        *(["--steps-tracing"] * steps_tracing),
+    ]
     node = BenchNode(_launch(command))
     atexit.register(node.stop)
     try:
@@ -138,8 +152,11 @@ def _launch(command: list[str]) -> Anvil:
             "w+", prefix=f"anvil-{port}-", suffix=".log", delete=False
         )
         process = subprocess.Popen(
-            [*command, "--host", LOCALHOST, "--port", str(port)], stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent(),
+            [*command, "--host", LOCALHOST, "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(),
         )
         anvil = Anvil(process, port, Path(log.name), log)
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -135,8 +135,10 @@ class Floor:
 def intrinsic(data: bytes) -> Floor:
     """21,000 base plus calldata, from the transaction's actual input."""
     gas, zeros, nonzeros = calldata_cost(data)
-    return Floor().add("transaction base", TX_BASE).add(
-        f"calldata: {zeros} zero x 4 + {nonzeros} nonzero x 16", gas
+    return (
+        Floor()
+        .add("transaction base", TX_BASE)
+        .add(f"calldata: {zeros} zero x 4 + {nonzeros} nonzero x 16", gas)
     )
 
 
@@ -209,8 +211,9 @@ def floor_write(data: bytes, first: bool) -> Floor:
     else:
         f.add("option token: balanceOf[recipient][id] nonzero->nonzero", SLOT_UPDATE)
     f.add("option token: total_supply[id] nonzero->nonzero", SLOT_UPDATE)
-    f.add("option token: recipient EXTCODESIZE (cold account, ERC-1155 receiver check)",
-          COLD_ACCOUNT)
+    f.add(
+        "option token: recipient EXTCODESIZE (cold account, ERC-1155 receiver check)", COLD_ACCOUNT
+    )
     return f.add("option token: TransferSingle LOG4, 64 data bytes", LOG_ERC1155_SINGLE)
 
 
@@ -258,8 +261,10 @@ def floor_settle_many(data: bytes, n: int) -> Floor:
     f.refund(f"{n} positions cleared", n * CLEAR_REFUND)
     f.add(f"{n} x free_collateral[writer][token] nonzero->nonzero", n * SLOT_UPDATE)
     f.add(f"{n} x Settled LOG3, 128 data bytes", n * LOG_SETTLED)
-    f.add(f"{n - 1} x warm re-read of series (2), product (1), price slot (1)",
-          (n - 1) * 4 * WARM_ACCESS)
+    f.add(
+        f"{n - 1} x warm re-read of series (2), product (1), price slot (1)",
+        (n - 1) * 4 * WARM_ACCESS,
+    )
     f.add(f"{n - 1} x warm update of open_interest|collateral", (n - 1) * WARM_UPDATE)
     return f
 
@@ -278,8 +283,7 @@ def floor_redeem_many(data: bytes, n: int) -> Floor:
     f.refund(f"{n} balances cleared", n * CLEAR_REFUND)
     f.add(f"{n} x option token: TransferSingle LOG4, 64 data bytes", n * LOG_ERC1155_SINGLE)
     f.add(f"{n - 1} x warm re-read of series (2), product (1)", (n - 1) * 3 * WARM_ACCESS)
-    f.add(f"{n - 1} x warm update of price|payout_pool and total_supply",
-          (n - 1) * 2 * WARM_UPDATE)
+    f.add(f"{n - 1} x warm update of price|payout_pool and total_supply", (n - 1) * 2 * WARM_UPDATE)
     f.add(f"{n - 1} x warm CALL option token", (n - 1) * WARM_ACCESS)
     return f
 
@@ -354,8 +358,10 @@ def print_breakdown(label: str, receipt: Any, node: BenchNode, names: dict[str, 
     base = TX_BASE + calldata_cost(bytes(tx["input"]))[0]
     executed = sum(v for (_, cat), v in parts.items() if not cat.startswith("SLOAD "))
     refund = base + executed - receipt["gasUsed"]
-    print(f"  {label}: gasUsed {receipt['gasUsed']:,} = intrinsic {base:,} "
-          f"+ execution {executed:,} - refund {refund:,}")
+    print(
+        f"  {label}: gasUsed {receipt['gasUsed']:,} = intrinsic {base:,} "
+        f"+ execution {executed:,} - refund {refund:,}"
+    )
     for contract in dict.fromkeys(c for c, _ in parts):
         cats = {cat: v for (c, cat), v in parts.items() if c == contract}
         counts = f"{cats.pop('SLOAD cold', 0)} cold / {cats.pop('SLOAD warm', 0)} warm SLOAD"
@@ -386,22 +392,37 @@ class Measurement:
     per: int = 1
 
 
-def deploy_core(node: BenchNode, admin: str, guardian: str, fee_recipient: str
-                ) -> tuple[Any, Any, Any]:
+def deploy_core(
+    node: BenchNode, admin: str, guardian: str, fee_recipient: str
+) -> tuple[Any, Any, Any]:
     """Oracle (its reporters registered), OptionToken and Clearinghouse, deployed by `admin`.
 
     The token names the Clearinghouse, deployed right after it (the admin's next CREATE)."""
-    oracle = node.deploy("Oracle", admin, QUORUM, MAX_AGE, MAX_DEVIATION_BPS,
-                         LOCKING_PERIOD, DISPUTE_PERIOD, sender=admin)
+    oracle = node.deploy(
+        "Oracle",
+        admin,
+        QUORUM,
+        MAX_AGE,
+        MAX_DEVIATION_BPS,
+        LOCKING_PERIOD,
+        DISPUTE_PERIOD,
+        sender=admin,
+    )
     nonce = node.web3.eth.get_transaction_count(admin)
-    token = node.deploy("OptionToken", "https://strikeline.example/series/",
-                        ids.create_address(admin, nonce + 1), sender=admin)
-    ch = node.deploy("Clearinghouse", token.address, oracle.address, admin, guardian,
-                     fee_recipient, sender=admin)
+    token = node.deploy(
+        "OptionToken",
+        "https://strikeline.example/series/",
+        ids.create_address(admin, nonce + 1),
+        sender=admin,
+    )
+    ch = node.deploy(
+        "Clearinghouse", token.address, oracle.address, admin, guardian, fee_recipient, sender=admin
+    )
     reporter_role = oracle.functions.REPORTER_ROLE().call()
     for key in REPORTER_KEYS:
-        node.transact(oracle.functions.grantRole(reporter_role, Account.from_key(key).address),
-                      admin)
+        node.transact(
+            oracle.functions.grantRole(reporter_role, Account.from_key(key).address), admin
+        )
     return oracle, token, ch
 
 
@@ -425,14 +446,22 @@ def main() -> int:
         send(oracle.functions.grantRole(oracle.functions.DISPUTER_ROLE().call(), disputer), admin)
         usdc = node.deploy("MockERC20", "USD Coin", "USDC", 6, sender=admin)
         weth = node.deploy("MockERC20", "Wrapped Ether", "WETH", 18, sender=admin)
-        names = {c.address.lower(): n for c, n in
-                 [(ch, "Clearinghouse"), (token, "OptionToken"), (oracle, "Oracle"),
-                  (usdc, "USDC"), (weth, "WETH")]}
+        names = {
+            c.address.lower(): n
+            for c, n in [
+                (ch, "Clearinghouse"),
+                (token, "OptionToken"),
+                (oracle, "Oracle"),
+                (usdc, "USDC"),
+                (weth, "WETH"),
+            ]
+        }
         products = {}
         for is_put in (False, True):
             collateral = usdc if is_put else weth
-            fn = ch.functions.set_product(weth.address, usdc.address, collateral.address,
-                                          is_put, True)
+            fn = ch.functions.set_product(
+                weth.address, usdc.address, collateral.address, is_put, True
+            )
             products[is_put] = fn.call({"from": admin})
             send(fn, admin)
         expiry = ids.next_expiry(node.timestamp(), 7)
@@ -449,8 +478,9 @@ def main() -> int:
             if deposited:
                 send(ch.functions.deposit(tok.address, deposited, who), who)
 
-        def measure(action: str, fn: Any, sender: str, make_floor: Callable[[bytes], Floor],
-                    per: int = 1) -> None:
+        def measure(
+            action: str, fn: Any, sender: str, make_floor: Callable[[bytes], Floor], per: int = 1
+        ) -> None:
             receipt = send(fn, sender)
             data = bytes(node.web3.eth.get_transaction(receipt["transactionHash"])["input"])
             results.append(Measurement(action, receipt, make_floor(data), per))
@@ -469,37 +499,61 @@ def main() -> int:
         # --- accounts ------------------------------------------------------
         fund(writer, weth, 100 * 10**18, 0)
         expect(free(writer, weth.address).call() == 0, "writer has no free WETH")
-        measure("deposit (first of token by account)",
-                ch.functions.deposit(weth.address, 10 * 10**18, writer), writer,
-                lambda d: floor_deposit(d, first=True))
-        measure("deposit (repeat)", ch.functions.deposit(weth.address, 5 * 10**18, writer),
-                writer, lambda d: floor_deposit(d, first=False))
-        measure("withdraw (partial)", ch.functions.withdraw(weth.address, 10**18, writer),
-                writer, floor_withdraw)
+        measure(
+            "deposit (first of token by account)",
+            ch.functions.deposit(weth.address, 10 * 10**18, writer),
+            writer,
+            lambda d: floor_deposit(d, first=True),
+        )
+        measure(
+            "deposit (repeat)",
+            ch.functions.deposit(weth.address, 5 * 10**18, writer),
+            writer,
+            lambda d: floor_deposit(d, first=False),
+        )
+        measure(
+            "withdraw (partial)",
+            ch.functions.withdraw(weth.address, 10**18, writer),
+            writer,
+            floor_withdraw,
+        )
         expect(weth.functions.balanceOf(writer).call() > 0, "writer's wallet keeps WETH")
 
         # --- writing -------------------------------------------------------
         fund(writer, usdc, 10**11, 2 * 10**10)
         for name, label in (("call", "write call"), ("put", "write put")):
-            expect(ch.functions.positions(writer, series[name]).call()[0] == 0
-                   and token.functions.balanceOf(holder, series[name]).call() == 0,
-                   "no short of the writer and no long of the holder yet")
-            measure(f"{label} (first of series by writer)",
-                    ch.functions.write(series[name], ONE, holder), writer,
-                    lambda d: floor_write(d, first=True))
-            measure(f"{label} (repeat)", ch.functions.write(series[name], ONE, holder), writer,
-                    lambda d: floor_write(d, first=False))
+            expect(
+                ch.functions.positions(writer, series[name]).call()[0] == 0
+                and token.functions.balanceOf(holder, series[name]).call() == 0,
+                "no short of the writer and no long of the holder yet",
+            )
+            measure(
+                f"{label} (first of series by writer)",
+                ch.functions.write(series[name], ONE, holder),
+                writer,
+                lambda d: floor_write(d, first=True),
+            )
+            measure(
+                f"{label} (repeat)",
+                ch.functions.write(series[name], ONE, holder),
+                writer,
+                lambda d: floor_write(d, first=False),
+            )
         expect(free(writer, weth.address).call() > 0, "writer keeps free WETH")
         for w, h in zip(writers, holders, strict=True):
             fund(w, weth, 10 * 10**18, 5 * 10**18)
             send(ch.functions.write(series["batch"], ONE, h), w)
-            expect(free(w, weth.address).call() > 0 and free(h, weth.address).call() == 0,
-                   "batch writers keep free WETH, batch holders have none")
+            expect(
+                free(w, weth.address).call() > 0 and free(h, weth.address).call() == 0,
+                "batch writers keep free WETH, batch holders have none",
+            )
 
         # --- expiry: report, wait out the dispute window ---------------------
         node.mine_at(expiry + LOCKING_PERIOD)
-        reports = [sign_expiry(k, node.chain_id, oracle.address, weth.address, expiry,
-                               EXPIRY_PRICE) for k in REPORTER_KEYS[:QUORUM]]
+        reports = [
+            sign_expiry(k, node.chain_id, oracle.address, weth.address, expiry, EXPIRY_PRICE)
+            for k in REPORTER_KEYS[:QUORUM]
+        ]
         send(oracle.functions.report_expiry(weth.address, expiry, ordered(reports)), keeper)
         node.mine_at(expiry + LOCKING_PERIOD + DISPUTE_PERIOD + 1)
 
@@ -509,15 +563,25 @@ def main() -> int:
         measure("redeem", ch.functions.redeem(series["call"], holder), keeper, floor_redeem)
         measure("settle", ch.functions.settle(series["call"], writer), keeper, floor_settle)
         expect(ch.functions.series_state(series["batch"]).call()[2] == 0, "batch not yet priced")
-        measure(f"settle_many x{BATCH} (first touch)",
-                ch.functions.settle_many([series["batch"]] * BATCH, writers), keeper,
-                lambda d: floor_settle_many(d, BATCH), per=BATCH)
-        measure(f"redeem_many x{BATCH}",
-                ch.functions.redeem_many([series["batch"]] * BATCH, holders), keeper,
-                lambda d: floor_redeem_many(d, BATCH), per=BATCH)
+        measure(
+            f"settle_many x{BATCH} (first touch)",
+            ch.functions.settle_many([series["batch"]] * BATCH, writers),
+            keeper,
+            lambda d: floor_settle_many(d, BATCH),
+            per=BATCH,
+        )
+        measure(
+            f"redeem_many x{BATCH}",
+            ch.functions.redeem_many([series["batch"]] * BATCH, holders),
+            keeper,
+            lambda d: floor_redeem_many(d, BATCH),
+            per=BATCH,
+        )
         # the lp's own long is the rest of the batch series: its last burn is not in the batch
-        expect(token.functions.total_supply(series["batch"]).call() == ONE,
-               "only the lp's long is left")
+        expect(
+            token.functions.total_supply(series["batch"]).call() == ONE,
+            "only the lp's long is left",
+        )
 
         # --- report --------------------------------------------------------
         print(f"{'action':<40} {'gasUsed':>9} {'floor':>9} {'ratio':>6}  (goal ≤ {GOAL:.2f}×)")
@@ -534,8 +598,10 @@ def main() -> int:
             for m in results:
                 print_breakdown(m.action, m.receipt, node, names)
     missed = sum(1 for m in results if m.receipt["gasUsed"] > GOAL * m.floor.total)
-    print(f"\n{len(results) - missed} of {len(results)} actions within {GOAL:.2f}× of the floor; "
-          f"{time.monotonic() - started:.1f} s")
+    print(
+        f"\n{len(results) - missed} of {len(results)} actions within {GOAL:.2f}× of the floor; "
+        f"{time.monotonic() - started:.1f} s"
+    )
     return 0
 
 

@@ -119,8 +119,9 @@ def match_floor(data: bytes, kind: str, relayed: bool = True) -> Floor:
         f.add("option token: balanceOf[seller] rewritten", SSTORE_RESET)
         f.add("option token: balanceOf[buyer]", UPDATE)
     if kind != "deliver":  # a short opens or closes: the product is read
-        f.add("clearinghouse: series product id; product collateral|is_put|enabled|decimals",
-              2 * READ)
+        f.add(
+            "clearinghouse: series product id; product collateral|is_put|enabled|decimals", 2 * READ
+        )
     if kind == "open":
         f.add("clearinghouse: free[seller][collateral]", UPDATE)
         f.add("clearinghouse: position[seller][series].short", UPDATE)
@@ -134,8 +135,9 @@ def match_floor(data: bytes, kind: str, relayed: bool = True) -> Floor:
         f.add("option token: balanceOf[seller] rewritten (burn)", SSTORE_RESET)
         f.add("option token: total_supply[id]", UPDATE)
     if kind != "close":
-        f.add("option token: buyer EXTCODESIZE (cold account, ERC-1155 receiver check)",
-              COLD_ACCOUNT)
+        f.add(
+            "option token: buyer EXTCODESIZE (cold account, ERC-1155 receiver check)", COLD_ACCOUNT
+        )
     return f.add("option token: TransferSingle LOG4, 2 words", LOG_TRANSFER_SINGLE)
 
 
@@ -147,17 +149,21 @@ def batch_floor(data: bytes, n: int, shared_maker: bool) -> Floor:
     f.add("clearinghouse: free[fee_recipient][quote], then warm", UPDATE + (n - 1) * 2 * WARM)
     f.add("CALL clearinghouse, option token (cold once)", 2 * COLD_ACCOUNT)
     makers = 1 if shared_maker else n
-    f.add(f"exchange: {makers + n} x min_nonce (distinct makers and takers)",
-          (makers + n) * READ)
-    f.add(f"exchange: {makers + n} x nonce word, then warm", (makers + n) * UPDATE
-          + (2 * n - makers - n) * 2 * WARM)
+    f.add(f"exchange: {makers + n} x min_nonce (distinct makers and takers)", (makers + n) * READ)
+    f.add(
+        f"exchange: {makers + n} x nonce word, then warm",
+        (makers + n) * UPDATE + (2 * n - makers - n) * 2 * WARM,
+    )
     f.add(f"exchange: {2 * n} x ecrecover", 2 * n * (ECRECOVER + WARM))
-    f.add(f"{n} x Fill, Trade, TransferSingle logs",
-          n * (LOG_FILL + LOG_TRADE + LOG_TRANSFER_SINGLE))
+    f.add(
+        f"{n} x Fill, Trade, TransferSingle logs", n * (LOG_FILL + LOG_TRADE + LOG_TRANSFER_SINGLE)
+    )
     f.add(f"{makers + n} x free[party][quote]", (makers + n) * UPDATE)
     f.add(f"{n} x buyer short (netting check)", n * READ)
-    f.add(f"{makers + n} x long balances (read, then rewritten)",
-          (makers + n) * UPDATE + (2 * n - makers - n) * 2 * WARM)
+    f.add(
+        f"{makers + n} x long balances (read, then rewritten)",
+        (makers + n) * UPDATE + (2 * n - makers - n) * 2 * WARM,
+    )
     f.add(f"{n} x buyer EXTCODESIZE (cold)", n * COLD_ACCOUNT)
     f.add(f"{n - 1} x warm calls (clearinghouse, option token twice)", (n - 1) * 3 * WARM)
     return f
@@ -174,13 +180,18 @@ def sweep_floor(data: bytes, n: int) -> Floor:
     f.add("CALL clearinghouse, option token (cold once)", 2 * COLD_ACCOUNT)
     f.add(f"exchange: {n + 1} x min_nonce, maker's then warm", (n + 1) * READ + (n - 1) * WARM)
     f.add(f"exchange: {n + 1} x nonce word (the maker's set once)", (n + 1) * UPDATE)
-    f.add("exchange: partial_fills[order] set, updated, cleared (net of its refund)",
-          SLOT_CREATE + (n - 1) * WARM - (SSTORE_SET - WARM))
+    f.add(
+        "exchange: partial_fills[order] set, updated, cleared (net of its refund)",
+        SLOT_CREATE + (n - 1) * WARM - (SSTORE_SET - WARM),
+    )
     f.add(f"exchange: {n + 1} x ecrecover", (n + 1) * (ECRECOVER + WARM))
-    f.add(f"{n} x Fill, Trade, TransferSingle logs",
-          n * (LOG_FILL + LOG_TRADE + LOG_TRANSFER_SINGLE))
-    f.add(f"{n + 1} x free[party][quote], the maker's then warm",
-          (n + 1) * UPDATE + (n - 1) * 2 * WARM)
+    f.add(
+        f"{n} x Fill, Trade, TransferSingle logs", n * (LOG_FILL + LOG_TRADE + LOG_TRANSFER_SINGLE)
+    )
+    f.add(
+        f"{n + 1} x free[party][quote], the maker's then warm",
+        (n + 1) * UPDATE + (n - 1) * 2 * WARM,
+    )
     f.add(f"{n} x buyer short (netting check)", n * READ)
     f.add(f"{n + 1} x long balances, the maker's then warm", (n + 1) * UPDATE + (n - 1) * 2 * WARM)
     f.add(f"{n} x buyer EXTCODESIZE (cold)", n * COLD_ACCOUNT)
@@ -198,27 +209,33 @@ class Bench:
 
     def __init__(self, w3: Web3, keys: list[LocalAccount]):
         self.w3 = w3
-        self.admin, self.guardian, self.fee_recipient, self.relayer = (
-            k.address for k in keys[:4]
-        )
+        self.admin, self.guardian, self.fee_recipient, self.relayer = (k.address for k in keys[:4])
         self.parties = keys[4:]
         self.nonces: dict[str, int] = {}
         admin = self.admin
-        oracle = ContractBinding.deploy(w3, admin, 2, 3_600, 5_000, 300, 3_600, sender=admin,
-                                        name="Oracle")
+        oracle = ContractBinding.deploy(
+            w3, admin, 2, 3_600, 5_000, 300, 3_600, sender=admin, name="Oracle"
+        )
         token, self.ch = ClearinghouseBinding.deploy_with_token(
-            w3, "https://strikeline.example/series/", oracle.address, admin, self.guardian,
-            self.fee_recipient, sender=admin,
+            w3,
+            "https://strikeline.example/series/",
+            oracle.address,
+            admin,
+            self.guardian,
+            self.fee_recipient,
+            sender=admin,
         )
         self.option = token
         self.usdc = ERC20Binding.deploy(w3, "USD Coin", "USDC", 6, sender=admin)
         self.weth = ERC20Binding.deploy(w3, "Wrapped Ether", "WETH", 18, sender=admin)
-        product = self.ch.set_product(self.weth.address, self.usdc.address, self.weth.address,
-                                      False)
+        product = self.ch.set_product(
+            self.weth.address, self.usdc.address, self.weth.address, False
+        )
         now = w3.eth.get_block("latest")["timestamp"]
         self.series = self.ch.create_series(product, STRIKE, ids.next_expiry(now, 7))
-        self.ex = ExchangeBinding.deploy(w3, self.ch.address, admin, self.guardian, MAKER_BPS,
-                                         TAKER_BPS, sender=admin)
+        self.ex = ExchangeBinding.deploy(
+            w3, self.ch.address, admin, self.guardian, MAKER_BPS, TAKER_BPS, sender=admin
+        )
         self.ch.grant_exchange(self.ex.address)
         self.ex.grant_relayer(self.relayer)
         self.domain = self.ex.domain()
@@ -235,14 +252,23 @@ class Bench:
         """A fresh signed order (next nonce of `maker`, so the bitmap word is in use)."""
         nonce = self.nonces.get(maker.address, 0)
         self.nonces[maker.address] = nonce + 1
-        order = Order(maker=maker.address, series_id=self.series, is_buy=is_buy, amount=amount,
-                      limit_price=PRICE, max_fee=10**9, nonce=nonce, deadline=2**40)
+        order = Order(
+            maker=maker.address,
+            series_id=self.series,
+            is_buy=is_buy,
+            amount=amount,
+            limit_price=PRICE,
+            max_fee=10**9,
+            nonce=nonce,
+            deadline=2**40,
+        )
         return order.sign(maker, self.domain)
 
     def trade(self, buyer: LocalAccount, seller: LocalAccount, amount: int = UNIT) -> Match:
         """A match of fresh orders, the sell order resting."""
-        return Match(self.order(buyer, True, amount), self.order(seller, False, amount), amount,
-                     False)
+        return Match(
+            self.order(buyer, True, amount), self.order(seller, False, amount), amount, False
+        )
 
 
 def calldata(w3: Web3, receipt: TxReceipt) -> bytes:
@@ -277,13 +303,19 @@ def main() -> int:
     args = parser.parse_args()
 
     Account.enable_unaudited_hdwallet_features()
-    keys = [Account.from_mnemonic(DEFAULT_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
-            for i in range(4 + PARTIES)]
+    keys = [
+        Account.from_mnemonic(DEFAULT_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
+        for i in range(4 + PARTIES)
+    ]
     with start_node(accounts=len(keys)) as node:
         w3 = node.web3
         b = Bench(w3, keys)
-        names = {b.ex.address: "exchange", b.ch.address: "clearinghouse",
-                 b.option.address: "option token", "0x" + "0" * 39 + "1": "ecrecover"}
+        names = {
+            b.ex.address: "exchange",
+            b.ch.address: "clearinghouse",
+            b.option.address: "option token",
+            "0x" + "0" * 39 + "1": "ecrecover",
+        }
         parties = b.parties
         writer, closer, opener, spare = parties[-1], parties[-2], parties[-3], parties[-4]
         traders = parties[: 2 * BATCH]
@@ -304,27 +336,38 @@ def main() -> int:
 
         rows: list[tuple[str, int, str, Floor | None]] = []
 
-        def record(label: str, receipt: TxReceipt, anchor: str, floor: Floor | None,
-                   per: int = 1) -> None:
+        def record(
+            label: str, receipt: TxReceipt, anchor: str, floor: Floor | None, per: int = 1
+        ) -> None:
             rows.append((label, receipt["gasUsed"] // per, anchor, floor))
             if args.breakdown:
                 print(f"  [{label}] {breakdown(w3, receipt, names)}")
 
         alice, bob = traders[0], traders[1]
         r = b.ex.match_orders([b.trade(bob, alice)], sender=b.relayer)
-        record("match: seller delivers held longs", r,
-               f"goal {GOAL_SINGLE:,}; 0x RFQ {ANCHOR_0X_RFQ:,}; 1inch {ANCHOR_1INCH:,}",
-               match_floor(calldata(w3, r), "deliver"))
+        record(
+            "match: seller delivers held longs",
+            r,
+            f"goal {GOAL_SINGLE:,}; 0x RFQ {ANCHOR_0X_RFQ:,}; 1inch {ANCHOR_1INCH:,}",
+            match_floor(calldata(w3, r), "deliver"),
+        )
 
         r = b.ex.match_orders([b.trade(bob, alice)], sender=b.relayer, access_list=True)
-        record("match: the same, with an EIP-2930 access list", r,
-               f"goal {GOAL_SINGLE:,}; 0x RFQ {ANCHOR_0X_RFQ:,}; 1inch {ANCHOR_1INCH:,}",
-               match_floor(calldata(w3, r), "deliver"))
+        record(
+            "match: the same, with an EIP-2930 access list",
+            r,
+            f"goal {GOAL_SINGLE:,}; 0x RFQ {ANCHOR_0X_RFQ:,}; 1inch {ANCHOR_1INCH:,}",
+            match_floor(calldata(w3, r), "deliver"),
+        )
 
         resting = b.order(alice, False)
         r = b.ex.fill(resting, UNIT, 10**9, sender=bob.address)
-        record("direct fill by the taker", r, f"0x RFQ {ANCHOR_0X_RFQ:,}",
-               match_floor(calldata(w3, r), "deliver", relayed=False))
+        record(
+            "direct fill by the taker",
+            r,
+            f"0x RFQ {ANCHOR_0X_RFQ:,}",
+            match_floor(calldata(w3, r), "deliver", relayed=False),
+        )
 
         assert b.option.contract.functions.balanceOf(opener.address, b.series).call() == 0
         r = b.ex.match_orders([b.trade(bob, opener)], sender=b.relayer)
@@ -336,25 +379,37 @@ def main() -> int:
 
         pairs = [b.trade(traders[2 * i + 1], traders[2 * i]) for i in range(BATCH)]
         r = b.ex.match_orders(pairs, sender=b.relayer)
-        record(f"batch of {BATCH}, distinct pairs, per match", r,
-               f"goal {GOAL_BATCH:,}; CoW < {ANCHOR_COW:,}",
-               batch_floor(calldata(w3, r), BATCH, shared_maker=False), per=BATCH)
+        record(
+            f"batch of {BATCH}, distinct pairs, per match",
+            r,
+            f"goal {GOAL_BATCH:,}; CoW < {ANCHOR_COW:,}",
+            batch_floor(calldata(w3, r), BATCH, shared_maker=False),
+            per=BATCH,
+        )
 
         maker = traders[0]
         fan = [b.trade(traders[i], maker) for i in range(1, BATCH + 1)]
         r = b.ex.match_orders(fan, sender=b.relayer)
-        record(f"batch of {BATCH}, one maker vs {BATCH} takers, per match", r,
-               f"goal {GOAL_BATCH:,}; CoW < {ANCHOR_COW:,}",
-               batch_floor(calldata(w3, r), BATCH, shared_maker=True), per=BATCH)
+        record(
+            f"batch of {BATCH}, one maker vs {BATCH} takers, per match",
+            r,
+            f"goal {GOAL_BATCH:,}; CoW < {ANCHOR_COW:,}",
+            batch_floor(calldata(w3, r), BATCH, shared_maker=True),
+            per=BATCH,
+        )
 
         # one resting order of BATCH contracts taken by BATCH takers: the order's signature is
         # checked once, its fill amount is tracked in `partial_fills` until it completes
         quote = b.order(maker, False, BATCH * UNIT)
         sweep = [Match(b.order(traders[i], True), quote, UNIT, False) for i in range(1, BATCH + 1)]
         r = b.ex.match_orders(sweep, sender=b.relayer)
-        record(f"batch of {BATCH}, one order taken by {BATCH} takers, per match", r,
-               f"goal {GOAL_BATCH:,}; CoW < {ANCHOR_COW:,}", sweep_floor(calldata(w3, r), BATCH),
-               per=BATCH)
+        record(
+            f"batch of {BATCH}, one order taken by {BATCH} takers, per match",
+            r,
+            f"goal {GOAL_BATCH:,}; CoW < {ANCHOR_COW:,}",
+            sweep_floor(calldata(w3, r), BATCH),
+            per=BATCH,
+        )
 
     print(f"{'action':<52} {'gasUsed':>9} {'floor':>9} {'x floor':>8}  anchor")
     for label, gas, anchor, floor in rows:

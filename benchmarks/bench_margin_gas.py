@@ -71,10 +71,14 @@ def margin_reads(floor: Floor, listed: int, products: int = 1) -> Floor:
     floor.add(f"{listed} x position word (short|flag|collateral)", listed * SLOT_READ)
     floor.add(f"{listed} x series terms (strike|expiry)", listed * SLOT_READ)
     floor.add(f"{listed} x series product id", listed * SLOT_READ)
-    floor.add(f"{products} x margin params (1 slot) + underlying|is_put (1 slot)",
-              products * 2 * SLOT_READ)
-    floor.add("Oracle: STATICCALL (cold account) + spot price|timestamp (1 slot)",
-              COLD_ACCOUNT + SLOT_READ)
+    floor.add(
+        f"{products} x margin params (1 slot) + underlying|is_put (1 slot)",
+        products * 2 * SLOT_READ,
+    )
+    floor.add(
+        "Oracle: STATICCALL (cold account) + spot price|timestamp (1 slot)",
+        COLD_ACCOUNT + SLOT_READ,
+    )
     return floor
 
 
@@ -93,10 +97,14 @@ def floor_write(data: bytes, listed: int) -> Floor:
     f.add("engine: new list entry + length", SSTORE_SET + SLOT_UPDATE - SLOT_READ)
     f.add("position zero->nonzero, book (OI|collateral) zero->nonzero", 2 * SLOT_CREATE)
     f.add("margin book zero->nonzero, free collateral nonzero->nonzero", SLOT_CREATE + SLOT_UPDATE)
-    f.add("mint: OptionToken CALL (cold) + balance zero->nonzero + supply",
-          COLD_ACCOUNT + 2 * SLOT_CREATE)
-    f.add("SeriesListed, MarginUpdated, TransferSingle",
-          LOG_SERIES_LISTED + LOG_MARGIN_UPDATED + LOG_ERC1155_SINGLE)
+    f.add(
+        "mint: OptionToken CALL (cold) + balance zero->nonzero + supply",
+        COLD_ACCOUNT + 2 * SLOT_CREATE,
+    )
+    f.add(
+        "SeriesListed, MarginUpdated, TransferSingle",
+        LOG_SERIES_LISTED + LOG_MARGIN_UPDATED + LOG_ERC1155_SINGLE,
+    )
     return margin_reads(f, listed)
 
 
@@ -114,17 +122,23 @@ def floor_remove(data: bytes, listed: int) -> Floor:
 def floor_liquidate(data: bytes) -> Floor:
     """liquidate of an account's only short, restoring it; clock set and cleared in the tx."""
     f = custody(intrinsic(data))
-    f.add("paused flag, product word, series terms on the clearinghouse (warm)",
-          SLOT_READ + 2 * WARM_ACCESS)
+    f.add(
+        "paused flag, product word, series terms on the clearinghouse (warm)",
+        SLOT_READ + 2 * WARM_ACCESS,
+    )
     f = margin_reads(f, 1)
-    f.add("auction params (1 slot) + clock set and cleared in the tx (net)",
-          SLOT_READ + SLOT_READ + 2 * WARM_ACCESS)
+    f.add(
+        "auction params (1 slot) + clock set and cleared in the tx (net)",
+        SLOT_READ + SLOT_READ + 2 * WARM_ACCESS,
+    )
     f.add("insurance fund (read)", SLOT_READ)
     f.add("account: position, book, margin book nonzero->nonzero", 3 * SLOT_UPDATE)
     f.add("account free (paid out through it)", SLOT_UPDATE)
     f.add("liquidator: position zero->nonzero, free nonzero->nonzero", SLOT_CREATE + SLOT_UPDATE)
-    f.add("Liquidated, MarginLiquidated, MarginUpdated, clock events",
-          LOG_LIQUIDATED + LOG_MARGIN_LIQUIDATED + LOG_MARGIN_UPDATED + LOG_AUCTION + LOG_CLEARED)
+    f.add(
+        "Liquidated, MarginLiquidated, MarginUpdated, clock events",
+        LOG_LIQUIDATED + LOG_MARGIN_LIQUIDATED + LOG_MARGIN_UPDATED + LOG_AUCTION + LOG_CLEARED,
+    )
     return f
 
 
@@ -152,8 +166,10 @@ def main() -> int:
 
         def push_spot(price: int) -> None:
             now = node.timestamp()
-            reports = [sign_spot(k, node.chain_id, oracle.address, weth.address, price, now)
-                       for k in REPORTER_KEYS[:QUORUM]]
+            reports = [
+                sign_spot(k, node.chain_id, oracle.address, weth.address, price, now)
+                for k in REPORTER_KEYS[:QUORUM]
+            ]
             send(oracle.functions.report_spot(weth.address, ordered(reports)), keeper)
 
         push_spot(SPOT)
@@ -179,11 +195,18 @@ def main() -> int:
         for n, sid in enumerate(sids[:SERIES], start=1):
             call = engine.functions.write_margined(sid, ONE, writer, 2_000 * USDC)
             if n in (1, 8, 16):
-                measure(f"write_margined ({n} series listed)", call, writer,
-                        lambda d, n=n: floor_write(d, n))
-                measure(f"remove_collateral ({n} series listed)",
-                        engine.functions.remove_collateral(sid, USDC), writer,
-                        lambda d, n=n: floor_remove(d, n))
+                measure(
+                    f"write_margined ({n} series listed)",
+                    call,
+                    writer,
+                    lambda d, n=n: floor_write(d, n),
+                )
+                measure(
+                    f"remove_collateral ({n} series listed)",
+                    engine.functions.remove_collateral(sid, USDC),
+                    writer,
+                    lambda d, n=n: floor_remove(d, n),
+                )
             else:
                 send(call, writer)
 
@@ -202,9 +225,12 @@ def main() -> int:
         push_spot(SPOT * 8 // 10)
         if not engine.functions.is_liquidatable(victim, usdc.address).call():
             raise AssertionError("scenario not as the floor assumes: victim not liquidatable")
-        measure("liquidate (1 series, restores)",
-                engine.functions.liquidate(victim, usdc.address, victim_sid, 10 * ONE), keeper,
-                floor_liquidate)
+        measure(
+            "liquidate (1 series, restores)",
+            engine.functions.liquidate(victim, usdc.address, victim_sid, 10 * ONE),
+            keeper,
+            floor_liquidate,
+        )
 
     print(f"{'action':<40} {'gasUsed':>9} {'floor':>9} {'ratio':>6}")
     for action, used, floor in rows:

@@ -46,9 +46,16 @@ def main() -> int:
     domain = Domain(31337, "0x" + "5e" * 20)
     makers = [Account.from_key(bytes([i + 1]) * 32) for i in range(8)]
     signed = [
-        Order(maker=makers[i % 8].address, series_id=2**255 + i, is_buy=bool(i % 2),
-              amount=10**8 + i, limit_price=150 * 10**6 + i, max_fee=10**6, nonce=i,
-              deadline=2**40).sign(makers[i % 8], domain)
+        Order(
+            maker=makers[i % 8].address,
+            series_id=2**255 + i,
+            is_buy=bool(i % 2),
+            amount=10**8 + i,
+            limit_price=150 * 10**6 + i,
+            max_fee=10**6,
+            nonce=i,
+            deadline=2**40,
+        ).sign(makers[i % 8], domain)
         for i in range(N)
     ]
     pairs = [(s.order, s.signature) for s in signed]
@@ -72,8 +79,12 @@ def main() -> int:
 
     rows = [
         ("Order.hash (EIP-712 digest)", best_rate(hash_all), "orders/s/core", ""),
-        ("SignedOrder + is_valid (digest + recovery)", best_rate(accept_all), "orders/s/core",
-         f"anchor: relayer incl. HTTP ~{ANCHOR_PER_CORE:,.0f}/s/core (docs/architecture.md)"),
+        (
+            "SignedOrder + is_valid (digest + recovery)",
+            best_rate(accept_all),
+            "orders/s/core",
+            f"anchor: relayer incl. HTTP ~{ANCHOR_PER_CORE:,.0f}/s/core (docs/architecture.md)",
+        ),
         ("recover_address (coincurve)", best_rate(recover_all), "recoveries/s/core", ""),
     ]
     print(f"strikeline.orders throughput: {N:,} orders, one core, best of {REPEATS} (CPU time)")

@@ -72,20 +72,28 @@ def bench_prices(rng: np.random.Generator) -> None:
     seconds = best_cpu_seconds(
         lambda: bs_price(100.0, m["strike"], m["t"], m["vol"], 0.03, 0.01, m["call"])
     )
-    line("bs_price_vectorised", f"{N_PRICES / seconds / 1e6:6.1f} M prices/s/core",
-         "goal >= 20 M/s")
+    line(
+        "bs_price_vectorised", f"{N_PRICES / seconds / 1e6:6.1f} M prices/s/core", "goal >= 20 M/s"
+    )
     seconds = best_cpu_seconds(
         lambda: black76_price(100.0, m["strike"], m["t"], m["vol"], 0.03, m["call"])
     )
-    line("black76_price_vectorised", f"{N_PRICES / seconds / 1e6:6.1f} M prices/s/core",
-         "goal >= 20 M/s")
+    line(
+        "black76_price_vectorised",
+        f"{N_PRICES / seconds / 1e6:6.1f} M prices/s/core",
+        "goal >= 20 M/s",
+    )
     n = N_PRICES // 4
     seconds = best_cpu_seconds(
-        lambda: bs_greeks(100.0, m["strike"][:n], m["t"][:n], m["vol"][:n], 0.03, 0.01,
-                          m["call"][:n])
+        lambda: bs_greeks(
+            100.0, m["strike"][:n], m["t"][:n], m["vol"][:n], 0.03, 0.01, m["call"][:n]
+        )
     )
-    line("bs_greeks_vectorised", f"{n / seconds / 1e6:6.1f} M price+5 greeks/s/core",
-         "none set (one pass, no chunking)")
+    line(
+        "bs_greeks_vectorised",
+        f"{n / seconds / 1e6:6.1f} M price+5 greeks/s/core",
+        "none set (one pass, no chunking)",
+    )
 
 
 def bench_implied_vol(rng: np.random.Generator) -> None:
@@ -107,14 +115,15 @@ def bench_implied_vol(rng: np.random.Generator) -> None:
         f"{N_VOLS / seconds / 1e6:5.2f} M vols/s/core   max |dsigma| = {max_err:.1e}",
         "goal >= 1 M/s; Jaeckel C ~5 M/s",
     )
-    print(f"{'':<26}(|dsigma| over the {meaningful.mean():.1%} of the sample with "
-          "vega >= 1e-5 max(F, K); goal <= 1e-10)")
+    print(
+        f"{'':<26}(|dsigma| over the {meaningful.mean():.1%} of the sample with "
+        "vega >= 1e-5 max(F, K); goal <= 1e-10)"
+    )
     spot_prices = bs_price(100.0, m["strike"], m["t"], m["vol"], rate, 0.01, m["call"])
     seconds = best_cpu_seconds(
         lambda: bs_implied_vol(spot_prices, 100.0, m["strike"], m["t"], rate, 0.01, m["call"])
     )
-    line("implied_vol_bs_spot", f"{N_VOLS / seconds / 1e6:5.2f} M vols/s/core",
-         "goal >= 1 M/s")
+    line("implied_vol_bs_spot", f"{N_VOLS / seconds / 1e6:5.2f} M vols/s/core", "goal >= 1 M/s")
 
 
 def bench_svi(rng: np.random.Generator) -> None:
@@ -124,29 +133,44 @@ def bench_svi(rng: np.random.Generator) -> None:
     quotes = truth.total_variance(k) + rng.normal(0.0, 1e-4, k.size)
     fit = fit_svi(k, quotes)
     seconds = best_cpu_seconds(lambda: fit_svi(k, quotes))
-    line("svi_fit", f"{seconds * 1e3:6.1f} ms/expiry (41 quotes)   rmse = {fit.rmse:.1e}",
-         "quote noise 1.0e-04 in total variance")
+    line(
+        "svi_fit",
+        f"{seconds * 1e3:6.1f} ms/expiry (41 quotes)   rmse = {fit.rmse:.1e}",
+        "quote noise 1.0e-04 in total variance",
+    )
 
 
 def bench_heston() -> None:
     """Heston prices at Lewis's reference strikes, and a 21-strike x 3-expiry grid."""
     lewis = HestonParams(v0=0.04, kappa=4.0, theta=0.25, xi=1.0, rho=-0.5)
-    reference = np.array([26.774758743998854, 20.933349000596710, 16.070154917028834,
-                          12.132211516709845, 9.024913483457836])
+    reference = np.array(
+        [
+            26.774758743998854,
+            20.933349000596710,
+            16.070154917028834,
+            12.132211516709845,
+            9.024913483457836,
+        ]
+    )
     strikes = np.array([80.0, 90.0, 100.0, 110.0, 120.0])
     err = np.max(np.abs(heston_price(100.0, strikes, 1.0, lewis, 0.01, 0.02) - reference))
     grid = np.linspace(60.0, 160.0, 21)
     expiries = np.array([[0.1], [1.0], [3.0]])
     seconds = best_cpu_seconds(lambda: heston_price(100.0, grid, expiries, lewis, 0.01, 0.02))
-    line("heston_price", f"{seconds * 1e3:6.1f} ms per 63 options   max |err| = {err:.1e}",
-         "Lewis (2000) reference calls, 15 digits")
+    line(
+        "heston_price",
+        f"{seconds * 1e3:6.1f} ms per 63 options   max |err| = {err:.1e}",
+        "Lewis (2000) reference calls, 15 digits",
+    )
 
 
 def main() -> None:
     """Run every benchmark and print the results."""
     rng = np.random.default_rng(SEED)
-    print(f"strikeline.pricing benchmark: numpy {np.__version__}, one thread, "
-          f"best of {REPEATS} CPU-time repetitions")
+    print(
+        f"strikeline.pricing benchmark: numpy {np.__version__}, one thread, "
+        f"best of {REPEATS} CPU-time repetitions"
+    )
     bench_prices(rng)
     bench_implied_vol(rng)
     bench_svi(rng)

@@ -135,14 +135,23 @@ class Demo:
         """Every address that may hold a demo token, by name."""
         d = self.d
         people = {
-            "deployer": self.deployer, "guardian": self.guardian, "disputer": self.disputer,
-            "fee recipient": self.fee_recipient, "writer": self.writer, "holder": self.holder,
+            "deployer": self.deployer,
+            "guardian": self.guardian,
+            "disputer": self.disputer,
+            "fee recipient": self.fee_recipient,
+            "writer": self.writer,
+            "holder": self.holder,
             "keeper": self.keeper,
         }
         named = {name: account.address for name, account in people.items()}
         named.update({f"reporter {i + 1}": r.address for i, r in enumerate(self.reporters)})
-        named.update({"Timelock": d.timelock.address, "OptionToken": d.option_token.address,
-                      "Clearinghouse": d.clearinghouse.address})
+        named.update(
+            {
+                "Timelock": d.timelock.address,
+                "OptionToken": d.option_token.address,
+                "Clearinghouse": d.clearinghouse.address,
+            }
+        )
         return named
 
     def token_sums(self) -> dict[str, int]:
@@ -151,8 +160,10 @@ class Demo:
         sums = {}
         for symbol, token in (("WETH", d.weth), ("USDC", d.usdc)):
             sums[symbol] = sum(token.balanceOf(a) for a in self.participants().values())
-            check(sums[symbol] == token.totalSupply(),
-                  f"{symbol} held outside the demo's participants")
+            check(
+                sums[symbol] == token.totalSupply(),
+                f"{symbol} held outside the demo's participants",
+            )
         return sums
 
     def balances(self, title: str) -> None:
@@ -160,17 +171,28 @@ class Demo:
         d = self.d
         ch = d.clearinghouse
         self.say(f"   balances {title}:")
-        rows = (("writer", self.writer.address), ("holder", self.holder.address),
-                ("fee recipient", self.fee_recipient.address),
-                ("Clearinghouse", ch.address))
+        rows = (
+            ("writer", self.writer.address),
+            ("holder", self.holder.address),
+            ("fee recipient", self.fee_recipient.address),
+            ("Clearinghouse", ch.address),
+        )
         for name, address in rows:
             # locked: the collateral of the address's short in the call (WETH) and put (USDC)
-            weth = (d.weth.balanceOf(address), ch.free_collateral(address, d.weth),
-                    ch.positions(address, self.call_id).collateral if self.call_id else 0)
-            usdc = (d.usdc.balanceOf(address), ch.free_collateral(address, d.usdc),
-                    ch.positions(address, self.put_id).collateral if self.put_id else 0)
-            longs = (d.option_token.balanceOf(address, self.call_id) if self.call_id else 0,
-                     d.option_token.balanceOf(address, self.put_id) if self.put_id else 0)
+            weth = (
+                d.weth.balanceOf(address),
+                ch.free_collateral(address, d.weth),
+                ch.positions(address, self.call_id).collateral if self.call_id else 0,
+            )
+            usdc = (
+                d.usdc.balanceOf(address),
+                ch.free_collateral(address, d.usdc),
+                ch.positions(address, self.put_id).collateral if self.put_id else 0,
+            )
+            longs = (
+                d.option_token.balanceOf(address, self.call_id) if self.call_id else 0,
+                d.option_token.balanceOf(address, self.put_id) if self.put_id else 0,
+            )
             self.say(
                 f"     {name:<14} wallet {amount_text(weth[0], 18):>22} WETH "
                 f"{amount_text(usdc[0], 6):>15} USDC | free {amount_text(weth[1], 18)} WETH "
@@ -183,8 +205,14 @@ class Demo:
         """Each reporter signs one spot price at the latest block's time."""
         now = self.now()
         reports = [
-            sign_spot(r.private_key, self.chain.chain_id, self.d.oracle.address,
-                      self.d.weth.address, price, now)
+            sign_spot(
+                r.private_key,
+                self.chain.chain_id,
+                self.d.oracle.address,
+                self.d.weth.address,
+                price,
+                now,
+            )
             for r, price in zip(self.reporters, prices, strict=False)
         ]
         return ordered(reports)
@@ -192,8 +220,14 @@ class Demo:
     def sign_expiry(self, prices: tuple[int, ...]) -> list[tuple[int, int, bytes]]:
         """Reporters sign the expiry price of WETH for the demo's expiry."""
         reports = [
-            sign_expiry(r.private_key, self.chain.chain_id, self.d.oracle.address,
-                        self.d.weth.address, self.expiry, price)
+            sign_expiry(
+                r.private_key,
+                self.chain.chain_id,
+                self.d.oracle.address,
+                self.d.weth.address,
+                self.expiry,
+                price,
+            )
             for r, price in zip(self.reporters, prices, strict=False)
         ]
         return ordered(reports)
@@ -206,30 +240,40 @@ class Demo:
         config = devnet_config(self.test_accounts, products=("call",))
         self.d = deploy_system(self.deployer, config, log=lambda line: self.say(f"   {line}"))
         admin = self.d.clearinghouse.DEFAULT_ADMIN_ROLE()
-        check(not self.d.clearinghouse.hasRole(admin, self.deployer),
-              "deployer still holds the Clearinghouse admin role")
+        check(
+            not self.d.clearinghouse.hasRole(admin, self.deployer),
+            "deployer still holds the Clearinghouse admin role",
+        )
 
     def whitelist_put_through_timelock(self) -> None:
         """Step 2: schedule set_product(put), show it cannot run early, wait, execute."""
         d = self.d
         self.say("2. whitelist the ETH/USD put through the timelock")
-        op = schedule_call(d.timelock, self.deployer, d.clearinghouse, "set_product",
-                           *d.product_args("put"), True)
+        op = schedule_call(
+            d.timelock, self.deployer, d.clearinghouse, "set_product", *d.product_args("put"), True
+        )
         delay = op.ready_at - self.now()
-        self.say(f"   proposer scheduled operation 0x{op.operation_id.hex()[:16]}…, "
-                 f"ready in {delay} s")
-        check(not d.timelock.is_operation_ready(op.operation_id),
-              "the timelock operation is ready before its delay")
+        self.say(
+            f"   proposer scheduled operation 0x{op.operation_id.hex()[:16]}…, ready in {delay} s"
+        )
+        check(
+            not d.timelock.is_operation_ready(op.operation_id),
+            "the timelock operation is ready before its delay",
+        )
         self.warp(op.ready_at - 1)
-        check(not d.timelock.is_operation_ready(op.operation_id),
-              "the timelock operation is ready a second before its delay")
+        check(
+            not d.timelock.is_operation_ready(op.operation_id),
+            "the timelock operation is ready a second before its delay",
+        )
         self.say("   one second before the delay ends it is still not ready to execute")
         self.warp(op.ready_at)
         execute_call(d.timelock, self.keeper, op)
         put = d.clearinghouse.products(d.product_id("put"))
         check(bool(put.enabled), "put product not enabled after the timelock executed")
-        self.say(f"   chain time +{delay} s; executed by the keeper (open executor): "
-                 f"put product 0x{d.product_id('put').hex()} enabled")
+        self.say(
+            f"   chain time +{delay} s; executed by the keeper (open executor): "
+            f"put product 0x{d.product_id('put').hex()} enabled"
+        )
 
     def create_series(self) -> None:
         """Step 3: a call and a put at the 08:00 UTC expiry three days out."""
@@ -237,11 +281,14 @@ class Demo:
         self.say("3. create series")
         self.expiry = ids.next_expiry(self.now(), days_ahead=3)
         for kind, strike in (("call", CALL_STRIKE), ("put", PUT_STRIKE)):
-            d.clearinghouse.create_series(d.product_id(kind), strike, self.expiry,
-                                          sender=self.writer)
+            d.clearinghouse.create_series(
+                d.product_id(kind), strike, self.expiry, sender=self.writer
+            )
             sid = ids.series_id(d.product_id(kind), strike, self.expiry)
-            check(d.clearinghouse.series(sid).expiry == self.expiry,
-                  f"{kind} series {sid} not created")
+            check(
+                d.clearinghouse.series(sid).expiry == self.expiry,
+                f"{kind} series {sid} not created",
+            )
             if kind == "call":
                 self.call_id = sid
             else:
@@ -262,11 +309,15 @@ class Demo:
             token.approve(ch, need, sender=self.writer)
             ch.deposit(token, need, self.writer, sender=self.writer)
             ch.write(sid, amount, self.writer, sender=self.writer)
-            check(ch.positions(self.writer, sid).collateral == need,
-                  "locked collateral differs from collateral_required")
+            check(
+                ch.positions(self.writer, sid).collateral == need,
+                "locked collateral differs from collateral_required",
+            )
             check(d.option_token.balanceOf(self.writer, sid) == amount, "longs not minted")
-            self.say(f"   deposited and locked {amount_text(need, token.decimals())} "
-                     f"{token.symbol()} for {amount_text(amount, 8)} contracts")
+            self.say(
+                f"   deposited and locked {amount_text(need, token.decimals())} "
+                f"{token.symbol()} for {amount_text(amount, 8)} contracts"
+            )
         self.balances("after writing")
 
     def transfer_longs(self) -> None:
@@ -274,8 +325,9 @@ class Demo:
         d = self.d
         self.say("5. writer transfers the longs to the holder (ERC-1155 safeTransferFrom)")
         for sid, amount in ((self.call_id, CALLS), (self.put_id, PUTS)):
-            d.option_token.safeTransferFrom(self.writer, self.holder, sid, amount, b"",
-                                            sender=self.writer)
+            d.option_token.safeTransferFrom(
+                self.writer, self.holder, sid, amount, b"", sender=self.writer
+            )
             check(d.option_token.balanceOf(self.holder, sid) == amount, "longs not transferred")
         self.balances("after the transfer")
 
@@ -286,37 +338,63 @@ class Demo:
         self.say("6. the holder sells one call back to the writer on the Exchange")
         domain = Domain(self.chain.chain_id, ex.address)
         check(domain.separator == bytes(ex.domain_separator()), "EIP-712 domain mismatch")
-        bid = Order(maker=self.writer.address, series_id=self.call_id, is_buy=True,
-                    amount=TRADED, limit_price=TRADE_PRICE, max_fee=10**6, nonce=1,
-                    deadline=self.expiry).sign(self.writer, domain)
-        ask = Order(maker=self.holder.address, series_id=self.call_id, is_buy=False,
-                    amount=TRADED, limit_price=TRADE_PRICE, max_fee=10**6, nonce=1,
-                    deadline=self.expiry).sign(self.holder, domain)
-        self.say(f"   writer bids {amount_text(TRADED, 8)} call at "
-                 f"{amount_text(TRADE_PRICE, 6)} USDC (order 0x{bid.hash.hex()[:16]}…), "
-                 f"holder offers at the same price; both sign EIP-712 orders")
+        bid = Order(
+            maker=self.writer.address,
+            series_id=self.call_id,
+            is_buy=True,
+            amount=TRADED,
+            limit_price=TRADE_PRICE,
+            max_fee=10**6,
+            nonce=1,
+            deadline=self.expiry,
+        ).sign(self.writer, domain)
+        ask = Order(
+            maker=self.holder.address,
+            series_id=self.call_id,
+            is_buy=False,
+            amount=TRADED,
+            limit_price=TRADE_PRICE,
+            max_fee=10**6,
+            nonce=1,
+            deadline=self.expiry,
+        ).sign(self.holder, domain)
+        self.say(
+            f"   writer bids {amount_text(TRADED, 8)} call at "
+            f"{amount_text(TRADE_PRICE, 6)} USDC (order 0x{bid.hash.hex()[:16]}…), "
+            f"holder offers at the same price; both sign EIP-712 orders"
+        )
         # the writer's bid rested: it pays the maker fee, the holder the taker fee
         s = settlement(TRADED, TRADE_PRICE, ex.maker_fee_bps(), ex.taker_fee_bps())
         self.trade_debit, self.trade_credit = s.buyer_debit, s.seller_credit
         d.usdc.approve(ch, s.buyer_debit, sender=self.writer)
         ch.deposit(d.usdc, s.buyer_debit, self.writer, sender=self.writer)
         short_before = ch.positions(self.writer, self.call_id).short
-        receipt = ex.match_orders([Match(bid, ask, TRADED, True).as_tuple()],
-                                  sender=self.relayer)
-        check(ch.positions(self.writer, self.call_id).short == short_before - TRADED,
-              "the writer's bought call did not close its short")
-        check(d.option_token.balanceOf(self.holder, self.call_id) == CALLS - TRADED,
-              "the holder's call was not delivered")
-        check(ch.free_collateral(self.holder, d.usdc) == s.seller_credit,
-              "the holder was not paid the premium less its fee")
+        receipt = ex.match_orders([Match(bid, ask, TRADED, True).as_tuple()], sender=self.relayer)
+        check(
+            ch.positions(self.writer, self.call_id).short == short_before - TRADED,
+            "the writer's bought call did not close its short",
+        )
+        check(
+            d.option_token.balanceOf(self.holder, self.call_id) == CALLS - TRADED,
+            "the holder's call was not delivered",
+        )
+        check(
+            ch.free_collateral(self.holder, d.usdc) == s.seller_credit,
+            "the holder was not paid the premium less its fee",
+        )
         index = ExchangeIndex()
         index.apply_logs(receipt.events, ex.address)
-        check(index.remaining(bid.order, bid.hash, self.now()) == 0
-              and ex.remaining(bid.order.as_tuple()) == 0, "the filled bid still shows open")
-        self.say(f"   relayer matched them ({receipt.gas_used:,} gas): the writer's short "
-                 f"closed (buy to close, 1 WETH released), the holder got "
-                 f"{amount_text(s.seller_credit, 6)} USDC, fees "
-                 f"{amount_text(s.buyer_debit - s.seller_credit, 6)} USDC")
+        check(
+            index.remaining(bid.order, bid.hash, self.now()) == 0
+            and ex.remaining(bid.order.as_tuple()) == 0,
+            "the filled bid still shows open",
+        )
+        self.say(
+            f"   relayer matched them ({receipt.gas_used:,} gas): the writer's short "
+            f"closed (buy to close, 1 WETH released), the holder got "
+            f"{amount_text(s.seller_credit, 6)} USDC, fees "
+            f"{amount_text(s.buyer_debit - s.seller_credit, 6)} USDC"
+        )
         self.balances("after the trade")
 
     def push_spot(self) -> None:
@@ -326,8 +404,10 @@ class Demo:
         d.oracle.report_spot(d.weth, self.sign_spot(SPOT_REPORTS), sender=self.keeper)
         spot = d.oracle.spot_price(d.weth)
         check(spot == sorted(SPOT_REPORTS)[1], f"spot {spot} is not the median of the reports")
-        self.say(f"   reports {', '.join(amount_text(p, 8) for p in SPOT_REPORTS)} -> "
-                 f"spot {amount_text(spot, 8)}")
+        self.say(
+            f"   reports {', '.join(amount_text(p, 8) for p in SPOT_REPORTS)} -> "
+            f"spot {amount_text(spot, 8)}"
+        )
 
     def expire(self) -> None:
         """Step 7: time moves past expiry and the Oracle's locking period."""
@@ -337,20 +417,24 @@ class Demo:
         self.warp(unlock)
         price, final = d.oracle.expiry_price(d.weth, self.expiry)
         check(price == 0 and not final, "expiry price present before any report")
-        self.say(f"   chain time is expiry + {d.config.oracle.locking_period} s "
-                 f"(locking period over)")
+        self.say(
+            f"   chain time is expiry + {d.config.oracle.locking_period} s (locking period over)"
+        )
 
     def settle_price(self) -> None:
         """Step 8: expiry price reported, disputed once, final after the dispute window."""
         d = self.d
         oracle = d.oracle
         self.say("9. expiry price: reported, disputed, finalised")
-        oracle.report_expiry(d.weth, self.expiry, self.sign_expiry(EXPIRY_REPORTS),
-                             sender=self.keeper)
+        oracle.report_expiry(
+            d.weth, self.expiry, self.sign_expiry(EXPIRY_REPORTS), sender=self.keeper
+        )
         reported = oracle.expiry_prices(d.weth, self.expiry)
         check(reported.price == sum(EXPIRY_REPORTS) // 2, "reported price is not the median")
-        self.say(f"   reporters signed {', '.join(amount_text(p, 8) for p in EXPIRY_REPORTS)}"
-                 f" -> {amount_text(reported.price, 8)}")
+        self.say(
+            f"   reporters signed {', '.join(amount_text(p, 8) for p in EXPIRY_REPORTS)}"
+            f" -> {amount_text(reported.price, 8)}"
+        )
         oracle.dispute_expiry(d.weth, self.expiry, EXPIRY_PRICE, sender=self.disputer)
         price, final = oracle.expiry_price(d.weth, self.expiry)
         check(price == EXPIRY_PRICE and not final, "dispute did not replace the price")
@@ -365,10 +449,8 @@ class Demo:
         d = self.d
         ch = d.clearinghouse
         self.say("10. keeper: redeem_many for the holder, settle_many for the writer, sweep_dust")
-        ch.redeem_many([self.call_id, self.put_id], [self.holder, self.holder],
-                       sender=self.keeper)
-        ch.settle_many([self.call_id, self.put_id], [self.writer, self.writer],
-                       sender=self.keeper)
+        ch.redeem_many([self.call_id, self.put_id], [self.holder, self.holder], sender=self.keeper)
+        ch.settle_many([self.call_id, self.put_id], [self.writer, self.writer], sender=self.keeper)
         for sid in (self.call_id, self.put_id):
             check(d.option_token.total_supply(sid) == 0, f"longs of {sid} left after redeem")
             check(ch.positions(self.writer, sid).short == 0, f"short of {sid} left after settle")
@@ -393,40 +475,61 @@ class Demo:
         self.say("12. checks")
         after = self.token_sums()
         for symbol, before in self.supply_before.items():
-            check(after[symbol] == before,
-                  f"{symbol}: {before} before, {after[symbol]} after across all participants")
-            self.say(f"   {symbol}: {amount_text(before, 18 if symbol == 'WETH' else 6)} "
-                     "before and after across all participants: nothing created or lost")
+            check(
+                after[symbol] == before,
+                f"{symbol}: {before} before, {after[symbol]} after across all participants",
+            )
+            self.say(
+                f"   {symbol}: {amount_text(before, 18 if symbol == 'WETH' else 6)} "
+                "before and after across all participants: nothing created or lost"
+            )
         # the call leg is what stayed open after the trade; the trade's USDC rides on the put
         fees = self.trade_debit - self.trade_credit
         legs = (
             ("call", d.weth, 10**18, False, CALL_STRIKE, CALLS - TRADED, WRITER_WETH, 0, 0, 0),
-            ("put", d.usdc, 10**6, True, PUT_STRIKE, PUTS, WRITER_USDC, self.trade_credit,
-             self.trade_debit, fees),
+            (
+                "put",
+                d.usdc,
+                10**6,
+                True,
+                PUT_STRIKE,
+                PUTS,
+                WRITER_USDC,
+                self.trade_credit,
+                self.trade_debit,
+                fees,
+            ),
         )
-        for (kind, token, unit, is_put, strike, amount, minted, traded_in, traded_out,
-             fee) in legs:
+        for kind, token, unit, is_put, strike, amount, minted, traded_in, traded_out, fee in legs:
             payout = units.payoff(is_put, unit, strike, EXPIRY_PRICE, amount, False)
             obligation = units.payoff(is_put, unit, strike, EXPIRY_PRICE, amount, True)
             decimals = 18 if token == d.weth else 6
             symbol = token.symbol()
             got = token.balanceOf(self.holder)
-            check(got == payout + traded_in,
-                  f"holder got {got} {symbol} base units for the {kind}, "
-                  f"expected {payout + traded_in}")
+            check(
+                got == payout + traded_in,
+                f"holder got {got} {symbol} base units for the {kind}, "
+                f"expected {payout + traded_in}",
+            )
             check(payout > 0, f"the {kind} expired worthless: the demo's prices are wrong")
             writer_left = token.balanceOf(self.writer)
-            check(writer_left == minted - obligation - traded_out,
-                  f"writer ended with {writer_left} {symbol} base units, "
-                  f"expected {minted - obligation - traded_out}")
+            check(
+                writer_left == minted - obligation - traded_out,
+                f"writer ended with {writer_left} {symbol} base units, "
+                f"expected {minted - obligation - traded_out}",
+            )
             dust = token.balanceOf(self.fee_recipient) - fee
-            check(dust == obligation - payout,
-                  f"fee recipient got {dust} {symbol} base units of dust, "
-                  f"expected {obligation - payout}")
+            check(
+                dust == obligation - payout,
+                f"fee recipient got {dust} {symbol} base units of dust, "
+                f"expected {obligation - payout}",
+            )
             check(token.balanceOf(d.clearinghouse) == 0, f"{symbol} left in the Clearinghouse")
-            self.say(f"   {kind}: holder received exactly {amount_text(payout, decimals)} "
-                     f"{symbol} (strikeline.units), writer kept the rest, "
-                     f"rounding dust {amount_text(dust, decimals)} {symbol} to the fee recipient")
+            self.say(
+                f"   {kind}: holder received exactly {amount_text(payout, decimals)} "
+                f"{symbol} (strikeline.units), writer kept the rest, "
+                f"rounding dust {amount_text(dust, decimals)} {symbol} to the fee recipient"
+            )
 
 
 def run(say: Callable[[str], None] = print) -> int:
@@ -444,16 +547,28 @@ def run(say: Callable[[str], None] = print) -> int:
         ape.project.load_contracts()
         test_config = ape.config.get_config("test")
         # fund every devnet role, the relayer (test account 10) included
-        node = start_anvil(mnemonic=test_config.mnemonic,
-                           accounts=max(test_config.number_of_accounts, DEVNET_ACCOUNTS))
+        node = start_anvil(
+            mnemonic=test_config.mnemonic,
+            accounts=max(test_config.number_of_accounts, DEVNET_ACCOUNTS),
+        )
         say(f"anvil {anvil_binary()} on {node.url}")
         os.environ["APE_FOUNDRY_HOST"] = node.url
         with ape.networks.parse_network_choice("ethereum:local:foundry"):
             demo = Demo(say, ape.chain, list(ape.accounts.test_accounts))
-            for step in (demo.deploy, demo.whitelist_put_through_timelock, demo.create_series,
-                         demo.write, demo.transfer_longs, demo.trade_on_the_exchange,
-                         demo.push_spot, demo.expire,
-                         demo.settle_price, demo.settle_positions, demo.withdraw, demo.verify):
+            for step in (
+                demo.deploy,
+                demo.whitelist_put_through_timelock,
+                demo.create_series,
+                demo.write,
+                demo.transfer_longs,
+                demo.trade_on_the_exchange,
+                demo.push_spot,
+                demo.expire,
+                demo.settle_price,
+                demo.settle_positions,
+                demo.withdraw,
+                demo.verify,
+            ):
                 step()
     except DemoFailure as exc:
         print(f"demo: FAILED: {exc}", file=sys.stderr)

@@ -41,8 +41,11 @@ from strikeline.deploy import (
 
 #: what must be given off local networks: the config key and its option
 _REQUIRED_OFF_DEVNET = {
-    "reporters": "--reporter", "disputer": "--disputer", "guardian": "--guardian",
-    "fee_recipient": "--fee-recipient", "proposers": "--proposer",
+    "reporters": "--reporter",
+    "disputer": "--disputer",
+    "guardian": "--guardian",
+    "fee_recipient": "--fee-recipient",
+    "proposers": "--proposer",
 }
 
 
@@ -54,21 +57,41 @@ _REQUIRED_OFF_DEVNET = {
 @click.option("--fee-recipient", help="Receives fees and rounding dust.")
 @click.option("--proposer", "proposers", multiple=True, help="Timelock proposer (repeat).")
 @click.option("--relayer", "relayers", multiple=True, help="Exchange relayer (repeat).")
-@click.option("--executor", "executors", multiple=True,
-              help="Timelock executor (repeat); default: anyone may execute ready operations.")
-@click.option("--timelock-delay", type=int, default=2 * DAY, show_default=True,
-              help="Timelock minimum delay, seconds.")
+@click.option(
+    "--executor",
+    "executors",
+    multiple=True,
+    help="Timelock executor (repeat); default: anyone may execute ready operations.",
+)
+@click.option(
+    "--timelock-delay",
+    type=int,
+    default=2 * DAY,
+    show_default=True,
+    help="Timelock minimum delay, seconds.",
+)
 @click.option("--quorum", type=int, default=OracleParams.quorum, show_default=True)
-@click.option("--product", "products", multiple=True, type=click.Choice(PRODUCT_KINDS),
-              help="ETH/USD product to whitelist before the hand-over (default: call and put).")
+@click.option(
+    "--product",
+    "products",
+    multiple=True,
+    type=click.Choice(PRODUCT_KINDS),
+    help="ETH/USD product to whitelist before the hand-over (default: call and put).",
+)
 @click.option("--usdc", help="Existing quote token; default: deploy a 6-decimal test token.")
 @click.option("--weth", help="Existing underlying token; default: deploy an 18-decimal test token.")
-@click.option("--autosign", is_flag=True,
-              help="Sign without a prompt per transaction (keystore accounts; the passphrase "
-                   "comes from APE_ACCOUNTS_<alias>_PASSPHRASE or one prompt).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Addresses file; default $STRIKELINE_DEPLOYMENTS_FILE or "
-                   ".build/deployments/<chain id>.json.")
+@click.option(
+    "--autosign",
+    is_flag=True,
+    help="Sign without a prompt per transaction (keystore accounts; the passphrase "
+    "comes from APE_ACCOUNTS_<alias>_PASSPHRASE or one prompt).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Addresses file; default $STRIKELINE_DEPLOYMENTS_FILE or "
+    ".build/deployments/<chain id>.json.",
+)
 def cli(
     network: NetworkAPI,
     account: AccountAPI | None,
@@ -95,8 +118,12 @@ def cli(
     if autosign and hasattr(deployer, "set_autosign"):
         deployer.set_autosign(True)
     given: dict[str, Any] = {
-        "reporters": reporters, "disputer": disputer, "guardian": guardian,
-        "fee_recipient": fee_recipient, "proposers": proposers, "relayers": relayers,
+        "reporters": reporters,
+        "disputer": disputer,
+        "guardian": guardian,
+        "fee_recipient": fee_recipient,
+        "proposers": proposers,
+        "relayers": relayers,
     }
     given = {key: value for key, value in given.items() if value}
     missing = [option for key, option in _REQUIRED_OFF_DEVNET.items() if key not in given]
@@ -105,9 +132,11 @@ def cli(
     # a fork of a real chain keeps its chain id: test tokens there would be recorded as if
     # they were that chain's tokens
     if chain.chain_id not in DEVNET_CHAIN_IDS and not (usdc and weth):
-        raise click.UsageError(f"chain {chain.chain_id} is not a devnet chain "
-                               f"{DEVNET_CHAIN_IDS}: give its real tokens with --usdc and --weth "
-                               "(test tokens are deployed only on devnet chains)")
+        raise click.UsageError(
+            f"chain {chain.chain_id} is not a devnet chain "
+            f"{DEVNET_CHAIN_IDS}: give its real tokens with --usdc and --weth "
+            "(test tokens are deployed only on devnet chains)"
+        )
     settings: dict[str, Any] = {
         **given,
         "executors": executors or (ZERO_ADDRESS,),
@@ -120,8 +149,9 @@ def cli(
     config = (
         devnet_config(accounts.test_accounts, **settings) if local else DeployConfig(**settings)
     )
-    click.echo(f"deploying Strikeline on {network.choice} (chain {chain.chain_id}) "
-               f"from {deployer.address}")
+    click.echo(
+        f"deploying Strikeline on {network.choice} (chain {chain.chain_id}) from {deployer.address}"
+    )
     try:
         if local:
             require_funded_devnet(accounts.test_accounts)

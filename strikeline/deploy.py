@@ -76,13 +76,17 @@ def require_funded_devnet(test_accounts: Sequence[AccountAPI]) -> None:
     """
     for role, index in DEVNET_ROLES.items():
         if index >= len(test_accounts):
-            raise DeployError(f"devnet role {role} is test account {index}, but only "
-                              f"{len(test_accounts)} test accounts are configured "
-                              f"(ape-config.yaml test.number_of_accounts: {DEVNET_ACCOUNTS})")
+            raise DeployError(
+                f"devnet role {role} is test account {index}, but only "
+                f"{len(test_accounts)} test accounts are configured "
+                f"(ape-config.yaml test.number_of_accounts: {DEVNET_ACCOUNTS})"
+            )
         account = test_accounts[index]
         if account.balance == 0:
-            raise DeployError(f"devnet test account {index} ({role}, {account.address}) holds "
-                              f"no ether: start anvil with --accounts {DEVNET_ACCOUNTS}")
+            raise DeployError(
+                f"devnet test account {index} ({role}, {account.address}) holds "
+                f"no ether: start anvil with --accounts {DEVNET_ACCOUNTS}"
+            )
 
 
 @dataclass(frozen=True)
@@ -139,8 +143,9 @@ class DeployConfig:
         if unknown:
             raise ValueError(f"unknown product kinds {sorted(unknown)}; use {PRODUCT_KINDS}")
         if len(self.reporters) < self.oracle.quorum:
-            raise ValueError(f"{len(self.reporters)} reporters cannot reach quorum "
-                             f"{self.oracle.quorum}")
+            raise ValueError(
+                f"{len(self.reporters)} reporters cannot reach quorum {self.oracle.quorum}"
+            )
         if not self.proposers:
             raise ValueError("the timelock needs at least one proposer")
 
@@ -286,8 +291,13 @@ def deploy_system(
 
     p = config.oracle
     oracle = proj.Oracle.deploy(
-        deployer.address, p.quorum, p.max_age, p.max_deviation_bps, p.locking_period,
-        p.dispute_period, **tx,
+        deployer.address,
+        p.quorum,
+        p.max_age,
+        p.max_deviation_bps,
+        p.locking_period,
+        p.dispute_period,
+        **tx,
     )
     say(f"Oracle        {oracle.address} (quorum {p.quorum} of {len(config.reporters)})")
     # The token and the Clearinghouse name each other: the token is deployed with the
@@ -298,8 +308,12 @@ def deploy_system(
     )
     say(f"OptionToken   {option_token.address}")
     clearinghouse = proj.Clearinghouse.deploy(
-        option_token.address, oracle.address, deployer.address, config.guardian,
-        config.fee_recipient, **tx,
+        option_token.address,
+        oracle.address,
+        deployer.address,
+        config.guardian,
+        config.fee_recipient,
+        **tx,
     )
     say(f"Clearinghouse {clearinghouse.address}")
 
@@ -310,14 +324,20 @@ def deploy_system(
     say(f"reporters {', '.join(config.reporters)}; disputer {config.disputer}")
 
     exchange = proj.Exchange.deploy(
-        clearinghouse.address, deployer.address, config.guardian, config.maker_fee_bps,
-        config.taker_fee_bps, **tx,
+        clearinghouse.address,
+        deployer.address,
+        config.guardian,
+        config.maker_fee_bps,
+        config.taker_fee_bps,
+        **tx,
     )
     clearinghouse.grantRole(clearinghouse.EXCHANGE_ROLE(), exchange.address, **tx)
     for relayer in config.relayers:
         exchange.grantRole(exchange.RELAYER_ROLE(), relayer, **tx)
-    say(f"Exchange      {exchange.address} (fees {config.maker_fee_bps}/{config.taker_fee_bps} "
-        f"bps maker/taker; relayers {', '.join(config.relayers) or 'none'})")
+    say(
+        f"Exchange      {exchange.address} (fees {config.maker_fee_bps}/{config.taker_fee_bps} "
+        f"bps maker/taker; relayers {', '.join(config.relayers) or 'none'})"
+    )
     margin_engine = proj.MarginEngine.deploy(clearinghouse.address, deployer.address, **tx)
     clearinghouse.grantRole(clearinghouse.MARGIN_ROLE(), margin_engine.address, **tx)
     say(f"MarginEngine  {margin_engine.address} (margin off until params are set per product)")
@@ -333,7 +353,10 @@ def deploy_system(
         say(f"whitelisted ETH/USD {kind} 0x{expected.hex()}")
 
     timelock = proj.Timelock.deploy(
-        config.timelock_delay, list(config.proposers), list(config.executors), ZERO_ADDRESS,
+        config.timelock_delay,
+        list(config.proposers),
+        list(config.executors),
+        ZERO_ADDRESS,
         **tx,
     )
     say(f"Timelock      {timelock.address} (delay {config.timelock_delay} s)")
@@ -345,8 +368,10 @@ def deploy_system(
             admin_role, deployer.address
         ):
             raise DeployError(f"admin hand-over to the timelock failed on {governed.address}")
-    say("DEFAULT_ADMIN_ROLE of Clearinghouse, Oracle, Exchange and MarginEngine: timelock only "
-        "(deployer renounced)")
+    say(
+        "DEFAULT_ADMIN_ROLE of Clearinghouse, Oracle, Exchange and MarginEngine: timelock only "
+        "(deployer renounced)"
+    )
 
     return Deployment(
         chain_id=ape.chain.chain_id,
@@ -381,8 +406,9 @@ def schedule_call(
     timelock.schedule(target.address, 0, payload, predecessor, salt, wait, sender=proposer)
     operation_id = bytes(timelock.hash_operation(target.address, 0, payload, predecessor, salt))
     ready_at = int(timelock.get_timestamp(operation_id))
-    return TimelockCall(to_checksum_address(target.address), payload, predecessor, salt,
-                        operation_id, ready_at)
+    return TimelockCall(
+        to_checksum_address(target.address), payload, predecessor, salt, operation_id, ready_at
+    )
 
 
 def execute_call(
@@ -430,8 +456,9 @@ def load_deployment(path: Path, project: ProjectManager | None = None) -> Deploy
     proj = project if project is not None else ape.project
     data = load_addresses(path)
     if data["chain_id"] != ape.chain.chain_id:
-        raise DeployError(f"{path} is for chain {data['chain_id']}, "
-                          f"connected to chain {ape.chain.chain_id}")
+        raise DeployError(
+            f"{path} is for chain {data['chain_id']}, connected to chain {ape.chain.chain_id}"
+        )
     roles, params, contracts = data["roles"], data["parameters"], data["contracts"]
     config = DeployConfig(
         reporters=tuple(roles["reporters"]),
@@ -463,8 +490,11 @@ def load_deployment(path: Path, project: ProjectManager | None = None) -> Deploy
         exchange=proj.Exchange.at(contracts["Exchange"]),
         margin_engine=proj.MarginEngine.at(contracts["MarginEngine"]),
         timelock=proj.Timelock.at(contracts["Timelock"]),
-        products={kind: bytes.fromhex(v["id"][2:]) for kind, v in data["products"].items()
-                  if v["whitelisted_at_deploy"]},
+        products={
+            kind: bytes.fromhex(v["id"][2:])
+            for kind, v in data["products"].items()
+            if v["whitelisted_at_deploy"]
+        },
     )
 
 

@@ -43,11 +43,17 @@ _StorageModel.dump = _safe_storage_dump(_StorageModel.dump)
 CONTRACTS = ROOT / "contracts"
 
 settings.register_profile(
-    "ci", max_examples=200, stateful_step_count=50, deadline=None,
+    "ci",
+    max_examples=200,
+    stateful_step_count=50,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile(
-    "nightly", max_examples=2000, stateful_step_count=50, deadline=None,
+    "nightly",
+    max_examples=2000,
+    stateful_step_count=50,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile("dev", max_examples=20, stateful_step_count=20, deadline=None)
@@ -92,6 +98,7 @@ def pytest_unconfigure(config):
     gc.collect()
     gc.freeze()
 
+
 # Oracle parameters used by the fixtures
 QUORUM = 2
 MAX_AGE = 3_600
@@ -123,8 +130,16 @@ def contract_path(name: str) -> Path:
 @pytest.fixture(scope="session")
 def deployers():
     """Compiled deployers, compiled once per session."""
-    names = ["OptionToken", "Clearinghouse", "Oracle", "Timelock", "MockERC20",
-             "MockERC20NoReturn", "MockERC20FeeOnTransfer", "ReentrantToken"]
+    names = [
+        "OptionToken",
+        "Clearinghouse",
+        "Oracle",
+        "Timelock",
+        "MockERC20",
+        "MockERC20NoReturn",
+        "MockERC20FeeOnTransfer",
+        "ReentrantToken",
+    ]
     return {name: boa.load_partial(str(contract_path(name))) for name in names}
 
 
@@ -217,8 +232,9 @@ class System:
     def whitelist(self, underlying, quote, is_put: bool) -> bytes:
         collateral = quote if is_put else underlying
         with boa.env.prank(self.admin):
-            return self.ch.set_product(underlying.address, quote.address, collateral.address,
-                                       is_put, True)
+            return self.ch.set_product(
+                underlying.address, quote.address, collateral.address, is_put, True
+            )
 
     def expiry(self, days_ahead: int = 7) -> int:
         return ids.next_expiry(boa.env.evm.patch.timestamp, days_ahead)
@@ -248,8 +264,10 @@ class System:
 
     def push_spot(self, asset, price: int, signers=None) -> int:
         now = boa.env.evm.patch.timestamp
-        reports = [sign_spot(r.key, self.chain_id(), self.oracle.address, asset.address, price, now)
-                   for r in (signers or self.reporters[:QUORUM])]
+        reports = [
+            sign_spot(r.key, self.chain_id(), self.oracle.address, asset.address, price, now)
+            for r in (signers or self.reporters[:QUORUM])
+        ]
         return self.oracle.report_spot(asset.address, ordered(reports))
 
     def finalise_expiry(self, asset, expiry: int, price: int) -> None:
@@ -261,9 +279,10 @@ class System:
         boa.env.time_travel(seconds=DISPUTE_PERIOD)
 
     def report_expiry(self, asset, expiry: int, price: int, signers=None) -> int:
-        reports = [sign_expiry(r.key, self.chain_id(), self.oracle.address, asset.address,
-                               expiry, price)
-                   for r in (signers or self.reporters[:QUORUM])]
+        reports = [
+            sign_expiry(r.key, self.chain_id(), self.oracle.address, asset.address, expiry, price)
+            for r in (signers or self.reporters[:QUORUM])
+        ]
         return self.oracle.report_expiry(asset.address, expiry, ordered(reports))
 
 

@@ -79,10 +79,20 @@ def addresses_file(chain, tmp_path_factory) -> Path:
     """Run `ape run deploy` against this session's anvil; the put is left for the timelock."""
     out = tmp_path_factory.mktemp("deployments") / "addresses.json"
     env = {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri}
-    command = [str(VENV_BIN / "ape"), "run", "deploy", "--network", "ethereum:local:foundry",
-               "--product", "call", "--out", str(out)]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+    command = [
+        str(VENV_BIN / "ape"),
+        "run",
+        "deploy",
+        "--network",
+        "ethereum:local:foundry",
+        "--product",
+        "call",
+        "--out",
+        str(out),
+    ]
+    done = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.returncode == 0, f"deploy script failed:\n{done.stdout}\n{done.stderr}"
     return out
 

@@ -36,8 +36,9 @@ def _now(chain) -> int:
 
 def _whitelist_put(d, proposer, executor, chain) -> None:
     """Schedule set_product(put) on the timelock, wait out the delay, execute."""
-    op = schedule_call(d.timelock, proposer, d.clearinghouse, "set_product",
-                       *d.product_args("put"), True)
+    op = schedule_call(
+        d.timelock, proposer, d.clearinghouse, "set_product", *d.product_args("put"), True
+    )
     assert op.ready_at == _now(chain) + d.config.timelock_delay
     warp(chain.provider.make_request, op.ready_at)
     execute_call(d.timelock, executor, op)
@@ -108,8 +109,10 @@ def test_lifecycle_through_the_deployment(deployment, actors, chain):
     d.usdc.mint(writer, 20_000 * 10**6, sender=deployer)
     supply = {t.address: sum(t.balanceOf(w) for w in wallets) for t in (d.weth, d.usdc)}
     assert supply == {d.weth.address: d.weth.totalSupply(), d.usdc.address: d.usdc.totalSupply()}
-    legs = ((call, CALLS, d.weth, 10**18, False, CALL_STRIKE),
-            (put, PUTS, d.usdc, 10**6, True, PUT_STRIKE))
+    legs = (
+        (call, CALLS, d.weth, 10**18, False, CALL_STRIKE),
+        (put, PUTS, d.usdc, 10**6, True, PUT_STRIKE),
+    )
     for sid, amount, collateral, unit, is_put, strike in legs:
         need = ch.collateral_required(sid, amount)
         assert need == units.full_collateral(is_put, unit, strike, amount)
@@ -126,15 +129,19 @@ def test_lifecycle_through_the_deployment(deployment, actors, chain):
 
     # spot from three signed reports (median)
     now = _now(chain)
-    spot = [sign_spot(r.private_key, chain.chain_id, oracle.address, d.weth.address, p, now)
-            for r, p in zip(reporters, (3_390 * 10**8, 3_400 * 10**8, 3_410 * 10**8), strict=True)]
+    spot = [
+        sign_spot(r.private_key, chain.chain_id, oracle.address, d.weth.address, p, now)
+        for r, p in zip(reporters, (3_390 * 10**8, 3_400 * 10**8, 3_410 * 10**8), strict=True)
+    ]
     oracle.report_spot(d.weth, ordered(spot), sender=keeper)
     assert oracle.spot_price(d.weth) == 3_400 * 10**8
 
     # expiry: reported after the locking period, disputed once, final after the window
     warp(chain.provider.make_request, expiry + d.config.oracle.locking_period)
-    reports = [sign_expiry(r.private_key, chain.chain_id, oracle.address, d.weth.address,
-                           expiry, p) for r, p in zip(reporters, EXPIRY_REPORTS, strict=False)]
+    reports = [
+        sign_expiry(r.private_key, chain.chain_id, oracle.address, d.weth.address, expiry, p)
+        for r, p in zip(reporters, EXPIRY_REPORTS, strict=False)
+    ]
     oracle.report_expiry(d.weth, expiry, ordered(reports), sender=keeper)
     reported = oracle.expiry_prices(d.weth, expiry)
     assert reported.price == sum(EXPIRY_REPORTS) // 2
@@ -165,9 +172,11 @@ def test_lifecycle_through_the_deployment(deployment, actors, chain):
         assert collateral.balanceOf(fee_recipient) == obligation - payout
         assert collateral.balanceOf(ch) == 0
     assert d.weth.balanceOf(writer) == 5 * 10**18 - units.payoff(
-        False, 10**18, CALL_STRIKE, EXPIRY_PRICE, CALLS, True)
+        False, 10**18, CALL_STRIKE, EXPIRY_PRICE, CALLS, True
+    )
     assert d.usdc.balanceOf(writer) == 20_000 * 10**6 - units.payoff(
-        True, 10**6, PUT_STRIKE, EXPIRY_PRICE, PUTS, True)
+        True, 10**6, PUT_STRIKE, EXPIRY_PRICE, PUTS, True
+    )
     after = {t.address: sum(t.balanceOf(w) for w in wallets) for t in (d.weth, d.usdc)}
     assert after == supply
 
@@ -177,18 +186,25 @@ def test_non_admin_cannot_whitelist(deployment, actors, who):
     """After the hand-over not even the deployer changes parameters directly."""
     account = getattr(actors, who)
     with ape.reverts(MISSING_ROLE):
-        deployment.clearinghouse.set_product(*deployment.product_args("put"), True,
-                                             sender=account)
+        deployment.clearinghouse.set_product(*deployment.product_args("put"), True, sender=account)
 
 
 def test_timelock_rejects_early_execution_and_non_proposers(deployment, actors, chain):
     d = deployment
     deployer, keeper = actors.deployer, actors.keeper
     with ape.reverts(MISSING_ROLE):
-        schedule_call(d.timelock, keeper, d.clearinghouse, "set_product",
-                      *d.product_args("put"), True)
-    op = schedule_call(d.timelock, deployer, d.clearinghouse, "set_product",
-                       *d.product_args("put"), True, salt=ZERO_BYTES32)
+        schedule_call(
+            d.timelock, keeper, d.clearinghouse, "set_product", *d.product_args("put"), True
+        )
+    op = schedule_call(
+        d.timelock,
+        deployer,
+        d.clearinghouse,
+        "set_product",
+        *d.product_args("put"),
+        True,
+        salt=ZERO_BYTES32,
+    )
     assert op.ready_at > _now(chain) + d.config.timelock_delay - 60
     with ape.reverts("timelock_controller: operation is not ready"):
         execute_call(d.timelock, keeper, op)

@@ -40,8 +40,9 @@ def deploy(node_url: str, out: Path) -> subprocess.CompletedProcess[str]:
     """The documented devnet deploy against the node at `node_url`."""
     command = [APE, "run", "deploy", "--network", "ethereum:local:foundry", "--out", str(out)]
     env = {**os.environ, "APE_FOUNDRY_HOST": node_url}
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+    return subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 def shape(value: Any) -> Any:
@@ -95,8 +96,9 @@ def devnet_file(tmp_path_factory) -> tuple[Path, list[str]]:
         assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
         w3 = Web3(HTTPProvider(node.url, exception_retry_configuration=None))
         data = json.loads(out.read_text())
-        exchange = w3.eth.contract(address=data["contracts"]["Exchange"],
-                                   abi=artifact("Exchange").abi)
+        exchange = w3.eth.contract(
+            address=data["contracts"]["Exchange"], abi=artifact("Exchange").abi
+        )
         relayer = devnet_address(DEVNET_ROLES["relayer"])
         role = exchange.functions.RELAYER_ROLE().call()
         facts = [

@@ -30,8 +30,11 @@ def test_match_fill_cancels_and_the_event_index(deployment, actors, chain):
     product = d.product_id("call")
     ch.create_series(product, STRIKE, expiry, sender=seller)
     sid = ids.series_id(product, STRIKE, expiry)
-    for who, tok, amount in ((seller, d.weth, 10 * 10**18), (buyer, d.usdc, 10**9),
-                             (taker, d.usdc, 10**9)):
+    for who, tok, amount in (
+        (seller, d.weth, 10 * 10**18),
+        (buyer, d.usdc, 10**9),
+        (taker, d.usdc, 10**9),
+    ):
         tok.mint(who, amount, sender=actors.deployer)
         tok.approve(ch, amount, sender=who)
         ch.deposit(tok, amount, who, sender=who)
@@ -41,9 +44,16 @@ def test_match_fill_cancels_and_the_event_index(deployment, actors, chain):
     assert domain.separator == bytes(ex.domain_separator())
 
     def order(maker, is_buy: bool, amount: int, nonce: int):
-        return Order(maker=maker.address, series_id=sid, is_buy=is_buy, amount=amount,
-                     limit_price=PRICE, max_fee=10**7, nonce=nonce, deadline=expiry).sign(
-            maker, domain)  # an ape account signs the EIP-712 order
+        return Order(
+            maker=maker.address,
+            series_id=sid,
+            is_buy=is_buy,
+            amount=amount,
+            limit_price=PRICE,
+            max_fee=10**7,
+            nonce=nonce,
+            deadline=expiry,
+        ).sign(maker, domain)  # an ape account signs the EIP-712 order
 
     sell = order(seller, False, 3 * UNIT, 1)
     buy = order(buyer, True, UNIT, 1)
@@ -64,8 +74,9 @@ def test_match_fill_cancels_and_the_event_index(deployment, actors, chain):
     with ape.reverts("exchange: nonce below minimum"):
         ex.match_orders([Match(late_buy, stale, UNIT, False).as_tuple()], sender=relayer)
     with ape.reverts("exchange: not a relayer"):
-        ex.match_orders([Match(late_buy, order(seller, False, UNIT, 9), UNIT, False).as_tuple()],
-                        sender=taker)
+        ex.match_orders(
+            [Match(late_buy, order(seller, False, UNIT, 9), UNIT, False).as_tuple()], sender=taker
+        )
 
     # positions: the seller wrote two contracts (sell to open), each taker holds one
     assert ch.positions(seller, sid).short == 2 * UNIT
@@ -85,5 +96,6 @@ def test_match_fill_cancels_and_the_event_index(deployment, actors, chain):
     now = int(chain.blocks.head.timestamp)
     for signed in (sell, buy, stale, late_buy):
         assert index.remaining(signed.order, signed.hash, now) == ex.remaining(
-            signed.order.as_tuple()), signed.order
+            signed.order.as_tuple()
+        ), signed.order
     assert index.remaining(late_buy.order, late_buy.hash, now) == UNIT

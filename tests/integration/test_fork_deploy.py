@@ -50,20 +50,35 @@ def documented_fork_config() -> dict[str, Any]:
 
 def documented_command(network: str, with_option: str = "") -> list[str]:
     """The one documented `ape run deploy` line for `network` that passes `with_option`."""
-    lines = [line for block in _fenced_blocks("bash")
-             for line in block.replace("\\\n", " ").splitlines()]
-    (line,) = [line for line in lines if "ape run deploy" in line
-               and f"--network {network}" in line
-               and (not with_option or with_option in line.split())]
+    lines = [
+        line for block in _fenced_blocks("bash") for line in block.replace("\\\n", " ").splitlines()
+    ]
+    (line,) = [
+        line
+        for line in lines
+        if "ape run deploy" in line
+        and f"--network {network}" in line
+        and (not with_option or with_option in line.split())
+    ]
     words = shlex.split(line)
-    return words[words.index("ape"):]
+    return words[words.index("ape") :]
 
 
-def run_ape(args: list[str], cwd: Path, env: dict[str, str] | None = None,
-            ) -> subprocess.CompletedProcess[str]:
+def run_ape(
+    args: list[str],
+    cwd: Path,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run an ape command line (its first word `ape`) as a user would."""
-    return subprocess.run([APE, *args[1:]], cwd=cwd, env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [APE, *args[1:]],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +167,9 @@ def test_ape_fork_network_refuses_test_tokens(fork_project, tmp_path):
     command = [w for w in command if w not in (MAINNET_USDC, MAINNET_WETH, "--usdc", "--weth")]
     done = run_ape(_substituted(command, "", "", out), fork_project)
     assert done.returncode != 0, done.stdout
-    assert ("chain 1 is not a devnet chain (31337, 1337): give its real tokens with --usdc and "
-            "--weth") in " ".join(done.stderr.split())
+    assert (
+        "chain 1 is not a devnet chain (31337, 1337): give its real tokens with --usdc and --weth"
+    ) in " ".join(done.stderr.split())
     assert "Traceback" not in done.stderr
     assert not out.exists()
 
@@ -170,8 +186,12 @@ def test_ape_fork_network_needs_an_upstream_of_that_chain(fork_project, tmp_path
             (project / folder).symlink_to(ROOT / folder)
         (project / "ape-config.yaml").write_text(yaml.safe_dump(config))
         out = tmp_path / "never.json"
-        done = run_ape(_substituted(documented_command("ethereum:mainnet-fork:foundry"),
-                                    MAINNET_USDC, MAINNET_WETH, out), project)
+        done = run_ape(
+            _substituted(
+                documented_command("ethereum:mainnet-fork:foundry"), MAINNET_USDC, MAINNET_WETH, out
+            ),
+            project,
+        )
     said = done.stdout + done.stderr
     assert done.returncode != 0, said
     assert "NetworkMismatchError" in said and "chain ID '31337'" in said, said
@@ -201,8 +221,11 @@ def test_anvil_fork_as_local_network_reuses_the_tokens(upstream, local_fork, tmp
 
 def test_anvil_fork_as_local_network_refuses_test_tokens(local_fork, tmp_path):
     out = tmp_path / "never.json"
-    done = run_ape([APE, "run", "deploy", "--network", "ethereum:local:foundry", "--out",
-                    str(out)], ROOT, {"APE_FOUNDRY_HOST": local_fork.url})
+    done = run_ape(
+        [APE, "run", "deploy", "--network", "ethereum:local:foundry", "--out", str(out)],
+        ROOT,
+        {"APE_FOUNDRY_HOST": local_fork.url},
+    )
     assert done.returncode != 0, done.stdout
     assert "chain 1 is not a devnet chain" in done.stderr, done.stderr
     assert not out.exists()

@@ -133,9 +133,7 @@ def _central(fn, x: float, h: float) -> float:
 
 
 @settings(max_examples=100)
-@given(
-    st.floats(-0.8, 0.8), st.floats(0.05, 5.0), st.floats(0.05, 1.0), rates, rates, calls
-)
+@given(st.floats(-0.8, 0.8), st.floats(0.05, 5.0), st.floats(0.05, 1.0), rates, rates, calls)
 def test_bs_greeks_match_finite_differences(lm, t, vol, r, q, call) -> None:
     """Delta, gamma, vega, theta (= -dV/dT) and rho against central differences."""
     s, k = 100.0, 100.0 * math.exp(lm)

@@ -19,12 +19,22 @@ from strikeline.pricing.heston import HestonParams, heston_char_func, heston_pri
 LEWIS = HestonParams(v0=0.04, kappa=4.0, theta=0.25, xi=1.0, rho=-0.5)
 LEWIS_STRIKES = np.array([80.0, 90.0, 100.0, 110.0, 120.0])
 LEWIS_CALLS = np.array(
-    [26.774758743998854, 20.933349000596710, 16.070154917028834, 12.132211516709845,
-     9.024913483457836]
+    [
+        26.774758743998854,
+        20.933349000596710,
+        16.070154917028834,
+        12.132211516709845,
+        9.024913483457836,
+    ]
 )
 LEWIS_PUTS = np.array(
-    [7.958878113256768, 12.017966707346305, 17.055270961270109, 23.017825898442801,
-     29.811026202682472]
+    [
+        7.958878113256768,
+        12.017966707346305,
+        17.055270961270109,
+        23.017825898442801,
+        29.811026202682472,
+    ]
 )
 
 # F. Fang & C. W. Oosterlee, "A novel pricing method for European options based on
@@ -90,12 +100,19 @@ def test_black_scholes_limit() -> None:
     strikes = np.array([[60.0], [80.0], [100.0], [125.0], [160.0]])
     expiries = np.array([0.05, 0.5, 2.0, 5.0])
     base = {"v0": 0.09, "kappa": 2.0, "theta": 0.04}
-    bs = bs_price(100.0, strikes, expiries, _integrated_vol(HestonParams(xi=0.0, rho=0.0, **base),
-                                                            expiries), 0.03, 0.01)
+    bs = bs_price(
+        100.0,
+        strikes,
+        expiries,
+        _integrated_vol(HestonParams(xi=0.0, rho=0.0, **base), expiries),
+        0.03,
+        0.01,
+    )
 
     def gap(xi: float, rho: float) -> float:
-        heston = heston_price(100.0, strikes, expiries, HestonParams(xi=xi, rho=rho, **base),
-                              0.03, 0.01)
+        heston = heston_price(
+            100.0, strikes, expiries, HestonParams(xi=xi, rho=rho, **base), 0.03, 0.01
+        )
         return float(np.max(np.abs(heston - bs)))
 
     assert gap(0.0, -0.7) < 1e-11
@@ -113,8 +130,12 @@ def test_characteristic_function_identities() -> None:
     t = np.array([[0.01], [1.0], [10.0]])
     ones = np.ones((3, 1))
     strong_positive_skew = HestonParams(0.04, 0.2, 0.04, 1.0, 0.9)  # rho xi > kappa
-    for params in (LEWIS, FANG_OOSTERLEE, HestonParams(0.04, 1.0, 0.04, 0.0, 0.0),
-                   strong_positive_skew):
+    for params in (
+        LEWIS,
+        FANG_OOSTERLEE,
+        HestonParams(0.04, 1.0, 0.04, 0.0, 0.0),
+        strong_positive_skew,
+    ):
         for eps in (1e-9, -1e-9):
             assert heston_char_func(eps, t, params) == pytest.approx(ones, abs=1e-7)
             assert heston_char_func(-1j * (1.0 + eps), t, params) == pytest.approx(ones, abs=1e-7)

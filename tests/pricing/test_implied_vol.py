@@ -205,8 +205,13 @@ def test_invalid_inputs_give_nan() -> None:
 def test_intrinsic_price_gives_zero_vol() -> None:
     """A price equal to intrinsic value is matched by zero volatility."""
     np.testing.assert_array_equal(
-        black76_implied_vol([0.0, 20.0, 0.0, 0.0], 100.0, [120.0, 80.0, 80.0, 100.0], 1.0,
-                            is_call=[True, True, False, True]),
+        black76_implied_vol(
+            [0.0, 20.0, 0.0, 0.0],
+            100.0,
+            [120.0, 80.0, 80.0, 100.0],
+            1.0,
+            is_call=[True, True, False, True],
+        ),
         [0.0, 0.0, 0.0, 0.0],
     )
 

@@ -17,7 +17,10 @@ def test_full_burn_releases_everything(system, writer, tools):
     (log,) = tools.events(system.ch, "Burned")
     assert released == 2 * 10**18
     assert (log.writer, log.series_id, log.amount, log.released) == (
-        writer, sid, 2 * UNIT, 2 * 10**18
+        writer,
+        sid,
+        2 * UNIT,
+        2 * 10**18,
     )
     assert tuple(system.ch.positions(writer, sid)) == (0, 0)
     assert system.ch.free_collateral(writer, system.weth.address) == 2 * 10**18

@@ -34,7 +34,10 @@ def test_deposit_credits_caller(system, writer, make_token, tools, decimals):
     assert token.balanceOf(system.ch.address) == amount
     assert token.balanceOf(writer) == 0
     assert (log.account, log.token, log.amount, log.sender) == (
-        writer, token.address, amount, writer
+        writer,
+        token.address,
+        amount,
+        writer,
     )
 
 

@@ -42,7 +42,11 @@ def test_premium_moves_and_fee_goes_to_the_recipient(system, exchange, call, wri
     assert _free(system, system.fee_recipient) == 100
     assert (log.series_id, log.buyer, log.seller, log.amount) == (call, holder, writer, ONE)
     assert (log.buyer_debit, log.seller_credit, log.fee, log.written, log.closed) == (
-        700, 600, 100, 0, 0
+        700,
+        600,
+        100,
+        0,
+        0,
     )
 
 
@@ -146,8 +150,9 @@ def test_zero_premium(system, exchange, call, writer, holder):
 def test_disabled_product_still_trades_existing_longs(system, exchange, call, writer, holder):
     system.write(writer, call, ONE, writer)
     with boa.env.prank(system.admin):
-        system.ch.set_product(system.weth.address, system.usdc.address, system.weth.address,
-                              False, False)
+        system.ch.set_product(
+            system.weth.address, system.usdc.address, system.weth.address, False, False
+        )
     _trade(system, exchange, call, holder, writer, ONE, 0, 0)
     assert system.token.balanceOf(holder, call) == ONE
 
@@ -184,8 +189,9 @@ def test_paused(system, exchange, call, writer, holder):
         (ONE, 5, 6, False, "clearinghouse: credit exceeds debit"),
     ],
 )
-def test_argument_checks(system, exchange, call, writer, holder, amount, debit, credit, same,
-                         reason):
+def test_argument_checks(
+    system, exchange, call, writer, holder, amount, debit, credit, same, reason
+):
     with boa.reverts(reason):
         _trade(system, exchange, call, writer if same else holder, writer, amount, debit, credit)
 
@@ -219,7 +225,8 @@ def test_seller_cannot_write(system, exchange, call, writer, holder):
 def test_disabled_product_blocks_writing(system, exchange, call, writer, holder):
     system.fund(system.weth, writer, 10**18)
     with boa.env.prank(system.admin):
-        system.ch.set_product(system.weth.address, system.usdc.address, system.weth.address,
-                              False, False)
+        system.ch.set_product(
+            system.weth.address, system.usdc.address, system.weth.address, False, False
+        )
     with boa.reverts("clearinghouse: product disabled"):
         _trade(system, exchange, call, holder, writer, ONE, 0, 0)

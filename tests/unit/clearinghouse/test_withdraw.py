@@ -20,7 +20,10 @@ def test_withdraw_to_self(system, writer, make_token, tools, decimals):
         system.ch.withdraw(token.address, 3 * 10**decimals, writer)
     (log,) = tools.events(system.ch, "Withdraw")
     assert (log.account, log.token, log.amount, log.recipient) == (
-        writer, token.address, 3 * 10**decimals, writer
+        writer,
+        token.address,
+        3 * 10**decimals,
+        writer,
     )
     assert system.ch.free_collateral(writer, token.address) == 7 * 10**decimals
     assert token.balanceOf(writer) == 3 * 10**decimals

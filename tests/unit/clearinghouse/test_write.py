@@ -33,7 +33,11 @@ def test_write_to_self(system, writer, make_token, tools, decimals, is_put):
     (log,) = tools.events(system.ch, "Written")
     assert locked == need
     assert (log.writer, log.series_id, log.amount, log.collateral, log.recipient) == (
-        writer, sid, amount, need, writer
+        writer,
+        sid,
+        amount,
+        need,
+        writer,
     )
     assert system.ch.free_collateral(writer, token.address) == 5
     assert tuple(system.ch.positions(writer, sid)) == (amount, need)

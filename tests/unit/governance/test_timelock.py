@@ -109,27 +109,32 @@ def test_oracle_parameters_behind_the_delay(gov, tools):
     tools.warp_to(tools.now() + DELAY)
     gov.execute(gov.oracle, payload)
     assert (gov.oracle.quorum(), gov.oracle.max_age(), gov.oracle.max_deviation_bps()) == (
-        3, 600, 1_000
+        3,
+        600,
+        1_000,
     )
 
 
 def test_delay_below_minimum_reverts(gov, tokens):
     with boa.env.prank(gov.proposer), boa.reverts("timelock_controller: insufficient delay"):
-        gov.timelock.schedule(gov.ch.address, 0, _set_product_call(gov, tokens), NO_SALT, NO_SALT,
-                              DELAY - 1)
+        gov.timelock.schedule(
+            gov.ch.address, 0, _set_product_call(gov, tokens), NO_SALT, NO_SALT, DELAY - 1
+        )
 
 
 @pytest.mark.parametrize("who", ["admin", "guardian", "stranger"])
 def test_non_proposer_cannot_schedule(gov, tokens, actors, who):
     with boa.env.prank(actors[who]), boa.reverts(MISSING_ROLE):
-        gov.timelock.schedule(gov.ch.address, 0, _set_product_call(gov, tokens), NO_SALT, NO_SALT,
-                              DELAY)
+        gov.timelock.schedule(
+            gov.ch.address, 0, _set_product_call(gov, tokens), NO_SALT, NO_SALT, DELAY
+        )
 
 
 def test_executor_cannot_schedule(gov, tokens):
     with boa.env.prank(gov.executor), boa.reverts(MISSING_ROLE):
-        gov.timelock.schedule(gov.ch.address, 0, _set_product_call(gov, tokens), NO_SALT, NO_SALT,
-                              DELAY)
+        gov.timelock.schedule(
+            gov.ch.address, 0, _set_product_call(gov, tokens), NO_SALT, NO_SALT, DELAY
+        )
 
 
 def test_non_executor_cannot_execute(gov, tokens, stranger, tools):
@@ -224,8 +229,9 @@ def test_revoking_a_proposer(gov, tokens, tools):
     gov.execute(gov.timelock, payload)
     assert gov.timelock.hasRole(role, gov.proposer) is False
     with boa.env.prank(gov.proposer), boa.reverts(MISSING_ROLE):
-        gov.timelock.schedule(gov.ch.address, 0, _set_product_call(gov, tokens), NO_SALT, NO_SALT,
-                              DELAY)
+        gov.timelock.schedule(
+            gov.ch.address, 0, _set_product_call(gov, tokens), NO_SALT, NO_SALT, DELAY
+        )
 
 
 def test_role_admin_functions_need_the_timelock(gov, guardian, stranger):

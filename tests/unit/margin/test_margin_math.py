@@ -43,8 +43,9 @@ UINT256_MAX = 2**256 - 1
 DAY = 86_400
 USDC, WETH = 10**6, 10**18
 # the parameters of the worked examples in docs/margin.md
-DOC_PARAMS = MarginParams(spot_shock_bps=1_500, time_shock_bps=5_000, min_bps=1_000,
-                          maintenance_bps=6_000)
+DOC_PARAMS = MarginParams(
+    spot_shock_bps=1_500, time_shock_bps=5_000, min_bps=1_000, maintenance_bps=6_000
+)
 DOC_AUCTION = AuctionParams(start_bps=500, max_bps=3_000, duration=3_600)
 
 
@@ -75,9 +76,7 @@ realistic_params = st.builds(
     maintenance_bps=st.integers(3_000, 9_000),
 )
 params_st = st.one_of(valid_params, realistic_params)
-token_units = st.one_of(
-    st.integers(0, 36).map(lambda d: 10**d), st.integers(1, MAX_TOKEN_UNIT)
-)
+token_units = st.one_of(st.integers(0, 36).map(lambda d: 10**d), st.integers(1, MAX_TOKEN_UNIT))
 prices = st.one_of(st.integers(0, MAX_PRICE), st.integers(UNIT, 10**5 * UNIT))
 amounts = st.one_of(st.integers(0, MAX_AMOUNT), st.integers(0, 10**4 * UNIT))
 times = st.one_of(st.integers(0, MAX_TIME_TO_EXPIRY + YEAR), st.integers(0, 400 * DAY), uint256)
@@ -125,6 +124,7 @@ valid_auctions = st.integers(0, BPS - 1).flatmap(
 #                                  Helpers
 # ---------------------------------------------------------------------------
 
+
 def _abi(value):
     """A mirror value as the harness takes or returns it (dataclasses become tuples)."""
     if isinstance(value, (MarginParams, ShortPosition, AuctionParams, Liquidation)):
@@ -153,8 +153,9 @@ def assert_same(vyper_fn, python_fn, *args) -> None:
 
 def maintenance_of(u: int, p: ShortPosition, amount: int) -> int:
     """Maintenance requirement of `amount` of the series of `p`."""
-    return risk.maintenance_requirement(p.is_put, u, p.strike, p.spot, amount,
-                                        p.time_to_expiry, p.params)
+    return risk.maintenance_requirement(
+        p.is_put, u, p.strike, p.spot, amount, p.time_to_expiry, p.params
+    )
 
 
 def exact_payoff(u: int, p: ShortPosition, amount: int) -> Fraction:
@@ -175,13 +176,19 @@ def floor_full(is_put: bool, u: int, strike: int, amount: int) -> int:
 #                       Equality: Vyper == Python, zero tolerance
 # ---------------------------------------------------------------------------
 
+
 @given(p=st.builds(MarginParams, *([st.one_of(st.integers(0, 2 * BPS), uint256)] * 4)))
 def test_check_margin_params_equal(harness, p):
     assert_same(harness.check_margin_params, risk.check_margin_params, p)
 
 
-@given(a=st.builds(AuctionParams, *([st.one_of(st.integers(0, 2 * BPS), uint256)] * 2),
-                   st.one_of(st.integers(0, 2 * risk.MAX_AUCTION_DURATION), uint256)))
+@given(
+    a=st.builds(
+        AuctionParams,
+        *([st.one_of(st.integers(0, 2 * BPS), uint256)] * 2),
+        st.one_of(st.integers(0, 2 * risk.MAX_AUCTION_DURATION), uint256),
+    )
+)
 def test_check_auction_params_equal(harness, a):
     assert_same(harness.check_auction_params, risk.check_auction_params, a)
 
@@ -206,8 +213,15 @@ def test_intrinsic_rate_equal(harness, is_put, ks, round_up):
     assert_same(harness.intrinsic_rate, risk.intrinsic_rate, is_put, *ks, round_up)
 
 
-@given(is_put=st.booleans(), u=wide_units, strike=wide_prices, spot=wide_prices,
-       amount=wide_amounts, t=times, p=params_st)
+@given(
+    is_put=st.booleans(),
+    u=wide_units,
+    strike=wide_prices,
+    spot=wide_prices,
+    amount=wide_amounts,
+    t=times,
+    p=params_st,
+)
 def test_requirements_equal_everywhere(harness, is_put, u, strike, spot, amount, t, p):
     """Inside the domain the values agree; outside, both reject with the same reason."""
     args = (is_put, u, strike, spot, amount, t, p)
@@ -224,14 +238,22 @@ def test_requirements_equal_in_domain(harness, u, pos, maintenance):
     assert risk.position_requirement(u, pos, maintenance) == fn(*args)
 
 
-@given(is_put=st.booleans(), u=wide_units, ks=strike_and_spot(), amount=wide_amounts,
-       round_up=st.booleans())
+@given(
+    is_put=st.booleans(),
+    u=wide_units,
+    ks=strike_and_spot(),
+    amount=wide_amounts,
+    round_up=st.booleans(),
+)
 def test_intrinsic_value_equal(harness, is_put, u, ks, amount, round_up):
     assert_same(harness.intrinsic_value, risk.intrinsic_value, is_put, u, *ks, amount, round_up)
 
 
-@given(u=token_units, ps=st.lists(positions(), max_size=MAX_SERIES_PER_ACCOUNT),
-       maintenance=st.booleans())
+@given(
+    u=token_units,
+    ps=st.lists(positions(), max_size=MAX_SERIES_PER_ACCOUNT),
+    maintenance=st.booleans(),
+)
 def test_account_totals_equal(harness, u, ps, maintenance):
     assert_same(harness.account_requirement, risk.account_requirement, u, ps, maintenance)
     assert_same(harness.account_intrinsic, risk.account_intrinsic, u, ps)
@@ -240,8 +262,7 @@ def test_account_totals_equal(harness, u, ps, maintenance):
     )
 
 
-@given(elapsed=st.one_of(st.integers(0, 2 * risk.MAX_AUCTION_DURATION), uint256),
-       a=valid_auctions)
+@given(elapsed=st.one_of(st.integers(0, 2 * risk.MAX_AUCTION_DURATION), uint256), a=valid_auctions)
 def test_auction_discount_equal(harness, elapsed, a):
     assert_same(harness.auction_discount, risk.auction_discount, elapsed, a)
 
@@ -261,11 +282,13 @@ def liquidation_cases(draw) -> tuple:
     extra_i = draw(st.integers(0, extra_m))
     total_m, total_i = m + extra_m, i + extra_i
     assume(total_m > 0)
-    collateral = draw(st.one_of(
-        st.integers(0, total_m - 1),
-        st.integers(max(0, total_m - 10**6), total_m - 1),
-        st.integers(total_m - 1 - total_m // 20, total_m - 1),
-    ))
+    collateral = draw(
+        st.one_of(
+            st.integers(0, total_m - 1),
+            st.integers(max(0, total_m - 10**6), total_m - 1),
+            st.integers(total_m - 1 - total_m // 20, total_m - 1),
+        )
+    )
     discount = draw(st.one_of(st.integers(0, BPS - 1), st.integers(0, 3_000)))
     max_amount = draw(st.one_of(st.just(UINT256_MAX), st.integers(1, pos.amount)))
     insurance = draw(st.one_of(st.just(0), st.integers(0, 2 * total_i + 1)))
@@ -300,14 +323,32 @@ def test_liquidate_equal(harness, case):
     assert_same(harness.liquidate, risk.liquidate, *case)
 
 
-@given(u=wide_units, pos=positions(), collateral=uint256, total_m=uint256, total_i=uint256,
-       discount=st.one_of(st.integers(0, BPS), uint256),
-       max_amount=st.one_of(st.integers(0, 10 * UNIT), uint256), insurance=uint256)
-def test_liquidate_equal_arbitrary_inputs(harness, u, pos, collateral, total_m, total_i,
-                                          discount, max_amount, insurance):
+@given(
+    u=wide_units,
+    pos=positions(),
+    collateral=uint256,
+    total_m=uint256,
+    total_i=uint256,
+    discount=st.one_of(st.integers(0, BPS), uint256),
+    max_amount=st.one_of(st.integers(0, 10 * UNIT), uint256),
+    insurance=uint256,
+)
+def test_liquidate_equal_arbitrary_inputs(
+    harness, u, pos, collateral, total_m, total_i, discount, max_amount, insurance
+):
     """Inconsistent or extreme account figures never make the two disagree."""
-    assert_same(harness.liquidate, risk.liquidate, u, pos, collateral, total_m, total_i,
-                discount, max_amount, insurance)
+    assert_same(
+        harness.liquidate,
+        risk.liquidate,
+        u,
+        pos,
+        collateral,
+        total_m,
+        total_i,
+        discount,
+        max_amount,
+        insurance,
+    )
 
 
 @given(payout=uint256, available=uint256, owed=uint256)
@@ -317,13 +358,19 @@ def test_haircut_equal(harness, payout, available, owed):
 
 def test_constants_equal(harness):
     assert harness.max_series_per_account() == MAX_SERIES_PER_ACCOUNT
-    assert harness.domain() == (MAX_PRICE, MAX_AMOUNT, MAX_TOKEN_UNIT, MAX_TIME_TO_EXPIRY,
-                                risk.MAX_AUCTION_DURATION)
+    assert harness.domain() == (
+        MAX_PRICE,
+        MAX_AMOUNT,
+        MAX_TOKEN_UNIT,
+        MAX_TIME_TO_EXPIRY,
+        risk.MAX_AUCTION_DURATION,
+    )
 
 
 # ---------------------------------------------------------------------------
 #                           Properties of the requirements
 # ---------------------------------------------------------------------------
+
 
 @given(t=st.integers(0, 2 * MAX_TIME_TO_EXPIRY))
 def test_sqrt_time_is_the_rounded_up_root(t):
@@ -359,9 +406,11 @@ def test_requirement_monotone_in_spot(pos, u, s2, maintenance):
 @given(pos=positions(), u=token_units, t2=times, maintenance=st.booleans())
 def test_requirement_monotone_in_time(pos, u, t2, maintenance):
     near = risk.position_requirement(
-        u, replace(pos, time_to_expiry=min(pos.time_to_expiry, t2)), maintenance)
+        u, replace(pos, time_to_expiry=min(pos.time_to_expiry, t2)), maintenance
+    )
     far = risk.position_requirement(
-        u, replace(pos, time_to_expiry=max(pos.time_to_expiry, t2)), maintenance)
+        u, replace(pos, time_to_expiry=max(pos.time_to_expiry, t2)), maintenance
+    )
     assert near <= far
 
 
@@ -383,8 +432,9 @@ def test_requirement_bounds(pos, u):
     # the account always covers what it would owe if the series expired now at spot
     owed = units.payoff(pos.is_put, u, pos.strike, pos.spot, pos.amount, True)
     assert maintenance >= owed
-    assert maintenance >= risk.intrinsic_value(pos.is_put, u, pos.strike, pos.spot, pos.amount,
-                                               True)
+    assert maintenance >= risk.intrinsic_value(
+        pos.is_put, u, pos.strike, pos.spot, pos.amount, True
+    )
     # the floors: min_bps of full collateral, scaled by maintenance_bps for maintenance
     p = pos.params
     floor_full_ = floor_full(pos.is_put, u, pos.strike, pos.amount)
@@ -395,6 +445,7 @@ def test_requirement_bounds(pos, u):
 # ---------------------------------------------------------------------------
 #                           Properties of liquidation
 # ---------------------------------------------------------------------------
+
 
 @given(case=any_liquidation)
 def test_liquidation_conserves_and_bounds(case):
@@ -468,8 +519,9 @@ def test_self_liquidation_is_not_profitable(case):
     """
     u, pos, collateral, total_m, total_i, *_ = case
     liq = risk.liquidate(*case)
-    others = Fraction(total_i - risk.intrinsic_value(pos.is_put, u, pos.strike, pos.spot,
-                                                     pos.amount, True))
+    others = Fraction(
+        total_i - risk.intrinsic_value(pos.is_put, u, pos.strike, pos.spot, pos.amount, True)
+    )
     liability = exact_payoff(u, pos, pos.amount) + others
     before = collateral - liability
     # account keeps collateral - from_account; the owner's liquidator account gets the rest
@@ -478,8 +530,11 @@ def test_self_liquidation_is_not_profitable(case):
     assert after <= max(before, 0)
 
 
-@given(elapsed1=st.integers(0, 2 * risk.MAX_AUCTION_DURATION),
-       elapsed2=st.integers(0, 2 * risk.MAX_AUCTION_DURATION), a=valid_auctions)
+@given(
+    elapsed1=st.integers(0, 2 * risk.MAX_AUCTION_DURATION),
+    elapsed2=st.integers(0, 2 * risk.MAX_AUCTION_DURATION),
+    a=valid_auctions,
+)
 def test_auction_discount_monotone_and_bounded(elapsed1, elapsed2, a):
     lo, hi = sorted((elapsed1, elapsed2))
     d_lo, d_hi = risk.auction_discount(lo, a), risk.auction_discount(hi, a)
@@ -489,8 +544,10 @@ def test_auction_discount_monotone_and_bounded(elapsed1, elapsed2, a):
         assert risk.auction_discount(0, a) == a.start_bps
 
 
-@given(shares=st.lists(st.integers(0, 10**30), min_size=1, max_size=20),
-       available=st.integers(0, 10**31))
+@given(
+    shares=st.lists(st.integers(0, 10**30), min_size=1, max_size=20),
+    available=st.integers(0, 10**31),
+)
 def test_haircut_never_pays_more_than_the_pool(shares, available):
     owed = sum(shares)
     paid = [risk.haircut_payout(s, available, owed) for s in shares]
@@ -550,27 +607,38 @@ def test_doc_liquidation_restores(harness):
     total_m = harness.account_requirement(USDC, [astuple(pos)], True)
     total_i = harness.account_intrinsic(USDC, [astuple(pos)])
     assert (total_m, total_i) == (9_402_500_000, 5_000_000_000)
-    liq = harness.liquidate(USDC, astuple(pos), 9_000 * USDC, total_m, total_i, 1_750,
-                            UINT256_MAX, 0)
+    liq = harness.liquidate(
+        USDC, astuple(pos), 9_000 * USDC, total_m, total_i, 1_750, UINT256_MAX, 0
+    )
     assert tuple(liq) == (110_818_578, 554_092_890, 85_378_788, 639_471_678, 0, 0, True)
     left = 9_000 * USDC - liq[3]
-    rest = harness.maintenance_requirement(True, USDC, pos.strike, pos.spot,
-                                           pos.amount - liq[0], T30, astuple(DOC_PARAMS))
+    rest = harness.maintenance_requirement(
+        True, USDC, pos.strike, pos.spot, pos.amount - liq[0], T30, astuple(DOC_PARAMS)
+    )
     assert left >= rest
 
 
 def test_doc_liquidation_bad_debt(harness):
     """4,000 USDC against 5,000 intrinsic: everything goes, insurance pays 600, 400 is bad debt."""
     pos = _doc_put()
-    liq = harness.liquidate(USDC, astuple(pos), 4_000 * USDC, 9_402_500_000, 5_000_000_000,
-                            1_750, UINT256_MAX, 600 * USDC)
+    liq = harness.liquidate(
+        USDC,
+        astuple(pos),
+        4_000 * USDC,
+        9_402_500_000,
+        5_000_000_000,
+        1_750,
+        UINT256_MAX,
+        600 * USDC,
+    )
     assert tuple(liq) == (10 * UNIT, 5_000 * USDC, 0, 4_000 * USDC, 600 * USDC, 400 * USDC, True)
 
 
 def test_liquidation_capped_by_max_amount(harness):
     pos = _doc_put()
-    liq = harness.liquidate(USDC, astuple(pos), 9_000 * USDC, 9_402_500_000, 5_000_000_000,
-                            1_750, UNIT, 0)
+    liq = harness.liquidate(
+        USDC, astuple(pos), 9_000 * USDC, 9_402_500_000, 5_000_000_000, 1_750, UNIT, 0
+    )
     assert liq[0] == UNIT and liq[6] is False
 
 
@@ -599,6 +667,7 @@ def test_account_at_the_limit(harness):
 #                          Revert reasons, one per assert
 # ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("params", "reason"),
     [
@@ -619,8 +688,9 @@ def test_margin_params_rejected(harness, params, reason):
 
 
 def test_margin_params_edges_accepted(harness):
-    edge = MarginParams(spot_shock_bps=BPS, time_shock_bps=BPS, min_bps=BPS,
-                        maintenance_bps=BPS - 1)
+    edge = MarginParams(
+        spot_shock_bps=BPS, time_shock_bps=BPS, min_bps=BPS, maintenance_bps=BPS - 1
+    )
     assert harness.check_margin_params(astuple(edge)) is True
     assert harness.check_margin_params(astuple(DOC_PARAMS)) is True
 
@@ -630,8 +700,10 @@ def test_margin_params_edges_accepted(harness):
     [
         (AuctionParams(0, BPS, 3_600), "margin: auction max out of range"),
         (AuctionParams(600, 500, 3_600), "margin: auction start above max"),
-        (AuctionParams(0, 500, risk.MAX_AUCTION_DURATION + 1),
-         "margin: auction duration out of range"),
+        (
+            AuctionParams(0, 500, risk.MAX_AUCTION_DURATION + 1),
+            "margin: auction duration out of range",
+        ),
     ],
 )
 def test_auction_params_rejected(harness, auction, reason):
@@ -695,10 +767,19 @@ def test_domain_edges_accepted(harness):
     ],
 )
 def test_liquidation_rejected(harness, change, reason):
-    pos = replace(_doc_put(), **{k: v for k, v in change.items()
-                                 if k in ("time_to_expiry", "amount", "spot")})
-    args = [change.get("u", USDC), pos, change.get("collateral", 9_000 * USDC), 9_402_500_000,
-            5_000_000_000, change.get("discount", 1_750), change.get("max_amount", UINT256_MAX), 0]
+    pos = replace(
+        _doc_put(), **{k: v for k, v in change.items() if k in ("time_to_expiry", "amount", "spot")}
+    )
+    args = [
+        change.get("u", USDC),
+        pos,
+        change.get("collateral", 9_000 * USDC),
+        9_402_500_000,
+        5_000_000_000,
+        change.get("discount", 1_750),
+        change.get("max_amount", UINT256_MAX),
+        0,
+    ]
     with boa.reverts(reason):
         harness.liquidate(*_abi(args))
     with pytest.raises(MarginError, match=reason):

@@ -37,8 +37,15 @@ class Margin:
         """The Clearinghouse."""
         return self.system.ch
 
-    def write(self, writer: str, sid: int, amount: int, collateral: int, deposit: int | None = None,
-              recipient: str | None = None) -> int:
+    def write(
+        self,
+        writer: str,
+        sid: int,
+        amount: int,
+        collateral: int,
+        deposit: int | None = None,
+        recipient: str | None = None,
+    ) -> int:
         """Deposit `deposit` (default `collateral`) of the series' token and write margined."""
         s = self.ch.series(sid)
         token = self.token_of(s[0])
@@ -52,13 +59,18 @@ class Margin:
         """The collateral token contract of a product."""
         return self.system.deployers["MockERC20"].at(self.ch.products(product_id)[2])
 
-    def position(self, sid: int, strike: int, amount: int, is_put: bool,
-                 spot: int = SPOT) -> risk.ShortPosition:
+    def position(
+        self, sid: int, strike: int, amount: int, is_put: bool, spot: int = SPOT
+    ) -> risk.ShortPosition:
         """The `risk` mirror of a live margined short at `spot`."""
         expiry = self.ch.series(sid)[2]
         return risk.ShortPosition(
-            is_put=is_put, strike=strike, spot=spot, amount=amount,
-            time_to_expiry=expiry - boa.env.evm.patch.timestamp, params=PARAMS,
+            is_put=is_put,
+            strike=strike,
+            spot=spot,
+            amount=amount,
+            time_to_expiry=expiry - boa.env.evm.patch.timestamp,
+            params=PARAMS,
         )
 
 

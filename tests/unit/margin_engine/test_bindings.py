@@ -31,8 +31,9 @@ from strikeline.oracle_reports import sign_spot
 ONE = 10**8
 USDC = 10**6
 SPOT = 3_000 * ONE
-PARAMS = MarginParams(spot_shock_bps=1_500, time_shock_bps=5_000, min_bps=1_000,
-                      maintenance_bps=6_000)
+PARAMS = MarginParams(
+    spot_shock_bps=1_500, time_shock_bps=5_000, min_bps=1_000, maintenance_bps=6_000
+)
 AUCTION = AuctionParams(start_bps=500, max_bps=3_000, duration=3_600)
 REPORTER_KEYS = [bytes([i]) * 32 for i in (0x11, 0x22)]
 
@@ -40,8 +41,10 @@ REPORTER_KEYS = [bytes([i]) * 32 for i in (0x11, 0x22)]
 @pytest.fixture(scope="module")
 def node() -> Iterator[SimpleNamespace]:
     Account.enable_unaudited_hdwallet_features()
-    keys = [Account.from_mnemonic(DEFAULT_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
-            for i in range(5)]
+    keys = [
+        Account.from_mnemonic(DEFAULT_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
+        for i in range(5)
+    ]
     admin, guardian, fee_recipient, keeper, writer = (k.address for k in keys)
     with start_anvil(accounts=5) as anvil:
         w3 = Web3(HTTPProvider(anvil.url, exception_retry_configuration=None))
@@ -49,8 +52,13 @@ def node() -> Iterator[SimpleNamespace]:
         for key in REPORTER_KEYS:
             oracle.grant_reporter(Account.from_key(key).address)
         _, ch = ClearinghouseBinding.deploy_with_token(
-            w3, "https://strikeline.example/series/", oracle.address, admin, guardian,
-            fee_recipient, sender=admin,
+            w3,
+            "https://strikeline.example/series/",
+            oracle.address,
+            admin,
+            guardian,
+            fee_recipient,
+            sender=admin,
         )
         usdc = ERC20Binding.deploy(w3, "USD Coin", "USDC", 6, sender=admin)
         weth = ERC20Binding.deploy(w3, "Wrapped Ether", "WETH", 18, sender=admin)
@@ -63,8 +71,18 @@ def node() -> Iterator[SimpleNamespace]:
             usdc.mint(who, 10**12)
             usdc.approve(ch.address, 10**12, sender=who)
             ch.deposit(usdc.address, 10**12, sender=who)
-        yield SimpleNamespace(w3=w3, ch=ch, oracle=oracle, engine=engine, usdc=usdc, weth=weth,
-                              product=product, keeper=keeper, writer=writer, admin=admin)
+        yield SimpleNamespace(
+            w3=w3,
+            ch=ch,
+            oracle=oracle,
+            engine=engine,
+            usdc=usdc,
+            weth=weth,
+            product=product,
+            keeper=keeper,
+            writer=writer,
+            admin=admin,
+        )
 
 
 def _now(w3: Web3) -> int:
@@ -73,8 +91,10 @@ def _now(w3: Web3) -> int:
 
 def _push_spot(n, price: int) -> None:
     now = _now(n.w3)
-    reports = [sign_spot(k, n.w3.eth.chain_id, n.oracle.address, n.weth.address, price, now)
-               for k in REPORTER_KEYS]
+    reports = [
+        sign_spot(k, n.w3.eth.chain_id, n.oracle.address, n.weth.address, price, now)
+        for k in REPORTER_KEYS
+    ]
     n.oracle.report_spot(n.weth.address, reports, sender=n.keeper)
 
 

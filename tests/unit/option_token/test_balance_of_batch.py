@@ -10,7 +10,10 @@ def test_pairs_owners_and_ids(system, writer, holder, stranger):
     system.write(writer, sid, 5, holder)
     system.write(writer, sid, 7, writer)
     assert system.token.balanceOfBatch([holder, writer, stranger, holder], [sid, sid, sid, 1]) == [
-        5, 7, 0, 0
+        5,
+        7,
+        0,
+        0,
     ]
 
 

@@ -27,19 +27,22 @@ def test_zero_clearinghouse_reverts(deployers, admin):
         deployers["OptionToken"].deploy(URI, ZERO)
 
 
-def test_clearinghouse_refuses_a_token_bound_elsewhere(deployers, admin, guardian,
-                                                       fee_recipient, stranger, predict_create):
+def test_clearinghouse_refuses_a_token_bound_elsewhere(
+    deployers, admin, guardian, fee_recipient, stranger, predict_create
+):
     """A token bound to another address (here: one nonce off) cannot back a Clearinghouse."""
     with boa.env.prank(admin):
         oracle = deployers["Oracle"].deploy(admin, 2, 3_600, 5_000, 300, 3_600)
         off_by_one = deployers["OptionToken"].deploy(URI, predict_create(admin, 2))
         with boa.reverts("clearinghouse: token bound elsewhere"):
-            deployers["Clearinghouse"].deploy(off_by_one.address, oracle.address, admin,
-                                              guardian, fee_recipient)
+            deployers["Clearinghouse"].deploy(
+                off_by_one.address, oracle.address, admin, guardian, fee_recipient
+            )
         elsewhere = deployers["OptionToken"].deploy(URI, stranger)
         with boa.reverts("clearinghouse: token bound elsewhere"):
-            deployers["Clearinghouse"].deploy(elsewhere.address, oracle.address, admin,
-                                              guardian, fee_recipient)
+            deployers["Clearinghouse"].deploy(
+                elsewhere.address, oracle.address, admin, guardian, fee_recipient
+            )
 
 
 def test_only_the_bound_clearinghouse_mints(option_token, stranger, holder):

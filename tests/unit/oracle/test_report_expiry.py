@@ -29,10 +29,15 @@ def test_records_median(system, tools, expiry, stranger):
     (log,) = tools.events(system.oracle, "ExpiryPriceReported")
     assert price == P + 2
     assert (log.asset, log.expiry, log.price, log.reported_at) == (
-        system.weth.address, expiry, P + 2, tools.now()
+        system.weth.address,
+        expiry,
+        P + 2,
+        tools.now(),
     )
     assert tuple(system.oracle.expiry_prices(system.weth.address, expiry)) == (
-        P + 2, tools.now(), False
+        P + 2,
+        tools.now(),
+        False,
     )
 
 

@@ -21,7 +21,11 @@ def test_sets_median_of_quorum(system, tools):
     (log,) = tools.events(system.oracle, "SpotUpdated")
     assert price == P + 1
     assert (log.asset, log.price, log.median, log.timestamp, log.reporters) == (
-        system.weth.address, P + 1, P + 1, tools.now(), 2
+        system.weth.address,
+        P + 1,
+        P + 1,
+        tools.now(),
+        2,
     )
     assert tuple(system.oracle.spot(system.weth.address)) == (P + 1, tools.now())
     assert system.oracle.spot_price(system.weth.address) == P + 1
