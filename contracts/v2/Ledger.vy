@@ -603,8 +603,8 @@ def balanceOfBatch(owners: DynArray[address, MAX_BATCH], ids: DynArray[uint256, 
 @view
 def supportsInterface(interfaceId: bytes4) -> bool:
     """
-    @dev ERC-165: ERC-165, ERC-1155 and its metadata URI extension, and the
-         access-control interface of the admin roles.
+    @dev ERC-165: ERC-165, ERC-1155 and the access-control interface of the
+         admin roles (not the optional metadata URI extension).
     """
     return interfaceId in _SUPPORTED_INTERFACES
 
@@ -1213,9 +1213,10 @@ def _open_short(writer: address, series_id: uint256, product: uint256, terms: ui
         self._fail("ledger: insufficient collateral")
     self.free_collateral[writer][token] = unsafe_sub(free, required)
     book: uint256 = self._book[series_id]
-    if not ((book & layout.MASK128) + amount <= layout.MASK128):
+    # both halves stay in their 128 bits: a series holds at most 2**128 - 1
+    # units of open interest and of collateral (`units.MAX_SERIES_COLLATERAL`)
+    if not ((book & layout.MASK128) + amount <= layout.MASK128 and (book >> 128) + required <= layout.MASK128):
         self._fail("ledger: amount too large")
-    # a collateral half past 128 bits overflows the word and reverts
     self._book[series_id] = book + amount + (required << 128)
     return pos + (amount << layout.SHORT_SHIFT), required
 

@@ -1,6 +1,7 @@
 """The 128-bit packing bounds what one series can hold: 2**128 - 1 base units of its
 collateral (`units.MAX_SERIES_COLLATERAL`), about 340 whole tokens at 36 decimals, the most the
-Clearinghouse accepts. In v2 the Ledger holds the series book and enforces the bound. docs/contracts.md states the bound; these tests show it."""
+Clearinghouse accepts. In v2 the Ledger holds the series book and enforces the bound;
+docs/contracts.md states it and these tests show it."""
 
 import boa
 import pytest
@@ -35,10 +36,6 @@ def test_a_36_decimal_series_takes_340_contracts(system, writer, call_36):
     assert tuple(system.ch.series_state(sid))[:2] == (340 * UNIT, need)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Ledger._open_short: `required << 128` wraps instead of reverting (reported to the lead)",
-)
 def test_one_writer_past_the_bound_is_refused(system, writer, call_36):
     sid, token = call_36
     need = units.full_collateral(False, WHOLE_36, 3_000 * UNIT, 341 * UNIT)
@@ -48,10 +45,6 @@ def test_one_writer_past_the_bound_is_refused(system, writer, call_36):
         system.ledger.write(sid, 341 * UNIT, writer)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Ledger._open_short: `required << 128` wraps instead of reverting (reported to the lead)",
-)
 def test_the_bound_is_per_series_across_writers(system, writer, holder, call_36):
     """Two writers, each well within the bound, cannot together lock more than it."""
     sid, token = call_36
