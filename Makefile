@@ -36,6 +36,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy --disable-error-code=import-untyped $(LINT_PACKAGES)
+	$(PY) scripts/check_contracts.py
 
 ## the whole suite: unit, property, stateful (ci profile), pricing, then ape + anvil integration
 test: install test-unit test-integration

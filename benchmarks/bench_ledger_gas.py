@@ -185,8 +185,27 @@ def as_tuple(order: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def trace_opcodes(w3: Web3, tx_hash: Any) -> None:
+    """Print the gas of one transaction by opcode (anvil's struct logger), largest first."""
+    trace = w3.provider.make_request(
+        "debug_traceTransaction", [tx_hash.to_0x_hex(), {"enableMemory": True}]
+    )["result"]
+    by_op: dict[str, list[int]] = {}
+    for step in trace["structLogs"]:
+        entry = by_op.setdefault(step["op"], [0, 0])
+        entry[0] += step["gasCost"] if step["op"] not in ("CALL", "STATICCALL") else 0
+        entry[1] += 1
+    total = sum(v[0] for v in by_op.values())
+    mem = max((len(step.get("memory") or []) * 32 for step in trace["structLogs"]), default=0)
+    print(f"peak memory: {mem:,} bytes; step keys: {sorted(trace['structLogs'][0])}")
+    print(f"execution gas by opcode (total {total:,}, tx gasUsed includes intrinsic):")
+    for op, (gas, count) in sorted(by_op.items(), key=lambda kv: -kv[1][0])[:25]:
+        print(f"  {op:<14}{gas:>8,}  x{count}")
+
+
 def main() -> int:
-    anvil = start_anvil(extra_args=["--hardfork", "prague"])
+    tracing = ["--steps-tracing"] if "--trace" in sys.argv else []
+    anvil = start_anvil(extra_args=["--hardfork", "prague", *tracing])
     try:
         w3 = Web3(HTTPProvider(anvil.url))
         bench = Bench(w3)
@@ -228,8 +247,17 @@ def main() -> int:
             bench.call(bench.deployer, usdc.functions.mint(p.address, 10**15))
             bench.call(p, usdc.functions.approve(ledger.address, 2**256 - 1))
             bench.call(p, ledger.functions.deposit(usdc.address, 10**13, p.address))
-            # everyone holds longs (sellers deliver) and a small short
-            bench.call(p, ledger.functions.write(series, 50 * UNIT, p.address))
+        # everyone holds longs (sellers deliver) but no short, from one writer; the closer
+        # (last party) wrote its own and keeps the short
+        writer = parties[-1]
+        bench.call(writer, ledger.functions.write(series, 50 * UNIT * len(parties), writer.address))
+        for p in parties[:-1]:
+            bench.call(
+                writer,
+                ledger.functions.safeTransferFrom(
+                    writer.address, p.address, series, 50 * UNIT, b""
+                ),
+            )
 
         nonce = [1]
 
@@ -270,7 +298,11 @@ def main() -> int:
             )
 
         def relay(matches: list[tuple[Any, ...]]) -> int:
-            return bench.call(bench.relayer, ledger.functions.match_orders(matches))["gasUsed"]
+            receipt = bench.call(bench.relayer, ledger.functions.match_orders(matches))
+            hashes.append(receipt["transactionHash"])
+            return receipt["gasUsed"]
+
+        hashes: list[Any] = []
 
         # one earlier trade for everyone: bitmap words and fee balance become nonzero
         for i in range(0, len(parties) - 1, 2):
@@ -280,6 +312,8 @@ def main() -> int:
         a, b = parties[0], parties[1]
         figures: dict[str, int] = {}
         figures["single"] = relay([match(a, b)])
+        if "--trace" in sys.argv:
+            trace_opcodes(w3, hashes[-1])
         direct = order(b, False)
         direct["sender"] = "0x" + "00" * 20
         sig = sign(ledger, bench.chain_id, b, direct)
