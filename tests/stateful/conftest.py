@@ -65,7 +65,15 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(
-    deployers, admin, guardian, disputer, writer, holder, keeper, fee_recipient, reporters,
+    deployers,
+    admin,
+    guardian,
+    disputer,
+    writer,
+    holder,
+    keeper,
+    fee_recipient,
+    reporters,
     predict_create,
 ) -> Iterator[World]:
     """Deploy the system once for the module; everything is reverted when the module ends."""

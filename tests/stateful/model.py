@@ -202,9 +202,7 @@ class Model:
 
     def clone(self) -> Model:
         """A copy to try an action on; nothing mutable is shared with this model."""
-        copy = Model(**{
-            k: (dict(v) if isinstance(v, dict) else v) for k, v in vars(self).items()
-        })
+        copy = Model(**{k: (dict(v) if isinstance(v, dict) else v) for k, v in vars(self).items()})
         copy.series = {sid: book.clone() for sid, book in self.series.items()}
         return copy
 
@@ -297,8 +295,12 @@ class Model:
         if self.free.get(key, 0) < required:
             raise Reject("clearinghouse: insufficient collateral")
         short = book.shorts.get(writer, Short())
-        for total in (short.amount + amount, short.collateral + required,
-                      book.open_interest + amount, book.short_collateral + required):
+        for total in (
+            short.amount + amount,
+            short.collateral + required,
+            book.open_interest + amount,
+            book.short_collateral + required,
+        ):
             if total > PACKED_MAX:
                 raise Reject("clearinghouse: amount too large")
         self._add(self.free, key, -required)

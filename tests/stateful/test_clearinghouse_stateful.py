@@ -346,12 +346,19 @@ class ClearinghouseMachine(RuleBasedStateMachine):
         asset, expiry = self._asset(pair)
         center = self._price_near_strike(asset, expiry, basis, level)
         address, oracle = self._token(asset).address, self.world.oracle
-        reports = ordered([
-            sign_expiry(
-                r.key, self.world.chain_id(), oracle.address, address, expiry, max(1, center + o)
-            )
-            for r, o in zip(self.world.reporters, offsets, strict=False)
-        ])
+        reports = ordered(
+            [
+                sign_expiry(
+                    r.key,
+                    self.world.chain_id(),
+                    oracle.address,
+                    address,
+                    expiry,
+                    max(1, center + o),
+                )
+                for r, o in zip(self.world.reporters, offsets, strict=False)
+            ]
+        )
         self._apply(
             lambda m: m.report_expiry(asset, expiry, [p for p, _, _ in reports]),
             oracle.report_expiry,
@@ -535,10 +542,12 @@ class ClearinghouseMachine(RuleBasedStateMachine):
         """Reporters sign spot prices; too few, stale, zero or not newer ones fail."""
         timestamp = self.model.now - age
         address, oracle = self._token(asset).address, self.world.oracle
-        reports = ordered([
-            sign_spot(r.key, self.world.chain_id(), oracle.address, address, p, timestamp)
-            for r, p in zip(self.world.reporters, prices, strict=False)
-        ])
+        reports = ordered(
+            [
+                sign_spot(r.key, self.world.chain_id(), oracle.address, address, p, timestamp)
+                for r, p in zip(self.world.reporters, prices, strict=False)
+            ]
+        )
         self._apply(
             lambda m: m.report_spot(asset, [(p, t) for p, t, _ in reports]),
             oracle.report_spot,

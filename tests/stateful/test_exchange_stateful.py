@@ -95,10 +95,12 @@ def exchange_world(deployers, admin, guardian, fee_recipient, predict_create):
         relayer = boa.env.generate_address("stateful relayer")
         with boa.env.prank(admin):
             oracle = deployers["Oracle"].deploy(admin, 2, 3_600, 5_000, 300, 3_600)
-            token = deployers["OptionToken"].deploy("https://strikeline.example/series/",
-                                                    predict_create(admin, 1))
-            ch = deployers["Clearinghouse"].deploy(token.address, oracle.address, admin, guardian,
-                                                   fee_recipient)
+            token = deployers["OptionToken"].deploy(
+                "https://strikeline.example/series/", predict_create(admin, 1)
+            )
+            ch = deployers["Clearinghouse"].deploy(
+                token.address, oracle.address, admin, guardian, fee_recipient
+            )
             usdc = deployers["MockERC20"].deploy("USD Coin", "USDC", 6)
             weth = deployers["MockERC20"].deploy("Wrapped Ether", "WETH", 18)
             call_product = ch.set_product(weth.address, usdc.address, weth.address, False, True)
@@ -113,9 +115,20 @@ def exchange_world(deployers, admin, guardian, fee_recipient, predict_create):
         put = ch.create_series(put_product, STRIKE, expiry)
         for maker in MAKERS:
             boa.env.set_balance(maker.address, 10**21)
-        yield World(ex, ch, token, usdc, weth, call, put, admin, relayer, fee_recipient,
-                    Domain(boa.env.evm.patch.chain_id, ex.address),
-                    [m.address for m in MAKERS] + [fee_recipient])
+        yield World(
+            ex,
+            ch,
+            token,
+            usdc,
+            weth,
+            call,
+            put,
+            admin,
+            relayer,
+            fee_recipient,
+            Domain(boa.env.evm.patch.chain_id, ex.address),
+            [m.address for m in MAKERS] + [fee_recipient],
+        )
 
 
 @dataclass
@@ -173,8 +186,9 @@ class ExchangeMachine(RuleBasedStateMachine):
     def _add(self, book: dict, key, delta: int) -> None:
         book[key] = book.get(key, 0) + delta
 
-    def _trade(self, m: Model, sid: int, buyer: str, seller: str, amount: int, debit: int,
-               credit: int) -> None:
+    def _trade(
+        self, m: Model, sid: int, buyer: str, seller: str, amount: int, debit: int, credit: int
+    ) -> None:
         """Clearinghouse.trade, in its order of checks."""
         if m.get(m.free, (buyer, self.quote)) < debit:
             raise Reject("clearinghouse: buyer insufficient collateral")
@@ -236,8 +250,9 @@ class ExchangeMachine(RuleBasedStateMachine):
         debit = -(-amount * price // ONE) + buyer_fee
         self._trade(m, sid, buyer, seller, amount, debit, premium - seller_fee)
 
-    def _predict_match(self, m: Model, buy: SignedOrder, sell: SignedOrder, amount: int,
-                       buy_is_maker: bool) -> None:
+    def _predict_match(
+        self, m: Model, buy: SignedOrder, sell: SignedOrder, amount: int, buy_is_maker: bool
+    ) -> None:
         b, s = buy.order, sell.order
         if amount == 0:
             raise Reject("exchange: zero amount")
@@ -250,7 +265,8 @@ class ExchangeMachine(RuleBasedStateMachine):
         if b.maker == s.maker:
             raise Reject("exchange: self trade")
         if b.taker not in (orders.ZERO_ADDRESS, s.maker) or s.taker not in (
-            orders.ZERO_ADDRESS, b.maker
+            orders.ZERO_ADDRESS,
+            b.maker,
         ):
             raise Reject("exchange: taker not allowed")
         price = b.limit_price if buy_is_maker else s.limit_price
@@ -291,8 +307,10 @@ class ExchangeMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ rules
 
-    @initialize(fees=st.tuples(st.sampled_from([0, 10, 1_250]), st.sampled_from([0, 30, 1_250])),
-                funds=st.lists(st.sampled_from(FUNDS), min_size=4, max_size=4))
+    @initialize(
+        fees=st.tuples(st.sampled_from([0, 10, 1_250]), st.sampled_from([0, 30, 1_250])),
+        funds=st.lists(st.sampled_from(FUNDS), min_size=4, max_size=4),
+    )
     def start(self, fees, funds):
         """Fees for this run, and each maker's free USDC and WETH: mostly plenty, sometimes
         little or none (so premiums and writing can fail for want of collateral)."""
@@ -331,17 +349,26 @@ class ExchangeMachine(RuleBasedStateMachine):
         self.model.shorts[(address, sid)] = (short + amount, held + need)
         self._add(self.model.longs, (address, sid), amount)
 
-    def _sign(self, is_buy: bool, who: int, sid: int, amount: int, price: int, terms: tuple
-              ) -> SignedOrder:
+    def _sign(
+        self, is_buy: bool, who: int, sid: int, amount: int, price: int, terms: tuple
+    ) -> SignedOrder:
         """Sign an order; `terms` = (max_fee, nonce offset from the maker's minimum nonce,
         lifetime, restricted taker index)."""
         max_fee, offset, life, taker = terms
         maker = MAKERS[who]
         nonce = max(0, self.model.min_nonce.get(maker.address, 0) + offset)
         restricted = MAKERS[taker].address if 0 <= taker != who else orders.ZERO_ADDRESS
-        order = Order(maker=maker.address, taker=restricted, series_id=sid, is_buy=is_buy,
-                      amount=amount, limit_price=price, max_fee=max_fee, nonce=nonce,
-                      deadline=boa.env.evm.patch.timestamp + life)
+        order = Order(
+            maker=maker.address,
+            taker=restricted,
+            series_id=sid,
+            is_buy=is_buy,
+            amount=amount,
+            limit_price=price,
+            max_fee=max_fee,
+            nonce=nonce,
+            deadline=boa.env.evm.patch.timestamp + life,
+        )
         signed = order.sign(maker, self.world.domain)
         self.signed.append(signed)
         return signed
@@ -356,14 +383,21 @@ class ExchangeMachine(RuleBasedStateMachine):
         st.sampled_from([-1] * 30 + [0, 1, 2, 3]),
     )
 
-    @rule(target=book, buyer=st.integers(0, 3), other=st.sampled_from([1, 2, 3] * 4 + [0]),
-          put=st.booleans(),
-          amounts=st.tuples(st.sampled_from(AMOUNTS), st.sampled_from(AMOUNTS)),
-          prices=st.tuples(st.sampled_from(PRICES), st.sampled_from(PRICES)),
-          buy_terms=TERMS, sell_terms=TERMS, part=st.sampled_from([1, 1, 2, 3]),
-          buy_is_maker=st.booleans())
-    def new_orders_match(self, buyer, other, put, amounts, prices, buy_terms, sell_terms,
-                         part, buy_is_maker):
+    @rule(
+        target=book,
+        buyer=st.integers(0, 3),
+        other=st.sampled_from([1, 2, 3] * 4 + [0]),
+        put=st.booleans(),
+        amounts=st.tuples(st.sampled_from(AMOUNTS), st.sampled_from(AMOUNTS)),
+        prices=st.tuples(st.sampled_from(PRICES), st.sampled_from(PRICES)),
+        buy_terms=TERMS,
+        sell_terms=TERMS,
+        part=st.sampled_from([1, 1, 2, 3]),
+        buy_is_maker=st.booleans(),
+    )
+    def new_orders_match(
+        self, buyer, other, put, amounts, prices, buy_terms, sell_terms, part, buy_is_maker
+    ):
         """Two makers (rarely the same one) sign a buy and a sell that cross; the relayer
         matches them at once. Both stay in the book for later fills."""
         seller = (buyer + other) % len(MAKERS)
@@ -405,8 +439,12 @@ class ExchangeMachine(RuleBasedStateMachine):
 
         self._run(f"match x{len(rows)}", predict, act)
 
-    @rule(order=book, taker=st.integers(0, 3), part=st.sampled_from([1, 2]),
-          max_fee=st.sampled_from([10**9] * 4 + [0]))
+    @rule(
+        order=book,
+        taker=st.integers(0, 3),
+        part=st.sampled_from([1, 2]),
+        max_fee=st.sampled_from([10**9] * 4 + [0]),
+    )
     def fill(self, order, taker, part, max_fee):
         o = order.order
         sender = MAKERS[taker].address
@@ -426,11 +464,13 @@ class ExchangeMachine(RuleBasedStateMachine):
                 raise Reject("exchange: taker fee over max")
             self._take(model, order, amount, maker_fee)
             if o.is_buy:
-                self._settle(model, o.series_id, o.maker, sender, amount, o.limit_price,
-                             maker_fee, taker_fee)
+                self._settle(
+                    model, o.series_id, o.maker, sender, amount, o.limit_price, maker_fee, taker_fee
+                )
             else:
-                self._settle(model, o.series_id, sender, o.maker, amount, o.limit_price,
-                             taker_fee, maker_fee)
+                self._settle(
+                    model, o.series_id, sender, o.maker, amount, o.limit_price, taker_fee, maker_fee
+                )
 
         def act():
             with boa.env.prank(sender):
@@ -545,8 +585,10 @@ class ExchangeMachine(RuleBasedStateMachine):
         was deposited, exactly the sum of everyone's free and locked collateral."""
         w, m = self.world, self.model
         for erc20 in (w.usdc, w.weth):
-            held = sum(m.get(m.free, (a, erc20.address)) + m.get(m.locked, (a, erc20.address))
-                       for a in w.actors)
+            held = sum(
+                m.get(m.free, (a, erc20.address)) + m.get(m.locked, (a, erc20.address))
+                for a in w.actors
+            )
             assert erc20.balanceOf(w.ch.address) == held == m.get(m.deposited, erc20.address)
 
     @invariant()
@@ -559,8 +601,11 @@ class ExchangeMachine(RuleBasedStateMachine):
             assert state[1] == sum(m.shorts.get((a, sid), (0, 0))[1] for a in w.actors)
         for a in w.actors:
             for token in (self.quote, self.weth):
-                positions = sum(held for (who, sid), (_, held) in m.shorts.items()
-                                if who == a and self.collateral[sid] == token)
+                positions = sum(
+                    held
+                    for (who, sid), (_, held) in m.shorts.items()
+                    if who == a and self.collateral[sid] == token
+                )
                 assert m.get(m.locked, (a, token)) == positions
 
 
@@ -574,7 +619,9 @@ def test_exchange_stateful(exchange_world):
             profile,
             max_examples=max(50, profile.max_examples // 4),
             stateful_step_count=30,
-            suppress_health_check=[*profile.suppress_health_check,
-                                   HealthCheck.function_scoped_fixture],
+            suppress_health_check=[
+                *profile.suppress_health_check,
+                HealthCheck.function_scoped_fixture,
+            ],
         ),
     )

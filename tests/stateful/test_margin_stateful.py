@@ -49,11 +49,13 @@ CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 UNIT = 10**8
 USDC = 10**6
 WETH = 10**18
-PARAMS = risk.MarginParams(spot_shock_bps=1_500, time_shock_bps=5_000, min_bps=1_000,
-                           maintenance_bps=6_000)
+PARAMS = risk.MarginParams(
+    spot_shock_bps=1_500, time_shock_bps=5_000, min_bps=1_000, maintenance_bps=6_000
+)
 AUCTION = risk.AuctionParams(start_bps=500, max_bps=3_000, duration=3_600)
 EXAMPLES = (
-    200 if os.environ.get("HYPOTHESIS_PROFILE") == "nightly"
+    200
+    if os.environ.get("HYPOTHESIS_PROFILE") == "nightly"
     else int(os.environ.get("MARGIN_EXAMPLES", "50"))
 )
 
@@ -120,16 +122,25 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
                 words = s.ch.margin_words(account, token.address, [sid])[1]
                 if not words[0] & 2**127:
                     continue
-                out.append((sid, risk.ShortPosition(
-                    is_put=is_put, strike=strike, spot=self.spot,
-                    amount=s.ch.positions(account, sid).short,
-                    time_to_expiry=s.ch.series(sid)[2] - self.now(), params=PARAMS,
-                )))
+                out.append(
+                    (
+                        sid,
+                        risk.ShortPosition(
+                            is_put=is_put,
+                            strike=strike,
+                            spot=self.spot,
+                            amount=s.ch.positions(account, sid).short,
+                            time_to_expiry=s.ch.series(sid)[2] - self.now(),
+                            params=PARAMS,
+                        ),
+                    )
+                )
             return out
 
         def collateral(self, account, token):
-            held = sum(s.ch.positions(account, sid).collateral
-                       for sid, _ in self.positions(account, token))
+            held = sum(
+                s.ch.positions(account, sid).collateral for sid, _ in self.positions(account, token)
+            )
             return held + s.ch.margin_reserve(account, token.address)
 
         def expect_revert(self, call, *reasons):
@@ -142,9 +153,12 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
             return True
 
         # rules ---------------------------------------------------------------
-        @rule(w=st.integers(0, 2), x=st.integers(0, 2),
-              amount=st.sampled_from([1, UNIT // 3, UNIT, 5 * UNIT]),
-              share=st.sampled_from([-1, -1, -1, 0, 2_500, 10_000]))
+        @rule(
+            w=st.integers(0, 2),
+            x=st.integers(0, 2),
+            amount=st.sampled_from([1, UNIT // 3, UNIT, 5 * UNIT]),
+            share=st.sampled_from([-1, -1, -1, 0, 2_500, 10_000]),
+        )
         def write(self, w, x, amount, share):
             sid, is_put, strike, token, _unit = series[x]
             if self.now() >= s.ch.series(sid)[2]:
@@ -155,10 +169,16 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
                 mine = dict(self.positions(writers[w], token))
                 ps = [p for i, p in mine.items() if i != sid]
                 held = mine[sid].amount if sid in mine else s.ch.positions(writers[w], sid).short
-                ps.append(risk.ShortPosition(
-                    is_put=is_put, strike=strike, spot=self.spot, amount=held + amount,
-                    time_to_expiry=s.ch.series(sid)[2] - self.now(), params=PARAMS,
-                ))
+                ps.append(
+                    risk.ShortPosition(
+                        is_put=is_put,
+                        strike=strike,
+                        spot=self.spot,
+                        amount=held + amount,
+                        time_to_expiry=s.ch.series(sid)[2] - self.now(),
+                        params=PARAMS,
+                    )
+                )
                 need = risk.account_requirement(_unit, ps, False)
                 need -= self.collateral(writers[w], token)
                 if sid not in mine:
@@ -167,7 +187,8 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
             with boa.env.prank(writers[w]):
                 ok = self.expect_revert(
                     lambda: engine.write_margined(sid, amount, holder, collateral),
-                    "engine: below initial margin", "insufficient free collateral",
+                    "engine: below initial margin",
+                    "insufficient free collateral",
                 )
             event("write", f"{'minimal' if share < 0 else share} {'ok' if ok else 'refused'}")
 
@@ -179,8 +200,11 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
             short = s.ch.positions(writers[w], sid).short
             amount = max(1, s.ch.collateral_required(sid, short) * share // 10_000)
             with boa.env.prank(writers[w]):
-                self.expect_revert(lambda: engine.add_collateral(sid, amount),
-                                   "clearinghouse: not margined", "insufficient free collateral")
+                self.expect_revert(
+                    lambda: engine.add_collateral(sid, amount),
+                    "clearinghouse: not margined",
+                    "insufficient free collateral",
+                )
 
         @rule(w=st.integers(0, 2), x=st.integers(0, 2), share=st.sampled_from([100, 2_000, 10_000]))
         def remove(self, w, x, share):
@@ -190,8 +214,11 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
                 return
             with boa.env.prank(writers[w]):
                 amount = max(1, held * share // 10_000)
-                self.expect_revert(lambda: engine.remove_collateral(sid, amount),
-                                   "engine: below initial margin", "clearinghouse: not margined")
+                self.expect_revert(
+                    lambda: engine.remove_collateral(sid, amount),
+                    "engine: below initial margin",
+                    "clearinghouse: not margined",
+                )
 
         @rule(w=st.integers(0, 2), x=st.integers(0, 2), share=st.sampled_from([5_000, 10_000]))
         def burn(self, w, x, share):
@@ -202,8 +229,10 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
             with boa.env.prank(writers[w]):
                 s.ch.burn(sid, max(1, short * share // 10_000))
 
-        @rule(move=st.sampled_from([-5_000, -3_000, -2_000, -500, 500, 2_000, 3_000, 5_000]),
-              wait=st.sampled_from([60, 3_600, 86_400]))
+        @rule(
+            move=st.sampled_from([-5_000, -3_000, -2_000, -500, 500, 2_000, 3_000, 5_000]),
+            wait=st.sampled_from([60, 3_600, 86_400]),
+        )
         def move_spot(self, move, wait):
             boa.env.time_travel(seconds=wait)
             self.spot = min(max(self.spot * (10_000 + move) // 10_000, 200 * UNIT), 50_000 * UNIT)
@@ -230,9 +259,16 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
             discount = risk.auction_discount(self.now() - started, AUCTION)
             c = self.collateral(account, token)
             ps = [p for _, p in positions]
-            want = risk.liquidate(unit, mine[0], c, risk.account_requirement(unit, ps, True),
-                                  risk.account_intrinsic(unit, ps), discount, cap,
-                                  s.ch.insurance(token.address))
+            want = risk.liquidate(
+                unit,
+                mine[0],
+                c,
+                risk.account_requirement(unit, ps, True),
+                risk.account_intrinsic(unit, ps),
+                discount,
+                cap,
+                s.ch.insurance(token.address),
+            )
             free_before = s.ch.free_collateral(keeper, token.address)
             full = s.ch.collateral_required(sid, want.amount)
             with boa.env.prank(keeper):
@@ -241,8 +277,9 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
             assert tuple(got) == astuple(want)
             paid = s.ch.free_collateral(keeper, token.address) - free_before + full
             assert paid == want.from_account + want.from_insurance <= want.base + want.reward
-            taken = risk.maintenance_requirement(is_put, unit, strike, self.spot, want.amount,
-                                                 mine[0].time_to_expiry, PARAMS)
+            taken = risk.maintenance_requirement(
+                is_put, unit, strike, self.spot, want.amount, mine[0].time_to_expiry, PARAMS
+            )
             assert want.reward * 10_000 <= AUCTION.max_bps * taken
 
         @rule(w=st.integers(0, 2), x=st.integers(0, 2), amount=st.sampled_from([UNIT, 5 * UNIT]))
@@ -288,8 +325,11 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
             for token in (s.usdc, s.weth):
                 free = sum(s.ch.free_collateral(a, token.address) for a in actors)
                 reserve = sum(s.ch.margin_reserve(a, token.address) for a in actors)
-                book = sum(s.ch.series_state(x[0]).collateral + s.ch.series_state(x[0]).payout_pool
-                           for x in series if x[3] is token)
+                book = sum(
+                    s.ch.series_state(x[0]).collateral + s.ch.series_state(x[0]).payout_pool
+                    for x in series
+                    if x[3] is token
+                )
                 held = token.balanceOf(s.ch.address)
                 assert held >= free + reserve + book + s.ch.insurance(token.address)
                 assert held == free + reserve + book + s.ch.insurance(token.address)
@@ -312,6 +352,10 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
 
     run_state_machine_as_test(
         Machine,
-        settings=settings(max_examples=EXAMPLES, stateful_step_count=30, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]),
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=30,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        ),
     )

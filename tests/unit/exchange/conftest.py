@@ -83,8 +83,16 @@ class Market:
     ONE = ONE
     FAR = FAR
 
-    def __init__(self, deployers, exchange_deployer, admin: str, guardian: str,
-                 fee_recipient: str, relayer: str, predict_create):
+    def __init__(
+        self,
+        deployers,
+        exchange_deployer,
+        admin: str,
+        guardian: str,
+        fee_recipient: str,
+        relayer: str,
+        predict_create,
+    ):
         self.admin, self.guardian = admin, guardian
         self.fee_recipient, self.relayer = fee_recipient, relayer
         with boa.env.prank(admin):
@@ -103,8 +111,9 @@ class Market:
             self.put_product = self.ch.set_product(
                 self.weth.address, self.usdc.address, self.usdc.address, True, True
             )
-            self.ex = exchange_deployer.deploy(self.ch.address, admin, guardian, MAKER_BPS,
-                                               TAKER_BPS)
+            self.ex = exchange_deployer.deploy(
+                self.ch.address, admin, guardian, MAKER_BPS, TAKER_BPS
+            )
             self.ch.grantRole(self.ch.EXCHANGE_ROLE(), self.ex.address)
             self.ex.grantRole(self.ex.RELAYER_ROLE(), relayer)
         self.chain_id = boa.env.evm.patch.chain_id
@@ -143,8 +152,9 @@ class Market:
         return self.sign(signer, self.order(signer, False, **fields))
 
     @staticmethod
-    def match(buy: SignedOrder, sell: SignedOrder, amount: int | None = None,
-              buy_is_maker: bool = False) -> Match:
+    def match(
+        buy: SignedOrder, sell: SignedOrder, amount: int | None = None, buy_is_maker: bool = False
+    ) -> Match:
         """A match of `amount` (default: the buy order's whole amount)."""
         return Match(buy, sell, buy.order.amount if amount is None else amount, buy_is_maker)
 
@@ -199,8 +209,10 @@ class Market:
 
 
 @pytest.fixture(scope="session")
-def market(deployers, exchange_deployer, admin, guardian, fee_recipient, relayer,
-           predict_create) -> Market:
+def market(
+    deployers, exchange_deployer, admin, guardian, fee_recipient, relayer, predict_create
+) -> Market:
     """The deployed market; each test's changes are rolled back by the per-test anchor."""
-    return Market(deployers, exchange_deployer, admin, guardian, fee_recipient, relayer,
-                  predict_create)
+    return Market(
+        deployers, exchange_deployer, admin, guardian, fee_recipient, relayer, predict_create
+    )

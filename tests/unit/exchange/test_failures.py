@@ -234,8 +234,9 @@ def nonce_used_by_another_order(t):
 @case("exchange: overfill")
 def match_larger_than_the_order(t):
     m = t.m
-    return lambda: m.submit(m.match(m.buy(t.bob, amount=2 * m.ONE), m.sell(t.alice),
-                                    amount=2 * m.ONE))
+    return lambda: m.submit(
+        m.match(m.buy(t.bob, amount=2 * m.ONE), m.sell(t.alice), amount=2 * m.ONE)
+    )
 
 
 @case("exchange: overfill")
@@ -358,8 +359,15 @@ def zero_maker(t):
     m = t.m
     buy = m.buy(t.bob)
     sell = ("0x" + "00" * 20, "0x" + "00" * 20, m.series, False, m.ONE, m.PRICE, 10**9, 0, m.FAR)
-    row = (buy.order.as_tuple(), sell, split_signature(buy.signature),
-           split_signature(b"\x00" * 64 + bytes([27])), m.ONE, m.PRICE, False)
+    row = (
+        buy.order.as_tuple(),
+        sell,
+        split_signature(buy.signature),
+        split_signature(b"\x00" * 64 + bytes([27])),
+        m.ONE,
+        m.PRICE,
+        False,
+    )
     return _raw(m, [row])
 
 
@@ -415,8 +423,9 @@ def series_expired(t):
 @case("clearinghouse: unknown series")
 def unknown_series(t):
     m = t.m
-    return lambda: m.submit(m.match(m.buy(t.bob, series_id=12_345),
-                                    m.sell(t.alice, series_id=12_345)))
+    return lambda: m.submit(
+        m.match(m.buy(t.bob, series_id=12_345), m.sell(t.alice, series_id=12_345))
+    )
 
 
 @case("clearinghouse: product disabled")
@@ -498,8 +507,9 @@ def ctx(market, alice, bob, carol, wallet_deployer) -> SimpleNamespace:
     """alice can write 10 calls; bob holds 10,000 USDC; carol holds nothing."""
     market.fund(alice, weth=10 * 10**18)
     market.fund(bob, usdc=10_000 * 10**6)
-    return SimpleNamespace(m=market, alice=alice, bob=bob, carol=carol,
-                           wallet_deployer=wallet_deployer)
+    return SimpleNamespace(
+        m=market, alice=alice, bob=bob, carol=carol, wallet_deployer=wallet_deployer
+    )
 
 
 def test_control_the_unmutated_match_and_fill_settle(ctx):
@@ -521,8 +531,16 @@ def test_failure(ctx, name):
         action()
 
 
-SIGNED_FIELDS = ["maker", "taker", "series_id", "amount", "limit_price", "max_fee", "nonce",
-                 "deadline"]
+SIGNED_FIELDS = [
+    "maker",
+    "taker",
+    "series_id",
+    "amount",
+    "limit_price",
+    "max_fee",
+    "nonce",
+    "deadline",
+]
 
 
 @pytest.mark.parametrize("field", SIGNED_FIELDS)

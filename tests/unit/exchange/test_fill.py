@@ -22,7 +22,10 @@ def test_taker_buys_from_a_resting_sell(market, alice, bob):
     assert (fill.maker, fill.taker, fill.maker_is_buy) == (alice.address, bob.address, False)
     assert (fill.maker_fee, fill.taker_fee) == (s.seller_fee, s.buyer_fee)
     assert (fill.amount, fill.price, fill.maker_remaining, fill.taker_remaining) == (
-        m.ONE, m.PRICE, 0, 0
+        m.ONE,
+        m.PRICE,
+        0,
+        0,
     )
     assert (fill.maker_nonce, fill.taker_nonce) == (sell.order.nonce, 0)
 

@@ -39,7 +39,10 @@ def test_sell_to_open(market, alice, bob):
     t = trade[0]
     assert (t.buyer, t.seller, t.amount) == (bob.address, alice.address, m.ONE)
     assert (t.buyer_debit, t.seller_credit, t.written, t.closed) == (
-        s.buyer_debit, s.seller_credit, m.ONE, 0
+        s.buyer_debit,
+        s.seller_credit,
+        m.ONE,
+        0,
     )
 
 
@@ -186,8 +189,12 @@ def test_fee_accounting_exact_with_rounding_dust(market, alice, bob):
     m.fund(bob, usdc=10**10)
     amount, price = 33_333_333, 123_456_789
     before = m.free(bob) + m.free(alice) + m.free(m.fee_recipient)
-    m.submit(m.match(m.buy(bob, amount=amount, limit_price=price),
-                     m.sell(alice, amount=amount, limit_price=price)))
+    m.submit(
+        m.match(
+            m.buy(bob, amount=amount, limit_price=price),
+            m.sell(alice, amount=amount, limit_price=price),
+        )
+    )
     exact = amount * price  # premium times 10**8
     s = orders.settlement(amount, price, m.TAKER_BPS, m.MAKER_BPS)
     assert exact % 10**8 != 0  # there is dust
@@ -310,23 +317,43 @@ def test_plain_dict_signed_with_eth_account_is_accepted(market, alice, bob):
             ],
         },
         "primaryType": "Order",
-        "domain": {"name": "Strikeline", "version": "1", "chainId": m.chain_id,
-                   "verifyingContract": m.ex.address},
-        "message": {"maker": alice.address, "taker": "0x" + "00" * 20, "seriesId": m.series,
-                    "isBuy": False, "amount": m.ONE, "limitPrice": m.PRICE, "maxFee": 10**9,
-                    "nonce": 7, "deadline": m.FAR},
+        "domain": {
+            "name": "Strikeline",
+            "version": "1",
+            "chainId": m.chain_id,
+            "verifyingContract": m.ex.address,
+        },
+        "message": {
+            "maker": alice.address,
+            "taker": "0x" + "00" * 20,
+            "seriesId": m.series,
+            "isBuy": False,
+            "amount": m.ONE,
+            "limitPrice": m.PRICE,
+            "maxFee": 10**9,
+            "nonce": 7,
+            "deadline": m.FAR,
+        },
     }
     signed = Account.sign_message(encode_typed_data(full_message=typed), alice.key)
-    sell_tuple = (alice.address, "0x" + "00" * 20, m.series, False, m.ONE, m.PRICE, 10**9, 7,
-                  m.FAR)
+    sell_tuple = (alice.address, "0x" + "00" * 20, m.series, False, m.ONE, m.PRICE, 10**9, 7, m.FAR)
     buy = m.buy(bob)
     with boa.env.prank(m.relayer):
         # the relayer's Match struct carries each 65-byte signature as (r, s, v)
         wallet_sig = bytes(signed.signature)
-        m.ex.match_orders([(buy.order.as_tuple(), sell_tuple,
-                            orders.split_signature(buy.signature),
-                            (wallet_sig[:32], wallet_sig[32:64], wallet_sig[64]),
-                            m.ONE, m.PRICE, False)])
+        m.ex.match_orders(
+            [
+                (
+                    buy.order.as_tuple(),
+                    sell_tuple,
+                    orders.split_signature(buy.signature),
+                    (wallet_sig[:32], wallet_sig[32:64], wallet_sig[64]),
+                    m.ONE,
+                    m.PRICE,
+                    False,
+                )
+            ]
+        )
     assert m.short(alice) == m.ONE
     assert m.events("Fill")[0].maker_order == bytes(signed.message_hash)
 
@@ -401,8 +428,9 @@ def test_a_repeated_order_is_checked_again_after_another_order(market, alice, bo
     rows = [
         m.match(m.buy(bob, nonce=1), sell, amount=m.ONE).as_tuple(),
         m.match(m.buy(bob, nonce=2), other).as_tuple(),
-        _with_sell_signature(m.match(m.buy(bob, nonce=3), sell, amount=m.ONE),
-                             b"\x00" * 64 + bytes([27])),
+        _with_sell_signature(
+            m.match(m.buy(bob, nonce=3), sell, amount=m.ONE), b"\x00" * 64 + bytes([27])
+        ),
     ]
     with boa.env.prank(m.relayer), boa.reverts("exchange: invalid signature"):
         m.ex.match_orders(rows)
@@ -423,8 +451,9 @@ def test_a_bad_first_signature_fails_even_if_repeated(market, alice, bob, carol)
         m.ex.match_orders(rows)
 
 
-def test_a_contract_wallets_order_is_asked_again_in_every_match(market, wallet_deployer, alice,
-                                                                  bob, carol):
+def test_a_contract_wallets_order_is_asked_again_in_every_match(
+    market, wallet_deployer, alice, bob, carol
+):
     """EIP-1271 answers can change within a transaction (a receiver hook could revoke), so a
     wallet's order repeated in consecutive matches is not cached: a bad copy fails."""
     m = market

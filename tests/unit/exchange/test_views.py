@@ -15,9 +15,17 @@ def orders(draw) -> Order:
     """Any valid order: every field over its whole range."""
     maker = draw(addresses.filter(lambda a: int(a, 16) != 0))
     taker = draw(addresses.filter(lambda a: a != maker))
-    return Order(maker=maker, taker=taker, series_id=draw(uint256), is_buy=draw(st.booleans()),
-                 amount=draw(uint256.filter(bool)), limit_price=draw(uint256),
-                 max_fee=draw(uint256), nonce=draw(uint256), deadline=draw(uint256))
+    return Order(
+        maker=maker,
+        taker=taker,
+        series_id=draw(uint256),
+        is_buy=draw(st.booleans()),
+        amount=draw(uint256.filter(bool)),
+        limit_price=draw(uint256),
+        max_fee=draw(uint256),
+        nonce=draw(uint256),
+        deadline=draw(uint256),
+    )
 
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -32,8 +40,7 @@ def test_order_hash_depends_on_the_chain(market):
     order = m.order(m.admin, True)
     with boa.env.anchor():
         boa.env.evm.patch.chain_id = m.chain_id + 5
-        assert m.ex.hash_order(order.as_tuple()) == order.hash(Domain(m.chain_id + 5,
-                                                                      m.ex.address))
+        assert m.ex.hash_order(order.as_tuple()) == order.hash(Domain(m.chain_id + 5, m.ex.address))
         assert m.ex.domain_separator() != m.domain.separator
 
 

@@ -188,7 +188,12 @@ class System:
             return self.ledger.write(sid, amount, recipient or writer)
 
     def write_margined(
-        self, writer: str, sid: int, amount: int, collateral: int, deposit: int | None = None,
+        self,
+        writer: str,
+        sid: int,
+        amount: int,
+        collateral: int,
+        deposit: int | None = None,
         recipient: str | None = None,
     ) -> int:
         """Deposit `deposit` (default `collateral`) and write margined through the engine."""
@@ -198,12 +203,17 @@ class System:
         with boa.env.prank(writer):
             return self.engine.write_margined(sid, amount, recipient or writer, collateral)
 
-    def margined_position(self, sid: int, strike: int, amount: int, is_put: bool,
-                          spot: int = SPOT) -> risk.ShortPosition:
+    def margined_position(
+        self, sid: int, strike: int, amount: int, is_put: bool, spot: int = SPOT
+    ) -> risk.ShortPosition:
         """The `risk` mirror of a live margined short at `spot`."""
         return risk.ShortPosition(
-            is_put=is_put, strike=strike, spot=spot, amount=amount,
-            time_to_expiry=self.ch.series(sid)[2] - self.now(), params=MARGIN_PARAMS,
+            is_put=is_put,
+            strike=strike,
+            spot=spot,
+            amount=amount,
+            time_to_expiry=self.ch.series(sid)[2] - self.now(),
+            params=MARGIN_PARAMS,
         )
 
     def full_position(self, account: str, sid: int) -> FullPosition:
@@ -240,8 +250,7 @@ class System:
 
     def push_spot(self, asset, price: int, signers=None) -> int:
         reports = [
-            sign_spot(r.key, self.chain_id(), self.oracle.address, asset.address, price,
-                      self.now())
+            sign_spot(r.key, self.chain_id(), self.oracle.address, asset.address, price, self.now())
             for r in (signers or self.reporters[:QUORUM])
         ]
         return self.oracle.report_spot(asset.address, ordered(reports))

@@ -14,8 +14,10 @@ UNIT = units.UNIT
 @pytest.mark.parametrize("is_put", [False, True])
 def test_matches_units(system, make_token, decimals, is_put):
     token = make_token(decimals)
-    pid = system.whitelist(system.weth, token, True) if is_put else system.whitelist(
-        token, system.usdc, False
+    pid = (
+        system.whitelist(system.weth, token, True)
+        if is_put
+        else system.whitelist(token, system.usdc, False)
     )
     strike = 1_234 * UNIT + 56_789
     sid = system.series(pid, strike)

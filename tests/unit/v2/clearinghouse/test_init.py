@@ -14,8 +14,11 @@ def _deploy(system, deployer: str, admin: str, guardian: str, bound_to: str | No
     nonce = boa.env.evm.vm.state.get_nonce(bytes.fromhex(deployer[2:]))
     with boa.env.prank(deployer):
         ledger = system.deployers["Ledger"].deploy(
-            bound_to or ids.create_address(deployer, nonce + 1), admin, system.fee_recipient,
-            system.MAKER_BPS, system.TAKER_BPS,
+            bound_to or ids.create_address(deployer, nonce + 1),
+            admin,
+            system.fee_recipient,
+            system.MAKER_BPS,
+            system.TAKER_BPS,
         )
         return system.deployers["Clearinghouse"].deploy(
             ledger.address, system.oracle.address, admin, guardian

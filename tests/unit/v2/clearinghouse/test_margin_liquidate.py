@@ -27,7 +27,11 @@ def test_moves_the_short_and_pays(system, engine, writer, keeper, tools):
         system.ch.margin_liquidate(writer, keeper, sid, UNIT, 400 * 10**6, 50)
     (log,) = tools.events(system.ch, "MarginLiquidated")
     assert (log.account, log.liquidator, log.amount, log.from_account, log.from_insurance) == (
-        writer, keeper, UNIT, 400 * 10**6, 50
+        writer,
+        keeper,
+        UNIT,
+        400 * 10**6,
+        50,
     )
     assert tuple(system.ch.margin_positions(writer, sid)) == (UNIT, 600 * 10**6)
     assert tuple(system.full_position(keeper, sid)) == (UNIT, 3_000 * 10**6)

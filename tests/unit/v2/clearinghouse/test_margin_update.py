@@ -1,4 +1,5 @@
-"""Clearinghouse (v2).margin_update: the MarginEngine's hook for margined writes and collateral moves.
+"""Clearinghouse (v2).margin_update: the MarginEngine's hook for margined writes and
+collateral moves.
 
 An EOA holding MARGIN_ROLE stands in for the engine, so these tests see the custody rules
 alone (the engine's margin check is tested in tests/unit/margin_engine).
@@ -58,13 +59,14 @@ def test_role_and_reasons(system, engine, writer, stranger):
         ((writer, usdc, 0, UNIT, writer, 1, True), "clearinghouse: unknown series"),
         ((writer, system.weth.address, sid, UNIT, writer, 1, True), "clearinghouse: wrong token"),
         ((writer, usdc, sid, 0, writer, 1, True), "clearinghouse: not margined"),
-        ((writer, usdc, sid, UNIT, writer, 3_000 * 10**6 + 1, True),
-         "clearinghouse: collateral above full"),
+        (
+            (writer, usdc, sid, UNIT, writer, 3_000 * 10**6 + 1, True),
+            "clearinghouse: collateral above full",
+        ),
         ((writer, usdc, sid, UNIT, writer, 1, False), "clearinghouse: collateral above full"),
         ((writer, usdc, sid, UNIT, "0x" + "00" * 20, 1, True), "clearinghouse: zero recipient"),
         ((writer, usdc, sid, 10**20 + 1, writer, 1, True), "clearinghouse: amount too large"),
-        ((stranger, usdc, sid, UNIT, writer, 1, True),
-         "ledger: insufficient free collateral"),
+        ((stranger, usdc, sid, UNIT, writer, 1, True), "ledger: insufficient free collateral"),
         ((writer, usdc, 0, 0, writer, 1, False), "clearinghouse: insufficient margin collateral"),
     ]
     for args, reason in cases:

@@ -44,7 +44,11 @@ def test_pays_the_payoff(system, writer, holder, keeper, tools, is_put, price):
     assert (expected > 0) == (price < STRIKE if is_put else price > STRIKE)
     assert (crystal.series_id, crystal.price, crystal.payout_pool) == (sid, price, pool)
     assert (log.holder, log.series_id, log.amount, log.payout, log.caller) == (
-        holder, sid, AMOUNT, expected, keeper
+        holder,
+        sid,
+        AMOUNT,
+        expected,
+        keeper,
     )
     token = system.usdc if is_put else system.weth
     assert system.ledger.free_collateral(holder, token.address) == expected

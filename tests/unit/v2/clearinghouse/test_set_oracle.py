@@ -1,4 +1,5 @@
-"""Clearinghouse (v2).set_oracle: admin-only; settlement reads the new Oracle, cached prices stay."""
+"""Clearinghouse (v2).set_oracle: admin-only; settlement reads the new Oracle, cached
+prices stay."""
 
 import boa
 import pytest

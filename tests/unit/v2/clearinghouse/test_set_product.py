@@ -26,10 +26,19 @@ def test_whitelists_product(system, make_token, tools, is_put):
         underlying.address, quote.address, collateral.address, is_put
     )
     assert tuple(system.ch.products(pid)) == (
-        underlying.address, quote.address, collateral.address, is_put, True
+        underlying.address,
+        quote.address,
+        collateral.address,
+        is_put,
+        True,
     )
     assert (log.product_id, log.underlying, log.quote, log.collateral, log.is_put, log.enabled) == (
-        pid, underlying.address, quote.address, collateral.address, is_put, True
+        pid,
+        underlying.address,
+        quote.address,
+        collateral.address,
+        is_put,
+        True,
     )
 
 
@@ -56,9 +65,7 @@ def test_too_many_decimals_reverts(system, make_token):
 
 def test_token_not_a_contract_reverts(system, stranger):
     with boa.env.prank(system.admin), boa.reverts("clearinghouse: token not a contract"):
-        system.ch.set_product(
-            stranger, system.usdc.address, stranger, False, True
-        )
+        system.ch.set_product(stranger, system.usdc.address, stranger, False, True)
 
 
 def test_quote_not_a_contract_reverts(system, stranger):

@@ -40,7 +40,12 @@ def test_returns_collateral_less_obligation(system, writer, holder, keeper, tool
     obligation = units.payoff(is_put, unit, STRIKE, price, AMOUNT, True)
     assert returned == locked - obligation
     assert (log.writer, log.series_id, log.amount, log.obligation, log.returned, log.caller) == (
-        writer, sid, AMOUNT, obligation, locked - obligation, keeper
+        writer,
+        sid,
+        AMOUNT,
+        obligation,
+        locked - obligation,
+        keeper,
     )
     assert tuple(system.full_position(writer, sid)) == (0, 0)
     assert system.ch.series_state(sid).open_interest == 0

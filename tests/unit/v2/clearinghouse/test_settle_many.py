@@ -45,9 +45,7 @@ def test_ten_series_one_writer(system, writer, holder):
     price = 3_000 * UNIT
     system.finalise_expiry(system.weth, expiry, price)
     total = system.ch.settle_many(sids, [writer] * 10)
-    assert total == sum(
-        10**18 - units.payoff(False, 10**18, k, price, UNIT, True) for k in strikes
-    )
+    assert total == sum(10**18 - units.payoff(False, 10**18, k, price, UNIT, True) for k in strikes)
     assert system.ledger.free_collateral(writer, system.weth.address) == total
     assert all(tuple(system.full_position(writer, sid)) == (0, 0) for sid in sids)
 

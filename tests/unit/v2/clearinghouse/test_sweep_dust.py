@@ -31,7 +31,10 @@ def test_dust_goes_to_fee_recipient(system, writer, extra_holders, keeper, fee_r
     paid = sum(units.payoff(False, 10**18, STRIKE, PRICE, a, False) for a in amounts)
     assert dust == obligation - paid > 0
     assert (log.series_id, log.token, log.amount, log.recipient) == (
-        sid, system.weth.address, dust, fee_recipient
+        sid,
+        system.weth.address,
+        dust,
+        fee_recipient,
     )
     assert system.ledger.free_collateral(fee_recipient, system.weth.address) == dust
     assert system.ledger.free_collateral(keeper, system.weth.address) == 0

@@ -30,19 +30,31 @@ class Margin:
     def ch(self):
         return self.system.ch
 
-    def write(self, writer: str, sid: int, amount: int, collateral: int, deposit: int | None = None,
-              recipient: str | None = None) -> int:
+    def write(
+        self,
+        writer: str,
+        sid: int,
+        amount: int,
+        collateral: int,
+        deposit: int | None = None,
+        recipient: str | None = None,
+    ) -> int:
         return self.system.write_margined(writer, sid, amount, collateral, deposit, recipient)
 
     def token_of(self, product_id: bytes):
         return self.system.token(self.ch.products(product_id)[2])
 
-    def position(self, sid: int, strike: int, amount: int, is_put: bool,
-                 spot: int = SPOT) -> risk.ShortPosition:
+    def position(
+        self, sid: int, strike: int, amount: int, is_put: bool, spot: int = SPOT
+    ) -> risk.ShortPosition:
         expiry = self.ch.series(sid)[2]
         return risk.ShortPosition(
-            is_put=is_put, strike=strike, spot=spot, amount=amount,
-            time_to_expiry=expiry - boa.env.evm.patch.timestamp, params=PARAMS,
+            is_put=is_put,
+            strike=strike,
+            spot=spot,
+            amount=amount,
+            time_to_expiry=expiry - boa.env.evm.patch.timestamp,
+            params=PARAMS,
         )
 
 

@@ -29,19 +29,32 @@ def test_first_call_starts_the_clock_and_restores(margin, writer, keeper, tools)
     assert tuple(got) == astuple(want)
     (log,) = logs
     assert (log.amount, log.discount_bps, log.from_account, log.reward, log.restored) == (
-        want.amount, 500, want.from_account, want.reward, True
+        want.amount,
+        500,
+        want.from_account,
+        want.reward,
+        True,
     )
     full = s.ch.collateral_required(sid, want.amount)
     assert tuple(s.ch.margin_positions(keeper, sid)) == (want.amount, full)
-    assert s.ledger.free_collateral(keeper, s.usdc.address) == free_before - full + want.from_account
+    assert (
+        s.ledger.free_collateral(keeper, s.usdc.address) == free_before - full + want.from_account
+    )
     left = (10 * UNIT - want.amount, locked - want.from_account)
     assert tuple(s.ch.margin_positions(writer, sid)) == left
     assert tuple(s.ch.margin_book(sid)) == (10 * UNIT - want.amount, 0)
     assert not margin.engine.is_liquidatable(writer, s.usdc.address)
     assert margin.engine.auction_start(writer, s.usdc.address) == 0
     # the reward is bounded by the discount's share of the maintenance buffer taken
-    m_x = risk.maintenance_requirement(True, USDC, STRIKE, SPOT, want.amount, _tte(margin, sid),
-                                       margin.position(sid, STRIKE, 1, True).params)
+    m_x = risk.maintenance_requirement(
+        True,
+        USDC,
+        STRIKE,
+        SPOT,
+        want.amount,
+        _tte(margin, sid),
+        margin.position(sid, STRIKE, 1, True).params,
+    )
     assert want.reward * 10_000 <= 3_000 * m_x
     tools.assert_solvent(s, s.usdc, [writer, keeper], [sid])
 
@@ -99,19 +112,33 @@ def test_pays_from_other_series(margin, writer, keeper, tools):
     s = margin.system
     sid = s.series(s.put_product, STRIKE)
     other = s.series(s.put_product, 1_000 * UNIT)
-    need = risk.account_requirement(USDC, [
-        margin.position(sid, STRIKE, 10 * UNIT, True),
-        margin.position(other, 1_000 * UNIT, 5 * UNIT, True),
-    ], False)
+    need = risk.account_requirement(
+        USDC,
+        [
+            margin.position(sid, STRIKE, 10 * UNIT, True),
+            margin.position(other, 1_000 * UNIT, 5 * UNIT, True),
+        ],
+        False,
+    )
     margin.write(writer, other, 5 * UNIT, 5_000 * USDC, deposit=need)
     margin.write(writer, sid, 10 * UNIT, need - 5_000 * USDC, deposit=0)
     boa.env.time_travel(seconds=60)
     s.push_spot(s.weth, SPOT)
     sid_held = s.ch.margin_positions(writer, sid).collateral
-    positions = [margin.position(sid, STRIKE, 10 * UNIT, True, SPOT),
-                 margin.position(other, 1_000 * UNIT, 5 * UNIT, True, SPOT)]
-    want = risk.liquidate(USDC, positions[0], need, risk.account_requirement(USDC, positions, True),
-                          risk.account_intrinsic(USDC, positions), 500, 10 * UNIT, 0)
+    positions = [
+        margin.position(sid, STRIKE, 10 * UNIT, True, SPOT),
+        margin.position(other, 1_000 * UNIT, 5 * UNIT, True, SPOT),
+    ]
+    want = risk.liquidate(
+        USDC,
+        positions[0],
+        need,
+        risk.account_requirement(USDC, positions, True),
+        risk.account_intrinsic(USDC, positions),
+        500,
+        10 * UNIT,
+        0,
+    )
     assert want.from_account > sid_held
     _fund_keeper(margin, keeper)
     with boa.env.prank(keeper):

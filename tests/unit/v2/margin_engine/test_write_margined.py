@@ -26,7 +26,11 @@ def test_locks_exactly_the_initial_requirement(margin, writer, holder, tools):
     assert (listed.account, listed.series_id) == (writer, sid)
     (log,) = tools.events(margin.engine, "MarginUpdated")
     assert (log.account, log.series_id, log.amount, log.collateral, log.added) == (
-        writer, sid, 10 * UNIT, need, True
+        writer,
+        sid,
+        10 * UNIT,
+        need,
+        True,
     )
     assert tuple(s.ch.margin_positions(writer, sid)) == (10 * UNIT, need)
     assert tuple(s.ch.series_state(sid)) == (10 * UNIT, need, 0, 0)
