@@ -386,7 +386,7 @@ class Book:
                     order.open += match.amount
                 else:
                     order.open += match.amount
-                    self._rest(order)
+                    self._rest(order, reinstating=True)
                 reinstated = True
         return reinstated
 
@@ -523,7 +523,7 @@ class Book:
         side = self.bids if order.is_buy else self.asks
         return side.levels[side.key(order.price)]
 
-    def _rest(self, order: BookOrder) -> None:
+    def _rest(self, order: BookOrder, reinstating: bool = False) -> None:
         """Put an order with an open amount on the book, in seq order within its level."""
         if order.is_buy:
             side, key = self.bids, order.price
@@ -534,7 +534,9 @@ class Book:
             level = side.levels[key] = _Level()
             insort(side.keys, key)
         queue = level.orders
-        if queue and queue[-1].seq > order.seq:  # back from a revert: its old place
+        if any(o is order for o in queue) if reinstating else False:
+            pass  # its stale entry (left by lazy deletion) already holds its place in the queue
+        elif queue and queue[-1].seq > order.seq:  # back from a revert: its old place
             index = len(queue)
             while index and queue[index - 1].seq > order.seq:
                 index -= 1

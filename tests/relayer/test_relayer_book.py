@@ -444,3 +444,19 @@ def test_the_fee_check_agrees_with_the_sdk_money_maths(
     elif fault is not None:
         assert reason == Reason.FEE_OVER_MAX
         assert not (buy_ok if fault is buy else sell_ok)
+
+
+def test_regression_a_reinstated_order_is_not_queued_twice(desk: Desk) -> None:
+    """Found by hypothesis: a fully matched order leaves a stale entry in its level's queue (lazy
+    deletion) while another order keeps the level alive; a revert must not queue it again."""
+    first = order(MAKER, False, UNIT, 100)
+    second = order(WRITER, False, UNIT, 100)
+    desk.submit(first)
+    desk.submit(second)
+    bid = order(TAKER, True, UNIT, 100)
+    desk.submit(bid)  # takes `first` off; its entry stays at the head of the queue
+    (match_id,) = desk.book.matches
+    desk.book.revert(match_id, {bid.hash}, "exchange: order cancelled", NOW)
+    desk.book.check_invariants()
+    assert [o.hash for o in desk.book.resting(False)] == [first.hash, second.hash]
+    assert desk.book.depth() == ([], [(100, 2 * UNIT, 2)])
