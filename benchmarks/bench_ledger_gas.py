@@ -1,6 +1,6 @@
 """Gas of the contracts-v2 Ledger's hot path on a real anvil node (hardfork Prague).
 
-The Ledger (`contracts/v2/Ledger.vy`) is the single hot-path contract of contracts v2:
+The Ledger (`contracts/Ledger.vy`) is the single hot-path contract of contracts v2:
 free collateral, positions (long and short in one word), the ERC-1155 itself and EIP-712
 order settlement in place. It is not wired into the deploy script yet; this bench deploys it
 alone with an account standing in for the Clearinghouse (which only registers the product
@@ -210,7 +210,7 @@ def main() -> int:
         w3 = Web3(HTTPProvider(anvil.url))
         bench = Bench(w3)
         token_abi, token_code = compile_contract(ROOT / "contracts" / "test" / "MockERC20.vy")
-        ledger_abi, ledger_code = compile_contract(ROOT / "contracts" / "v2" / "Ledger.vy")
+        ledger_abi, ledger_code = compile_contract(ROOT / "contracts" / "Ledger.vy")
         usdc = bench.deploy(token_abi, token_code, "USD Coin", "USDC", 6)
         weth = bench.deploy(token_abi, token_code, "Wrapped Ether", "WETH", 18)
         ledger = bench.deploy(

@@ -1,6 +1,6 @@
 # pragma version ~=0.4.3
 """
-@title Strikeline MarginEngine
+@title Strikeline MarginEngine (v2)
 @custom:contract-name MarginEngine
 @license GNU Affero General Public License v3.0 only
 @notice Partially collateralised (margined) shorts and their liquidation,
@@ -25,6 +25,14 @@
           from the fund, then a pro-rata haircut of that series' holders).
 
         The Clearinghouse grants this contract MARGIN_ROLE.
+
+        v2 (beside the Ledger): v1's engine pointed at the v2 Clearinghouse,
+        which keeps margined shorts apart from the Ledger's fully
+        collateralised ones. From a margined short's expiry until it settles
+        at its final price, the account's margin in that token stays locked:
+        no removal, release or new margined write (`_require_initial`), and
+        the expired series stays listed (`_prune`) so the lock cannot be
+        dropped by pruning.
 @custom:kill Revoke MARGIN_ROLE on the Clearinghouse, or set every product's
         margin parameters to zero (existing margined shorts are then margined
         at full collateral). The Clearinghouse's pause stops margined writing
@@ -33,6 +41,7 @@
 
 from snekmate.auth import access_control
 
+from .interfaces import IClearinghouse
 from .interfaces import IOracle
 
 # @dev Stateless margin and liquidation maths; no storage, so a plain import.
@@ -50,52 +59,6 @@ exports: (
     access_control.renounceRole,
     access_control.supportsInterface,
 )
-
-
-# ---------------------------------------------------------------------------
-#                                 Interfaces
-# ---------------------------------------------------------------------------
-
-struct Series:
-    product_id: bytes32
-    strike: uint256
-    expiry: uint256
-
-
-struct Product:
-    underlying: address
-    quote: address
-    collateral: address
-    is_put: bool
-    enabled: bool
-
-
-interface IClearinghouse:
-    def oracle() -> IOracle: view
-    def series(series_id: uint256) -> Series: view
-    def products(product_id: bytes32) -> Product: view
-    def token_unit(token: address) -> uint256: view
-    def insurance(token: address) -> uint256: view
-    def margin_words(
-        account: address, token: address, series_ids: DynArray[uint256, MAX_SERIES]
-    ) -> (uint256, DynArray[uint256, MAX_SERIES]): view
-    def margin_update(
-        account: address,
-        token: address,
-        series_id: uint256,
-        amount: uint256,
-        recipient: address,
-        collateral: uint256,
-        added: bool,
-    ): nonpayable
-    def margin_liquidate(
-        account: address,
-        liquidator: address,
-        series_id: uint256,
-        amount: uint256,
-        from_account: uint256,
-        from_insurance: uint256,
-    ): nonpayable
 
 
 # ---------------------------------------------------------------------------
@@ -180,6 +143,9 @@ struct AccountMargin:
     held: DynArray[uint256, MAX_SERIES]
     # collateral in the account's margin reserve
     reserve: uint256
+    # a listed margined short has expired and is not settled yet: its backing
+    # (the account's whole margin) stays locked until it settles
+    pending: bool
 
 
 clearinghouse: public(immutable(IClearinghouse))
@@ -234,8 +200,8 @@ def set_margin_params(product_id: bytes32, params: margin.MarginParams):
     @param params The parameters, or all zero.
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    product: Product = staticcall clearinghouse.products(product_id)
-    assert product.collateral != empty(address), "engine: unknown product"
+    collateral: address = (staticcall clearinghouse.products(product_id))[2]
+    assert collateral != empty(address), "engine: unknown product"
     word: uint256 = 0
     if params.spot_shock_bps | params.time_shock_bps | params.min_bps | params.maintenance_bps != 0:
         margin._check_margin_params(params)
@@ -419,7 +385,7 @@ def liquidate(account: address, token: address, series_id: uint256, max_amount: 
             short = state.shorts[i]
     liq: margin.Liquidation = margin._liquidate(
         staticcall clearinghouse.token_unit(token),
-        self._position(series_id, short, staticcall clearinghouse.oracle()),
+        self._position(series_id, short, IOracle(staticcall clearinghouse.oracle())),
         state.collateral,
         state.maintenance,
         state.intrinsic,
@@ -508,10 +474,11 @@ def account_margin(account: address, token: address) -> (uint256, uint256, uint2
 @view
 def free_margin(account: address, token: address) -> uint256:
     """
-    @dev Margined collateral above the initial requirement (0 if below).
+    @dev Margined collateral above the initial requirement (0 if below, or
+         while a margined short of the account expired unsettled).
     """
     state: AccountMargin = self._account(account, token, True, False, False)
-    if state.collateral > state.initial:
+    if state.collateral > state.initial and not state.pending:
         return state.collateral - state.initial
     return 0
 
@@ -539,17 +506,25 @@ def _cache(series_id: uint256) -> address:
     token: address = self._token_of[series_id]
     if token != empty(address):
         return token
-    s: Series = staticcall clearinghouse.series(series_id)
-    assert s.expiry != 0, "engine: unknown series"
-    product: Product = staticcall clearinghouse.products(s.product_id)
-    self._terms[series_id] = s.strike | (s.expiry << 128)
-    self._product_of[series_id] = s.product_id
-    word: uint256 = convert(product.underlying, uint256)
-    if product.is_put:
+    product_id: bytes32 = empty(bytes32)
+    strike: uint256 = 0
+    expiry: uint256 = 0
+    product_id, strike, expiry = staticcall clearinghouse.series(series_id)
+    assert expiry != 0, "engine: unknown series"
+    underlying: address = empty(address)
+    quote: address = empty(address)
+    collateral: address = empty(address)
+    is_put: bool = False
+    enabled: bool = False
+    underlying, quote, collateral, is_put, enabled = staticcall clearinghouse.products(product_id)
+    self._terms[series_id] = strike | (expiry << 128)
+    self._product_of[series_id] = product_id
+    word: uint256 = convert(underlying, uint256)
+    if is_put:
         word |= PUT_BIT
     self._underlying[series_id] = word
-    self._token_of[series_id] = product.collateral
-    return product.collateral
+    self._token_of[series_id] = collateral
+    return collateral
 
 
 @internal
@@ -615,10 +590,13 @@ def _account(
     for i: uint256 in range(len(listed), bound=MAX_SERIES):
         word: uint256 = words[i]
         series_id: uint256 = listed[i]
-        if word & MARGIN_BIT == 0 or block.timestamp >= self._terms[series_id] >> 128:
+        if word & MARGIN_BIT == 0:
+            continue
+        if block.timestamp >= self._terms[series_id] >> 128:
+            out.pending = True
             continue
         if oracle.address == empty(address):
-            oracle = staticcall clearinghouse.oracle()
+            oracle = IOracle(staticcall clearinghouse.oracle())
         out.collateral += word >> 128
         out.series_ids.append(series_id)
         out.shorts.append(word & SHORT_MASK)
@@ -640,7 +618,9 @@ def _account(
 def _prune(account: address, token: address) -> DynArray[uint256, MAX_SERIES]:
     """
     @dev Drops from the account's list the series no longer margined (closed
-         or settled) or expired, and returns what is left.
+         or settled), and returns what is left. An expired series stays
+         listed until it settles, so that its backing stays locked
+         (`_require_initial`).
     """
     listed: DynArray[uint256, MAX_SERIES] = self._margined[account][token]
     if len(listed) == 0:
@@ -650,7 +630,7 @@ def _prune(account: address, token: address) -> DynArray[uint256, MAX_SERIES]:
     reserve, words = staticcall clearinghouse.margin_words(account, token, listed)
     kept: DynArray[uint256, MAX_SERIES] = []
     for i: uint256 in range(len(listed), bound=MAX_SERIES):
-        if words[i] & MARGIN_BIT != 0 and block.timestamp < self._terms[listed[i]] >> 128:
+        if words[i] & MARGIN_BIT != 0:
             kept.append(listed[i])
     if len(kept) != len(listed):
         self._margined[account][token] = kept
@@ -661,9 +641,14 @@ def _prune(account: address, token: address) -> DynArray[uint256, MAX_SERIES]:
 def _require_initial(account: address, token: address):
     """
     @dev Reverts unless the account's margin in `token` covers its initial
-         requirement; a running auction clock is then cleared.
+         requirement and none of its margined shorts in `token` has expired
+         unsettled (from expiry until the series settles at its final price
+         the account's whole margin backs that short: no collateral leaves
+         and nothing new is written on it; anyone may `settle`). A running
+         auction clock is then cleared.
     """
     state: AccountMargin = self._account(account, token, True, False, False)
+    assert not state.pending, "engine: settlement pending"
     assert state.collateral >= state.initial, "engine: below initial margin"
     if self.auction_start[account][token] != 0:
         self._clear_auction(account, token)

@@ -41,6 +41,7 @@ def _safe_storage_dump(dump):
 _StorageModel = boa.contracts.vyper.vyper_contract.StorageModel
 _StorageModel.dump = _safe_storage_dump(_StorageModel.dump)
 CONTRACTS = ROOT / "contracts"
+V1_CONTRACTS = {"OptionToken", "Clearinghouse", "Exchange", "MarginEngine"}
 
 settings.register_profile(
     "ci",
@@ -122,7 +123,10 @@ def predict_create():
 
 
 def contract_path(name: str) -> Path:
-    """`contracts/<name>.vy`, or `contracts/test/<name>.vy` for test-only contracts."""
+    """`contracts/<name>.vy`, `contracts/v1/<name>.vy` for the v1 contracts their old tests
+    still load (until the v2 switch retires them), or `contracts/test/<name>.vy`."""
+    if name in V1_CONTRACTS:
+        return CONTRACTS / "v1" / f"{name}.vy"
     path = CONTRACTS / f"{name}.vy"
     return path if path.exists() else CONTRACTS / "test" / f"{name}.vy"
 

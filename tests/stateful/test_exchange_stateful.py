@@ -105,7 +105,7 @@ def exchange_world(deployers, admin, guardian, fee_recipient, predict_create):
             weth = deployers["MockERC20"].deploy("Wrapped Ether", "WETH", 18)
             call_product = ch.set_product(weth.address, usdc.address, weth.address, False, True)
             put_product = ch.set_product(weth.address, usdc.address, usdc.address, True, True)
-            ex = boa.load_partial(str(CONTRACTS / "Exchange.vy")).deploy(
+            ex = boa.load_partial(str(CONTRACTS / "v1" / "Exchange.vy")).deploy(
                 ch.address, admin, guardian, 10, 30
             )
             ch.grantRole(ch.EXCHANGE_ROLE(), ex.address)

@@ -1,4 +1,4 @@
-"""The v2 Ledger (contracts/v2/Ledger.vy) driven by random orders, matches, direct fills,
+"""The v2 Ledger (contracts/Ledger.vy) driven by random orders, matches, direct fills,
 partial fills and cancels against a Python model (ported from test_exchange_stateful.py; an
 account stands in for the Clearinghouse, orders carry the `sender` field, a short locks
 exactly full_collateral(short)).
@@ -105,7 +105,7 @@ def exchange_world(admin, fee_recipient):
         erc20 = boa.load_partial(str(CONTRACTS / "test" / "MockERC20.vy"))
         usdc = erc20.deploy("USD Coin", "USDC", 6)
         weth = erc20.deploy("Wrapped Ether", "WETH", 18)
-        ledger = boa.load_partial(str(CONTRACTS / "v2" / "Ledger.vy")).deploy(
+        ledger = boa.load_partial(str(CONTRACTS / "Ledger.vy")).deploy(
             clearing, admin, fee_recipient, 10, 30
         )
         with boa.env.prank(admin):

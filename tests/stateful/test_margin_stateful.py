@@ -62,7 +62,7 @@ EXAMPLES = (
 
 @functools.cache
 def _engine_deployer():
-    return boa.load_partial(str(CONTRACTS / "MarginEngine.vy"))
+    return boa.load_partial(str(CONTRACTS / "v1" / "MarginEngine.vy"))
 
 
 def _reason(error: BoaError) -> str:

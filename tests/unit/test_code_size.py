@@ -12,7 +12,7 @@ import pytest
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 
 EIP170 = 24_576
-CONTRACTS = ["OptionToken", "Clearinghouse", "Oracle", "Exchange", "MarginEngine", "Timelock"]
+CONTRACTS = ["Ledger", "Clearinghouse", "Oracle", "MarginEngine", "Timelock"]
 
 
 @pytest.mark.parametrize("name", CONTRACTS)

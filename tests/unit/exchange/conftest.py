@@ -37,7 +37,7 @@ def _signer(seed: int) -> LocalAccount:
 @pytest.fixture(scope="session")
 def exchange_deployer():
     """The Exchange, compiled once per session."""
-    return boa.load_partial(str(CONTRACTS / "Exchange.vy"))
+    return boa.load_partial(str(CONTRACTS / "v1" / "Exchange.vy"))
 
 
 @pytest.fixture(scope="session")

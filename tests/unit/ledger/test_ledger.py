@@ -64,7 +64,7 @@ class Market:
         self.usdc = token.deploy("USD Coin", "USDC", 6)
         self.weth = token.deploy("Wrapped Ether", "WETH", 18)
         self.ledger = boa.load(
-            str(CONTRACTS / "v2" / "Ledger.vy"),
+            str(CONTRACTS / "Ledger.vy"),
             self.clearing,
             self.admin,
             self.fees,
@@ -175,7 +175,7 @@ def free(market: Market, account: str) -> int:
 
 
 def test_deployed_code_keeps_2kb_of_eip170_headroom():
-    data = boa.load_partial(str(CONTRACTS / "v2" / "Ledger.vy")).compiler_data
+    data = boa.load_partial(str(CONTRACTS / "Ledger.vy")).compiler_data
     deployed = len(data.bytecode_runtime) + data.global_ctx.immutable_section_bytes
     assert deployed <= EIP170_HEADROOM, (
         f"Ledger: {deployed} bytes, {deployed - EIP170_HEADROOM} over"

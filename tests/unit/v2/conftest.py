@@ -33,7 +33,7 @@ from strikeline.oracle_reports import ordered, sign_expiry, sign_spot
 
 ROOT = Path(__file__).resolve().parents[3]
 CONTRACTS = ROOT / "contracts"
-V2 = CONTRACTS / "v2"
+V2 = CONTRACTS
 
 UNIT = 10**8
 USDC = 10**6

@@ -43,7 +43,7 @@ def _signer(seed: int) -> LocalAccount:
 def ledger_deployers() -> dict:
     """The Ledger and the test contracts it meets, compiled once per session."""
     paths = {
-        "Ledger": CONTRACTS / "v2" / "Ledger.vy",
+        "Ledger": CONTRACTS / "Ledger.vy",
         "MockERC20": CONTRACTS / "test" / "MockERC20.vy",
         "MockERC20NoReturn": CONTRACTS / "test" / "MockERC20NoReturn.vy",
         "MockERC20FeeOnTransfer": CONTRACTS / "test" / "MockERC20FeeOnTransfer.vy",
