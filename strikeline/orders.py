@@ -1,24 +1,27 @@
 """Signed option orders: the `Order` model, its EIP-712 hash, signing and fast recovery.
 
-The wallet-facing format is fixed by DESIGN.md and by `contracts/Exchange.vy`:
+The wallet-facing format is fixed by `contracts/Ledger.vy` (docs/exchange.md):
 
-- domain: name "Strikeline", version "1", chainId, verifyingContract = the Exchange;
-- ``Order(address maker,address taker,uint256 seriesId,bool isBuy,uint256 amount,
-  uint256 limitPrice,uint256 maxFee,uint256 nonce,uint256 deadline)``;
+- domain: name "Strikeline", version "1", chainId, verifyingContract = the Ledger;
+- ``Order(address maker,address taker,address sender,uint256 seriesId,bool isBuy,
+  uint256 amount,uint256 limitPrice,uint256 maxFee,uint256 nonce,uint256 deadline)``;
+  `taker` is the only allowed counterparty and `sender` the only address allowed to submit
+  the order (a relayer for `match_orders`, the taker for `fill`); zero means anyone;
 - ``Cancel(bytes32 orderHash)`` (an off-chain cancel at the relayer);
 - signatures are 65 bytes ``r || s || v`` with ``v`` in {27, 28} and a low ``s``.
 
 The order hash is the EIP-712 digest a wallet signs (`eth_signTypedData_v4`), the same
-value the Exchange computes and logs. Hashing here is a direct encoding (no JSON walk), so
+value the Ledger computes and logs. Hashing here is a direct encoding (no JSON walk), so
 the relayer can hash and recover tens of thousands of orders per second with coincurve; the
 tests check it against eth-account's generic encoder byte for byte.
 
-Money maths mirror the Exchange exactly (`fee`, `settlement`): integers only, rounding never
+Money maths mirror the Ledger exactly (`fee`, `settlement`): integers only, rounding never
 in a user's favour.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,13 +45,13 @@ except ImportError:  # pragma: no cover - the pinned environment has it
         return keccak(data)
 
 
-#: The EIP-712 domain name and version of the Exchange.
+#: The EIP-712 domain name and version of the Ledger.
 DOMAIN_NAME = "Strikeline"
 DOMAIN_VERSION = "1"
 
 ORDER_TYPE = (
-    "Order(address maker,address taker,uint256 seriesId,bool isBuy,uint256 amount,"
-    "uint256 limitPrice,uint256 maxFee,uint256 nonce,uint256 deadline)"
+    "Order(address maker,address taker,address sender,uint256 seriesId,bool isBuy,"
+    "uint256 amount,uint256 limitPrice,uint256 maxFee,uint256 nonce,uint256 deadline)"
 )
 CANCEL_TYPE = "Cancel(bytes32 orderHash)"
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
@@ -67,6 +70,7 @@ EIP712_TYPES: dict[str, list[dict[str, str]]] = {
     "Order": [
         {"name": "maker", "type": "address"},
         {"name": "taker", "type": "address"},
+        {"name": "sender", "type": "address"},
         {"name": "seriesId", "type": "uint256"},
         {"name": "isBuy", "type": "bool"},
         {"name": "amount", "type": "uint256"},
@@ -80,10 +84,10 @@ EIP712_TYPES: dict[str, list[dict[str, str]]] = {
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 UINT256_MAX = 2**256 - 1
-#: secp256k1 group order and the largest `s` the Exchange accepts (EIP-2).
+#: secp256k1 group order and the largest `s` the Ledger accepts (EIP-2).
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 LOW_S_MAX = SECP256K1_N // 2
-#: Fee bounds of the Exchange.
+#: Fee bounds of the Ledger.
 BPS = 10_000
 MAX_FEE_BPS = 1_250
 
@@ -91,6 +95,7 @@ MAX_FEE_BPS = 1_250
 _MESSAGE_FIELDS = {
     "maker": "maker",
     "taker": "taker",
+    "sender": "sender",
     "seriesId": "series_id",
     "isBuy": "is_buy",
     "amount": "amount",
@@ -137,19 +142,24 @@ def _address(name: str, value: Any) -> str:
 
 @dataclass(frozen=True)
 class Domain:
-    """The Exchange's EIP-712 domain on one chain."""
+    """The Ledger's EIP-712 domain on one chain: `Domain(chain_id, ledger_address)`."""
 
     chain_id: int
-    exchange: str
+    ledger: str
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chain_id", _uint("chain_id", self.chain_id))
-        object.__setattr__(self, "exchange", _address("exchange", self.exchange))
+        object.__setattr__(self, "ledger", _address("ledger", self.ledger))
+
+    @property
+    def exchange(self) -> str:
+        """The verifying contract under its v1 name (the Exchange then, the Ledger now)."""
+        return self.ledger
 
     @property
     def separator(self) -> bytes:
         """The 32-byte domain separator."""
-        return _domain_separator(self.chain_id, self.exchange)
+        return _domain_separator(self.chain_id, self.ledger)
 
     def as_dict(self) -> dict[str, Any]:
         """The domain as `eth_signTypedData_v4` takes it."""
@@ -157,19 +167,19 @@ class Domain:
             "name": DOMAIN_NAME,
             "version": DOMAIN_VERSION,
             "chainId": self.chain_id,
-            "verifyingContract": self.exchange,
+            "verifyingContract": self.ledger,
         }
 
 
 @functools.lru_cache(maxsize=64)
-def _domain_separator(chain_id: int, exchange: str) -> bytes:
-    """hashStruct(EIP712Domain) for the Exchange at `exchange` on `chain_id` (cached)."""
+def _domain_separator(chain_id: int, ledger: str) -> bytes:
+    """hashStruct(EIP712Domain) for the Ledger at `ledger` on `chain_id` (cached)."""
     return keccak(
         DOMAIN_TYPEHASH
         + keccak(text=DOMAIN_NAME)
         + keccak(text=DOMAIN_VERSION)
         + chain_id.to_bytes(32, "big")
-        + bytes.fromhex(exchange[2:]).rjust(32, b"\0")
+        + bytes.fromhex(ledger[2:]).rjust(32, b"\0")
     )
 
 
@@ -180,11 +190,14 @@ class Order:
     `amount` is in option units (8 decimals), `limit_price` and `max_fee` in quote-token
     base units (price per whole contract; the most the maker pays in fees over the whole
     amount), `deadline` in unix seconds (the order is void after it), `taker` the only
-    allowed counterparty or the zero address for anyone.
+    allowed counterparty or the zero address for anyone, `sender` the only address allowed
+    to submit the order on chain (`match_orders` caller or `fill` caller) or the zero address
+    for anyone.
     """
 
     maker: str
     taker: str = ZERO_ADDRESS
+    sender: str = ZERO_ADDRESS
     series_id: int
     is_buy: bool
     amount: int
@@ -196,6 +209,7 @@ class Order:
     def __post_init__(self) -> None:
         object.__setattr__(self, "maker", _address("maker", self.maker))
         object.__setattr__(self, "taker", _address("taker", self.taker))
+        object.__setattr__(self, "sender", _address("sender", self.sender))
         if not isinstance(self.is_buy, bool):
             raise OrderError(f"is_buy: expected a bool, got {type(self.is_buy).__name__}")
         for name in _UINT_FIELDS:
@@ -222,11 +236,16 @@ class Order:
         """The EIP-712 message (camelCase keys, int values)."""
         return {k: getattr(self, v) for k, v in _MESSAGE_FIELDS.items()}
 
+    def replace(self, **fields: Any) -> Order:
+        """A copy with `fields` changed (validated again; an old signature no longer fits)."""
+        return dataclasses.replace(self, **fields)
+
     def as_tuple(self) -> tuple:
-        """The Exchange's `Order` struct, in field order."""
+        """The Ledger's `Order` struct, in field order."""
         return (
             self.maker,
             self.taker,
+            self.sender,
             self.series_id,
             self.is_buy,
             self.amount,
@@ -246,11 +265,12 @@ class Order:
         }
 
     def struct_hash(self) -> bytes:
-        """hashStruct(Order): keccak256 of the type hash and the nine encoded fields."""
+        """hashStruct(Order): keccak256 of the type hash and the ten encoded fields."""
         return _keccak(
             ORDER_TYPEHASH
             + bytes.fromhex(self.maker[2:]).rjust(32, b"\0")
             + bytes.fromhex(self.taker[2:]).rjust(32, b"\0")
+            + bytes.fromhex(self.sender[2:]).rjust(32, b"\0")
             + self.series_id.to_bytes(32, "big")
             + int(self.is_buy).to_bytes(32, "big")
             + self.amount.to_bytes(32, "big")
@@ -261,7 +281,7 @@ class Order:
         )
 
     def hash(self, domain: Domain) -> bytes:
-        """The order hash: the EIP-712 digest the maker signs, as the Exchange computes it."""
+        """The order hash: the EIP-712 digest the maker signs, as the Ledger computes it."""
         return typed_digest(domain, self.struct_hash())
 
     def sign(self, signer: Any, domain: Domain) -> SignedOrder:
@@ -298,7 +318,7 @@ class SignedOrder:
 
 @dataclass(frozen=True)
 class Match:
-    """One match for `Exchange.match_orders`: the resting order sets the price."""
+    """One match for `Ledger.match_orders`: the resting order sets the price."""
 
     buy: SignedOrder
     sell: SignedOrder
@@ -311,7 +331,7 @@ class Match:
         return self.buy.order.limit_price if self.buy_is_maker else self.sell.order.limit_price
 
     def as_tuple(self) -> tuple:
-        """The Exchange's `Match` struct."""
+        """The Ledger's `Match` struct."""
         return (
             self.buy.order.as_tuple(),
             self.sell.order.as_tuple(),
@@ -324,7 +344,7 @@ class Match:
 
 
 def split_signature(signature: bytes) -> tuple[bytes, bytes, int]:
-    """A 65-byte ``r || s || v`` signature as the Exchange's ``Signature(r, s, v)`` struct."""
+    """A 65-byte ``r || s || v`` signature as the Ledger's ``Signature(r, s, v)`` struct."""
     signature = bytes(signature)
     if len(signature) != 65:
         raise SignatureError(f"signature: expected 65 bytes r || s || v, got {len(signature)}")
@@ -413,7 +433,7 @@ def normalize_signature(r: int, s: int, v: int) -> bytes:
     """65 bytes r || s || v with v in {27, 28} and s in the lower half of the curve order.
 
     A high-s signature is turned into its low-s twin (s' = n - s, v flipped), which signs
-    the same digest; the Exchange only accepts the low-s form.
+    the same digest; the Ledger only accepts the low-s form.
     """
     if v in (0, 1):
         v += 27
@@ -486,7 +506,7 @@ def _money_args(amount: int, price: int, *bps: int) -> None:
 
 
 def max_fee_allows(order: Order, amount: int, fee_: int) -> bool:
-    """The Exchange's pro rata cap: fee * order.amount <= max_fee * amount.
+    """The Ledger's pro rata cap: fee * order.amount <= max_fee * amount.
 
     As on chain, a `max_fee` so large that max_fee * amount overflows uint256 caps nothing.
     """
@@ -497,7 +517,7 @@ def max_fee_allows(order: Order, amount: int, fee_: int) -> bool:
 
 @dataclass(frozen=True)
 class Settlement:
-    """What one fill moves, in quote units: the Clearinghouse's `trade` arguments."""
+    """What one fill moves between free balances, in quote units."""
 
     buyer_debit: int
     seller_credit: int
@@ -513,7 +533,7 @@ class Settlement:
 def settlement(amount: int, price: int, buyer_bps: int, seller_bps: int) -> Settlement:
     """The buyer pays the premium rounded up plus its fee; the seller receives the premium
     rounded down less its fee. Raises `OrderError` when the seller's fee exceeds the premium
-    (the Exchange reverts with "exchange: fee exceeds premium"), and negative or non-integer
+    (the Ledger reverts with "ledger: fee exceeds premium"), and negative or non-integer
     arguments naming the argument."""
     _money_args(amount, price, buyer_bps, seller_bps)
     premium_down = amount * price // UNIT

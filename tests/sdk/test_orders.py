@@ -5,6 +5,8 @@ order model's validation and the fee maths."""
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 
 import pytest
 from eth_account import Account
@@ -29,8 +31,9 @@ UINT = st.integers(min_value=0, max_value=2**256 - 1)
 DOMAINS = st.builds(
     Domain,
     chain_id=st.integers(min_value=1, max_value=2**64),
-    exchange=st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex()),
+    ledger=st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex()),
 )
+ADDRESSES = st.binary(min_size=20, max_size=20).map(lambda b: to_checksum_address(b))
 
 
 def _order(maker: str, **fields) -> Order:
@@ -54,6 +57,7 @@ def signed_cases(draw):
     maker = Account.from_key(key).address
     order = Order(
         maker=maker,
+        sender=draw(ADDRESSES),
         series_id=draw(UINT),
         is_buy=draw(st.booleans()),
         amount=draw(UINT.filter(bool)),
@@ -217,18 +221,22 @@ def test_taker_equal_to_maker_refused():
         _order(maker, taker=maker.lower())
 
 
-def test_from_message_needs_exactly_the_nine_fields():
+def test_from_message_needs_exactly_the_ten_fields():
     message = _order(Account.from_key(b"\x01" * 32).address).to_message()
     with pytest.raises(OrderError, match="missing"):
         Order.from_message({k: v for k, v in message.items() if k != "nonce"})
+    with pytest.raises(OrderError, match="missing"):
+        Order.from_message({k: v for k, v in message.items() if k != "sender"})
     with pytest.raises(OrderError, match="unknown"):
         Order.from_message({**message, "salt": 1})
 
 
 def test_domain_validation():
-    with pytest.raises(OrderError, match="exchange"):
+    with pytest.raises(OrderError, match="ledger"):
         Domain(1, "nope")
-    assert Domain(1, "0x" + "ab" * 20).exchange == to_checksum_address("0x" + "ab" * 20)
+    domain = Domain(1, "0x" + "ab" * 20)
+    assert domain.ledger == domain.exchange == to_checksum_address("0x" + "ab" * 20)
+    assert domain.as_dict()["verifyingContract"] == domain.ledger
 
 
 def test_cancel_signature():
@@ -271,3 +279,33 @@ def test_max_fee_allows_pro_rata_and_unbounded_caps():
     assert not orders.max_fee_allows(order, 2, 6)
     huge = dataclasses.replace(order, max_fee=2**256 - 1)
     assert orders.max_fee_allows(huge, 2, 10**70)
+
+
+def test_order_type_is_the_ledgers():
+    """The type string (hence ORDER_TYPEHASH) is the one contracts/Ledger.vy hashes, and the
+    EIP-712 field list is that type's fields in order: a wallet and the Ledger agree."""
+    source = (Path(__file__).resolve().parents[2] / "contracts" / "Ledger.vy").read_text()
+    match = re.search(
+        r'ORDER_TYPEHASH: public\(constant\(bytes32\)\) = keccak256\(\s*"([^"]+)"', source
+    )
+    assert match is not None
+    assert match.group(1) == orders.ORDER_TYPE
+    fields = ",".join(f"{f['type']} {f['name']}" for f in orders.EIP712_TYPES["Order"])
+    assert orders.ORDER_TYPE == f"Order({fields})"
+    assert list(Order.__dataclass_fields__)[:3] == ["maker", "taker", "sender"]
+
+
+def test_sender_is_signed():
+    """Changing only `sender` changes the hash, so a relayer cannot retarget an order; the
+    default sender is the zero address (anyone may submit)."""
+    key = b"\x05" * 32
+    domain = Domain(1, "0x" + "22" * 20)
+    order = _order(Account.from_key(key).address)
+    assert order.sender == orders.ZERO_ADDRESS and order.as_tuple()[2] == orders.ZERO_ADDRESS
+    restricted = order.replace(sender="0x" + "77" * 20)
+    assert restricted.as_tuple()[2] == to_checksum_address("0x" + "77" * 20)
+    assert restricted.hash(domain) != order.hash(domain)
+    signed = order.sign(key, domain)
+    assert not SignedOrder(restricted, signed.signature, domain).is_valid()
+    with pytest.raises(OrderError, match="sender: not an address"):
+        order.replace(sender="0x12")
