@@ -4,19 +4,30 @@
 @custom:contract-name Oracle
 @license GNU Affero General Public License v3.0 only
 @notice Spot and expiry prices (8 decimals) from EIP-712 reports signed by
-        registered reporters (REPORTER_ROLE). Anyone may relay signed reports.
+        registered reporters (REPORTER_ROLE). Anyone may relay signed reports,
+        one or many at a time.
 
-        Spot: at least `quorum` fresh reports from distinct reporters, signers in
-        strictly ascending address order; the median becomes the spot price,
-        moved at most `max_deviation_bps` from the previous fresh price in one
-        update (a larger move is clamped and catches up over later updates).
+        The relayer does not choose the median (issue 10): every reporter's
+        latest report is kept on chain in its own slot, and the aggregate is
+        the median over the latest fresh report of every registered reporter,
+        whichever transaction brought it. Leaving a report out of a batch
+        leaves it out of nothing: a report already stored counts until it
+        ages past `max_age`, and anyone may relay the missing one.
+
+        Spot: a report newer than its reporter's stored one replaces it (an
+        older one is skipped). When at least `quorum` reporters hold a fresh
+        report, their median becomes the spot price, moved at most
+        `max_deviation_bps` from the previous fresh price in one update (a
+        larger move is clamped and catches up over later updates); its
+        timestamp is the oldest report counted.
 
         Expiry: reports for (asset, expiry) are accepted once
-        `block.timestamp >= expiry + locking_period`; the median is stored and
-        may be disputed once by a DISPUTER during `dispute_period` after it was
-        reported; it becomes final when that window ends. The moment of
-        finality is fixed when the price is reported (`final_at`), so a later
-        change of `dispute_period` never re-opens a price already used.
+        `block.timestamp >= expiry + locking_period`, one per reporter. When
+        `quorum` are stored the price is set and its finality fixed
+        (`final_at`: now plus the dispute period in force, so a later change
+        of `dispute_period` never re-opens a price already used); until then
+        later reporters' reports still join and the price is the median of
+        all stored. A DISPUTER may replace it once before `final_at`.
         Settlement reads only final prices.
 
         EIP-712 domain: name "Strikeline Oracle", version "1", chainId, this
@@ -56,6 +67,20 @@ event SpotUpdated:
     median: uint256
     timestamp: uint256
     reporters: uint256
+
+
+event SpotReportAccepted:
+    asset: indexed(address)
+    reporter: indexed(address)
+    price: uint256
+    timestamp: uint256
+
+
+event ExpiryReportAccepted:
+    asset: indexed(address)
+    expiry: indexed(uint256)
+    reporter: indexed(address)
+    price: uint256
 
 
 event ExpiryPriceReported:
@@ -110,6 +135,12 @@ struct Spot:
     timestamp: uint256
 
 
+struct SpotUpdates:
+    # block time of the last aggregate update and of the one before
+    updated_at: uint256
+    previous_update: uint256
+
+
 struct ExpiryPrice:
     price: uint256
     reported_at: uint256
@@ -127,6 +158,15 @@ expiry_prices: public(HashMap[address, HashMap[uint256, ExpiryPrice]])
 # @dev When each reported expiry price becomes final: its report time plus the
 # dispute period in force then.
 final_at: public(HashMap[address, HashMap[uint256, uint256]])
+# @dev Each reporter's latest spot report per asset (asset => reporter).
+latest_report: public(HashMap[address, HashMap[address, Spot]])
+# @dev Reporters that had a report stored, at most MAX_REPORTS; the slot of
+# one whose role was revoked is reused.
+reporters: public(DynArray[address, MAX_REPORTS])
+spot_updates: public(HashMap[address, SpotUpdates])
+# @dev Stored expiry reports per (asset, expiry), one per reporter.
+_expiry_reports: HashMap[address, HashMap[uint256, DynArray[uint256, MAX_REPORTS]]]
+expiry_reported: public(HashMap[address, HashMap[uint256, HashMap[address, bool]]])
 
 
 @deploy
@@ -165,63 +205,98 @@ def set_parameters(
 @external
 def report_spot(asset: address, reports: DynArray[Report, MAX_REPORTS]) -> uint256:
     """
-    @dev Sets the spot price of `asset` from signed reports; anyone may relay.
-    @return uint256 The new spot price.
+    @dev Stores signed spot reports of `asset` (any number, any signer
+         order; anyone may relay): each replaces its reporter's stored report
+         if newer, else is skipped. Then, if at least `quorum` reporters hold
+         a fresh report, their median (clamped) becomes the spot price.
+    @return uint256 The new spot price, 0 if fewer than `quorum` are fresh.
     """
-    previous: Spot = self.spot[asset]
-    prices: DynArray[uint256, MAX_REPORTS] = []
-    oldest: uint256 = max_value(uint256)
-    last_signer: address = empty(address)
-    assert len(reports) >= self.quorum, "oracle: below quorum"
+    accepted: bool = False
     for report: Report in reports:
-        assert report.price != 0, "oracle: zero price"
-        assert report.price <= MAX_PRICE, "oracle: price too large"
+        self._check_price(report.price)
         assert report.timestamp <= block.timestamp, "oracle: report from the future"
         assert block.timestamp - report.timestamp <= self.max_age, "oracle: stale report"
-        assert report.timestamp > previous.timestamp, "oracle: report not newer"
         digest: bytes32 = eip712._hash_typed_data_v4(
             keccak256(abi_encode(SPOT_REPORT_TYPEHASH, asset, report.price, report.timestamp))
         )
-        last_signer = self._check_signer(digest, report.signature, last_signer)
-        prices.append(report.price)
-        oldest = min(oldest, report.timestamp)
+        signer: address = self._reporter(digest, report.signature)
+        if report.timestamp <= self.latest_report[asset][signer].timestamp:
+            continue
+        self._register(signer)
+        self.latest_report[asset][signer] = Spot(price=report.price, timestamp=report.timestamp)
+        accepted = True
+        log SpotReportAccepted(asset=asset, reporter=signer, price=report.price, timestamp=report.timestamp)
+    assert accepted, "oracle: report not newer"
 
+    # @dev the median over every reporter's latest fresh report, not the batch's
+    prices: DynArray[uint256, MAX_REPORTS] = []
+    oldest: uint256 = max_value(uint256)
+    for reporter: address in self.reporters:
+        stored: Spot = self.latest_report[asset][reporter]
+        if (
+            stored.price != 0
+            and block.timestamp - stored.timestamp <= self.max_age
+            and access_control.hasRole[REPORTER_ROLE][reporter]
+        ):
+            prices.append(stored.price)
+            oldest = min(oldest, stored.timestamp)
+    if len(prices) < self.quorum:
+        return 0
+    previous: Spot = self.spot[asset]
     median: uint256 = self._median(prices)
     price: uint256 = median
     if previous.price != 0 and block.timestamp - previous.timestamp <= self.max_age:
         band: uint256 = previous.price * self.max_deviation_bps // BPS
         price = max(min(median, previous.price + band), previous.price - band)
     self.spot[asset] = Spot(price=price, timestamp=oldest)
-    log SpotUpdated(asset=asset, price=price, median=median, timestamp=oldest, reporters=len(reports))
+    self.spot_updates[asset] = SpotUpdates(
+        updated_at=block.timestamp, previous_update=self.spot_updates[asset].updated_at
+    )
+    log SpotUpdated(asset=asset, price=price, median=median, timestamp=oldest, reporters=len(prices))
     return price
 
 
 @external
 def report_expiry(asset: address, expiry: uint256, reports: DynArray[Report, MAX_REPORTS]) -> uint256:
     """
-    @dev Sets the expiry price of (`asset`, `expiry`) from signed reports once
-         the locking period after expiry has passed; anyone may relay. The
-         price is then open to dispute for `dispute_period`.
-    @return uint256 The expiry price (median of the reports).
+    @dev Stores signed expiry reports of (`asset`, `expiry`) once the locking
+         period after expiry has passed, one per reporter (a reporter's
+         second is skipped); anyone may relay. When `quorum` are stored the
+         price is set and its finality fixed; until it is final (or
+         disputed) later reporters still join, and the price is the median
+         of all stored reports.
+    @return uint256 The expiry price, 0 while fewer than `quorum` are stored.
     """
     assert expiry != 0, "oracle: zero expiry"
     assert block.timestamp >= expiry + self.locking_period, "oracle: locking period"
-    assert self.expiry_prices[asset][expiry].reported_at == 0, "oracle: already reported"
-    assert len(reports) >= self.quorum, "oracle: below quorum"
-    prices: DynArray[uint256, MAX_REPORTS] = []
-    last_signer: address = empty(address)
+    current: ExpiryPrice = self.expiry_prices[asset][expiry]
+    if current.reported_at != 0:
+        assert not current.disputed, "oracle: price disputed"
+        assert block.timestamp < self.final_at[asset][expiry], "oracle: price final"
+    prices: DynArray[uint256, MAX_REPORTS] = self._expiry_reports[asset][expiry]
+    accepted: bool = False
     for report: Report in reports:
-        assert report.price != 0, "oracle: zero price"
-        assert report.price <= MAX_PRICE, "oracle: price too large"
+        self._check_price(report.price)
         digest: bytes32 = eip712._hash_typed_data_v4(
             keccak256(abi_encode(EXPIRY_REPORT_TYPEHASH, asset, expiry, report.price))
         )
-        last_signer = self._check_signer(digest, report.signature, last_signer)
+        signer: address = self._reporter(digest, report.signature)
+        if self.expiry_reported[asset][expiry][signer]:
+            continue
+        self.expiry_reported[asset][expiry][signer] = True
         prices.append(report.price)
+        accepted = True
+        log ExpiryReportAccepted(asset=asset, expiry=expiry, reporter=signer, price=report.price)
+    assert accepted, "oracle: already reported"
+    self._expiry_reports[asset][expiry] = prices
+    if len(prices) < self.quorum:
+        return 0
     price: uint256 = self._median(prices)
-    self.expiry_prices[asset][expiry] = ExpiryPrice(price=price, reported_at=block.timestamp, disputed=False)
-    self.final_at[asset][expiry] = block.timestamp + self.dispute_period
-    log ExpiryPriceReported(asset=asset, expiry=expiry, price=price, reported_at=block.timestamp)
+    if current.reported_at == 0:
+        current.reported_at = block.timestamp
+        self.final_at[asset][expiry] = block.timestamp + self.dispute_period
+    self.expiry_prices[asset][expiry] = ExpiryPrice(price=price, reported_at=current.reported_at, disputed=False)
+    log ExpiryPriceReported(asset=asset, expiry=expiry, price=price, reported_at=current.reported_at)
     return price
 
 
@@ -232,8 +307,7 @@ def dispute_expiry(asset: address, expiry: uint256, price: uint256):
          once. The window is not extended.
     """
     access_control._check_role(DISPUTER_ROLE, msg.sender)
-    assert price != 0, "oracle: zero price"
-    assert price <= MAX_PRICE, "oracle: price too large"
+    self._check_price(price)
     current: ExpiryPrice = self.expiry_prices[asset][expiry]
     assert current.reported_at != 0, "oracle: not reported"
     assert block.timestamp < self.final_at[asset][expiry], "oracle: dispute window over"
@@ -286,18 +360,60 @@ def expiry_digest(asset: address, expiry: uint256, price: uint256) -> bytes32:
     return eip712._hash_typed_data_v4(keccak256(abi_encode(EXPIRY_REPORT_TYPEHASH, asset, expiry, price)))
 
 
+@external
+@view
+def reporter_count() -> uint256:
+    """
+    @dev How many reporters are listed (`reporters(i)`, i below this).
+    """
+    return len(self.reporters)
+
+
+@external
+@view
+def expiry_report_count(asset: address, expiry: uint256) -> uint256:
+    """
+    @dev How many expiry reports of (`asset`, `expiry`) are stored.
+    """
+    return len(self._expiry_reports[asset][expiry])
+
+
+@internal
+@pure
+def _check_price(price: uint256):
+    assert price != 0, "oracle: zero price"
+    assert price <= MAX_PRICE, "oracle: price too large"
+
+
 @internal
 @view
-def _check_signer(digest: bytes32, signature: Bytes[65], last_signer: address) -> address:
+def _reporter(digest: bytes32, signature: Bytes[65]) -> address:
     """
-    @dev Recovers a 65-byte low-s signature, requires a registered reporter
-         strictly above `last_signer` (so every signer is distinct).
+    @dev Recovers a 65-byte low-s signature and requires a registered
+         reporter.
     """
     assert len(signature) == 65, "oracle: signature length"
     signer: address = ecdsa._recover_sig(digest, signature)
-    assert convert(signer, uint256) > convert(last_signer, uint256), "oracle: signers not ascending"
     assert access_control.hasRole[REPORTER_ROLE][signer], "oracle: not a reporter"
     return signer
+
+
+@internal
+def _register(reporter: address):
+    """
+    @dev Lists `reporter` for the spot median: appended, or in the slot of a
+         listed reporter whose role was revoked.
+    """
+    if reporter in self.reporters:
+        return
+    if len(self.reporters) < MAX_REPORTS:
+        self.reporters.append(reporter)
+        return
+    for i: uint256 in range(MAX_REPORTS):
+        if not access_control.hasRole[REPORTER_ROLE][self.reporters[i]]:
+            self.reporters[i] = reporter
+            return
+    raise "oracle: too many reporters"
 
 
 @internal

@@ -1,4 +1,5 @@
-"""Oracle.report_expiry: after expiry plus the locking period, once, from a quorum."""
+"""Oracle.report_expiry: after expiry plus the locking period, one report per reporter; the price
+is the median of every report stored before it is final (issue 10: the relayer cannot pick it)."""
 
 import boa
 import pytest
@@ -92,9 +93,56 @@ def test_other_expiry_and_asset_are_independent(system, tools, expiry):
     assert system.oracle.report_expiry(system.usdc.address, expiry, reports) == 10**8
 
 
-def test_below_quorum_reverts(system, tools, expiry):
-    with boa.reverts("oracle: below quorum"):
-        _report(system, tools, expiry, [P])
+def test_below_quorum_stores_and_returns_zero(system, tools, expiry):
+    a, b, _ = system.reporters
+    assert _report(system, tools, expiry, [P], signers=[a]) == 0
+    assert system.oracle.expiry_report_count(system.weth.address, expiry) == 1
+    assert system.oracle.expiry_reported(system.weth.address, expiry, a.address)
+    assert tuple(system.oracle.expiry_price(system.weth.address, expiry)) == (0, False)
+    assert system.oracle.final_at(system.weth.address, expiry) == 0
+    boa.env.time_travel(seconds=50)
+    assert _report(system, tools, expiry, [P + 2], signers=[b]) == P + 1
+    assert system.oracle.expiry_prices(system.weth.address, expiry).reported_at == tools.now()
+    assert system.oracle.final_at(system.weth.address, expiry) == (
+        tools.now() + system.oracle.dispute_period()
+    )
+
+
+def test_regression_late_report_joins_the_median(system, tools, expiry):
+    """Issue 10 (Medium-low): a relayer that brought 3,000 and 2,000 and left the second
+    3,000 out set the price to 2,500; the left-out report, relayed by anyone before the price
+    is final, joins the median. Finality stays fixed at the first quorum."""
+    a, b, c = system.reporters
+    high, low = 3_000 * 10**8, 2_000 * 10**8
+    assert _report(system, tools, expiry, [high, low], signers=[a, c]) == (high + low) // 2
+    first = tools.now()
+    final = system.oracle.final_at(system.weth.address, expiry)
+    boa.env.time_travel(seconds=60)
+    assert _report(system, tools, expiry, [high], signers=[b]) == high
+    assert tuple(system.oracle.expiry_prices(system.weth.address, expiry)) == (high, first, False)
+    assert system.oracle.final_at(system.weth.address, expiry) == final
+    tools.warp_to(final)
+    assert tuple(system.oracle.expiry_price(system.weth.address, expiry)) == (high, True)
+
+
+def test_report_after_final_reverts(system, tools, expiry):
+    a, b, c = system.reporters
+    _report(system, tools, expiry, [P, P], signers=[a, b])
+    tools.warp_to(system.oracle.final_at(system.weth.address, expiry) - 1)
+    assert _report(system, tools, expiry, [P + 6], signers=[c]) == P
+    tools.warp_to(system.oracle.final_at(system.weth.address, expiry))
+    with boa.reverts("oracle: price final"):
+        _report(system, tools, expiry, [P + 1], signers=[c])
+
+
+def test_report_after_dispute_reverts(system, tools, expiry):
+    a, b, c = system.reporters
+    _report(system, tools, expiry, [P, P], signers=[a, b])
+    with boa.env.prank(system.disputer):
+        system.oracle.dispute_expiry(system.weth.address, expiry, P + 9)
+    with boa.reverts("oracle: price disputed"):
+        _report(system, tools, expiry, [P + 1], signers=[c])
+    assert system.oracle.expiry_prices(system.weth.address, expiry).price == P + 9
 
 
 def test_zero_price_reverts(system, tools, expiry):
@@ -107,10 +155,10 @@ def test_price_above_max_reverts(system, tools, expiry):
         _report(system, tools, expiry, [P, system.oracle.MAX_PRICE() + 1])
 
 
-def test_same_signer_twice_reverts(system, tools, expiry):
+def test_same_signer_twice_counts_once(system, tools, expiry):
     r = system.reporters[1]
-    with boa.reverts("oracle: signers not ascending"):
-        _report(system, tools, expiry, [P, P], signers=[r, r])
+    assert _report(system, tools, expiry, [P, P + 8], signers=[r, r]) == 0
+    assert system.oracle.expiry_report_count(system.weth.address, expiry) == 1
 
 
 def test_non_reporter_reverts(system, tools, expiry):

@@ -1,4 +1,5 @@
-"""Oracle.report_spot: median of a quorum of fresh, signed, distinct reporters' prices."""
+"""Oracle.report_spot: each reporter's latest report is stored; the spot is the median over every
+reporter's fresh stored report once a quorum holds one (issue 10: the relayer cannot pick it)."""
 
 import boa
 import pytest
@@ -65,29 +66,128 @@ def test_timestamp_is_oldest_report(system, tools):
     assert system.oracle.spot(system.weth.address).timestamp == now - 100
 
 
-def test_below_quorum_reverts(system, tools):
-    with boa.reverts("oracle: below quorum"):
-        _report(system, tools, [P])
+def test_below_quorum_stores_and_returns_zero(system, tools):
+    a, b, _ = system.reporters
+    assert _report(system, tools, [P], signers=[a]) == 0
+    assert tuple(system.oracle.spot(system.weth.address)) == (0, 0)
+    assert tuple(system.oracle.latest_report(system.weth.address, a.address)) == (P, tools.now())
+    with boa.reverts("oracle: no price"):
+        system.oracle.spot_price(system.weth.address)
+    # the second reporter's report, relayed alone by anyone, completes the quorum
+    assert _report(system, tools, [P + 2], signers=[b]) == P + 1
 
 
 def test_raised_quorum_needs_more_reports(system, tools):
     with boa.env.prank(system.admin):
         system.oracle.set_parameters(3, 3_600, 5_000, 300, 3_600)
-    with boa.reverts("oracle: below quorum"):
-        _report(system, tools, [P, P])
-    assert _report(system, tools, [P, P, P]) == P
+    assert _report(system, tools, [P, P]) == 0
+    assert _report(system, tools, [P], signers=[system.reporters[2]]) == P
 
 
-def test_same_signer_twice_reverts(system, tools):
+def test_same_signer_twice_counts_once(system, tools):
     r = system.reporters[0]
-    with boa.reverts("oracle: signers not ascending"):
-        _report(system, tools, [P, P + 1], signers=[r, r])
+    assert _report(system, tools, [P, P + 1], signers=[r, r]) == 0
+    assert len(tools.events(system.oracle, "SpotReportAccepted")) == 1
+    assert system.oracle.latest_report(system.weth.address, r.address).price == P
 
 
-def test_descending_signers_revert(system, tools):
-    reports = tools.spot_reports(system, system.weth, [P, P])
-    with boa.reverts("oracle: signers not ascending"):
-        system.oracle.report_spot(system.weth.address, list(reversed(reports)))
+def test_signer_order_does_not_matter(system, tools):
+    reports = tools.spot_reports(system, system.weth, [P, P + 2])
+    assert system.oracle.report_spot(system.weth.address, list(reversed(reports))) == P + 1
+
+
+def test_regression_relayer_cannot_pick_the_median(system, tools):
+    """Issue 10 (Medium-low): from 3,000, 3,000 and 2,000 with quorum 2 a relayer that left
+    the second 3,000 out set the spot to 2,500. Every reporter's stored fresh report counts."""
+    a, b, c = system.reporters
+    high, low = 3_000 * 10**8, 2_000 * 10**8
+    assert _report(system, tools, [high, high, low]) == high
+    boa.env.time_travel(seconds=30)
+    # the next round: the relayer brings a's and c's new reports and leaves b's out
+    assert _report(system, tools, [high, low], signers=[a, c]) == high
+    assert system.oracle.spot_price(system.weth.address) == high
+    # a left-out report is not lost either: anyone relays it later and it counts
+    boa.env.time_travel(seconds=30)
+    assert _report(system, tools, [low], signers=[c]) == high
+    assert _report(system, tools, [high], signers=[b]) == high
+
+
+def test_one_of_three_reporters_down_still_prices(system, tools):
+    a, b, c = system.reporters
+    _report(system, tools, [P, P, P])
+    boa.env.time_travel(seconds=system.oracle.max_age() + 1)
+    # c is down: its report aged out; a and b alone still reach quorum 2
+    assert _report(system, tools, [P + 10], signers=[a]) == 0
+    assert _report(system, tools, [P + 20], signers=[b]) == P + 15
+    (log,) = tools.events(system.oracle, "SpotUpdated")
+    assert log.reporters == 2
+
+
+def test_aged_out_report_leaves_the_median(system, tools):
+    a, b, c = system.reporters
+    now = tools.now()
+    old = sign_spot(c.key, system.chain_id(), system.oracle.address, system.weth.address, P, now)
+    system.oracle.report_spot(system.weth.address, [old.as_tuple()])
+    boa.env.time_travel(seconds=system.oracle.max_age())
+    # c's report is exactly max_age old: still counted
+    assert _report(system, tools, [P + 100, P + 100], signers=[a, b]) == P + 100
+    assert system.oracle.spot(system.weth.address).timestamp == now
+    boa.env.time_travel(seconds=1)
+    assert _report(system, tools, [P + 200], signers=[a]) == P + 150
+    (log,) = tools.events(system.oracle, "SpotUpdated")
+    assert log.reporters == 2
+
+
+def test_revoked_reporter_report_leaves_the_median(system, tools):
+    a, b, c = system.reporters
+    _report(system, tools, [P, P, 10 * P])
+    with boa.env.prank(system.admin):
+        system.oracle.revokeRole(system.oracle.REPORTER_ROLE(), c.address)
+    boa.env.time_travel(seconds=1)
+    assert _report(system, tools, [P + 2], signers=[a]) == P + 1
+
+
+def test_spot_updates_record_the_last_two_updates(system, tools):
+    _report(system, tools, [P, P])
+    first = tools.now()
+    assert tuple(system.oracle.spot_updates(system.weth.address)) == (first, 0)
+    boa.env.time_travel(seconds=7)
+    _report(system, tools, [P, P])
+    assert tuple(system.oracle.spot_updates(system.weth.address)) == (first + 7, first)
+    # a report stored below quorum is no aggregate update
+    boa.env.time_travel(seconds=7)
+    with boa.env.prank(system.admin):
+        system.oracle.set_parameters(3, 3_600, 5_000, 300, 3_600)
+    assert _report(system, tools, [P], signers=[system.reporters[0]]) == 0
+    assert tuple(system.oracle.spot_updates(system.weth.address)) == (first + 7, first)
+
+
+def test_reporters_are_listed_once(system, tools):
+    assert system.oracle.reporter_count() == 0
+    _report(system, tools, [P, P])
+    boa.env.time_travel(seconds=1)
+    _report(system, tools, [P, P, P])
+    assert system.oracle.reporter_count() == 3
+    listed = {system.oracle.reporters(i) for i in range(3)}
+    assert listed == {r.address for r in system.reporters}
+
+
+def test_seventeenth_reporter_needs_a_revoked_slot(system, tools):
+    role = system.oracle.REPORTER_ROLE()
+    extra = [Account.from_key(bytes([0x60 + i]) * 32) for i in range(14)]
+    with boa.env.prank(system.admin):
+        for acct in extra:
+            system.oracle.grantRole(role, acct.address)
+    signers = [*system.reporters, *extra[:13]]
+    assert _report(system, tools, [P] * 16, signers=signers) == P
+    assert system.oracle.reporter_count() == 16
+    with boa.reverts("oracle: too many reporters"):
+        _report(system, tools, [P], signers=[extra[13]])
+    with boa.env.prank(system.admin):
+        system.oracle.revokeRole(role, extra[0].address)
+    assert _report(system, tools, [P + 30], signers=[extra[13]]) == P
+    assert system.oracle.reporter_count() == 16
+    assert extra[0].address not in {system.oracle.reporters(i) for i in range(16)}
 
 
 def test_non_reporter_reverts(system, tools):
@@ -96,7 +196,7 @@ def test_non_reporter_reverts(system, tools):
         _report(system, tools, [P, P, P], signers=signers)
 
 
-def test_revoked_reporter_reverts(system, tools):
+def test_revoked_reporter_cannot_report(system, tools):
     with boa.env.prank(system.admin):
         system.oracle.revokeRole(system.oracle.REPORTER_ROLE(), system.reporters[0].address)
     with boa.reverts("oracle: not a reporter"):
@@ -120,6 +220,12 @@ def test_report_not_newer_reverts(system, tools):
     _report(system, tools, [P, P])
     with boa.reverts("oracle: report not newer"):
         _report(system, tools, [P + 1, P + 1])
+    # one newer report in the batch is enough: the old one is skipped
+    boa.env.time_travel(seconds=1)
+    old = tools.spot_reports(system, system.weth, [P + 5], tools.now() - 1, [system.reporters[0]])
+    new = tools.spot_reports(system, system.weth, [P + 3], signers=[system.reporters[1]])
+    assert system.oracle.report_spot(system.weth.address, [*old, *new]) == P + 1
+    assert len(tools.events(system.oracle, "SpotReportAccepted")) == 1
     boa.env.time_travel(seconds=1)
     assert _report(system, tools, [P + 1, P + 1]) == P + 1
 
