@@ -77,7 +77,7 @@ class TransactionFailed(BindingError):
     """A transaction (or its gas estimate) reverted or the node refused it.
 
     `reason` is the revert string (or the node's message), `call` names the contract function
-    ("Exchange.match_orders"), `receipt` is set when the transaction was mined and reverted.
+    ("Ledger.match_orders"), `receipt` is set when the transaction was mined and reverted.
     The message is one line: "<call>: <reason>".
     """
 
@@ -316,7 +316,7 @@ def send(
     With `access_list`, the node's `eth_createAccessList` names every contract and storage
     slot the call touches and the transaction pre-declares them (EIP-2930): each costs 200 gas
     less than a cold access, about 4,000 gas on a relayer's match. The list is only used when
-    it makes the transaction cheaper. `call` names the call in errors ("Exchange.fill").
+    it makes the transaction cheaper. `call` names the call in errors ("Ledger.fill").
 
     Raises:
         InvalidCallArgument: `sender` is neither an address nor a LocalAccount.
@@ -499,10 +499,49 @@ class ContractBinding:
 
 
 class Position(NamedTuple):
-    """A short position in the Clearinghouse."""
+    """An account's position in one series on the Ledger: the longs it holds and its fully
+    collateralised short (which locks `ClearinghouseBinding.collateral_required(short)`)."""
+
+    long: int
+    short: int
+
+
+class MarginPosition(NamedTuple):
+    """A margined short in the Clearinghouse: its size and the collateral behind it."""
 
     short: int
     collateral: int
+
+
+class Product(NamedTuple):
+    """A whitelisted product (`Clearinghouse.products`)."""
+
+    underlying: str
+    quote: str
+    collateral: str
+    is_put: bool
+    enabled: bool
+
+
+class Series(NamedTuple):
+    """A series' terms (`Clearinghouse.series`); strike in 8 decimals, expiry in unix s."""
+
+    product_id: bytes
+    strike: int
+    expiry: int
+
+
+class SeriesState(NamedTuple):
+    """A series' settlement state (`Clearinghouse.series_state`)."""
+
+    open_interest: int
+    collateral: int
+    settlement_price: int
+    payout_pool: int
+
+
+#: `Ledger.partial_fills` of an order cancelled by contents.
+CANCELLED = 2**256 - 1
 
 
 class ERC20Binding(ContractBinding):
@@ -511,7 +550,7 @@ class ERC20Binding(ContractBinding):
     NAME = "MockERC20"
 
     def approve(self, spender: str, amount: int, sender: Sender | None = None) -> TxReceipt:
-        """Allow `spender` (the Clearinghouse) to pull `amount`."""
+        """Allow `spender` (the Ledger, which holds every token) to pull `amount`."""
         return self.send_fn("approve", sender, spender=spender, amount=amount)
 
     def mint(self, to: str, amount: int, sender: Sender | None = None) -> TxReceipt:
@@ -523,12 +562,97 @@ class ERC20Binding(ContractBinding):
         return int(self.view("balanceOf", owner=owner))
 
 
-class OptionTokenBinding(ContractBinding):
-    """The OptionToken: the ERC-1155 longs, one id per series; only the Clearinghouse mints
-    and burns, holders move and approve."""
+class LedgerBinding(ContractBinding):
+    """The Ledger, the trading hot path: free collateral (deposit, withdraw), fully
+    collateralised shorts (write, burn), the ERC-1155 longs (one id per series) and signed
+    orders matched by relayers or filled directly. It holds every token of the system."""
 
-    NAME = "OptionToken"
+    NAME = "Ledger"
 
+    def domain(self) -> Domain:
+        """The EIP-712 domain orders for this Ledger are signed under."""
+        return Domain(self.w3.eth.chain_id, self.address)
+
+    # accounts
+    def deposit(
+        self, token: str, amount: int, account: str | None = None, sender: Sender | None = None
+    ) -> TxReceipt:
+        """Deposit `amount` of `token` (approved to the Ledger beforehand) for `account`
+        (default: the sender); a fee-on-transfer token credits what arrived."""
+        target = self._target(account, sender)
+        return self.send_fn("deposit", sender, token=token, amount=amount, account=target)
+
+    def withdraw(
+        self, token: str, amount: int, recipient: str | None = None, sender: Sender | None = None
+    ) -> TxReceipt:
+        """Withdraw the sender's free collateral to `recipient` (default: the sender)."""
+        target = self._target(recipient, sender)
+        return self.send_fn("withdraw", sender, token=token, amount=amount, recipient=target)
+
+    # writing and closing
+    def write(
+        self,
+        series_id: int,
+        amount: int,
+        recipient: str | None = None,
+        sender: Sender | None = None,
+    ) -> TxReceipt:
+        """Write `amount` options with full collateral from the sender's free balance; the
+        longs go to `recipient` (default: the sender)."""
+        target = self._target(recipient, sender)
+        return self.send_fn("write", sender, series_id=series_id, amount=amount, recipient=target)
+
+    def burn(self, series_id: int, amount: int, sender: Sender | None = None) -> TxReceipt:
+        """Before expiry, burn `amount` of the sender's longs against its own short and free
+        the collateral no longer needed."""
+        return self.send_fn("burn", sender, series_id=series_id, amount=amount)
+
+    # trading
+    def match_orders(
+        self, matches: Sequence[Match], sender: Sender | None = None, access_list: bool = False
+    ) -> TxReceipt:
+        """Settle one or more matches (relayers only; an order naming a `sender` only from
+        that address); `access_list` pre-declares what the matches touch (EIP-2930), see
+        `send`."""
+        return self.send_fn(
+            "match_orders",
+            sender,
+            access_list=access_list,
+            matches=[_as_tuple("matches", m, Match) for m in matches],
+        )
+
+    def fill(
+        self, signed: SignedOrder, amount: int, max_fee: int, sender: Sender | None = None
+    ) -> TxReceipt:
+        """Take the other side of `signed` for `amount` at its limit price, paying at most
+        `max_fee` in taker fees."""
+        signed = _as_type("signed", signed, SignedOrder)
+        return self.send_fn(
+            "fill",
+            sender,
+            order=signed.order.as_tuple(),
+            signature=signed.signature,
+            amount=amount,
+            max_fee=max_fee,
+        )
+
+    def cancel(self, orders: Sequence[Order], sender: Sender | None = None) -> TxReceipt:
+        """Cancel the sender's `orders` by contents (their nonces are used up)."""
+        return self.send_fn(
+            "cancel", sender, orders=[_as_tuple("orders", o, Order) for o in orders]
+        )
+
+    def cancel_by_hash(
+        self, order_hashes: Sequence[bytes], sender: Sender | None = None
+    ) -> TxReceipt:
+        """Cancel the sender's orders by hash (the nonces stay usable)."""
+        return self.send_fn("cancel_by_hash", sender, order_hashes=list(order_hashes))
+
+    def raise_min_nonce(self, min_nonce: int, sender: Sender | None = None) -> TxReceipt:
+        """Void all the sender's orders with a nonce below `min_nonce`."""
+        return self.send_fn("raise_min_nonce", sender, min_nonce=min_nonce)
+
+    # ERC-1155 longs
     def balance_of(self, owner: str, series_id: int) -> int:
         """The longs `owner` holds in `series_id`."""
         return int(self.view("balanceOf", owner=owner, series_id=series_id))
@@ -541,10 +665,6 @@ class OptionTokenBinding(ContractBinding):
             int(b)
             for b in self.view("balanceOfBatch", owners=list(owners), series_ids=list(series_ids))
         ]
-
-    def total_supply(self, series_id: int) -> int:
-        """The longs of `series_id` in existence (its open interest)."""
-        return int(self.view("total_supply", series_id=series_id))
 
     def is_approved_for_all(self, owner: str, operator: str) -> bool:
         """True if `operator` may move every long of `owner`."""
@@ -577,96 +697,23 @@ class OptionTokenBinding(ContractBinding):
             data=data,
         )
 
-
-class ClearinghouseBinding(ContractBinding):
-    """The Clearinghouse: collateral, series, writing and the trade settlement."""
-
-    NAME = "Clearinghouse"
-
-    @classmethod
-    def deploy_with_token(
-        cls,
-        w3: Web3,
-        base_uri: str,
-        oracle: str,
-        admin: str,
-        guardian: str,
-        fee_recipient: str,
-        sender: Sender,
-    ) -> tuple[OptionTokenBinding, Self]:
-        """Deploy the OptionToken and the Clearinghouse it names, back to back from `sender`.
-
-        The token takes the Clearinghouse's address before it exists: the address of
-        `sender`'s next CREATE (`ids.create_address`); the Clearinghouse's constructor checks
-        the binding, so any transaction of `sender` slipping in between fails the deploy
-        instead of binding the wrong contract."""
-        nonce = w3.eth.get_transaction_count(Web3.to_checksum_address(_address(sender)), "pending")
-        next_address = ids.create_address(_address(sender), nonce + 1)
-        token = OptionTokenBinding.deploy(w3, base_uri, next_address, sender=sender)
-        ch = cls.deploy(w3, token.address, oracle, admin, guardian, fee_recipient, sender=sender)
-        return token, ch
-
-    # accounts
-    def deposit(
-        self, token: str, amount: int, account: str | None = None, sender: Sender | None = None
-    ) -> TxReceipt:
-        """Deposit `amount` of `token` (approved beforehand) for `account` (default: sender)."""
-        target = self._target(account, sender)
-        return self.send_fn("deposit", sender, token=token, amount=amount, account=target)
-
-    def withdraw(
-        self, token: str, amount: int, recipient: str | None = None, sender: Sender | None = None
-    ) -> TxReceipt:
-        """Withdraw free collateral to `recipient` (default: the sender)."""
-        target = self._target(recipient, sender)
-        return self.send_fn("withdraw", sender, token=token, amount=amount, recipient=target)
-
-    # series and positions
-    def set_product(
-        self,
-        underlying: str,
-        quote: str,
-        collateral: str,
-        is_put: bool,
-        enabled: bool = True,
-        sender: Sender | None = None,
-    ) -> bytes:
-        """Whitelist a product (admin); returns its id."""
-        terms: dict[str, Any] = {
-            "underlying": underlying,
-            "quote": quote,
-            "collateral": collateral,
-            "is_put": is_put,
-        }
-        self.send_fn("set_product", sender, **terms, enabled=enabled)
-        return bytes(self.view("product_id", **terms))
-
-    def create_series(
-        self, product_id: bytes, strike: int, expiry: int, sender: Sender | None = None
-    ) -> int:
-        """Create a series (anyone); returns its id."""
-        terms: dict[str, Any] = {"product_id": product_id, "strike": strike, "expiry": expiry}
-        self.send_fn("create_series", sender, **terms)
-        return int(self.view("series_id", **terms))
-
-    def write(
-        self,
-        series_id: int,
-        amount: int,
-        recipient: str | None = None,
-        sender: Sender | None = None,
-    ) -> TxReceipt:
-        """Write `amount` options from free collateral, longs to `recipient` (default: sender)."""
-        target = self._target(recipient, sender)
-        return self.send_fn("write", sender, series_id=series_id, amount=amount, recipient=target)
-
+    # governance (the admin, a timelock in production; fees and pause are the
+    # Clearinghouse's, pushed here)
     def grant_role(self, role: bytes, account: str, sender: Sender | None = None) -> TxReceipt:
         """Grant `role` (admin)."""
         return self.send_fn("grantRole", sender, role=role, account=account)
 
-    def grant_exchange(self, exchange: str, sender: Sender | None = None) -> TxReceipt:
-        """Let `exchange` settle trades (admin)."""
-        return self.grant_role(self.view("EXCHANGE_ROLE"), exchange, sender)
+    def grant_relayer(self, relayer: str, sender: Sender | None = None) -> TxReceipt:
+        """Register a relayer (admin)."""
+        return self.grant_role(self.view("RELAYER_ROLE"), relayer, sender)
+
+    def revoke_relayer(self, relayer: str, sender: Sender | None = None) -> TxReceipt:
+        """Deregister a relayer (admin)."""
+        return self.send_fn("revokeRole", sender, role=self.view("RELAYER_ROLE"), account=relayer)
+
+    def is_relayer(self, account: str) -> bool:
+        """True if `account` may call `match_orders`."""
+        return bool(self.view("hasRole", role=self.view("RELAYER_ROLE"), account=account))
 
     # views
     def free_collateral(self, account: str, token: str) -> int:
@@ -674,96 +721,42 @@ class ClearinghouseBinding(ContractBinding):
         return int(self.view("free_collateral", account=account, token=token))
 
     def position(self, account: str, series_id: int) -> Position:
-        """The short position of `account` in `series_id`."""
-        short, collateral = self.view("positions", account=account, series_id=series_id)
-        return Position(int(short), int(collateral))
+        """The longs and fully collateralised short of `account` in `series_id`."""
+        long, short = self.view("positions", account=account, series_id=series_id)
+        return Position(int(long), int(short))
 
-    def collateral_required(self, series_id: int, amount: int) -> int:
-        """Full collateral for writing `amount` of `series_id`."""
-        return int(self.view("collateral_required", series_id=series_id, amount=amount))
+    def book(self, series_id: int) -> tuple[int, int]:
+        """(fully collateralised open interest, collateral locked for it) of a series."""
+        interest, collateral = self.view("book", series_id=series_id)
+        return int(interest), int(collateral)
 
-    def fee_recipient(self) -> str:
-        """Who receives fees and rounding dust."""
-        return str(self.view("fee_recipient"))
+    def token_unit(self, token: str) -> int:
+        """10**decimals of an accepted token; 0 if the Ledger does not accept it."""
+        return int(self.view("token_unit", token=token))
 
+    def remaining(self, order: Order, now: int | None = None) -> int:
+        """What `match_orders` or `fill` could still take of `order` (the signature and the
+        parties' balances are not checked), from the Ledger's order views; `now` defaults to
+        the latest block's time. `strikeline.indexer.LedgerIndex` computes the same from the
+        events."""
+        order = _as_type("order", order, Order)
+        if now is None:
+            now = int(self.w3.eth.get_block("latest")["timestamp"])
+        if now > order.deadline or order.nonce < self.min_nonce(order.maker):
+            return 0
+        order_hash = order.hash(self.domain())
+        if self.cancelled(order.maker, order_hash):
+            return 0
+        if not self.nonce_used(order.maker, order.nonce):
+            return order.amount
+        filled = self.partial_fills(order_hash)
+        # zero: filled completely, or another order used the nonce
+        return 0 if filled in (0, CANCELLED) else order.amount - filled
 
-class ExchangeBinding(ContractBinding):
-    """The Exchange: signed orders matched by relayers or filled directly."""
-
-    NAME = "Exchange"
-
-    def domain(self) -> Domain:
-        """The EIP-712 domain orders for this Exchange are signed under."""
-        return Domain(self.w3.eth.chain_id, self.address)
-
-    # trading
-    def match_orders(
-        self, matches: Sequence[Match], sender: Sender | None = None, access_list: bool = False
-    ) -> TxReceipt:
-        """Settle one or more matches (relayers only); `access_list` pre-declares what the
-        matches touch (EIP-2930), see `send`."""
-        return self.send_fn(
-            "match_orders",
-            sender,
-            access_list=access_list,
-            matches=[_as_tuple("matches", m, Match) for m in matches],
-        )
-
-    def fill(
-        self, signed: SignedOrder, amount: int, max_fee: int, sender: Sender | None = None
-    ) -> TxReceipt:
-        """Take the other side of `signed` for `amount`, paying at most `max_fee` in fees."""
-        signed = _as_type("signed", signed, SignedOrder)
-        return self.send_fn(
-            "fill",
-            sender,
-            order=signed.order.as_tuple(),
-            signature=signed.signature,
-            amount=amount,
-            max_fee=max_fee,
-        )
-
-    def cancel(self, orders: Sequence[Order], sender: Sender | None = None) -> TxReceipt:
-        """Cancel the sender's `orders`."""
-        return self.send_fn(
-            "cancel", sender, orders=[_as_tuple("orders", o, Order) for o in orders]
-        )
-
-    def cancel_by_hash(
-        self, order_hashes: Sequence[bytes], sender: Sender | None = None
-    ) -> TxReceipt:
-        """Cancel the sender's orders by hash (the nonces stay usable)."""
-        return self.send_fn("cancel_by_hash", sender, order_hashes=list(order_hashes))
-
-    def raise_min_nonce(self, min_nonce: int, sender: Sender | None = None) -> TxReceipt:
-        """Void all the sender's orders with a nonce below `min_nonce`."""
-        return self.send_fn("raise_min_nonce", sender, min_nonce=min_nonce)
-
-    # governance
-    def set_fees(self, maker_bps: int, taker_bps: int, sender: Sender | None = None) -> TxReceipt:
-        """Set the maker and taker fees (admin)."""
-        return self.send_fn("set_fees", sender, maker_bps=maker_bps, taker_bps=taker_bps)
-
-    def grant_relayer(self, relayer: str, sender: Sender | None = None) -> TxReceipt:
-        """Register a relayer (admin)."""
-        return self.send_fn("grantRole", sender, role=self.view("RELAYER_ROLE"), relayer=relayer)
-
-    def pause(self, sender: Sender | None = None) -> TxReceipt:
-        """Stop matching and fills (guardian)."""
-        return self.send_fn("pause", sender)
-
-    def unpause(self, sender: Sender | None = None) -> TxReceipt:
-        """Resume matching and fills (guardian)."""
-        return self.send_fn("unpause", sender)
-
-    # views
-    def hash_order(self, order: Order) -> bytes:
-        """The order hash as the contract computes it."""
-        return bytes(self.view("hash_order", order=_as_tuple("order", order, Order)))
-
-    def remaining(self, order: Order) -> int:
-        """What can still be filled of `order` (signature not checked)."""
-        return int(self.view("remaining", order=_as_tuple("order", order, Order)))
+    def partial_fills(self, order_hash: bytes) -> int:
+        """Filled amount of a partly filled order, `CANCELLED` once cancelled by contents,
+        else zero (fresh, fully filled, or its nonce used by another order)."""
+        return int(self.view("partial_fills", order_hash=order_hash))
 
     def min_nonce(self, maker: str) -> int:
         """The maker's minimum valid nonce."""
@@ -777,9 +770,191 @@ class ExchangeBinding(ContractBinding):
         """True once an order of `maker` with `nonce` filled (in part) or was cancelled."""
         return bool(self.view("nonce_used", maker=maker, nonce=nonce))
 
+    def domain_separator(self) -> bytes:
+        """The EIP-712 domain separator as the contract computes it (equals
+        `self.domain().separator`)."""
+        return bytes(self.view("domain_separator"))
+
     def fees(self) -> tuple[int, int]:
         """(maker, taker) fees in basis points."""
         return int(self.view("maker_fee_bps")), int(self.view("taker_fee_bps"))
+
+    def fee_recipient(self) -> str:
+        """Who receives fees and rounding dust."""
+        return str(self.view("fee_recipient"))
+
+    def paused(self) -> bool:
+        """True while writing, matching and fills are paused."""
+        return bool(self.view("paused"))
+
+    def clearinghouse(self) -> str:
+        """The Clearinghouse this Ledger is bound to."""
+        return str(self.view("clearinghouse"))
+
+
+class ClearinghouseBinding(ContractBinding):
+    """The Clearinghouse, the cold paths beside the Ledger: products and series, fees and
+    pause (pushed to the Ledger), settlement after expiry, margined shorts (through the
+    MarginEngine) and the insurance fund. It holds no token: the Ledger does."""
+
+    NAME = "Clearinghouse"
+
+    @classmethod
+    def deploy_with_ledger(
+        cls,
+        w3: Web3,
+        oracle: str,
+        admin: str,
+        guardian: str,
+        fee_recipient: str,
+        maker_fee_bps: int,
+        taker_fee_bps: int,
+        sender: Sender,
+    ) -> tuple[LedgerBinding, Self]:
+        """Deploy the Ledger and the Clearinghouse it names, back to back from `sender`.
+
+        The Ledger takes the Clearinghouse's address before it exists: the address of
+        `sender`'s next CREATE (`ids.create_address`); the Clearinghouse's constructor checks
+        the binding, so any transaction of `sender` slipping in between fails the deploy
+        instead of binding the wrong contract. `admin` gets the admin role of both."""
+        nonce = w3.eth.get_transaction_count(Web3.to_checksum_address(_address(sender)), "pending")
+        next_address = ids.create_address(_address(sender), nonce + 1)
+        ledger = LedgerBinding.deploy(
+            w3, next_address, admin, fee_recipient, maker_fee_bps, taker_fee_bps, sender=sender
+        )
+        ch = cls.deploy(w3, ledger.address, oracle, admin, guardian, sender=sender)
+        return ledger, ch
+
+    # series
+    def set_product(
+        self,
+        underlying: str,
+        quote: str,
+        collateral: str,
+        is_put: bool,
+        enabled: bool = True,
+        sender: Sender | None = None,
+    ) -> bytes:
+        """Whitelist (or disable) a product (admin); the Ledger then accepts its tokens.
+        Returns its id."""
+        terms: dict[str, Any] = {
+            "underlying": underlying,
+            "quote": quote,
+            "collateral": collateral,
+            "is_put": is_put,
+        }
+        self.send_fn("set_product", sender, **terms, enabled=enabled)
+        return bytes(self.view("product_id", **terms))
+
+    def create_series(
+        self, product_id: bytes, strike: int, expiry: int, sender: Sender | None = None
+    ) -> int:
+        """Create a series (anyone; expiry at 08:00 UTC); returns its id."""
+        terms: dict[str, Any] = {"product_id": product_id, "strike": strike, "expiry": expiry}
+        self.send_fn("create_series", sender, **terms)
+        return int(self.view("series_id", **terms))
+
+    # settlement (anyone, on a holder's or writer's behalf)
+    def redeem(self, series_id: int, holder: str, sender: Sender | None = None) -> TxReceipt:
+        """Pay `holder` the cash payoff of its longs after the expiry price is final."""
+        return self.send_fn("redeem", sender, series_id=series_id, holder=holder)
+
+    def settle(self, series_id: int, writer: str, sender: Sender | None = None) -> TxReceipt:
+        """Settle `writer`'s short(s) in `series_id` and return what its collateral keeps."""
+        return self.send_fn("settle", sender, series_id=series_id, writer=writer)
+
+    def redeem_many(
+        self, series_ids: Sequence[int], holders: Sequence[str], sender: Sender | None = None
+    ) -> TxReceipt:
+        """`redeem` for each (series, holder) pair."""
+        return self.send_fn(
+            "redeem_many", sender, series_ids=list(series_ids), holders=list(holders)
+        )
+
+    def settle_many(
+        self, series_ids: Sequence[int], writers: Sequence[str], sender: Sender | None = None
+    ) -> TxReceipt:
+        """`settle` for each (series, writer) pair."""
+        return self.send_fn(
+            "settle_many", sender, series_ids=list(series_ids), writers=list(writers)
+        )
+
+    def sweep_dust(self, series_id: int, sender: Sender | None = None) -> TxReceipt:
+        """Send a fully settled series' rounding dust to the fee recipient."""
+        return self.send_fn("sweep_dust", sender, series_id=series_id)
+
+    # margined shorts and insurance
+    def burn_margined(self, series_id: int, amount: int, sender: Sender | None = None) -> TxReceipt:
+        """Before expiry, close `amount` of the sender's margined short with its own longs."""
+        return self.send_fn("burn_margined", sender, series_id=series_id, amount=amount)
+
+    def fund_insurance(self, token: str, amount: int, sender: Sender | None = None) -> TxReceipt:
+        """Move `amount` of the sender's free `token` (on the Ledger) into the insurance fund."""
+        return self.send_fn("fund_insurance", sender, token=token, amount=amount)
+
+    # governance
+    def grant_role(self, role: bytes, account: str, sender: Sender | None = None) -> TxReceipt:
+        """Grant `role` (admin)."""
+        return self.send_fn("grantRole", sender, role=role, account=account)
+
+    def set_fees(self, maker_bps: int, taker_bps: int, sender: Sender | None = None) -> TxReceipt:
+        """Set the Ledger's maker and taker fees (admin)."""
+        return self.send_fn("set_fees", sender, maker_bps=maker_bps, taker_bps=taker_bps)
+
+    def set_fee_recipient(self, fee_recipient: str, sender: Sender | None = None) -> TxReceipt:
+        """Set who receives the Ledger's fees and rounding dust (admin)."""
+        return self.send_fn("set_fee_recipient", sender, fee_recipient=fee_recipient)
+
+    def set_oracle(self, oracle: str, sender: Sender | None = None) -> TxReceipt:
+        """Replace the Oracle (admin)."""
+        return self.send_fn("set_oracle", sender, oracle=oracle)
+
+    def pause(self, sender: Sender | None = None) -> TxReceipt:
+        """Stop writing, matching, fills and margined writing (guardian)."""
+        return self.send_fn("pause", sender)
+
+    def unpause(self, sender: Sender | None = None) -> TxReceipt:
+        """Resume them (guardian)."""
+        return self.send_fn("unpause", sender)
+
+    # views
+    def collateral_required(self, series_id: int, amount: int) -> int:
+        """Full collateral for writing `amount` of `series_id`."""
+        return int(self.view("collateral_required", series_id=series_id, amount=amount))
+
+    def payoff(self, series_id: int, price: int, amount: int) -> int:
+        """The cash payoff of `amount` longs at settlement price `price` (rounded down)."""
+        return int(self.view("payoff", series_id=series_id, price=price, amount=amount))
+
+    def product(self, product_id: bytes) -> Product:
+        """A product's tokens and flags (all zero if unknown)."""
+        return Product(*self.view("products", product_id=product_id))
+
+    def series(self, series_id: int) -> Series:
+        """A series' terms (zero if unknown)."""
+        product_id, strike, expiry = self.view("series", series_id=series_id)
+        return Series(bytes(product_id), int(strike), int(expiry))
+
+    def series_state(self, series_id: int) -> SeriesState:
+        """Open interest, collateral, settlement price and payout pool of a series."""
+        return SeriesState(*(int(v) for v in self.view("series_state", series_id=series_id)))
+
+    def margin_position(self, account: str, series_id: int) -> MarginPosition:
+        """The margined short of `account` in `series_id` and its collateral."""
+        short, collateral = self.view("margin_positions", account=account, series_id=series_id)
+        return MarginPosition(int(short), int(collateral))
+
+    def margin_reserve(self, account: str, token: str) -> int:
+        """The account's margin reserve in `token`."""
+        return int(self.view("margin_reserve", account=account, token=token))
+
+    def insurance(self, token: str) -> int:
+        """The insurance fund's balance in `token`."""
+        return int(self.view("insurance", token=token))
+
+    def ledger(self) -> str:
+        """The Ledger this Clearinghouse is bound to."""
+        return str(self.view("ledger"))
 
 
 class OracleBinding(ContractBinding):

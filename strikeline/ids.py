@@ -28,7 +28,8 @@ def product_id(underlying: str, quote: str, collateral: str, is_put: bool) -> by
 
 
 def series_id(product: bytes, strike: int, expiry: int) -> int:
-    """uint256(keccak256(abi_encode(product_id, strike, expiry))): the OptionToken id."""
+    """uint256(keccak256(abi_encode(product_id, strike, expiry))): the series' ERC-1155 id on
+    the Ledger."""
     encoded = encode(
         ["bytes32", "uint256", "uint256"],
         [
@@ -70,7 +71,7 @@ def next_expiry(now: int, days_ahead: int = 1) -> int:
 
 def create_address(sender: str, nonce: int) -> str:
     """The address a CREATE by `sender` with account nonce `nonce` deploys to:
-    keccak256(rlp([sender, nonce]))[12:]. The OptionToken is deployed with the address the
+    keccak256(rlp([sender, nonce]))[12:]. The Ledger is deployed with the address the
     Clearinghouse will get (the deployer's next nonce), since each names the other."""
     check_uint("nonce", nonce)
     sender = check_address("sender", sender)

@@ -1,6 +1,6 @@
-"""Rebuild the Exchange's order state from its events alone.
+"""Rebuild the Ledger's order state from its events alone.
 
-The Exchange logs every change to what an order can still fill:
+The Ledger (`contracts/Ledger.vy`) logs every change to what an order can still fill:
 
 - ``Fill(maker_order, taker_order, ..., maker_remaining, taker_remaining, maker_nonce,
   taker_nonce)``: each filled order's hash, what is left of it and its nonce (a direct
@@ -9,11 +9,12 @@ The Exchange logs every change to what an order can still fill:
 - ``CancelByHash(maker, order_hash)``: cancelled by hash, the nonce left free;
 - ``MinNonceRaised(maker, min_nonce)``: every order of the maker below it void.
 
-`ExchangeIndex` folds them, in chain order, into the same state the contract keeps (nonce
-bitmaps, partial fills, cancels, minimum nonces) and answers `remaining(order)` exactly as
-``Exchange.remaining`` does, so a relayer or keeper can price and prune its book without
-calling the chain per order. The stateful Exchange test checks it against the contract after
-every step.
+`LedgerIndex` folds them, in chain order, into the same state the contract keeps (nonce
+bitmaps, partial fills, cancels, minimum nonces) and answers `remaining(order)`: what a
+`match_orders` or `fill` could still take of the order (`LedgerBinding.remaining` reads the
+same from the contract's views), so a relayer or keeper can price and prune its book without
+calling the chain per order. The stateful Ledger test checks it against the contract after
+every step. `ExchangeIndex` is the v1 name of the same class.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from strikeline.orders import Order
 
 ZERO_HASH = b"\x00" * 32
 
-#: The Exchange events the index folds; any other event is ignored.
+#: The Ledger events the index folds; any other event is ignored.
 EVENTS = frozenset({"Fill", "Cancel", "CancelByHash", "MinNonceRaised"})
 
 
@@ -43,8 +44,8 @@ def _hash(value: Any) -> bytes:
 
 
 @dataclass
-class ExchangeIndex:
-    """The Exchange's order state, rebuilt from its events (fold them in chain order)."""
+class LedgerIndex:
+    """The Ledger's order state, rebuilt from its events (fold them in chain order)."""
 
     #: maker -> minimum valid nonce
     min_nonce: dict[str, int] = field(default_factory=dict)
@@ -84,11 +85,11 @@ class ExchangeIndex:
         """Fold many ``(name, args)`` events in order; returns how many were used."""
         return sum(self.apply(name, args) for name, args in events)
 
-    def apply_logs(self, logs: Iterable[Any], exchange: str) -> int:
+    def apply_logs(self, logs: Iterable[Any], ledger: str) -> int:
         """Fold decoded logs of a receipt (ape's `receipt.events`: `event_name`,
-        `event_arguments`, `contract_address`), keeping only those `exchange` emitted; returns
+        `event_arguments`, `contract_address`), keeping only those `ledger` emitted; returns
         how many were used."""
-        target = _address(exchange, "exchange")
+        target = _address(ledger, "ledger")
         return self.apply_all(
             (log.event_name, log.event_arguments)
             for log in logs
@@ -101,7 +102,8 @@ class ExchangeIndex:
 
     def remaining(self, order: Order, order_hash: bytes, now: int) -> int:
         """What can still be filled of `order` (whose EIP-712 hash is `order_hash`) at unix
-        time `now`, as ``Exchange.remaining`` computes it; the signature is not checked."""
+        time `now`, as the Ledger's state says (`LedgerBinding.remaining`); the signature is
+        not checked."""
         maker = _address(order.maker)
         if now > order.deadline or order.nonce < self.min_nonce.get(maker, 0):
             return 0
@@ -114,3 +116,7 @@ class ExchangeIndex:
             return 0
         # filled in part: what its last Fill left; the nonce used by another order: nothing
         return self.remaining_after_fill.get(order_hash, 0)
+
+
+#: The v1 name (the index then folded the Exchange's events, which the Ledger kept).
+ExchangeIndex = LedgerIndex

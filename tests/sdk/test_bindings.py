@@ -1,6 +1,7 @@
-"""strikeline.bindings against a real anvil node: deploy, fund, trade, cancel, read back;
-arguments checked before web3 sees them, failures in one line, no key ever echoed, and a
-compile cache that follows snekmate."""
+"""strikeline.bindings against a real anvil node: deploy the v2 system (Oracle, Ledger,
+Clearinghouse, MarginEngine), fund, trade, cancel, settle, read back; arguments checked before
+web3 sees them, failures in one line, no key ever echoed, and a compile cache that follows
+snekmate."""
 
 from __future__ import annotations
 
@@ -8,105 +9,54 @@ import importlib.util
 import json
 import shutil
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from eth_account import Account
-from web3 import HTTPProvider, Web3
+from web3 import Web3
 
 from strikeline import bindings, ids
 from strikeline.bindings import (
-    ClearinghouseBinding,
     ContractBinding,
     ERC20Binding,
-    ExchangeBinding,
     InvalidCallArgument,
-    OptionTokenBinding,
+    LedgerBinding,
+    Position,
     TransactionFailed,
 )
-from strikeline.chain import DEFAULT_MNEMONIC, start_anvil
 from strikeline.errors import StrikelineError
+from strikeline.oracle_reports import ordered, sign_expiry
 from strikeline.orders import Match, Order
 
 ONE = 10**8
-PRICE = 150 * 10**6
+STRIKE = 3_000 * ONE
 
 
-@pytest.fixture(scope="module")
-def chain() -> Iterator[SimpleNamespace]:
-    """A fresh anvil node with the system deployed through the bindings."""
-    Account.enable_unaudited_hdwallet_features()
-    keys = [
-        Account.from_mnemonic(DEFAULT_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
-        for i in range(6)
-    ]
-    admin, guardian, fee_recipient, relayer = (k.address for k in keys[:4])
-    with start_anvil(accounts=6) as node:
-        w3 = Web3(HTTPProvider(node.url, exception_retry_configuration=None))
-        oracle = ContractBinding.deploy(
-            w3, admin, 2, 3_600, 5_000, 300, 3_600, sender=admin, name="Oracle"
-        )
-        token, ch = ClearinghouseBinding.deploy_with_token(
-            w3,
-            "https://strikeline.example/series/",
-            oracle.address,
-            admin,
-            guardian,
-            fee_recipient,
-            sender=admin,
-        )
-        usdc = ERC20Binding.deploy(w3, "USD Coin", "USDC", 6, sender=admin)
-        weth = ERC20Binding.deploy(w3, "Wrapped Ether", "WETH", 18, sender=admin)
-        product = ch.set_product(weth.address, usdc.address, weth.address, False)
-        now = w3.eth.get_block("latest")["timestamp"]
-        series = ch.create_series(product, 3_000 * ONE, ids.next_expiry(now, 7))
-        ex = ExchangeBinding.deploy(w3, ch.address, admin, guardian, 10, 30, sender=admin)
-        ch.grant_exchange(ex.address)
-        ex.grant_relayer(relayer)
-        yield SimpleNamespace(
-            w3=w3,
-            ch=ch,
-            ex=ex,
-            usdc=usdc,
-            weth=weth,
-            token=token,
-            series=series,
-            alice=keys[4],
-            bob=keys[5],
-            admin=admin,
-            guardian=guardian,
-            relayer=relayer,
-            fee_recipient=fee_recipient,
-        )
+def _fund(c, who, token: ERC20Binding, amount: int) -> None:
+    c.fund(who, token, amount)
 
 
-def _fund(c, who: str, token: ERC20Binding, amount: int) -> None:
-    token.mint(who, amount, sender=c.admin)
-    token.approve(c.ch.address, amount, sender=who)
-    c.ch.deposit(token.address, amount, sender=who)
-
-
-def _order(c, maker, is_buy: bool, nonce: int, amount: int = ONE) -> Order:
-    return Order(
-        maker=maker.address,
-        series_id=c.series,
-        is_buy=is_buy,
-        amount=amount,
-        limit_price=PRICE,
-        max_fee=10**9,
-        nonce=nonce,
-        deadline=2**40,
-    )
+def _order(c, maker, is_buy: bool, nonce: int, amount: int = ONE, **fields) -> Order:
+    return c.order(maker, is_buy, nonce, amount, **fields)
 
 
 def test_artifacts_are_cached_by_fingerprint(chain):
-    cached = bindings.BUILD_DIR / "Exchange.json"
+    cached = bindings.BUILD_DIR / "Ledger.json"
     entry = json.loads(cached.read_text())
     assert entry["fingerprint"] == bindings._fingerprint()
     assert any(item.get("name") == "match_orders" for item in entry["abi"])
-    assert bindings.artifact("Exchange").bytecode == entry["bytecode"]
+    assert bindings.artifact("Ledger").bytecode == entry["bytecode"]
+
+
+def test_deploy_with_ledger_binds_both_ways(chain):
+    c = chain
+    assert c.ledger.clearinghouse() == c.ch.address and c.ch.ledger() == c.ledger.address
+    assert c.ledger.fees() == (10, 30) and c.ledger.fee_recipient() == c.fee_recipient
+    assert c.ledger.is_relayer(c.relayer) and not c.ledger.is_relayer(c.bob.address)
+    assert c.ledger.token_unit(c.weth.address) == 10**18
+    assert c.ledger.token_unit(c.oracle.address) == 0
+    assert c.ch.product(c.product) == (c.weth.address, c.usdc.address, c.weth.address, False, True)
+    assert c.ch.series(c.series) == (c.product, STRIKE, c.expiry)
 
 
 def test_trade_through_the_bindings(chain):
@@ -114,59 +64,137 @@ def test_trade_through_the_bindings(chain):
     alice, bob = c.alice, c.bob
     _fund(c, alice.address, c.weth, 10 * 10**18)
     _fund(c, bob.address, c.usdc, 10**10)
-    assert c.ch.free_collateral(bob.address, c.usdc.address) == 10**10
-    domain = c.ex.domain()
-    assert domain.separator == bytes(c.ex.contract.functions.domain_separator().call())
+    assert c.ledger.free_collateral(bob.address, c.usdc.address) == 10**10
+    domain = c.ledger.domain()
+    assert domain.separator == c.ledger.domain_separator()
 
     sell = _order(c, alice, False, 0, 3 * ONE).sign(alice, domain)
     buy = _order(c, bob, True, 0).sign(bob, domain)
-    assert c.ex.hash_order(sell.order) == sell.hash
-    receipt = c.ex.match_orders([Match(buy, sell, ONE, False)], sender=c.relayer)
-    (fill,) = c.ex.events(receipt, "Fill")
+    receipt = c.ledger.match_orders([Match(buy, sell, ONE, False)], sender=c.relayer)
+    (fill,) = c.ledger.events(receipt, "Fill")
     assert (fill["maker_order"], fill["taker_order"]) == (sell.hash, buy.hash)
     assert fill["maker_remaining"] == 2 * ONE
-    assert c.ex.remaining(sell.order) == 2 * ONE
-    assert c.ch.position(alice.address, c.series).short == ONE
+    assert c.ledger.remaining(sell.order) == 2 * ONE
+    assert c.ledger.remaining(buy.order) == 0
+    # sell to open: alice wrote the contract bob bought
+    assert c.ledger.position(alice.address, c.series) == Position(long=0, short=ONE)
+    assert c.ledger.book(c.series) == (ONE, 10**18)
 
-    c.ex.fill(sell, ONE, 10**9, sender=bob.address)  # bob takes another contract directly
-    assert c.ex.remaining(sell.order) == ONE
-    assert c.token.balance_of(bob.address, c.series) == 2 * ONE
+    c.ledger.fill(sell, ONE, 10**9, sender=bob.address)  # bob takes another contract directly
+    assert c.ledger.remaining(sell.order) == ONE
+    assert c.ledger.balance_of(bob.address, c.series) == 2 * ONE
 
-    c.ex.cancel([sell.order], sender=alice.address)
-    assert c.ex.remaining(sell.order) == 0 and c.ex.nonce_used(alice.address, 0)
+    c.ledger.cancel([sell.order], sender=alice.address)
+    assert c.ledger.remaining(sell.order) == 0 and c.ledger.nonce_used(alice.address, 0)
+    assert c.ledger.partial_fills(sell.hash) == bindings.CANCELLED
     other = _order(c, alice, False, 9).sign(alice, domain)
-    c.ex.cancel_by_hash([other.hash], sender=alice.address)
-    assert c.ex.cancelled(alice.address, other.hash) and c.ex.remaining(other.order) == 0
-    assert not c.ex.nonce_used(alice.address, 9)
-    c.ex.raise_min_nonce(5, sender=alice.address)
-    assert c.ex.min_nonce(alice.address) == 5
+    assert c.ledger.remaining(other.order) == ONE
+    c.ledger.cancel_by_hash([other.hash], sender=alice.address)
+    assert c.ledger.cancelled(alice.address, other.hash) and c.ledger.remaining(other.order) == 0
+    assert not c.ledger.nonce_used(alice.address, 9)
+    c.ledger.raise_min_nonce(5, sender=alice.address)
+    assert c.ledger.min_nonce(alice.address) == 5
+    assert c.ledger.remaining(_order(c, alice, False, 4)) == 0
 
-    c.ch.write(c.series, ONE, sender=alice.address)
-    assert c.ch.position(alice.address, c.series).collateral == 3 * 10**18
+    c.ledger.write(c.series, ONE, sender=alice.address)
+    assert c.ledger.position(alice.address, c.series) == Position(long=ONE, short=3 * ONE)
+    c.ledger.burn(c.series, ONE, sender=alice.address)
+    assert c.ledger.position(alice.address, c.series) == Position(long=0, short=2 * ONE)
     before = c.weth.balance_of(alice.address)
-    free = c.ch.free_collateral(alice.address, c.weth.address)
-    c.ch.withdraw(c.weth.address, free, sender=alice.address)
+    free = c.ledger.free_collateral(alice.address, c.weth.address)
+    c.ledger.withdraw(c.weth.address, free, sender=alice.address)
     assert c.weth.balance_of(alice.address) == before + free
-    assert c.ch.fee_recipient() == c.fee_recipient
     assert c.ch.collateral_required(c.series, ONE) == 10**18
 
 
-def test_governance_through_the_bindings(chain):
+def test_sender_restricted_orders(chain):
+    """An order naming a `sender` is matched only by that relayer and filled only by that
+    taker; the SDK's orders carry the field to the contract."""
     c = chain
-    c.ex.set_fees(5, 6, sender=c.admin)
-    assert c.ex.fees() == (5, 6)
-    c.ex.pause(sender=c.guardian)
-    with pytest.raises(TransactionFailed, match="exchange: paused"):
-        c.ex.match_orders([], sender=c.relayer)
-    c.ex.unpause(sender=c.guardian)
-    c.ex.set_fees(10, 30, sender=c.admin)
+    alice, bob = c.alice, c.bob
+    _fund(c, alice.address, c.weth, 2 * 10**18)
+    _fund(c, bob.address, c.usdc, 10**9)
+    domain = c.ledger.domain()
+    via_relayer = _order(c, alice, False, 300, sender=c.relayer).sign(alice, domain)
+    buy = _order(c, bob, True, 300).sign(bob, domain)
+    with pytest.raises(TransactionFailed, match="ledger: sender not allowed"):
+        c.ledger.fill(via_relayer, ONE, 10**9, sender=bob.address)
+    c.ledger.match_orders([Match(buy, via_relayer, ONE, False)], sender=c.relayer)
+    assert c.ledger.remaining(via_relayer.order) == 0
+
+    only_bob = _order(c, alice, False, 301, sender=bob.address).sign(alice, domain)
+    other_buy = _order(c, bob, True, 301).sign(bob, domain)
+    with pytest.raises(TransactionFailed, match="ledger: sender not allowed"):
+        c.ledger.match_orders([Match(other_buy, only_bob, ONE, False)], sender=c.relayer)
+    c.ledger.fill(only_bob, ONE, 10**9, sender=bob.address)
+    assert c.ledger.remaining(only_bob.order) == 0
+
+
+def test_governance_through_the_bindings(chain):
+    """Fees and the pause are the Clearinghouse's governance, pushed to the Ledger."""
+    c = chain
+    c.ch.set_fees(5, 6, sender=c.admin)
+    assert c.ledger.fees() == (5, 6)
+    c.ch.pause(sender=c.guardian)
+    assert c.ledger.paused()
+    with pytest.raises(TransactionFailed, match="ledger: paused"):
+        c.ledger.match_orders([], sender=c.relayer)
+    c.ch.unpause(sender=c.guardian)
+    assert not c.ledger.paused()
+    c.ch.set_fees(10, 30, sender=c.admin)
+    with pytest.raises(TransactionFailed, match="not the admin|access is denied|missing role"):
+        c.ch.set_fees(1, 1, sender=c.bob.address)
+    c.ledger.revoke_relayer(c.bob.address, sender=c.admin)  # harmless on a non-relayer
+
+
+def test_settlement_through_the_bindings(chain):
+    """After expiry and a final Oracle price, a holder redeems and a writer settles through
+    the Clearinghouse; the money moves on the Ledger's free balances."""
+    c = chain
+    carol, dave = Account.create(), Account.create()
+    for who in (carol, dave):
+        c.w3.provider.make_request("anvil_setBalance", [who.address, hex(10**18)])
+    now = c.w3.eth.get_block("latest")["timestamp"]
+    expiry = ids.next_expiry(now, 2)
+    series = c.ch.create_series(c.product, STRIKE, expiry)
+    _fund(c, carol, c.weth, 10**18)
+    c.ledger.write(series, ONE, recipient=dave.address, sender=carol)
+    assert c.ch.series_state(series).open_interest == ONE
+    with pytest.raises(TransactionFailed, match="^Clearinghouse.redeem: "):
+        c.ch.redeem(series, dave.address, sender=c.admin)  # not expired yet
+    c.node.request("evm_setNextBlockTimestamp", [expiry + 300])
+    c.node.request("evm_mine", [])
+    price = 4_000 * ONE
+    chain_id = c.w3.eth.chain_id
+    reports = ordered(
+        [
+            sign_expiry(r.key, chain_id, c.oracle.address, c.weth.address, expiry, price)
+            for r in c.reporters
+        ]
+    )
+    c.oracle.send_fn(
+        "report_expiry", asset=c.weth.address, expiry=expiry, reports=reports, sender=c.admin
+    )
+    c.node.request("evm_setNextBlockTimestamp", [expiry + 300 + 3_600 + 1])
+    c.node.request("evm_mine", [])
+    payout = c.ch.payoff(series, price, ONE)
+    assert payout == 10**18 // 4  # (4000 - 3000) / 4000 WETH per call
+    c.ch.redeem(series, dave.address, sender=c.admin)
+    assert c.ledger.free_collateral(dave.address, c.weth.address) == payout
+    assert c.ledger.balance_of(dave.address, series) == 0
+    c.ch.settle(series, carol.address, sender=carol)
+    assert c.ledger.free_collateral(carol.address, c.weth.address) == 10**18 - payout
+    assert c.ledger.position(carol.address, series) == Position(0, 0)
+    assert c.ch.series_state(series).settlement_price == price
+    c.ch.redeem(series, dave.address, sender=c.admin)  # nothing left: pays nothing twice
+    assert c.ledger.free_collateral(dave.address, c.weth.address) == payout
 
 
 def test_revert_reason_surfaces(chain):
     c = chain
-    with pytest.raises(TransactionFailed, match="exchange: not a relayer") as info:
-        c.ex.match_orders([], sender=c.bob.address)
-    assert info.value.reason == "exchange: not a relayer"
+    with pytest.raises(TransactionFailed, match="ledger: not a relayer") as info:
+        c.ledger.match_orders([], sender=c.bob.address)
+    assert info.value.reason == "ledger: not a relayer"
 
 
 def test_local_account_signs_transactions(chain):
@@ -174,79 +202,82 @@ def test_local_account_signs_transactions(chain):
     c = chain
     stranger = Account.create()
     c.w3.provider.make_request("anvil_setBalance", [stranger.address, hex(10**18)])
-    c.ex.raise_min_nonce(3, sender=stranger)
-    assert c.ex.min_nonce(stranger.address) == 3
+    c.ledger.raise_min_nonce(3, sender=stranger)
+    assert c.ledger.min_nonce(stranger.address) == 3
 
 
 def test_no_sender(chain):
-    unbound = ExchangeBinding(chain.w3, chain.ex.address)
+    unbound = LedgerBinding(chain.w3, chain.ledger.address)
     with pytest.raises(bindings.BindingError, match="no sender"):
         unbound.raise_min_nonce(1)
 
 
 def test_match_with_an_access_list(chain):
-    """`access_list=True` pre-declares the Clearinghouse's and the token's slots (EIP-2930),
-    leaving out the Exchange itself (warm anyway); the match settles the same."""
+    """`access_list=True` asks the node what the match touches and lists it, leaving out the
+    called contract: a Ledger match reads no other contract's storage, so the list holds no
+    token or Clearinghouse, only the buyer's account (the ERC-1155 receiver check reads its
+    code: listing it costs 2,400 and saves 2,500); the match settles the same."""
     c = chain
     alice, bob = c.alice, c.bob
     _fund(c, alice.address, c.weth, 10**18)
     _fund(c, bob.address, c.usdc, 10**9)
-    domain = c.ex.domain()
+    domain = c.ledger.domain()
     sell = _order(c, alice, False, 100).sign(alice, domain)
     buy = _order(c, bob, True, 100).sign(bob, domain)
-    receipt = c.ex.match_orders([Match(buy, sell, ONE, False)], sender=c.relayer, access_list=True)
+    receipt = c.ledger.match_orders(
+        [Match(buy, sell, ONE, False)], sender=c.relayer, access_list=True
+    )
     tx = c.w3.eth.get_transaction(receipt["transactionHash"])
-    listed = {Web3.to_checksum_address(e["address"]) for e in tx["accessList"]}
-    assert c.ch.address in listed and c.ex.address not in listed
-    (fill,) = c.ex.events(receipt, "Fill")
+    listed = {Web3.to_checksum_address(e["address"]): e["storageKeys"] for e in tx["accessList"]}
+    assert listed == {bob.address: []}
+    (fill,) = c.ledger.events(receipt, "Fill")
     assert (fill["maker_order"], fill["taker_order"]) == (sell.hash, buy.hash)
-    assert c.ex.remaining(sell.order) == 0
+    assert c.ledger.remaining(sell.order) == 0
 
 
 def test_access_list_of_a_failing_call_raises_its_reason(chain):
     c = chain
-    domain = c.ex.domain()
+    domain = c.ledger.domain()
     sell = _order(c, c.alice, False, 200).sign(c.alice, domain)
     buy = _order(c, c.alice, True, 201).sign(c.alice, domain)
-    with pytest.raises(TransactionFailed, match="exchange: self trade"):
-        c.ex.match_orders([Match(buy, sell, ONE, False)], sender=c.relayer, access_list=True)
+    with pytest.raises(TransactionFailed, match="ledger: self trade"):
+        c.ledger.match_orders([Match(buy, sell, ONE, False)], sender=c.relayer, access_list=True)
 
 
-# --------------------------------------------------------------------------- the OptionToken
+# --------------------------------------------------------------------------- the ERC-1155 longs
 
 
-def test_option_token_binding(chain):
+def test_erc1155_longs_on_the_ledger(chain):
     c = chain
     alice, bob, carol = c.alice, c.bob, Account.create()
-    assert isinstance(c.token, OptionTokenBinding)
     c.w3.provider.make_request("anvil_setBalance", [carol.address, hex(10**18)])
     need = c.ch.collateral_required(c.series, 2 * ONE)
     _fund(c, alice.address, c.weth, need)
-    supply = c.token.total_supply(c.series)
-    c.ch.write(c.series, 2 * ONE, sender=alice.address)
-    assert c.token.total_supply(c.series) == supply + 2 * ONE
-    held = c.token.balance_of(alice.address, c.series)
+    interest = c.ledger.book(c.series)[0]
+    c.ledger.write(c.series, 2 * ONE, sender=alice.address)
+    assert c.ledger.book(c.series)[0] == interest + 2 * ONE
+    held = c.ledger.balance_of(alice.address, c.series)
     assert held >= 2 * ONE
-    assert c.token.balance_of_batch([alice.address, carol.address], [c.series, c.series]) == [
+    assert c.ledger.balance_of_batch([alice.address, carol.address], [c.series, c.series]) == [
         held,
         0,
     ]
 
-    c.token.safe_transfer_from(alice.address, carol.address, c.series, ONE, sender=alice)
-    assert c.token.balance_of(carol.address, c.series) == ONE
-    assert c.token.balance_of(alice.address, c.series) == held - ONE
+    c.ledger.safe_transfer_from(alice.address, carol.address, c.series, ONE, sender=alice)
+    assert c.ledger.balance_of(carol.address, c.series) == ONE
+    assert c.ledger.balance_of(alice.address, c.series) == held - ONE
     # bob may not move carol's longs until she approves him
-    assert not c.token.is_approved_for_all(carol.address, bob.address)
-    with pytest.raises(TransactionFailed, match="^OptionToken.safeTransferFrom: "):
-        c.token.safe_transfer_from(carol.address, bob.address, c.series, ONE, sender=bob)
-    c.token.set_approval_for_all(bob.address, True, sender=carol)
-    assert c.token.is_approved_for_all(carol.address, bob.address)
-    c.token.safe_transfer_from(carol.address, bob.address, c.series, ONE, sender=bob.address)
-    assert c.token.balance_of(carol.address, c.series) == 0
-    c.token.set_approval_for_all(bob.address, False, sender=carol)
-    assert not c.token.is_approved_for_all(carol.address, bob.address)
+    assert not c.ledger.is_approved_for_all(carol.address, bob.address)
+    with pytest.raises(TransactionFailed, match="^Ledger.safeTransferFrom: ledger: caller is not"):
+        c.ledger.safe_transfer_from(carol.address, bob.address, c.series, ONE, sender=bob)
+    c.ledger.set_approval_for_all(bob.address, True, sender=carol)
+    assert c.ledger.is_approved_for_all(carol.address, bob.address)
+    c.ledger.safe_transfer_from(carol.address, bob.address, c.series, ONE, sender=bob.address)
+    assert c.ledger.balance_of(carol.address, c.series) == 0
+    c.ledger.set_approval_for_all(bob.address, False, sender=carol)
+    assert not c.ledger.is_approved_for_all(carol.address, bob.address)
     with pytest.raises(InvalidCallArgument, match="^series_ids: 1 ids for 2 owners$"):
-        c.token.balance_of_batch([alice.address, bob.address], [c.series])
+        c.ledger.balance_of_batch([alice.address, bob.address], [c.series])
 
 
 # --------------------------------------------------------------------------- bad arguments
@@ -256,38 +287,47 @@ def _bad_calls(c):
     """(call, message) pairs: each call is wrong in one argument; the message is its error."""
     usdc = c.usdc.address
     return [
-        (lambda: c.ch.deposit(usdc, -1, sender=c.admin), "amount: must not be negative, got -1"),
-        (lambda: c.ch.deposit(usdc, 1.5, sender=c.admin), "amount: expected an integer, got 1.5"),
-        (lambda: c.ch.deposit(usdc, True, sender=c.admin), "amount: expected an integer, got True"),
-        (lambda: c.ch.deposit(usdc, 2**256, sender=c.admin), "amount: does not fit in uint256"),
-        (lambda: c.ch.deposit("0x123", 1, sender=c.admin), "token: not an address: '0x123'"),
         (
-            lambda: c.ch.withdraw(usdc, 1, "0x123", sender=c.admin),
+            lambda: c.ledger.deposit(usdc, -1, sender=c.admin),
+            "amount: must not be negative, got -1",
+        ),
+        (
+            lambda: c.ledger.deposit(usdc, 1.5, sender=c.admin),
+            "amount: expected an integer, got 1.5",
+        ),
+        (
+            lambda: c.ledger.deposit(usdc, True, sender=c.admin),
+            "amount: expected an integer, got True",
+        ),
+        (lambda: c.ledger.deposit(usdc, 2**256, sender=c.admin), "amount: does not fit in uint256"),
+        (lambda: c.ledger.deposit("0x123", 1, sender=c.admin), "token: not an address: '0x123'"),
+        (
+            lambda: c.ledger.withdraw(usdc, 1, "0x123", sender=c.admin),
             "recipient: not an address: '0x123'",
         ),
         (
             lambda: c.ch.create_series(b"\x01" * 31, 1, 1, sender=c.admin),
             "product_id: expected 32 bytes, got 31",
         ),
-        (lambda: c.ch.free_collateral(c.admin, "0x" + "Ab" * 20), "token: bad EIP-55 checksum"),
+        (lambda: c.ledger.free_collateral(c.admin, "0x" + "Ab" * 20), "token: bad EIP-55 checksum"),
         (
-            lambda: c.ex.cancel_by_hash([b"\x01" * 32, b"\x01" * 31], sender=c.admin),
+            lambda: c.ledger.cancel_by_hash([b"\x01" * 32, b"\x01" * 31], sender=c.admin),
             r"order_hashes\[1\]: expected 32 bytes, got 31",
         ),
-        (lambda: c.ex.set_fees(-5, 1, sender=c.admin), "maker_bps: must not be negative, got -5"),
+        (lambda: c.ch.set_fees(-5, 1, sender=c.admin), "maker_bps: must not be negative, got -5"),
         (
-            lambda: c.ex.fill("an order", ONE, 0, sender=c.admin),
+            lambda: c.ledger.fill("an order", ONE, 0, sender=c.admin),
             "signed: expected a strikeline SignedOrder",
         ),
-        (lambda: c.ex.remaining(None), "order: expected a strikeline Order, got None"),
-        (lambda: c.token.balance_of(c.admin, -1), "series_id: must not be negative, got -1"),
+        (lambda: c.ledger.remaining(None), "order: expected a strikeline Order, got None"),
+        (lambda: c.ledger.balance_of(c.admin, -1), "series_id: must not be negative, got -1"),
         (
-            lambda: c.token.set_approval_for_all(c.admin, 1, sender=c.bob.address),
+            lambda: c.ledger.set_approval_for_all(c.admin, 1, sender=c.bob.address),
             "approved: expected a bool, got 1",
         ),
-        (lambda: c.ch.deposit(usdc, 1, sender="0x123"), "sender: not an address: '0x123'"),
+        (lambda: c.ledger.deposit(usdc, 1, sender="0x123"), "sender: not an address: '0x123'"),
         (
-            lambda: c.ch.deposit(usdc, 1, sender=42),
+            lambda: c.ledger.deposit(usdc, 1, sender=42),
             "sender: expected an address or a LocalAccount, got 42",
         ),
         (
@@ -326,15 +366,15 @@ def test_a_private_key_in_the_wrong_place_is_never_echoed(chain):
     calls = []
     for k in forms:
         calls += [
-            lambda k=k: c.ex.raise_min_nonce(1, sender=k),
-            lambda k=k: ExchangeBinding(c.w3, c.ex.address, sender=k),
-            lambda k=k: ExchangeBinding(c.w3, k),
-            lambda k=k: c.ch.deposit(k, 1, sender=c.admin),
-            lambda k=k: c.ch.withdraw(c.usdc.address, 1, recipient=k, sender=c.admin),
-            lambda k=k: c.ex.grant_relayer(k, sender=c.admin),
-            lambda k=k: c.token.balance_of(k, c.series),
-            lambda k=k: c.ch.free_collateral(k, c.usdc.address),
-            lambda k=k: bindings.send(c.w3, c.ex.contract.functions.raise_min_nonce(1), k),
+            lambda k=k: c.ledger.raise_min_nonce(1, sender=k),
+            lambda k=k: LedgerBinding(c.w3, c.ledger.address, sender=k),
+            lambda k=k: LedgerBinding(c.w3, k),
+            lambda k=k: c.ledger.deposit(k, 1, sender=c.admin),
+            lambda k=k: c.ledger.withdraw(c.usdc.address, 1, recipient=k, sender=c.admin),
+            lambda k=k: c.ledger.grant_relayer(k, sender=c.admin),
+            lambda k=k: c.ledger.balance_of(k, c.series),
+            lambda k=k: c.ledger.free_collateral(k, c.usdc.address),
+            lambda k=k: bindings.send(c.w3, c.ledger.contract.functions.raise_min_nonce(1), k),
         ]
     for call in calls:
         with pytest.raises(InvalidCallArgument) as info:
@@ -352,10 +392,10 @@ def test_a_failed_transaction_is_one_clean_line(chain):
     c = chain
     for sender in (c.bob.address, c.bob):  # unlocked by the node, or signed locally
         with pytest.raises(TransactionFailed) as info:
-            c.ex.match_orders([], sender=sender)
+            c.ledger.match_orders([], sender=sender)
         failed = info.value
-        assert str(failed) == "Exchange.match_orders: exchange: not a relayer"
-        assert failed.reason == "exchange: not a relayer" and failed.call == "Exchange.match_orders"
+        assert str(failed) == "Ledger.match_orders: ledger: not a relayer"
+        assert failed.reason == "ledger: not a relayer" and failed.call == "Ledger.match_orders"
         assert failed.__cause__ is None and failed.__suppress_context__
         text = "".join(traceback.format_exception(failed))
         assert "ContractLogicError" not in text and "0x08c379a0" not in text
@@ -366,18 +406,18 @@ def test_the_node_refusing_a_transaction_names_the_sender(chain):
     c = chain
     broke = Account.create()  # no ether for gas
     with pytest.raises(TransactionFailed, match=f"sender {broke.address}") as info:
-        c.ex.raise_min_nonce(1, sender=broke)
+        c.ledger.raise_min_nonce(1, sender=broke)
     assert "\n" not in str(info.value) and info.value.__cause__ is None
-    assert str(info.value).startswith("Exchange.raise_min_nonce: ")
+    assert str(info.value).startswith("Ledger.raise_min_nonce: ")
 
 
 def test_a_mined_revert_is_replayed_for_its_reason(chain):
     c = chain
-    fn = c.ex.contract.functions.match_orders([])
+    fn = c.ledger.contract.functions.match_orders([])
     tx_hash = fn.transact({"from": c.bob.address, "gas": 200_000})  # no estimate: mined
     receipt = c.w3.eth.wait_for_transaction_receipt(tx_hash)
     assert receipt["status"] == 0
-    assert bindings._replayed_reason(c.w3, tx_hash, receipt) == "exchange: not a relayer"
+    assert bindings._replayed_reason(c.w3, tx_hash, receipt) == "ledger: not a relayer"
 
 
 # --------------------------------------------------------------------------- compile cache

@@ -12,7 +12,7 @@ from eth_account import Account
 
 from strikeline import errors, ids, orders, units
 from strikeline.errors import InvalidArgument, StrikelineError, check_address, check_bytes
-from strikeline.indexer import ExchangeIndex
+from strikeline.indexer import LedgerIndex
 from strikeline.oracle_reports import sign_expiry, sign_spot
 from strikeline.orders import Domain, Order, OrderError, SignatureError
 
@@ -163,11 +163,11 @@ def test_a_key_as_the_maker_is_not_echoed():
     assert_no_key(info.value)
 
 
-def test_a_key_as_the_exchange_or_an_indexed_maker_is_not_echoed():
-    with pytest.raises(OrderError, match="^exchange: .*private key") as info:
+def test_a_key_as_the_ledger_or_an_indexed_maker_is_not_echoed():
+    with pytest.raises(OrderError, match="^ledger: .*private key") as info:
         Domain(1, KEY)
     assert_no_key(info.value)
-    index = ExchangeIndex()
+    index = LedgerIndex()
     with pytest.raises(InvalidArgument, match="^maker: .*private key") as info:
         index.apply("MinNonceRaised", {"maker": KEY, "min_nonce": 1})
     assert_no_key(info.value)
