@@ -104,6 +104,9 @@ class KeeperSettings(BaseSettings):
     submit_margin: int = Field(30, ge=0)
     """Seconds kept between a report's age and the Oracle's `max_age` when submitting, so a
     report does not go stale while its transaction waits for a block."""
+    relay_wait: int = Field(10, ge=0)
+    """Seconds of chain time a report waits on the board for a quorum of co-signers before
+    it is relayed alone (then it is stored and counts with the others' stored reports)."""
 
     # transactions
     confirmations: int = Field(2, ge=1)
