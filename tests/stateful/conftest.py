@@ -1,15 +1,16 @@
 """The world the stateful tests run in, deployed once per test module.
 
-Deploying is the slow part of a boa test, so each module deploys the contracts, three
-collateral tokens of 6, 8 and 18 decimals and every product between them once, inside an anchor
-of its own; every example of a state machine then runs in a nested anchor and is reverted at its
-teardown.
+Deploying is the slow part of a boa test, so each module deploys the contracts (the Oracle, the
+Ledger and the Clearinghouse beside it, wired as in production), three collateral tokens of 6, 8
+and 18 decimals and every product between them once, inside an anchor of its own; every example
+of a state machine then runs in a nested anchor and is reverted at its teardown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boa
@@ -18,6 +19,10 @@ from eth_account.signers.local import LocalAccount
 
 from .model import MAX_AMOUNT, OracleParams
 
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+# The Ledger's trading fees (the machine does not trade; fees only ride in its config word).
+MAKER_FEE_BPS = 10
+TAKER_FEE_BPS = 30
 # Collateral tokens by name and decimals: every product of the machine pairs two of them.
 TOKENS: dict[str, int] = {"usdc": 6, "wbtc": 8, "weth": 18}
 # Accounts that trade: deposit, write, hold, transfer, burn, withdraw.
@@ -43,10 +48,12 @@ START = 1_767_225_600
 
 @dataclass
 class World:
-    """Deployed contracts and named accounts shared by every example of a module."""
+    """Deployed contracts and named accounts shared by every example of a module: the Ledger
+    holds every token, free balances, full shorts and the ERC-1155 longs; the Clearinghouse
+    keeps products, series, settlement and the insurance fund."""
 
     ch: Any
-    option_token: Any
+    ledger: Any
     oracle: Any
     erc20: dict[str, Any]
     address: dict[str, str]
@@ -56,7 +63,7 @@ class World:
 
     def contracts(self) -> list[Any]:
         """Every contract of the world."""
-        return [self.ch, self.option_token, self.oracle, *self.erc20.values()]
+        return [self.ch, self.ledger, self.oracle, *self.erc20.values()]
 
     def chain_id(self) -> int:
         """The chain id reporters sign for."""
@@ -65,7 +72,6 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(
-    deployers,
     admin,
     guardian,
     disputer,
@@ -87,8 +93,13 @@ def world(
             "keeper": keeper,
             "fee_recipient": fee_recipient,
         }
+        load = {
+            name: boa.load_partial(str(CONTRACTS / f"{name}.vy"))
+            for name in ("Oracle", "Ledger", "Clearinghouse")
+        }
+        erc20_deployer = boa.load_partial(str(CONTRACTS / "test" / "MockERC20.vy"))
         with boa.env.prank(admin):
-            oracle = deployers["Oracle"].deploy(
+            oracle = load["Oracle"].deploy(
                 admin,
                 ORACLE.quorum,
                 ORACLE.max_age,
@@ -96,20 +107,20 @@ def world(
                 ORACLE.locking_period,
                 ORACLE.dispute_period,
             )
-            option_token = deployers["OptionToken"].deploy(
-                "https://strikeline.example/series/", predict_create(admin, 1)
+            # the Ledger names the Clearinghouse deployed right after it
+            ledger = load["Ledger"].deploy(
+                predict_create(admin, 1), admin, fee_recipient, MAKER_FEE_BPS, TAKER_FEE_BPS
             )
-            ch = deployers["Clearinghouse"].deploy(
-                option_token.address, oracle.address, admin, guardian, fee_recipient
-            )
+            ch = load["Clearinghouse"].deploy(ledger.address, oracle.address, admin, guardian)
             # the model's copies of the contracts' bounds
             assert oracle.MAX_PRICE() == ORACLE.max_price
             assert ch.MAX_AMOUNT() == MAX_AMOUNT
+            assert ledger.clearinghouse() == ch.address
             for reporter in reporters:
                 oracle.grantRole(oracle.REPORTER_ROLE(), reporter.address)
             oracle.grantRole(oracle.DISPUTER_ROLE(), disputer)
             erc20 = {
-                name: deployers["MockERC20"].deploy(name.upper(), name.upper(), decimals)
+                name: erc20_deployer.deploy(name.upper(), name.upper(), decimals)
                 for name, decimals in TOKENS.items()
             }
             products = {
@@ -124,10 +135,10 @@ def world(
             }
         for actor in ACTORS:
             for token in erc20.values():
-                token.approve(ch.address, 2**256 - 1, sender=address[actor])
+                token.approve(ledger.address, 2**256 - 1, sender=address[actor])
         yield World(
             ch=ch,
-            option_token=option_token,
+            ledger=ledger,
             oracle=oracle,
             erc20=erc20,
             address=address,

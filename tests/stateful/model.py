@@ -1,12 +1,17 @@
-"""A plain Python model of the Clearinghouse, its Oracle and its OptionToken.
+"""A plain Python model of the Ledger, the Clearinghouse beside it and their Oracle.
+
+The Ledger holds every token: free balances, fully collateralised shorts (each locks exactly
+`full_collateral(short)`) and the ERC-1155 longs. The Clearinghouse keeps series, settlement
+(payout pool, redeem, settle, dust) and the insurance fund, all as accounting over the Ledger's
+tokens.
 
 The stateful tests run random sequences of actions against the contracts and against this
 model, then compare the two after every step. The money maths comes from `strikeline.units`
-(the exact integer mirror of the contract's), but the bookkeeping is the model's own and kept
+(the exact integer mirror of the contracts'), but the bookkeeping is the model's own and kept
 the natural way: positions, long balances and what flowed in and out of each account. What the
-contract stores as running totals (a series' collateral, open interest and payout pool, the
-tokens it holds) the model derives from those, so a mismatch points at the contract's bookkeeping
-rather than repeating it.
+contracts store as running totals (a series' collateral, open interest and payout pool, the
+tokens the Ledger holds) the model derives from those, so a mismatch points at the contracts'
+bookkeeping rather than repeating it.
 
 Every action either returns what the contract must return, or raises `Reject` with the exact
 revert reason, checked in the order the contract checks. An action that raises may have changed
@@ -66,7 +71,9 @@ class SeriesSpec:
 
 @dataclass
 class Short:
-    """One writer's open short in one series and the collateral behind it."""
+    """One writer's open short in one series and the collateral behind it (always exactly
+    `full_collateral(amount)`: the Ledger locks the difference on every write and releases it
+    on every burn)."""
 
     amount: int = 0
     collateral: int = 0
@@ -142,13 +149,14 @@ class Snapshot:
     """The state compared between the contracts and the model, over fixed keys.
 
     `free` and `wallet` are keyed by (actor, token); `positions` and `longs` by (actor, series
-    id); `custody` is the Clearinghouse's balance of each token.
+    id); `custody` is the Ledger's balance of each token, `insurance` the Clearinghouse's fund.
     """
 
     now: int
     free: dict[Key, int]
     wallet: dict[Key, int]
     custody: dict[str, int]
+    insurance: dict[str, int]
     series_state: dict[int, tuple[int, int, int, int]]
     positions: dict[tuple[str, int], tuple[int, int]]
     longs: dict[tuple[str, int], int]
@@ -195,8 +203,10 @@ class Model:
     payouts: dict[Key, int] = field(default_factory=dict)
     obligations: dict[Key, int] = field(default_factory=dict)
     dust: dict[Key, int] = field(default_factory=dict)
+    insured: dict[Key, int] = field(default_factory=dict)
     spot: dict[str, tuple[int, int]] = field(default_factory=dict)
     expiry_prices: dict[tuple[str, int], tuple[int, int, bool]] = field(default_factory=dict)
+    final_at: dict[tuple[str, int], int] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ helpers
 
@@ -223,25 +233,33 @@ class Model:
         """A series that has not expired (writing and burning need one)."""
         book = self.series[series_id]
         if self.now >= book.spec.expiry:
-            raise Reject("clearinghouse: series expired")
+            raise Reject("ledger: series expired")
         return book
 
     def custody(self, token: str) -> int:
-        """What the Clearinghouse must hold of `token`: all deposits less all withdrawals."""
+        """What the Ledger must hold of `token`: all deposits less all withdrawals (the
+        insurance fund stays in the Ledger, only accounted for by the Clearinghouse)."""
         return sum(v for (_, t), v in self.deposited.items() if t == token) - sum(
             v for (_, t), v in self.withdrawn.items() if t == token
         )
 
+    def insurance(self, token: str) -> int:
+        """The insurance fund in `token`: everything given to it (nothing draws on it without
+        margined shorts)."""
+        return sum(v for (_, t), v in self.insured.items() if t == token)
+
     def owed(self, actor: str, token: str) -> int:
-        """What `actor` put into the Clearinghouse in `token` plus what it was owed there:
+        """What `actor` put into the Ledger in `token` plus what it was owed there:
         its deposits, its payouts as a holder and, for the fee recipient, the swept dust."""
         key = (actor, token)
         return self.deposited.get(key, 0) + self.payouts.get(key, 0) + self.dust.get(key, 0)
 
     def final_expiry_price(self, asset: str, expiry: int) -> int | None:
-        """The Oracle's final expiry price, or None if not reported or still disputable."""
+        """The Oracle's final expiry price, or None if not reported or still disputable.
+        The Oracle's prices are copied in as it publishes them (the Oracle has its own tests):
+        `expiry_prices` and the moment each becomes final, `final_at`."""
         entry = self.expiry_prices.get((asset, expiry))
-        if entry is None or self.now < entry[1] + self.oracle.dispute_period:
+        if entry is None or self.now < self.final_at[(asset, expiry)]:
             return None
         return entry[0]
 
@@ -261,7 +279,7 @@ class Model:
     def deposit(self, sender: str, token: str, amount: int, account: str) -> int:
         """`sender` deposits `amount` of `token` from its wallet for `account`."""
         if amount == 0:
-            raise Reject("clearinghouse: zero amount")
+            raise Reject("ledger: zero amount")
         if self.wallet.get((sender, token), 0) < amount:
             raise Reject("erc20: insufficient balance")
         self._add(self.wallet, (sender, token), -amount)
@@ -272,9 +290,9 @@ class Model:
     def withdraw(self, sender: str, token: str, amount: int, recipient: str) -> None:
         """`sender` withdraws `amount` of its free `token` to `recipient`'s wallet."""
         if amount == 0:
-            raise Reject("clearinghouse: zero amount")
+            raise Reject("ledger: zero amount")
         if self.free.get((sender, token), 0) < amount:
-            raise Reject("clearinghouse: insufficient free collateral")
+            raise Reject("ledger: insufficient free collateral")
         self._add(self.free, (sender, token), -amount)
         self._add(self.withdrawn, (sender, token), amount)
         self._add(self.wallet, (recipient, token), amount)
@@ -282,50 +300,59 @@ class Model:
     # ------------------------------------------------------------------ writing and closing
 
     def write(self, writer: str, series_id: int, amount: int, recipient: str) -> int:
-        """`writer` locks full collateral for `amount` options and mints the longs to
-        `recipient`; returns the collateral locked."""
+        """`writer` adds `amount` to its short, locking the full collateral of the new short
+        less that of the old one, and mints the longs to `recipient`; returns the collateral
+        locked. Checked in the Ledger's order."""
         book = self._open_book(series_id)
         if amount == 0:
-            raise Reject("clearinghouse: zero amount")
-        if amount > MAX_AMOUNT:
-            raise Reject("clearinghouse: amount too large")
+            raise Reject("ledger: zero amount")
         spec = book.spec
-        required = units.full_collateral(spec.is_put, book.unit, spec.strike, amount)
+        short = book.shorts.get(writer, Short())
+        new_short = short.amount + amount
+        if new_short > MAX_AMOUNT:
+            raise Reject("ledger: amount too large")
+        required = self._full(book, new_short) - self._full(book, short.amount)
         key = (writer, spec.collateral)
         if self.free.get(key, 0) < required:
-            raise Reject("clearinghouse: insufficient collateral")
-        short = book.shorts.get(writer, Short())
-        for total in (
-            short.amount + amount,
-            short.collateral + required,
-            book.open_interest + amount,
-            book.short_collateral + required,
+            raise Reject("ledger: insufficient collateral")
+        if (
+            book.open_interest + amount > PACKED_MAX
+            or book.short_collateral + required > PACKED_MAX
         ):
-            if total > PACKED_MAX:
-                raise Reject("clearinghouse: amount too large")
+            raise Reject("ledger: amount too large")
+        if book.longs.get(recipient, 0) + amount > PACKED_MAX:
+            raise Reject("ledger: amount too large")
         self._add(self.free, key, -required)
         short = book.shorts.setdefault(writer, Short())
-        short.amount += amount
+        short.amount = new_short
         short.collateral += required
+        assert short.collateral == self._full(book, new_short)
         self._add(book.longs, recipient, amount)
         return required
 
+    @staticmethod
+    def _full(book: SeriesBook, amount: int) -> int:
+        """Full collateral of a short of `amount` in this series (rounded up)."""
+        spec = book.spec
+        return units.full_collateral(spec.is_put, book.unit, spec.strike, amount)
+
     def burn(self, writer: str, series_id: int, amount: int) -> int:
         """Before expiry, `writer` burns `amount` of its longs against its own short;
-        returns the collateral released (what stays on the position rounds up)."""
+        returns the collateral released: the full collateral of the old short less that of
+        the new one. Checked in the Ledger's order (the longs first)."""
         book = self._open_book(series_id)
+        if book.longs.get(writer, 0) < amount:
+            raise Reject("ledger: burn amount exceeds balance")
         if amount == 0:
-            raise Reject("clearinghouse: zero amount")
+            raise Reject("ledger: zero amount")
         short = book.shorts.get(writer, Short())
         if short.amount < amount:
-            raise Reject("clearinghouse: insufficient short")
-        if book.longs.get(writer, 0) < amount:
-            raise Reject("erc1155: burn amount exceeds balance")
-        released = units.release_on_close(short.amount, short.collateral, amount)
+            raise Reject("ledger: insufficient short")
+        released = self._full(book, short.amount) - self._full(book, short.amount - amount)
         short.amount -= amount
         short.collateral -= released
+        assert short.collateral == self._full(book, short.amount)
         if short.amount == 0:
-            assert short.collateral == 0, "a closed short keeps no collateral"
             del book.shorts[writer]
         self._add(book.longs, writer, -amount)
         self._add(self.free, (writer, book.spec.collateral), released)
@@ -336,9 +363,18 @@ class Model:
         for series_id, amount in transfers:
             book = self._book(series_id)
             if book.longs.get(owner, 0) < amount:
-                raise Reject("erc1155: insufficient balance for transfer")
+                raise Reject("ledger: insufficient balance for transfer")
             self._add(book.longs, owner, -amount)
             self._add(book.longs, to, amount)
+
+    def fund_insurance(self, sender: str, token: str, amount: int) -> None:
+        """`sender` gives `amount` of its free `token` to the insurance fund, for good."""
+        if amount == 0:
+            raise Reject("clearinghouse: zero amount")
+        if self.free.get((sender, token), 0) < amount:
+            raise Reject("ledger: insufficient free collateral")
+        self._add(self.free, (sender, token), -amount)
+        self._add(self.insured, (sender, token), amount)
 
     # ------------------------------------------------------------------ settlement
 
@@ -423,67 +459,6 @@ class Model:
         self._add(self.dust, key, dust)
         return dust
 
-    # ------------------------------------------------------------------ oracle
-
-    def report_spot(self, asset: str, reports: list[tuple[int, int]]) -> int:
-        """Signed spot reports (price, timestamp) in signer order; returns the new spot,
-        the median moved at most `max_deviation_bps` from a fresh previous price."""
-        params = self.oracle
-        previous_price, previous_ts = self.spot.get(asset, (0, 0))
-        if len(reports) < params.quorum:
-            raise Reject("oracle: below quorum")
-        for price, timestamp in reports:
-            if price == 0:
-                raise Reject("oracle: zero price")
-            if price > params.max_price:
-                raise Reject("oracle: price too large")
-            if timestamp > self.now:
-                raise Reject("oracle: report from the future")
-            if self.now - timestamp > params.max_age:
-                raise Reject("oracle: stale report")
-            if timestamp <= previous_ts:
-                raise Reject("oracle: report not newer")
-        median = _median([p for p, _ in reports])
-        price = median
-        if previous_price != 0 and self.now - previous_ts <= params.max_age:
-            band = previous_price * params.max_deviation_bps // 10_000
-            price = max(min(median, previous_price + band), previous_price - band)
-        self.spot[asset] = (price, min(t for _, t in reports))
-        return price
-
-    def report_expiry(self, asset: str, expiry: int, prices: list[int]) -> int:
-        """Signed expiry reports, accepted once after expiry plus the locking period;
-        returns the stored median."""
-        if self.now < expiry + self.oracle.locking_period:
-            raise Reject("oracle: locking period")
-        if (asset, expiry) in self.expiry_prices:
-            raise Reject("oracle: already reported")
-        if len(prices) < self.oracle.quorum:
-            raise Reject("oracle: below quorum")
-        for price in prices:
-            if price == 0:
-                raise Reject("oracle: zero price")
-            if price > self.oracle.max_price:
-                raise Reject("oracle: price too large")
-        median = _median(prices)
-        self.expiry_prices[(asset, expiry)] = (median, self.now, False)
-        return median
-
-    def dispute_expiry(self, asset: str, expiry: int, price: int) -> None:
-        """The disputer replaces a reported expiry price, once, inside its window."""
-        if price == 0:
-            raise Reject("oracle: zero price")
-        if price > self.oracle.max_price:
-            raise Reject("oracle: price too large")
-        entry = self.expiry_prices.get((asset, expiry))
-        if entry is None:
-            raise Reject("oracle: not reported")
-        if self.now >= entry[1] + self.oracle.dispute_period:
-            raise Reject("oracle: dispute window over")
-        if entry[2]:
-            raise Reject("oracle: already disputed")
-        self.expiry_prices[(asset, expiry)] = (price, entry[1], True)
-
     # ------------------------------------------------------------------ time
 
     def warp(self, seconds: int) -> None:
@@ -509,6 +484,7 @@ class Model:
             free={k: self.free.get(k, 0) for k in pairs},
             wallet={k: self.wallet.get(k, 0) for k in pairs},
             custody={t: self.custody(t) for t in tokens},
+            insurance={t: self.insurance(t) for t in tokens},
             series_state={sid: self.series[sid].state() for sid in series_ids},
             positions=positions,
             longs=longs,
@@ -520,12 +496,3 @@ class Model:
                 for e in expiries
             },
         )
-
-
-def _median(values: list[int]) -> int:
-    """The Oracle's median: the middle value, or the floor of the two middle values' mean."""
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[mid]
-    return (ordered[mid - 1] + ordered[mid]) // 2

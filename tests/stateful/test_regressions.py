@@ -60,7 +60,7 @@ def test_holder_redeems_before_its_writer_settles(world: World) -> None:
         sid = state.series_ids[0]
         book = state.model.series[sid]
         assert book.paid == 9_089_091_000_000 and "writer" in book.shorts
-        chain = state.reader.snapshot(state.series_ids, state.expiries)
+        chain = state.reader.snapshot(state.series_ids, state.expiries, state.model)
         _, collateral, _, pool = chain.series_state[sid]
         free = sum(chain.free[(a, "weth")] for a in ACTORS)
-        assert chain.custody["weth"] == free + collateral + pool
+        assert chain.custody["weth"] == free + collateral + pool + chain.insurance["weth"]
