@@ -53,10 +53,15 @@ _REQUIRED_OFF_DEVNET = {
 @account_option(prompt=False)
 @click.option("--reporter", "reporters", multiple=True, help="Oracle reporter (repeat).")
 @click.option("--disputer", help="Oracle disputer.")
-@click.option("--guardian", help="Clearinghouse guardian (pauses).")
+@click.option("--guardian", help="Guardian: pauses writing and trading.")
 @click.option("--fee-recipient", help="Receives fees and rounding dust.")
 @click.option("--proposer", "proposers", multiple=True, help="Timelock proposer (repeat).")
-@click.option("--relayer", "relayers", multiple=True, help="Exchange relayer (repeat).")
+@click.option(
+    "--relayer",
+    "relayers",
+    multiple=True,
+    help="Relayer allowed to match orders on the Ledger (repeat).",
+)
 @click.option(
     "--executor",
     "executors",

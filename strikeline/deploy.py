@@ -2,12 +2,15 @@
 
 `deploy_system` is the one deployment routine: `scripts/deploy.py` (`ape run deploy`), the demo
 and the ape integration tests all call it. It deploys (or reuses) the two ERC-20s of the ETH/USD
-pair, the OptionToken, the Oracle, the Clearinghouse, the Exchange and the MarginEngine, binds
-them, registers the reporters, the disputer and the relayers, whitelists the requested
-products, deploys the Timelock and hands it `DEFAULT_ADMIN_ROLE` of the Clearinghouse, the
-Oracle, the Exchange and the MarginEngine, the deployer renouncing its own.
+pair, then the Oracle, the Ledger (the trading hot path, which holds every token and is the
+ERC-1155 of the longs), the Clearinghouse bound to it (cold paths: products, series,
+settlement, margin, insurance) and the MarginEngine; registers the reporters, the disputer,
+the relayers (on the Ledger) and the engine (MARGIN_ROLE on the Clearinghouse); whitelists the
+requested products; deploys the Timelock and hands it `DEFAULT_ADMIN_ROLE` of the
+Clearinghouse, the Ledger, the Oracle and the MarginEngine, the deployer renouncing its own.
 From then on every parameter change is `schedule_call` by a proposer, the delay, then
-`execute_call`.
+`execute_call`. Fees, the fee recipient and the pause are the Clearinghouse's governance,
+which pushes them to the Ledger; relayers are registered on the Ledger.
 
 See `docs/deployment.md`.
 """
@@ -107,7 +110,8 @@ class DeployConfig:
     Attributes:
         reporters: Oracle reporters (they sign price reports off chain).
         disputer: may correct an expiry price once, during its dispute window.
-        guardian: may pause writing and trading on the Clearinghouse.
+        guardian: may pause writing and trading (the Clearinghouse's GUARDIAN_ROLE; the
+            pause reaches the Ledger).
         fee_recipient: receives trading fees and rounding dust.
         proposers: may schedule (and cancel) timelock operations.
         executors: may execute ready operations; the zero address means anyone.
@@ -116,10 +120,9 @@ class DeployConfig:
         products: which ETH/USD products to whitelist before the hand-over ("call", "put").
         usdc: an existing quote token to use; None deploys a 6-decimal test token.
         weth: an existing underlying token to use; None deploys an 18-decimal test token.
-        base_uri: the OptionToken's ERC-1155 metadata base URI.
-        relayers: accounts allowed to call the Exchange's `match_orders`.
-        maker_fee_bps: the Exchange's maker fee, basis points of premium.
-        taker_fee_bps: the Exchange's taker fee, basis points of premium.
+        relayers: accounts allowed to call the Ledger's `match_orders` (RELAYER_ROLE).
+        maker_fee_bps: the Ledger's maker (resting order) fee, basis points of premium.
+        taker_fee_bps: the Ledger's taker fee, basis points of premium.
     """
 
     reporters: tuple[str, ...]
@@ -133,7 +136,6 @@ class DeployConfig:
     products: tuple[str, ...] = PRODUCT_KINDS
     usdc: str | None = None
     weth: str | None = None
-    base_uri: str = "https://strikeline.example/series/"
     relayers: tuple[str, ...] = ()
     maker_fee_bps: int = 2
     taker_fee_bps: int = 5
@@ -160,10 +162,9 @@ class Deployment:
     config: DeployConfig
     usdc: ContractInstance
     weth: ContractInstance
-    option_token: ContractInstance
     oracle: ContractInstance
+    ledger: ContractInstance
     clearinghouse: ContractInstance
-    exchange: ContractInstance
     margin_engine: ContractInstance
     timelock: ContractInstance
     products: dict[str, bytes]
@@ -183,10 +184,9 @@ class Deployment:
             "block_number": self.block_number,
             "deployer": self.deployer,
             "contracts": {
-                "OptionToken": self.option_token.address,
                 "Oracle": self.oracle.address,
+                "Ledger": self.ledger.address,
                 "Clearinghouse": self.clearinghouse.address,
-                "Exchange": self.exchange.address,
                 "MarginEngine": self.margin_engine.address,
                 "Timelock": self.timelock.address,
             },
@@ -215,7 +215,6 @@ class Deployment:
             "parameters": {
                 "oracle": asdict(self.config.oracle),
                 "timelock_delay": self.config.timelock_delay,
-                "base_uri": self.config.base_uri,
                 "maker_fee_bps": self.config.maker_fee_bps,
                 "taker_fee_bps": self.config.taker_fee_bps,
             },
@@ -276,9 +275,9 @@ def deploy_system(
         log: called with one line per step (e.g. `print`).
 
     Raises:
-        DeployError: a product id read back from the Clearinghouse differs from
-            `strikeline.ids`, or the hand-over to the timelock did not take (both checked
-            on chain).
+        DeployError: the Ledger and the Clearinghouse do not name each other, a product id
+            read back from the Clearinghouse differs from `strikeline.ids`, or the hand-over
+            to the timelock did not take (all checked on chain).
     """
     import ape
 
@@ -300,22 +299,28 @@ def deploy_system(
         **tx,
     )
     say(f"Oracle        {oracle.address} (quorum {p.quorum} of {len(config.reporters)})")
-    # The token and the Clearinghouse name each other: the token is deployed with the
-    # address of the deployer's next CREATE, and the Clearinghouse's constructor refuses a
-    # token bound anywhere else (so a transaction slipping in between fails loudly).
-    option_token = proj.OptionToken.deploy(
-        config.base_uri, ids.create_address(deployer.address, deployer.nonce + 1), **tx
-    )
-    say(f"OptionToken   {option_token.address}")
-    clearinghouse = proj.Clearinghouse.deploy(
-        option_token.address,
-        oracle.address,
+    # The Ledger and the Clearinghouse name each other: the Ledger is deployed with the address
+    # of the deployer's next CREATE, and the Clearinghouse's constructor refuses a Ledger bound
+    # anywhere else (so a transaction slipping in between fails loudly). The deployer is the
+    # admin of both until the hand-over below.
+    ledger = proj.Ledger.deploy(
+        ids.create_address(deployer.address, deployer.nonce + 1),
         deployer.address,
-        config.guardian,
         config.fee_recipient,
+        config.maker_fee_bps,
+        config.taker_fee_bps,
         **tx,
     )
-    say(f"Clearinghouse {clearinghouse.address}")
+    clearinghouse = proj.Clearinghouse.deploy(
+        ledger.address, oracle.address, deployer.address, config.guardian, **tx
+    )
+    if ledger.clearinghouse() != clearinghouse.address or clearinghouse.ledger() != ledger.address:
+        raise DeployError("the Ledger and the Clearinghouse are not bound to each other")
+    say(
+        f"Ledger        {ledger.address} (fees {config.maker_fee_bps}/{config.taker_fee_bps} "
+        "bps maker/taker)"
+    )
+    say(f"Clearinghouse {clearinghouse.address} (guardian {config.guardian})")
 
     reporter_role = oracle.REPORTER_ROLE()
     for reporter in config.reporters:
@@ -323,21 +328,10 @@ def deploy_system(
     oracle.grantRole(oracle.DISPUTER_ROLE(), config.disputer, **tx)
     say(f"reporters {', '.join(config.reporters)}; disputer {config.disputer}")
 
-    exchange = proj.Exchange.deploy(
-        clearinghouse.address,
-        deployer.address,
-        config.guardian,
-        config.maker_fee_bps,
-        config.taker_fee_bps,
-        **tx,
-    )
-    clearinghouse.grantRole(clearinghouse.EXCHANGE_ROLE(), exchange.address, **tx)
+    relayer_role = ledger.RELAYER_ROLE()
     for relayer in config.relayers:
-        exchange.grantRole(exchange.RELAYER_ROLE(), relayer, **tx)
-    say(
-        f"Exchange      {exchange.address} (fees {config.maker_fee_bps}/{config.taker_fee_bps} "
-        f"bps maker/taker; relayers {', '.join(config.relayers) or 'none'})"
-    )
+        ledger.grantRole(relayer_role, relayer, **tx)
+    say(f"relayers {', '.join(config.relayers) or 'none'} (Ledger RELAYER_ROLE)")
     margin_engine = proj.MarginEngine.deploy(clearinghouse.address, deployer.address, **tx)
     clearinghouse.grantRole(clearinghouse.MARGIN_ROLE(), margin_engine.address, **tx)
     say(f"MarginEngine  {margin_engine.address} (margin off until params are set per product)")
@@ -360,7 +354,7 @@ def deploy_system(
         **tx,
     )
     say(f"Timelock      {timelock.address} (delay {config.timelock_delay} s)")
-    for governed in (clearinghouse, oracle, exchange, margin_engine):
+    for governed in (clearinghouse, ledger, oracle, margin_engine):
         admin_role = governed.DEFAULT_ADMIN_ROLE()
         governed.grantRole(admin_role, timelock.address, **tx)
         governed.renounceRole(admin_role, deployer.address, **tx)
@@ -369,7 +363,7 @@ def deploy_system(
         ):
             raise DeployError(f"admin hand-over to the timelock failed on {governed.address}")
     say(
-        "DEFAULT_ADMIN_ROLE of Clearinghouse, Oracle, Exchange and MarginEngine: timelock only "
+        "DEFAULT_ADMIN_ROLE of Clearinghouse, Ledger, Oracle and MarginEngine: timelock only "
         "(deployer renounced)"
     )
 
@@ -380,10 +374,9 @@ def deploy_system(
         config=config,
         usdc=usdc,
         weth=weth,
-        option_token=option_token,
         oracle=oracle,
+        ledger=ledger,
         clearinghouse=clearinghouse,
-        exchange=exchange,
         margin_engine=margin_engine,
         timelock=timelock,
         products=whitelisted,
@@ -449,7 +442,8 @@ def load_deployment(path: Path, project: ProjectManager | None = None) -> Deploy
     """Attach to the deployment an addresses file describes, on the connected network.
 
     Raises:
-        DeployError: the file is for another chain than the one connected.
+        DeployError: the file is for another chain than the one connected, or describes a
+            version 1 deployment (Exchange and OptionToken, no Ledger).
     """
     import ape
 
@@ -460,6 +454,11 @@ def load_deployment(path: Path, project: ProjectManager | None = None) -> Deploy
             f"{path} is for chain {data['chain_id']}, connected to chain {ape.chain.chain_id}"
         )
     roles, params, contracts = data["roles"], data["parameters"], data["contracts"]
+    if "Ledger" not in contracts:
+        raise DeployError(
+            f"{path} describes a version 1 deployment (Exchange, OptionToken) without a "
+            "Ledger: deploy version 2 with `ape run deploy`"
+        )
     config = DeployConfig(
         reporters=tuple(roles["reporters"]),
         disputer=roles["disputer"],
@@ -472,7 +471,6 @@ def load_deployment(path: Path, project: ProjectManager | None = None) -> Deploy
         products=tuple(k for k, v in data["products"].items() if v["whitelisted_at_deploy"]),
         usdc=data["tokens"]["USDC"],
         weth=data["tokens"]["WETH"],
-        base_uri=params["base_uri"],
         relayers=tuple(roles["relayers"]),
         maker_fee_bps=params["maker_fee_bps"],
         taker_fee_bps=params["taker_fee_bps"],
@@ -484,10 +482,9 @@ def load_deployment(path: Path, project: ProjectManager | None = None) -> Deploy
         config=config,
         usdc=proj.MockERC20.at(data["tokens"]["USDC"]),
         weth=proj.MockERC20.at(data["tokens"]["WETH"]),
-        option_token=proj.OptionToken.at(contracts["OptionToken"]),
         oracle=proj.Oracle.at(contracts["Oracle"]),
+        ledger=proj.Ledger.at(contracts["Ledger"]),
         clearinghouse=proj.Clearinghouse.at(contracts["Clearinghouse"]),
-        exchange=proj.Exchange.at(contracts["Exchange"]),
         margin_engine=proj.MarginEngine.at(contracts["MarginEngine"]),
         timelock=proj.Timelock.at(contracts["Timelock"]),
         products={

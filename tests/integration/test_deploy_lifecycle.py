@@ -1,8 +1,9 @@
 """The deploy script on a real anvil, then a whole option lifecycle through what it deployed.
 
-The same steps as `make demo`, with asserts: governance through the timelock, series, writing,
-an ERC-1155 transfer, signed spot and expiry reports, a dispute, a keeper's batch redeem and
-settle, withdrawals, and conservation of every token. Plus what must fail on chain.
+The same steps as `make demo`, with asserts: governance through the timelock, series, writing
+on the Ledger, an ERC-1155 transfer of the longs (the Ledger is the token), signed spot and
+expiry reports, a dispute, a keeper's batch redeem and settle, withdrawals, and conservation
+of every token. Plus what must fail on chain.
 """
 
 from __future__ import annotations
@@ -49,16 +50,21 @@ def test_deploy_script_wires_and_hands_over(deployment, addresses_file, actors, 
     d = deployment
     deployer = actors.deployer
     ch, oracle, timelock = d.clearinghouse, d.oracle, d.timelock
-    exchange, engine = d.exchange, d.margin_engine
+    ledger, engine = d.ledger, d.margin_engine
     admin = ch.DEFAULT_ADMIN_ROLE()
-    for governed in (ch, oracle, exchange, engine):
+    for governed in (ch, ledger, oracle, engine):
         assert governed.hasRole(admin, timelock)
         assert not governed.hasRole(admin, deployer)
-    assert ch.hasRole(ch.EXCHANGE_ROLE(), exchange)
+    # the Ledger and the Clearinghouse are bound to each other for good (immutables)
+    assert ledger.clearinghouse() == ch.address and ch.ledger() == ledger.address
+    assert engine.clearinghouse() == ch.address
     assert ch.hasRole(ch.MARGIN_ROLE(), engine)
-    assert exchange.hasRole(exchange.RELAYER_ROLE(), actors.relayer)
-    assert not exchange.hasRole(exchange.RELAYER_ROLE(), deployer)
-    assert (exchange.maker_fee_bps(), exchange.taker_fee_bps()) == (2, 5)
+    assert not ch.hasRole(ch.MARGIN_ROLE(), deployer)
+    assert ledger.hasRole(ledger.RELAYER_ROLE(), actors.relayer)
+    assert not ledger.hasRole(ledger.RELAYER_ROLE(), deployer)
+    assert (ledger.maker_fee_bps(), ledger.taker_fee_bps()) == (2, 5)
+    assert ledger.fee_recipient() == actors.fee_recipient.address
+    assert not ledger.paused()
     assert not timelock.hasRole(timelock.DEFAULT_ADMIN_ROLE(), deployer)
     assert timelock.hasRole(timelock.PROPOSER_ROLE(), deployer)
     assert timelock.hasRole(timelock.EXECUTOR_ROLE(), ZERO_ADDRESS)  # anyone executes
@@ -67,15 +73,19 @@ def test_deploy_script_wires_and_hands_over(deployment, addresses_file, actors, 
     assert all(oracle.hasRole(oracle.REPORTER_ROLE(), r) for r in actors.reporters)
     assert oracle.hasRole(oracle.DISPUTER_ROLE(), actors.disputer)
     assert oracle.quorum() == 2
-    assert d.option_token.clearinghouse() == ch.address
+    assert ch.oracle() == oracle.address
     assert (d.usdc.decimals(), d.weth.decimals()) == (6, 18)
+    # the whitelisted call's tokens are accepted by the Ledger; nothing else is
+    assert ledger.token_unit(d.weth) == 10**18 and ledger.token_unit(d.usdc) == 10**6
+    assert ledger.token_unit(oracle) == 0
     assert ch.products(d.product_id("call")).enabled
     assert not ch.products(d.product_id("put")).enabled
 
     data = load_addresses(addresses_file)
     assert data["chain_id"] == chain.chain_id
     assert data["contracts"]["Clearinghouse"] == ch.address
-    assert data["contracts"]["Exchange"] == exchange.address
+    assert data["contracts"]["Ledger"] == ledger.address
+    assert "Exchange" not in data["contracts"] and "OptionToken" not in data["contracts"]
     assert data["contracts"]["MarginEngine"] == engine.address
     assert data["roles"]["relayers"] == [actors.relayer.address]
     on_chain_id = bytes(ch.product_id(*d.product_args("call")))
@@ -88,9 +98,9 @@ def test_lifecycle_through_the_deployment(deployment, actors, chain):
     deployer, disputer, fee_recipient = actors.deployer, actors.disputer, actors.fee_recipient
     writer, holder, keeper = actors.writer, actors.holder, actors.keeper
     reporters = actors.reporters
-    ch, oracle, token = d.clearinghouse, d.oracle, d.option_token
+    ch, oracle, ledger = d.clearinghouse, d.oracle, d.ledger
     people = [deployer, disputer, fee_recipient, writer, holder, keeper, *reporters]
-    wallets = [a.address for a in people] + [ch.address, token.address, d.timelock.address]
+    wallets = [a.address for a in people] + [ch.address, ledger.address, d.timelock.address]
 
     # governance: the put is whitelisted only through the timelock
     _whitelist_put(d, deployer, keeper, chain)
@@ -104,7 +114,7 @@ def test_lifecycle_through_the_deployment(deployment, actors, chain):
     ch.create_series(d.product_id("put"), PUT_STRIKE, expiry, sender=writer)
     assert ch.series(call).strike == CALL_STRIKE and ch.series(put).expiry == expiry
 
-    # the writer deposits exactly the collateral and writes to itself
+    # the writer deposits exactly the collateral in the Ledger and writes to itself
     d.weth.mint(writer, 5 * 10**18, sender=deployer)
     d.usdc.mint(writer, 20_000 * 10**6, sender=deployer)
     supply = {t.address: sum(t.balanceOf(w) for w in wallets) for t in (d.weth, d.usdc)}
@@ -116,16 +126,18 @@ def test_lifecycle_through_the_deployment(deployment, actors, chain):
     for sid, amount, collateral, unit, is_put, strike in legs:
         need = ch.collateral_required(sid, amount)
         assert need == units.full_collateral(is_put, unit, strike, amount)
-        collateral.approve(ch, need, sender=writer)
-        ch.deposit(collateral, need, writer, sender=writer)
-        ch.write(sid, amount, writer, sender=writer)
-        assert ch.positions(writer, sid).collateral == need
-        assert ch.free_collateral(writer, collateral) == 0
+        collateral.approve(ledger, need, sender=writer)
+        ledger.deposit(collateral, need, writer, sender=writer)
+        ledger.write(sid, amount, writer, sender=writer)
+        assert tuple(ledger.positions(writer, sid)) == (amount, amount)  # (long, short)
+        assert tuple(ledger.book(sid)) == (amount, need)
+        assert ledger.free_collateral(writer, collateral) == 0
 
-    # the longs go to the holder as plain ERC-1155 transfers
+    # the longs go to the holder as plain ERC-1155 transfers on the Ledger
     for sid, amount, *_ in legs:
-        token.safeTransferFrom(writer, holder, sid, amount, b"", sender=writer)
-        assert token.balanceOf(holder, sid) == amount and token.balanceOf(writer, sid) == 0
+        ledger.safeTransferFrom(writer, holder, sid, amount, b"", sender=writer)
+        assert ledger.balanceOf(holder, sid) == amount and ledger.balanceOf(writer, sid) == 0
+        assert ledger.positions(writer, sid).short == amount
 
     # spot from three signed reports (median)
     now = _now(chain)
@@ -154,23 +166,24 @@ def test_lifecycle_through_the_deployment(deployment, actors, chain):
     ch.redeem_many([call, put], [holder, holder], sender=keeper)
     ch.settle_many([call, put], [writer, writer], sender=keeper)
     for sid, *_ in legs:
-        assert token.total_supply(sid) == 0
-        assert ch.positions(writer, sid).short == 0
+        assert ledger.balanceOf(holder, sid) == 0
+        assert tuple(ledger.positions(writer, sid)) == (0, 0)
+        assert ch.series_state(sid).open_interest == 0
         ch.sweep_dust(sid, sender=keeper)
 
     # everyone withdraws; the holder got exactly the payoff, the writer the rest
     for account in (holder, writer, fee_recipient):
         for collateral in (d.weth, d.usdc):
-            free = ch.free_collateral(account, collateral)
+            free = ledger.free_collateral(account, collateral)
             if free:
-                ch.withdraw(collateral, free, account, sender=account)
+                ledger.withdraw(collateral, free, account, sender=account)
     for _sid, amount, collateral, unit, is_put, strike in legs:
         payout = units.payoff(is_put, unit, strike, EXPIRY_PRICE, amount, False)
         obligation = units.payoff(is_put, unit, strike, EXPIRY_PRICE, amount, True)
         assert payout > 0
         assert collateral.balanceOf(holder) == payout
         assert collateral.balanceOf(fee_recipient) == obligation - payout
-        assert collateral.balanceOf(ch) == 0
+        assert collateral.balanceOf(ledger) == 0 and collateral.balanceOf(ch) == 0
     assert d.weth.balanceOf(writer) == 5 * 10**18 - units.payoff(
         False, 10**18, CALL_STRIKE, EXPIRY_PRICE, CALLS, True
     )

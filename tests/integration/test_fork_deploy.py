@@ -33,7 +33,7 @@ MAINNET_WETH = "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"
 DOCUMENTED_UPSTREAM = "http://127.0.0.1:8545"
 DOCUMENTED_BLOCK = 21000000
 DOCUMENTED_OUT = "deployments/mainnet-fork.json"
-GOVERNED = ("OptionToken", "Oracle", "Clearinghouse", "Exchange", "MarginEngine", "Timelock")
+GOVERNED = ("Oracle", "Ledger", "Clearinghouse", "MarginEngine", "Timelock")
 
 
 def _fenced_blocks(language: str) -> list[str]:
