@@ -5,9 +5,11 @@
 It starts its own anvil (from node_modules, on a free port), deploys through
 `strikeline.deploy.deploy_system` with ape, whitelists the ETH/USD put through the timelock
 (schedule, wait out the delay, execute), creates a call and a put series, has a writer deposit
-and write them, hand the longs to a holder (ERC-1155 transfer), has the holder sell one call
-back to the writer on the Exchange (EIP-712 orders signed by both, matched by the relayer: buy
-to close, premium and fees in USDC), lets reporters push signed spot and expiry prices, has
+in the Ledger and write them, hand the longs to a holder (ERC-1155 transfer on the Ledger), has
+the holder sell one call back to the writer on the Ledger (EIP-712 orders signed by both and
+posted to the relayer, so they name it as `sender`: a direct fill by anyone else is refused;
+matched by the relayer: buy to close, premium and fees in USDC), lets reporters push signed
+spot and expiry prices, has
 the disputer correct the expiry price, settles everything with a keeper's batch calls, and has
 everyone withdraw. It then checks that no token was created or lost and that the holder
 received exactly the payoff `strikeline.units` computes plus the premium it sold for. It exits
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from strikeline import ids, units
+from strikeline.bindings import LedgerBinding
 from strikeline.chain import ChainError, anvil_binary, start_anvil, warp
 from strikeline.deploy import (
     DEVNET_ACCOUNTS,
@@ -36,7 +39,7 @@ from strikeline.deploy import (
     execute_call,
     schedule_call,
 )
-from strikeline.indexer import ExchangeIndex
+from strikeline.indexer import LedgerIndex
 from strikeline.oracle_reports import ordered, sign_expiry, sign_spot
 from strikeline.orders import Domain, Match, Order, settlement
 
@@ -56,7 +59,7 @@ EXPIRY_REPORTS = (3_481 * 10**8, 3_482 * 10**8)  # one reporter's feed glitched 
 EXPIRY_PRICE = 345_012_345_678  # the disputer's correction: 3,450.12345678
 WRITER_WETH = 5 * 10**18
 WRITER_USDC = 20_000 * 10**6
-TRADED = 1 * 10**8  # the call the holder sells back to the writer on the Exchange
+TRADED = 1 * 10**8  # the call the holder sells back to the writer on the Ledger
 TRADE_PRICE = 480 * 10**6  # 480 USDC per contract
 
 
@@ -148,7 +151,7 @@ class Demo:
         named.update(
             {
                 "Timelock": d.timelock.address,
-                "OptionToken": d.option_token.address,
+                "Ledger": d.ledger.address,
                 "Clearinghouse": d.clearinghouse.address,
             }
         )
@@ -169,29 +172,29 @@ class Demo:
     def balances(self, title: str) -> None:
         """Print wallets, free and locked collateral and longs of the main actors."""
         d = self.d
-        ch = d.clearinghouse
+        ledger = d.ledger
         self.say(f"   balances {title}:")
         rows = (
             ("writer", self.writer.address),
             ("holder", self.holder.address),
             ("fee recipient", self.fee_recipient.address),
-            ("Clearinghouse", ch.address),
+            ("Ledger", ledger.address),
         )
         for name, address in rows:
             # locked: the collateral of the address's short in the call (WETH) and put (USDC)
             weth = (
                 d.weth.balanceOf(address),
-                ch.free_collateral(address, d.weth),
-                ch.positions(address, self.call_id).collateral if self.call_id else 0,
+                ledger.free_collateral(address, d.weth),
+                self.locked(address, self.call_id),
             )
             usdc = (
                 d.usdc.balanceOf(address),
-                ch.free_collateral(address, d.usdc),
-                ch.positions(address, self.put_id).collateral if self.put_id else 0,
+                ledger.free_collateral(address, d.usdc),
+                self.locked(address, self.put_id),
             )
             longs = (
-                d.option_token.balanceOf(address, self.call_id) if self.call_id else 0,
-                d.option_token.balanceOf(address, self.put_id) if self.put_id else 0,
+                ledger.balanceOf(address, self.call_id) if self.call_id else 0,
+                ledger.balanceOf(address, self.put_id) if self.put_id else 0,
             )
             self.say(
                 f"     {name:<14} wallet {amount_text(weth[0], 18):>22} WETH "
@@ -200,6 +203,14 @@ class Demo:
                 f"{amount_text(usdc[2], 6)} USDC | longs {amount_text(longs[0], 8)} C "
                 f"{amount_text(longs[1], 8)} P"
             )
+
+    def locked(self, address: str, series_id: int) -> int:
+        """The collateral the Ledger locks for `address`'s short in `series_id`: exactly the
+        full collateral of the short."""
+        if not series_id:
+            return 0
+        short = self.d.ledger.positions(address, series_id).short
+        return int(self.d.clearinghouse.collateral_required(series_id, short)) if short else 0
 
     def sign_spot(self, prices: tuple[int, ...]) -> list[tuple[int, int, bytes]]:
         """Each reporter signs one spot price at the latest block's time."""
@@ -236,13 +247,20 @@ class Demo:
 
     def deploy(self) -> None:
         """Step 1: deploy with only the call whitelisted; admin goes to the timelock."""
-        self.say("1. deploy (test tokens, OptionToken, Oracle 2-of-3, Clearinghouse, Timelock)")
+        self.say(
+            "1. deploy (test tokens, Oracle 2-of-3, Ledger, Clearinghouse, MarginEngine, Timelock)"
+        )
         config = devnet_config(self.test_accounts, products=("call",))
         self.d = deploy_system(self.deployer, config, log=lambda line: self.say(f"   {line}"))
         admin = self.d.clearinghouse.DEFAULT_ADMIN_ROLE()
+        for governed in (self.d.clearinghouse, self.d.ledger):
+            check(
+                not governed.hasRole(admin, self.deployer),
+                f"deployer still holds the admin role of {governed.address}",
+            )
         check(
-            not self.d.clearinghouse.hasRole(admin, self.deployer),
-            "deployer still holds the Clearinghouse admin role",
+            self.d.ledger.clearinghouse() == self.d.clearinghouse.address,
+            "the Ledger is not bound to the Clearinghouse",
         )
 
     def whitelist_put_through_timelock(self) -> None:
@@ -299,21 +317,22 @@ class Demo:
     def write(self) -> None:
         """Step 4: the writer gets test tokens, deposits exactly the collateral, writes."""
         d = self.d
-        ch = d.clearinghouse
-        self.say("4. writer deposits and writes 2 calls and 3 puts")
+        ch, ledger = d.clearinghouse, d.ledger
+        self.say("4. writer deposits in the Ledger and writes 2 calls and 3 puts")
         d.weth.mint(self.writer, WRITER_WETH, sender=self.deployer)
         d.usdc.mint(self.writer, WRITER_USDC, sender=self.deployer)
         self.supply_before = self.token_sums()
         for sid, amount, token in ((self.call_id, CALLS, d.weth), (self.put_id, PUTS, d.usdc)):
             need = ch.collateral_required(sid, amount)
-            token.approve(ch, need, sender=self.writer)
-            ch.deposit(token, need, self.writer, sender=self.writer)
-            ch.write(sid, amount, self.writer, sender=self.writer)
+            token.approve(ledger, need, sender=self.writer)
+            ledger.deposit(token, need, self.writer, sender=self.writer)
+            ledger.write(sid, amount, self.writer, sender=self.writer)
             check(
-                ch.positions(self.writer, sid).collateral == need,
+                tuple(ledger.book(sid)) == (amount, need),
                 "locked collateral differs from collateral_required",
             )
-            check(d.option_token.balanceOf(self.writer, sid) == amount, "longs not minted")
+            check(ledger.free_collateral(self.writer, token) == 0, "collateral left free")
+            check(ledger.balanceOf(self.writer, sid) == amount, "longs not minted")
             self.say(
                 f"   deposited and locked {amount_text(need, token.decimals())} "
                 f"{token.symbol()} for {amount_text(amount, 8)} contracts"
@@ -325,68 +344,78 @@ class Demo:
         d = self.d
         self.say("5. writer transfers the longs to the holder (ERC-1155 safeTransferFrom)")
         for sid, amount in ((self.call_id, CALLS), (self.put_id, PUTS)):
-            d.option_token.safeTransferFrom(
+            d.ledger.safeTransferFrom(
                 self.writer, self.holder, sid, amount, b"", sender=self.writer
             )
-            check(d.option_token.balanceOf(self.holder, sid) == amount, "longs not transferred")
+            check(d.ledger.balanceOf(self.holder, sid) == amount, "longs not transferred")
+            check(d.ledger.positions(self.writer, sid).short == amount, "the short moved")
         self.balances("after the transfer")
 
-    def trade_on_the_exchange(self) -> None:
+    def trade_on_the_ledger(self) -> None:
         """Step 6: the holder sells one call back to the writer through signed orders."""
+        from web3.exceptions import ContractLogicError
+
         d = self.d
-        ex, ch = d.exchange, d.clearinghouse
-        self.say("6. the holder sells one call back to the writer on the Exchange")
-        domain = Domain(self.chain.chain_id, ex.address)
-        check(domain.separator == bytes(ex.domain_separator()), "EIP-712 domain mismatch")
-        bid = Order(
-            maker=self.writer.address,
-            series_id=self.call_id,
-            is_buy=True,
-            amount=TRADED,
-            limit_price=TRADE_PRICE,
-            max_fee=10**6,
-            nonce=1,
-            deadline=self.expiry,
-        ).sign(self.writer, domain)
-        ask = Order(
-            maker=self.holder.address,
-            series_id=self.call_id,
-            is_buy=False,
-            amount=TRADED,
-            limit_price=TRADE_PRICE,
-            max_fee=10**6,
-            nonce=1,
-            deadline=self.expiry,
-        ).sign(self.holder, domain)
+        ledger = d.ledger
+        self.say("6. the holder sells one call back to the writer on the Ledger")
+        domain = Domain(self.chain.chain_id, ledger.address)
+        check(domain.separator == bytes(ledger.domain_separator()), "EIP-712 domain mismatch")
+        # both post to the relayer, so both orders name it as the only allowed sender
+        fields = {
+            "sender": self.relayer.address,
+            "series_id": self.call_id,
+            "amount": TRADED,
+            "limit_price": TRADE_PRICE,
+            "max_fee": 10**6,
+            "nonce": 1,
+            "deadline": self.expiry,
+        }
+        bid = Order(maker=self.writer.address, is_buy=True, **fields).sign(self.writer, domain)
+        ask = Order(maker=self.holder.address, is_buy=False, **fields).sign(self.holder, domain)
         self.say(
             f"   writer bids {amount_text(TRADED, 8)} call at "
             f"{amount_text(TRADE_PRICE, 6)} USDC (order 0x{bid.hash.hex()[:16]}…), "
-            f"holder offers at the same price; both sign EIP-712 orders"
+            f"holder offers at the same price; both sign EIP-712 orders naming the relayer "
+            "as sender"
         )
+        # simulated (eth_call through the SDK's binding): the keeper's direct fill is refused
+        views = LedgerBinding(self.chain.provider.web3, ledger.address)
+        refused = views.fn(
+            "fill", order=ask.order.as_tuple(), signature=ask.signature, amount=TRADED, max_fee=0
+        )
+        try:
+            refused.call({"from": self.keeper.address})
+            reason = "accepted"
+        except ContractLogicError as exc:
+            reason = str(exc.message)
+        check(reason.endswith("ledger: sender not allowed"), f"keeper's direct fill: {reason}")
+        self.say("   a direct fill of the holder's offer by the keeper is refused (sender)")
         # the writer's bid rested: it pays the maker fee, the holder the taker fee
-        s = settlement(TRADED, TRADE_PRICE, ex.maker_fee_bps(), ex.taker_fee_bps())
+        s = settlement(TRADED, TRADE_PRICE, ledger.maker_fee_bps(), ledger.taker_fee_bps())
         self.trade_debit, self.trade_credit = s.buyer_debit, s.seller_credit
-        d.usdc.approve(ch, s.buyer_debit, sender=self.writer)
-        ch.deposit(d.usdc, s.buyer_debit, self.writer, sender=self.writer)
-        short_before = ch.positions(self.writer, self.call_id).short
-        receipt = ex.match_orders([Match(bid, ask, TRADED, True).as_tuple()], sender=self.relayer)
+        d.usdc.approve(ledger, s.buyer_debit, sender=self.writer)
+        ledger.deposit(d.usdc, s.buyer_debit, self.writer, sender=self.writer)
+        short_before = ledger.positions(self.writer, self.call_id).short
+        receipt = ledger.match_orders(
+            [Match(bid, ask, TRADED, True).as_tuple()], sender=self.relayer
+        )
         check(
-            ch.positions(self.writer, self.call_id).short == short_before - TRADED,
+            ledger.positions(self.writer, self.call_id).short == short_before - TRADED,
             "the writer's bought call did not close its short",
         )
         check(
-            d.option_token.balanceOf(self.holder, self.call_id) == CALLS - TRADED,
+            ledger.balanceOf(self.holder, self.call_id) == CALLS - TRADED,
             "the holder's call was not delivered",
         )
         check(
-            ch.free_collateral(self.holder, d.usdc) == s.seller_credit,
+            ledger.free_collateral(self.holder, d.usdc) == s.seller_credit,
             "the holder was not paid the premium less its fee",
         )
-        index = ExchangeIndex()
-        index.apply_logs(receipt.events, ex.address)
+        index = LedgerIndex()
+        index.apply_logs(receipt.events, ledger.address)
         check(
             index.remaining(bid.order, bid.hash, self.now()) == 0
-            and ex.remaining(bid.order.as_tuple()) == 0,
+            and views.remaining(bid.order) == 0,
             "the filled bid still shows open",
         )
         self.say(
@@ -452,21 +481,25 @@ class Demo:
         ch.redeem_many([self.call_id, self.put_id], [self.holder, self.holder], sender=self.keeper)
         ch.settle_many([self.call_id, self.put_id], [self.writer, self.writer], sender=self.keeper)
         for sid in (self.call_id, self.put_id):
-            check(d.option_token.total_supply(sid) == 0, f"longs of {sid} left after redeem")
-            check(ch.positions(self.writer, sid).short == 0, f"short of {sid} left after settle")
+            check(d.ledger.balanceOf(self.holder, sid) == 0, f"longs of {sid} left after redeem")
+            check(
+                tuple(d.ledger.positions(self.writer, sid)) == (0, 0),
+                f"short of {sid} left after settle",
+            )
+            check(ch.series_state(sid).open_interest == 0, f"open interest left in {sid}")
             ch.sweep_dust(sid, sender=self.keeper)
         self.balances("after settlement")
 
     def withdraw(self) -> None:
         """Step 10: holder, writer and fee recipient withdraw all their free collateral."""
         d = self.d
-        ch = d.clearinghouse
-        self.say("11. everyone withdraws their free collateral")
+        ledger = d.ledger
+        self.say("11. everyone withdraws their free collateral from the Ledger")
         for account in (self.holder, self.writer, self.fee_recipient):
             for token in (d.weth, d.usdc):
-                free = ch.free_collateral(account, token)
+                free = ledger.free_collateral(account, token)
                 if free:
-                    ch.withdraw(token, free, account, sender=account)
+                    ledger.withdraw(token, free, account, sender=account)
         self.balances("at the end")
 
     def verify(self) -> None:
@@ -524,7 +557,8 @@ class Demo:
                 f"fee recipient got {dust} {symbol} base units of dust, "
                 f"expected {obligation - payout}",
             )
-            check(token.balanceOf(d.clearinghouse) == 0, f"{symbol} left in the Clearinghouse")
+            check(token.balanceOf(d.ledger) == 0, f"{symbol} left in the Ledger")
+            check(token.balanceOf(d.clearinghouse) == 0, f"{symbol} in the Clearinghouse")
             self.say(
                 f"   {kind}: holder received exactly {amount_text(payout, decimals)} "
                 f"{symbol} (strikeline.units), writer kept the rest, "
@@ -561,7 +595,7 @@ def run(say: Callable[[str], None] = print) -> int:
                 demo.create_series,
                 demo.write,
                 demo.transfer_longs,
-                demo.trade_on_the_exchange,
+                demo.trade_on_the_ledger,
                 demo.push_spot,
                 demo.expire,
                 demo.settle_price,
