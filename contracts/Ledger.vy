@@ -1,4 +1,5 @@
 # pragma version ~=0.4.3
+# pragma optimize codesize
 """
 @title Strikeline Ledger
 @custom:contract-name Ledger
@@ -176,10 +177,17 @@ FEE_MASK: constant(uint256) = 2**16 - 1
 MAKER_FEE_SHIFT: constant(uint256) = 160
 TAKER_FEE_SHIFT: constant(uint256) = 176
 PAUSED_BIT: constant(uint256) = 2**192
-# @dev `_makers`: the minimum valid nonce below bit 255; bit 255 is set once the
-# maker cancelled an order by hash, and only then is `cancelled` read on a fill.
+# @dev `_makers`, one word per maker that every fill of its orders reads and
+# writes: bit 255 is set once the maker cancelled an order by hash (only then is
+# `cancelled` read on a fill); bits 128-254 hold the minimum valid nonce; bits
+# 0-127 are the used bits of the nonces [minimum, minimum + 128) (the window),
+# so a fresh order numbered there costs one slot, not two. Other nonces use
+# `_nonce_bitmap`. A nonce's bit lives in exactly one of the two places.
 HASH_CANCELS: constant(uint256) = 2**255
-MIN_NONCE_MASK: constant(uint256) = HASH_CANCELS - 1
+MIN_NONCE_SHIFT: constant(uint256) = 128
+MIN_NONCE_MASK: constant(uint256) = 2**127 - 1
+WINDOW: constant(uint256) = 128
+WINDOW_MASK: constant(uint256) = 2**128 - 1
 
 # @dev ERC-165 ids: ERC-165, ERC-1155, access control. The optional metadata
 # URI extension is left out to keep 2 KB of EIP-170 headroom; series metadata
@@ -250,13 +258,13 @@ _product: HashMap[bytes32, uint256]
 
 isApprovedForAll: public(HashMap[address, HashMap[address, bool]])
 
-# @dev Per maker: the minimum valid nonce and the HASH_CANCELS flag.
+# @dev Per maker: the HASH_CANCELS flag, the minimum valid nonce and its window.
 _makers: HashMap[address, uint256]
 # @dev Orders their maker cancelled by hash.
 cancelled: public(HashMap[address, HashMap[bytes32, bool]])
 # @dev Bit `nonce % 256` of word `nonce // 256` is set once an order with that
-# nonce filled (in part) or was cancelled.
-nonce_bitmap: public(HashMap[address, HashMap[uint256, uint256]])
+# nonce filled (in part) or was cancelled, for nonces outside the maker's window.
+_nonce_bitmap: HashMap[address, HashMap[uint256, uint256]]
 # @dev Filled amount of a partly filled order, CANCELLED once cancelled, zero
 # otherwise (fresh, or fully filled).
 partial_fills: public(HashMap[bytes32, uint256])
@@ -482,7 +490,7 @@ def cancel(orders: DynArray[Order, MAX_CANCELS]):
         if not (order.maker == msg.sender):
             self._fail("ledger: not the maker")
         order_hash: bytes32 = self._hash_order(order)
-        self.nonce_bitmap[msg.sender][order.nonce >> 8] |= 1 << (order.nonce & 255)
+        self._use_nonce(msg.sender, order.nonce)
         self.partial_fills[order_hash] = CANCELLED
         log Cancel(maker=msg.sender, order_hash=order_hash, nonce=order.nonce)
 
@@ -508,15 +516,30 @@ def cancel_by_hash(order_hashes: DynArray[bytes32, MAX_CANCELS]):
 def raise_min_nonce(min_nonce_: uint256):
     """
     @dev Voids every order of the caller with a nonce below `min_nonce_`.
-         The minimum only goes up, and stays below 2**255. Never paused.
+         The minimum only goes up, and stays below 2**127 (it shares the
+         maker's word with the used bits of the 128 nonces from it). Never paused.
     @param min_nonce_ The new minimum valid nonce.
     """
     state: uint256 = self._makers[msg.sender]
-    if not (min_nonce_ > state & MIN_NONCE_MASK):
+    old: uint256 = (state >> MIN_NONCE_SHIFT) & MIN_NONCE_MASK
+    if not (min_nonce_ > old):
         self._fail("ledger: nonce not raised")
     if not (min_nonce_ <= MIN_NONCE_MASK):
         self._fail("ledger: nonce too large")
-    self._makers[msg.sender] = (state & HASH_CANCELS) | min_nonce_
+    # the window moves up: bits of nonces still in it shift down, and nonces
+    # that enter it bring their bit from the bitmap (at most two words)
+    window: uint256 = 0
+    if min_nonce_ - old < WINDOW:
+        window = (state & WINDOW_MASK) >> (min_nonce_ - old)
+    lo: uint256 = max(min_nonce_, old + WINDOW)
+    hi: uint256 = min_nonce_ + WINDOW
+    if lo < hi:
+        offset: uint256 = lo & 255
+        bits: uint256 = self._nonce_bitmap[msg.sender][lo >> 8] >> offset
+        if offset + hi - lo > 256:
+            bits |= self._nonce_bitmap[msg.sender][(lo >> 8) + 1] << (256 - offset)
+        window |= (bits & ((1 << (hi - lo)) - 1)) << (lo - min_nonce_)
+    self._makers[msg.sender] = (state & HASH_CANCELS) | (min_nonce_ << MIN_NONCE_SHIFT) | window
     log MinNonceRaised(maker=msg.sender, min_nonce=min_nonce_)
 
 
@@ -823,7 +846,7 @@ def min_nonce(maker: address) -> uint256:
     """
     @dev The maker's minimum valid nonce: its orders below it are void.
     """
-    return self._makers[maker] & MIN_NONCE_MASK
+    return (self._makers[maker] >> MIN_NONCE_SHIFT) & MIN_NONCE_MASK
 
 
 @external
@@ -841,7 +864,18 @@ def nonce_used(maker: address, nonce: uint256) -> bool:
     """
     @dev Whether an order of `maker` with `nonce` filled (in part) or was cancelled.
     """
-    return self.nonce_bitmap[maker][nonce >> 8] & (1 << (nonce & 255)) != 0
+    return self._nonce_bitmap_word(maker, nonce >> 8) & (1 << (nonce & 255)) != 0
+
+
+@external
+@view
+def nonce_bitmap(maker: address, word: uint256) -> uint256:
+    """
+    @dev The used bits of `maker`'s nonces [256 * word, 256 * word + 256): bit
+         `nonce % 256` is set once an order with that nonce filled (in part) or
+         was cancelled.
+    """
+    return self._nonce_bitmap_word(maker, word)
 
 
 # ---------------------------------------------------------------------------
@@ -927,7 +961,9 @@ def _take(order: Order, signature: Signature, amount: uint256, fee: uint256, ver
     if not (block.timestamp <= order.deadline):
         self._fail("ledger: order expired")
     state: uint256 = self._makers[order.maker]
-    if not (order.nonce >= state & MIN_NONCE_MASK):
+    # the window's first nonce
+    low: uint256 = (state >> MIN_NONCE_SHIFT) & MIN_NONCE_MASK
+    if not (order.nonce >= low):
         self._fail("ledger: nonce below minimum")
     # a cap so large that max_fee * amount overflows limits nothing
     if order.max_fee <= max_value(uint256) // amount:
@@ -943,31 +979,33 @@ def _take(order: Order, signature: Signature, amount: uint256, fee: uint256, ver
     cached: bytes32 = empty(bytes32)
     if by_key:
         cached = order_hash
-    return order_hash, self._consume(order.maker, order.nonce, order_hash, order.amount, amount), cached
 
-
-@internal
-def _consume(maker: address, nonce: uint256, order_hash: bytes32, order_amount: uint256, amount: uint256) -> uint256:
-    """
-    @dev Records a fill of `amount` against an order. A fresh order only sets
-         its nonce's bit; a partly filled one keeps its filled amount in
-         `partial_fills` until it completes.
-    @return uint256 What is left of the order after this fill.
-    """
-    word_index: uint256 = nonce >> 8
-    bit: uint256 = 1 << (nonce & 255)
-    word: uint256 = self.nonce_bitmap[maker][word_index]
+    # replay: a fresh order only sets its nonce's bit, in the maker's word when
+    # the nonce is in its window, else in the bitmap; a partly filled one keeps
+    # its filled amount in `partial_fills` until it completes
     filled: uint256 = 0
-    if word & bit == 0:
-        self.nonce_bitmap[maker][word_index] = word | bit
+    offset: uint256 = unsafe_sub(order.nonce, low)
+    used: bool = False
+    if offset < WINDOW:
+        bit: uint256 = 1 << offset
+        used = state & bit != 0
+        if not used:
+            self._makers[order.maker] = state | bit
     else:
+        word_index: uint256 = order.nonce >> 8
+        bit: uint256 = 1 << (order.nonce & 255)
+        word: uint256 = self._nonce_bitmap[order.maker][word_index]
+        used = word & bit != 0
+        if not used:
+            self._nonce_bitmap[order.maker][word_index] = word | bit
+    if used:
         filled = self.partial_fills[order_hash]
         if not (filled != CANCELLED):
             self._fail("ledger: order cancelled")
         if not (filled != 0):
             self._fail("ledger: nonce used")
     # a live partial fill is always below the order's amount
-    left: uint256 = unsafe_sub(order_amount, filled)
+    left: uint256 = unsafe_sub(order.amount, filled)
     if not (amount <= left):
         self._fail("ledger: overfill")
     left = unsafe_sub(left, amount)
@@ -975,8 +1013,40 @@ def _consume(maker: address, nonce: uint256, order_hash: bytes32, order_amount: 
         if filled != 0:
             self.partial_fills[order_hash] = 0
     else:
-        self.partial_fills[order_hash] = unsafe_sub(order_amount, left)
-    return left
+        self.partial_fills[order_hash] = unsafe_sub(order.amount, left)
+    return order_hash, left, cached
+
+
+@internal
+def _use_nonce(maker: address, nonce: uint256):
+    """
+    @dev Sets the used bit of `maker`'s `nonce`, in its window or its bitmap.
+    """
+    state: uint256 = self._makers[maker]
+    offset: uint256 = unsafe_sub(nonce, (state >> MIN_NONCE_SHIFT) & MIN_NONCE_MASK)
+    if offset < WINDOW:
+        self._makers[maker] = state | (1 << offset)
+    else:
+        self._nonce_bitmap[maker][nonce >> 8] |= 1 << (nonce & 255)
+
+
+@internal
+@view
+def _nonce_bitmap_word(maker: address, word: uint256) -> uint256:
+    """
+    @dev The used bits of `maker`'s nonces in bitmap word `word`, the window's
+         bits merged in (the window spans at most two words).
+    """
+    state: uint256 = self._makers[maker]
+    low: uint256 = (state >> MIN_NONCE_SHIFT) & MIN_NONCE_MASK
+    bits: uint256 = self._nonce_bitmap[maker][word]
+    window: uint256 = state & WINDOW_MASK
+    if word == low >> 8:
+        # nonces in the window below the word's end: the window's low bits
+        bits |= window << (low & 255)
+    elif word == (low >> 8) + 1 and low & 255 != 0:
+        bits |= window >> (256 - (low & 255))
+    return bits
 
 
 @internal

@@ -249,12 +249,108 @@ def test_cancel_by_hash_needs_a_hash(market, alice):
         market.ledger.cancel_by_hash([])
 
 
-def test_raise_min_nonce_bounded_below_the_flag_bit(market, alice):
+def test_raise_min_nonce_bounded_below_2_pow_127(market, alice):
+    """The minimum shares the maker's word with the flag and the window's 128 bits."""
     m = market
     with boa.env.prank(alice.address):
         with boa.reverts("ledger: nonce too large"):
-            m.ledger.raise_min_nonce(2**255)
-        m.ledger.raise_min_nonce(2**255 - 1)
-    assert m.ledger.min_nonce(alice.address) == 2**255 - 1
-    assert m.remaining(m.order(alice, False, nonce=2**255 - 1)) == m.ONE
-    assert m.remaining(m.order(alice, False, nonce=2**255 - 2)) == 0
+            m.ledger.raise_min_nonce(2**127)
+        m.ledger.raise_min_nonce(2**127 - 1)
+    assert m.ledger.min_nonce(alice.address) == 2**127 - 1
+    assert m.remaining(m.order(alice, False, nonce=2**127 - 1)) == m.ONE
+    assert m.remaining(m.order(alice, False, nonce=2**127 - 2)) == 0
+    # nonces far above the window still fill, through the bitmap
+    assert m.remaining(m.order(alice, False, nonce=2**255 + 7)) == m.ONE
+
+
+# --- the window: the used bits of nonces [min, min + 128) live in the maker's word ---
+
+
+_buyer_nonce = iter(range(10**6, 2 * 10**6))
+
+
+def _trade(m, seller, buyer, nonce):
+    """A match of a fresh buy of `buyer` against `seller`'s sell numbered `nonce`."""
+    return m.submit(m.match(m.buy(buyer, nonce=next(_buyer_nonce)), m.sell(seller, nonce=nonce)))
+
+
+def _raise(m, who, n):
+    with boa.env.prank(who.address):
+        m.ledger.raise_min_nonce(n)
+
+
+def test_window_and_bitmap_nonces_each_fill_once(market, alice, bob):
+    m = market
+    m.fund(alice, weth=10**19)
+    m.fund(bob, usdc=10**10)
+    for nonce in (0, 127, 128, 300):  # window [0, 128), then the bitmap
+        _trade(m, alice, bob, nonce)
+        assert m.ledger.nonce_used(alice.address, nonce)
+        with boa.reverts("ledger: nonce used"):
+            _trade(m, alice, bob, nonce)
+    assert not m.ledger.nonce_used(alice.address, 1)
+    assert m.ledger.nonce_bitmap(alice.address, 0) == 1 | 1 << 127 | 1 << 128
+    assert m.ledger.nonce_bitmap(alice.address, 1) == 1 << 44
+
+
+def test_raise_shifts_the_window_and_keeps_used_bits(market, alice, bob):
+    m = market
+    m.fund(alice, weth=10**19)
+    m.fund(bob, usdc=10**10)
+    _trade(m, alice, bob, 5)
+    _trade(m, alice, bob, 100)
+    _raise(m, alice, 50)  # window [50, 178): 100 stays used, 5 is void
+    assert m.ledger.nonce_used(alice.address, 100)
+    with boa.reverts("ledger: nonce used"):
+        _trade(m, alice, bob, 100)
+    with boa.reverts("ledger: nonce below minimum"):
+        _trade(m, alice, bob, 6)
+    _trade(m, alice, bob, 177)  # the window's last nonce
+    _trade(m, alice, bob, 178)  # the bitmap's
+    assert m.ledger.nonce_bitmap(alice.address, 0) == 1 << 100 | 1 << 177 | 1 << 178
+
+
+def test_raise_brings_bitmap_bits_into_the_window(market, alice, bob):
+    """Nonces used while above the window keep their bit when a raise takes them in,
+    across two bitmap words."""
+    m = market
+    m.fund(alice, weth=10**19)
+    m.fund(bob, usdc=10**10)
+    for nonce in (252, 260, 377, 378):
+        _trade(m, alice, bob, nonce)
+    _raise(m, alice, 250)  # window [250, 378): words 0 and 1
+    for nonce in (252, 260, 377, 378):
+        assert m.ledger.nonce_used(alice.address, nonce)
+        with boa.reverts("ledger: nonce used"):
+            _trade(m, alice, bob, nonce)
+    assert not m.ledger.nonce_used(alice.address, 251)
+    _trade(m, alice, bob, 251)
+    assert m.ledger.nonce_bitmap(alice.address, 0) == 1 << 251 | 1 << 252
+    assert m.ledger.nonce_bitmap(alice.address, 1) == 1 << 4 | 1 << 121 | 1 << 122
+
+
+def test_partial_fill_in_the_window_across_a_raise(market, alice, bob):
+    m = market
+    m.fund(alice, weth=10**19)
+    m.fund(bob, usdc=10**10)
+    sell = m.sell(alice, nonce=20, amount=3 * m.ONE)
+    m.submit(m.match(m.buy(bob, nonce=1), sell))
+    _raise(m, alice, 10)  # still in the window: the fill goes on
+    m.submit(m.match(m.buy(bob, nonce=2), sell))
+    assert m.remaining(sell) == m.ONE
+    _raise(m, alice, 21)  # below the minimum: void
+    assert m.remaining(sell) == 0
+    with boa.reverts("ledger: nonce below minimum"):
+        m.submit(m.match(m.buy(bob, nonce=3), sell))
+
+
+def test_cancel_by_contents_sets_the_window_bit(market, alice, bob):
+    m = market
+    m.fund(bob, usdc=10**10)
+    sell = m.sell(alice, nonce=7)
+    sibling = m.sell(alice, nonce=7, limit_price=m.PRICE + 1)
+    m.cancel(alice, sell)
+    assert m.ledger.nonce_used(alice.address, 7)
+    assert m.ledger.nonce_bitmap(alice.address, 0) == 1 << 7
+    with boa.reverts("ledger: nonce used"):
+        m.submit(m.match(m.buy(bob, limit_price=m.PRICE + 1), sibling))
