@@ -232,6 +232,21 @@ def stored_report(oracle: OracleBinding, asset: str, reporter: str, block: int) 
     return int(price), int(timestamp)
 
 
+def unstored_spot(
+    board: Board, oracle: OracleBinding, asset: str, view: OracleView, margin: int
+) -> list[SignedReport]:
+    """The board's spot reports not yet stored on chain: the newest of each signer, newer
+    than that signer's stored report, fresh (with `margin`) and not from the future. Their
+    signatures are not checked here (the submitter does)."""
+    oldest = view.now - max(view.max_age - margin, 0)
+    return [
+        r
+        for r in board.spot_reports(asset, oldest - 1)
+        if r.timestamp <= view.now
+        and r.timestamp > stored_report(oracle, asset, r.signer, view.block)[1]
+    ]
+
+
 class SpotSubmitter:
     """Relays the board's usable spot reports to the Oracle (a reconcile step).
 
@@ -268,10 +283,9 @@ class SpotSubmitter:
         if self._reporter_role is None:
             self._reporter_role = bytes(self.oracle.contract.functions.REPORTER_ROLE().call())
         has_role = self.oracle.contract.functions.hasRole
-        oldest = view.now - max(view.max_age - self.submit_margin, 0)
         chosen = []
-        for report in self.board.spot_reports(self.asset, oldest - 1):
-            if report.timestamp > view.now or report.price <= 0:
+        for report in unstored_spot(self.board, self.oracle, self.asset, view, self.submit_margin):
+            if report.price <= 0:
                 continue
             signer = recover_spot(self.board.chain_id, self.oracle.address, self.asset, report)
             if signer is None or signer != to_checksum_address(report.signer):
@@ -280,8 +294,6 @@ class SpotSubmitter:
             if not has_role(self._reporter_role, signer).call(block_identifier=view.block):
                 log.warning("board: %s is not a registered reporter; ignored", signer)
                 continue
-            if report.timestamp <= stored_report(self.oracle, self.asset, signer, view.block)[1]:
-                continue  # already stored (by us or another relayer)
             chosen.append(report)
         # the newest reports if more than the Oracle takes (the freshest prices)
         chosen.sort(key=lambda r: r.timestamp, reverse=True)

@@ -23,7 +23,15 @@ from dataclasses import dataclass
 from eth_utils import to_checksum_address
 
 from keepers.aggregate import AggregatePrice, AggregationPolicy, OnchainSpot, PushPolicy
-from keepers.board import Board, Kind, OracleView, Outcome, read_oracle, stored_report
+from keepers.board import (
+    Board,
+    Kind,
+    OracleView,
+    Outcome,
+    read_oracle,
+    stored_report,
+    unstored_spot,
+)
 from keepers.keys import ReportingKey
 from keepers.price_step import PriceStep, price_step
 from keepers.sources.panel import SourcePanel
@@ -70,14 +78,9 @@ class Reporter:
     def step(self, view: OracleView | None = None) -> Outcome:
         view = view or read_oracle(self.oracle, self.asset)
         self.state.view = view
-        usable_since = view.now - max(view.max_age - self.submit_margin, 0)
         mine = stored_report(self.oracle, self.asset, self.key.address, view.block)
-        pending = [
-            r
-            for r in self.board.spot_reports(self.asset, usable_since - 1)
-            if r.timestamp <= view.now
-        ]
-        if any(r.signer == self.key.address and r.timestamp > mine[1] for r in pending):
+        pending = unstored_spot(self.board, self.oracle, self.asset, view, self.submit_margin)
+        if any(r.signer == self.key.address for r in pending):
             return self._done(Outcome.IN_FLIGHT)  # our report waits for a relay
         # the baseline is our own stored report: the Oracle takes a report newer than it
         baseline = OnchainSpot(*mine)
