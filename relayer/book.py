@@ -438,6 +438,10 @@ class Book:
         """Matches not yet sent on chain, oldest first: the submitter's input."""
         return [m for m in self.matches.values() if m.state is MatchState.MATCHED]
 
+    def live_count(self, maker: str) -> int:
+        """How many of `maker`'s orders are live here (one atomic read: other threads may ask)."""
+        return len(self._live_by_maker.get(maker, ()))
+
     def live_orders_of(self, maker: str) -> list[BookOrder]:
         """`maker`'s orders that are neither closed nor wholly filled."""
         return list(self._live_by_maker.get(maker, {}).values())

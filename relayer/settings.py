@@ -205,6 +205,7 @@ def load_settings(
     secrets_dir = environ.get(PREFIX + "SECRETS_DIR")
     if secrets_dir and not Path(secrets_dir).is_dir():
         raise SettingError(f"bad setting {PREFIX}SECRETS_DIR: not a directory")
+    factory: Any = RelayerSettings  # pydantic-settings' private init arguments are untyped
     try:
         if env is not None:  # tests: read this mapping instead of the process environment
             merged = {
@@ -212,8 +213,10 @@ def load_settings(
             }
             merged.pop("secrets_dir", None)
             merged.update(given)
-            return RelayerSettings(_env_file=None, _secrets_dir=secrets_dir, **merged)
-        return RelayerSettings(_secrets_dir=secrets_dir, **given)
+            settings: RelayerSettings = factory(_env_file=None, _secrets_dir=secrets_dir, **merged)
+            return settings
+        settings = factory(_secrets_dir=secrets_dir, **given)
+        return settings
     except ValidationError as exc:
         raise SettingError(_one_line(exc)) from None
 

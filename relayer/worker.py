@@ -41,27 +41,32 @@ class EngineWorker:
         *,
         clock: Callable[[], int] = lambda: int(time.time()),
         max_batch: int = 1_000,
+        render: Callable[[list[PlaceResult]], Any] | None = None,
     ):
         self.engine = engine
         self.clock = clock  # unix seconds for deadlines; chain time in production
         self.max_batch = max_batch
+        # run on the engine thread after each committed batch, while nothing else changes the
+        # orders: its return value (e.g. JSON views) is what `place_rendered` callers get
+        self.render = render
         self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="engine")
-        self._queue: list[tuple[BookOrder, asyncio.Future[PlaceResult]]] = []
+        self._queue: list[tuple[BookOrder, asyncio.Future[Any]]] = []
         self._wake: asyncio.Event | None = None
         self._runner: asyncio.Task[None] | None = None
         self._closed = False
         self._busy = False  # a batch is in the engine's thread
         self.batches = 0  # place_many calls made (each one commit)
 
-    async def place(self, order: BookOrder) -> PlaceResult:
-        """Place one verified order; returns once the commit that holds it returned."""
+    async def place(self, order: BookOrder) -> Any:
+        """Place one verified order; returns once the commit that holds it returned: its
+        `PlaceResult`, or `(PlaceResult, rendered)` when the worker has a `render`."""
         if self._closed:
             raise WorkerClosed("the engine worker is closed")
         loop = asyncio.get_running_loop()
         if self._runner is None:
             self._wake = asyncio.Event()
             self._runner = loop.create_task(self._run(), name="engine-place-batches")
-        future: asyncio.Future[PlaceResult] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         self._queue.append((order, future))
         assert self._wake is not None
         self._wake.set()
@@ -86,9 +91,7 @@ class EngineWorker:
                 orders = [order for order, _ in batch]
                 self._busy = True
                 try:
-                    results = await loop.run_in_executor(
-                        self._thread, self.engine.place_many, orders, self.clock()
-                    )
+                    results = await loop.run_in_executor(self._thread, self._place_many, orders)
                 except BaseException as exc:  # EngineStopped, or a bug: nobody is acknowledged
                     for _, future in batch:
                         if not future.done():
@@ -102,6 +105,13 @@ class EngineWorker:
                 for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():  # the caller may have gone away
                         future.set_result(result)
+
+    def _place_many(self, orders: list[BookOrder]) -> list[Any]:
+        results = self.engine.place_many(orders, self.clock())
+        if self.render is None:
+            return results
+        rendered = self.render(results)
+        return list(zip(results, rendered, strict=True))
 
     async def close(self) -> None:
         """Finish the batches queued so far, then stop the thread (SIGTERM path)."""

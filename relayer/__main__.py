@@ -1,0 +1,46 @@
+"""`python -m relayer` (console script `strikeline-relayer`): the whole relayer in one process.
+
+`--help` lists every setting with its environment variable. A bad setting stops the boot with one
+line naming it (exit status 2); SIGTERM drains and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from relayer.settings import SettingError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        settings = load_settings(args)
+    except SettingError as exc:
+        print(f"strikeline-relayer: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "web3", "urllib3"):  # one line per RPC call otherwise
+        logging.getLogger(noisy).setLevel(
+            max(logging.WARNING, logging.getLevelName(settings.log_level))
+        )
+    from relayer.service import Relayer  # after the settings: --help stays fast
+
+    relayer = Relayer(settings)
+    try:
+        relayer.boot()
+    except SettingError as exc:
+        print(f"strikeline-relayer: {exc}", file=sys.stderr)
+        relayer.close()
+        return 2
+    asyncio.run(relayer.run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

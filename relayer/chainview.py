@@ -1,0 +1,245 @@
+"""What the relayer knows of the chain: the deployment's contracts through the SDK bindings, the
+instruments (series) listed, makers' funds, and the Ledger's order state rebuilt from its events.
+
+Everything here is read through `strikeline.bindings` (the relayer never carries an ABI of its
+own) over one `strikeline.rpc.RpcPool` (failover across the configured nodes).
+
+- `ChainFunds` is the `relayer.reservations.Funds` view the matcher reads: free collateral per
+  (maker, token) and longs per (maker, series), cached. The gateway loads a maker's entries when
+  it first sees the maker (so matching never calls the chain), and the follower refreshes an
+  account's entries whenever an event touches it. An entry not loaded reads as zero: the matcher
+  refuses rather than guesses.
+- `index` is a `strikeline.indexer.LedgerIndex` folded from the Ledger's `Fill`, `Cancel`,
+  `CancelByHash` and `MinNonceRaised` events: the intake checks nonces and cancels against it
+  without one call per order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from web3 import Web3
+
+from relayer.model import FeeSchedule, Instrument
+from relayer.settings import Deployment
+from strikeline import ids
+from strikeline.bindings import ClearinghouseBinding, ContractBinding, LedgerBinding
+from strikeline.indexer import LedgerIndex
+from strikeline.orders import Domain
+from strikeline.rpc import RpcPool
+
+log = logging.getLogger("relayer.chain")
+
+#: Ledger events that change what some account holds (its funds are re-read).
+LEDGER_FUNDS_EVENTS = frozenset(
+    {"Deposit", "Withdraw", "Written", "Burned", "Fill", "TransferSingle", "TransferBatch"}
+)
+#: Clearinghouse events that change an account's free collateral on the Ledger.
+CH_FUNDS_EVENTS = frozenset({"Redeemed", "Settled", "MarginUpdated", "MarginBurned"})
+
+
+@dataclass(frozen=True)
+class Log:
+    """One decoded log: which contract (`Ledger` or `Clearinghouse`), the event and its args."""
+
+    contract: str
+    name: str
+    args: dict[str, Any]
+    block: int
+    tx_hash: bytes
+    log_index: int
+
+
+class ChainFunds:
+    """Free collateral and longs per account, cached; loaded on first sight, refreshed on events.
+
+    Reads and writes of single dict entries are atomic under the GIL: the engine thread reads
+    while the follower's thread writes."""
+
+    def __init__(self, ledger: LedgerBinding):
+        self.ledger = ledger
+        self._free: dict[tuple[str, str], int] = {}
+        self._longs: dict[tuple[str, int], int] = {}
+        self._lock = threading.Lock()
+
+    # Funds protocol (engine thread)
+    def free(self, account: str, token: str) -> int:
+        return self._free.get((account, token), 0)
+
+    def longs(self, account: str, series_id: int) -> int:
+        return self._longs.get((account, series_id), 0)
+
+    def known(self, account: str, tokens: Iterable[str], series_id: int) -> bool:
+        return (account, series_id) in self._longs and all(
+            (account, t) in self._free for t in tokens
+        )
+
+    def load(self, account: str, tokens: Iterable[str], series_id: int) -> None:
+        """Read (blocking) the entries of `account` not cached yet."""
+        for token in tokens:
+            if (account, token) not in self._free:
+                self._free[(account, token)] = self.ledger.free_collateral(account, token)
+        if (account, series_id) not in self._longs:
+            self._longs[(account, series_id)] = self.ledger.balance_of(account, series_id)
+
+    def refresh(self, account: str) -> None:
+        """Re-read every cached entry of `account` (an event touched it)."""
+        with self._lock:
+            frees = [k for k in self._free if k[0] == account]
+            longs = [k for k in self._longs if k[0] == account]
+        for key in frees:
+            self._free[key] = self.ledger.free_collateral(*key)
+        for lkey in longs:
+            self._longs[lkey] = self.ledger.balance_of(*lkey)
+
+    def accounts(self) -> set[str]:
+        return {k[0] for k in list(self._free)} | {k[0] for k in list(self._longs)}
+
+
+class ChainView:
+    """The deployment on the chain, read through the SDK."""
+
+    def __init__(self, rpc: RpcPool, deployment: Deployment, *, tick: int = 1, lot: int = 1):
+        self.rpc = rpc
+        self.deployment = deployment
+        self.w3: Web3 = rpc.web3()
+        self.ledger = LedgerBinding(self.w3, deployment.ledger)
+        self.clearinghouse = ClearinghouseBinding(self.w3, deployment.clearinghouse)
+        self.domain = Domain(deployment.chain_id, deployment.ledger)
+        self.funds = ChainFunds(self.ledger)
+        self.index = LedgerIndex()
+        self.instruments: dict[int, Instrument] = {}
+        self.by_name: dict[str, int] = {}
+        self._symbols: dict[str, str] = {}
+        self._units: dict[str, int] = {}
+        self._topics: dict[bytes, tuple[str, Any]] = {}
+        for label, binding in (("Ledger", self.ledger), ("Clearinghouse", self.clearinghouse)):
+            for event in cast(Any, binding.contract.events):
+                self._topics[bytes(Web3.to_bytes(hexstr=event().topic))] = (label, event())
+        self.head_block = 0
+        self.head_time = 0
+        self.tick = tick  # the price and amount steps this relayer's books accept
+        self.lot = lot
+
+    # ------------------------------------------------------------------------------ reads
+
+    def head(self) -> int:
+        """The latest block number (and its time, kept in `head_time`)."""
+        block = self.w3.eth.get_block("latest")
+        self.head_block = int(block["number"])
+        self.head_time = int(block["timestamp"])
+        return self.head_block
+
+    def now(self) -> int:
+        """Unix seconds for deadlines: wall time, never behind the latest block's time."""
+        return max(int(time.time()), self.head_time)
+
+    def fees(self) -> FeeSchedule:
+        maker, taker = self.ledger.fees()
+        return FeeSchedule(maker_bps=maker, taker_bps=taker)
+
+    def logs(self, from_block: int, to_block: int) -> list[Log]:
+        """Decoded logs of the Ledger and the Clearinghouse in [from_block, to_block], in chain
+        order; unknown topics are skipped."""
+        raw = self.w3.eth.get_logs(
+            {
+                "fromBlock": from_block,
+                "toBlock": to_block,
+                "address": [self.ledger.address, self.clearinghouse.address],
+            }
+        )
+        out = []
+        for entry in raw:
+            if not entry["topics"]:
+                continue
+            found = self._topics.get(bytes(entry["topics"][0]))
+            if found is None:
+                continue
+            label, event = found
+            try:
+                decoded = event.process_log(entry)
+            except Exception:  # a log that does not decode is not ours to act on
+                log.warning("undecodable %s log in block %s", label, entry["blockNumber"])
+                continue
+            out.append(
+                Log(
+                    label,
+                    event.event_name,
+                    dict(decoded["args"]),
+                    int(entry["blockNumber"]),
+                    bytes(entry["transactionHash"]),
+                    int(entry["logIndex"]),
+                )
+            )
+        out.sort(key=lambda lg: (lg.block, lg.log_index))
+        return out
+
+    # ------------------------------------------------------------------------------ instruments
+
+    def instrument(self, series_id: int) -> Instrument | None:
+        """The instrument of a series the Clearinghouse knows (read and cached), else None."""
+        known = self.instruments.get(series_id)
+        if known is not None:
+            return known
+        series = self.clearinghouse.series(series_id)
+        if series.expiry == 0:
+            return None
+        return self._add(series_id, series.product_id, series.strike, series.expiry)
+
+    def add_series_event(self, args: dict[str, Any]) -> Instrument:
+        return self._add(
+            int(args["series_id"]),
+            bytes(args["product_id"]),
+            int(args["strike"]),
+            int(args["expiry"]),
+        )
+
+    def _add(self, series_id: int, product_id: bytes, strike: int, expiry: int) -> Instrument:
+        product = self.clearinghouse.product(product_id)
+        instrument = Instrument(
+            series_id=series_id,
+            name=ids.instrument_name(
+                self._asset(product.underlying), strike, expiry, product.is_put
+            ),
+            quote_token=Web3.to_checksum_address(product.quote),
+            collateral_token=Web3.to_checksum_address(product.collateral),
+            is_put=bool(product.is_put),
+            strike=strike,
+            expiry=expiry,
+            collateral_unit=self._unit(product.collateral),
+            tick=self.tick,
+            lot=self.lot,
+        )
+        self.instruments[series_id] = instrument
+        self.by_name[instrument.name] = series_id
+        return instrument
+
+    def product_enabled(self, series_id: int) -> bool:
+        sid_terms = self.clearinghouse.series(series_id)
+        return bool(self.clearinghouse.product(sid_terms.product_id).enabled)
+
+    def _unit(self, token: str) -> int:
+        unit = self._units.get(token)
+        if unit is None:
+            unit = self._units[token] = self.ledger.token_unit(token)
+        return unit
+
+    def _asset(self, underlying: str) -> str:
+        """The underlying's ticker for instrument names: the token's symbol, a wrapped
+        token's leading W dropped (WETH -> ETH)."""
+        symbol = self._symbols.get(underlying)
+        if symbol is None:
+            try:
+                token = ContractBinding(self.w3, underlying, name="MockERC20")
+                symbol = str(token.view("symbol"))
+            except Exception:  # a token without symbol(): name it by its address
+                symbol = underlying[:8]
+            if len(symbol) > 3 and symbol.startswith("W"):
+                symbol = symbol[1:]
+            self._symbols[underlying] = symbol
+        return symbol

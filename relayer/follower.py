@@ -1,0 +1,278 @@
+"""The chain follower: reads the Ledger's and the Clearinghouse's events and keeps the engine and
+the intake's view of the chain up to date.
+
+- `SeriesCreated`: a new instrument (a book opens for it).
+- `Fill`, `Cancel`, `CancelByHash`, `MinNonceRaised`: folded into the event index the intake
+  checks nonces against, and the book pruned at once (at the head, not N blocks deep: an order
+  that may be void is taken off early rather than matched): orders of a maker below a raised
+  minimum nonce, an order cancelled by hash, orders sharing a nonce that a cancel or a fill used
+  up, and an order that another relayer or a direct fill filled outside this relayer.
+- Any event that moves an account's funds (`Deposit`, `Withdraw`, `Written`, `Burned`, `Fill`,
+  ERC-1155 transfers, settlement): the account's cached funds are re-read; if its live orders
+  can no longer be paid for (collateral withdrawn), they are cancelled with
+  `collateral_withdrawn`.
+- `ConfigSet` (fees changed): the matcher's fee schedule follows.
+
+Fills of this relayer's own matches are confirmed by the submitter from its transactions'
+receipts (the transaction manager waits `confirmations` blocks and follows reorgs).
+
+Cursor and reorgs: the follower keeps the hash of every block it processed within the last
+`confirmations` blocks; when one changes, it processes again from the fork (every handler is
+idempotent). The cursor it stores in the journal database (`relayer_cursor`) is `confirmations`
+blocks behind the head, so a restart re-reads the blocks that could still change. At boot the
+whole history from the deployment block is read to rebuild the index and the instruments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from relayer.chainview import CH_FUNDS_EVENTS, LEDGER_FUNDS_EVENTS, ChainView, Log
+from relayer.engine import Engine
+from relayer.model import BookOrder, FeeSchedule, MatchState, Reason
+from relayer.reservations import buyer_fee_bound
+from relayer.worker import EngineWorker
+from strikeline import db as dbmod
+from strikeline.units import UNIT, full_collateral, mul_div_up
+
+log = logging.getLogger("relayer.follower")
+CHUNK = 5_000  # blocks per eth_getLogs
+CURSOR_SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS relayer_cursor (name TEXT PRIMARY KEY, block {bigint} NOT NULL)"
+]
+
+
+def scan_history(chain: ChainView, from_block: int, to_block: int) -> list[Log]:
+    """Every log of the deployment in [from_block, to_block], read in chunks; folds the order
+    events into `chain.index` and registers every series."""
+    logs: list[Log] = []
+    start = from_block
+    while start <= to_block:
+        end = min(to_block, start + CHUNK - 1)
+        logs.extend(chain.logs(start, end))
+        start = end + 1
+    for entry in logs:
+        if entry.contract == "Ledger":
+            chain.index.apply(entry.name, entry.args)
+        elif entry.name == "SeriesCreated":
+            chain.add_series_event(entry.args)
+    return logs
+
+
+def accounts_of(entry: Log) -> set[str]:
+    """The accounts whose funds an event may change."""
+    a = entry.args
+    keys = ("account", "writer", "maker", "taker", "owner", "to", "from", "holder", "recipient")
+    if entry.contract == "Ledger" and entry.name not in LEDGER_FUNDS_EVENTS:
+        return set()
+    if entry.contract == "Clearinghouse" and entry.name not in CH_FUNDS_EVENTS:
+        return set()
+    return {str(a[k]) for k in keys if k in a and isinstance(a[k], str)}
+
+
+class Follower:
+    def __init__(
+        self,
+        engine: Engine,
+        worker: EngineWorker,
+        chain: ChainView,
+        database: dbmod.Database,
+        *,
+        confirmations: int,
+        on_orders: Callable[[list[BookOrder]], Any] | None = None,
+    ):
+        self.engine = engine
+        self.worker = worker
+        self.chain = chain
+        self.db = database
+        self.confirmations = confirmations
+        self.on_orders = on_orders or (lambda orders: None)
+        self.scanned = 0  # last block processed
+        self.hashes: dict[int, bytes] = {}
+        self.pruned = 0
+        self.db.ensure_schema("relayer_cursor", 1, CURSOR_SCHEMA)
+
+    # ------------------------------------------------------------------ cursor
+
+    def cursor(self) -> int | None:
+        value = self.db.fetchval("SELECT block FROM relayer_cursor WHERE name = ?", ("follower",))
+        return None if value is None else int(value)
+
+    def _save_cursor(self, block: int) -> None:
+        with self.db.transaction():
+            if (
+                self.db.execute(
+                    "UPDATE relayer_cursor SET block = ? WHERE name = ?", (block, "follower")
+                )
+                == 0
+            ):
+                self.db.execute(
+                    "INSERT INTO relayer_cursor (name, block) VALUES (?, ?)", ("follower", block)
+                )
+
+    # ------------------------------------------------------------------ loop
+
+    async def start(self, history_end: int) -> None:
+        """After boot read the history up to `history_end`: act on what happened since the
+        stored cursor (events of the downtime), then follow from there."""
+        since = self.cursor()
+        if since is not None and since < history_end:
+            logs = await asyncio.to_thread(self.chain.logs, since + 1, history_end)
+            await self._act(logs)
+        self.scanned = history_end
+        await self._remember(history_end)
+
+    async def step(self) -> int:
+        """Process the blocks since the last step; returns how many logs were read."""
+        head = await asyncio.to_thread(self.chain.head)
+        fork = await self._fork_point()
+        if fork is not None:
+            log.warning("reorg: block %d changed; reading again from it", fork)
+            self.scanned = fork - 1
+        if head <= self.scanned:
+            return 0
+        logs = await asyncio.to_thread(self.chain.logs, self.scanned + 1, head)
+        for entry in logs:
+            if entry.contract == "Ledger":
+                self.chain.index.apply(entry.name, entry.args)
+        await self._act(logs)
+        self.scanned = head
+        await self._remember(head)
+        await asyncio.to_thread(self._save_cursor, max(0, head - self.confirmations))
+        return len(logs)
+
+    async def _remember(self, head: int) -> None:
+        low = max(0, head - self.confirmations)
+        for number in range(low, head + 1):
+            if number not in self.hashes:
+                block = await asyncio.to_thread(self.chain.w3.eth.get_block, number)
+                self.hashes[number] = bytes(block["hash"])
+        for number in [n for n in self.hashes if n < low]:
+            del self.hashes[number]
+
+    async def _fork_point(self) -> int | None:
+        """The lowest remembered block whose hash changed, if any."""
+        for number in sorted(self.hashes):
+            block = await asyncio.to_thread(self.chain.w3.eth.get_block, number)
+            if bytes(block["hash"]) != self.hashes[number]:
+                for n in [n for n in self.hashes if n >= number]:
+                    del self.hashes[n]
+                return number
+        return None
+
+    # ------------------------------------------------------------------ handlers
+
+    async def _act(self, logs: list[Log]) -> None:
+        touched: set[str] = set()
+        for entry in logs:
+            await self._handle(entry)
+            touched |= accounts_of(entry)
+        known = self.chain.funds.accounts()
+        for account in touched & known:
+            await asyncio.to_thread(self.chain.funds.refresh, account)
+            await self._prune_unfunded(account)
+
+    async def _handle(self, entry: Log) -> None:
+        a = entry.args
+        if entry.name == "SeriesCreated" and entry.contract == "Clearinghouse":
+            inst = self.chain.add_series_event(a)
+            await self.worker.call(self.engine.add_instrument, inst)
+            log.info("listed %s", inst.name)
+        elif entry.contract != "Ledger":
+            return
+        elif entry.name == "ConfigSet":
+            fees = FeeSchedule(maker_bps=int(a["maker_fee_bps"]), taker_bps=int(a["taker_fee_bps"]))
+            await self.worker.call(self.engine.set_fees, fees)
+        elif entry.name == "MinNonceRaised":
+            await self._prune(
+                str(a["maker"]), Reason.NONCE_BELOW_MINIMUM, below_nonce=int(a["min_nonce"])
+            )
+        elif entry.name == "CancelByHash":
+            await self._prune(
+                str(a["maker"]), Reason.CANCELLED_ON_CHAIN, order_hash=bytes(a["order_hash"])
+            )
+        elif entry.name == "Cancel":
+            await self._prune(
+                str(a["maker"]), Reason.CANCELLED_ON_CHAIN, order_hash=bytes(a["order_hash"])
+            )
+            await self._prune_nonce(str(a["maker"]), int(a["nonce"]), keep=None)
+        elif entry.name == "Fill":
+            await self._filled(entry)
+
+    async def _filled(self, entry: Log) -> None:
+        a = entry.args
+        maker_order, taker_order = bytes(a["maker_order"]), bytes(a["taker_order"])
+
+        def ours() -> bool:
+            """A Fill of one of this relayer's matches (sent or confirmed)."""
+            for m in self.engine.matches_of(maker_order):
+                if {m.buy, m.sell} == {maker_order, taker_order} and m.state in (
+                    MatchState.PENDING,
+                    MatchState.CONFIRMED,
+                ):
+                    return True
+            return False
+
+        mine = await self.worker.call(ours)
+        sides = [(str(a["maker"]), maker_order, int(a["maker_nonce"]))]
+        if taker_order != b"\x00" * 32:
+            sides.append((str(a["taker"]), taker_order, int(a["taker_nonce"])))
+        for maker, order_hash, nonce in sides:
+            # the nonce is used now: any other order of the maker with it can never fill
+            await self._prune_nonce(maker, nonce, keep=order_hash)
+            if not mine:  # filled outside this relayer: its remainder here is stale
+                await self._prune(maker, Reason.NONCE_USED, order_hash=order_hash)
+
+    async def _prune(self, maker: str, reason: str, **where: Any) -> None:
+        closed = await self.worker.call(self.engine.prune_maker, maker, reason, **where)
+        if closed:
+            self.pruned += len(closed)
+            log.info("pruned %d orders of %s: %s", len(closed), maker, reason)
+            self.on_orders(closed)
+
+    async def _prune_nonce(self, maker: str, nonce: int, keep: bytes | None) -> None:
+        def others() -> list[bytes]:
+            return [
+                o.hash for o in self.engine.orders_of(maker) if o.nonce == nonce and o.hash != keep
+            ]
+
+        for order_hash in await self.worker.call(others):
+            await self._prune(maker, Reason.NONCE_USED, order_hash=order_hash)
+
+    async def _prune_unfunded(self, maker: str) -> None:
+        """Cancel the maker's live orders its funds no longer cover (newest first)."""
+
+        def unfunded() -> list[bytes]:
+            res = self.engine.reservations
+            if res is None:
+                return []
+            out = []
+            for order in reversed(self.engine.orders_of(maker)):
+                if not order.open:
+                    continue
+                inst = self.chain.instruments.get(order.series_id)
+                if inst is None:
+                    continue
+                if order.is_buy:
+                    need = mul_div_up(order.open, order.price, UNIT) + buyer_fee_bound(
+                        order, order.open, order.price
+                    )
+                    short = res.available(maker, inst.quote_token) < need
+                else:
+                    longs = max(0, res.available_longs(maker, inst.series_id))
+                    written = order.open - min(order.open, longs)
+                    need = (
+                        full_collateral(inst.is_put, inst.collateral_unit, inst.strike, written)
+                        if written
+                        else 0
+                    )
+                    short = res.available(maker, inst.collateral_token) < need
+                if short:
+                    out.append(order.hash)
+            return out
+
+        for order_hash in await self.worker.call(unfunded):
+            await self._prune(maker, Reason.COLLATERAL_WITHDRAWN, order_hash=order_hash)

@@ -1,0 +1,1122 @@
+"""The relayer's HTTP and WebSocket gateway (Starlette on uvicorn; msgspec for JSON).
+
+Endpoints (DESIGN.md "Relayer"; docs/relayer.md has the request and response shapes):
+
+    GET    /v1/health                      GET  /v1/instruments
+    GET    /v1/orderbook/{instrument}      GET  /v1/tickers
+    GET    /v1/trades/{instrument}         GET  /v1/fills?maker=
+    POST   /v1/orders                      POST /v1/orders/batch
+    GET    /v1/orders/{hash}               GET  /v1/orders?maker=
+    DELETE /v1/orders/{hash}  (a signed Cancel)
+    POST   /v1/debug/order                 GET  /openapi.json      GET /metrics
+    WS     /v1/ws  (orderbook.{instrument}, trades.{instrument}, ticker.{instrument},
+                    orders.{maker}, fills.{maker})
+
+Intake, in order, cheapest first: the per-IP token bucket, the body size, the schema (amounts as
+decimal strings, 0x hex, bounded sizes), the order's own rules (SDK `Order`), the EIP-712
+signature under this relayer's domain (SDK, coincurve), `sender` zero or this relayer's
+submitter, `taker` zero, the deadline, the series listed and trading, tick and lot, the maker's
+minimum nonce, nonce use and cancels on chain (from the follower's event index), the fee cap,
+the per-maker token bucket, open-order caps, then the maker's funds at the current block. Only
+then the engine journals and matches it; the answer goes out after the commit that holds it.
+
+Errors are 4xx JSON `{"error": {"code", "message", "field", "retryable"}}`; 429 carries
+`Retry-After`. Bad input never produces a 5xx: every handler's unexpected exception is logged
+and answered as a 500 `internal` error without details, which the fuzz test counts as a bug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import msgspec
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from relayer.chainview import ChainView
+from relayer.engine import Engine
+from relayer.errors import (
+    ClientOrderIdConflict,
+    EngineStopped,
+    NotOrderMaker,
+    UnknownInstrument,
+    UnknownOrder,
+)
+from relayer.model import BookOrder, Instrument, TimeInForce
+from relayer.reservations import buyer_fee_bound
+from relayer.settings import RelayerSettings
+from relayer.views import depth_view, instrument_view, match_view, order_view, order_with_fills
+from relayer.worker import EngineWorker, WorkerClosed
+from strikeline.orders import (
+    ZERO_ADDRESS,
+    Order,
+    OrderError,
+    SignedOrder,
+    cancel_hash,
+    fee,
+    max_fee_allows,
+    recover,
+)
+from strikeline.units import UNIT, full_collateral, mul_div_up
+
+log = logging.getLogger("relayer.gateway")
+
+# ------------------------------------------------------------------------------------ schema
+
+Uint = Annotated[str, msgspec.Meta(pattern=r"^(0|[1-9][0-9]{0,77})$")]
+Address = Annotated[str, msgspec.Meta(pattern=r"^0x[0-9a-fA-F]{40}$")]
+Hex65 = Annotated[str, msgspec.Meta(pattern=r"^0x[0-9a-fA-F]{130}$")]
+ClientId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
+Tif = Annotated[str, msgspec.Meta(pattern=r"^(GTC|IOC|FOK|POST_ONLY)$")]
+UINT256_MAX = 2**256 - 1
+
+
+class OrderFields(msgspec.Struct, forbid_unknown_fields=True):
+    maker: Address
+    taker: Address
+    sender: Address
+    seriesId: Uint
+    isBuy: bool
+    amount: Uint
+    limitPrice: Uint
+    maxFee: Uint
+    nonce: Uint
+    deadline: Uint
+
+
+class PlaceRequest(msgspec.Struct, forbid_unknown_fields=True):
+    order: OrderFields
+    signature: Hex65
+    clientOrderId: ClientId | None = None
+    timeInForce: Tif = "GTC"
+
+
+class BatchRequest(msgspec.Struct, forbid_unknown_fields=True):
+    orders: Annotated[list[PlaceRequest], msgspec.Meta(min_length=1, max_length=1_000)]
+
+
+class CancelRequest(msgspec.Struct, forbid_unknown_fields=True):
+    signature: Hex65
+
+
+_place_decoder = msgspec.json.Decoder(PlaceRequest)
+_batch_decoder = msgspec.json.Decoder(BatchRequest)
+_cancel_decoder = msgspec.json.Decoder(CancelRequest)
+_encoder = msgspec.json.Encoder()
+_FIELD = re.compile(r"at `\$\.?([^`]*)`")
+_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
+
+
+class ApiError(Exception):
+    """An answer other than success: HTTP status, error code, message, field, retryable."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "field": self.field,
+                "retryable": self.retryable,
+            }
+        }
+
+    def response(self) -> Response:
+        headers = {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
+        return json_response(self.body(), self.status, headers)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_encoder.encode(data), status, headers, media_type="application/json")
+
+
+def schema_error(exc: msgspec.DecodeError) -> ApiError:
+    text = str(exc).splitlines()[0][:300]
+    if isinstance(exc, msgspec.ValidationError):
+        found = _FIELD.search(text)
+        return ApiError(400, "bad_request", text, found.group(1) if found else None)
+    return ApiError(400, "bad_json", f"the body is not valid JSON: {text}")
+
+
+# ------------------------------------------------------------------------------------ limits
+
+
+class TokenBuckets:
+    """Token buckets by key (client IP, maker): `rate` tokens/s up to `burst`. Memory is bounded:
+    past `max_keys` keys, full buckets (idle clients) are forgotten."""
+
+    def __init__(self, rate: float, burst: int, max_keys: int = 100_000):
+        self.rate = rate
+        self.burst = float(burst)
+        self.max_keys = max_keys
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str, now: float | None = None) -> float:
+        """Take one token; returns 0 if granted, else the seconds until one is available."""
+        now = time.monotonic() if now is None else now
+        tokens, last = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            return (1 - tokens) / self.rate
+        self._buckets[key] = (tokens - 1, now)
+        if len(self._buckets) > self.max_keys:
+            self._evict(now)
+        return 0.0
+
+    def _evict(self, now: float) -> None:
+        full = [
+            k
+            for k, (t, last) in self._buckets.items()
+            if t + (now - last) * self.rate >= self.burst
+        ]
+        for key in full:
+            del self._buckets[key]
+        if len(self._buckets) > self.max_keys:  # everyone busy: start over rather than grow
+            self._buckets.clear()
+
+
+# ------------------------------------------------------------------------------------ metrics
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "relayer_requests", "HTTP requests", ["route", "status"], registry=r
+        )
+        self.orders = Counter("relayer_orders", "orders by intake outcome", ["outcome"], registry=r)
+        self.intake_latency = Histogram(
+            "relayer_intake_seconds",
+            "time from request to acknowledgement",
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1, 5),
+            registry=r,
+        )
+        self.matches = Counter("relayer_matches", "matches made", registry=r)
+        self.settled = Counter(
+            "relayer_settled", "matches by settlement outcome", ["state"], registry=r
+        )
+        self.batches = Counter("relayer_batches", "match_orders transactions sent", registry=r)
+        self.depth = Gauge(
+            "relayer_book_orders", "resting orders", ["instrument", "side"], registry=r
+        )
+        self.nonce = Gauge(
+            "relayer_submitter_next_nonce", "next nonce of the submitter", registry=r
+        )
+        self.pending_age = Gauge(
+            "relayer_submitter_pending_age_seconds",
+            "age of the oldest open transaction",
+            registry=r,
+        )
+        self.chain_lag = Gauge(
+            "relayer_chain_lag_blocks", "blocks between the head and the follower", registry=r
+        )
+        self.head = Gauge("relayer_chain_head", "latest block seen", registry=r)
+
+
+# ------------------------------------------------------------------------------------ websockets
+
+
+class Hub:
+    """WebSocket channels: each message carries the channel's sequence number, so a client sees a
+    gap (a missed message) and resubscribes for a fresh snapshot."""
+
+    def __init__(self) -> None:
+        self.subscribers: dict[str, set[asyncio.Queue[bytes]]] = {}
+        self.seq: dict[str, int] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def publish(self, channel: str, data: Any) -> None:
+        """Send an update (call on the event loop)."""
+        seq = self.seq.get(channel, 0) + 1
+        self.seq[channel] = seq
+        subs = self.subscribers.get(channel)
+        if not subs:
+            return
+        message = _encoder.encode({"type": "update", "channel": channel, "seq": seq, "data": data})
+        for queue in list(subs):
+            if queue.qsize() > 10_000:  # a client that does not read: drop it (it sees a gap)
+                subs.discard(queue)
+                continue
+            queue.put_nowait(message)
+
+    def publish_threadsafe(self, channel: str, data: Any) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.publish, channel, data)
+
+
+# ------------------------------------------------------------------------------------ the app
+
+
+class Gateway:
+    """The Starlette app and its intake; holds no state the engine does not journal."""
+
+    def __init__(
+        self,
+        settings: RelayerSettings,
+        chain: ChainView,
+        engine: Engine,
+        worker: EngineWorker,
+        submitter_address: str,
+        metrics: Metrics | None = None,
+        hub: Hub | None = None,
+        health: Callable[[], dict[str, Any]] | None = None,
+    ):
+        self.settings = settings
+        self.chain = chain
+        self.engine = engine
+        self.worker = worker
+        self.submitter = submitter_address
+        self.metrics = metrics or Metrics()
+        self.hub = hub or Hub()
+        self.health_extra = health or (lambda: {})
+        self.ip_buckets = TokenBuckets(settings.rate_ip_per_s, settings.rate_ip_burst)
+        self.maker_buckets = TokenBuckets(settings.rate_maker_per_s, settings.rate_maker_burst)
+        self.accepting = True
+        self.started = time.time()
+        worker.render = self._render
+        routes = [
+            Route("/v1/health", self.health, methods=["GET"]),
+            Route("/v1/instruments", self.instruments, methods=["GET"]),
+            Route("/v1/orderbook/{instrument}", self.orderbook, methods=["GET"]),
+            Route("/v1/tickers", self.tickers, methods=["GET"]),
+            Route("/v1/trades/{instrument}", self.trades, methods=["GET"]),
+            Route("/v1/orders", self.place, methods=["POST"]),
+            Route("/v1/orders/batch", self.place_batch, methods=["POST"]),
+            Route("/v1/orders", self.orders_of, methods=["GET"]),
+            Route("/v1/orders/{hash}", self.get_order, methods=["GET"]),
+            Route("/v1/orders/{hash}", self.cancel, methods=["DELETE"]),
+            Route("/v1/fills", self.fills, methods=["GET"]),
+            Route("/v1/debug/order", self.debug_order, methods=["POST"]),
+            Route("/openapi.json", self.openapi, methods=["GET"]),
+            Route("/metrics", self.prometheus, methods=["GET"]),
+            WebSocketRoute("/v1/ws", self.websocket),
+        ]
+        self.app = Starlette(
+            routes=routes, exception_handlers={404: self._not_found, 405: self._not_allowed}
+        )
+
+    @property
+    def names(self) -> dict[int, str]:
+        return {sid: inst.name for sid, inst in self.chain.instruments.items()}
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _not_found(self, request: Request, exc: Exception) -> Response:
+        return ApiError(404, "not_found", f"no route {request.url.path}").response()
+
+    async def _not_allowed(self, request: Request, exc: Exception) -> Response:
+        return ApiError(405, "method_not_allowed", f"{request.method} not allowed here").response()
+
+    async def _guard(
+        self, request: Request, route: str, handler: Callable[[], Awaitable[Response]]
+    ) -> Response:
+        """Per-IP rate limit, then the handler; ApiError -> its JSON, anything else -> 500."""
+        try:
+            ip = request.client.host if request.client else "?"
+            wait = self.ip_buckets.take(ip)
+            if wait:
+                raise ApiError(
+                    429, "rate_limited", "too many requests from this address", None, True, wait
+                )
+            response = await handler()
+        except ApiError as exc:
+            response = exc.response()
+        except (EngineStopped, WorkerClosed):
+            response = ApiError(
+                503, "unavailable", "the relayer is restarting", None, True, 1
+            ).response()
+        except Exception:
+            log.exception("unexpected error on %s", route)
+            response = ApiError(500, "internal", "internal error").response()
+        self.metrics.requests.labels(route, str(response.status_code)).inc()
+        return response
+
+    async def _body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        limit = self.settings.max_body_bytes
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            raise ApiError(413, "body_too_large", f"the body is limited to {limit} bytes")
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "body_too_large", f"the body is limited to {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _instrument(self, name: str) -> Instrument:
+        sid = self.chain.by_name.get(name)
+        if sid is None and name.isdigit():
+            sid = int(name)
+        inst = None if sid is None else self.chain.instruments.get(sid)
+        if inst is None or sid not in self.engine.books:
+            raise ApiError(404, "unknown_instrument", f"no instrument {name[:80]}", "instrument")
+        return inst
+
+    @staticmethod
+    def _hash(text: str) -> bytes:
+        if not _HASH.match(text):
+            raise ApiError(400, "bad_request", "an order hash is 0x and 64 hex digits", "hash")
+        return bytes.fromhex(text[2:])
+
+    @staticmethod
+    def _maker_param(request: Request) -> str:
+        maker = request.query_params.get("maker", "")
+        if not re.match(r"^0x[0-9a-fA-F]{40}$", maker):
+            raise ApiError(400, "bad_request", "maker: a 0x address is required", "maker")
+        from web3 import Web3
+
+        return Web3.to_checksum_address(maker)
+
+    # ------------------------------------------------------------------ intake
+
+    def _verify(self, req: PlaceRequest) -> tuple[SignedOrder, Instrument]:
+        """Everything that needs no I/O: the order's fields, signature, domain, sender, taker,
+        deadline, instrument, tick and lot, nonces and cancels, the fee cap."""
+        f = req.order
+        try:
+            order = Order(
+                maker=f.maker,
+                taker=f.taker,
+                sender=f.sender,
+                series_id=int(f.seriesId),
+                is_buy=f.isBuy,
+                amount=int(f.amount),
+                limit_price=int(f.limitPrice),
+                max_fee=int(f.maxFee),
+                nonce=int(f.nonce),
+                deadline=int(f.deadline),
+            )
+            signed = SignedOrder(order, bytes.fromhex(req.signature[2:]), self.chain.domain)
+        except OrderError as exc:
+            text = str(exc)
+            field = text.split(":", 1)[0] if ":" in text else None
+            code = "bad_signature" if "signature" in text else "bad_order"
+            raise ApiError(400, code, text, field) from None
+        if not signed.is_valid():
+            raise ApiError(
+                400,
+                "bad_signature",
+                "the signature does not recover to the maker under this relayer's EIP-712 "
+                "domain (chain id and Ledger address; see POST /v1/debug/order)",
+                "signature",
+            )
+        if order.sender not in (ZERO_ADDRESS, self.submitter):
+            raise ApiError(
+                400,
+                "sender_not_allowed",
+                f"order.sender must be zero or this relayer's submitter {self.submitter}",
+                "order.sender",
+            )
+        if order.taker != ZERO_ADDRESS:
+            raise ApiError(
+                400,
+                "taker_not_supported",
+                "the book holds orders open to anyone: taker must be zero (fill directly "
+                "on chain otherwise)",
+                "order.taker",
+            )
+        now = self.chain.now()
+        if order.deadline < now + self.settings.min_deadline_s:
+            raise ApiError(
+                400, "deadline_passed", "the deadline has passed or is too close", "order.deadline"
+            )
+        inst = self.chain.instruments.get(order.series_id)
+        if inst is None or order.series_id not in self.engine.books:
+            raise ApiError(
+                404, "unknown_instrument", "no listed series with this id", "order.seriesId"
+            )
+        if inst.expiry <= now:
+            raise ApiError(400, "instrument_expired", f"{inst.name} has expired", "order.seriesId")
+        if order.limit_price == 0 or order.limit_price % inst.tick:
+            raise ApiError(
+                400,
+                "price_not_on_tick",
+                f"limitPrice must be a positive multiple of {inst.tick}",
+                "order.limitPrice",
+            )
+        if order.amount % inst.lot:
+            raise ApiError(
+                400, "amount_not_on_lot", f"amount must be a multiple of {inst.lot}", "order.amount"
+            )
+        index = self.chain.index
+        if order.nonce < index.min_nonce.get(order.maker, 0):
+            raise ApiError(
+                400,
+                "nonce_below_minimum",
+                "the nonce is below the maker's minimum on chain",
+                "order.nonce",
+            )
+        if (order.maker, signed.hash) in index.cancelled_by_hash:
+            raise ApiError(
+                400, "cancelled_on_chain", "the maker cancelled this order on chain", "order"
+            )
+        if (order.maker, order.nonce) in index.used_nonces and self.engine.find(
+            signed.hash
+        ) is None:
+            raise ApiError(
+                400,
+                "nonce_used",
+                "an order with this nonce was filled or cancelled on chain",
+                "order.nonce",
+            )
+        fees = self.engine.fees
+        cheapest = min(fees.maker_bps, fees.taker_bps)
+        if cheapest and not max_fee_allows(
+            order, order.amount, fee(order.amount, order.limit_price, cheapest)
+        ):
+            raise ApiError(
+                400,
+                "fee_over_max",
+                "maxFee does not cover the fee at the current rates",
+                "order.maxFee",
+            )
+        return signed, inst
+
+    def _check_funds(self, order: Order, inst: Instrument) -> None:
+        """The maker can pay for the whole order now, net of what its unconfirmed matches took."""
+        res = self.engine.reservations
+        if res is None:
+            return
+        if order.is_buy:
+            need = mul_div_up(order.amount, order.limit_price, UNIT)
+            probe = BookOrder(
+                hash=b"",
+                maker=order.maker,
+                series_id=inst.series_id,
+                is_buy=True,
+                amount=order.amount,
+                price=order.limit_price,
+                max_fee=order.max_fee,
+                nonce=order.nonce,
+                deadline=order.deadline,
+            )
+            need += buyer_fee_bound(probe, order.amount, order.limit_price)
+            if res.available(order.maker, inst.quote_token) < need:
+                raise ApiError(
+                    400,
+                    "insufficient_funds",
+                    f"free {inst.quote_token} does not cover the premium and fee",
+                    "order",
+                )
+        else:
+            longs = max(0, res.available_longs(order.maker, inst.series_id))
+            written = order.amount - min(order.amount, longs)
+            if written:
+                need = full_collateral(inst.is_put, inst.collateral_unit, inst.strike, written)
+                if res.available(order.maker, inst.collateral_token) < need:
+                    raise ApiError(
+                        400,
+                        "insufficient_funds",
+                        "longs held and free collateral do not cover the order",
+                        "order",
+                    )
+
+    async def _intake(self, req: PlaceRequest) -> dict[str, Any]:
+        """Verify, limit, check funds, journal and match one order; its view after the commit."""
+        started = time.perf_counter()
+        if not self.accepting:
+            raise ApiError(503, "unavailable", "the relayer is shutting down", None, True, 5)
+        signed, inst = self._verify(req)
+        order = signed.order
+        known = self.engine.find(signed.hash)
+        if known is None:  # a re-post skips limits and checks: it changes nothing
+            wait = self.maker_buckets.take(order.maker)
+            if wait:
+                raise ApiError(
+                    429, "rate_limited", "too many orders from this maker", None, True, wait
+                )
+            books = self.engine.books
+            total = sum(b.live_count(order.maker) for b in list(books.values()))
+            if total >= self.settings.max_open_per_maker:
+                raise ApiError(
+                    409,
+                    "open_order_cap",
+                    f"a maker may have {self.settings.max_open_per_maker} live orders",
+                    None,
+                    True,
+                )
+            if (
+                books[inst.series_id].live_count(order.maker)
+                >= self.settings.max_open_per_instrument
+            ):
+                raise ApiError(
+                    409,
+                    "open_order_cap",
+                    f"a maker may have {self.settings.max_open_per_instrument} live orders "
+                    "per instrument",
+                    None,
+                    True,
+                )
+            tokens = {inst.quote_token, inst.collateral_token}
+            if not self.chain.funds.known(order.maker, tokens, inst.series_id):
+                await asyncio.to_thread(self.chain.funds.load, order.maker, tokens, inst.series_id)
+            self._check_funds(order, inst)
+        book_order = BookOrder(
+            hash=signed.hash,
+            maker=order.maker,
+            series_id=order.series_id,
+            is_buy=order.is_buy,
+            amount=order.amount,
+            price=order.limit_price,
+            max_fee=order.max_fee,
+            nonce=order.nonce,
+            deadline=order.deadline,
+            tif=TimeInForce(req.timeInForce),
+            client_order_id=req.clientOrderId,
+            payload=encode_payload(signed),
+        )
+        result, view = await self.worker.place(book_order)
+        if result.error is not None:
+            err = result.error
+            if isinstance(err, ClientOrderIdConflict):
+                self.metrics.orders.labels("conflict").inc()
+                raise ApiError(409, "client_order_id_conflict", str(err), "clientOrderId")
+            if isinstance(err, UnknownInstrument):
+                raise ApiError(404, "unknown_instrument", str(err), "order.seriesId")
+            raise ApiError(400, "rejected", str(err))
+        self.metrics.orders.labels("duplicate" if result.duplicate else "accepted").inc()
+        self.metrics.intake_latency.observe(time.perf_counter() - started)
+        view["duplicate"] = result.duplicate
+        return view
+
+    def _render(self, results: list[Any]) -> list[Any]:
+        """On the engine thread after a committed batch: the views to answer with, and the
+        WebSocket updates (books, trades, makers' orders and fills) of what changed."""
+        names = self.names
+        views: list[Any] = []
+        touched: set[int] = set()
+        for r in results:
+            if r.error is not None:
+                views.append(None)
+                continue
+            view = order_with_fills(self.engine, r.order, names)
+            views.append(view)
+            if r.duplicate:
+                continue
+            touched.add(r.order.series_id)
+            self.hub.publish_threadsafe(f"orders.{r.order.maker}", order_view(r.order, names))
+            for m in r.matches:
+                if m.id and (m.buy == r.order.hash or m.sell == r.order.hash):
+                    mv = match_view(m, names)
+                    self.metrics.matches.inc()
+                    self.hub.publish_threadsafe(f"trades.{mv['instrument']}", mv)
+                    for h in (m.buy, m.sell):
+                        other = self.engine.find(h)
+                        if other is not None:
+                            self.hub.publish_threadsafe(f"fills.{other.maker}", mv)
+                            if other is not r.order:
+                                self.hub.publish_threadsafe(
+                                    f"orders.{other.maker}", order_view(other, names)
+                                )
+        for sid in touched:
+            inst = self.chain.instruments.get(sid)
+            if inst is not None:
+                self.hub.publish_threadsafe(f"orderbook.{inst.name}", depth_view(self.engine, inst))
+        return views
+
+    # ------------------------------------------------------------------ order endpoints
+
+    async def place(self, request: Request) -> Response:
+        async def run() -> Response:
+            body = await self._body(request)
+            try:
+                req = _place_decoder.decode(body)
+            except msgspec.DecodeError as exc:
+                raise schema_error(exc) from None
+            try:
+                view = await self._intake(req)
+            except ApiError as exc:
+                self.metrics.orders.labels(exc.code).inc()
+                raise
+            return json_response(view, 200 if view["duplicate"] else 201)
+
+        return await self._guard(request, "POST /v1/orders", run)
+
+    async def place_batch(self, request: Request) -> Response:
+        async def run() -> Response:
+            body = await self._body(request)
+            try:
+                req = _batch_decoder.decode(body)
+            except msgspec.DecodeError as exc:
+                raise schema_error(exc) from None
+            if len(req.orders) > self.settings.max_batch_orders:
+                raise ApiError(
+                    400,
+                    "batch_too_large",
+                    f"at most {self.settings.max_batch_orders} orders per batch",
+                    "orders",
+                )
+
+            async def one(item: PlaceRequest) -> dict[str, Any]:
+                try:
+                    return {"ok": True, "order": await self._intake(item)}
+                except ApiError as exc:
+                    self.metrics.orders.labels(exc.code).inc()
+                    return {"ok": False, **exc.body()}
+
+            results = await asyncio.gather(*(one(item) for item in req.orders))
+            return json_response({"results": list(results)})
+
+        return await self._guard(request, "POST /v1/orders/batch", run)
+
+    async def get_order(self, request: Request) -> Response:
+        async def run() -> Response:
+            order_hash = self._hash(request.path_params["hash"])
+
+            def view() -> dict[str, Any] | None:
+                found = self.engine.find(order_hash)
+                return None if found is None else order_with_fills(self.engine, found, self.names)
+
+            found = await self.worker.call(view)
+            if found is None:
+                raise ApiError(404, "unknown_order", "no order with this hash", "hash")
+            return json_response(found)
+
+        return await self._guard(request, "GET /v1/orders/{hash}", run)
+
+    async def orders_of(self, request: Request) -> Response:
+        async def run() -> Response:
+            maker = self._maker_param(request)
+            live_only = request.query_params.get("status", "live") == "live"
+
+            def views() -> list[dict[str, Any]]:
+                names = self.names
+                return [order_view(o, names) for o in self.engine.orders_of(maker, live_only)][
+                    -1_000:
+                ]
+
+            return json_response({"maker": maker, "orders": await self.worker.call(views)})
+
+        return await self._guard(request, "GET /v1/orders", run)
+
+    async def fills(self, request: Request) -> Response:
+        async def run() -> Response:
+            maker = self._maker_param(request)
+
+            def views() -> list[dict[str, Any]]:
+                names = self.names
+                seen: dict[int, dict[str, Any]] = {}
+                for o in self.engine.orders_of(maker, live_only=False):
+                    for m in self.engine.matches_of(o.hash):
+                        seen[m.id] = match_view(m, names)
+                return [seen[i] for i in sorted(seen)][-1_000:]
+
+            return json_response({"maker": maker, "fills": await self.worker.call(views)})
+
+        return await self._guard(request, "GET /v1/fills", run)
+
+    async def cancel(self, request: Request) -> Response:
+        async def run() -> Response:
+            order_hash = self._hash(request.path_params["hash"])
+            body = await self._body(request)
+            try:
+                req = _cancel_decoder.decode(body)
+            except msgspec.DecodeError as exc:
+                raise schema_error(exc) from None
+            known = self.engine.find(order_hash)
+            if known is None:
+                raise ApiError(404, "unknown_order", "no order with this hash", "hash")
+            try:
+                signer = recover(
+                    cancel_hash(order_hash, self.chain.domain), bytes.fromhex(req.signature[2:])
+                )
+            except OrderError as exc:
+                raise ApiError(400, "bad_signature", str(exc), "signature") from None
+            if signer != known.maker:
+                raise ApiError(
+                    403, "not_maker", "the Cancel is not signed by the order's maker", "signature"
+                )
+
+            def do() -> dict[str, Any]:
+                order = self.engine.cancel(order_hash, signer)
+                return order_with_fills(self.engine, order, self.names)
+
+            try:
+                view = await self.worker.call(do)
+            except (UnknownOrder, NotOrderMaker) as exc:
+                raise ApiError(403, "not_maker", str(exc)) from None
+            self.hub.publish(
+                f"orders.{known.maker}", {k: v for k, v in view.items() if k != "fills"}
+            )
+            inst = self.chain.instruments.get(known.series_id)
+            if inst is not None:
+                self.hub.publish(
+                    f"orderbook.{inst.name}", await self.worker.call(depth_view, self.engine, inst)
+                )
+            return json_response(view)
+
+        return await self._guard(request, "DELETE /v1/orders/{hash}", run)
+
+    async def debug_order(self, request: Request) -> Response:
+        async def run() -> Response:
+            body = await self._body(request)
+            try:
+                req = _place_decoder.decode(body)
+            except msgspec.DecodeError as exc:
+                raise schema_error(exc) from None
+            f = req.order
+            try:
+                order = Order(
+                    maker=f.maker,
+                    taker=f.taker,
+                    sender=f.sender,
+                    series_id=int(f.seriesId),
+                    is_buy=f.isBuy,
+                    amount=int(f.amount),
+                    limit_price=int(f.limitPrice),
+                    max_fee=int(f.maxFee),
+                    nonce=int(f.nonce),
+                    deadline=int(f.deadline),
+                )
+            except OrderError as exc:
+                raise ApiError(400, "bad_order", str(exc)) from None
+            domain = self.chain.domain
+            digest = order.hash(domain)
+            try:
+                signer: str | None = recover(digest, bytes.fromhex(req.signature[2:]))
+                problem = None
+            except OrderError as exc:
+                signer, problem = None, str(exc)
+            return json_response(
+                {
+                    "domain": domain.as_dict(),
+                    "domainSeparator": "0x" + domain.separator.hex(),
+                    "structHash": "0x" + order.struct_hash().hex(),
+                    "digest": "0x" + digest.hex(),
+                    "recoveredSigner": signer,
+                    "signatureProblem": problem,
+                    "matchesMaker": signer == order.maker,
+                    "submitter": self.submitter,
+                }
+            )
+
+        return await self._guard(request, "POST /v1/debug/order", run)
+
+    # ------------------------------------------------------------------ market data
+
+    async def health(self, request: Request) -> Response:
+        async def run() -> Response:
+            extra = self.health_extra()
+            ok = self.accepting and not self.engine.stopped and extra.get("ok", True)
+            body = {
+                "status": "ok" if ok else "degraded",
+                "accepting": self.accepting,
+                "engineStopped": self.engine.stopped,
+                "chainId": self.chain.domain.chain_id,
+                "ledger": self.chain.domain.ledger,
+                "submitter": self.submitter,
+                "head": self.chain.head_block,
+                "uptime": round(time.time() - self.started, 1),
+                **extra,
+            }
+            return json_response(body, 200 if ok else 503)
+
+        return await self._guard(request, "GET /v1/health", run)
+
+    async def instruments(self, request: Request) -> Response:
+        async def run() -> Response:
+            now = self.chain.now()
+            items = [
+                {**instrument_view(i), "active": i.expiry > now}
+                for sid, i in sorted(self.chain.instruments.items(), key=lambda kv: kv[1].name)
+                if sid in self.engine.books
+            ]
+            return json_response({"instruments": items})
+
+        return await self._guard(request, "GET /v1/instruments", run)
+
+    async def orderbook(self, request: Request) -> Response:
+        async def run() -> Response:
+            inst = self._instrument(request.path_params["instrument"])
+            view = await self.worker.call(depth_view, self.engine, inst)
+            view["seq"] = self.hub.seq.get(f"orderbook.{inst.name}", 0)
+            return json_response(view)
+
+        return await self._guard(request, "GET /v1/orderbook/{instrument}", run)
+
+    async def trades(self, request: Request) -> Response:
+        async def run() -> Response:
+            inst = self._instrument(request.path_params["instrument"])
+
+            def views() -> list[dict[str, Any]]:
+                book = self.engine.books[inst.series_id]
+                names = self.names
+                return [match_view(m, names) for _, m in sorted(book.matches.items())][-500:]
+
+            return json_response({"instrument": inst.name, "trades": await self.worker.call(views)})
+
+        return await self._guard(request, "GET /v1/trades/{instrument}", run)
+
+    def _ticker(self, inst: Instrument) -> dict[str, Any]:
+        book = self.engine.books[inst.series_id]
+        bid, ask = book.best_bid(), book.best_ask()
+        last = max(book.matches.values(), key=lambda m: m.id, default=None)
+        mark = (
+            (bid + ask) // 2
+            if bid is not None and ask is not None
+            else (last.price if last else None)
+        )
+        return {
+            "instrument": inst.name,
+            "seriesId": str(inst.series_id),
+            "bestBid": None if bid is None else str(bid),
+            "bestAsk": None if ask is None else str(ask),
+            "lastPrice": None if last is None else str(last.price),
+            "markPrice": None if mark is None else str(mark),
+        }
+
+    async def tickers(self, request: Request) -> Response:
+        async def run() -> Response:
+            def views() -> list[dict[str, Any]]:
+                return [
+                    self._ticker(i)
+                    for sid, i in self.chain.instruments.items()
+                    if sid in self.engine.books
+                ]
+
+            return json_response({"tickers": await self.worker.call(views)})
+
+        return await self._guard(request, "GET /v1/tickers", run)
+
+    async def prometheus(self, request: Request) -> Response:
+        return Response(
+            generate_latest(self.metrics.registry), media_type="text/plain; version=0.0.4"
+        )
+
+    async def openapi(self, request: Request) -> Response:
+        return json_response(openapi_document())
+
+    # ------------------------------------------------------------------ websocket
+
+    async def websocket(self, ws: WebSocket) -> None:
+        """`{"op": "subscribe", "channel": "orderbook.ETH-27DEC24-3000-C"}` -> a snapshot (with the
+        channel's current seq) then updates with seq+1, seq+2...; `unsubscribe`; a heartbeat
+        every 10 s."""
+        await ws.accept()
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        mine: set[str] = set()
+
+        async def pump() -> None:
+            while True:
+                try:
+                    message = await asyncio.wait_for(queue.get(), timeout=10)
+                except TimeoutError:
+                    message = _encoder.encode({"type": "heartbeat", "ts": int(time.time())})
+                await ws.send_text(message.decode())
+
+        sender = asyncio.create_task(pump())
+        try:
+            while True:
+                raw = await ws.receive_text()
+                if len(raw) > 4_096:
+                    await ws.send_text(
+                        _encoder.encode(
+                            ApiError(400, "bad_request", "message too large").body()
+                        ).decode()
+                    )
+                    continue
+                try:
+                    msg = msgspec.json.decode(raw)
+                    op, channel = msg["op"], str(msg["channel"])
+                except Exception:
+                    await ws.send_text(
+                        _encoder.encode(
+                            ApiError(
+                                400, "bad_request", 'send {"op": "subscribe", "channel": "..."}'
+                            ).body()
+                        ).decode()
+                    )
+                    continue
+                if op == "unsubscribe":
+                    self.hub.subscribers.get(channel, set()).discard(queue)
+                    mine.discard(channel)
+                    continue
+                if op != "subscribe":
+                    await ws.send_text(
+                        _encoder.encode(
+                            ApiError(400, "bad_request", "op is subscribe or unsubscribe").body()
+                        ).decode()
+                    )
+                    continue
+                try:
+                    snapshot = await self._snapshot(channel)
+                except ApiError as exc:
+                    await ws.send_text(_encoder.encode(exc.body()).decode())
+                    continue
+                # snapshot and registration happen with no await between them: no update is lost
+                seq = self.hub.seq.get(channel, 0)
+                self.hub.subscribers.setdefault(channel, set()).add(queue)
+                mine.add(channel)
+                queue.put_nowait(
+                    _encoder.encode(
+                        {"type": "snapshot", "channel": channel, "seq": seq, "data": snapshot}
+                    )
+                )
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            sender.cancel()
+            for channel in mine:
+                self.hub.subscribers.get(channel, set()).discard(queue)
+
+    async def _snapshot(self, channel: str) -> Any:
+        kind, _, arg = channel.partition(".")
+        if kind in ("orderbook", "trades", "ticker"):
+            inst = self._instrument(arg)
+            if kind == "orderbook":
+                return depth_view(self.engine, inst)
+            if kind == "ticker":
+                return self._ticker(inst)
+            book = self.engine.books[inst.series_id]
+            return [match_view(m, self.names) for _, m in sorted(book.matches.items())][-100:]
+        if kind in ("orders", "fills") and re.match(r"^0x[0-9a-fA-F]{40}$", arg):
+            from web3 import Web3
+
+            maker = Web3.to_checksum_address(arg)
+            if kind == "orders":
+                return [order_view(o, self.names) for o in self.engine.orders_of(maker)]
+            return [
+                match_view(m, self.names)
+                for o in self.engine.orders_of(maker, False)
+                for m in self.engine.matches_of(o.hash)
+            ][-100:]
+        raise ApiError(400, "bad_channel", f"unknown channel {channel[:80]}", "channel")
+
+
+# ------------------------------------------------------------------------------------ payload
+
+
+class _Payload(msgspec.Struct, array_like=True):
+    """JSON (msgspec keeps integers of any width exact; msgpack stops at 64 bits)."""
+
+    order: tuple[Any, ...]
+    signature: bytes
+
+
+def encode_payload(signed: SignedOrder) -> bytes:
+    """The signed order as the journal keeps it (the submitter rebuilds it from this)."""
+    return msgspec.json.encode(_Payload(signed.order.as_tuple(), signed.signature))
+
+
+def decode_payload(payload: bytes, domain: Any) -> SignedOrder:
+    p = msgspec.json.decode(payload, type=_Payload)
+    fields = (
+        "maker",
+        "taker",
+        "sender",
+        "series_id",
+        "is_buy",
+        "amount",
+        "limit_price",
+        "max_fee",
+        "nonce",
+        "deadline",
+    )
+    return SignedOrder(Order(**dict(zip(fields, p.order, strict=True))), p.signature, domain)
+
+
+# ------------------------------------------------------------------------------------ openapi
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the REST API (schemas from the msgspec request types)."""
+    (place, batch, cancel), components = msgspec.json.schema_components(
+        [PlaceRequest, BatchRequest, CancelRequest], ref_template="#/components/schemas/{name}"
+    )
+    error = {
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "field": {"type": ["string", "null"]},
+                    "retryable": {"type": "boolean"},
+                },
+            }
+        },
+    }
+    components["Error"] = error
+    err = {
+        "description": "error",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+    def op(
+        summary: str, body: dict[str, Any] | None = None, params: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "summary": summary,
+            "responses": {"200": {"description": "ok"}, "4XX": err},
+        }
+        if body is not None:
+            out["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": body}},
+            }
+        if params:
+            out["parameters"] = params
+        return out
+
+    def path_param(name: str) -> dict[str, Any]:
+        return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+    maker = {"name": "maker", "in": "query", "required": True, "schema": {"type": "string"}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Strikeline relayer", "version": "1"},
+        "paths": {
+            "/v1/health": {"get": op("health")},
+            "/v1/instruments": {"get": op("instruments")},
+            "/v1/orderbook/{instrument}": {
+                "get": op("order book", params=[path_param("instrument")])
+            },
+            "/v1/tickers": {"get": op("tickers")},
+            "/v1/trades/{instrument}": {"get": op("trades", params=[path_param("instrument")])},
+            "/v1/orders": {
+                "post": op("place an order", place),
+                "get": op("a maker's orders", params=[maker]),
+            },
+            "/v1/orders/batch": {"post": op("place orders", batch)},
+            "/v1/orders/{hash}": {
+                "get": op("an order", params=[path_param("hash")]),
+                "delete": op("cancel with a signed Cancel", cancel, [path_param("hash")]),
+            },
+            "/v1/fills": {"get": op("a maker's fills", params=[maker])},
+            "/v1/debug/order": {"post": op("EIP-712 digest and recovered signer", place)},
+        },
+        "components": {"schemas": components},
+    }

@@ -1,0 +1,348 @@
+"""The submitter: sends the engine's matches on chain in `match_orders` batches through the shared
+transaction manager (`strikeline.txmanager`), and brings the outcome back into the engine.
+
+One step (`step`, run every poll interval):
+
+1. Follow the batches in flight: for each, the transaction manager's intent. `confirmed` (N blocks
+   deep): every match of the batch `fill_confirmed` with the mined hash and block. `reverted`,
+   `failed` or `replaced`: the batch did not settle; its matches are resolved one by one as below.
+2. Take up to `batch_size` unsent matches (oldest first); wait up to `batch_wait_ms` for more if
+   the batch is not full. Simulate `match_orders` with them (an `eth_call` from the submitter).
+   If it reverts, binary-search the longest prefix that passes (a prefix fails once it holds a
+   bad match, since later matches depend on earlier ones); the first match past it is bad:
+   `resolve` blames the order at fault (read from the chain: deadline, minimum nonce, cancels,
+   nonce use, the maker's funds) and `fill_reverted` cancels it with its reason while the other
+   order goes back to the book at its old priority. The good prefix is sent.
+3. Send: the transaction manager journals the signed transaction under the idempotency key
+   `relayer-match:<ids>` before broadcasting it; then `batch_submitted(ids, tx)` journals the
+   matches as pending.
+
+Crash safety: killed between the transaction manager's journal and `batch_submitted`, the next
+start finds the intent by its key (`recover`) and journals the matches as pending under it; the
+key names the match ids, so the same matches can never go out under a second transaction. A key
+with other ids cannot contain a match already sent, because a match leaves the unsent queue
+only through `batch_submitted`, and `recover` runs before the first new batch.
+
+Systemic failures (the Ledger paused, the submitter not a registered relayer, no node answering)
+blame no order: matches stay queued and the step is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from relayer.chainview import ChainView
+from relayer.engine import Engine
+from relayer.events import Closed, Matched
+from relayer.model import MatchRecord, MatchState, Reason
+from relayer.worker import EngineWorker
+from strikeline.orders import Match, SignedOrder, settlement
+from strikeline.rpc import NodeError, RpcError
+from strikeline.txmanager import (
+    FINAL,
+    Intent,
+    SimulationFailed,
+    Status,
+    TxError,
+    TxManager,
+    revert_reason,
+)
+from strikeline.units import full_collateral
+
+log = logging.getLogger("relayer.submitter")
+
+KEY_PREFIX = "relayer-match:"
+#: Revert reasons that are nobody's fault: wait and retry instead of blaming an order.
+SYSTEMIC = ("paused", "not a relayer", "no matches")
+
+
+def batch_key(ids: Sequence[int]) -> str:
+    return KEY_PREFIX + ",".join(str(i) for i in ids)
+
+
+def key_ids(key: str) -> list[int]:
+    return [int(x) for x in key.removeprefix(KEY_PREFIX).split(",") if x]
+
+
+class Submitter:
+    def __init__(
+        self,
+        engine: Engine,
+        worker: EngineWorker,
+        chain: ChainView,
+        txm: TxManager,
+        signer: str,
+        *,
+        batch_size: int = 16,
+        batch_wait_ms: int = 100,
+        decode: Callable[[bytes], SignedOrder],
+        on_change: Callable[[list[MatchRecord]], Any] | None = None,
+        clock: Callable[[], int] = lambda: int(time.time()),
+    ):
+        self.engine = engine
+        self.worker = worker
+        self.chain = chain
+        self.txm = txm
+        self.signer = signer
+        self.batch_size = batch_size
+        self.batch_wait = batch_wait_ms / 1000
+        self.decode = decode
+        self.on_change = on_change or (lambda matches: None)
+        self.clock = clock
+        self.in_flight: dict[str, list[int]] = {}  # intent key -> match ids
+        self._first_seen: dict[int, float] = {}
+        self.sent_batches = 0
+        self.confirmed = 0
+        self.reverted = 0
+
+    # ------------------------------------------------------------------ boot
+
+    async def recover(self) -> None:
+        """Rebuild the batches in flight from the transaction manager's journal and the engine:
+        an intent whose matches the engine still holds as unsent is journaled as sent now."""
+        intents = await asyncio.to_thread(self.txm.intents)
+        for intent in intents:
+            if not intent.key.startswith(KEY_PREFIX):
+                continue
+            ids = key_ids(intent.key)
+            states = await self.worker.call(self._states, ids)
+            if any(s is None for s in states):
+                log.warning("intent %s names matches the journal lacks; ignored", intent.key)
+                continue
+            if all(s is MatchState.MATCHED for s in states) and intent.tx_hash:
+                await self.worker.call(
+                    self.engine.batch_submitted, ids, bytes.fromhex(intent.tx_hash[2:])
+                )
+                log.info("recovered batch %s as sent in %s", intent.key, intent.tx_hash)
+                states = [MatchState.PENDING] * len(ids)
+            if any(s is MatchState.PENDING for s in states):
+                self.in_flight[intent.key] = ids
+        # matches journaled as pending whose intent is unknown (another journal): resolve them
+        known = {i for ids in self.in_flight.values() for i in ids}
+
+        def orphans() -> list[int]:
+            return [
+                m.id
+                for book in self.engine.books.values()
+                for m in book.matches.values()
+                if m.state is MatchState.PENDING and m.id not in known
+            ]
+
+        lost = await self.worker.call(orphans)
+        if lost:
+            log.warning("%d pending matches have no transaction journaled; resolving", len(lost))
+            for match_id in lost:
+                await self._resolve_one(match_id, "no transaction journaled")
+
+    def _states(self, ids: list[int]) -> list[MatchState | None]:
+        out: list[MatchState | None] = []
+        for i in ids:
+            try:
+                out.append(self.engine.match(i).state)
+            except Exception:
+                out.append(None)
+        return out
+
+    # ------------------------------------------------------------------ the loop
+
+    async def step(self) -> None:
+        await asyncio.to_thread(self.txm.tick)
+        await self.follow()
+        await self.send_next()
+
+    async def follow(self) -> None:
+        """Bring final transaction outcomes into the engine."""
+        for key, ids in list(self.in_flight.items()):
+            intent = await asyncio.to_thread(self.txm.intent, key)
+            if intent is None or intent.status not in FINAL:
+                continue
+            if intent.status is Status.CONFIRMED:
+                tx = bytes.fromhex((intent.tx_hash or "0x")[2:])
+                block = int(intent.block_number or 0)
+                await self._refresh_makers(ids)
+                changed = await self.worker.call(self._confirm, ids, tx, block)
+                self.confirmed += len(ids)
+                self.on_change(changed)
+                log.info("batch %s confirmed in block %d", key, block)
+            else:
+                log.warning("batch %s %s: %s", key, intent.status.value, intent.error)
+                for match_id in ids:
+                    await self._resolve_one(match_id, intent.error or intent.status.value)
+            del self.in_flight[key]
+
+    def _confirm(self, ids: list[int], tx: bytes, block: int) -> list[MatchRecord]:
+        out = []
+        for match_id in ids:
+            if self.engine.match(match_id).state is MatchState.PENDING:
+                out.append(self.engine.fill_confirmed(match_id, tx, block))
+        return out
+
+    async def send_next(self) -> bool:
+        """Simulate, trim and send one batch; returns whether one went out."""
+        queued = await self.worker.call(self.engine.unsubmitted, self.batch_size)
+        if not queued:
+            return False
+        now = time.monotonic()
+        for m in queued:
+            self._first_seen.setdefault(m.id, now)
+        if len(queued) < self.batch_size and now - self._first_seen[queued[0].id] < self.batch_wait:
+            return False
+        ids = [m.id for m in queued]
+        matches = await self.worker.call(self._build, ids)
+        good = await asyncio.to_thread(self._passing_prefix, matches)
+        if good < len(ids):
+            reason = await asyncio.to_thread(self._simulate, matches[: good + 1])
+            if reason is not None and any(s in reason for s in SYSTEMIC):
+                log.warning("batch held back: %s", reason)
+                return False
+            await self._resolve_one(ids[good], reason or "reverted")
+        if good == 0:
+            return False
+        ids, matches = ids[:good], matches[:good]
+        call = self.chain.ledger.fn("match_orders", matches=[m.as_tuple() for m in matches])
+        key = batch_key(ids)
+        try:
+            intent: Intent = await asyncio.to_thread(self.txm.submit_call, key, self.signer, call)
+        except SimulationFailed as exc:  # the chain moved since the simulation: next step
+            log.info("batch %s no longer simulates: %s", key, exc)
+            return False
+        except (TxError, RpcError) as exc:
+            log.warning("batch %s not sent: %s", key, exc)
+            return False
+        tx = bytes.fromhex((intent.tx_hash or "0x" + "00" * 32)[2:])
+        await self.worker.call(self.engine.batch_submitted, ids, tx)
+        self.in_flight[key] = ids
+        self.sent_batches += 1
+        for i in ids:
+            self._first_seen.pop(i, None)
+        self.on_change(await self.worker.call(lambda: [self.engine.match(i) for i in ids]))
+        log.info("sent batch %s (%d matches) in %s", key, len(ids), intent.tx_hash)
+        return True
+
+    # ------------------------------------------------------------------ simulation
+
+    def _build(self, ids: list[int]) -> list[Match]:
+        out = []
+        for match_id in ids:
+            m = self.engine.match(match_id)
+            buy = self.decode(self.engine.order(m.buy).payload)
+            sell = self.decode(self.engine.order(m.sell).payload)
+            out.append(Match(buy, sell, m.amount, m.buy_is_maker))
+        return out
+
+    def _simulate(self, matches: list[Match]) -> str | None:
+        """None if `match_orders(matches)` would succeed now, else its revert reason."""
+        call = self.chain.ledger.fn("match_orders", matches=[m.as_tuple() for m in matches])
+        tx = {
+            "from": self.signer,
+            "to": self.chain.ledger.address,
+            "data": call._encode_transaction_data(),
+        }
+        try:
+            self.chain.rpc.request("eth_call", [tx, "latest"])
+        except NodeError as exc:
+            return revert_reason(exc) or str(exc)
+        return None
+
+    def _passing_prefix(self, matches: list[Match]) -> int:
+        """The length of the longest prefix of `matches` that simulates (binary search)."""
+        if self._simulate(matches) is None:
+            return len(matches)
+        lo, hi = 0, len(matches) - 1  # prefix lo passes (empty passes), prefix hi+1 fails
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self._simulate(matches[:mid]) is None:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    # ------------------------------------------------------------------ blame
+
+    async def _resolve_one(self, match_id: int, chain_reason: str) -> None:
+        """A match will not settle: find the order at fault and revert the match with its reason
+        (no fault found on either side: both orders are blamed with the chain's reason)."""
+        match, buy, sell = await self.worker.call(
+            lambda: (
+                self.engine.match(match_id),
+                self.engine.order(self.engine.match(match_id).buy),
+                self.engine.order(self.engine.match(match_id).sell),
+            )
+        )
+        if match.state not in (MatchState.MATCHED, MatchState.PENDING):
+            return
+        decoded = await self.worker.call(
+            lambda: (self.decode(buy.payload), self.decode(sell.payload))
+        )
+        blame, reason = await asyncio.to_thread(self._blame, match, *decoded, chain_reason)
+        events = await self.worker.call(
+            self.engine.fill_reverted, match_id, [b for b in blame], reason, self.clock()
+        )
+        self.reverted += 1
+        log.warning(
+            "match %d reverted (%s): blamed %s", match_id, reason, [b.hex()[:12] for b in blame]
+        )
+        await self._refresh_makers([match_id])
+        changed = [match]
+        for event in events:
+            if isinstance(event, Matched):
+                changed.append(await self.worker.call(self.engine.match, event.id))
+            elif isinstance(event, Closed):
+                pass
+        self.on_change(await self.worker.call(lambda: [self.engine.match(m.id) for m in changed]))
+
+    def _blame(
+        self, match: MatchRecord, buy: SignedOrder, sell: SignedOrder, chain_reason: str
+    ) -> tuple[list[bytes], str]:
+        ledger = self.chain.ledger
+        now = int(self.chain.w3.eth.get_block("latest")["timestamp"])
+        for signed in (buy, sell):
+            order = signed.order
+            if now > order.deadline:
+                return [signed.hash], Reason.DEADLINE_PASSED
+            if order.nonce < ledger.min_nonce(order.maker):
+                return [signed.hash], Reason.NONCE_BELOW_MINIMUM
+            if ledger.cancelled(order.maker, signed.hash):
+                return [signed.hash], Reason.CANCELLED_ON_CHAIN
+            if ledger.remaining(order, now) < match.amount:
+                return [signed.hash], Reason.NONCE_USED
+        inst = self.chain.instruments.get(match.series_id)
+        if inst is not None:
+            maker_bps, taker_bps = ledger.fees()
+            buy_bps = maker_bps if match.buy_is_maker else taker_bps
+            sell_bps = taker_bps if match.buy_is_maker else maker_bps
+            try:
+                money = settlement(match.amount, match.price, buy_bps, sell_bps)
+            except Exception:
+                return [sell.hash], Reason.FEE_EXCEEDS_PREMIUM
+            if ledger.free_collateral(buy.order.maker, inst.quote_token) < money.buyer_debit:
+                return [buy.hash], Reason.INSUFFICIENT_FUNDS
+            longs = ledger.balance_of(sell.order.maker, match.series_id)
+            written = match.amount - min(match.amount, longs)
+            if written:
+                need = full_collateral(inst.is_put, inst.collateral_unit, inst.strike, written)
+                if ledger.free_collateral(sell.order.maker, inst.collateral_token) < need:
+                    return [sell.hash], Reason.INSUFFICIENT_FUNDS
+        return [buy.hash, sell.hash], f"{Reason.SETTLEMENT_REVERTED}: {chain_reason}"[:200]
+
+    async def _refresh_makers(self, ids: list[int]) -> None:
+        def makers() -> set[str]:
+            out = set()
+            for i in ids:
+                m = self.engine.match(i)
+                out.add(self.engine.order(m.buy).maker)
+                out.add(self.engine.order(m.sell).maker)
+            return out
+
+        for maker in await self.worker.call(makers):
+            try:
+                await asyncio.to_thread(self.chain.funds.refresh, maker)
+            except Exception as exc:  # a node hiccup: the follower refreshes later
+                log.warning("funds of %s not refreshed: %s", maker, exc)
+
+    def pending_count(self) -> int:
+        return sum(len(v) for v in self.in_flight.values())
