@@ -32,3 +32,36 @@ def kraken() -> Iterator[tuple[FakeKraken, str]]:
     server = FakeServer(fake).start()
     yield fake, server.url
     server.stop()
+
+
+POSTGRES_DATABASE = "postgresql://postgres@127.0.0.1:5432/strikeline_keepers_test"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """An empty schema of the keepers' own test database (created once, never dropped by
+    these tests: other sessions may be using it), dropped after the test."""
+    import uuid
+
+    from strikeline import db
+
+    try:
+        db.create_postgres_database(POSTGRES_DATABASE)
+    except db.DatabaseError:
+        pass  # it exists
+    schema = f"k_{uuid.uuid4().hex[:12]}"
+    with db.connect(POSTGRES_DATABASE) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{POSTGRES_DATABASE}?options=-csearch_path%3D{schema}"
+    finally:
+        with db.connect(POSTGRES_DATABASE) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def keeper_db_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """The keepers' database on each backend in turn."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'keepers.db'}"
+    return str(request.getfixturevalue("postgres_url"))

@@ -25,13 +25,13 @@ def node():
 
 
 @pytest.fixture
-def system(node, tmp_path, monkeypatch):
+def system(node, tmp_path, monkeypatch, keeper_db_url):
     _, deployment = deploy_oracle(node, tmp_path)
     for name in list(os.environ):
         if name.startswith("STRIKELINE_KEEPER_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    url = f"sqlite:///{tmp_path / 'keepers.db'}"
+    url = keeper_db_url
     runtimes = []
 
     def runtime(reporter: int | None, gas: int | None, database_url: str = url):

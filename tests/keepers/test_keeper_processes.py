@@ -165,8 +165,9 @@ def test_three_reporters_quorum_two_one_down_prices_reach_the_oracle(node, syste
     assert len(keys) == len(set(k.rsplit(":", 1)[0] for k in keys))
 
 
-def test_once_runs_one_pass_for_cron(node, system, tmp_path):
-    oracle, deployment, url = system
+def test_once_runs_one_pass_for_cron(node, system, tmp_path, keeper_db_url):
+    oracle, deployment, _ = system
+    url = keeper_db_url
     env7 = keeper_env(node, deployment, url, REPORTER_KEY="anvil:7", GAS_KEY=f"anvil:{GAS[0]}")
     env8 = keeper_env(node, deployment, url, REPORTER_KEY="anvil:8", GAS_KEY=f"anvil:{GAS[1]}")
     first = Keeper(env7, tmp_path / "once-7.log", "--once")
