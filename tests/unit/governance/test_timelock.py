@@ -1,10 +1,14 @@
-"""Timelock as the admin of the Clearinghouse and the Oracle.
+"""Timelock as the admin of the Ledger, the Clearinghouse and the Oracle.
 
 Parameter changes wait out the delay; only proposers schedule, only executors execute; the
-guardian pauses without the timelock; roles are granted and revoked through it.
+guardian pauses without the timelock; roles (relayers on the Ledger among them) are granted
+and revoked through it. The v2 Ledger takes its fees and pause from the Clearinghouse's
+governance, so a fee change behind the delay reaches the Ledger.
 """
 
+import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import boa
 import pytest
@@ -13,6 +17,13 @@ ZERO = "0x0000000000000000000000000000000000000000"
 NO_SALT = b"\x00" * 32
 DELAY = 2 * 86_400
 MISSING_ROLE = "access_control: account is missing role"
+CONTRACTS = Path(__file__).resolve().parents[3] / "contracts"
+
+
+@functools.cache
+def _deployer(name: str):
+    """The v2 contract's deployer, compiled once per process."""
+    return boa.load_partial(str(CONTRACTS / f"{name}.vy"))
 
 
 @dataclass
@@ -20,6 +31,7 @@ class Governed:
     """A timelock and the contracts it administers."""
 
     timelock: object
+    ledger: object
     ch: object
     oracle: object
     proposer: str
@@ -44,13 +56,14 @@ def gov(deployers, admin, guardian, fee_recipient, predict_create) -> Governed:
     with boa.env.prank(admin):
         timelock = deployers["Timelock"].deploy(DELAY, [proposer], [executor], ZERO)
         oracle = deployers["Oracle"].deploy(timelock.address, 2, 3_600, 5_000, 300, 3_600)
-        token = deployers["OptionToken"].deploy(
-            "https://strikeline.example/series/", predict_create(admin, 1)
+        # the Ledger names the Clearinghouse deployed right after it
+        ledger = _deployer("Ledger").deploy(
+            predict_create(admin, 1), timelock.address, fee_recipient, 10, 30
         )
-        ch = deployers["Clearinghouse"].deploy(
-            token.address, oracle.address, timelock.address, guardian, fee_recipient
+        ch = _deployer("Clearinghouse").deploy(
+            ledger.address, oracle.address, timelock.address, guardian
         )
-    return Governed(timelock, ch, oracle, proposer, executor)
+    return Governed(timelock, ledger, ch, oracle, proposer, executor)
 
 
 @pytest.fixture
@@ -71,6 +84,8 @@ def test_only_the_timelock_administers(gov, admin):
     assert gov.ch.hasRole(role, admin) is False
     assert gov.oracle.hasRole(role, gov.timelock.address) is True
     assert gov.oracle.hasRole(role, admin) is False
+    assert gov.ledger.hasRole(role, gov.timelock.address) is True
+    assert gov.ledger.hasRole(role, admin) is False
     assert gov.timelock.hasRole(role, admin) is False  # no admin shortcut on the timelock
 
 
@@ -91,7 +106,34 @@ def test_parameter_change_waits_for_the_delay(gov, tokens, tools):
     pid = gov.ch.product_id(weth.address, usdc.address, weth.address, False)
     assert log.product_id == pid
     assert gov.ch.products(pid).enabled is True
+    assert gov.ledger.token_unit(weth.address) == 10**18  # pushed to the Ledger
     assert gov.timelock.is_operation_done(op) is True
+
+
+def test_fee_change_behind_the_delay_reaches_the_ledger(gov, tools):
+    payload = gov.ch.set_fees.prepare_calldata(5, 20)
+    gov.schedule(gov.ch, payload)
+    tools.warp_to(tools.now() + DELAY - 1)
+    with boa.env.prank(gov.executor), boa.reverts("timelock_controller: operation is not ready"):
+        gov.timelock.execute(gov.ch.address, 0, payload, NO_SALT, NO_SALT)
+    assert (gov.ledger.maker_fee_bps(), gov.ledger.taker_fee_bps()) == (10, 30)
+    tools.warp_to(tools.now() + 1)
+    gov.execute(gov.ch, payload)
+    assert (gov.ledger.maker_fee_bps(), gov.ledger.taker_fee_bps()) == (5, 20)
+
+
+def test_registering_a_relayer_waits_for_the_delay(gov, stranger, tools):
+    role = gov.ledger.RELAYER_ROLE()
+    payload = gov.ledger.grantRole.prepare_calldata(role, stranger)
+    gov.schedule(gov.ledger, payload)
+    tools.warp_to(tools.now() + DELAY)
+    gov.execute(gov.ledger, payload)
+    assert gov.ledger.hasRole(role, stranger) is True
+    revoke = gov.ledger.revokeRole.prepare_calldata(role, stranger)
+    gov.schedule(gov.ledger, revoke)
+    tools.warp_to(tools.now() + DELAY)
+    gov.execute(gov.ledger, revoke)
+    assert gov.ledger.hasRole(role, stranger) is False
 
 
 def test_executed_operation_cannot_run_twice(gov, tokens, tools):
@@ -152,6 +194,10 @@ def test_nobody_bypasses_the_timelock(gov, tokens, actors):
             gov.ch.set_product(weth.address, usdc.address, weth.address, False, True)
         with boa.env.prank(who), boa.reverts(MISSING_ROLE):
             gov.oracle.set_parameters(3, 600, 1_000, 60, 7_200)
+        with boa.env.prank(who), boa.reverts(MISSING_ROLE):
+            gov.ch.set_fees(0, 0)
+        with boa.env.prank(who), boa.reverts(MISSING_ROLE):
+            gov.ledger.grantRole(gov.ledger.RELAYER_ROLE(), who)
 
 
 def test_cancelled_operation_never_executes(gov, tokens, tools):
@@ -179,10 +225,10 @@ def test_failing_call_bubbles_and_stays_pending(gov, tokens, tools):
 def test_guardian_pauses_without_the_timelock(gov, guardian):
     with boa.env.prank(guardian):
         gov.ch.pause()
-    assert gov.ch.paused() is True
+    assert gov.ledger.paused() is True  # the Clearinghouse pushes its pause to the Ledger
     with boa.env.prank(guardian):
         gov.ch.unpause()
-    assert gov.ch.paused() is False
+    assert gov.ledger.paused() is False
 
 
 def test_timelock_itself_cannot_pause(gov, tools):
