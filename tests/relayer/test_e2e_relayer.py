@@ -133,3 +133,132 @@ def test_two_orders_match_settle_and_fill(system: SimpleNamespace, relayer: Rela
     assert resp.status_code == 200, resp.text
     assert resp.json()["status"] == "cancelled" and resp.json()["filled"] == str(ONE)
     assert relayer.get(f"/v1/orderbook/{name}").json()["asks"] == []
+
+
+def test_fault_bad_match_blames_its_order_and_the_other_trades_later(
+    system: SimpleNamespace, database_url: str, tmp_path: Path
+) -> None:
+    """The buyer withdraws its collateral after its order matched and before the batch goes
+    out: the simulation fails, the buyer's order is cancelled with `insufficient_funds`, and
+    the seller's order goes back to the book at its old priority and trades with the next
+    buyer."""
+    c = system
+    proc = RelayerProcess(c, database_url, tmp_path, batch_wait_ms=4_000)
+    c.w3.provider.make_request("evm_setIntervalMining", [1])
+    try:
+        proc.start()
+        seller, buyer, second = new_maker(c), new_maker(c), new_maker(c)
+        fund(c, seller, c.weth, 10**18)
+        fund(c, buyer, c.usdc, 1_000 * 10**6)
+        fund(c, second, c.usdc, 1_000 * 10**6)
+        sell = signed(c, seller, False, 7, ONE)
+        buy = signed(c, buyer, True, 7, ONE)
+        assert proc.post("/v1/orders", body(sell)).status_code == 201
+        matched = proc.post("/v1/orders", body(buy))
+        assert matched.status_code == 201 and matched.json()["matched"] == str(ONE), matched.text
+        free = c.ledger.free_collateral(buyer.address, c.usdc.address)
+        c.ledger.withdraw(c.usdc.address, free, sender=buyer)  # before the batch's 4 s wait
+
+        b = wait_for(
+            lambda: (s := order_state(proc, buy.hash))["status"] == "cancelled" and s,
+            30,
+            what="buy cancelled",
+        )
+        assert b["reason"] == "insufficient_funds" and b["fills"][0]["state"] == "reverted"
+        s = order_state(proc, sell.hash)
+        assert (s["status"], s["open"], s["sequence"]) == (
+            "open",
+            str(ONE),
+            matched.json()["sequence"] - 1,
+        )
+        again = signed(c, second, True, 1, ONE)
+        assert proc.post("/v1/orders", body(again)).status_code == 201
+        wait_for(lambda: order_state(proc, sell.hash)["status"] == "filled", 60, what="sell filled")
+        assert c.ledger.balance_of(second.address, c.series) == ONE
+        assert c.ledger.balance_of(buyer.address, c.series) == 0
+    finally:
+        proc.stop()
+        c.w3.provider.make_request("evm_setAutomine", [True])
+
+
+def test_orders_cancelled_on_chain_are_pruned(
+    system: SimpleNamespace, relayer: RelayerProcess
+) -> None:
+    """Cancel by hash and a raised minimum nonce on chain take the orders off the book within
+    a few blocks; an order whose nonce the chain says is used is refused at intake."""
+    c = system
+    maker = new_maker(c)
+    fund(c, maker, c.weth, 10 * 10**18)
+    first, second, third = (
+        signed(c, maker, False, n, ONE, limit_price=PRICE + n * 10**6) for n in (11, 12, 13)
+    )
+    for s in (first, second, third):
+        assert relayer.post("/v1/orders", body(s)).status_code == 201
+    c.ledger.cancel_by_hash([first.hash], sender=maker)
+    got = wait_for(
+        lambda: (s := order_state(relayer, first.hash))["status"] == "cancelled" and s, 20
+    )
+    assert got["reason"] == "cancelled_on_chain"
+    assert order_state(relayer, second.hash)["status"] == "open"
+    c.ledger.raise_min_nonce(13, sender=maker)
+    got = wait_for(
+        lambda: (s := order_state(relayer, second.hash))["status"] == "cancelled" and s, 20
+    )
+    assert got["reason"] == "nonce_below_minimum"
+    assert order_state(relayer, third.hash)["status"] == "open"
+    stale = signed(c, maker, False, 12, ONE, limit_price=PRICE + 99)
+    refused = relayer.post("/v1/orders", body(stale))
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "nonce_below_minimum"
+
+
+def test_kill_9_mid_batch_loses_nothing_and_settles_nothing_twice(
+    system: SimpleNamespace, database_url: str, tmp_path: Path
+) -> None:
+    """Orders flow in while the relayer is killed with SIGKILL three times at different moments
+    (matching, sending, waiting for receipts) and restarted on the same journal: every
+    acknowledged order is there after each restart, every match settles exactly once on chain,
+    and the relayer's filled amounts equal the chain's."""
+    import random
+    import time
+
+    c = system
+    rng = random.Random(12)
+    seller, buyer = new_maker(c), new_maker(c)
+    fund(c, seller, c.weth, 100 * 10**18)
+    fund(c, buyer, c.usdc, 100_000 * 10**6)
+    c.w3.provider.make_request("evm_setIntervalMining", [1])
+    proc = RelayerProcess(c, database_url, tmp_path, batch_wait_ms=0, batch_size=4)
+    acked: list = []
+    start_block = c.w3.eth.block_number
+    nonce = 100
+    try:
+        proc.start()
+        for round_ in range(3):
+            for _ in range(6):
+                nonce += 1
+                for s in (signed(c, seller, False, nonce, ONE), signed(c, buyer, True, nonce, ONE)):
+                    try:
+                        resp = proc.post("/v1/orders", body(s))
+                    except Exception:
+                        continue
+                    if resp.status_code in (200, 201):
+                        acked.append(s)
+            time.sleep(rng.uniform(0.0, 1.5))
+            proc.kill9()
+            proc.start()
+            for s in acked:  # nothing acknowledged is lost
+                assert proc.get(f"/v1/orders/0x{s.hash.hex()}").status_code == 200, round_
+        wait_for(
+            lambda: all(order_state(proc, s.hash)["status"] == "filled" for s in acked),
+            120,
+            what="every acknowledged order filled",
+        )
+        fills = c.ledger.contract.events.Fill().get_logs(from_block=start_block)
+        pairs = [(bytes(f["args"]["maker_order"]), bytes(f["args"]["taker_order"])) for f in fills]
+        assert len(pairs) == len(set(pairs)) == len(acked) // 2  # each match settled once
+        for s in acked:
+            assert c.ledger.remaining(s.order) == 0
+        assert c.ledger.balance_of(buyer.address, c.series) == ONE * len(acked) // 2
+    finally:
+        proc.stop()
+        c.w3.provider.make_request("evm_setAutomine", [True])
