@@ -8,6 +8,8 @@ of every token. Plus what must fail on chain.
 
 from __future__ import annotations
 
+import json
+
 import ape
 import pytest
 
@@ -16,8 +18,10 @@ from strikeline.chain import warp
 from strikeline.deploy import (
     ZERO_ADDRESS,
     ZERO_BYTES32,
+    DeployError,
     execute_call,
     load_addresses,
+    load_deployment,
     schedule_call,
 )
 from strikeline.oracle_reports import ordered, sign_expiry, sign_spot
@@ -222,3 +226,16 @@ def test_timelock_rejects_early_execution_and_non_proposers(deployment, actors, 
     with ape.reverts("timelock_controller: operation is not ready"):
         execute_call(d.timelock, keeper, op)
     assert not d.clearinghouse.products(d.product_id("put")).enabled
+
+
+def test_a_version_1_addresses_file_is_refused(addresses_file, project, tmp_path):
+    """A file with version 1's Exchange and OptionToken and no Ledger names its problem."""
+    data = load_addresses(addresses_file)
+    contracts = dict(data["contracts"])
+    contracts["Exchange"] = contracts.pop("Ledger")
+    contracts["OptionToken"] = contracts["Clearinghouse"]
+    old = tmp_path / "v1.json"
+    old.write_text(json.dumps({**data, "contracts": contracts}))
+    with pytest.raises(DeployError, match="version 1 deployment .* without a Ledger"):
+        load_deployment(old, project)
+    assert load_deployment(addresses_file, project).ledger.address == data["contracts"]["Ledger"]
