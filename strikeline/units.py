@@ -1,4 +1,5 @@
-"""Units and the integer money maths of the Clearinghouse, mirrored exactly.
+"""Units and the integer money maths of the contracts (`contracts/modules/layout.vy`, used by
+the Ledger and the Clearinghouse), mirrored exactly.
 
 Every function here is integer-only and rounds the way the contracts do: collateral
 locked and writer obligations round up, holder payouts and releases round down. Negative
@@ -14,7 +15,7 @@ UNIT_SQ = UNIT * UNIT
 DAY = 86_400
 EXPIRY_HOUR = 8 * 3_600  # expiries fall at 08:00 UTC
 MAX_STRIKE = 10**20
-#: The Clearinghouse packs a series' collateral (and a position's) into 128 bits, so one
+#: The Ledger packs a series' collateral (its book word) into 128 bits, so one
 #: series holds at most this many base units of its collateral token: about 3.4e20 whole
 #: tokens at 18 decimals, but only about 340 whole tokens at 36 decimals.
 MAX_SERIES_COLLATERAL = 2**128 - 1
@@ -68,8 +69,22 @@ def payoff(
     return -(-num // den) if round_up else num // den
 
 
+def full_release_on_close(
+    is_put: bool, token_unit: int, strike: int, short: int, amount: int
+) -> int:
+    """Collateral the Ledger releases when `amount` of a fully collateralised `short` closes
+    (`burn`, or buy to close in a trade): the short locks exactly its full collateral, so the
+    release is `full_collateral(short) - full_collateral(short - amount)`."""
+    if check_uint("amount", amount) > check_uint("short", short):
+        raise InvalidArgument(f"amount: closes {amount}, more than the short of {short}")
+    return full_collateral(is_put, token_unit, strike, short) - full_collateral(
+        is_put, token_unit, strike, short - amount
+    )
+
+
 def release_on_close(short: int, collateral: int, amount: int) -> int:
-    """Collateral released when `amount` of a `short` backed by `collateral` is closed.
+    """Collateral released when `amount` of a `short` backed by `collateral` is closed, pro
+    rata (version 1's Clearinghouse; the Ledger uses `full_release_on_close`).
 
     What stays on the position is rounded up, so the release rounds down.
     """

@@ -15,7 +15,7 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from strikeline import bindings, ids
+from strikeline import bindings, ids, units
 from strikeline.bindings import (
     ContractBinding,
     ERC20Binding,
@@ -98,8 +98,12 @@ def test_trade_through_the_bindings(chain):
 
     c.ledger.write(c.series, ONE, sender=alice.address)
     assert c.ledger.position(alice.address, c.series) == Position(long=ONE, short=3 * ONE)
+    free = c.ledger.free_collateral(alice.address, c.weth.address)
     c.ledger.burn(c.series, ONE, sender=alice.address)
     assert c.ledger.position(alice.address, c.series) == Position(long=0, short=2 * ONE)
+    released = units.full_release_on_close(False, 10**18, STRIKE, 3 * ONE, ONE)
+    assert released == 10**18
+    assert c.ledger.free_collateral(alice.address, c.weth.address) == free + released
     before = c.weth.balance_of(alice.address)
     free = c.ledger.free_collateral(alice.address, c.weth.address)
     c.ledger.withdraw(c.weth.address, free, sender=alice.address)
