@@ -1062,8 +1062,11 @@ def _settle_margined(series_id: uint256, writer: address, t: Terms, price: uint2
     """
     @dev Settles a margined short. Its obligation goes into the payout pool
          from its own collateral, then from its writer's margin reserve in
-         the token, then from its writer's free balance in the Ledger; only
-         what the writer cannot pay is taken from the insurance fund, and
+         the token, then from its writer's free balance in the Ledger; a
+         shortfall beyond these settles only through the MarginEngine's
+         `settle` (which first moves the writer's other margined collateral
+         to its free balance); only what the writer cannot pay is taken
+         from the insurance fund, and
          what the fund cannot cover is recorded as the series' bad debt,
          after which holders are paid pro rata (`margin._haircut_payout`).
     @return uint256 The collateral returned to the writer.
@@ -1085,6 +1088,11 @@ def _settle_margined(series_id: uint256, writer: address, t: Terms, price: uint2
             self.margin_reserve[writer][t.token] = reserve - from_writer
         from_free = min(shortfall - from_writer, staticcall ledger.free_collateral(writer, t.token))
         from_writer += from_free
+        # the rest of the writer's margin sits in its other margined series,
+        # which only the MarginEngine lists: it draws on them first (issue 10)
+        assert shortfall == from_writer or access_control.hasRole[MARGIN_ROLE][msg.sender], (
+            "clearinghouse: shortfall settles via engine"
+        )
         from_insurance = min(shortfall - from_writer, self.insurance[t.token])
         if from_insurance != 0:
             self.insurance[t.token] -= from_insurance

@@ -28,11 +28,22 @@
 
         v2 (beside the Ledger): v1's engine pointed at the v2 Clearinghouse,
         which keeps margined shorts apart from the Ledger's fully
-        collateralised ones. From a margined short's expiry until it settles
-        at its final price, the account's margin in that token stays locked:
-        no removal, release or new margined write (`_require_initial`), and
-        the expired series stays listed (`_prune`) so the lock cannot be
-        dropped by pruning.
+        collateralised ones. Issue 10 (docs/security.md):
+        - From a margined short's expiry until it settles at its final
+          price, the account's margin in that token stays locked (no
+          removal, release or new margined write) and the expired series
+          stays listed. `settle` draws a shortfall from the whole account
+          (other expired series with a surplus, then live series'
+          collateral) before the Clearinghouse may touch the insurance fund,
+          which it lets only this contract do.
+        - A stale price never makes a check revert: a short whose
+          underlying's spot is stale is valued at full collateral; only the
+          short being liquidated needs a fresh price.
+        - A liquidation needs a spot newer than the account's last change
+          (`last_change`, as Gamma's vaultLatestUpdate); the auction clock
+          restarts unless the engine saw every price since its last look
+          (`_updates`); a liquidation leaves no short below
+          `margin.DUST_AMOUNT`.
 @custom:kill Revoke MARGIN_ROLE on the Clearinghouse, or set every product's
         margin parameters to zero (existing margined shorts are then margined
         at full collateral). The Clearinghouse's pause stops margined writing
@@ -46,6 +57,11 @@ from .interfaces import IOracle
 
 # @dev Stateless margin and liquidation maths; no storage, so a plain import.
 from .modules import margin
+
+
+# @dev The one Ledger view the engine needs (settlement's shortfall).
+interface LedgerFree:
+    def free_collateral(account: address, token: address) -> uint256: view
 
 # @dev The admin (a timelock in production) sets margin and auction parameters.
 initializes: access_control
@@ -124,6 +140,12 @@ SHORT_MASK: constant(uint256) = 2**127 - 1
 MASK64: constant(uint256) = 2**64 - 1
 MASK128: constant(uint256) = 2**128 - 1
 PUT_BIT: constant(uint256) = 2**160
+# @dev How a short is valued when its underlying's spot is stale or missing:
+# full collateral for initial and maintenance alike (the shock takes the put's
+# spot to zero; the floor is 100%), at spot 0 (puts) or MAX_PRICE (calls).
+FULL: constant(margin.MarginParams) = margin.MarginParams(
+    spot_shock_bps=BPS, time_shock_bps=0, min_bps=BPS, maintenance_bps=BPS
+)
 
 
 # ---------------------------------------------------------------------------
@@ -146,6 +168,8 @@ struct AccountMargin:
     # a listed margined short has expired and is not settled yet: its backing
     # (the account's whole margin) stays locked until it settles
     pending: bool
+    # underlyings of the live shorts, each once (for the auction clock)
+    assets: DynArray[address, MAX_SERIES]
 
 
 clearinghouse: public(immutable(IClearinghouse))
@@ -159,6 +183,12 @@ auction_params: public(margin.AuctionParams)
 _margined: HashMap[address, HashMap[address, DynArray[uint256, MAX_SERIES]]]
 # @dev When the account was first seen under maintenance; 0 = no auction.
 auction_start: public(HashMap[address, HashMap[address, uint256]])
+# @dev The sum of the Oracle's update counts of the account's underlyings
+# when the engine last saw it under maintenance (`_updates`).
+auction_seen: public(HashMap[address, HashMap[address, uint256]])
+# @dev Block time of the account's last change through the engine (write,
+# top-up, removal, release): a liquidation needs a spot newer than it.
+last_change: public(HashMap[address, HashMap[address, uint256]])
 # @dev Series terms cached at the first margined write: strike (0-127) |
 # expiry (128-255); product; underlying (0-159) | is_put (160); collateral.
 _terms: HashMap[uint256, uint256]
@@ -264,6 +294,7 @@ def write_margined(series_id: uint256, amount: uint256, recipient: address, coll
         log SeriesListed(account=msg.sender, token=token, series_id=series_id)
     extcall clearinghouse.margin_update(msg.sender, token, series_id, amount, recipient, collateral, True)
     self._require_initial(msg.sender, token)
+    self.last_change[msg.sender][token] = block.timestamp
     return collateral
 
 
@@ -281,6 +312,8 @@ def add_collateral(series_id: uint256, amount: uint256):
     token: address = self._token_of[series_id]
     assert token != empty(address), "engine: not margined"
     extcall clearinghouse.margin_update(msg.sender, token, series_id, 0, msg.sender, amount, True)
+    # a liquidation now needs a price newer than this top-up
+    self.last_change[msg.sender][token] = block.timestamp
     if self.auction_start[msg.sender][token] != 0:
         state: AccountMargin = self._account(msg.sender, token, False, True, False)
         if state.collateral >= state.maintenance:
@@ -301,6 +334,7 @@ def remove_collateral(series_id: uint256, amount: uint256):
     assert token != empty(address), "engine: not margined"
     extcall clearinghouse.margin_update(msg.sender, token, series_id, 0, msg.sender, amount, False)
     self._require_initial(msg.sender, token)
+    self.last_change[msg.sender][token] = block.timestamp
 
 
 @external
@@ -315,6 +349,7 @@ def release_reserve(token: address, amount: uint256):
     """
     extcall clearinghouse.margin_update(msg.sender, token, 0, 0, msg.sender, amount, False)
     self._require_initial(msg.sender, token)
+    self.last_change[msg.sender][token] = block.timestamp
 
 
 # ---------------------------------------------------------------------------
@@ -324,24 +359,23 @@ def release_reserve(token: address, amount: uint256):
 @external
 def start_liquidation(account: address, token: address) -> uint256:
     """
-    @dev Starts the liquidation auction clock of `account` in `token` if the
-         account is below maintenance (a running clock is kept). On a healthy
-         account a running clock is cleared; with no clock it reverts.
+    @dev Looks at `account` in `token`. Below maintenance: starts the
+         liquidation auction clock, or keeps a running one if the engine
+         saw every price of the account's underlyings since it last looked
+         (else the account may have been healthy in between and the clock
+         restarts); liquidators call this after each price update to keep
+         a clock running. Healthy: a running clock is cleared; with no clock
+         it reverts. A stale price values its shorts at full collateral.
     @param account The margined account.
     @param token The collateral token.
     @return uint256 The auction's start, 0 if it was cleared.
     """
     state: AccountMargin = self._account(account, token, False, True, False)
-    started: uint256 = self.auction_start[account][token]
     if state.collateral >= state.maintenance:
-        assert started != 0, "engine: account healthy"
+        assert self.auction_start[account][token] != 0, "engine: account healthy"
         self._clear_auction(account, token)
         return 0
-    if started == 0:
-        started = block.timestamp
-        self.auction_start[account][token] = started
-        log LiquidationStarted(account=account, token=token, started=started)
-    return started
+    return self._observe(account, token, state.assets)
 
 
 @external
@@ -373,19 +407,22 @@ def liquidate(account: address, token: address, series_id: uint256, max_amount: 
     assert series_id in state.series_ids, "engine: not margined"
     assert state.collateral < state.maintenance, "engine: account healthy"
 
-    started: uint256 = self.auction_start[account][token]
-    if started == 0:
-        started = block.timestamp
-        self.auction_start[account][token] = started
-        log LiquidationStarted(account=account, token=token, started=started)
-    discount: uint256 = margin._auction_discount(block.timestamp - started, self.auction_params)
     short: uint256 = 0
     for i: uint256 in range(len(state.series_ids), bound=MAX_SERIES):
         if state.series_ids[i] == series_id:
             short = state.shorts[i]
+    # only this short's price is needed, fresh and newer than the account's
+    # last change (a price signed before a top-up cannot liquidate it)
+    position: margin.ShortPosition = empty(margin.ShortPosition)
+    seen: uint256 = 0
+    position, seen = self._position(series_id, short, IOracle(staticcall clearinghouse.oracle()))
+    assert seen != 0, "engine: stale price"
+    assert seen > self.last_change[account][token], "engine: price older than last change"
+    started: uint256 = self._observe(account, token, state.assets)
+    discount: uint256 = margin._auction_discount(block.timestamp - started, self.auction_params)
     liq: margin.Liquidation = margin._liquidate(
         staticcall clearinghouse.token_unit(token),
-        self._position(series_id, short, IOracle(staticcall clearinghouse.oracle())),
+        position,
         state.collateral,
         state.maintenance,
         state.intrinsic,
@@ -436,6 +473,65 @@ def liquidate(account: address, token: address, series_id: uint256, max_amount: 
 
 
 # ---------------------------------------------------------------------------
+#                                 Settlement
+# ---------------------------------------------------------------------------
+
+@external
+@nonreentrant
+def settle(account: address, series_id: uint256) -> uint256:
+    """
+    @dev Settles `account`'s expired margined short of `series_id` at its
+         final price, drawing on the account's whole margin in the token
+         before the insurance fund (issue 10): first its other expired
+         margined series whose collateral covers their obligation are
+         settled (their surplus returns to its free balance), then as much
+         collateral of its live margined series as the shortfall beyond
+         this short's collateral, the reserve and the free balance needs
+         moves to its free balance, then the Clearinghouse settles (which
+         lets only this contract reach the insurance fund). Anyone may
+         call; the account may fall under maintenance afterwards.
+    @param account The margined writer.
+    @param series_id An expired series it is margined short in.
+    @return uint256 The collateral returned to the account's free balance.
+    """
+    token: address = self._token_of[series_id]
+    assert token != empty(address), "engine: not margined"
+    listed: DynArray[uint256, MAX_SERIES] = self._margined[account][token]
+    assert series_id in listed, "engine: not margined"
+    assert block.timestamp >= self._terms[series_id] >> 128, "engine: not expired"
+    reserve: uint256 = 0
+    words: DynArray[uint256, MAX_SERIES] = []
+    # other expired series that pay for themselves go first
+    for i: uint256 in range(len(listed), bound=MAX_SERIES):
+        other: uint256 = listed[i]
+        if other != series_id:
+            reserve, words = staticcall clearinghouse.margin_words(account, token, [other])
+            if words[0] & MARGIN_BIT != 0 and self._obligation(other, words[0] & SHORT_MASK) <= words[0] >> 128:
+                extcall clearinghouse.settle(other, account)
+    reserve, words = staticcall clearinghouse.margin_words(account, token, listed)
+    need: uint256 = 0
+    for i: uint256 in range(len(listed), bound=MAX_SERIES):
+        if listed[i] == series_id:
+            assert words[i] & MARGIN_BIT != 0, "engine: not margined"
+            need = self._obligation(series_id, words[i] & SHORT_MASK)
+            assert need != max_value(uint256), "engine: price not final"
+            cover: uint256 = (words[i] >> 128) + reserve + staticcall LedgerFree(
+                staticcall clearinghouse.ledger()
+            ).free_collateral(account, token)
+            need = need - min(need, cover)
+    for i: uint256 in range(len(listed), bound=MAX_SERIES):
+        if need == 0:
+            break
+        word: uint256 = words[i]
+        if word & MARGIN_BIT != 0 and block.timestamp < self._terms[listed[i]] >> 128:
+            taken: uint256 = min(need, word >> 128)
+            if taken != 0:
+                extcall clearinghouse.margin_update(account, token, listed[i], 0, account, taken, False)
+                need -= taken
+    return extcall clearinghouse.settle(series_id, account)
+
+
+# ---------------------------------------------------------------------------
 #                                    Views
 # ---------------------------------------------------------------------------
 
@@ -464,7 +560,7 @@ def account_margin(account: address, token: address) -> (uint256, uint256, uint2
     """
     @dev (collateral, initial, maintenance) of the account's margin in
          `token`: its live margined shorts and reserve, at the Oracle's spot
-         (reverts if the price is stale).
+         (a short whose underlying's spot is stale at full collateral).
     """
     state: AccountMargin = self._account(account, token, True, True, False)
     return state.collateral, state.initial, state.maintenance
@@ -487,7 +583,9 @@ def free_margin(account: address, token: address) -> uint256:
 @view
 def is_liquidatable(account: address, token: address) -> bool:
     """
-    @dev Whether the account's margin in `token` is below maintenance.
+    @dev Whether the account's margin in `token` is below maintenance (a
+         stale price values its shorts at full collateral; never reverts on
+         the account's own doing).
     """
     state: AccountMargin = self._account(account, token, False, True, False)
     return state.collateral < state.maintenance
@@ -543,11 +641,13 @@ def _unpack_params(word: uint256) -> margin.MarginParams:
 
 @internal
 @view
-def _position(series_id: uint256, short: uint256, oracle: IOracle) -> margin.ShortPosition:
+def _position(series_id: uint256, short: uint256, oracle: IOracle) -> (margin.ShortPosition, uint256):
     """
     @dev A live margined short of `short` units of `series_id` for the margin
-         maths, at the Oracle's spot (which reverts if stale). A product with
-         margin turned off is margined at full collateral.
+         maths, and the time of the spot it was valued at. A product with
+         margin turned off is margined at full collateral; so is any short
+         whose underlying's spot is missing or stale (`FULL`, time 0), so
+         that a quiet feed never makes a check revert.
     """
     word: uint256 = self._params[self._product_of[series_id]]
     params: margin.MarginParams = margin.MarginParams(
@@ -557,14 +657,47 @@ def _position(series_id: uint256, short: uint256, oracle: IOracle) -> margin.Sho
         params = self._unpack_params(word)
     terms: uint256 = self._terms[series_id]
     underlying: uint256 = self._underlying[series_id]
-    return margin.ShortPosition(
-        is_put=underlying & PUT_BIT != 0,
-        strike=terms & MASK128,
-        spot=staticcall oracle.spot_price(convert(convert(underlying & (PUT_BIT - 1), uint160), address)),
-        amount=short,
-        time_to_expiry=(terms >> 128) - block.timestamp,
-        params=params,
+    is_put: bool = underlying & PUT_BIT != 0
+    price: uint256 = 0
+    seen: uint256 = 0
+    price, seen = staticcall oracle.spot(convert(convert(underlying & (PUT_BIT - 1), uint160), address))
+    if price == 0 or block.timestamp - seen > staticcall oracle.max_age():
+        seen = 0
+        params = FULL
+        price = 0
+        if not is_put:
+            price = margin.MAX_PRICE
+    return (
+        margin.ShortPosition(
+            is_put=is_put,
+            strike=terms & MASK128,
+            spot=price,
+            amount=short,
+            time_to_expiry=(terms >> 128) - block.timestamp,
+            params=params,
+        ),
+        seen,
     )
+
+
+@internal
+@view
+def _obligation(series_id: uint256, short: uint256) -> uint256:
+    """
+    @dev What settling `short` of expired `series_id` takes into its payout
+         pool at the final expiry price, rounded up by one unit (the
+         Clearinghouse's payoff view rounds down); max_value(uint256) while
+         the price is not final.
+    """
+    price: uint256 = 0
+    final: bool = False
+    underlying: address = convert(convert(self._underlying[series_id] & (PUT_BIT - 1), uint160), address)
+    price, final = staticcall IOracle(staticcall clearinghouse.oracle()).expiry_price(
+        underlying, self._terms[series_id] >> 128
+    )
+    if not final:
+        return max_value(uint256)
+    return staticcall clearinghouse.payoff(series_id, price, short) + 1
 
 
 @internal
@@ -576,7 +709,7 @@ def _account(
     @dev The account's margin in `token`: its reserve plus the collateral of
          its live margined shorts (listed, still margined, not expired) and,
          as asked, their initial and maintenance requirements and intrinsic
-         value at the Oracle's spot.
+         value at the Oracle's spot (stale: full collateral, `_position`).
     """
     listed: DynArray[uint256, MAX_SERIES] = self._margined[account][token]
     reserve: uint256 = 0
@@ -601,7 +734,13 @@ def _account(
         out.series_ids.append(series_id)
         out.shorts.append(word & SHORT_MASK)
         out.held.append(word >> 128)
-        positions.append(self._position(series_id, word & SHORT_MASK, oracle))
+        position: margin.ShortPosition = empty(margin.ShortPosition)
+        seen: uint256 = 0
+        position, seen = self._position(series_id, word & SHORT_MASK, oracle)
+        positions.append(position)
+        asset: address = convert(convert(self._underlying[series_id] & (PUT_BIT - 1), uint160), address)
+        if asset not in out.assets:
+            out.assets.append(asset)
     if len(positions) == 0:
         return out
     unit: uint256 = staticcall clearinghouse.token_unit(token)
@@ -661,3 +800,45 @@ def _clear_auction(account: address, token: address):
     """
     self.auction_start[account][token] = 0
     log LiquidationCleared(account=account, token=token)
+
+
+@internal
+def _observe(account: address, token: address, assets: DynArray[address, MAX_SERIES]) -> uint256:
+    """
+    @dev Records that the engine sees the account under maintenance now and
+         returns its auction's start: the running clock if it continues
+         (`_updates`), else a clock started now.
+    """
+    started: uint256 = self.auction_start[account][token]
+    updates: uint256 = self._updates(assets)
+    # @dev at most one price update since the last look, and that one is the
+    # price seen now: no unseen price came in between
+    if started == 0 or updates > self.auction_seen[account][token] + 1 or updates < self.auction_seen[account][token]:
+        started = block.timestamp
+        self.auction_start[account][token] = started
+        log LiquidationStarted(account=account, token=token, started=started)
+    self.auction_seen[account][token] = updates
+    return started
+
+
+@internal
+@view
+def _updates(assets: DynArray[address, MAX_SERIES]) -> uint256:
+    """
+    @dev The sum of the Oracle's aggregate update counts of `assets`. From
+         one look at an account under maintenance to the next, it grows by
+         the number of prices the account was valued at in between; more
+         than one means one the engine did not see, which may have left it
+         healthy, and the auction clock restarts (a smaller sum means its
+         underlyings changed: restart too). The account's own changes go
+         through this engine, which clears the clock when they leave it
+         healthy (`burn_margined` only helps it, against itself).
+    """
+    oracle: IOracle = IOracle(staticcall clearinghouse.oracle())
+    total: uint256 = 0
+    for asset: address in assets:
+        updated: uint256 = 0
+        count: uint256 = 0
+        updated, count = staticcall oracle.spot_updates(asset)
+        total += count
+    return total

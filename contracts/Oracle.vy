@@ -136,9 +136,9 @@ struct Spot:
 
 
 struct SpotUpdates:
-    # block time of the last aggregate update and of the one before
+    # block time of the last aggregate update, and how many there were
     updated_at: uint256
-    previous_update: uint256
+    count: uint256
 
 
 struct ExpiryPrice:
@@ -249,9 +249,8 @@ def report_spot(asset: address, reports: DynArray[Report, MAX_REPORTS]) -> uint2
         band: uint256 = previous.price * self.max_deviation_bps // BPS
         price = max(min(median, previous.price + band), previous.price - band)
     self.spot[asset] = Spot(price=price, timestamp=oldest)
-    self.spot_updates[asset] = SpotUpdates(
-        updated_at=block.timestamp, previous_update=self.spot_updates[asset].updated_at
-    )
+    # @dev the MarginEngine counts updates to know whether it saw every price
+    self.spot_updates[asset] = SpotUpdates(updated_at=block.timestamp, count=self.spot_updates[asset].count + 1)
     log SpotUpdated(asset=asset, price=price, median=median, timestamp=oldest, reporters=len(prices))
     return price
 

@@ -30,6 +30,8 @@ MAX_AMOUNT = 10**20
 MAX_TOKEN_UNIT = 10**36
 MAX_SERIES_PER_ACCOUNT = 16
 MAX_AUCTION_DURATION = 7 * 86_400
+# a liquidation leaves no margined short below this (0.01 contract): it takes the whole short
+DUST_AMOUNT = 10**6
 
 
 class MarginError(StrikelineError, ValueError):
@@ -324,6 +326,9 @@ def liquidate(
     if relief_rate != 0 and deficit <= held * relief_rate * token_unit // den:
         amount = _div_up(deficit * den, relief_rate * token_unit)
     amount = min(amount, max_amount)
+    if held - amount < DUST_AMOUNT:
+        _require(max_amount >= held, "margin: leaves dust")
+        amount = held
 
     base = scale(is_put, token_unit, amount, i_rate, False)
     reward = scale(is_put, token_unit, amount, reward_rate, False)

@@ -65,6 +65,10 @@ MAX_TOKEN_UNIT: constant(uint256) = 10**36
 MAX_SERIES_PER_ACCOUNT: constant(uint256) = 16
 # @dev A liquidation auction reaches its maximum discount within a week.
 MAX_AUCTION_DURATION: constant(uint256) = 604_800
+# @dev A liquidation leaves no margined short below this (0.01 contract):
+# it takes the whole short instead, so that no short too small to be worth
+# liquidating is left on an account that stays under maintenance (issue 10).
+DUST_AMOUNT: constant(uint256) = 10**6
 
 
 # ---------------------------------------------------------------------------
@@ -513,7 +517,9 @@ def _liquidate(
          floor(x*r*u/D); the released requirement minus the payment is at
          least floor(x*relief*u/D), so x = ceil(deficit * D / (relief * u))
          restores the account. If even the whole short cannot (relief too
-         small), x is the whole short. x is then capped at `max_amount`.
+         small), x is the whole short. x is then capped at `max_amount`;
+         a remainder below `DUST_AMOUNT` is taken too (reverts if
+         `max_amount` would leave one).
          The reward is capped by the account's equity at spot
          (collateral - intrinsic_total) and by what the account still holds
          after the base; the insurance fund covers only a base the account
@@ -554,6 +560,9 @@ def _liquidate(
         # domain keeps below 2**256.
         amount = self._div_up(deficit * self._rate_den(is_put), relief_rate * token_unit)
     amount = min(amount, max_amount)
+    if held - amount < DUST_AMOUNT:
+        assert max_amount >= held, "margin: leaves dust"
+        amount = held
 
     base: uint256 = self._scale(is_put, token_unit, amount, intrinsic_rate, False)
     reward: uint256 = self._scale(is_put, token_unit, amount, reward_rate, False)

@@ -291,6 +291,8 @@ def liquidation_cases(draw) -> tuple:
     )
     discount = draw(st.one_of(st.integers(0, BPS - 1), st.integers(0, 3_000)))
     max_amount = draw(st.one_of(st.just(UINT256_MAX), st.integers(1, pos.amount)))
+    # a cap that would leave a short below the dust floor reverts (test_liquidation_leaves_no_dust)
+    assume(max_amount >= pos.amount or pos.amount - max_amount >= risk.DUST_AMOUNT)
     insurance = draw(st.one_of(st.just(0), st.integers(0, 2 * total_i + 1)))
     return u, pos, collateral, total_m, total_i, discount, max_amount, insurance
 
@@ -501,6 +503,8 @@ def test_liquidation_amount_is_near_minimal(case):
     den = risk.rate_den(pos.is_put)
     deficit = total_m - collateral
     assert relief > 0 and deficit * den <= pos.amount * relief * u and liq.amount < max_amount
+    # a remainder below the dust floor was taken too: that amount is not the minimal one
+    assume(liq.amount < pos.amount)
     y = liq.amount - (-(-3 * den // (relief * u)) + 1)
     assume(y >= 0)
     paid = risk.scale(pos.is_put, u, y, i_rate, False) + risk.scale(pos.is_put, u, y, r_rate, False)
@@ -528,6 +532,44 @@ def test_self_liquidation_is_not_profitable(case):
     after = (collateral - liq.from_account) + (liq.from_account + liq.from_insurance) - liability
     assert after - before == liq.from_insurance
     assert after <= max(before, 0)
+
+
+@given(case=any_liquidation)
+def test_liquidation_leaves_no_dust(case):
+    """Issue 10 (Low): a liquidation left a 1-unit short with no collateral on an account
+    that stayed liquidatable. What is left is nothing or at least the dust floor."""
+    u, pos, *_ = case
+    liq = risk.liquidate(*case)
+    left = pos.amount - liq.amount
+    assert left == 0 or left >= risk.DUST_AMOUNT
+
+
+def test_regression_liquidation_dust(harness):
+    """The named case: a deficit that 1 unit less than the whole short would cover takes the
+    whole short; a cap that would leave less than the floor reverts, in both."""
+    pos = ShortPosition(
+        is_put=True,
+        strike=3_000 * UNIT,
+        spot=2_500 * UNIT,
+        amount=10 * UNIT,
+        time_to_expiry=30 * DAY,
+        params=DOC_PARAMS,
+    )
+    m = risk.position_requirement(USDC, pos, True)
+    i = risk.intrinsic_value(True, USDC, pos.strike, pos.spot, pos.amount, True)
+    relief = risk.liquidation_rates(pos, 500)[3]
+    # a deficit whose minimal amount is 1 unit short of the whole short
+    deficit = (pos.amount - 1) * relief * USDC // risk.PUT_DEN
+    case = (USDC, pos, m - deficit, m, i, 500, UINT256_MAX, 0)
+    liq = risk.liquidate(*case)
+    assert liq.amount == pos.amount
+    assert_same(harness.liquidate, risk.liquidate, *case)
+    capped = (USDC, pos, m - deficit, m, i, 500, pos.amount - 1, 0)
+    with pytest.raises(risk.MarginError, match="margin: leaves dust"):
+        risk.liquidate(*capped)
+    assert_same(harness.liquidate, risk.liquidate, *capped)
+    ok = (USDC, pos, m - deficit, m, i, 500, pos.amount - risk.DUST_AMOUNT, 0)
+    assert risk.liquidate(*ok).amount == pos.amount - risk.DUST_AMOUNT
 
 
 @given(

@@ -147,19 +147,19 @@ def test_revoked_reporter_report_leaves_the_median(system, tools):
     assert _report(system, tools, [P + 2], signers=[a]) == P + 1
 
 
-def test_spot_updates_record_the_last_two_updates(system, tools):
+def test_spot_updates_count_the_aggregate_updates(system, tools):
     _report(system, tools, [P, P])
     first = tools.now()
-    assert tuple(system.oracle.spot_updates(system.weth.address)) == (first, 0)
+    assert tuple(system.oracle.spot_updates(system.weth.address)) == (first, 1)
     boa.env.time_travel(seconds=7)
     _report(system, tools, [P, P])
-    assert tuple(system.oracle.spot_updates(system.weth.address)) == (first + 7, first)
+    assert tuple(system.oracle.spot_updates(system.weth.address)) == (first + 7, 2)
     # a report stored below quorum is no aggregate update
     boa.env.time_travel(seconds=7)
     with boa.env.prank(system.admin):
         system.oracle.set_parameters(3, 3_600, 5_000, 300, 3_600)
     assert _report(system, tools, [P], signers=[system.reporters[0]]) == 0
-    assert tuple(system.oracle.spot_updates(system.weth.address)) == (first + 7, first)
+    assert tuple(system.oracle.spot_updates(system.weth.address)) == (first + 7, 2)
 
 
 def test_reporters_are_listed_once(system, tools):

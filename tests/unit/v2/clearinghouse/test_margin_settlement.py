@@ -56,7 +56,12 @@ def test_shortfall_from_insurance(system, engine, writer, holder, stranger, tool
     with boa.env.prank(stranger):
         system.ch.fund_insurance(system.usdc.address, 1_000 * USDC)
     system.finalise_expiry(system.weth, system.ch.series(sid)[2], 2_000 * UNIT)
-    assert system.ch.settle(sid, writer) == 0
+    # issue 10 (High): the writer's other margin is listed only in the engine, which must
+    # draw on it first; a shortfall beyond reserve and free balance settles only through it
+    with boa.env.prank(stranger), boa.reverts("clearinghouse: shortfall settles via engine"):
+        system.ch.settle(sid, writer)
+    with boa.env.prank(engine):
+        assert system.ch.settle(sid, writer) == 0
     (log,) = tools.events(system.ch, "ShortfallSettled")
     logged = (log.writer, log.shortfall, log.from_insurance, log.bad_debt)
     assert logged == (writer, 400 * USDC, 400 * USDC, 0)
@@ -75,7 +80,8 @@ def test_bad_debt_haircuts_holders_pro_rata(system, engine, writer, holder, stra
         system.ch.fund_insurance(system.usdc.address, 300 * USDC)
     system.finalise_expiry(system.weth, system.ch.series(sid)[2], 1_000 * UNIT)  # owes 2,000 each
     assert system.ch.settle(sid, writer) == 1_000 * USDC
-    assert system.ch.settle(sid, stranger) == 0
+    with boa.env.prank(engine):
+        assert system.ch.settle(sid, stranger) == 0
     (log,) = tools.events(system.ch, "ShortfallSettled")
     logged = (log.shortfall, log.from_insurance, log.bad_debt)
     assert logged == (3_000 * USDC, 300 * USDC, 2_700 * USDC)
@@ -90,6 +96,18 @@ def test_bad_debt_haircuts_holders_pro_rata(system, engine, writer, holder, stra
     assert second == risk.haircut_payout(4_000 * USDC, pool - first, 4_000 * USDC)
     assert system.ch.series_state(sid).payout_pool == pool - first - second
     tools.assert_solvent(system, system.usdc, [writer, holder, stranger, engine], [sid])
+
+
+def test_shortfall_paid_by_the_writer_needs_no_engine(system, engine, writer, holder, tools):
+    """Reserve and free balance cover the shortfall: anyone may settle."""
+    sid = system.series(system.put_product, STRIKE)
+    _margined(system, engine, writer, sid, UNIT, 600 * USDC, holder)
+    system.fund(system.usdc, writer, 400 * USDC)
+    system.finalise_expiry(system.weth, system.ch.series(sid)[2], 2_000 * UNIT)
+    assert system.ch.settle(sid, writer) == 0
+    (log,) = tools.events(system.ch, "ShortfallSettled")
+    assert (log.shortfall, log.from_writer, log.from_insurance) == (400 * USDC, 400 * USDC, 0)
+    assert system.ch.redeem(sid, holder) == 1_000 * USDC
 
 
 def test_otm_margined_short_returns_everything(system, engine, writer, holder):

@@ -48,7 +48,18 @@ def test_empty_account_and_stale_spot(margin, writer):
     assert margin.engine.free_margin(writer, s.usdc.address) == 0
     assert not margin.engine.is_liquidatable(writer, s.usdc.address)
     sid = s.series(s.put_product, STRIKE)
-    margin.write(writer, sid, UNIT, 3_000 * USDC)
+    margin.write(writer, sid, UNIT, 2_000 * USDC)
+    assert not margin.engine.is_liquidatable(writer, s.usdc.address)
     boa.env.time_travel(seconds=3_601)
-    with boa.reverts("oracle: stale price"):
-        margin.engine.account_margin(writer, s.usdc.address)
+    # issue 10 (Medium): a stale spot values the short at full collateral (3,000), no revert
+    assert tuple(margin.engine.account_margin(writer, s.usdc.address)) == (
+        2_000 * USDC,
+        3_000 * USDC,
+        3_000 * USDC,
+    )
+    assert margin.engine.free_margin(writer, s.usdc.address) == 0
+    assert margin.engine.is_liquidatable(writer, s.usdc.address)
+    # but nothing can liquidate it without a fresh price of its own underlying
+    s.fund(s.usdc, s.admin, 10**12)
+    with boa.env.prank(s.admin), boa.reverts("engine: stale price"):
+        margin.engine.liquidate(writer, s.usdc.address, sid, UNIT)

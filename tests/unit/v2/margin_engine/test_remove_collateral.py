@@ -46,11 +46,17 @@ def test_not_margined_and_zero(margin, writer, stranger):
         margin.engine.remove_collateral(sid, 0)
 
 
-def test_stale_spot(margin, writer):
-    sid, _ = _write_with_surplus(margin, writer, 100 * USDC)
+def test_stale_spot_frees_only_above_full_collateral(margin, writer):
+    sid, need = _write_with_surplus(margin, writer, 100 * USDC)
     boa.env.time_travel(seconds=3_601)
-    with boa.env.prank(writer), boa.reverts("oracle: stale price"):
+    with boa.env.prank(writer), boa.reverts("engine: below initial margin"):
         margin.engine.remove_collateral(sid, 1)
+    top_up = 3_000 * USDC - need - 100 * USDC + 5
+    margin.system.fund(margin.system.usdc, writer, top_up)
+    with boa.env.prank(writer):
+        margin.engine.add_collateral(sid, top_up)
+        margin.engine.remove_collateral(sid, 5)
+    assert margin.system.ch.margin_positions(writer, sid).collateral == 3_000 * USDC
 
 
 def test_burn_keeps_margin_and_a_closed_short_leaves_a_reserve(margin, writer, tools):

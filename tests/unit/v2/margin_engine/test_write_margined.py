@@ -145,12 +145,14 @@ def test_expired_series(margin, writer, tools):
         margin.engine.write_margined(sid, UNIT, writer, 3_000 * USDC)
 
 
-def test_stale_spot_reverts(margin, writer):
+def test_stale_spot_margins_at_full_collateral(margin, writer):
     s = margin.system
     sid = s.series(s.put_product, STRIKE)
     boa.env.time_travel(seconds=3_601)
-    with boa.reverts("oracle: stale price"):
-        margin.write(writer, sid, UNIT, 3_000 * USDC)
+    with boa.reverts("engine: below initial margin"):
+        margin.write(writer, sid, UNIT, 3_000 * USDC - 1)
+    margin.write(writer, sid, UNIT, 3_000 * USDC)
+    assert s.ch.margin_positions(writer, sid).collateral == 3_000 * USDC
 
 
 def test_engine_without_role_cannot_write(margin, writer):
