@@ -1,7 +1,7 @@
 """Static checks every deployable contract must pass, offline (run by `make lint`).
 
-For each deployable (`contracts/*.vy` and, until it is deleted, `contracts/v1/*.vy`; modules, interfaces and test
-contracts are not deployed):
+For each deployable (`contracts/*.vy`; modules, interfaces and test contracts are not
+deployed):
 
 1. the compiler prints no warning (warnings are errors);
 2. the contract docstring says how to shut it down (`@custom:kill`);
@@ -71,7 +71,7 @@ PERMISSIONLESS: dict[str, str] = {
 
 
 def deployables() -> list[Path]:
-    found = sorted(CONTRACTS.glob("*.vy")) + sorted((CONTRACTS / "v1").glob("*.vy"))
+    found = sorted(CONTRACTS.glob("*.vy"))
     return [p for p in found if p.stem[:1].isupper()]
 
 
