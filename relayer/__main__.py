@@ -32,12 +32,17 @@ def main(argv: list[str] | None = None) -> int:
     from relayer.service import Relayer  # after the settings: --help stays fast
 
     relayer = Relayer(settings)
+    rpc_log = logging.getLogger("strikeline.rpc")
+    level = rpc_log.level
+    rpc_log.setLevel(logging.ERROR)  # a node that is down at boot is the one error line below
     try:
         relayer.boot()
     except SettingError as exc:
         print(f"strikeline-relayer: {exc}", file=sys.stderr)
         relayer.close()
         return 2
+    finally:
+        rpc_log.setLevel(level)
     asyncio.run(relayer.run())
     return 0
 

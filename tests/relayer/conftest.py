@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,3 +32,17 @@ def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
         yield url
     finally:
         db.drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A fresh anvil with the v2 system deployed and its address file (`system.deploy`)."""
+    from system import deploy
+
+    from strikeline.chain import start_anvil
+
+    workdir = tmp_path_factory.mktemp("e2e")
+    with start_anvil(accounts=10) as node:
+        c = deploy(node, workdir)
+        c.workdir = workdir
+        yield c

@@ -111,11 +111,10 @@ def signed(
         "max_fee": 10**9,
         "deadline": 2**40,
         "sender": c.relayer,
+        "series_id": c.series,
         **fields,
     }
-    order = Order(
-        maker=maker.address, series_id=c.series, is_buy=is_buy, amount=amount, nonce=nonce, **values
-    )
+    order = Order(maker=maker.address, is_buy=is_buy, amount=amount, nonce=nonce, **values)
     return order.sign(maker, c.domain)
 
 

@@ -22,7 +22,6 @@ from system import (
     RelayerProcess,
     body,
     cancel_body,
-    deploy,
     fund,
     new_maker,
     signed,
@@ -30,16 +29,6 @@ from system import (
 )
 
 from strikeline import db
-from strikeline.chain import start_anvil
-
-
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    workdir = tmp_path_factory.mktemp("e2e")
-    with start_anvil(accounts=10) as node:
-        c = deploy(node, workdir)
-        c.workdir = workdir
-        yield c
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
