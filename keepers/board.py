@@ -48,7 +48,7 @@ from strikeline.txmanager import OPEN, IdempotencyConflict, SimulationFailed, St
 log = logging.getLogger(__name__)
 
 SCHEMA_NAME = "keeper_board"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: keeper_observation
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS keeper_report (
         chain_id {bigint} NOT NULL,
@@ -64,6 +64,15 @@ SCHEMA = [
         PRIMARY KEY (chain_id, oracle, kind, asset, round, signer))""",
     "CREATE INDEX IF NOT EXISTS keeper_report_recent ON keeper_report "
     "(chain_id, oracle, kind, asset, timestamp)",
+    # each reporter's own aggregates as it saw them: the expiry price is the first at or
+    # after the expiry, so a reporter must remember what it saw around then
+    """CREATE TABLE IF NOT EXISTS keeper_observation (
+        chain_id {bigint} NOT NULL,
+        asset TEXT NOT NULL,
+        signer TEXT NOT NULL,
+        timestamp {bigint} NOT NULL,
+        price TEXT NOT NULL,
+        PRIMARY KEY (chain_id, asset, signer, timestamp))""",
 ]
 #: The Oracle takes at most this many reports in one call.
 MAX_REPORTS = 16
@@ -128,6 +137,31 @@ class Board:
             (self.chain_id, self.oracle, Kind.EXPIRY.value, to_checksum_address(asset), expiry),
         )
         return [SignedReport(s, int(p), int(t), bytes(sig)) for s, p, t, sig in rows]
+
+    def observe(self, asset: str, signer: str, timestamp: int, price: int) -> None:
+        """Remember a reporter's aggregate at `timestamp` (the first one stands)."""
+        self.db.execute(
+            "INSERT INTO keeper_observation (chain_id, asset, signer, timestamp, price) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (self.chain_id, to_checksum_address(asset), signer, timestamp, str(price)),
+        )
+
+    def first_observation(
+        self, asset: str, signer: str, at_or_after: int, before: int
+    ) -> tuple[int, int] | None:
+        """The reporter's first aggregate (timestamp, price) in [at_or_after, before)."""
+        row = self.db.fetchone(
+            "SELECT timestamp, price FROM keeper_observation WHERE chain_id = ? AND asset = ? "
+            "AND signer = ? AND timestamp >= ? AND timestamp < ? ORDER BY timestamp LIMIT 1",
+            (self.chain_id, to_checksum_address(asset), signer, at_or_after, before),
+        )
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def prune_observations(self, older_than: int) -> int:
+        return self.db.execute(
+            "DELETE FROM keeper_observation WHERE chain_id = ? AND timestamp < ?",
+            (self.chain_id, older_than),
+        )
 
     def prune_spot(self, older_than: int) -> int:
         """Drop spot reports with a timestamp before `older_than` (they can never be used)."""

@@ -28,6 +28,7 @@ from keepers.errors import KeeperError
 from keepers.health import Metrics
 from keepers.reporter import Reporter
 from keepers.runtime import Runtime
+from keepers.settlement import SeriesIndex, SettlementKeeper
 from keepers.sources.errors import one_line
 from strikeline.txmanager import OPEN
 
@@ -100,8 +101,6 @@ def oracle_jobs(rt: Runtime, metrics: Metrics) -> list[Job]:
         return ",".join(o.value for o in outcomes)
 
     jobs.append(Job("oracle", settings.oracle_interval, oracle_pass))
-    if rt.txm is not None:
-        jobs.append(Job("transactions", settings.tx_interval, lambda: tx_pass(rt, metrics)))
     return jobs
 
 
@@ -116,10 +115,55 @@ def tx_pass(rt: Runtime, metrics: Metrics) -> str:
     return "changed" if changed else Outcome.NOTHING.value
 
 
+def settlement_jobs(rt: Runtime, metrics: Metrics) -> list[Job]:
+    """The settlement role: expiry prices (reporter), relays, disputes and payouts (gas key)."""
+    if rt.ledger is None or rt.clearinghouse is None:
+        raise KeeperError(
+            "the settlement role needs Ledger and Clearinghouse in the deployment file"
+        )
+    if rt.reporter_key is None and rt.txm is None:
+        raise KeeperError("the settlement role needs a reporter key, a gas key or both")
+    settings = rt.settings
+    index = SeriesIndex(
+        rt.database,
+        rt.chain_id,
+        rt.ledger,
+        rt.clearinghouse,
+        int(rt.addresses.get("block_number", 0)),
+    )
+    keeper = SettlementKeeper(
+        index,
+        rt.board,
+        rt.oracle,
+        rt.asset,
+        reporter=rt.reporter_key,
+        panel=rt.panel,
+        txm=rt.txm,
+        gas_address=rt.gas.address if rt.gas else None,
+        max_age=settings.max_age,
+        relay_wait=settings.relay_wait,
+        dispute_bps=settings.dispute_bps,
+        batch=settings.settle_batch,
+    )
+
+    def settlement_pass() -> str:
+        outcome = keeper.step()
+        rt.board.prune_observations(int(time.time()) - 2 * 86_400)
+        return outcome
+
+    return [Job("settlement", settings.settlement_interval, settlement_pass)]
+
+
 def build_jobs(role: str, rt: Runtime, metrics: Metrics) -> list[Job]:
-    if role in ("settlement", "liquidation"):
-        raise NotBuilt(f"the {role} keeper is not part of this build yet (issue 13)")
-    jobs = oracle_jobs(rt, metrics)
+    if role == "liquidation":
+        raise NotBuilt("the liquidation keeper is not part of this build yet (issue 13)")
+    jobs: list[Job] = []
+    if role in ("oracle", "all"):
+        jobs += oracle_jobs(rt, metrics)
+    if role in ("settlement", "all"):
+        jobs += settlement_jobs(rt, metrics)
+    if rt.txm is not None and not any(j.name == "transactions" for j in jobs):
+        jobs.append(Job("transactions", rt.settings.tx_interval, lambda: tx_pass(rt, metrics)))
     for job in jobs:
         metrics.add_job(job.name, job.interval)
     return jobs

@@ -89,6 +89,7 @@ class Reporter:
         if not isinstance(step.result, AggregatePrice):
             return self._done(Outcome.REFUSED)
         candidate = step.result
+        self.board.observe(self.asset, self.key.address, candidate.timestamp, candidate.price)
         if candidate.timestamp <= mine[1]:
             return self._done(Outcome.NOTHING)
         if step.report is None:

@@ -32,7 +32,7 @@ from keepers.sources import (
     SourcePanel,
 )
 from strikeline import db as dbmod
-from strikeline.bindings import OracleBinding
+from strikeline.bindings import ClearinghouseBinding, LedgerBinding, OracleBinding
 from strikeline.deploy import load_addresses
 from strikeline.rpc import RpcError, RpcPool
 from strikeline.txmanager import Signer, TxConfig, TxError, TxManager
@@ -70,6 +70,8 @@ class Runtime:
     aggregation: AggregationPolicy
     push: PushPolicy
     addresses: dict[str, Any]
+    ledger: LedgerBinding | None = None
+    clearinghouse: ClearinghouseBinding | None = None
 
     def close(self) -> None:
         self.pool.close()
@@ -143,6 +145,13 @@ def boot(settings: KeeperSettings) -> Runtime:
         addresses = _deployment(settings.deployment_file, settings.chain_id)
         w3 = pool.web3()
         oracle = OracleBinding(w3, addresses["contracts"]["Oracle"])
+        contracts = addresses["contracts"]
+        ledger = LedgerBinding(w3, contracts["Ledger"]) if "Ledger" in contracts else None
+        clearinghouse = (
+            ClearinghouseBinding(w3, contracts["Clearinghouse"])
+            if "Clearinghouse" in contracts
+            else None
+        )
         asset = to_checksum_address(settings.asset or addresses["tokens"]["WETH"])
         reporter_key = gas = None
         if settings.reporter_key:
@@ -212,4 +221,6 @@ def boot(settings: KeeperSettings) -> Runtime:
         aggregation,
         push,
         addresses,
+        ledger,
+        clearinghouse,
     )

@@ -108,6 +108,12 @@ class KeeperSettings(BaseSettings):
     """Seconds of chain time a report waits on the board for a quorum of co-signers before
     it is relayed alone (then it is stored and counts with the others' stored reports)."""
 
+    # settlement
+    dispute_bps: int = Field(50, gt=0, lt=10_000)
+    """The disputer replaces a reported expiry price farther than this from its own."""
+    settle_batch: int = Field(32, ge=1, le=64)
+    """Positions per `settle_many` / `redeem_many` (the Clearinghouse takes at most 64)."""
+
     # transactions
     confirmations: int = Field(2, ge=1)
     bump_after_blocks: int = Field(3, ge=1)
@@ -116,6 +122,7 @@ class KeeperSettings(BaseSettings):
     # schedules (seconds)
     oracle_interval: float = Field(5.0, gt=0)
     tx_interval: float = Field(1.0, gt=0)
+    settlement_interval: float = Field(15.0, gt=0)
     misfire_grace: int = Field(30, ge=1)
     once_wait: float = Field(60.0, ge=0)
     """With `--once`: how long to wait for sent transactions to confirm before exiting."""

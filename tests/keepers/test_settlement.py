@@ -1,0 +1,226 @@
+"""The settlement keeper on the v2 system on anvil: expiry prices reported by two reporters
+after the locking period, a wrong price disputed inside the window, and after finality every
+writer settled and every holder redeemed exactly once by two keepers sharing a journal."""
+
+from __future__ import annotations
+
+import json
+import os
+from types import SimpleNamespace
+
+import pytest
+from eth_account import Account
+
+from keepers.board import Outcome
+from keepers.daemon import settlement_jobs
+from keepers.health import Metrics
+from keepers.keys import ReportingKey
+from keepers.runtime import boot
+from keepers.settings import load_settings
+from strikeline import ids
+from strikeline.bindings import ClearinghouseBinding, ERC20Binding, OracleBinding
+from strikeline.chain import DEFAULT_MNEMONIC, start_anvil, warp
+from strikeline.oracle_reports import ordered
+from strikeline.txmanager import OPEN
+
+ONE = 10**8
+STRIKE = 2_500 * ONE
+LOCKING, DISPUTE = 300, 3_600
+
+
+def address(index: int) -> str:
+    Account.enable_unaudited_hdwallet_features()
+    return str(
+        Account.from_mnemonic(DEFAULT_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").address
+    )
+
+
+@pytest.fixture
+def node():
+    with start_anvil(accounts=12) as anvil:
+        yield anvil
+
+
+@pytest.fixture
+def system(node, tmp_path, monkeypatch, keeper_db_url):
+    from web3 import HTTPProvider, Web3
+
+    w3 = Web3(HTTPProvider(node.url, exception_retry_configuration=None))
+    admin = address(0)
+    start = w3.eth.block_number
+    oracle = OracleBinding.deploy(w3, admin, 2, 3_600, 5_000, LOCKING, DISPUTE, sender=admin)
+    for index in (7, 8, 9):
+        oracle.grant_reporter(address(index))
+    oracle.send_fn("grantRole", admin, role=oracle.view("DISPUTER_ROLE"), account=address(2))
+    ledger, ch = ClearinghouseBinding.deploy_with_ledger(
+        w3, oracle.address, admin, admin, admin, 0, 0, sender=admin
+    )
+    usdc = ERC20Binding.deploy(w3, "USD Coin", "USDC", 6, sender=admin)
+    weth = ERC20Binding.deploy(w3, "Wrapped Ether", "WETH", 18, sender=admin)
+    product = ch.set_product(weth.address, usdc.address, weth.address, False, sender=admin)
+    now = w3.eth.get_block("latest")["timestamp"]
+    expiry = ids.next_expiry(now, 1)
+    series = ch.create_series(product, STRIKE, expiry, sender=admin)
+    writers, holders = [address(4), address(1)], [address(5), address(3)]
+    for writer, holder, amount in zip(writers, holders, (2 * ONE, ONE), strict=True):
+        need = ch.collateral_required(series, amount)
+        weth.mint(writer, need, sender=admin)
+        weth.approve(ledger.address, need, sender=writer)
+        ledger.deposit(weth.address, need, sender=writer)
+        ledger.write(series, amount, recipient=holder, sender=writer)
+    path = tmp_path / "deployment.json"
+    path.write_text(
+        json.dumps(
+            {
+                "chain_id": w3.eth.chain_id,
+                "block_number": start,
+                "contracts": {
+                    "Oracle": oracle.address,
+                    "Ledger": ledger.address,
+                    "Clearinghouse": ch.address,
+                },
+                "tokens": {"USDC": usdc.address, "WETH": weth.address},
+            }
+        )
+    )
+    for name in list(os.environ):
+        if name.startswith("STRIKELINE_KEEPER_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    runtimes = []
+
+    def keeper(reporter: int | None, gas: int | None):
+        env = {
+            "RPC_URLS": node.url,
+            "CHAIN_ID": "31337",
+            "DEPLOYMENT_FILE": str(path),
+            "DATABASE_URL": keeper_db_url,
+            "SOURCES": f"simulated:42:{3_000 * ONE}:60",
+            "CONFIRMATIONS": "1",
+        }
+        if reporter is not None:
+            env["REPORTER_KEY"] = f"anvil:{reporter}"
+        if gas is not None:
+            env["GAS_KEY"] = f"anvil:{gas}"
+        for name, value in env.items():
+            monkeypatch.setenv(f"STRIKELINE_KEEPER_{name}", value)
+        rt = boot(load_settings())
+        for name in env:
+            monkeypatch.delenv(f"STRIKELINE_KEEPER_{name}")
+        runtimes.append(rt)
+        [job] = settlement_jobs(rt, Metrics("settlement"))
+        return SimpleNamespace(rt=rt, run=job.run)
+
+    yield SimpleNamespace(
+        w3=w3,
+        node=node,
+        oracle=oracle,
+        ledger=ledger,
+        ch=ch,
+        weth=weth,
+        series=series,
+        expiry=expiry,
+        writers=writers,
+        holders=holders,
+        keeper=keeper,
+        admin=admin,
+    )
+    for rt in runtimes:
+        rt.close()
+
+
+def confirm(*keepers):
+    for _ in range(10):
+        for k in keepers:
+            if k.rt.txm is not None:
+                k.rt.txm.tick()
+        if all(k.rt.txm is None or not k.rt.txm.intents(OPEN) for k in keepers):
+            return
+    raise AssertionError("transactions did not confirm")
+
+
+def events(s, name):
+    return [dict(e["args"]) for e in getattr(s.ch.contract.events, name)().get_logs(from_block=0)]
+
+
+def test_expiry_price_then_every_position_paid_exactly_once(system):
+    s = system
+    a, b = s.keeper(7, 6), s.keeper(8, 10)
+    assert a.run() == Outcome.NOTHING.value  # before expiry: nothing to do
+    warp(s.node.request, s.expiry + 60)
+    assert a.run() == Outcome.NOTHING.value  # inside the locking period: nothing yet
+    warp(s.node.request, s.expiry + LOCKING + 1)
+    assert a.run() == "signed,below_quorum"  # one report of quorum two waits
+    assert b.run() == "signed,submitted"  # the second report makes the quorum: relayed
+    confirm(a, b)
+    price, final = s.oracle.contract.functions.expiry_price(s.weth.address, s.expiry).call()
+    expected = a.rt.panel.sources[0].observe_at(s.expiry).price
+    assert price == expected and not final
+    assert a.run() == Outcome.NOTHING.value  # both reports stored; price not final yet
+
+    final_at = s.oracle.contract.functions.final_at(s.weth.address, s.expiry).call()
+    warp(s.node.request, final_at)
+    balance_before = {h: s.ledger.free_collateral(h, s.weth.address) for h in s.holders}
+    # two keepers sharing one journal take turns until neither has anything left
+    outcomes = []
+    for _ in range(6):
+        for k in (a, b):
+            outcomes.append(k.run())
+            confirm(a, b)
+    assert "submitted" in outcomes[0]
+    assert outcomes[-2:] == [Outcome.NOTHING.value] * 2
+    settled = events(s, "Settled")
+    redeemed = events(s, "Redeemed")
+    assert sorted(e["writer"] for e in settled) == sorted(s.writers)  # each writer once
+    assert sorted(e["holder"] for e in redeemed) == sorted(s.holders)  # each holder once
+    for holder, amount in zip(s.holders, (2 * ONE, ONE), strict=True):
+        assert s.ledger.balance_of(holder, s.series) == 0
+        payout = s.ch.payoff(s.series, price, amount)
+        assert payout > 0  # strike 2,500 against about 3,000: in the money
+        gained = s.ledger.free_collateral(holder, s.weth.address) - balance_before[holder]
+        assert gained == payout
+    for writer in s.writers:
+        assert s.ledger.position(writer, s.series).short == 0
+
+
+def test_a_wrong_expiry_price_is_disputed_inside_the_window(system):
+    s = system
+    warp(s.node.request, s.expiry + LOCKING + 1)
+    disputer = s.keeper(None, 2)  # the deployment's disputer, with its own sources
+    truth = disputer.rt.panel.sources[0].observe_at(s.expiry).price
+    wrong = truth * 9 // 10
+    chain_id = s.w3.eth.chain_id
+    reports = [
+        ReportingKey.load(f"anvil:{i}", None, chain_id).sign_expiry(
+            chain_id, s.oracle.address, s.weth.address, s.expiry, wrong
+        )
+        for i in (7, 8)
+    ]
+    s.oracle.send_fn(
+        "report_expiry",
+        s.admin,
+        asset=s.weth.address,
+        expiry=s.expiry,
+        reports=ordered(reports),
+    )
+    assert s.oracle.contract.functions.expiry_price(s.weth.address, s.expiry).call()[0] == wrong
+    assert disputer.run() == "submitted"
+    confirm(disputer)
+    price, _, disputed = s.oracle.contract.functions.expiry_prices(s.weth.address, s.expiry).call()
+    assert disputed and price == truth
+    assert disputer.run() == Outcome.NOTHING.value  # once disputed, never again
+    warp(s.node.request, s.oracle.contract.functions.final_at(s.weth.address, s.expiry).call())
+    assert s.oracle.contract.functions.expiry_price(s.weth.address, s.expiry).call() == [
+        truth,
+        True,
+    ]
+
+
+def test_a_right_expiry_price_is_not_disputed(system):
+    s = system
+    warp(s.node.request, s.expiry + LOCKING + 1)
+    a, b, disputer = s.keeper(7, 6), s.keeper(8, 10), s.keeper(None, 2)
+    a.run(), b.run()
+    confirm(a, b)
+    assert disputer.run() == Outcome.NOTHING.value
+    assert not s.oracle.contract.functions.expiry_prices(s.weth.address, s.expiry).call()[2]
