@@ -28,6 +28,7 @@ and answered as a 500 `internal` error without details, which the fuzz test coun
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import re
@@ -57,6 +58,7 @@ from relayer.reservations import buyer_fee_bound
 from relayer.settings import RelayerSettings
 from relayer.views import depth_view, instrument_view, match_view, order_view, order_with_fills
 from relayer.worker import EngineWorker, WorkerClosed
+from strikeline.errors import InvalidArgument, check_address
 from strikeline.orders import (
     ZERO_ADDRESS,
     Order,
@@ -404,20 +406,8 @@ class Gateway:
     def _verify(self, req: PlaceRequest) -> tuple[SignedOrder, Instrument]:
         """Everything that needs no I/O: the order's fields, signature, domain, sender, taker,
         deadline, instrument, tick and lot, nonces and cancels, the fee cap."""
-        f = req.order
         try:
-            order = Order(
-                maker=f.maker,
-                taker=f.taker,
-                sender=f.sender,
-                series_id=int(f.seriesId),
-                is_buy=f.isBuy,
-                amount=int(f.amount),
-                limit_price=int(f.limitPrice),
-                max_fee=int(f.maxFee),
-                nonce=int(f.nonce),
-                deadline=int(f.deadline),
-            )
+            order = fast_order(req.order)
             signed = SignedOrder(order, bytes.fromhex(req.signature[2:]), self.chain.domain)
         except OrderError as exc:
             text = str(exc)
@@ -1013,6 +1003,73 @@ class Gateway:
                 for m in self.engine.matches_of(o.hash)
             ][-100:]
         raise ApiError(400, "bad_channel", f"unknown channel {channel[:80]}", "channel")
+
+
+# ------------------------------------------------------------------------------------ fast path
+
+_ORDER_FIELDS = tuple(f.name for f in dataclasses.fields(Order))
+if _ORDER_FIELDS != (
+    "maker",
+    "taker",
+    "sender",
+    "series_id",
+    "is_buy",
+    "amount",
+    "limit_price",
+    "max_fee",
+    "nonce",
+    "deadline",
+):  # fast_order mirrors the SDK's Order field by field: refuse to run against another layout
+    raise ImportError(f"relayer.gateway: strikeline.orders.Order has fields {_ORDER_FIELDS}")
+_ZERO_LOWER = ZERO_ADDRESS.lower()
+_checksums: dict[str, str] = {}
+
+
+def _checksummed(name: str, value: str) -> str:
+    """`check_address`, cached: the EIP-55 checksum (keccak in pure Python) was the intake's
+    largest cost, and a book sees the same few thousand makers again and again."""
+    found = _checksums.get(value)
+    if found is None:
+        try:
+            found = check_address(name, value)
+        except InvalidArgument as exc:
+            raise OrderError(str(exc)) from None
+        if len(_checksums) > 100_000:
+            _checksums.clear()
+        _checksums[value] = found
+    return found
+
+
+def fast_order(f: OrderFields) -> Order:
+    """The SDK `Order` of a request that passed the schema, built without re-running its
+    per-field checks: the same rules (uint256 bounds, non-zero maker and amount, taker not the
+    maker, addresses checksummed) are applied here with the checksums cached.
+    `tests/relayer/test_relayer_intake.py` checks it against `Order(...)` on random input."""
+    values = (
+        _checksummed("maker", f.maker),
+        _checksummed("taker", f.taker),
+        _checksummed("sender", f.sender),
+        int(f.seriesId),
+        f.isBuy,
+        int(f.amount),
+        int(f.limitPrice),
+        int(f.maxFee),
+        int(f.nonce),
+        int(f.deadline),
+    )
+    for name, value in zip(_ORDER_FIELDS[3:], values[3:], strict=True):
+        if not isinstance(value, bool) and value > UINT256_MAX:
+            raise OrderError(f"{name}: {value} is outside uint256")
+    if values[0] == ZERO_ADDRESS:
+        raise OrderError("maker: the zero address cannot sign")
+    if values[5] == 0:
+        raise OrderError("amount: must be positive")
+    if values[1] == values[0]:
+        raise OrderError("taker: a maker cannot trade with itself")
+    order = object.__new__(Order)
+    for name, value in zip(_ORDER_FIELDS, values, strict=True):
+        object.__setattr__(order, name, value)
+    return order
 
 
 # ------------------------------------------------------------------------------------ payload

@@ -2,8 +2,9 @@
 
 Every setting can come from (highest first) a command-line flag (`--batch-size 8`), the
 environment (`STRIKELINE_RELAYER_BATCH_SIZE=8`), a `.env` file in the working directory, or a file
-named after the setting in the secrets directory (`STRIKELINE_RELAYER_SECRETS_DIR`, e.g.
-`/run/secrets/keystore_passphrase`, the Docker and Kubernetes convention for secrets).
+named after the setting's variable in the secrets directory (`STRIKELINE_RELAYER_SECRETS_DIR`,
+e.g. `/run/secrets/strikeline_relayer_keystore_passphrase`, the Docker and Kubernetes
+convention for secrets).
 
 A bad setting stops the boot with one line naming it (`SettingError`), never a traceback and
 never a secret: `load_settings` turns pydantic's errors into that line, and `boot_checks` does the

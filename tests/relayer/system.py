@@ -173,11 +173,12 @@ class RelayerProcess:
         self.env = env
         self.workdir = workdir
         self.process: subprocess.Popen[bytes] | None = None
+        self.python_args: list[str] = []  # e.g. ["-m", "cProfile", "-o", path] for benchmarks
 
     def start(self, wait: bool = True, timeout: float = 60) -> RelayerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes it
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "relayer"],
+            [sys.executable, *self.python_args, "-m", "relayer"],
             cwd=self.workdir,
             env=self.env,
             stdout=log,
