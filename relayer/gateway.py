@@ -1067,8 +1067,8 @@ def fast_order(f: OrderFields) -> Order:
     if values[1] == values[0]:
         raise OrderError("taker: a maker cannot trade with itself")
     order = object.__new__(Order)
-    for name, value in zip(_ORDER_FIELDS, values, strict=True):
-        object.__setattr__(order, name, value)
+    for field, item in zip(_ORDER_FIELDS, values, strict=True):
+        object.__setattr__(order, field, item)
     return order
 
 
