@@ -24,7 +24,8 @@ SQLite settings, and why:
   survives a power cut, not only a process crash (`NORMAL` survives `kill -9` but may lose the
   last commits on power loss). Money journals acknowledge to users and nodes after a commit, so
   durability wins; the hot path batches rows per commit instead (measured here: 100 rows a
-  commit runs ~18k journal events/s, `benchmarks/bench_matcher.py`). `sqlite:///x.db?synchronous=normal` opts out for caches and tests.
+  commit runs ~18k journal events/s, `benchmarks/bench_matcher.py`).
+  `sqlite:///x.db?synchronous=normal` opts out for caches and tests.
 - `busy_timeout` (5 s by default): a second process waits for the write lock instead of
   failing at once; transactions start with `BEGIN IMMEDIATE` so they take the write lock up
   front and never fail half-way on a lock upgrade.
