@@ -89,7 +89,7 @@ def system(node, tmp_path, monkeypatch, keeper_db_url):
     monkeypatch.chdir(tmp_path)
     runtimes = []
 
-    def keeper(reporter: int | None, gas: int | None):
+    def keeper(reporter: int | None, gas: int | None, **extra: str):
         env = {
             "RPC_URLS": node.url,
             "CHAIN_ID": "31337",
@@ -102,6 +102,7 @@ def system(node, tmp_path, monkeypatch, keeper_db_url):
             env["REPORTER_KEY"] = f"anvil:{reporter}"
         if gas is not None:
             env["GAS_KEY"] = f"anvil:{gas}"
+        env.update(extra)
         for name, value in env.items():
             monkeypatch.setenv(f"STRIKELINE_KEEPER_{name}", value)
         rt = boot(load_settings())
@@ -224,3 +225,35 @@ def test_a_right_expiry_price_is_not_disputed(system):
     confirm(a, b)
     assert disputer.run() == Outcome.NOTHING.value
     assert not s.oracle.contract.functions.expiry_prices(s.weth.address, s.expiry).call()[2]
+
+
+def test_positions_are_paid_in_batches_and_a_restarted_keeper_catches_up(system):
+    s = system
+    warp(s.node.request, s.expiry + LOCKING + 1)
+    a, b = s.keeper(7, 6, SETTLE_BATCH="1"), s.keeper(8, 10, SETTLE_BATCH="1")
+    a.run(), b.run()
+    confirm(a, b)
+    warp(s.node.request, s.oracle.contract.functions.final_at(s.weth.address, s.expiry).call())
+    assert a.run() == "submitted"  # one writer per batch
+    confirm(a)
+    a.rt.close()  # the keeper stops here; a new process on the same database goes on
+    again = s.keeper(7, 6, SETTLE_BATCH="1")
+    runs = []
+    for _ in range(5):
+        runs.append(again.run())
+        confirm(again)
+    assert runs == ["submitted", "submitted", "submitted", "nothing_to_do", "nothing_to_do"]
+    assert len(events(s, "Settled")) == 2 and len(events(s, "Redeemed")) == 2
+    keys = [i.key.split(":")[0] for i in again.rt.txm.intents() if "oracle" not in i.key]
+    assert keys == ["settle", "settle", "redeem", "redeem"]  # writers first, then holders
+
+
+def test_without_an_observation_at_expiry_a_reporter_does_not_report(system, caplog):
+    s = system
+    warp(s.node.request, s.expiry + LOCKING + 1)
+    # a REST-like source with no history, and no aggregate of ours recorded near the expiry
+    offline = s.keeper(9, None, SOURCES="coinbase:ETH/USD@http://127.0.0.1:9")
+    with caplog.at_level("WARNING"):
+        assert offline.run() == "refused"
+    assert "no observation of ours within 60 s after it; not reporting" in caplog.text
+    assert offline.rt.board.expiry_reports(s.weth.address, s.expiry) == []
