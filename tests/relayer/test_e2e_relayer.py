@@ -198,6 +198,14 @@ def test_orders_cancelled_on_chain_are_pruned(
     stale = signed(c, maker, False, 12, ONE, limit_price=PRICE + 99)
     refused = relayer.post("/v1/orders", body(stale))
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "nonce_below_minimum"
+    # the collateral behind the last order leaves the Ledger: the order goes
+    free = c.ledger.free_collateral(maker.address, c.weth.address)
+    c.ledger.withdraw(c.weth.address, free, sender=maker)
+    got = wait_for(
+        lambda: (s := order_state(relayer, third.hash))["status"] == "cancelled" and s, 20
+    )
+    assert got["reason"] == "collateral_withdrawn"
+    assert relayer.get(f"/v1/orders?maker={maker.address}").json()["orders"] == []
 
 
 def test_kill_9_mid_batch_loses_nothing_and_settles_nothing_twice(
