@@ -1,0 +1,221 @@
+"""Keepers: detection-to-submission latency of each job, and settlement gas per position.
+
+On a fresh anvil (automine), with the keepers' own code and a SQLite keepers database:
+
+- **oracle relay**: each round, two registered reporters sign a new spot report onto the board
+  (one second of chain time later), then the relaying keeper's `SpotSubmitter.step()` runs;
+  the figure is the wall time of that step, which reads the Oracle at one block, checks
+  every report on the board (signature, role, stored report), simulates, journals and
+  broadcasts the relay (`SUBMITTED`). The transaction is mined before the next round.
+- **settlement**: a series with W writers and H holders past its final expiry price; the
+  figure is the wall time of `SettlementKeeper.step()` from its read to the broadcast of the
+  first `settle_many` batch (index sync included), and then the gas of `settle_many` and
+  `redeem_many` per position for batches of 1, 8 and 32.
+
+Goal (issue 13): detection to submission p99 at most 250 ms (one Arbitrum block).
+
+Usage: python benchmarks/bench_keeper.py [ROUNDS]   (default 60 oracle rounds)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from eth_account import Account  # noqa: E402
+from web3 import HTTPProvider, Web3  # noqa: E402
+
+from keepers.board import Kind, Outcome, SpotSubmitter, read_oracle  # noqa: E402
+from keepers.keys import ReportingKey  # noqa: E402
+from keepers.runtime import boot  # noqa: E402
+from keepers.settings import load_settings  # noqa: E402
+from keepers.settlement import SeriesIndex, SettlementKeeper  # noqa: E402
+from strikeline import ids  # noqa: E402
+from strikeline.bindings import ClearinghouseBinding, ERC20Binding, OracleBinding  # noqa: E402
+from strikeline.chain import DEFAULT_MNEMONIC, start_anvil, warp  # noqa: E402
+from strikeline.oracle_reports import ordered  # noqa: E402
+from strikeline.txmanager import OPEN  # noqa: E402
+
+GOAL_MS = 250.0
+ONE = 10**8
+LOCKING, DISPUTE = 300, 3_600
+
+
+def address(index: int) -> str:
+    Account.enable_unaudited_hdwallet_features()
+    path = f"m/44'/60'/0'/0/{index}"
+    return str(Account.from_mnemonic(DEFAULT_MNEMONIC, account_path=path).address)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered_values = sorted(values)
+    return ordered_values[min(len(ordered_values) - 1, int(q * len(ordered_values)))]
+
+
+def deploy(node, workdir: Path, writers: int, holders: int):
+    w3 = Web3(HTTPProvider(node.url, exception_retry_configuration=None))
+    admin = address(0)
+    start = w3.eth.block_number
+    oracle = OracleBinding.deploy(w3, admin, 2, 3_600, 5_000, LOCKING, DISPUTE, sender=admin)
+    for index in (7, 8, 9):
+        oracle.grant_reporter(address(index))
+    ledger, ch = ClearinghouseBinding.deploy_with_ledger(
+        w3, oracle.address, admin, admin, admin, 0, 0, sender=admin
+    )
+    usdc = ERC20Binding.deploy(w3, "USD Coin", "USDC", 6, sender=admin)
+    weth = ERC20Binding.deploy(w3, "Wrapped Ether", "WETH", 18, sender=admin)
+    product = ch.set_product(weth.address, usdc.address, weth.address, False, sender=admin)
+    expiry = ids.next_expiry(w3.eth.get_block("latest")["timestamp"], 1)
+    series = ch.create_series(product, 2_500 * ONE, expiry, sender=admin)
+    writer_accounts = [Account.create() for _ in range(writers)]
+    holder_addresses = [Account.create().address for _ in range(holders)]
+    for i, writer in enumerate(writer_accounts):
+        w3.provider.make_request("anvil_impersonateAccount", [writer.address])
+        w3.provider.make_request("anvil_setBalance", [writer.address, hex(10**20)])
+        need = ch.collateral_required(series, ONE * holders)
+        weth.mint(writer.address, need, sender=admin)
+        weth.approve(ledger.address, need, sender=writer.address)
+        ledger.deposit(weth.address, need, sender=writer.address)
+        for holder in holder_addresses[i::writers]:
+            ledger.write(series, ONE, recipient=holder, sender=writer.address)
+    path = workdir / "deployment.json"
+    contracts = {"Oracle": oracle.address, "Ledger": ledger.address, "Clearinghouse": ch.address}
+    path.write_text(
+        json.dumps(
+            {
+                "chain_id": w3.eth.chain_id,
+                "block_number": start,
+                "contracts": contracts,
+                "tokens": {"USDC": usdc.address, "WETH": weth.address},
+            }
+        )
+    )
+    return w3, oracle, ch, weth, series, expiry, path
+
+
+def runtime(node, path: Path, workdir: Path, reporter: int, gas: int, **extra: str):
+    env = {
+        "RPC_URLS": node.url,
+        "CHAIN_ID": "31337",
+        "DEPLOYMENT_FILE": str(path),
+        "DATABASE_URL": f"sqlite:///{workdir / 'keepers.db'}",
+        "SOURCES": f"simulated:42:{3_000 * ONE}:1",
+        "CONFIRMATIONS": "1",
+        "REPORTER_KEY": f"anvil:{reporter}",
+        "GAS_KEY": f"anvil:{gas}",
+        "SECRETS_DIR": str(workdir),
+        **extra,
+    }
+    for name, value in env.items():
+        os.environ[f"STRIKELINE_KEEPER_{name}"] = value
+    try:
+        return boot(load_settings())
+    finally:
+        for name in env:
+            os.environ.pop(f"STRIKELINE_KEEPER_{name}", None)
+
+
+def settle(rt) -> None:
+    for _ in range(20):
+        rt.txm.tick()
+        if not rt.txm.intents(OPEN):
+            return
+    raise RuntimeError("transactions did not confirm")
+
+
+def bench_oracle(rounds: int) -> list[float]:
+    with tempfile.TemporaryDirectory() as tmp, start_anvil(accounts=12) as node:
+        workdir = Path(tmp)
+        _, oracle, _, weth, _, _, path = deploy(node, workdir, 1, 1)
+        rt = runtime(node, path, workdir, 7, 6)
+        submitter = SpotSubmitter(rt.board, rt.oracle, rt.asset, rt.txm, rt.gas.address)
+        keys = [ReportingKey.load(f"anvil:{i}", None, 31337) for i in (7, 8)]
+        times = []
+        price = 3_000 * ONE
+        for i in range(rounds):
+            now = read_oracle(oracle, weth.address).now
+            warp(node.request, now + 1)
+            for key in keys:
+                report = key.sign_spot(31337, oracle.address, weth.address, price + i, now + 1)
+                rt.board.post(Kind.SPOT, weth.address, now + 1, report)
+            started = time.perf_counter()
+            outcome = submitter.step()
+            times.append((time.perf_counter() - started) * 1000)
+            assert outcome is Outcome.SUBMITTED, outcome
+            settle(rt)
+        rt.close()
+        return times
+
+
+def bench_settlement(writers: int, holders: int, batch: int) -> tuple[float, float, float]:
+    """(ms from read to the first batch's broadcast, settle gas/position, redeem gas/position)"""
+    with tempfile.TemporaryDirectory() as tmp, start_anvil(accounts=12) as node:
+        workdir = Path(tmp)
+        w3, oracle, ch, weth, series, expiry, path = deploy(node, workdir, writers, holders)
+        warp(node.request, expiry + LOCKING + 1)
+        keys = [ReportingKey.load(f"anvil:{i}", None, 31337) for i in (7, 8)]
+        reports = [
+            k.sign_expiry(31337, oracle.address, weth.address, expiry, 3_000 * ONE) for k in keys
+        ]
+        oracle.send_fn(
+            "report_expiry", address(0), asset=weth.address, expiry=expiry, reports=ordered(reports)
+        )
+        warp(node.request, oracle.contract.functions.final_at(weth.address, expiry).call())
+        rt = runtime(node, path, workdir, 7, 6, SETTLE_BATCH=str(batch))
+        index = SeriesIndex(rt.database, 31337, rt.ledger, rt.clearinghouse, 0)
+        keeper = SettlementKeeper(
+            index,
+            rt.board,
+            rt.oracle,
+            rt.asset,
+            txm=rt.txm,
+            gas_address=rt.gas.address,
+            batch=batch,
+        )
+        started = time.perf_counter()
+        assert keeper.step() == "submitted"
+        first_ms = (time.perf_counter() - started) * 1000
+        settle(rt)
+        while keeper.step() != Outcome.NOTHING.value:
+            settle(rt)
+        gas = {"settle": [0, 0], "redeem": [0, 0]}
+        for intent in rt.txm.intents():
+            kind = intent.key.split(":")[0]
+            if kind in gas:
+                receipt = w3.eth.get_transaction_receipt(intent.tx_hash)
+                gas[kind][0] += receipt["gasUsed"]
+        gas["settle"][1] = writers
+        gas["redeem"][1] = holders
+        rt.close()
+        return first_ms, gas["settle"][0] / writers, gas["redeem"][0] / holders
+
+
+def main() -> int:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 60
+    times = bench_oracle(rounds)
+    p50, p99 = statistics.median(times), pct(times, 0.99)
+    print(
+        f"oracle relay, detection to submission ({rounds} rounds): p50 {p50:.1f} ms, "
+        f"p99 {p99:.1f} ms, max {max(times):.1f} ms (goal p99 <= {GOAL_MS:.0f} ms)"
+    )
+    print(f"  goal {'met' if p99 <= GOAL_MS else 'MISSED'}")
+    for batch in (1, 8, 32):
+        first_ms, settle_gas, redeem_gas = bench_settlement(batch, batch, batch)
+        print(
+            f"settlement, {batch} writers and {batch} holders, batches of {batch}: "
+            f"first batch sent {first_ms:.1f} ms after the read; gas per position: "
+            f"settle {settle_gas:,.0f}, redeem {redeem_gas:,.0f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
