@@ -61,24 +61,3 @@ class Margin:
 @pytest.fixture
 def margin(system) -> Margin:
     return Margin(system=system, engine=system.engine)
-
-
-# v1 tests whose expectations still use v1 behaviour (margined shorts netted by trades, the
-# liquidator's short read from the Clearinghouse, expired series pruned at once, v1 positions):
-# they run, and are marked until they are rewritten for v2 (see the port report).
-NOT_YET_PORTED = {
-    "test_first_call_starts_the_clock_and_restores",
-    "test_insurance_tops_up_the_base_and_bad_debt_is_the_liquidators",
-    "test_liquidator_needs_full_collateral",
-    "test_burn_keeps_margin_and_a_closed_short_leaves_a_reserve",
-    "test_reserve_release_is_margin_checked",
-    "test_locks_exactly_the_initial_requirement",
-    "test_a_full_short_of_the_series_joins_the_margin",
-    "test_seventeenth_series_reverts_and_closed_ones_are_pruned",
-}
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.originalname in NOT_YET_PORTED and "v2/margin_engine" in str(item.fspath):
-            item.add_marker(pytest.mark.xfail(reason="v1 expectations, v2 rewrite pending"))

@@ -36,7 +36,9 @@ def test_first_call_starts_the_clock_and_restores(margin, writer, keeper, tools)
         True,
     )
     full = s.ch.collateral_required(sid, want.amount)
-    assert tuple(s.ch.margin_positions(keeper, sid)) == (want.amount, full)
+    # v2: the liquidator holds the short fully collateralised in the Ledger, not margined
+    assert tuple(s.full_position(keeper, sid)) == (want.amount, full)
+    assert tuple(s.ch.margin_positions(keeper, sid)) == (0, 0)
     assert (
         s.ledger.free_collateral(keeper, s.usdc.address) == free_before - full + want.from_account
     )
@@ -103,7 +105,7 @@ def test_insurance_tops_up_the_base_and_bad_debt_is_the_liquidators(margin, writ
     assert tuple(got) == astuple(want)
     assert s.ch.insurance(s.usdc.address) == 0
     assert tuple(s.ch.margin_positions(writer, sid)) == (0, 0)
-    assert s.ch.margin_positions(keeper, sid).short == 10 * UNIT
+    assert s.ledger.positions(keeper, sid).short == 10 * UNIT
     tools.assert_solvent(s, s.usdc, [writer, keeper], [sid])
 
 
@@ -193,8 +195,12 @@ def test_zero_max_amount(margin, writer, keeper):
 def test_liquidator_needs_full_collateral(margin, writer, keeper):
     s = margin.system
     sid, _ = underwater_put(margin, writer)
-    with boa.env.prank(keeper), boa.reverts("clearinghouse: insufficient collateral"):
+    with boa.env.prank(keeper), boa.reverts("ledger: insufficient collateral"):
         margin.engine.liquidate(writer, s.usdc.address, sid, 10 * UNIT)
+    # with full collateral for what it takes over, the same call goes through
+    _fund_keeper(margin, keeper)
+    with boa.env.prank(keeper):
+        assert margin.engine.liquidate(writer, s.usdc.address, sid, 10 * UNIT).amount > 0
 
 
 def test_paused(margin, writer, keeper):

@@ -64,10 +64,11 @@ def test_burn_keeps_margin_and_a_closed_short_leaves_a_reserve(margin, writer, t
     s = margin.system
     sid, need = _write_with_surplus(margin, writer, 10 * USDC)
     with boa.env.prank(writer):
-        assert s.ch.burn(sid, UNIT // 2) == 0
+        s.ch.burn_margined(sid, UNIT // 2)
     assert tuple(s.ch.margin_positions(writer, sid)) == (UNIT // 2, need + 10 * USDC)
+    assert s.ledger.free_collateral(writer, s.usdc.address) == 0
     with boa.env.prank(writer):
-        assert s.ch.burn(sid, UNIT // 2) == 0
+        s.ch.burn_margined(sid, UNIT // 2)
     (retired,) = tools.events(s.ch, "MarginRetired")
     assert (retired.series_id, retired.amount) == (sid, need + 10 * USDC)
     assert tuple(s.ch.margin_positions(writer, sid)) == (0, 0)
@@ -87,7 +88,7 @@ def test_reserve_release_is_margin_checked(margin, writer):
     b = s.series(s.put_product, 2_000 * UNIT)
     margin.write(writer, b, UNIT, 2_000 * USDC)
     with boa.env.prank(writer):
-        s.ch.burn(b, UNIT)  # its 2,000 go to the reserve, which also backs `a`
+        s.ch.burn_margined(b, UNIT)  # its 2,000 go to the reserve, which also backs `a`
         margin.engine.remove_collateral(a, need_a)  # the reserve still covers a's initial
     with boa.env.prank(writer), boa.reverts("engine: below initial margin"):
         margin.engine.release_reserve(s.usdc.address, 2_000 * USDC)

@@ -24,18 +24,10 @@ def test_locks_exactly_the_initial_requirement(margin, writer, holder, tools):
     margin.write(writer, sid, 10 * UNIT, need, recipient=holder)
     (listed,) = tools.events(margin.engine, "SeriesListed")
     assert (listed.account, listed.series_id) == (writer, sid)
-    (log,) = tools.events(margin.engine, "MarginUpdated")
-    assert (log.account, log.series_id, log.amount, log.collateral, log.added) == (
-        writer,
-        sid,
-        10 * UNIT,
-        need,
-        True,
-    )
     assert tuple(s.ch.margin_positions(writer, sid)) == (10 * UNIT, need)
     assert tuple(s.ch.series_state(sid)) == (10 * UNIT, need, 0, 0)
     assert tuple(s.ch.margin_book(sid)) == (10 * UNIT, 0)
-    assert s.token.balanceOf(holder, sid) == 10 * UNIT
+    assert s.ledger.balanceOf(holder, sid) == 10 * UNIT
     assert s.ledger.free_collateral(writer, s.usdc.address) == 0
     assert list(margin.engine.margined_series(writer, s.usdc.address)) == [sid]
     assert margin.engine.account_margin(writer, s.usdc.address)[:2] == (need, need)
@@ -73,13 +65,19 @@ def test_account_is_margined_together(margin, writer):
     assert margin.engine.free_margin(writer, s.usdc.address) == 0
 
 
-def test_a_full_short_of_the_series_joins_the_margin(margin, writer):
+def test_a_full_short_of_the_series_stays_out_of_the_margin(margin, writer):
+    """v2 (unlike v1): the Ledger's fully collateralised short and the margined short of one
+    series are apart; the full short's collateral backs nothing margined."""
     s = margin.system
     sid = s.series(s.put_product, STRIKE)
-    s.write(writer, sid, UNIT)  # fully collateralised: 3,000 USDC
-    margin.write(writer, sid, UNIT, 0)
-    assert tuple(s.ch.margin_positions(writer, sid)) == (2 * UNIT, 3_000 * USDC)
-    assert tuple(s.ch.margin_book(sid)) == (2 * UNIT, 0)
+    s.write(writer, sid, UNIT)  # fully collateralised: 3,000 USDC in the Ledger
+    with boa.reverts("engine: below initial margin"):
+        margin.write(writer, sid, UNIT, 0)
+    need = _initial(margin, sid, UNIT)
+    margin.write(writer, sid, UNIT, need)
+    assert tuple(s.ch.margin_positions(writer, sid)) == (UNIT, need)
+    assert tuple(s.full_position(writer, sid)) == (UNIT, 3_000 * USDC)
+    assert tuple(s.ch.margin_book(sid)) == (UNIT, 0)
 
 
 def test_seventeenth_series_reverts_and_closed_ones_are_pruned(margin, writer):
@@ -90,7 +88,7 @@ def test_seventeenth_series_reverts_and_closed_ones_are_pruned(margin, writer):
     with boa.reverts("engine: too many open series"):
         margin.write(writer, sids[16], 1, 10)
     with boa.env.prank(writer):
-        s.ch.burn(sids[0], 1)  # closes the first: its collateral moves to the reserve
+        s.ch.burn_margined(sids[0], 1)  # closes the first: its collateral moves to the reserve
     assert s.ch.margin_reserve(writer, s.usdc.address) == 10
     margin.write(writer, sids[16], 1, 1)
     listed = list(margin.engine.margined_series(writer, s.usdc.address))
