@@ -125,6 +125,13 @@ class ChainView:
         self.head_time = 0
         self.tick = tick  # the price and amount steps this relayer's books accept
         self.lot = lot
+        self.underlying: dict[int, str] = {}  # series id -> underlying token
+        self.spots: dict[str, int] = {}  # underlying -> Oracle spot (8 decimals), if fresh
+        self.oracle = (
+            None
+            if deployment.oracle is None
+            else ContractBinding(self.w3, deployment.oracle, name="Oracle")
+        )
 
     # ------------------------------------------------------------------------------ reads
 
@@ -217,7 +224,21 @@ class ChainView:
         )
         self.instruments[series_id] = instrument
         self.by_name[instrument.name] = series_id
+        self.underlying[series_id] = Web3.to_checksum_address(product.underlying)
         return instrument
+
+    def refresh_spots(self) -> None:
+        """Read the Oracle's spot of each underlying (none if stale or never reported)."""
+        if self.oracle is None:
+            return
+        for asset in set(self.underlying.values()):
+            try:
+                self.spots[asset] = int(self.oracle.view("spot_price", asset=asset))
+            except Exception:  # the Oracle reverts on a stale or missing price
+                self.spots.pop(asset, None)
+
+    def quote_unit(self, token: str) -> int:
+        return self._unit(token)
 
     def product_enabled(self, series_id: int) -> bool:
         sid_terms = self.clearinghouse.series(series_id)

@@ -878,14 +878,25 @@ class Gateway:
             if bid is not None and ask is not None
             else (last.price if last else None)
         )
-        return {
+        spot = self.chain.spots.get(self.chain.underlying.get(inst.series_id, ""))
+        out: dict[str, Any] = {
             "instrument": inst.name,
             "seriesId": str(inst.series_id),
             "bestBid": None if bid is None else str(bid),
             "bestAsk": None if ask is None else str(ask),
             "lastPrice": None if last is None else str(last.price),
             "markPrice": None if mark is None else str(mark),
+            "underlyingPrice": None if spot is None else str(spot),
         }
+        out.update(self._vols(inst, spot, bid, ask, mark))
+        return out
+
+    def _vols(
+        self, inst: Instrument, spot: int | None, bid: int | None, ask: int | None, mark: int | None
+    ) -> dict[str, Any]:
+        return ticker_vols(
+            inst, spot, bid, ask, mark, self.chain.now(), self.chain.quote_unit(inst.quote_token)
+        )
 
     async def tickers(self, request: Request) -> Response:
         async def run() -> Response:
@@ -1003,6 +1014,48 @@ class Gateway:
                 for m in self.engine.matches_of(o.hash)
             ][-100:]
         raise ApiError(400, "bad_channel", f"unknown channel {channel[:80]}", "channel")
+
+
+# ------------------------------------------------------------------------------------ tickers
+
+
+def ticker_vols(
+    inst: Instrument,
+    spot: int | None,
+    bid: int | None,
+    ask: int | None,
+    mark: int | None,
+    now: int,
+    quote_unit: int,
+) -> dict[str, Any]:
+    """Implied vols of bid, ask and mark and the greeks at the mark vol (Black-Scholes over the
+    Oracle spot, zero rates). Display only: these floats never touch money."""
+    from strikeline.pricing import bs_greeks, bs_implied_vol
+
+    out: dict[str, Any] = {"bidIv": None, "askIv": None, "markIv": None, "greeks": None}
+    years = (inst.expiry - now) / (365 * 86_400)
+    if spot is None or years <= 0:
+        return out
+    unit = quote_unit or 1
+    s, k, call = spot / 1e8, inst.strike / 1e8, not inst.is_put
+
+    def iv(price: int | None) -> float | None:
+        if price is None:
+            return None
+        try:
+            value = float(bs_implied_vol(price / unit, s, k, years, is_call=call))
+        except Exception:  # no vol reaches the price (below intrinsic, above spot)
+            return None
+        return None if math.isnan(value) else round(value, 6)
+
+    out.update(bidIv=iv(bid), askIv=iv(ask), markIv=iv(mark))
+    if out["markIv"]:
+        g = bs_greeks(s, k, years, out["markIv"], is_call=call)
+        out["greeks"] = {
+            name: round(float(getattr(g, name)), 8)
+            for name in ("delta", "gamma", "vega", "theta", "rho")
+        }
+    return out
 
 
 # ------------------------------------------------------------------------------------ fast path

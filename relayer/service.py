@@ -228,6 +228,7 @@ class Relayer:
 
     async def _chain_step(self) -> None:
         await self.follower.step()
+        await asyncio.to_thread(self.chain.refresh_spots)
         self.metrics.head.set(self.chain.head_block)
         self.metrics.chain_lag.set(max(0, self.chain.head_block - self.follower.scanned))
         await self.worker.call(self.engine.expire, self.chain.now())

@@ -129,3 +129,21 @@ def test_a_bad_setting_is_one_line_naming_it(change, named) -> None:
     message = str(caught.value)
     assert named in message and "\n" not in message
     assert "pw@" not in message and "correct horse" not in message
+
+
+def test_ticker_vols_invert_the_pricing_model() -> None:
+    from relayer_helpers import CALL
+
+    from relayer.gateway import ticker_vols
+    from strikeline.pricing import bs_price
+
+    now = CALL.expiry - 30 * 86_400
+    years = 30 / 365
+    spot = 3_100 * 10**8
+    price = int(float(bs_price(3_100.0, 3_000.0, years, 0.6, is_call=True)) * 10**6)
+    got = ticker_vols(CALL, spot, price - 10**6, price + 10**6, price, now, 10**6)
+    assert got["markIv"] == pytest.approx(0.6, abs=1e-4)
+    assert got["bidIv"] < got["markIv"] < got["askIv"]
+    assert 0.5 < got["greeks"]["delta"] < 1
+    assert ticker_vols(CALL, None, price, price, price, now, 10**6)["markIv"] is None
+    assert ticker_vols(CALL, spot, 1, 1, 1, now, 10**6)["bidIv"] is None  # below intrinsic
