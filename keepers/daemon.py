@@ -26,6 +26,7 @@ from eth_utils import to_checksum_address
 from keepers.board import Outcome, SpotSubmitter, read_oracle
 from keepers.errors import KeeperError
 from keepers.health import Metrics
+from keepers.liquidation import LiquidationKeeper
 from keepers.reporter import Reporter
 from keepers.runtime import Runtime
 from keepers.settlement import SeriesIndex, SettlementKeeper
@@ -44,10 +45,6 @@ class Job:
     name: str
     interval: float
     run: Callable[[], str]
-
-
-class NotBuilt(KeeperError):
-    """The role asked for is not part of this build."""
 
 
 def oracle_jobs(rt: Runtime, metrics: Metrics) -> list[Job]:
@@ -154,14 +151,38 @@ def settlement_jobs(rt: Runtime, metrics: Metrics) -> list[Job]:
     return [Job("settlement", settings.settlement_interval, settlement_pass)]
 
 
+def liquidation_jobs(rt: Runtime, metrics: Metrics) -> list[Job]:
+    """The liquidation role: a gas key that also holds free collateral on the Ledger."""
+    if rt.engine is None or rt.clearinghouse is None:
+        raise KeeperError(
+            "the liquidation role needs MarginEngine and Clearinghouse in the deployment file"
+        )
+    if rt.txm is None or rt.gas is None:
+        raise KeeperError("the liquidation role needs STRIKELINE_KEEPER_GAS_KEY")
+    settings = rt.settings
+    keeper = LiquidationKeeper(
+        rt.database,
+        rt.chain_id,
+        rt.engine,
+        rt.clearinghouse,
+        rt.oracle,
+        rt.txm,
+        rt.gas.address,
+        int(rt.addresses.get("block_number", 0)),
+        min_reward=settings.min_reward,
+        max_exposure=settings.max_exposure,
+    )
+    return [Job("liquidation", settings.liquidation_interval, keeper.step)]
+
+
 def build_jobs(role: str, rt: Runtime, metrics: Metrics) -> list[Job]:
-    if role == "liquidation":
-        raise NotBuilt("the liquidation keeper is not part of this build yet (issue 13)")
     jobs: list[Job] = []
     if role in ("oracle", "all"):
         jobs += oracle_jobs(rt, metrics)
     if role in ("settlement", "all"):
         jobs += settlement_jobs(rt, metrics)
+    if role == "liquidation" or (role == "all" and rt.engine is not None and rt.txm is not None):
+        jobs += liquidation_jobs(rt, metrics)
     if rt.txm is not None and not any(j.name == "transactions" for j in jobs):
         jobs.append(Job("transactions", rt.settings.tx_interval, lambda: tx_pass(rt, metrics)))
     for job in jobs:

@@ -32,7 +32,12 @@ from keepers.sources import (
     SourcePanel,
 )
 from strikeline import db as dbmod
-from strikeline.bindings import ClearinghouseBinding, LedgerBinding, OracleBinding
+from strikeline.bindings import (
+    ClearinghouseBinding,
+    LedgerBinding,
+    MarginEngineBinding,
+    OracleBinding,
+)
 from strikeline.deploy import load_addresses
 from strikeline.rpc import RpcError, RpcPool
 from strikeline.txmanager import Signer, TxConfig, TxError, TxManager
@@ -72,6 +77,7 @@ class Runtime:
     addresses: dict[str, Any]
     ledger: LedgerBinding | None = None
     clearinghouse: ClearinghouseBinding | None = None
+    engine: MarginEngineBinding | None = None
 
     def close(self) -> None:
         self.pool.close()
@@ -152,6 +158,11 @@ def boot(settings: KeeperSettings) -> Runtime:
             if "Clearinghouse" in contracts
             else None
         )
+        engine = (
+            MarginEngineBinding(w3, contracts["MarginEngine"])
+            if "MarginEngine" in contracts
+            else None
+        )
         asset = to_checksum_address(settings.asset or addresses["tokens"]["WETH"])
         reporter_key = gas = None
         if settings.reporter_key:
@@ -223,4 +234,5 @@ def boot(settings: KeeperSettings) -> Runtime:
         addresses,
         ledger,
         clearinghouse,
+        engine,
     )

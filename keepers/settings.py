@@ -114,6 +114,12 @@ class KeeperSettings(BaseSettings):
     settle_batch: int = Field(32, ge=1, le=64)
     """Positions per `settle_many` / `redeem_many` (the Clearinghouse takes at most 64)."""
 
+    # liquidation
+    min_reward: int = Field(0, ge=0)
+    """Collateral-token units a liquidation's simulated reward must reach (pays the gas)."""
+    max_exposure: int = Field(100 * 10**8, gt=0)
+    """Option units (8 decimals) taken over from one account in one transaction."""
+
     # transactions
     confirmations: int = Field(2, ge=1)
     bump_after_blocks: int = Field(3, ge=1)
@@ -123,6 +129,7 @@ class KeeperSettings(BaseSettings):
     oracle_interval: float = Field(5.0, gt=0)
     tx_interval: float = Field(1.0, gt=0)
     settlement_interval: float = Field(15.0, gt=0)
+    liquidation_interval: float = Field(5.0, gt=0)
     misfire_grace: int = Field(30, ge=1)
     once_wait: float = Field(60.0, ge=0)
     """With `--once`: how long to wait for sent transactions to confirm before exiting."""
