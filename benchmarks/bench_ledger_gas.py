@@ -20,7 +20,24 @@ Orders are signed the way a wallet signs them (`eth_account`'s `sign_typed_data`
 full EIP-712 message, the v2 type with `sender`), so the bench also shows that a
 wallet-signed v2 order fills.
 
-Usage: python benchmarks/bench_ledger_gas.py
+Each figure is printed beside its goal, its **floor** and the anchors. The floor is what
+any implementation of the same behaviour pays on Prague, counted as `bench_core_gas.py`
+counts it (docs/gas.md): the intrinsic cost of the actual transaction input, the storage
+slots the behaviour must touch in a tight layout (one replay word per order, one position
+word per account and series, one free balance per account and token, the fee recipient's
+balance), the relayer role and the config word, ecrecover per signature, the EIP-712
+digest's two KECCAK256, the buyer's EXTCODESIZE for the ERC-1155 receiver check and the
+events as the interface defines them (`Fill`, `TransferSingle`). Code overhead (ABI
+decoding, memory, jumps) is not in the floor. `--explain` prints each floor's items.
+
+The Ledger's own core actions (deposit, withdraw, write) are measured too, beside their
+floors and their figures in docs/gas.md (which the contracts-v1 `bench_core_gas.py` measured).
+
+Usage: python benchmarks/bench_ledger_gas.py [--explain] [--trace] [--ledger PATH]
+  --explain      print every floor as its itemised sum
+  --trace        trace the single match: execution gas by Ledger source line and by opcode
+  --ledger PATH  bench another Ledger source (e.g. an older commit's, to compare); it is
+                 compiled beside a copy of contracts/modules and contracts/interfaces
 Exits 0 once the figures are printed: a missed goal is a finding, not a failure.
 """
 
@@ -63,6 +80,152 @@ V1 = {
     "pairs": 81_279,
     "maker": 66_932,
 }
+
+# docs/gas.md figures of the core actions (contracts v1, bench_core_gas.py)
+CORE_DOC = {"deposit": 51_007, "withdraw": 45_462, "write": 70_468}
+
+# Prague gas schedule (EIP-2028/2929/2200/3529), as in bench_core_gas.py
+TX_BASE = 21_000
+COLD = 2_100  # cold SLOAD
+UPDATE = 5_000  # cold slot, nonzero -> nonzero
+CREATE = 22_100  # cold slot, zero -> nonzero
+WARM = 100  # warm SLOAD, warm account access
+WARM_RW = 200  # warm read and write again of a slot already written
+COLD_ACCOUNT = 2_600  # first CALL / EXTCODESIZE of an account
+ECRECOVER = 3_100  # precompile 3,000 + warm STATICCALL
+LOCK = 300  # reentrancy lock: TLOAD + 2 TSTORE
+DIGEST = 144  # EIP-712: KECCAK256 of 11 words (96) and of 66 bytes (48)
+CLEAR_REFUND = 19_900  # a slot set from zero and back to zero in one transaction
+
+
+def log_cost(topics: int, words: int) -> int:
+    """LOGn: 375 + 375 per topic (the signature counts) + 8 per data byte."""
+    return 375 + 375 * topics + 8 * 32 * words
+
+
+FILL_LOG = log_cost(4, 11)  # Fill: 3 indexed + signature, 11 data words
+TRANSFER_LOG = log_cost(4, 2)  # TransferSingle: operator, from, to; id, value
+ERC20_TRANSFER_LOG = log_cost(3, 1)
+
+
+def intrinsic(data: bytes) -> tuple[int, str]:
+    zeros = data.count(0)
+    gas = TX_BASE + 4 * zeros + 16 * (len(data) - zeros)
+    return gas, f"transaction base + calldata ({zeros} zero, {len(data) - zeros} nonzero bytes)"
+
+
+def order_items(n: int) -> list[tuple[int, str]]:
+    return [
+        (n * UPDATE, f"{n} replay word(s): nonce bits, minimum, cancel flag; nonzero->nonzero"),
+        (n * ECRECOVER, f"{n} ecrecover"),
+        (n * DIGEST, f"{n} EIP-712 digest(s)"),
+    ]
+
+
+def floors(data: dict[str, bytes]) -> dict[str, list[tuple[int, str]]]:
+    """Each action's floor as (gas, item) pairs; `data` holds each measured tx's input."""
+    head = [(LOCK, "reentrancy lock"), (COLD, "config word: fees, fee recipient, pause")]
+    relayer = [(COLD, "relayer role")]
+    trade = [
+        (COLD, "series terms: quote token, expiry"),
+        (3 * UPDATE, "free quote balances: buyer, seller, fee recipient"),
+        (2 * UPDATE, "positions: seller, buyer"),
+        (FILL_LOG, "Fill LOG4, 11 data words"),
+        (TRANSFER_LOG, "TransferSingle LOG4"),
+    ]
+    receiver = [(COLD_ACCOUNT, "buyer EXTCODESIZE (ERC-1155 receiver check)")]
+    write = [
+        (2 * COLD, "series product id and product word"),
+        (UPDATE, "series book: open interest | collateral"),
+    ]
+    f: dict[str, list[tuple[int, str]]] = {}
+    for key in ("single", "window"):
+        if key in data:
+            f[key] = [intrinsic(data[key]), *head, *relayer, *order_items(2), *trade, *receiver]
+    f["fill"] = [
+        intrinsic(data["fill"]),
+        *head,
+        *order_items(1),
+        *trade,
+        (WARM, "buyer (the caller) EXTCODESIZE, warm"),
+    ]
+    f["open"] = [
+        intrinsic(data["open"]),
+        *head,
+        *relayer,
+        *order_items(2),
+        *trade[:1],
+        (3 * UPDATE, "free quote balances: buyer, seller, fee recipient"),
+        (WARM_RW, "seller's collateral (the quote token): warm"),
+        (UPDATE + CREATE, "positions: buyer; seller's first (zero -> nonzero)"),
+        *trade[3:],
+        *receiver,
+        *write,
+    ]
+    f["close"] = [
+        intrinsic(data["close"]),
+        *head,
+        *relayer,
+        *order_items(2),
+        *trade,
+        (WARM_RW, "buyer's released collateral (the quote token): warm"),
+        *write,
+    ]
+    per_pair = [*order_items(2), (4 * UPDATE, "free buyer, seller; positions seller, buyer")]
+    n = BATCH
+    f["pairs"] = [
+        intrinsic(data["pairs"]),
+        *head,
+        *relayer,
+        (COLD + (n - 1) * WARM, "series terms, then warm"),
+        *[(n * g, f"{n} x {what}") for g, what in per_pair],
+        (UPDATE + (n - 1) * WARM_RW, "fee recipient, then warm"),
+        (n * (COLD_ACCOUNT + FILL_LOG + TRANSFER_LOG), f"{n} x receiver, Fill, TransferSingle"),
+    ]
+    f["maker"] = [
+        intrinsic(data["maker"]),
+        *head,
+        *relayer,
+        (COLD + (n - 1) * WARM, "series terms, then warm"),
+        *[(n * g, f"{n} x taker {what}") for g, what in order_items(1)],
+        (n * 2 * UPDATE, f"{n} x taker free and position"),
+        (UPDATE + ECRECOVER + n * DIGEST + (n - 1) * WARM, "maker's replay word, one ecrecover"),
+        (CREATE + (n - 2) * WARM_RW + WARM - CLEAR_REFUND, "maker's partial fill: set ... cleared"),
+        (3 * (UPDATE + (n - 1) * WARM_RW), "maker free, maker position, fee recipient"),
+        (n * (COLD_ACCOUNT + FILL_LOG + TRANSFER_LOG), f"{n} x receiver, Fill, TransferSingle"),
+    ]
+    f["deposit"] = [
+        intrinsic(data["deposit"]),
+        (LOCK, "reentrancy lock"),
+        (COLD, "token accepted (its unit)"),
+        (COLD_ACCOUNT + COLD, "balanceOf before: token (cold account), ledger's balance"),
+        (WARM + COLD + UPDATE + WARM_RW, "transferFrom: allowance (infinite), two balances"),
+        (ERC20_TRANSFER_LOG, "ERC-20 Transfer LOG3"),
+        (2 * WARM, "balanceOf after (warm)"),
+        (UPDATE, "free balance nonzero->nonzero"),
+        (log_cost(3, 2), "Deposit LOG3"),
+    ]
+    f["withdraw"] = [
+        intrinsic(data["withdraw"]),
+        (LOCK, "reentrancy lock"),
+        (UPDATE, "free balance nonzero->nonzero"),
+        (log_cost(3, 2), "Withdraw LOG3"),
+        (COLD_ACCOUNT + 2 * UPDATE, "transfer: token (cold account), two balances"),
+        (ERC20_TRANSFER_LOG, "ERC-20 Transfer LOG3"),
+    ]
+    f["write"] = [
+        intrinsic(data["write"]),
+        *head,
+        (COLD, "series terms"),
+        *write,
+        (UPDATE, "writer's free collateral"),
+        (2 * UPDATE, "positions: writer (short), recipient (longs)"),
+        (COLD_ACCOUNT, "recipient EXTCODESIZE (receiver check)"),
+        (log_cost(3, 3), "Written LOG3"),
+        (TRANSFER_LOG, "TransferSingle LOG4"),
+    ]
+    return f
+
 
 ORDER_TYPES = {
     "EIP712Domain": [
@@ -185,11 +348,44 @@ def as_tuple(order: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def trace_opcodes(w3: Web3, tx_hash: Any) -> None:
-    """Print the gas of one transaction by opcode (anvil's struct logger), largest first."""
+def source_lines(path: Path) -> dict[int, int]:
+    """The Ledger's runtime pc -> source line map (the compiler's `pc_pos_map`)."""
+    import json
+
+    out = subprocess.run(
+        [vyper_executable(), "-f", "source_map_runtime", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT / "contracts",
+    ).stdout
+    return {int(pc): pos[0] for pc, pos in json.loads(out)["pc_pos_map"].items()}
+
+
+def trace_opcodes(w3: Web3, tx_hash: Any, lines: dict[int, int] | None = None) -> None:
+    """Print the gas of one transaction by opcode (anvil's struct logger), largest first,
+    and, given the Ledger's pc map, by source line of the Ledger (the line of the nearest
+    mapped pc at or before each step; calls to the token or precompiles count at the call)."""
     trace = w3.provider.make_request(
         "debug_traceTransaction", [tx_hash.to_0x_hex(), {"enableMemory": True}]
     )["result"]
+    if lines:
+        mapped = sorted(lines)
+        import bisect
+
+        by_line: dict[int, int] = {}
+        for step in trace["structLogs"]:
+            if step["depth"] != 1:
+                continue
+            i = bisect.bisect_right(mapped, step["pc"]) - 1
+            line = lines[mapped[i]] if i >= 0 else 0
+            cost = 0 if step["op"] in ("CALL", "STATICCALL") else step["gasCost"]
+            by_line[line] = by_line.get(line, 0) + cost
+        source = (ROOT / "contracts" / "Ledger.vy").read_text().splitlines()
+        print("execution gas by Ledger source line (top 40):")
+        for line, gas in sorted(by_line.items(), key=lambda kv: -kv[1])[:40]:
+            text = source[line - 1].strip()[:70] if 0 < line <= len(source) else "?"
+            print(f"  {line:>5} {gas:>7,}  {text}")
     by_op: dict[str, list[int]] = {}
     for step in trace["structLogs"]:
         entry = by_op.setdefault(step["op"], [0, 0])
@@ -203,14 +399,31 @@ def trace_opcodes(w3: Web3, tx_hash: Any) -> None:
         print(f"  {op:<14}{gas:>8,}  x{count}")
 
 
+def ledger_source() -> Path:
+    """contracts/Ledger.vy, or with `--ledger PATH` a copy of PATH beside copies of the
+    modules and interfaces it imports (so an older commit's Ledger compiles as it did)."""
+    if "--ledger" not in sys.argv:
+        return ROOT / "contracts" / "Ledger.vy"
+    import shutil
+    import tempfile
+
+    source = Path(sys.argv[sys.argv.index("--ledger") + 1]).resolve()
+    scratch = Path(tempfile.mkdtemp(prefix="bench_ledger_"))
+    for sub in ("modules", "interfaces"):
+        shutil.copytree(ROOT / "contracts" / sub, scratch / sub)
+    shutil.copy(source, scratch / "Ledger.vy")
+    return scratch / "Ledger.vy"
+
+
 def main() -> int:
     tracing = ["--steps-tracing"] if "--trace" in sys.argv else []
+    source = ledger_source()
     anvil = start_anvil(extra_args=["--hardfork", "prague", *tracing])
     try:
         w3 = Web3(HTTPProvider(anvil.url))
         bench = Bench(w3)
         token_abi, token_code = compile_contract(ROOT / "contracts" / "test" / "MockERC20.vy")
-        ledger_abi, ledger_code = compile_contract(ROOT / "contracts" / "Ledger.vy")
+        ledger_abi, ledger_code = compile_contract(source)
         usdc = bench.deploy(token_abi, token_code, "USD Coin", "USDC", 6)
         weth = bench.deploy(token_abi, token_code, "Wrapped Ether", "WETH", 18)
         ledger = bench.deploy(
@@ -262,7 +475,11 @@ def main() -> int:
         nonce = [1]
 
         def order(
-            maker: LocalAccount, is_buy: bool, amount: int = UNIT, price: int = PRICE
+            maker: LocalAccount,
+            is_buy: bool,
+            amount: int = UNIT,
+            price: int = PRICE,
+            number: int | None = None,
         ) -> dict[str, Any]:
             nonce[0] += 1
             return {
@@ -274,7 +491,7 @@ def main() -> int:
                 "amount": amount,
                 "limitPrice": price,
                 "maxFee": 10**12,
-                "nonce": nonce[0],
+                "nonce": nonce[0] if number is None else number,
                 "deadline": FAR,
             }
 
@@ -297,10 +514,16 @@ def main() -> int:
                 False,
             )
 
-        def relay(matches: list[tuple[Any, ...]]) -> int:
-            receipt = bench.call(bench.relayer, ledger.functions.match_orders(matches))
+        inputs: dict[str, bytes] = {}
+
+        def measure(key: str, account: LocalAccount, fn: Any) -> int:
+            receipt = bench.call(account, fn)
             hashes.append(receipt["transactionHash"])
+            inputs[key] = bytes(w3.eth.get_transaction(receipt["transactionHash"])["input"])
             return receipt["gasUsed"]
+
+        def relay(matches: list[tuple[Any, ...]], key: str = "") -> int:
+            return measure(key, bench.relayer, ledger.functions.match_orders(matches))
 
         hashes: list[Any] = []
 
@@ -311,18 +534,27 @@ def main() -> int:
 
         a, b = parties[0], parties[1]
         figures: dict[str, int] = {}
-        figures["single"] = relay([match(a, b)])
+        figures["single"] = relay([match(a, b)], "single")
         if "--trace" in sys.argv:
-            trace_opcodes(w3, hashes[-1])
+            trace_opcodes(w3, hashes[-1], source_lines(source))
+        # the same with nonces far above the makers' minimum (their bits in the bitmap, whose
+        # words an earlier trade made nonzero)
+        far = 1_000
+        relay([match(a, b, order(a, True, number=far), order(b, False, number=far))])
+        figures["window"] = relay(
+            [match(a, b, order(a, True, number=far + 1), order(b, False, number=far + 1))],
+            "window",
+        )
         direct = order(b, False)
         direct["sender"] = "0x" + "00" * 20
         sig = sign(ledger, bench.chain_id, b, direct)
-        figures["fill"] = bench.call(
+        figures["fill"] = measure(
+            "fill",
             a,
             ledger.functions.fill(
                 as_tuple(direct), sig[0] + sig[1] + bytes([sig[2]]), UNIT, 10**12
             ),
-        )["gasUsed"]
+        )
         # sell to open: a seller with no longs writes; buy to close: a buyer with a short nets it
         opener, closer = parties[-2], parties[-1]
         held = ledger.functions.balanceOf(opener.address, series).call()
@@ -332,7 +564,7 @@ def main() -> int:
                 opener.address, parties[2].address, series, held, b""
             ),
         )
-        figures["open"] = relay([match(parties[3], opener)])
+        figures["open"] = relay([match(parties[3], opener)], "open")
         held = ledger.functions.balanceOf(closer.address, series).call()
         bench.call(
             closer,
@@ -340,34 +572,68 @@ def main() -> int:
                 closer.address, parties[2].address, series, held, b""
             ),
         )
-        figures["close"] = relay([match(closer, parties[4])])
+        figures["close"] = relay([match(closer, parties[4])], "close")
         pairs = [match(parties[2 * i], parties[2 * i + 1]) for i in range(BATCH)]
-        figures["pairs"] = relay(pairs) // BATCH
+        figures["pairs"] = relay(pairs, "pairs")
         maker_sell = order(parties[0], False, amount=BATCH * UNIT)
         maker_matches = [match(parties[1 + i], parties[0], sell=maker_sell) for i in range(BATCH)]
-        figures["maker"] = relay(maker_matches) // BATCH
+        figures["maker"] = relay(maker_matches, "maker")
+        # the ledger's own core actions: repeat deposit, partial withdraw, repeat write
+        p = parties[5]
+        figures["deposit"] = measure(
+            "deposit", p, ledger.functions.deposit(usdc.address, 10**6, p.address)
+        )
+        figures["withdraw"] = measure(
+            "withdraw", p, ledger.functions.withdraw(usdc.address, 10**6, p.address)
+        )
+        figures["write"] = measure(
+            "write", writer, ledger.functions.write(series, UNIT, parties[6].address)
+        )
     finally:
         anvil.stop()
 
+    floor = {key: sum(g for g, _ in items) for key, items in floors(inputs).items()}
+    for key in ("pairs", "maker"):
+        figures[key] //= BATCH
+        floor[key] //= BATCH
+
+    anchors = f"0x RFQ {ANCHOR_0X_RFQ:,}; 1inch {ANCHOR_1INCH:,}"
+    cow = f"CoW < {ANCHOR_COW:,}"
     rows = [
-        (
-            "single match, seller delivers held longs",
-            "single",
-            f"goal {GOAL_SINGLE:,}; 0x RFQ {ANCHOR_0X_RFQ:,}; 1inch {ANCHOR_1INCH:,}",
-        ),
-        ("direct fill by the taker", "fill", f"0x RFQ {ANCHOR_0X_RFQ:,}"),
-        ("sell to open", "open", ""),
-        ("buy to close", "close", ""),
-        (
-            "batch of 8 distinct pairs, per match",
-            "pairs",
-            f"goal {GOAL_BATCH:,}; CoW < {ANCHOR_COW:,}",
-        ),
-        ("batch of 8, one maker's order vs 8 takers, per match", "maker", f"goal {GOAL_BATCH:,}"),
+        ("single match, seller delivers held longs", "single", GOAL_SINGLE, anchors),
+        ("  the same, nonces beyond the makers' window", "window", GOAL_SINGLE, anchors),
+        ("direct fill by the taker", "fill", None, anchors),
+        ("sell to open (seller writes)", "open", None, ""),
+        ("buy to close (buyer's short nets)", "close", None, ""),
+        ("batch of 8 distinct pairs, per match", "pairs", GOAL_BATCH, cow),
+        ("batch of 8, one maker vs 8 takers, per match", "maker", GOAL_BATCH, cow),
     ]
-    print(f"{'Ledger (contracts v2) action':<56}{'gasUsed':>10}{'v1':>10}  anchor / goal")
-    for label, key, anchor in rows:
-        print(f"{label:<56}{figures[key]:>10,}{V1[key]:>10,}  {anchor}")
+    head = f"{'gasUsed':>9}{'floor':>9}{'ratio':>7}"
+    print(f"{'Ledger action':<46}{head}{'goal':>9}{'v1':>9}  anchors")
+    for label, key, goal, anchor in rows:
+        used, low = figures[key], floor[key]
+        met = "" if goal is None else ("  (goal met)" if used <= goal else "  (goal missed)")
+        goal_text = "" if goal is None else f"{goal:,}"
+        v1 = f"{V1[key]:,}" if key in V1 else ""
+        print(
+            f"{label:<46}{used:>9,}{low:>9,}{used / low:>6.2f}x{goal_text:>9}{v1:>9}  {anchor}{met}"
+        )
+    print()
+    print(f"{'core action (goal: <= 1.30x floor, <= docs)':<46}{head}{'docs':>9}")
+    for label, key in (
+        ("deposit (repeat)", "deposit"),
+        ("withdraw (partial)", "withdraw"),
+        ("write (repeat; recipient holds longs)", "write"),
+    ):
+        used, low = figures[key], floor[key]
+        ok = "ok" if used <= 1.30 * low and used <= CORE_DOC[key] else "over"
+        print(f"{label:<46}{used:>9,}{low:>9,}{used / low:>6.2f}x{CORE_DOC[key]:>9,}  {ok}")
+    if "--explain" in sys.argv:
+        for key, items in floors(inputs).items():
+            print(f"\nfloor of {key}{' (whole batch)' if key in ('pairs', 'maker') else ''}:")
+            for gas, what in items:
+                print(f"  {gas:>9,}  {what}")
+            print(f"  {sum(g for g, _ in items):>9,}  = floor")
     return 0
 
 

@@ -1,5 +1,4 @@
 # pragma version ~=0.4.3
-# pragma optimize codesize
 """
 @title Strikeline Ledger
 @custom:contract-name Ledger
@@ -327,6 +326,7 @@ def deposit(token: address, amount: uint256, account: address) -> uint256:
     """
     if not (self.token_unit[token] != 0):
         self._fail("ledger: token not accepted")
+    # inline (not `_check_amount`): a deposit stays as cheap as it was
     if not (amount != 0):
         self._fail("ledger: zero amount")
     if not (account != empty(address)):
@@ -368,8 +368,7 @@ def write(series_id: uint256, amount: uint256, recipient: address) -> uint256:
          to) the caller's short and mints `amount` longs to `recipient`.
     @return uint256 The collateral locked.
     """
-    if not (self._config & PAUSED_BIT == 0):
-        self._fail("ledger: paused")
+    self._live_config()
     terms: uint256 = self._open_terms(series_id)
     product: uint256 = self._product[self._series_product[series_id]]
     pos: uint256 = self._positions[msg.sender][series_id]
@@ -417,9 +416,7 @@ def match_orders(matches: DynArray[Match, MAX_MATCHES]):
     @param matches The matches, at most MAX_MATCHES.
     """
     self._check_role(RELAYER_ROLE)
-    config: uint256 = self._config
-    if not (config & PAUSED_BIT == 0):
-        self._fail("ledger: paused")
+    config: uint256 = self._live_config()
     if not (len(matches) != 0):
         self._fail("ledger: no matches")
     # an order that fills in consecutive matches (a maker's quote taken by several
@@ -444,11 +441,8 @@ def fill(order: Order, signature: Bytes[65], amount: uint256, max_fee: uint256) 
     @param max_fee The most the caller accepts to pay in fees, quote units.
     @return uint256 What is left of the order after this fill.
     """
-    config: uint256 = self._config
-    if not (config & PAUSED_BIT == 0):
-        self._fail("ledger: paused")
-    if not (amount != 0):
-        self._fail("ledger: zero amount")
+    config: uint256 = self._live_config()
+    self._check_amount(amount)
     if not (order.maker != msg.sender):
         self._fail("ledger: self trade")
     if not (order.taker == empty(address) or order.taker == msg.sender):
@@ -527,18 +521,23 @@ def raise_min_nonce(min_nonce_: uint256):
     if not (min_nonce_ <= MIN_NONCE_MASK):
         self._fail("ledger: nonce too large")
     # the window moves up: bits of nonces still in it shift down, and nonces
-    # that enter it bring their bit from the bitmap (at most two words)
+    # that enter it bring their bit from the bitmap (at most two words); both
+    # minimums are below 2**127, so nothing here can overflow
+    gap: uint256 = unsafe_sub(min_nonce_, old)
     window: uint256 = 0
-    if min_nonce_ - old < WINDOW:
-        window = (state & WINDOW_MASK) >> (min_nonce_ - old)
-    lo: uint256 = max(min_nonce_, old + WINDOW)
-    hi: uint256 = min_nonce_ + WINDOW
-    if lo < hi:
-        offset: uint256 = lo & 255
-        bits: uint256 = self._nonce_bitmap[msg.sender][lo >> 8] >> offset
-        if offset + hi - lo > 256:
-            bits |= self._nonce_bitmap[msg.sender][(lo >> 8) + 1] << (256 - offset)
-        window |= (bits & ((1 << (hi - lo)) - 1)) << (lo - min_nonce_)
+    if gap < WINDOW:
+        window = (state & WINDOW_MASK) >> gap
+    # the nonces [lo, min_nonce_ + 128) enter; lo < min_nonce_ + 128 as old < min_nonce_
+    lo: uint256 = max(min_nonce_, unsafe_add(old, WINDOW))
+    word: uint256 = lo >> 8
+    offset: uint256 = lo & 255
+    # the two words from `lo`, shifted so that bit 0 is nonce `lo` (a shift by 256
+    # gives zero)
+    bits: uint256 = (self._nonce_bitmap[msg.sender][word] >> offset) | (
+        self._nonce_bitmap[msg.sender][unsafe_add(word, 1)] << unsafe_sub(256, offset)
+    )
+    mask: uint256 = unsafe_sub(convert(1, uint256) << unsafe_sub(unsafe_add(min_nonce_, WINDOW), lo), 1)
+    window |= (bits & mask) << unsafe_sub(lo, min_nonce_)
     self._makers[msg.sender] = (state & HASH_CANCELS) | (min_nonce_ << MIN_NONCE_SHIFT) | window
     log MinNonceRaised(maker=msg.sender, min_nonce=min_nonce_)
 
@@ -703,8 +702,7 @@ def clearing_mint(to: address, series_id: uint256, amount: uint256):
     @dev Clearinghouse only: mints longs backed by a margined short it keeps.
     """
     self._check_clearinghouse()
-    if not (self._config & PAUSED_BIT == 0):
-        self._fail("ledger: paused")
+    self._live_config()
     self._open_terms(series_id)
     self._mint(to, series_id, amount)
 
@@ -737,8 +735,7 @@ def clearing_open_short(writer: address, series_id: uint256, amount: uint256) ->
     @return uint256 The collateral locked.
     """
     self._check_clearinghouse()
-    if not (self._config & PAUSED_BIT == 0):
-        self._fail("ledger: paused")
+    self._live_config()
     terms: uint256 = self._open_terms(series_id)
     locked: uint256 = 0
     pos: uint256 = 0
@@ -890,8 +887,7 @@ def _match(m: Match, config: uint256, buy_verified: bytes32, sell_verified: byte
     @return bytes32 This match's buy order hash if checked by key, else zero.
     @return bytes32 This match's sell order hash if checked by key, else zero.
     """
-    if not (m.amount != 0):
-        self._fail("ledger: zero amount")
+    self._check_amount(m.amount)
     if not (m.buy.is_buy and not m.sell.is_buy):
         self._fail("ledger: sides")
     if not (m.buy.series_id == m.sell.series_id):
@@ -1263,8 +1259,7 @@ def _open_short(writer: address, series_id: uint256, product: uint256, terms: ui
     @return uint256 The new position word.
     @return uint256 The collateral locked.
     """
-    if not (amount != 0):
-        self._fail("ledger: zero amount")
+    self._check_amount(amount)
     if not (product & layout.ENABLED_BIT != 0):
         self._fail("ledger: product disabled")
     short: uint256 = pos >> layout.SHORT_SHIFT
@@ -1299,8 +1294,7 @@ def _close_short(writer: address, series_id: uint256, product: uint256, terms: u
     @return uint256 The new position word.
     @return uint256 The collateral released.
     """
-    if not (amount != 0):
-        self._fail("ledger: zero amount")
+    self._check_amount(amount)
     short: uint256 = pos >> layout.SHORT_SHIFT
     if not (short >= amount):
         self._fail("ledger: insufficient short")
@@ -1324,8 +1318,7 @@ def _mint(to: address, series_id: uint256, amount: uint256):
     """
     if not (to != empty(address)):
         self._fail("ledger: mint to the zero address")
-    if not (amount != 0):
-        self._fail("ledger: zero amount")
+    self._check_amount(amount)
     pos: uint256 = self._positions[to][series_id]
     if not ((pos & layout.LONG_MASK) + amount <= layout.MASK128):
         self._fail("ledger: amount too large")
@@ -1348,6 +1341,28 @@ def _move(owner: address, to: address, id: uint256, amount: uint256):
     to_pos: uint256 = self._positions[to][id]
     # the receiver's longs are bounded by the series' open interest < 2**128
     self._positions[to][id] = unsafe_add(to_pos, amount)
+
+
+@internal
+@pure
+def _check_amount(amount: uint256):
+    """
+    @dev Reverts on a zero amount (one revert site per message keeps the code small).
+    """
+    if amount == 0:
+        self._fail("ledger: zero amount")
+
+
+@internal
+@view
+def _live_config() -> uint256:
+    """
+    @dev The config word; reverts if writing, matching and fills are paused.
+    """
+    config: uint256 = self._config
+    if config & PAUSED_BIT != 0:
+        self._fail("ledger: paused")
+    return config
 
 
 @internal
