@@ -15,6 +15,7 @@ from typing import Any
 
 import boa
 import pytest
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from .model import MAX_AMOUNT, OracleParams
@@ -25,8 +26,10 @@ MAKER_FEE_BPS = 10
 TAKER_FEE_BPS = 30
 # Collateral tokens by name and decimals: every product of the machine pairs two of them.
 TOKENS: dict[str, int] = {"usdc": 6, "wbtc": 8, "weth": 18}
-# Accounts that trade: deposit, write, hold, transfer, burn, withdraw.
+# Accounts that trade: deposit, write, hold, transfer, burn, sign and fill orders, withdraw.
 TRADERS: tuple[str, ...] = ("writer", "holder", "maker", "taker")
+# Their keys (orders are signed; boa pranks their addresses for everything else).
+TRADER_KEYS: dict[str, bytes] = {t: bytes([0x61 + i]) * 32 for i, t in enumerate(TRADERS)}
 # Every account that may hold anything: the keeper runs batches, the fee recipient gets dust.
 ACTORS: tuple[str, ...] = (*TRADERS, "keeper", "fee_recipient")
 # A call and a put for every ordered pair of distinct tokens: (underlying, quote, is_put).
@@ -60,6 +63,7 @@ class World:
     products: dict[tuple[str, str, bool], bytes]
     reporters: list[LocalAccount]
     disputer: str
+    keys: dict[str, LocalAccount]
 
     def contracts(self) -> list[Any]:
         """Every contract of the world."""
@@ -75,8 +79,6 @@ def world(
     admin,
     guardian,
     disputer,
-    writer,
-    holder,
     keeper,
     fee_recipient,
     reporters,
@@ -85,14 +87,11 @@ def world(
     """Deploy the system once for the module; everything is reverted when the module ends."""
     with boa.env.anchor():
         boa.env.evm.patch.timestamp = START
-        address = {
-            "writer": writer,
-            "holder": holder,
-            "maker": boa.env.generate_address("maker"),
-            "taker": boa.env.generate_address("taker"),
-            "keeper": keeper,
-            "fee_recipient": fee_recipient,
-        }
+        keys = {t: Account.from_key(key) for t, key in TRADER_KEYS.items()}
+        address = {t: account.address for t, account in keys.items()}
+        address.update(keeper=keeper, fee_recipient=fee_recipient)
+        for t in TRADERS:
+            boa.env.set_balance(address[t], 10**21)
         load = {
             name: boa.load_partial(str(CONTRACTS / f"{name}.vy"))
             for name in ("Oracle", "Ledger", "Clearinghouse")
@@ -145,4 +144,5 @@ def world(
             products=products,
             reporters=list(reporters),
             disputer=disputer,
+            keys=keys,
         )

@@ -27,7 +27,9 @@ from strikeline import units
 Key = tuple[str, str]
 """An (actor, token) pair."""
 
-MAX_AMOUNT = 10**20  # the most option units one write may open
+MAX_AMOUNT = 10**20  # the most option units one short may hold
+OPTION_UNIT = 10**8  # option units per contract: a premium is amount x price / OPTION_UNIT
+FEE_DENOMINATOR = OPTION_UNIT * 10_000
 PACKED_MAX = 2**128 - 1  # a position's or a series' short and collateral each fit 128 bits
 
 
@@ -204,6 +206,8 @@ class Model:
     obligations: dict[Key, int] = field(default_factory=dict)
     dust: dict[Key, int] = field(default_factory=dict)
     insured: dict[Key, int] = field(default_factory=dict)
+    traded_in: dict[Key, int] = field(default_factory=dict)
+    traded_out: dict[Key, int] = field(default_factory=dict)
     spot: dict[str, tuple[int, int]] = field(default_factory=dict)
     expiry_prices: dict[tuple[str, int], tuple[int, int, bool]] = field(default_factory=dict)
     final_at: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -250,9 +254,15 @@ class Model:
 
     def owed(self, actor: str, token: str) -> int:
         """What `actor` put into the Ledger in `token` plus what it was owed there:
-        its deposits, its payouts as a holder and, for the fee recipient, the swept dust."""
+        its deposits, its payouts as a holder, premiums it received as a seller and, for the
+        fee recipient, the swept dust and the trading fees."""
         key = (actor, token)
-        return self.deposited.get(key, 0) + self.payouts.get(key, 0) + self.dust.get(key, 0)
+        return (
+            self.deposited.get(key, 0)
+            + self.payouts.get(key, 0)
+            + self.dust.get(key, 0)
+            + self.traded_in.get(key, 0)
+        )
 
     def final_expiry_price(self, asset: str, expiry: int) -> int | None:
         """The Oracle's final expiry price, or None if not reported or still disputable.
@@ -366,6 +376,99 @@ class Model:
                 raise Reject("ledger: insufficient balance for transfer")
             self._add(book.longs, owner, -amount)
             self._add(book.longs, to, amount)
+
+    @staticmethod
+    def fee(notional: int, bps: int) -> int:
+        """A fee of `bps` on the premium notional / OPTION_UNIT, rounded up."""
+        return -(-notional * bps // FEE_DENOMINATOR)
+
+    def fill(
+        self,
+        buyer: str,
+        seller: str,
+        series_id: int,
+        order_amount: int,
+        amount: int,
+        price: int,
+        buyer_fee: int,
+        seller_fee: int,
+    ) -> int:
+        """A direct `fill` of `amount` of a fresh signed order of `order_amount` at `price`
+        (fees already worked out for each side); returns what is left of the order. The
+        checks of a fresh order (deadline, nonce, signature, fee caps) pass by construction,
+        so the checks are the fill's own and the trade's, in the Ledger's order."""
+        if amount == 0:
+            raise Reject("ledger: zero amount")
+        if amount > order_amount:
+            raise Reject("ledger: overfill")
+        self.trade(buyer, seller, series_id, amount, price, buyer_fee, seller_fee)
+        return order_amount - amount
+
+    def trade(
+        self,
+        buyer: str,
+        seller: str,
+        series_id: int,
+        amount: int,
+        price: int,
+        buyer_fee: int,
+        seller_fee: int,
+    ) -> None:
+        """The Ledger's settlement of one trade: the buyer pays the premium rounded up plus
+        its fee, the seller receives it rounded down less its fee, the fee recipient the
+        rest; the seller delivers longs it holds and writes the rest (sell to open), the
+        buyer's incoming longs first close its own short (buy to close)."""
+        notional = amount * price
+        premium = notional // OPTION_UNIT
+        if seller_fee > premium:
+            raise Reject("ledger: fee exceeds premium")
+        debit = premium + buyer_fee + (1 if notional % OPTION_UNIT else 0)
+        credit = premium - seller_fee
+        book = self._open_book(series_id)
+        spec = book.spec
+        quote = spec.quote
+        if self.free.get((buyer, quote), 0) < debit:
+            raise Reject("ledger: buyer insufficient collateral")
+        self._add(self.free, (buyer, quote), -debit)
+        self._add(self.traded_out, (buyer, quote), debit)
+        self._add(self.free, (seller, quote), credit)
+        self._add(self.traded_in, (seller, quote), credit)
+        self._add(self.free, (self.fee_recipient, quote), debit - credit)
+        self._add(self.traded_in, (self.fee_recipient, quote), debit - credit)
+        delivered = min(book.longs.get(seller, 0), amount)
+        written = amount - delivered
+        buyer_short = book.shorts.get(buyer, Short())
+        closed = min(buyer_short.amount, amount)
+        if written:
+            short = book.shorts.get(seller, Short())
+            new_short = short.amount + written
+            if new_short > MAX_AMOUNT:
+                raise Reject("ledger: amount too large")
+            required = self._full(book, new_short) - self._full(book, short.amount)
+            if self.free.get((seller, spec.collateral), 0) < required:
+                raise Reject("ledger: insufficient collateral")
+            if (
+                book.open_interest + written > PACKED_MAX
+                or book.short_collateral + required > PACKED_MAX
+            ):
+                raise Reject("ledger: amount too large")
+            self._add(self.free, (seller, spec.collateral), -required)
+            short = book.shorts.setdefault(seller, Short())
+            short.amount, short.collateral = new_short, short.collateral + required
+        if closed:
+            released = self._full(book, buyer_short.amount) - self._full(
+                book, buyer_short.amount - closed
+            )
+            buyer_short.amount -= closed
+            buyer_short.collateral -= released
+            if buyer_short.amount == 0:
+                del book.shorts[buyer]
+            self._add(self.free, (buyer, spec.collateral), released)
+        received = amount - closed
+        if book.longs.get(buyer, 0) + received > PACKED_MAX:
+            raise Reject("ledger: amount too large")
+        self._add(book.longs, seller, -delivered)
+        self._add(book.longs, buyer, received)
 
     def fund_insurance(self, sender: str, token: str, amount: int) -> None:
         """`sender` gives `amount` of its free `token` to the insurance fund, for good."""

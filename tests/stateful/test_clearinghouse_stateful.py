@@ -8,11 +8,12 @@ is kept, the custody check now adds the insurance fund.
 Each example creates one to five series (calls and puts, several strikes, one or two expiries)
 on products whose collateral has 6, 8 or 18 decimals, then runs up to the profile's step count
 of actions: deposits, withdrawals, writing (to oneself or another actor), ERC-1155 transfers of
-longs, burns, gifts to the insurance fund, spot reports, time moving to and past expiry, expiry
-prices reported, disputed and finalised, redeems and settles one by one or in a keeper's
-batches, and dust sweeps. Every action
-is also tried where it must fail (too much, too early, nothing there): the model names the revert
-reason the contract must give, and the comparison after the step shows that nothing changed.
+longs, burns, trades (a signed order filled in whole or in part: premium and fees, sell to
+open, delivery, buy to close), gifts to the insurance fund, spot reports, time moving to and
+past expiry, expiry prices reported, disputed and finalised, redeems and settles one by one or
+in a keeper's batches, and dust sweeps. Every action is also tried where it must fail (too
+much, too early, nothing there): the model names the revert reason the contract must give, and
+the comparison after the step shows that nothing changed.
 
 After every step the whole state (free collateral, wallets, positions, longs, series state,
 supply, oracle prices, the clock) must equal the model's, and the invariants in `check_state`
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boa
@@ -46,10 +48,24 @@ from hypothesis.stateful import (
 
 from strikeline import ids, units
 from strikeline.oracle_reports import ordered, sign_expiry, sign_spot
+from strikeline.orders import Domain
 from strikeline.units import DAY, MAX_STRIKE, UNIT
 
-from .conftest import ACTORS, ORACLE, PRODUCTS, TOKENS, TRADERS, World
+from .conftest import (
+    ACTORS,
+    MAKER_FEE_BPS,
+    ORACLE,
+    PRODUCTS,
+    TAKER_FEE_BPS,
+    TOKENS,
+    TRADERS,
+    World,
+)
 from .model import Model, Reject, SeriesSpec, Snapshot
+
+# the v2 order type of the Ledger unit tests
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "v2" / "ledger"))
+from ledger_orders import ZERO, Order  # noqa: E402
 
 MAX_SERIES = 5
 BPS = 10_000
@@ -84,6 +100,11 @@ top_ups = st.integers(0, 3).map(bool)
 # one batch in ten passes a holder or writer list one short
 mismatches = st.integers(0, 9).map(lambda n: n == 0)
 WARPS = ("by", "before_expiry", "expiry", "locking", "final")
+# premiums in hundredths of a quote token per contract (0 and dust-sized ones among them)
+price_levels_quote = st.one_of(
+    st.sampled_from([0, 1, 7, 150, 10_000, 300_000]), st.integers(0, 10**6)
+)
+FAR = 2**40  # an order deadline far in the future
 
 
 def revert_reason(function: Any, *args: Any, sender: str, quiet: list[Any]) -> str:
@@ -280,6 +301,8 @@ class ClearinghouseMachine(RuleBasedStateMachine):
         self.series_ids: list[int] = []
         self.expiries: list[int] = []
         self.assets: list[tuple[str, int]] = []
+        self.nonces: dict[str, int] = {}
+        self.domain = Domain(world.chain_id(), world.ledger.address)
 
     # ------------------------------------------------------------------ helpers
 
@@ -587,6 +610,97 @@ class ClearinghouseMachine(RuleBasedStateMachine):
         if released and short and released * short.amount != short.collateral * amount:
             note("partial burn rounded")
 
+    @rule(
+        maker=traders,
+        other=st.integers(1, len(TRADERS) - 1),
+        series=series_index,
+        amount=option_amounts,
+        level=price_levels_quote,
+        maker_sells=st.booleans(),
+        partial=st.booleans(),
+        top_up=top_ups,
+    )
+    def trade(
+        self,
+        maker: str,
+        other: int,
+        series: int,
+        amount: int,
+        level: int,
+        maker_sells: bool,
+        partial: bool,
+        top_up: bool,
+    ) -> None:
+        """A trader signs a fresh order and another fills it directly (in whole or in part):
+        the premium and both fees move in the quote token, the seller delivers the longs it
+        holds and writes the rest, the buyer's longs close its own short first. Three fills
+        in four top up both sides with exactly what they lack first."""
+        taker = TRADERS[(TRADERS.index(maker) + other) % len(TRADERS)]
+        sid = self._sid(series)
+        book = self.model.series[sid]
+        spec = book.spec
+        price = level * self.model.unit(spec.quote) // 100
+        order = Order(
+            maker=self._addr(maker),
+            sender=ZERO,
+            series_id=sid,
+            is_buy=not maker_sells,
+            amount=amount * 2 if partial else amount,
+            limit_price=price,
+            max_fee=10**40,
+            nonce=self._next_nonce(maker),
+            deadline=FAR,
+        )
+        signed = order.sign(self.world.keys[maker], self.domain)
+        buyer, seller = (taker, maker) if maker_sells else (maker, taker)
+        notional = amount * price
+        maker_fee = Model.fee(notional, MAKER_FEE_BPS)
+        taker_fee = Model.fee(notional, TAKER_FEE_BPS)
+        buyer_fee, seller_fee = (taker_fee, maker_fee) if maker_sells else (maker_fee, taker_fee)
+        if top_up and self.model.now < spec.expiry:
+            debit = notional // UNIT + buyer_fee + (1 if notional % UNIT else 0)
+            self._top_up(buyer, spec.quote, debit)
+            written = amount - min(book.longs.get(seller, 0), amount)
+            short = book.shorts[seller].amount if seller in book.shorts else 0
+            need = units.full_collateral(
+                spec.is_put, book.unit, spec.strike, short + written
+            ) - units.full_collateral(spec.is_put, book.unit, spec.strike, short)
+            self._top_up(seller, spec.collateral, need)
+        before = (book.longs.get(seller, 0), book.shorts.get(buyer))
+        remaining = self._apply(
+            lambda m: m.fill(
+                buyer, seller, sid, order.amount, amount, price, buyer_fee, seller_fee
+            ),
+            self.world.ledger.fill,
+            order.as_tuple(),
+            signed.signature,
+            amount,
+            2**256 - 1,
+            sender=self._addr(taker),
+        )
+        if remaining is None:
+            return
+        # the order filled no more than its amount, and records exactly what is left
+        filled = self.world.ledger.partial_fills(signed.hash)
+        assert filled == (order.amount - remaining if remaining else 0)
+        assert self.world.ledger.nonce_used(order.maker, order.nonce)
+        if before[0] < amount:
+            note("trade wrote (sell to open)")
+        if before[1] is not None:
+            note("trade closed the buyer's short")
+
+    def _top_up(self, actor: str, token: str, need: int) -> None:
+        """Mint and deposit what `actor`'s free `token` lacks of `need`."""
+        short = need - self.model.free.get((actor, token), 0)
+        if short > 0:
+            self._mint(actor, token, short)
+            self._deposit(actor, token, short, actor)
+
+    def _next_nonce(self, maker: str) -> int:
+        """A fresh nonce for `maker`: every order is new."""
+        self.nonces[maker] = self.nonces.get(maker, -1) + 1
+        return self.nonces[maker]
+
     @rule(sender=anyone, token=token_names, share=shares)
     def fund_insurance(self, sender: str, token: str, share: int) -> None:
         """Anyone gives a share of its free collateral to the insurance fund (sometimes none,
@@ -871,10 +985,12 @@ class ClearinghouseMachine(RuleBasedStateMachine):
                 note("series fully settled")
 
     def _check_no_gain(self, chain: Snapshot) -> None:
-        """Invariant 4: nobody ends with more than it put in plus what it was owed. Per actor
-        and token, withdrawn + free + the collateral behind its open shorts + what it gave the
-        insurance fund = deposits + payouts (+ dust) - obligations settled, which is at most
-        deposits + payouts (+ dust)."""
+        """Invariant 4: nobody ends with more than it put in plus what it was owed, and
+        premium and fees only move between accounts. Per actor and token, withdrawn + free +
+        the collateral behind its open shorts + what it gave the insurance fund = deposits +
+        payouts + premiums and fees received (+ dust) - obligations settled - premiums and fees
+        paid, which is at most deposits + payouts + premiums and fees received (+ dust); what
+        buyers paid equals what sellers and the fee recipient received."""
         model = self.model
         for a in ACTORS:
             for t in TOKENS:
@@ -891,8 +1007,13 @@ class ClearinghouseMachine(RuleBasedStateMachine):
                     + model.insured.get(key, 0)
                 )
                 owed = model.owed(a, t)
-                assert has == owed - model.obligations.get(key, 0), f"{key}: value not conserved"
+                spent = model.obligations.get(key, 0) + model.traded_out.get(key, 0)
+                assert has == owed - spent, f"{key}: value not conserved"
                 assert has <= owed, f"{key}: ends with more than it put in plus what it was owed"
+        for t in TOKENS:
+            paid = sum(v for (_, tok), v in model.traded_out.items() if tok == t)
+            received = sum(v for (_, tok), v in model.traded_in.items() if tok == t)
+            assert paid == received, f"{t}: premium and fees not conserved"
 
     # ------------------------------------------------------------------ teardown
 
