@@ -1,11 +1,12 @@
 """Strikeline's relayer: the off-chain order book that matches EIP-712 signed orders and settles
 the matches on chain (DESIGN.md "Relayer", docs/relayer.md).
 
-Built so far, independent of the contract layout: the book and matcher (`relayer.book`), the
-reservation of makers' funds across unconfirmed matches (`relayer.reservations`), the durable
-journal on SQLite or PostgreSQL (`relayer.journal`, `relayer.events`) and the engine that ties
-them together (`relayer.engine`). The HTTP gateway, the submitter and the chain follower plug into
-`relayer.engine.Engine`.
+The book and matcher (`relayer.book`), the reservation of makers' funds across unconfirmed
+matches (`relayer.reservations`), the durable journal on SQLite or PostgreSQL (`relayer.journal`,
+`relayer.events`) and the engine that ties them together (`relayer.engine`); around it the HTTP
+and WebSocket gateway (`relayer.gateway`), the submitter (`relayer.submitter`, through
+`strikeline.txmanager`), the chain follower (`relayer.follower`), settings (`relayer.settings`)
+and the process that runs them all (`relayer.service`, `python -m relayer`).
 """
 
 from relayer.book import Book, MatchIds

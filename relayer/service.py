@@ -233,8 +233,22 @@ class Relayer:
         self.metrics.chain_lag.set(max(0, self.chain.head_block - self.follower.scanned))
         await self.worker.call(self.engine.expire, self.chain.now())
 
+        def depth() -> list[tuple[str, int, int]]:
+            return [
+                (self.chain.instruments[sid].name, b.bids_count(), b.asks_count())
+                for sid, b in self.engine.books.items()
+                if sid in self.chain.instruments
+            ]
+
+        for name, bids, asks in await self.worker.call(depth):
+            self.metrics.depth.labels(name, "bid").set(bids)
+            self.metrics.depth.labels(name, "ask").set(asks)
+
     async def _submit_step(self) -> None:
+        sent = self.submitter.sent_batches
         await self.submitter.step()
+        if self.submitter.sent_batches > sent:
+            self.metrics.batches.inc(self.submitter.sent_batches - sent)
         nonce = self.txm.next_nonce(self.signer.address)
         if nonce is not None:
             self.metrics.nonce.set(nonce)
