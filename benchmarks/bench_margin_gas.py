@@ -1,20 +1,26 @@
-"""Gas of margin checks and of a liquidation on anvil, each beside a floor from its slots.
+"""Gas of the v2 MarginEngine on anvil: margined writes, margin checks, a liquidation and
+the settlement of margined shorts, each beside a floor and v1's figure in docs/margin.md.
 
-Deploys the system as bench_core_gas.py does, plus a MarginEngine with MARGIN_ROLE, the
+Deploys the contracts-v2 system through the SDK (gas_common.deploy_system: Oracle, Ledger
+and Clearinghouse) plus a MarginEngine (`MarginEngineBinding`) holding MARGIN_ROLE, the
 docs/margin.md example parameters on the WETH/USDC put product and a fresh ETH spot. One
-writer then margins 16 put series (one product, one expiry, strikes 2,000-3,500) and the
-benchmark measures:
+writer margins 16 put series (one product, one expiry, strikes 2,000-3,500), then:
 
 - `write_margined` when it lists the writer's 1st, 8th and 16th series;
 - `remove_collateral` (a margin check that must pass) with 1, 8 and 16 series listed;
-- `liquidate` of a second writer's only short after a 20% spot drop (restores the account).
+- `liquidate` of a second writer's only short after a 20% spot drop (restores the account);
+- after expiry: `Clearinghouse.settle` of one margined short of the writer (a keeper's
+  `settle_many` does this per writer; the price already cached), and `MarginEngine.settle`
+  of the liquidated writer's short (its one listed series, the series' first touch).
 
-The floor of an action is the cost of the storage it has to touch, laid out tightly, the
-calls it has to make and the events it defines (see bench_core_gas.py for the model): for a
-margin check, per listed series its list entry, position word, terms and product id, per
-product its margin parameters and underlying, one Oracle read; then the collateral move.
-The margin maths itself (about 3.6k gas per series per requirement, docs/margin.md) is code,
-so it is not in the floor: the ratio shows how far the check is above pure storage cost.
+The floor (gas_common.Floor: EIP-2929/2200/3529 costs of the accesses, warm after the first)
+counts the storage the behaviour has to touch in a tight layout, the calls between the
+three contracts (engine -> Clearinghouse -> Ledger) and the events. For a margin check: per
+listed series its list entry, margined position word, terms and product id, per product
+its margin parameters and underlying, the Oracle's spot (one word). The series cache the
+engine keeps, the Clearinghouse's per-series margined collateral total and the margin maths
+(about 3.6k gas per series per requirement, docs/margin.md) are not in it: the ratio shows
+how far each action is above the cost of its storage.
 
 Usage: python benchmarks/bench_margin_gas.py [--explain]
 Always exits 0 once the figures are printed: a ratio is a finding, not a failure.
@@ -28,118 +34,172 @@ import time
 from typing import Any
 
 from anvil_node import start_node
-from bench_core_gas import (
-    COLD_ACCOUNT,
+from gas_common import (
+    DISPUTE_PERIOD,
+    LOCKING_PERIOD,
     MAX_UINT,
     QUORUM,
     REENTRANCY_LOCK,
     REPORTER_KEYS,
-    SLOT_CREATE,
-    SLOT_READ,
-    SLOT_UPDATE,
-    SSTORE_SET,
-    WARM_ACCESS,
     Floor,
-    deploy_core,
-    intrinsic,
-    log_cost,
+    contracts_state,
+    deploy_system,
+    input_of,
 )
 
 from strikeline import ids
-from strikeline.oracle_reports import ordered, sign_spot
+from strikeline.bindings import AuctionParams, MarginEngineBinding, MarginParams
+from strikeline.oracle_reports import ordered, sign_expiry, sign_spot
 
 ONE = 10**8
 USDC = 10**6
 SPOT = 3_000 * ONE
-PARAMS = (1_500, 5_000, 1_000, 6_000)
-AUCTION = (500, 3_000, 3_600)
+PARAMS = MarginParams(1_500, 5_000, 1_000, 6_000)
+AUCTION = AuctionParams(500, 3_000, 3_600)
 SERIES = 16
 
-# MarginUpdated(account, token, series | amount, collateral, added)
-LOG_MARGIN_UPDATED = log_cost(4, 3)
-LOG_SERIES_LISTED = log_cost(4, 0)  # SeriesListed(account, token, series)
-LOG_ERC1155_SINGLE = log_cost(4, 2)
-LOG_LIQUIDATED = log_cost(4, 8)  # Liquidated(account, liquidator, series | 8 words)
-LOG_MARGIN_LIQUIDATED = log_cost(4, 3)
-LOG_AUCTION = log_cost(3, 1)  # LiquidationStarted(account, token | started)
-LOG_CLEARED = log_cost(3, 0)
+# docs/margin.md, "Gas" (contracts v1, 2026-12-06)
+V1_DOC = {
+    "write_margined (1 series listed)": 306_640,
+    "remove_collateral (1 series listed)": 99_301,
+    "write_margined (8 series listed)": 419_355,
+    "remove_collateral (8 series listed)": 217_894,
+    "write_margined (16 series listed)": 566_082,
+    "remove_collateral (16 series listed)": 353_632,
+    "liquidate (1 series, restores)": 172_798,
+}
 
 
-def margin_reads(floor: Floor, listed: int, products: int = 1) -> Floor:
-    """What an account margin check must read for `listed` series of `products` products."""
-    floor.add(f"engine: list length + {listed} entries", (1 + listed) * SLOT_READ)
-    floor.add(f"{listed} x position word (short|flag|collateral)", listed * SLOT_READ)
-    floor.add(f"{listed} x series terms (strike|expiry)", listed * SLOT_READ)
-    floor.add(f"{listed} x series product id", listed * SLOT_READ)
-    floor.add(
-        f"{products} x margin params (1 slot) + underlying|is_put (1 slot)",
-        products * 2 * SLOT_READ,
-    )
-    floor.add(
-        "Oracle: STATICCALL (cold account) + spot price|timestamp (1 slot)",
-        COLD_ACCOUNT + SLOT_READ,
-    )
-    return floor
+def margin_reads(f: Floor, account: str, listed: list[int]) -> Floor:
+    """What a margin check of `account` must read for its `listed` series (one product)."""
+    f.read(f"list[{account}] length")
+    for s in listed:
+        f.read(f"list[{account}][{s}]")
+        f.read(f"margin position[{account}][s{s}]")
+        f.read(f"series[s{s}] terms")
+        f.read(f"series[s{s}] product id")
+    f.read("margin params[put product]")
+    f.read("product underlying|is_put")
+    f.read("Clearinghouse.oracle")
+    f.account("Oracle", "STATICCALL spot:")
+    return f.read("Oracle.spot[WETH] (price|timestamp)")
 
 
-def custody(floor: Floor) -> Floor:
-    """The engine's call into the Clearinghouse and its role check."""
-    floor.add("CALL clearinghouse (cold account) + MARGIN_ROLE slot", COLD_ACCOUNT + SLOT_READ)
-    return floor.add("reentrancy locks (engine, clearinghouse)", 2 * REENTRANCY_LOCK)
+def engine_to_clearinghouse(f: Floor) -> Floor:
+    """The engine's call into the Clearinghouse, its role check and lock."""
+    f.account("Clearinghouse", "CALL")
+    f.read("Clearinghouse.MARGIN_ROLE[engine]")
+    return f.add("Clearinghouse reentrancy lock", REENTRANCY_LOCK)
 
 
-def floor_write(data: bytes, listed: int) -> Floor:
-    """write_margined of a new series for a writer that then lists `listed` series."""
-    f = custody(intrinsic(data))
-    f.add("paused flag", SLOT_READ)
-    f.add("product word (collateral|is_put|enabled|decimals)", SLOT_READ)
-    f.add("engine: series cache (terms, product, underlying, token) zero->nonzero", 4 * SLOT_CREATE)
-    f.add("engine: new list entry + length", SSTORE_SET + SLOT_UPDATE - SLOT_READ)
-    f.add("position zero->nonzero, book (OI|collateral) zero->nonzero", 2 * SLOT_CREATE)
-    f.add("margin book zero->nonzero, free collateral nonzero->nonzero", SLOT_CREATE + SLOT_UPDATE)
-    f.add(
-        "mint: OptionToken CALL (cold) + balance zero->nonzero + supply",
-        COLD_ACCOUNT + 2 * SLOT_CREATE,
-    )
-    f.add(
-        "SeriesListed, MarginUpdated, TransferSingle",
-        LOG_SERIES_LISTED + LOG_MARGIN_UPDATED + LOG_ERC1155_SINGLE,
-    )
-    return margin_reads(f, listed)
+def floor_write(data: bytes, n: int) -> Floor:
+    """write_margined of a new series, the writer's n-th, longs to the writer itself."""
+    f = Floor.of(data).warm("MarginEngine")
+    f.read("margin params[put product]")
+    f.read("list[writer] length")
+    for s in range(1, n):
+        f.read(f"list[writer][{s}]")
+    f.write(f"list[writer][{n}]", was_zero=True)
+    f.update("list[writer] length", was_zero=n == 1)
+    f.log("SeriesListed", 4, 0)
+    engine_to_clearinghouse(f)
+    f.read(f"series[s{n}] terms")
+    f.read(f"series[s{n}] product id")
+    f.read("product word (collateral|enabled)")
+    f.account("Ledger", "STATICCALL paused:")
+    f.read("Ledger.config (paused)")
+    f.update(f"margin position[writer][s{n}]", was_zero=True)
+    f.update(f"margin book[s{n}]", was_zero=True)
+    f.log("MarginUpdated", 4, 3)
+    f.account("Ledger", "CALL")
+    f.update("Ledger.free[writer][USDC]")
+    f.update(f"Ledger.position[writer][s{n}] (longs)", was_zero=True)
+    f.account("writer", "EXTCODESIZE (receiver check):")
+    f.log("TransferSingle", 4, 2)
+    margin_reads(f, "writer", list(range(1, n + 1)))
+    f.read("auction clock[writer] (none)", zero=True)
+    return f.update("last change[writer]", was_zero=n == 1)
 
 
-def floor_remove(data: bytes, listed: int) -> Floor:
-    """remove_collateral of part of one series' collateral with `listed` series listed."""
-    f = custody(intrinsic(data))
-    f.add("product word (token check)", SLOT_READ)
-    f.add("position word, book, free collateral nonzero->nonzero", 3 * SLOT_UPDATE)
-    f.add("MarginUpdated", LOG_MARGIN_UPDATED)
-    f = margin_reads(f, listed)
-    f.add("auction clock (read)", SLOT_READ)
-    return f
+def floor_remove(data: bytes, n: int) -> Floor:
+    """remove_collateral of part of the n-th series' collateral, n series listed."""
+    f = Floor.of(data).warm("MarginEngine")
+    f.read(f"series[s{n}] product id")
+    f.read("product word (collateral|enabled)")
+    engine_to_clearinghouse(f)
+    f.read(f"series[s{n}] terms")
+    f.update(f"margin position[writer][s{n}]")
+    f.log("MarginUpdated", 4, 3)
+    f.account("Ledger", "CALL")
+    f.update("Ledger.free[writer][USDC]")
+    margin_reads(f, "writer", list(range(1, n + 1)))
+    f.read("auction clock[writer] (none)", zero=True)
+    return f.update("last change[writer]")
 
 
-def floor_liquidate(data: bytes) -> Floor:
-    """liquidate of an account's only short, restoring it; clock set and cleared in the tx."""
-    f = custody(intrinsic(data))
-    f.add(
-        "paused flag, product word, series terms on the clearinghouse (warm)",
-        SLOT_READ + 2 * WARM_ACCESS,
-    )
-    f = margin_reads(f, 1)
-    f.add(
-        "auction params (1 slot) + clock set and cleared in the tx (net)",
-        SLOT_READ + SLOT_READ + 2 * WARM_ACCESS,
-    )
-    f.add("insurance fund (read)", SLOT_READ)
-    f.add("account: position, book, margin book nonzero->nonzero", 3 * SLOT_UPDATE)
-    f.add("account free (paid out through it)", SLOT_UPDATE)
-    f.add("liquidator: position zero->nonzero, free nonzero->nonzero", SLOT_CREATE + SLOT_UPDATE)
-    f.add(
-        "Liquidated, MarginLiquidated, MarginUpdated, clock events",
-        LOG_LIQUIDATED + LOG_MARGIN_LIQUIDATED + LOG_MARGIN_UPDATED + LOG_AUCTION + LOG_CLEARED,
-    )
-    return f
+def floor_liquidate(data: bytes, s: int) -> Floor:
+    """liquidate of an account's only short, restoring it: the auction clock is set and
+    cleared in the same transaction; the liquidator takes the short with full collateral."""
+    f = Floor.of(data).warm("MarginEngine")
+    margin_reads(f, "victim", [s])
+    f.read("last change[victim]")
+    f.update("auction clock[victim]", was_zero=True)
+    f.read("Oracle.spot_updates[WETH]")
+    f.update("auction seen[victim]", was_zero=True)
+    f.read("auction params")
+    f.read("Clearinghouse.insurance[USDC]")
+    engine_to_clearinghouse(f)
+    f.update(f"margin position[victim][s{s}] (collateral out, short down)")
+    f.update(f"margin book[s{s}]")
+    f.log("MarginUpdated", 4, 3)
+    f.account("Ledger", "CALL")
+    f.update("Ledger.free[victim][USDC] (paid out of its margin)")
+    f.update("Ledger.free[victim][USDC] (paid out of its margin)")
+    f.read("Ledger.config (paused)")
+    f.update(f"Ledger.position[liquidator][s{s}] (short)", was_zero=True)
+    f.update(f"Ledger.book[s{s}] (full open interest|collateral)")
+    f.update("Ledger.free[liquidator][USDC] (collateral locked, reward paid)")
+    f.log("MarginLiquidated", 4, 3)
+    f.write("auction clock[victim]", to_zero=True)
+    f.log("LiquidationStarted", 3, 1)
+    f.log("LiquidationCleared", 3, 0)
+    return f.log("Liquidated", 4, 8)
+
+
+def settle_margined(f: Floor, writer: str, s: int, cached: bool) -> Floor:
+    """The Clearinghouse's part: a margined short whose own collateral covers it."""
+    f.account("Ledger", "STATICCALL positions:")
+    f.read(f"Ledger.position[{writer}][s{s}] (no full short)")
+    f.update(f"margin position[{writer}][s{s}]", to_zero=True)
+    f.read(f"series[s{s}] terms")
+    f.read(f"series[s{s}] product id")
+    f.read("product word (collateral|enabled)")
+    if not cached:
+        f.read("Clearinghouse.oracle")
+        f.account("Oracle", "STATICCALL expiry price:")
+        f.read("Oracle.expiry[WETH][expiry] (price|final at)")
+        f.read(f"Ledger.book[s{s}] (full open interest)")
+        f.log("SeriesSettlementPrice", 2, 2)
+    f.update(f"settlement[s{s}] (price|payout pool)", was_zero=not cached)
+    f.update(f"margin book[s{s}]")
+    f.log("Settled", 3, 4)
+    f.account("Ledger", "CALL")
+    return f.update(f"Ledger.free[{writer}][USDC] (returned)")
+
+
+def floor_settle(data: bytes, s: int) -> Floor:
+    """Clearinghouse.settle of one margined short, the series' price already cached."""
+    return settle_margined(Floor.of(data).warm("Clearinghouse"), "writer", s, cached=True)
+
+
+def floor_engine_settle(data: bytes, s: int) -> Floor:
+    """MarginEngine.settle of an account's one listed series, the series' first touch."""
+    f = Floor.of(data).warm("MarginEngine")
+    f.read(f"series[s{s}] product id")
+    f.read("list[victim] length")
+    f.read(f"list[victim][{s}]")
+    engine_to_clearinghouse(f)
+    return settle_margined(f, "victim", s, cached=False)
 
 
 def main() -> int:
@@ -152,17 +212,13 @@ def main() -> int:
 
     with start_node(accounts=8) as node:
         admin, guardian, fee_recipient, keeper, lp, writer, victim, _ = node.accounts[:8]
-        send = node.transact
-        oracle, _, ch = deploy_core(node, admin, guardian, fee_recipient)
-        usdc = node.deploy("MockERC20", "USD Coin", "USDC", 6, sender=admin)
-        weth = node.deploy("MockERC20", "Wrapped Ether", "WETH", 18, sender=admin)
-        fn = ch.functions.set_product(weth.address, usdc.address, usdc.address, True, True)
-        product = fn.call({"from": admin})
-        send(fn, admin)
-        engine = node.deploy("MarginEngine", ch.address, admin, sender=admin)
-        send(ch.functions.grantRole(ch.functions.MARGIN_ROLE().call(), engine.address), admin)
-        send(engine.functions.set_margin_params(product, PARAMS), admin)
-        send(engine.functions.set_auction_params(AUCTION), admin)
+        sys_ = deploy_system(node, admin, guardian, fee_recipient)
+        ledger, ch, usdc, weth, oracle = sys_.ledger, sys_.ch, sys_.usdc, sys_.weth, sys_.oracle
+        product = ch.set_product(weth.address, usdc.address, usdc.address, True, sender=admin)
+        engine = MarginEngineBinding.deploy(node.web3, ch.address, admin, sender=admin)
+        ch.grant_role(ch.view("MARGIN_ROLE"), engine.address, sender=admin)
+        engine.set_margin_params(product, PARAMS, sender=admin)
+        engine.set_auction_params(AUCTION, sender=admin)
 
         def push_spot(price: int) -> None:
             now = node.timestamp()
@@ -170,71 +226,102 @@ def main() -> int:
                 sign_spot(k, node.chain_id, oracle.address, weth.address, price, now)
                 for k in REPORTER_KEYS[:QUORUM]
             ]
-            send(oracle.functions.report_spot(weth.address, ordered(reports)), keeper)
+            oracle.send_fn("report_spot", keeper, asset=weth.address, reports=ordered(reports))
 
         push_spot(SPOT)
         expiry = ids.next_expiry(node.timestamp(), 7)
-        sids = []
-        for i in range(SERIES + 1):
-            fn = ch.functions.create_series(product, (2_000 + 100 * i) * ONE, expiry)
-            sids.append(fn.call())
-            send(fn, keeper)
+        sids = [
+            ch.create_series(product, (2_000 + 100 * i) * ONE, expiry, sender=keeper)
+            for i in range(SERIES + 1)
+        ]
         for who in (lp, writer, victim, keeper):
-            send(usdc.functions.mint(who, 10**15), admin)
-            send(usdc.functions.approve(ch.address, MAX_UINT), who)
-            send(ch.functions.deposit(usdc.address, 10**14, who), who)
+            usdc.mint(who, 10**15, sender=admin)
+            usdc.approve(ledger.address, MAX_UINT, sender=who)
+            ledger.deposit(usdc.address, 10**14, who, sender=who)
         # the lp opens every series so the benchmark's writes meet nonzero books
         for sid in sids:
-            send(ch.functions.write(sid, ONE, lp), lp)
+            ledger.write(sid, ONE, lp, sender=lp)
 
-        def measure(action: str, call: Any, sender: str, floor) -> None:
-            receipt = send(call, sender)
-            data = bytes(node.web3.eth.get_transaction(receipt["transactionHash"])["input"])
-            rows.append((action, receipt["gasUsed"], floor(data)))
+        def measure(action: str, receipt: Any, floor: Any) -> None:
+            rows.append((action, receipt["gasUsed"], floor(input_of(node, receipt))))
 
         for n, sid in enumerate(sids[:SERIES], start=1):
-            call = engine.functions.write_margined(sid, ONE, writer, 2_000 * USDC)
+            receipt = engine.write_margined(sid, ONE, 2_000 * USDC, writer, sender=writer)
             if n in (1, 8, 16):
                 measure(
-                    f"write_margined ({n} series listed)",
-                    call,
-                    writer,
-                    lambda d, n=n: floor_write(d, n),
+                    f"write_margined ({n} series listed)", receipt, lambda d, n=n: floor_write(d, n)
                 )
                 measure(
                     f"remove_collateral ({n} series listed)",
-                    engine.functions.remove_collateral(sid, USDC),
-                    writer,
+                    engine.remove_collateral(sid, USDC, sender=writer),
                     lambda d, n=n: floor_remove(d, n),
                 )
-            else:
-                send(call, writer)
 
         # liquidation: one put written at its initial requirement, spot down 20%
         victim_sid = sids[SERIES]
         need = 700 * USDC
         while True:
+            call = engine.fn(
+                "write_margined",
+                series_id=victim_sid,
+                amount=ONE,
+                recipient=victim,
+                collateral=need,
+            )
             try:
-                call = engine.functions.write_margined(victim_sid, ONE, victim, need)
                 call.call({"from": victim})
                 break
             except Exception:  # below initial margin: add 10 USDC and retry
                 need += 10 * USDC
-        send(engine.functions.write_margined(victim_sid, ONE, victim, need), victim)
+        engine.write_margined(victim_sid, ONE, need, victim, sender=victim)
         node.mine_at(node.timestamp() + 60)
         push_spot(SPOT * 8 // 10)
-        if not engine.functions.is_liquidatable(victim, usdc.address).call():
+        if not engine.is_liquidatable(victim, usdc.address):
             raise AssertionError("scenario not as the floor assumes: victim not liquidatable")
         measure(
             "liquidate (1 series, restores)",
-            engine.functions.liquidate(victim, usdc.address, victim_sid, 10 * ONE),
-            keeper,
-            floor_liquidate,
+            engine.liquidate(victim, usdc.address, victim_sid, 10 * ONE, sender=keeper),
+            lambda d: floor_liquidate(d, SERIES + 1),
         )
+        if engine.is_liquidatable(victim, usdc.address):
+            raise AssertionError("scenario not as the floor assumes: victim not restored")
 
-    print(f"{'action':<40} {'gasUsed':>9} {'floor':>9} {'ratio':>6}")
+        # settlement: expiry price 2,400 (every put in the money, each margined short's own
+        # collateral covers it); the lp's full short caches the 16th series' price first
+        node.mine_at(expiry + LOCKING_PERIOD)
+        reports = [
+            sign_expiry(k, node.chain_id, oracle.address, weth.address, expiry, SPOT * 8 // 10)
+            for k in REPORTER_KEYS[:QUORUM]
+        ]
+        oracle.send_fn(
+            "report_expiry", keeper, asset=weth.address, expiry=expiry, reports=ordered(reports)
+        )
+        node.mine_at(expiry + LOCKING_PERIOD + DISPUTE_PERIOD + 1)
+        last = sids[SERIES - 1]
+        ch.settle(last, lp, sender=keeper)
+        measure(
+            "settle margined short (Clearinghouse.settle, price cached)",
+            ch.settle(last, writer, sender=keeper),
+            lambda d: floor_settle(d, SERIES),
+        )
+        measure(
+            "settle margined short (MarginEngine.settle, first touch)",
+            engine.send_fn("settle", keeper, account=victim, series_id=victim_sid),
+            lambda d: floor_engine_settle(d, SERIES + 1),
+        )
+        if ch.margin_position(victim, victim_sid).short != 0:
+            raise AssertionError("scenario not as the floor assumes: victim's short unsettled")
+
+    print(contracts_state())
+    print(f"{'action':<58} {'gasUsed':>9} {'floor':>9} {'ratio':>6} {'v1 doc':>9}")
     for action, used, floor in rows:
-        print(f"{action:<40} {used:>9,} {floor.total:>9,} {used / floor.total:>5.2f}×")
+        old = V1_DOC.get(action)
+        old_text = f"{old:>9,}" if old is not None else f"{'-':>9}"
+        flag = "  MORE THAN V1" if old is not None and used > old else ""
+        print(
+            f"{action:<58} {used:>9,} {floor.total:>9,} {used / floor.total:>5.2f}x"
+            f" {old_text}{flag}"
+        )
         if args.explain:
             print(floor.explain())
     print(f"\n{time.monotonic() - started:.1f} s")
