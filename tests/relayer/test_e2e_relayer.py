@@ -259,3 +259,50 @@ def test_kill_9_mid_batch_loses_nothing_and_settles_nothing_twice(
     finally:
         proc.stop()
         c.w3.provider.make_request("evm_setAutomine", [True])
+
+
+def test_reorg_of_a_pending_fill_settles_it_once(
+    system: SimpleNamespace, database_url: str, tmp_path: Path
+) -> None:
+    """The block holding a batch is reorganised away (`anvil_reorg`) before the batch has its
+    confirmations: the transaction manager broadcasts the journaled transaction again, the
+    match settles once on the final chain and the relayer reports it filled there."""
+    c = system
+    proc = RelayerProcess(c, database_url, tmp_path, confirmations=6)
+    c.w3.provider.make_request("evm_setIntervalMining", [1])
+    try:
+        proc.start()
+        seller, buyer = new_maker(c), new_maker(c)
+        fund(c, seller, c.weth, 10**18)
+        fund(c, buyer, c.usdc, 1_000 * 10**6)
+        sell, buy = signed(c, seller, False, 21, ONE), signed(c, buyer, True, 21, ONE)
+        assert proc.post("/v1/orders", body(sell)).status_code == 201
+        assert proc.post("/v1/orders", body(buy)).status_code == 201
+
+        def mined() -> dict | None:
+            fill = order_state(proc, buy.hash)["fills"][0]
+            if not fill["txHash"]:
+                return None
+            try:
+                return c.w3.eth.get_transaction_receipt(fill["txHash"])
+            except Exception:
+                return None
+
+        receipt = wait_for(mined, 30, 0.1, "the batch mined")
+        head = c.w3.eth.block_number
+        assert order_state(proc, buy.hash)["status"] != "filled"  # not yet 6 deep
+        c.w3.provider.make_request("anvil_reorg", [head - receipt["blockNumber"] + 1, []])
+        done = wait_for(
+            lambda: (s := order_state(proc, buy.hash))["status"] == "filled" and s,
+            90,
+            what="filled",
+        )
+        fills = c.ledger.contract.events.Fill().get_logs(from_block=receipt["blockNumber"] - 1)
+        mine = [f for f in fills if bytes(f["args"]["taker_order"]) == buy.hash]
+        assert len(mine) == 1
+        assert mine[0]["blockHash"] != receipt["blockHash"]  # it was mined again, after the reorg
+        assert done["fills"][0]["block"] == mine[0]["blockNumber"]
+        assert c.ledger.balance_of(buyer.address, c.series) == ONE
+    finally:
+        proc.stop()
+        c.w3.provider.make_request("evm_setAutomine", [True])
