@@ -14,12 +14,15 @@ import argparse
 import logging
 import sys
 
-from keepers.daemon import ROLES, build_jobs, run_daemon, run_once
+from keepers.daemon import ROLES, build_jobs, gate, leader_name, run_daemon, run_once
 from keepers.errors import KeeperError
 from keepers.health import Metrics
 from keepers.runtime import boot
 from keepers.settings import load_settings
 from keepers.sources.errors import one_line
+from strikeline.leader import LeaderElection
+
+log = logging.getLogger("keepers")
 
 EXIT_BAD_SETUP = 2
 
@@ -48,15 +51,25 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - never a traceback at startup (it may quote secrets)
         print(f"strikeline-keeper: startup failed ({type(exc).__name__})", file=sys.stderr)
         return EXIT_BAD_SETUP
-    server = None
+    server = election = None
     try:
         metrics = Metrics(args.role)
         jobs = build_jobs(args.role, rt, metrics)
+        if settings.leader_url is not None:
+            election = LeaderElection(
+                settings.leader_url.get_secret_value(),
+                leader_name(args.role, rt),
+                lease=settings.leader_lease,
+            ).start()
+            if args.once and not election.wait_for_leadership(2 * settings.leader_lease):
+                log.info("standby: another instance of this keeper leads; nothing to do")
+                return 0
+            jobs = gate(jobs, election)
         if args.once:
             return run_once(rt, jobs, metrics)
         if settings.metrics_port:
             server = metrics.serve(settings.metrics_port)
-            logging.getLogger("keepers").info("health and metrics on 127.0.0.1:%d", server.port)
+            log.info("health and metrics on 127.0.0.1:%d", server.port)
         return run_daemon(rt, jobs, metrics)
     except KeeperError as exc:
         print(f"strikeline-keeper: {one_line(str(exc))}", file=sys.stderr)
@@ -64,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.close()
+        if election is not None:
+            election.stop()
         rt.close()
 
 

@@ -31,6 +31,7 @@ from keepers.reporter import Reporter
 from keepers.runtime import Runtime
 from keepers.settlement import SeriesIndex, SettlementKeeper
 from keepers.sources.errors import one_line
+from strikeline.leader import LeaderElection
 from strikeline.txmanager import OPEN
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,28 @@ def build_jobs(role: str, rt: Runtime, metrics: Metrics) -> list[Job]:
     for job in jobs:
         metrics.add_job(job.name, job.interval)
     return jobs
+
+
+STANDBY = "standby"
+
+
+def leader_name(role: str, rt: Runtime) -> str:
+    """The lock of one keeper: instances with the same role, chain and keys exclude each
+    other; keepers with other keys (another reporter) do not."""
+    keys = "+".join(k.address for k in (rt.reporter_key, rt.gas) if k is not None)
+    return f"strikeline-keeper:{rt.chain_id}:{role}:{keys}"
+
+
+def gate(jobs: list[Job], election: LeaderElection) -> list[Job]:
+    """The jobs, each doing nothing (`standby`) while this instance does not lead."""
+
+    def gated(job: Job) -> Callable[[], str]:
+        def run() -> str:
+            return job.run() if election.is_leader() else STANDBY
+
+        return run
+
+    return [Job(j.name, j.interval, gated(j)) for j in jobs]
 
 
 def run_job(job: Job, metrics: Metrics) -> bool:

@@ -134,6 +134,12 @@ class KeeperSettings(BaseSettings):
     once_wait: float = Field(60.0, ge=0)
     """With `--once`: how long to wait for sent transactions to confirm before exiting."""
 
+    # high availability: instances of one keeper (same keys) elect one active instance
+    leader_url: SecretStr | None = None
+    """A `postgresql://` URL: compete for leadership (advisory lock with a heartbeat); the
+    standby runs no job until it leads. Unset: this instance always acts."""
+    leader_lease: float = Field(2.0, ge=1.0, le=60.0)
+
     # health and metrics (always bound to 127.0.0.1)
     metrics_port: int = Field(0, ge=0, le=65_535)
     """0: no HTTP server."""

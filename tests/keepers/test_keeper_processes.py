@@ -343,3 +343,36 @@ def metrics(port: int) -> bytes:
             return bytes(r.read())
     except OSError:
         return b""
+
+
+def test_a_standby_instance_takes_over_after_kill_9(node, system, tmp_path):
+    from conftest import POSTGRES_DATABASE
+
+    oracle, deployment, url = system
+    same = {"REPORTER_KEY": "anvil:7", "GAS_KEY": f"anvil:{GAS[0]}"}
+    ha = {**same, "LEADER_URL": POSTGRES_DATABASE, "LEADER_LEASE": "2"}
+    active = Keeper(keeper_env(node, deployment, url, **ha), tmp_path / "active.log")
+    wait_for(lambda: "now the leader" in active.output(), 30, "a leader", [active])
+    standby = Keeper(keeper_env(node, deployment, url, **ha), tmp_path / "standby.log")
+    other = Keeper(
+        keeper_env(node, deployment, url, REPORTER_KEY="anvil:8", GAS_KEY=f"anvil:{GAS[1]}"),
+        tmp_path / "other.log",
+    )
+    keepers = [active, standby, other]
+    try:
+        wait_for(lambda: len(updates(oracle)) >= 2, 60, "2 updates", keepers)
+        time.sleep(1)
+        assert "signed" not in standby.output() and "journaled" not in standby.output()
+        active.proc.kill()
+        active.proc.wait(10)
+        killed_at = time.monotonic()
+        wait_for(lambda: "now the leader" in standby.output(), 30, "takeover", keepers)
+        takeover = time.monotonic() - killed_at
+        before = len(updates(oracle))
+        wait_for(lambda: len(updates(oracle)) >= before + 2, 60, "updates after takeover", keepers)
+        assert "signed" in standby.output()
+    finally:
+        codes = [k.stop() for k in (standby, other)]
+    assert codes == [0, 0]
+    assert takeover < 5, takeover  # the lock passes when the killed session's socket closes
+    journal_is_gapless(url, oracle)
