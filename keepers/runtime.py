@@ -141,6 +141,7 @@ def boot(settings: KeeperSettings) -> Runtime:
     pool = RpcPool(settings.rpc_urls, timeout=settings.rpc_timeout)
     try:
         try:
+            pool.check_heads()  # demote a lagging node before it answers anything
             node_chain = int(pool.request("eth_chainId"), 16)
         except RpcError as exc:
             raise KeeperError(f"RPC: cannot read the chain id: {exc}") from None

@@ -376,3 +376,52 @@ def test_a_standby_instance_takes_over_after_kill_9(node, system, tmp_path):
     assert codes == [0, 0]
     assert takeover < 5, takeover  # the lock passes when the killed session's socket closes
     journal_is_gapless(url, oracle)
+
+
+def test_flaky_rpc_and_a_stale_primary_every_due_update_within_3_blocks(node, system, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "txm_faults", repo_root() / "tests" / "txmanager" / "faults.py"
+    )
+    faults = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(faults)
+    oracle, deployment, url = system
+    with start_anvil() as stale:  # the primary: a node far behind (a fresh chain, same id)
+        flaky = faults.FlakyProxy(node.url, failure_rate=0.3, hang=2.0, seed=3)
+        urls = ",".join([stale.url, flaky.url, node.url])
+        keepers = [
+            Keeper(
+                keeper_env(
+                    node,
+                    deployment,
+                    url,
+                    RPC_URLS=urls,
+                    RPC_TIMEOUT="0.3",
+                    REPORTER_KEY=f"anvil:{r}",
+                    GAS_KEY=f"anvil:{g}",
+                ),
+                tmp_path / f"flaky-{r}.log",
+            )
+            for r, g in ((7, GAS[0]), (8, GAS[1]))
+        ]
+        try:
+            wait_for(lambda: len(updates(oracle)) >= 6, 90, "6 updates", keepers)
+        finally:
+            codes = [k.stop() for k in keepers]
+            flaky.stop()
+        assert codes == [0, 0]
+        blocks = [
+            oracle.w3.eth.get_block(e["blockNumber"])["timestamp"]
+            for e in oracle.contract.events.SpotUpdated().get_logs(from_block=0)
+        ]
+        gaps = [b - a for a, b in zip(blocks, blocks[1:], strict=False)]
+        # heartbeat 5 s; one block a second: each update within 3 blocks of its due time
+        assert max(gaps) <= 5 + 3, gaps
+        faulted = sum(n for kind, n in flaky.counts.items() if kind != "forwarded")
+        assert faulted >= 10, flaky.counts
+        for g in GAS[:2]:
+            from oracle_system import anvil_address
+
+            assert stale.request("eth_getTransactionCount", [anvil_address(g), "latest"]) == "0x0"
+    journal_is_gapless(url, oracle)
