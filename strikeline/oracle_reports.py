@@ -3,6 +3,10 @@
 Domain: name "Strikeline Oracle", version "1", chainId, the Oracle's address.
 Types: SpotReport(address asset,uint256 price,uint256 timestamp) and
 ExpiryReport(address asset,uint256 expiry,uint256 price).
+
+The Oracle keeps every reporter's latest report and takes the median over all stored fresh
+ones (docs/security.md, issue 10), so a report may be relayed alone and by anyone; a batch
+needs no particular order (`ordered` still sorts, which is harmless).
 """
 
 from __future__ import annotations
@@ -102,5 +106,5 @@ def sign_expiry(
 
 
 def ordered(reports: list[SignedReport]) -> list[tuple[int, int, bytes]]:
-    """Reports sorted by signer address, as the Oracle requires, as contract tuples."""
+    """Reports sorted by signer address (a stable order; the Oracle accepts any), as tuples."""
     return [r.as_tuple() for r in sorted(reports, key=lambda r: int(r.signer, 16))]
