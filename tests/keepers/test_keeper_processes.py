@@ -425,3 +425,59 @@ def test_flaky_rpc_and_a_stale_primary_every_due_update_within_3_blocks(node, sy
 
             assert stale.request("eth_getTransactionCount", [anvil_address(g), "latest"]) == "0x0"
     journal_is_gapless(url, oracle)
+
+
+def test_secrets_never_reach_logs_health_or_metrics(node, system, tmp_path, postgres_url):
+    oracle, deployment, _ = system
+    reporter_key, gas_key = bytes([0x61]) * 32, bytes([0x62]) * 32
+    secrets = {
+        "reporter passphrase": "rp-" + PASSPHRASE,
+        "gas passphrase": "gp-" + PASSPHRASE,
+        "reporter key": reporter_key.hex(),
+        "gas key": gas_key.hex(),
+        "database password": "dbpw-5ec7e7",
+        "rpc api key": "apikey-9c1d0f",
+    }
+    for name, key in (("reporter", reporter_key), ("gas", gas_key)):
+        passphrase = secrets[f"{name} passphrase"]
+        (tmp_path / f"{name}.json").write_text(
+            json.dumps(Account.encrypt(key, passphrase, kdf="pbkdf2", iterations=1000))
+        )
+    secret_dir = tmp_path / "secrets"
+    secret_dir.mkdir()
+    (secret_dir / "STRIKELINE_KEEPER_REPORTER_PASSPHRASE").write_text(
+        secrets["reporter passphrase"]
+    )
+    (secret_dir / "STRIKELINE_KEEPER_GAS_PASSPHRASE").write_text(secrets["gas passphrase"])
+    gas_address = Account.from_key(gas_key).address
+    node.request("anvil_setBalance", [gas_address, hex(10**20)])
+    oracle.grant_reporter(Account.from_key(reporter_key).address)
+    database = postgres_url.replace("postgres@", f"postgres:{secrets['database password']}@")
+    port = free_port()
+    env = keeper_env(
+        node,
+        deployment,
+        database,
+        RPC_URLS=f"{node.url}/?key={secrets['rpc api key']}",
+        REPORTER_KEY=str(tmp_path / "reporter.json"),
+        GAS_KEY=str(tmp_path / "gas.json"),
+        SECRETS_DIR=str(secret_dir),
+        METRICS_PORT=str(port),
+        RELAY_WAIT="0",  # relay its lone report at once (quorum 2: stored, no price yet)
+        SOURCES=f"simulated:42:300000000000:1,coinbase:ETH/USD@http://127.0.0.1:{free_port()}",
+    )
+    keeper = Keeper(env, tmp_path / "secrets.log", "--log-level", "DEBUG")
+    try:
+        accepted = oracle.contract.events.SpotReportAccepted()
+        wait_for(lambda: accepted.get_logs(from_block=0), 60, "the report relayed", [keeper])
+        health = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()
+        scraped = metrics(port)
+    finally:
+        assert keeper.stop() == 0
+    out = keeper.output()
+    assert "price source coinbase:ETH-USD failed" in out  # a failing source's line, URL-free
+    for name, secret in secrets.items():
+        for where, text in (("log", out), ("/healthz", health), ("/metrics", scraped)):
+            blob = text if isinstance(text, str) else text.decode()
+            assert secret not in blob, f"the {name} appears in the {where}"
+    assert "***" in out  # the database URL is logged with its password redacted
