@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from fake_exchanges import rate_limited
 from oracle_system import ASSET, START_PRICE, deploy_oracle, keeper_env
 
 from keepers.board import Kind, Outcome, SpotSubmitter, read_oracle
@@ -34,8 +35,8 @@ def system(node, tmp_path, monkeypatch, keeper_db_url):
     url = keeper_db_url
     runtimes = []
 
-    def runtime(reporter: int | None, gas: int | None, database_url: str = url):
-        extra = {}
+    def runtime(reporter: int | None, gas: int | None, database_url: str = url, **more: str):
+        extra = dict(more)
         if reporter is not None:
             extra["REPORTER_KEY"] = f"anvil:{reporter}"
         if gas is not None:
@@ -208,3 +209,26 @@ def test_an_unmined_submission_is_in_flight_not_sent_again(node, system):
     settle(a)
     assert read_oracle(a.oracle, ASSET).price == START_PRICE
     assert step(a, sa) is Outcome.NOTHING
+
+
+@pytest.mark.parametrize(
+    ("setup", "line"),
+    [
+        (lambda cb, kr: cb.prices.update({"ETH-USD": "3160.00"}), "no report (disagreement)"),
+        (lambda cb, kr: setattr(cb, "data_time", 1_000_000), "no report (too_few_fresh)"),
+        (lambda cb, kr: setattr(cb, "next", rate_limited("30")), "no report (too_few_fresh)"),
+    ],
+    ids=["disagree", "stale", "rate-limited"],
+)
+def test_sources_that_disagree_are_stale_or_rate_limit_give_no_report(
+    node, system, coinbase, kraken, caplog, setup, line
+):
+    (cb, cb_url), (kr, kr_url) = coinbase, kraken
+    setup(cb, kr)
+    rt = system(
+        7, None, SOURCES=f"coinbase:ETH/USD@{cb_url},kraken:ETH/USD@{kr_url}", MIN_SOURCES="2"
+    )
+    with caplog.at_level("INFO"):
+        assert step(rt, reporter_of(rt)) is Outcome.REFUSED
+    assert line in caplog.text
+    assert rt.board.spot_reports(ASSET, 0) == []
