@@ -72,6 +72,31 @@ async def fire(
     return time.perf_counter() - started, latencies, statuses
 
 
+def settle_figures(c, proc: RelayerProcess, first_block: int, expected: int) -> None:
+    """Wait until every match is confirmed; print confirmed matches/s and gas per match."""
+    c.w3.provider.make_request("evm_setIntervalMining", [1])
+    started = time.perf_counter()
+    health: dict = {}
+    while time.perf_counter() - started < 600:
+        health = proc.get("/v1/health").json()
+        if health["matchesConfirmed"] + health["matchesReverted"] >= expected:
+            break
+        time.sleep(0.5)
+    took = time.perf_counter() - started
+    gas = txs = 0
+    for number in range(first_block, c.w3.eth.block_number + 1):
+        block = c.w3.eth.get_block(number, full_transactions=True)
+        for tx in block["transactions"]:
+            if tx["from"] == c.relayer:
+                gas += c.w3.eth.get_transaction_receipt(tx["hash"])["gasUsed"]
+                txs += 1
+    done = health["matchesConfirmed"]
+    print(f"settlement: {done} matches confirmed ({health['matchesReverted']} reverted)")
+    print(f"  {done / took:,.0f} matches/s after intake ended, 1 s blocks, 2 confirmations")
+    if done:
+        print(f"  {txs} match_orders transactions, {gas / done:,.0f} gas per match")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=20_000)
@@ -120,7 +145,10 @@ def main() -> None:
         try:
             warm = requests[:200]
             asyncio.run(fire(proc.port, warm, 8))  # funds cache and connections warm
+            first_block = c.w3.eth.block_number
             elapsed, lat, statuses = asyncio.run(fire(proc.port, requests[200:], args.connections))
+            if args.cross:
+                settle_figures(c, proc, first_block, expected=args.orders // 2)
         finally:
             if args.profile:
                 proc.terminate()

@@ -195,6 +195,8 @@ class Relayer:
         return {
             "pendingMatches": self.submitter.pending_count(),
             "batchesSent": self.submitter.sent_batches,
+            "matchesConfirmed": self.submitter.confirmed,
+            "matchesReverted": self.submitter.reverted,
             "followerBlock": self.follower.scanned,
         }
 
