@@ -236,4 +236,35 @@ class LiquidationKeeper:
                     return Outcome.IN_FLIGHT
                 if intent.status.value == "confirmed":
                     break  # this price update already liquidated this series: try the next
-        return Outcome.NOTHING
+        return self._keep_clock(health, block)
+
+    def _keep_clock(self, health: Health, block: int) -> Outcome:
+        """Nothing worth taking yet: keep the account's auction clock running, so its
+        discount grows (the engine restarts a clock that missed a price update), once per
+        update of the Oracle's spot prices."""
+        updates = [
+            int(self.oracle.contract.functions.spot(a).call(block_identifier=block)[1])
+            for a in self._assets(health, block)
+        ]
+        stamp = max(updates, default=0)
+        key = (
+            f"auction:{self.chain_id}:{self.engine.address}:{health.account}:{health.token}:{stamp}"
+        )
+        if self.txm.intent(key) is not None:
+            return Outcome.NOTHING
+        call = self.engine.fn("start_liquidation", account=health.account, token=health.token)
+        try:
+            self.txm.submit_call(key, self.gas, call)
+        except SimulationFailed as exc:
+            log.info("auction of %s: not started (%s)", health.account, exc.reason)
+            return Outcome.NOTHING
+        except IdempotencyConflict:
+            return Outcome.IN_FLIGHT
+        log.info("auction of %s in %s: clock kept running", health.account, health.token)
+        return Outcome.SUBMITTED
+
+    def _assets(self, health: Health, block: int) -> set[str]:
+        series_ids = self.engine.contract.functions.margined_series(
+            health.account, health.token
+        ).call(block_identifier=block)
+        return {self.ch.product(self.ch.series(sid).product_id).underlying for sid in series_ids}

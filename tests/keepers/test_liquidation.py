@@ -182,5 +182,11 @@ def test_a_reward_below_the_floor_waits(system):
     warp(s.node.request, int(s.w3.eth.get_block("latest")["timestamp"]) + 60)
     s.push(SPOT * 3 // 4)
     assert s.engine.is_liquidatable(s.risky, s.usdc.address)
+    assert s.engine.view("auction_start", account=s.risky, token=s.usdc.address) == 0
+    # nothing worth taking at the floor: the auction clock is started instead, once
+    assert floor.step() == "submitted"
+    confirm(rt)
+    assert s.engine.view("auction_start", account=s.risky, token=s.usdc.address) > 0
     assert floor.step() == "nothing_to_do"
-    assert liquidated(s) == [] and rt.txm.intents() == []
+    assert liquidated(s) == []
+    assert [i.key.split(":")[0] for i in rt.txm.intents()] == ["auction"]
