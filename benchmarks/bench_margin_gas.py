@@ -22,7 +22,9 @@ engine keeps, the Clearinghouse's per-series margined collateral total and the m
 (about 3.6k gas per series per requirement, docs/margin.md) are not in it: the ratio shows
 how far each action is above the cost of its storage.
 
-Usage: python benchmarks/bench_margin_gas.py [--explain]
+Usage: python benchmarks/bench_margin_gas.py [--explain] [--breakdown]
+  --explain    print every floor as its itemised sum
+  --breakdown  trace every measured transaction and print its gas per contract and opcode class
 Always exits 0 once the figures are printed: a ratio is a finding, not a failure.
 """
 
@@ -45,6 +47,7 @@ from gas_common import (
     contracts_state,
     deploy_system,
     input_of,
+    print_breakdown,
 )
 
 from strikeline import ids
@@ -206,16 +209,19 @@ def main() -> int:
     """Deploy, run the scenario, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--explain", action="store_true", help="print each floor's items")
+    parser.add_argument("--breakdown", action="store_true", help="trace and attribute gas")
     args = parser.parse_args()
     started = time.monotonic()
     rows: list[tuple[str, int, Floor]] = []
+    receipts: list[Any] = []
 
-    with start_node(accounts=8) as node:
+    with start_node(accounts=8, steps_tracing=args.breakdown) as node:
         admin, guardian, fee_recipient, keeper, lp, writer, victim, _ = node.accounts[:8]
         sys_ = deploy_system(node, admin, guardian, fee_recipient)
         ledger, ch, usdc, weth, oracle = sys_.ledger, sys_.ch, sys_.usdc, sys_.weth, sys_.oracle
         product = ch.set_product(weth.address, usdc.address, usdc.address, True, sender=admin)
         engine = MarginEngineBinding.deploy(node.web3, ch.address, admin, sender=admin)
+        sys_.engine = engine
         ch.grant_role(ch.view("MARGIN_ROLE"), engine.address, sender=admin)
         engine.set_margin_params(product, PARAMS, sender=admin)
         engine.set_auction_params(AUCTION, sender=admin)
@@ -244,6 +250,7 @@ def main() -> int:
 
         def measure(action: str, receipt: Any, floor: Any) -> None:
             rows.append((action, receipt["gasUsed"], floor(input_of(node, receipt))))
+            receipts.append(receipt)
 
         for n, sid in enumerate(sids[:SERIES], start=1):
             receipt = engine.write_margined(sid, ONE, 2_000 * USDC, writer, sender=writer)
@@ -311,6 +318,10 @@ def main() -> int:
         )
         if ch.margin_position(victim, victim_sid).short != 0:
             raise AssertionError("scenario not as the floor assumes: victim's short unsettled")
+        if args.breakdown:
+            print("per contract and opcode class (own cost; CALL excludes the callee):")
+            for (action, _, _), receipt in zip(rows, receipts, strict=True):
+                print_breakdown(action, receipt, node, sys_.names())
 
     print(contracts_state())
     print(f"{'action':<58} {'gasUsed':>9} {'floor':>9} {'ratio':>6} {'v1 doc':>9}")
