@@ -1,37 +1,43 @@
-"""Margined writers, top-ups, removals, spot jumps, liquidations, expiry and settlement.
+"""Margined writers, top-ups, removals, burns, spot jumps, liquidations, expiry and settlement
+on the v2 system (Ledger, Clearinghouse, MarginEngine, Oracle).
 
-One system with a MarginEngine is deployed per test; every example runs in its own
-anchored state. Three writers margin shorts of a call (WETH collateral) and two puts (USDC
-collateral, two expiries) for a holder; a keeper liquidates and funds the insurance fund.
-Spot moves by up to ±50% at a time (the Oracle's band in the fixtures) and time passes,
-with the spot reported again so that it is always fresh. The two expiries are reached,
-finalised at spot, and everyone is settled and redeemed.
+One v2 system is deployed per test (the fixtures of tests/unit/v2/conftest.py, loaded by
+path); every example runs in its own anchored state. Three writers margin shorts of a call
+(WETH collateral) and two puts (USDC collateral, two expiries) for a holder or themselves;
+a keeper liquidates and funds the insurance fund. Spot moves by up to ±50% at a time and
+time passes (by up to a day, so expiries can pass unsettled), with the spot reported again.
+The expiries are finalised at spot and everyone is settled (margined writers through
+`MarginEngine.settle`) and redeemed.
 
 After every step:
 
-- solvency, per token: the Clearinghouse holds exactly everyone's free collateral, plus
-  every series' collateral and payout pool, plus the insurance fund and margin reserves;
-- every margined account's `account_margin` and `is_liquidatable` agree with the `risk`
-  mirror over its live shorts at the current spot;
-- no account below maintenance is stuck: a liquidation of one of its live shorts by the
-  keeper succeeds (tried in an anchored state that is then discarded);
+- custody, per token: the Ledger holds exactly every free balance, margin reserve, the
+  insurance fund and every series' collateral and payout pool (`System.custody`);
+- the margin mirror: every margined account's `account_margin` and `is_liquidatable`
+  equal the `strikeline.risk` mirror over its live shorts at the current spot;
+- nobody is stuck: an account below maintenance is liquidated by the keeper on a price newer
+  than its last change (tried in an anchored state that is then discarded);
+- issue 10 (High): every expired-but-unsettled margined short is covered by what its writer
+  cannot withdraw: while one is pending the account's free margin is 0 and its locked margin
+  (reserve plus every listed short's collateral) never falls, except by a liquidation or a
+  settlement;
 
-and each liquidation returns exactly what the mirror computes, pays the liquidator no
-more than the base plus the reward, with the reward at most `max_bps` of the maintenance
-requirement of what it took over.
+and each liquidation returns exactly what the mirror computes (the auction clock as the
+engine's rule says, the dust floor included), pays the liquidator no more than the base plus
+the reward, with the reward at most `max_bps` of the maintenance of what it took over.
 
-Runs: 50 examples of 30 steps under the ci profile (its own settings: each step reads the
-Oracle for every account), 200 nightly.
+Runs: 50 examples of 30 steps under the ci profile, 200 nightly (MARGIN_EXAMPLES overrides).
 """
 
 from __future__ import annotations
 
-import functools
+import importlib.util
 import os
 from dataclasses import astuple
 from pathlib import Path
 
 import boa
+import pytest
 from boa.contracts.base_evm_contract import BoaError
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
@@ -45,14 +51,12 @@ from hypothesis.stateful import (
 
 from strikeline import risk
 
-CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+ROOT = Path(__file__).resolve().parents[2]
+CONTRACTS = ROOT / "contracts"
 UNIT = 10**8
 USDC = 10**6
 WETH = 10**18
-PARAMS = risk.MarginParams(
-    spot_shock_bps=1_500, time_shock_bps=5_000, min_bps=1_000, maintenance_bps=6_000
-)
-AUCTION = risk.AuctionParams(start_bps=500, max_bps=3_000, duration=3_600)
+MARGIN_BIT = 2**127
 EXAMPLES = (
     200
     if os.environ.get("HYPOTHESIS_PROFILE") == "nightly"
@@ -60,9 +64,29 @@ EXAMPLES = (
 )
 
 
-@functools.cache
-def _engine_deployer():
-    return boa.load_partial(str(CONTRACTS / "v1" / "MarginEngine.vy"))
+def _v2_fixtures():
+    """tests/unit/v2/conftest.py, loaded by path (a conftest is not importable as a module)."""
+    spec = importlib.util.spec_from_file_location(
+        "v2_fixtures", ROOT / "tests" / "unit" / "v2" / "conftest.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+V2 = _v2_fixtures()
+
+
+@pytest.fixture(scope="module")
+def v2_deployers():
+    test = CONTRACTS / "test"
+    return {
+        "Ledger": boa.load_partial(str(CONTRACTS / "Ledger.vy")),
+        "Clearinghouse": boa.load_partial(str(CONTRACTS / "Clearinghouse.vy")),
+        "MarginEngine": boa.load_partial(str(CONTRACTS / "MarginEngine.vy")),
+        "Oracle": boa.load_partial(str(CONTRACTS / "Oracle.vy")),
+        "MockERC20": boa.load_partial(str(test / "MockERC20.vy")),
+    }
 
 
 def _reason(error: BoaError) -> str:
@@ -70,15 +94,21 @@ def _reason(error: BoaError) -> str:
     return " ".join(str(frame) for frame in error.stack_trace)
 
 
-def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
-    s = system
-    engine = _engine_deployer().deploy(s.ch.address, s.admin)
-    with boa.env.prank(s.admin):
-        s.ch.grantRole(s.ch.MARGIN_ROLE(), engine.address)
-        for product in (s.call_product, s.put_product):
-            engine.set_margin_params(product, astuple(PARAMS))
-        engine.set_auction_params(astuple(AUCTION))
-    s.push_spot(s.weth, 3_000 * UNIT)
+def test_margin_stateful(
+    v2_deployers,
+    admin,
+    guardian,
+    disputer,
+    fee_recipient,
+    reporters,
+    writer,
+    holder,
+    keeper,
+    stranger,
+):
+    relayer = boa.env.generate_address("relayer")
+    s = V2.System(v2_deployers, admin, guardian, disputer, fee_recipient, relayer, reporters)
+    engine, params, auction = s.engine, V2.MARGIN_PARAMS, V2.AUCTION
     writers = [writer, stranger, guardian]
     # (series id, is_put, strike, token, token unit)
     series = [
@@ -90,7 +120,8 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
         s.fund(token, keeper, amount)
         for w in writers:
             s.fund(token, w, amount // 1_000)
-    actors = [*writers, holder, keeper, s.fee_recipient]
+    actors = [*writers, holder, keeper]
+    tokens = ((s.usdc, USDC), (s.weth, WETH))
 
     class Machine(RuleBasedStateMachine):
         """Margin and liquidation against the `risk` mirror (see the module docstring)."""
@@ -103,6 +134,8 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
             self.spot = 3_000 * UNIT
             self.settled: set[int] = set()
             self.steps = 0
+            # (account, token) -> locked margin at the last step while a short is pending
+            self.locked: dict[tuple[str, str], int] = {}
 
         def teardown(self):
             self._anchor.__exit__(None, None, None)
@@ -111,16 +144,17 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
         def now(self) -> int:
             return boa.env.evm.patch.timestamp
 
-        def live(self):
-            return [x for x in series if self.now() < s.ch.series(x[0])[2]]
+        def expiry(self, sid) -> int:
+            return s.ch.series(sid)[2]
 
         def positions(self, account, token):
+            """(series id, mirror position) of the account's live margined shorts in `token`."""
             out = []
             for sid, is_put, strike, tok, _unit in series:
-                if tok.address != token.address or self.now() >= s.ch.series(sid)[2]:
+                if tok.address != token.address or self.now() >= self.expiry(sid):
                     continue
-                words = s.ch.margin_words(account, token.address, [sid])[1]
-                if not words[0] & 2**127:
+                pos = s.ch.margin_positions(account, sid)
+                if pos.short == 0:
                     continue
                 out.append(
                     (
@@ -129,9 +163,9 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
                             is_put=is_put,
                             strike=strike,
                             spot=self.spot,
-                            amount=s.ch.positions(account, sid).short,
-                            time_to_expiry=s.ch.series(sid)[2] - self.now(),
-                            params=PARAMS,
+                            amount=pos.short,
+                            time_to_expiry=self.expiry(sid) - self.now(),
+                            params=params,
                         ),
                     )
                 )
@@ -139,9 +173,32 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
 
         def collateral(self, account, token):
             held = sum(
-                s.ch.positions(account, sid).collateral for sid, _ in self.positions(account, token)
+                s.ch.margin_positions(account, sid).collateral
+                for sid, _ in self.positions(account, token)
             )
             return held + s.ch.margin_reserve(account, token.address)
+
+        def pending(self, account, token) -> bool:
+            """A listed margined short of the account in `token` expired unsettled."""
+            listed = engine.margined_series(account, token.address)
+            _, words = s.ch.margin_words(account, token.address, listed)
+            return any(
+                w & MARGIN_BIT and self.now() >= self.expiry(sid)
+                for sid, w in zip(listed, words, strict=True)
+            )
+
+        def locked_margin(self, account, token) -> int:
+            listed = engine.margined_series(account, token.address)
+            reserve, words = s.ch.margin_words(account, token.address, listed)
+            return reserve + sum(w >> 128 for w in words if w & MARGIN_BIT)
+
+        def forget(self, account=None):
+            """A liquidation or settlement may lower locked margin: restart its tracking."""
+            if account is None:
+                self.locked.clear()
+            else:
+                for key in [k for k in self.locked if k[0] == account]:
+                    del self.locked[key]
 
         def expect_revert(self, call, *reasons):
             try:
@@ -158,76 +215,103 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
             x=st.integers(0, 2),
             amount=st.sampled_from([1, UNIT // 3, UNIT, 5 * UNIT]),
             share=st.sampled_from([-1, -1, -1, 0, 2_500, 10_000]),
+            to_self=st.booleans(),
         )
-        def write(self, w, x, amount, share):
-            sid, is_put, strike, token, _unit = series[x]
-            if self.now() >= s.ch.series(sid)[2]:
+        def write(self, w, x, amount, share, to_self):
+            sid, is_put, strike, token, unit = series[x]
+            if self.now() >= self.expiry(sid):
                 return
             collateral = s.ch.collateral_required(sid, amount) * share // 10_000
             if share < 0:
                 # the least the initial check accepts, from the mirror
                 mine = dict(self.positions(writers[w], token))
                 ps = [p for i, p in mine.items() if i != sid]
-                held = mine[sid].amount if sid in mine else s.ch.positions(writers[w], sid).short
+                held = mine[sid].amount if sid in mine else 0
                 ps.append(
                     risk.ShortPosition(
                         is_put=is_put,
                         strike=strike,
                         spot=self.spot,
                         amount=held + amount,
-                        time_to_expiry=s.ch.series(sid)[2] - self.now(),
-                        params=PARAMS,
+                        time_to_expiry=self.expiry(sid) - self.now(),
+                        params=params,
                     )
                 )
-                need = risk.account_requirement(_unit, ps, False)
-                need -= self.collateral(writers[w], token)
-                if sid not in mine:
-                    need -= s.ch.positions(writers[w], sid).collateral
+                need = risk.account_requirement(unit, ps, False) - self.collateral(
+                    writers[w], token
+                )
                 collateral = min(max(need, 0), s.ch.collateral_required(sid, amount))
+            recipient = writers[w] if to_self else holder
             with boa.env.prank(writers[w]):
                 ok = self.expect_revert(
-                    lambda: engine.write_margined(sid, amount, holder, collateral),
+                    lambda: engine.write_margined(sid, amount, recipient, collateral),
                     "engine: below initial margin",
+                    "engine: settlement pending",
                     "insufficient free collateral",
                 )
+            if ok:
+                assert not self.pending(writers[w], token)
             event("write", f"{'minimal' if share < 0 else share} {'ok' if ok else 'refused'}")
 
         @rule(w=st.integers(0, 2), x=st.integers(0, 2), share=st.sampled_from([100, 1_000, 5_000]))
         def top_up(self, w, x, share):
-            sid, _, _, token, _ = series[x]
-            if self.now() >= s.ch.series(sid)[2] or not s.ch.positions(writers[w], sid).short:
+            sid = series[x][0]
+            short = s.ch.margin_positions(writers[w], sid).short
+            if self.now() >= self.expiry(sid) or not short:
                 return
-            short = s.ch.positions(writers[w], sid).short
             amount = max(1, s.ch.collateral_required(sid, short) * share // 10_000)
             with boa.env.prank(writers[w]):
                 self.expect_revert(
                     lambda: engine.add_collateral(sid, amount),
-                    "clearinghouse: not margined",
                     "insufficient free collateral",
                 )
 
         @rule(w=st.integers(0, 2), x=st.integers(0, 2), share=st.sampled_from([100, 2_000, 10_000]))
         def remove(self, w, x, share):
-            sid, _, _, token, _ = series[x]
-            held = s.ch.positions(writers[w], sid).collateral
-            if self.now() >= s.ch.series(sid)[2] or held == 0:
+            sid, token = series[x][0], series[x][3]
+            held = s.ch.margin_positions(writers[w], sid).collateral
+            if self.now() >= self.expiry(sid) or held == 0:
                 return
+            pending = self.pending(writers[w], token)
             with boa.env.prank(writers[w]):
                 amount = max(1, held * share // 10_000)
-                self.expect_revert(
+                ok = self.expect_revert(
                     lambda: engine.remove_collateral(sid, amount),
                     "engine: below initial margin",
-                    "clearinghouse: not margined",
+                    "engine: settlement pending",
                 )
+            assert not (ok and pending), "margin left an account with a pending settlement"
+            event("remove", "pending" if pending else ("ok" if ok else "refused"))
+
+        @rule(
+            w=st.integers(0, 2), token_index=st.integers(0, 1), share=st.sampled_from([1, 10_000])
+        )
+        def release(self, w, token_index, share):
+            token = tokens[token_index][0]
+            reserve = s.ch.margin_reserve(writers[w], token.address)
+            if reserve == 0:
+                return
+            pending = self.pending(writers[w], token)
+            with boa.env.prank(writers[w]):
+                ok = self.expect_revert(
+                    lambda: engine.release_reserve(
+                        token.address, max(1, reserve * share // 10_000)
+                    ),
+                    "engine: below initial margin",
+                    "engine: settlement pending",
+                )
+            assert not (ok and pending), "the reserve left an account with a pending settlement"
 
         @rule(w=st.integers(0, 2), x=st.integers(0, 2), share=st.sampled_from([5_000, 10_000]))
         def burn(self, w, x, share):
             sid = series[x][0]
-            short = min(s.ch.positions(writers[w], sid).short, s.token.balanceOf(writers[w], sid))
-            if self.now() >= s.ch.series(sid)[2] or short == 0:
+            short = min(
+                s.ch.margin_positions(writers[w], sid).short, s.ledger.balanceOf(writers[w], sid)
+            )
+            if self.now() >= self.expiry(sid) or short == 0:
                 return
             with boa.env.prank(writers[w]):
-                s.ch.burn(sid, max(1, short * share // 10_000))
+                s.ch.burn_margined(sid, max(1, short * share // 10_000))
 
         @rule(
             move=st.sampled_from([-5_000, -3_000, -2_000, -500, 500, 2_000, 3_000, 5_000]),
@@ -245,7 +329,7 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
                 w, x = divmod((pick + k) % 9, 3)
                 sid, is_put, strike, token, unit = series[x]
                 account = writers[w]
-                if self.now() >= s.ch.series(sid)[2]:
+                if self.now() >= self.expiry(sid):
                     continue
                 if not engine.is_liquidatable(account, token.address):
                     continue
@@ -255,37 +339,57 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
                     break
             else:
                 return
-            started = engine.auction_start(account, token.address) or self.now()
-            discount = risk.auction_discount(self.now() - started, AUCTION)
-            c = self.collateral(account, token)
+            spot_time = s.oracle.spot(s.weth.address)[1]
+            if spot_time <= engine.last_change(account, token.address):
+                with boa.env.prank(keeper), boa.reverts("engine: price older than last change"):
+                    engine.liquidate(account, token.address, sid, cap)
+                event("liquidated", "price older than last change")
+                return
+            # the engine's auction clock: restarted unless it saw every price update since
+            started = engine.auction_start(account, token.address)
+            updates = s.oracle.spot_updates(s.weth.address)[1]
+            seen = engine.auction_seen(account, token.address)
+            if started == 0 or updates > seen + 1 or updates < seen:
+                started = self.now()
+            discount = risk.auction_discount(self.now() - started, auction)
             ps = [p for _, p in positions]
-            want = risk.liquidate(
+            args = (
                 unit,
                 mine[0],
-                c,
+                self.collateral(account, token),
                 risk.account_requirement(unit, ps, True),
                 risk.account_intrinsic(unit, ps),
                 discount,
                 cap,
                 s.ch.insurance(token.address),
             )
-            free_before = s.ch.free_collateral(keeper, token.address)
+            try:
+                want = risk.liquidate(*args)
+            except risk.MarginError as error:
+                with boa.env.prank(keeper), boa.reverts(str(error)):
+                    engine.liquidate(account, token.address, sid, cap)
+                event("liquidated", str(error))
+                return
+            free_before = s.ledger.free_collateral(keeper, token.address)
             full = s.ch.collateral_required(sid, want.amount)
             with boa.env.prank(keeper):
                 got = engine.liquidate(account, token.address, sid, cap)
+            self.forget(account)
             event("liquidated", "restored" if got.restored else "partial")
             assert tuple(got) == astuple(want)
-            paid = s.ch.free_collateral(keeper, token.address) - free_before + full
+            left = s.ch.margin_positions(account, sid).short
+            assert left == 0 or left >= risk.DUST_AMOUNT
+            paid = s.ledger.free_collateral(keeper, token.address) - free_before + full
             assert paid == want.from_account + want.from_insurance <= want.base + want.reward
             taken = risk.maintenance_requirement(
-                is_put, unit, strike, self.spot, want.amount, mine[0].time_to_expiry, PARAMS
+                is_put, unit, strike, self.spot, want.amount, mine[0].time_to_expiry, params
             )
-            assert want.reward * 10_000 <= AUCTION.max_bps * taken
+            assert want.reward * 10_000 <= auction.max_bps * taken
 
         @rule(w=st.integers(0, 2), x=st.integers(0, 2), amount=st.sampled_from([UNIT, 5 * UNIT]))
         def write_minimal(self, w, x, amount):
             """Weights writing at exactly the initial requirement, which spot moves then test."""
-            self.write(w, x, amount, -1)
+            self.write(w, x, amount, -1, False)
 
         @rule(pick=st.integers(0, 8))
         def liquidate_all(self, pick):
@@ -303,41 +407,39 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
             pending = [x for x in series if x[0] not in self.settled]
             if not pending:
                 return
-            expiry = min(s.ch.series(x[0])[2] for x in pending)
+            expiry = min(self.expiry(x[0]) for x in pending)
             s.finalise_expiry(s.weth, expiry, self.spot)
+            boa.env.time_travel(seconds=1)
             s.push_spot(s.weth, self.spot)
+            self.forget()
             for sid, *_ in series:
-                if s.ch.series(sid)[2] != expiry:
+                if self.expiry(sid) != expiry:
                     continue
                 for account in actors:
-                    s.ch.settle(sid, account)
+                    if s.ch.margin_positions(account, sid).short:
+                        engine.settle(account, sid)
+                    else:
+                        s.ch.settle(sid, account)
                 for account in actors:
                     s.ch.redeem(sid, account)
                 event("settled", "bad debt" if s.ch.margin_book(sid)[1] else "solvent")
                 self.settled.add(sid)
                 assert s.ch.series_state(sid).open_interest == 0
-                assert s.token.total_supply(sid) == 0
+                assert s.supply(sid) == 0
 
         # invariants ----------------------------------------------------------
         @invariant()
-        def solvent(self):
+        def custody(self):
             self.steps += 1
-            for token in (s.usdc, s.weth):
-                free = sum(s.ch.free_collateral(a, token.address) for a in actors)
-                reserve = sum(s.ch.margin_reserve(a, token.address) for a in actors)
-                book = sum(
-                    s.ch.series_state(x[0]).collateral + s.ch.series_state(x[0]).payout_pool
-                    for x in series
-                    if x[3] is token
-                )
-                held = token.balanceOf(s.ch.address)
-                assert held >= free + reserve + book + s.ch.insurance(token.address)
-                assert held == free + reserve + book + s.ch.insurance(token.address)
+            for token, _ in tokens:
+                mine = [x[0] for x in series if x[3] is token]
+                balance, held = s.custody(token, actors, mine)
+                assert balance == held
 
         @invariant()
         def margin_matches_mirror_and_nobody_is_stuck(self):
             for account in writers:
-                for token, unit in ((s.usdc, USDC), (s.weth, WETH)):
+                for token, unit in tokens:
                     positions = self.positions(account, token)
                     ps = [p for _, p in positions]
                     c = self.collateral(account, token)
@@ -348,7 +450,27 @@ def test_margin_stateful(system, writer, holder, keeper, stranger, guardian):
                     if c < m:
                         event("stuck check", "below maintenance")
                         with boa.env.anchor(), boa.env.prank(keeper):
-                            engine.liquidate(account, token.address, positions[0][0], 10**20)
+                            # a price newer than the account's last change
+                            boa.env.time_travel(seconds=1)
+                            s.push_spot(s.weth, self.spot)
+                            if engine.is_liquidatable(account, token.address):
+                                engine.liquidate(account, token.address, positions[0][0], 10**20)
+
+        @invariant()
+        def pending_shorts_stay_covered(self):
+            """Issue 10 (High): from expiry to settlement the writer withdraws nothing."""
+            for account in writers:
+                for token, _ in tokens:
+                    key = (account, token.address)
+                    if not self.pending(account, token):
+                        self.locked.pop(key, None)
+                        continue
+                    event("pending", "expired unsettled margined short")
+                    assert engine.free_margin(account, token.address) == 0
+                    locked = self.locked_margin(account, token)
+                    if key in self.locked:
+                        assert locked >= self.locked[key], "pending backing left the account"
+                    self.locked[key] = locked
 
     run_state_machine_as_test(
         Machine,
