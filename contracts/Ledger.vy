@@ -326,9 +326,8 @@ def deposit(token: address, amount: uint256, account: address) -> uint256:
     """
     if not (self.token_unit[token] != 0):
         self._fail("ledger: token not accepted")
-    # inline (not `_check_amount`): a deposit stays as cheap as it was
     if not (amount != 0):
-        self._fail("ledger: zero amount")
+        self._fail_zero_amount()
     if not (account != empty(address)):
         self._fail("ledger: zero account")
     before: uint256 = staticcall IERC20(token).balanceOf(self)
@@ -348,7 +347,7 @@ def withdraw(token: address, amount: uint256, recipient: address):
     @dev Sends `amount` of the caller's free `token` to `recipient`. Never paused.
     """
     if not (amount != 0):
-        self._fail("ledger: zero amount")
+        self._fail_zero_amount()
     if not (recipient != empty(address)):
         self._fail("ledger: zero recipient")
     self._debit_free(msg.sender, token, amount)
@@ -368,7 +367,8 @@ def write(series_id: uint256, amount: uint256, recipient: address) -> uint256:
          to) the caller's short and mints `amount` longs to `recipient`.
     @return uint256 The collateral locked.
     """
-    self._live_config()
+    if self._config & PAUSED_BIT != 0:
+        self._fail_paused()
     terms: uint256 = self._open_terms(series_id)
     product: uint256 = self._product[self._series_product[series_id]]
     pos: uint256 = self._positions[msg.sender][series_id]
@@ -392,7 +392,7 @@ def burn(series_id: uint256, amount: uint256) -> uint256:
     product: uint256 = self._product[self._series_product[series_id]]
     pos: uint256 = self._positions[msg.sender][series_id]
     if not (pos & layout.LONG_MASK >= amount):
-        self._fail("ledger: burn amount exceeds balance")
+        self._fail_burn_amount_exceeds_balance()
     released: uint256 = 0
     pos, released = self._close_short(msg.sender, series_id, product, terms, pos, amount)
     self._positions[msg.sender][series_id] = pos - amount
@@ -416,7 +416,9 @@ def match_orders(matches: DynArray[Match, MAX_MATCHES]):
     @param matches The matches, at most MAX_MATCHES.
     """
     self._check_role(RELAYER_ROLE)
-    config: uint256 = self._live_config()
+    config: uint256 = self._config
+    if config & PAUSED_BIT != 0:
+        self._fail_paused()
     if not (len(matches) != 0):
         self._fail("ledger: no matches")
     # an order that fills in consecutive matches (a maker's quote taken by several
@@ -441,14 +443,17 @@ def fill(order: Order, signature: Bytes[65], amount: uint256, max_fee: uint256) 
     @param max_fee The most the caller accepts to pay in fees, quote units.
     @return uint256 What is left of the order after this fill.
     """
-    config: uint256 = self._live_config()
-    self._check_amount(amount)
+    config: uint256 = self._config
+    if config & PAUSED_BIT != 0:
+        self._fail_paused()
+    if amount == 0:
+        self._fail_zero_amount()
     if not (order.maker != msg.sender):
-        self._fail("ledger: self trade")
+        self._fail_self_trade()
     if not (order.taker == empty(address) or order.taker == msg.sender):
-        self._fail("ledger: taker not allowed")
+        self._fail_taker_not_allowed()
     if not (order.sender == empty(address) or order.sender == msg.sender):
-        self._fail("ledger: sender not allowed")
+        self._fail_sender_not_allowed()
     notional: uint256 = amount * order.limit_price
     maker_fee: uint256 = self._fee(notional, (config >> MAKER_FEE_SHIFT) & FEE_MASK)
     taker_fee: uint256 = self._fee(notional, (config >> TAKER_FEE_SHIFT) & FEE_MASK)
@@ -554,10 +559,15 @@ def safeTransferFrom(owner: address, to: address, id: uint256, amount: uint256, 
          an approved operator calls). Never paused: a long moves freely.
     """
     if not (owner == msg.sender or self.isApprovedForAll[owner][msg.sender]):
-        self._fail("ledger: caller is not owner nor approved")
+        self._fail_caller_is_not_owner_nor_approved()
     self._move(owner, to, id, amount)
     self._log_transfer(owner, to, id, amount)
-    self._check_received(owner, to, id, amount, data)
+    if to.is_contract:
+        if (
+            extcall IERC1155Receiver(to).onERC1155Received(msg.sender, owner, id, amount, data)
+            != method_id("onERC1155Received(address,address,uint256,uint256,bytes)", output_type=bytes4)
+        ):
+            self._fail_receiver_rejected_the_transfer()
 
 
 @external
@@ -573,7 +583,7 @@ def safeBatchTransferFrom(
     @dev Batched `safeTransferFrom`.
     """
     if not (owner == msg.sender or self.isApprovedForAll[owner][msg.sender]):
-        self._fail("ledger: caller is not owner nor approved")
+        self._fail_caller_is_not_owner_nor_approved()
     if not (len(ids) == len(amounts)):
         self._fail("ledger: ids and amounts length mismatch")
     for i: uint256 in range(len(ids), bound=MAX_BATCH):
@@ -584,7 +594,7 @@ def safeBatchTransferFrom(
             extcall IERC1155Receiver(to).onERC1155BatchReceived(msg.sender, owner, ids, amounts, data)
             != method_id("onERC1155BatchReceived(address,address,uint256[],uint256[],bytes)", output_type=bytes4)
         ):
-            self._fail("ledger: receiver rejected the transfer")
+            self._fail_receiver_rejected_the_transfer()
 
 
 @external
@@ -702,7 +712,8 @@ def clearing_mint(to: address, series_id: uint256, amount: uint256):
     @dev Clearinghouse only: mints longs backed by a margined short it keeps.
     """
     self._check_clearinghouse()
-    self._live_config()
+    if self._config & PAUSED_BIT != 0:
+        self._fail_paused()
     self._open_terms(series_id)
     self._mint(to, series_id, amount)
 
@@ -718,7 +729,7 @@ def clearing_burn(owner: address, series_id: uint256, amount: uint256, token: ad
     self._check_clearinghouse()
     pos: uint256 = self._positions[owner][series_id]
     if not (pos & layout.LONG_MASK >= amount):
-        self._fail("ledger: burn amount exceeds balance")
+        self._fail_burn_amount_exceeds_balance()
     self._positions[owner][series_id] = pos - amount
     if credit != 0:
         self.free_collateral[owner][token] += credit
@@ -735,7 +746,8 @@ def clearing_open_short(writer: address, series_id: uint256, amount: uint256) ->
     @return uint256 The collateral locked.
     """
     self._check_clearinghouse()
-    self._live_config()
+    if self._config & PAUSED_BIT != 0:
+        self._fail_paused()
     terms: uint256 = self._open_terms(series_id)
     locked: uint256 = 0
     pos: uint256 = 0
@@ -887,7 +899,8 @@ def _match(m: Match, config: uint256, buy_verified: bytes32, sell_verified: byte
     @return bytes32 This match's buy order hash if checked by key, else zero.
     @return bytes32 This match's sell order hash if checked by key, else zero.
     """
-    self._check_amount(m.amount)
+    if m.amount == 0:
+        self._fail_zero_amount()
     if not (m.buy.is_buy and not m.sell.is_buy):
         self._fail("ledger: sides")
     if not (m.buy.series_id == m.sell.series_id):
@@ -895,15 +908,15 @@ def _match(m: Match, config: uint256, buy_verified: bytes32, sell_verified: byte
     buyer: address = m.buy.maker
     seller: address = m.sell.maker
     if not (buyer != seller):
-        self._fail("ledger: self trade")
+        self._fail_self_trade()
     if not (m.buy.taker == empty(address) or m.buy.taker == seller):
-        self._fail("ledger: taker not allowed")
+        self._fail_taker_not_allowed()
     if not (m.sell.taker == empty(address) or m.sell.taker == buyer):
-        self._fail("ledger: taker not allowed")
+        self._fail_taker_not_allowed()
     if not (m.buy.sender == empty(address) or m.buy.sender == msg.sender):
-        self._fail("ledger: sender not allowed")
+        self._fail_sender_not_allowed()
     if not (m.sell.sender == empty(address) or m.sell.sender == msg.sender):
-        self._fail("ledger: sender not allowed")
+        self._fail_sender_not_allowed()
     maker_bps: uint256 = (config >> MAKER_FEE_SHIFT) & FEE_MASK
     taker_bps: uint256 = (config >> TAKER_FEE_SHIFT) & FEE_MASK
     resting_limit: uint256 = m.sell.limit_price
@@ -971,7 +984,7 @@ def _take(order: Order, signature: Signature, amount: uint256, fee: uint256, ver
         by_key = self._check_signature(order.maker, order_hash, signature)
     if state & HASH_CANCELS != 0:
         if not (not self.cancelled[order.maker][order_hash]):
-            self._fail("ledger: order cancelled")
+            self._fail_order_cancelled()
     cached: bytes32 = empty(bytes32)
     if by_key:
         cached = order_hash
@@ -997,7 +1010,7 @@ def _take(order: Order, signature: Signature, amount: uint256, fee: uint256, ver
     if used:
         filled = self.partial_fills[order_hash]
         if not (filled != CANCELLED):
-            self._fail("ledger: order cancelled")
+            self._fail_order_cancelled()
         if not (filled != 0):
             self._fail("ledger: nonce used")
     # a live partial fill is always below the order's amount
@@ -1233,7 +1246,7 @@ def _settle(
     # delivered <= the seller's longs, and the buyer's longs are checked to
     # stay in their 128 bits
     if not ((buyer_pos & layout.LONG_MASK) + received <= layout.LONG_MASK):
-        self._fail("ledger: amount too large")
+        self._fail_amount_too_large()
     self._positions[seller][series_id] = unsafe_sub(seller_pos, delivered)
     self._positions[buyer][series_id] = unsafe_add(buyer_pos, received)
 
@@ -1247,7 +1260,7 @@ def _settle(
     if received > moved:
         self._log_transfer(empty(address), buyer, series_id, received - moved)
     if received != 0:
-        self._check_received(seller, buyer, series_id, received, b"")
+        self._check_received(seller, buyer, series_id, received)
 
 
 @internal
@@ -1259,13 +1272,14 @@ def _open_short(writer: address, series_id: uint256, product: uint256, terms: ui
     @return uint256 The new position word.
     @return uint256 The collateral locked.
     """
-    self._check_amount(amount)
+    if amount == 0:
+        self._fail_zero_amount()
     if not (product & layout.ENABLED_BIT != 0):
         self._fail("ledger: product disabled")
     short: uint256 = pos >> layout.SHORT_SHIFT
     new_short: uint256 = short + amount
     if not (new_short <= layout.MAX_AMOUNT):
-        self._fail("ledger: amount too large")
+        self._fail_amount_too_large()
     is_put: bool = product & layout.PUT_BIT != 0
     unit: uint256 = layout._unit(product)
     strike: uint256 = terms >> layout.STRIKE_SHIFT
@@ -1281,7 +1295,7 @@ def _open_short(writer: address, series_id: uint256, product: uint256, terms: ui
     # both halves stay in their 128 bits: a series holds at most 2**128 - 1
     # units of open interest and of collateral (`units.MAX_SERIES_COLLATERAL`)
     if not ((book & layout.MASK128) + amount <= layout.MASK128 and (book >> 128) + required <= layout.MASK128):
-        self._fail("ledger: amount too large")
+        self._fail_amount_too_large()
     self._book[series_id] = book + amount + (required << 128)
     return pos + (amount << layout.SHORT_SHIFT), required
 
@@ -1294,7 +1308,8 @@ def _close_short(writer: address, series_id: uint256, product: uint256, terms: u
     @return uint256 The new position word.
     @return uint256 The collateral released.
     """
-    self._check_amount(amount)
+    if amount == 0:
+        self._fail_zero_amount()
     short: uint256 = pos >> layout.SHORT_SHIFT
     if not (short >= amount):
         self._fail("ledger: insufficient short")
@@ -1318,13 +1333,14 @@ def _mint(to: address, series_id: uint256, amount: uint256):
     """
     if not (to != empty(address)):
         self._fail("ledger: mint to the zero address")
-    self._check_amount(amount)
+    if amount == 0:
+        self._fail_zero_amount()
     pos: uint256 = self._positions[to][series_id]
     if not ((pos & layout.LONG_MASK) + amount <= layout.MASK128):
-        self._fail("ledger: amount too large")
+        self._fail_amount_too_large()
     self._positions[to][series_id] = pos + amount
     self._log_transfer(empty(address), to, series_id, amount)
-    self._check_received(empty(address), to, series_id, amount, b"")
+    self._check_received(empty(address), to, series_id, amount)
 
 
 @internal
@@ -1345,24 +1361,92 @@ def _move(owner: address, to: address, id: uint256, amount: uint256):
 
 @internal
 @pure
-def _check_amount(amount: uint256):
+def _fail_amount_too_large():
     """
-    @dev Reverts on a zero amount (one revert site per message keeps the code small).
+    @dev Reverts with "ledger: amount too large" (4 sites share this one).
     """
-    if amount == 0:
-        self._fail("ledger: zero amount")
+    self._fail("ledger: amount too large")
 
 
 @internal
-@view
-def _live_config() -> uint256:
+@pure
+def _fail_burn_amount_exceeds_balance():
     """
-    @dev The config word; reverts if writing, matching and fills are paused.
+    @dev Reverts with "ledger: burn amount exceeds balance" (2 sites share this one).
     """
-    config: uint256 = self._config
-    if config & PAUSED_BIT != 0:
-        self._fail("ledger: paused")
-    return config
+    self._fail("ledger: burn amount exceeds balance")
+
+
+@internal
+@pure
+def _fail_caller_is_not_owner_nor_approved():
+    """
+    @dev Reverts with "ledger: caller is not owner nor approved" (2 sites share this one).
+    """
+    self._fail("ledger: caller is not owner nor approved")
+
+
+@internal
+@pure
+def _fail_order_cancelled():
+    """
+    @dev Reverts with "ledger: order cancelled" (2 sites share this one).
+    """
+    self._fail("ledger: order cancelled")
+
+
+@internal
+@pure
+def _fail_paused():
+    """
+    @dev Reverts with "ledger: paused" (5 sites share this one).
+    """
+    self._fail("ledger: paused")
+
+
+@internal
+@pure
+def _fail_receiver_rejected_the_transfer():
+    """
+    @dev Reverts with "ledger: receiver rejected the transfer" (3 sites share this one).
+    """
+    self._fail("ledger: receiver rejected the transfer")
+
+
+@internal
+@pure
+def _fail_self_trade():
+    """
+    @dev Reverts with "ledger: self trade" (2 sites share this one).
+    """
+    self._fail("ledger: self trade")
+
+
+@internal
+@pure
+def _fail_sender_not_allowed():
+    """
+    @dev Reverts with "ledger: sender not allowed" (3 sites share this one).
+    """
+    self._fail("ledger: sender not allowed")
+
+
+@internal
+@pure
+def _fail_taker_not_allowed():
+    """
+    @dev Reverts with "ledger: taker not allowed" (3 sites share this one).
+    """
+    self._fail("ledger: taker not allowed")
+
+
+@internal
+@pure
+def _fail_zero_amount():
+    """
+    @dev Reverts with "ledger: zero amount" (7 sites share this one).
+    """
+    self._fail("ledger: zero amount")
 
 
 @internal
@@ -1384,16 +1468,18 @@ def _log_transfer(owner: address, to: address, id: uint256, amount: uint256):
 
 
 @internal
-def _check_received(owner: address, to: address, id: uint256, amount: uint256, data: Bytes[1_024]):
+def _check_received(owner: address, to: address, id: uint256, amount: uint256):
     """
-    @dev ERC-1155's receiver check for a contract recipient.
+    @dev ERC-1155's receiver check for a contract recipient of a mint or a
+         trade (empty data; `safeTransferFrom` passes its caller's own). No
+         `Bytes[1024]` argument: the hot path's memory frame stays small.
     """
     if to.is_contract:
         if (
-            extcall IERC1155Receiver(to).onERC1155Received(msg.sender, owner, id, amount, data)
+            extcall IERC1155Receiver(to).onERC1155Received(msg.sender, owner, id, amount, b"")
             != method_id("onERC1155Received(address,address,uint256,uint256,bytes)", output_type=bytes4)
         ):
-            self._fail("ledger: receiver rejected the transfer")
+            self._fail_receiver_rejected_the_transfer()
 
 
 @internal
