@@ -166,7 +166,7 @@ class Floor:
     def log(self, event: str, topics: int, data_words: int) -> Floor:
         """An event: `topics` counting the signature, `data_words` 32-byte words."""
         return self.add(
-            f"{event} LOG{topics - 1}, {32 * data_words} data bytes", log_cost(topics, data_words)
+            f"{event} LOG{topics}, {32 * data_words} data bytes", log_cost(topics, data_words)
         )
 
     @property
