@@ -242,3 +242,46 @@ class _Margin:
 
     def position(self, sid, strike, amount, is_put, spot=3_000 * UNIT):
         return self.system.margined_position(sid, strike, amount, is_put, spot)
+
+
+def test_issue10_high_settle_uses_the_surplus_of_other_expired_series_first(
+    system, writer, holder, stranger
+):
+    """Two margined shorts of one expiry: the out-of-the-money one holds the backing of the
+    in-the-money one. engine.settle settles the first (its surplus goes to the free balance)
+    and pays the second from it: holders in full, the fund untouched."""
+    expiry = system.expiry(7)
+    backing = system.series(system.put_product, 2_000 * UNIT, expiry)
+    short = system.series(system.put_product, STRIKE, expiry)
+    system.write_margined(writer, backing, 10 * UNIT, 20_000 * USDC)
+    system.write_margined(writer, short, 10 * UNIT, 0, recipient=holder)
+    _fund(system, stranger, 3_000 * USDC)
+    with boa.env.prank(stranger):
+        system.ch.fund_insurance(system.usdc.address, 3_000 * USDC)
+    system.finalise_expiry(system.weth, expiry, 2_500 * UNIT)  # short owes 5,000; backing 0
+    assert system.engine.settle(writer, short) == 0
+    assert system.ch.margin_positions(writer, backing).short == 0  # settled first
+    assert system.ch.insurance(system.usdc.address) == 3_000 * USDC
+    assert system.ledger.free_collateral(writer, system.usdc.address) == 15_000 * USDC
+    assert system.ch.redeem(short, holder) == 5_000 * USDC
+
+
+def test_issue10_high_one_unit_short_of_full_backing_leaves_the_rest_margined(
+    system, writer, holder, stranger
+):
+    """engine.settle moves only the shortfall (rounded up by one unit) out of the live series;
+    the rest stays there as margin, and the fund is untouched."""
+    first = system.series(system.put_product, STRIKE, system.expiry(7))
+    later = system.series(system.put_product, 2_000 * UNIT, system.expiry(8))
+    system.write_margined(writer, later, UNIT, 2_000 * USDC)
+    system.write_margined(writer, first, UNIT, 0, recipient=holder)
+    _fund(system, stranger, 3_000 * USDC)
+    with boa.env.prank(stranger):
+        system.ch.fund_insurance(system.usdc.address, 3_000 * USDC)
+    expiry = system.ch.series(first)[2]
+    system.finalise_expiry(system.weth, expiry, 2_500 * UNIT)  # first owes 500
+    # `later` is still live: its collateral pays the shortfall, and only that
+    system.engine.settle(writer, first)
+    assert system.ch.insurance(system.usdc.address) == 3_000 * USDC
+    assert system.ch.margin_positions(writer, later).collateral == 1_500 * USDC - 1
+    assert system.ch.redeem(first, holder) == 500 * USDC
