@@ -53,8 +53,14 @@ test-integration: install
 fuzz: install
 	HYPOTHESIS_PROFILE=nightly $(PY) -m pytest tests/stateful tests/unit -q -n 2 --dist loadfile
 
+## every benchmarks/bench_*.py in turn (each starts its own anvil node and PostgreSQL database
+## and stops them; PostgreSQL must listen on 127.0.0.1:5432); stops at the first that fails
 bench: install
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in benchmarks/bench_*.py; do \
+		echo "== $$b"; start=$$(date +%s); \
+		$(PY) $$b || { echo "== $$b FAILED"; exit 1; }; \
+		echo "== $$b: $$(( $$(date +%s) - start )) s"; \
+	done
 
 demo: install
 	$(PY) scripts/demo.py
