@@ -18,7 +18,8 @@ tight layout (fields always used together share one slot), costed by the EVM's o
 
 `Floor` applies these rules itself: a floor is written as the sequence of accesses the
 behaviour needs (`read`, `write`, `update`, `account`, `log`), and a slot or account
-touched twice costs the warm price the second time, as in the EVM. Code (ABI decoding,
+touched twice costs the warm price the second time, as in the EVM (a slot is named by its
+label up to any parenthesised note). Code (ABI decoding,
 mapping-key hashing, memory, jumps) is not in a floor: the 1.30x allowance pays for it.
 `explain()` prints the floor as its itemised sum.
 """
@@ -102,9 +103,12 @@ class Floor:
         return self
 
     def _access(self, slot: str, zero: bool) -> tuple[_Slot, int]:
-        state = self._slots.get(slot)
+        # a slot is named by its label up to any " (note)": "book[id] (open interest)" and
+        # "book[id]" are the same slot
+        key = slot.split(" (", 1)[0]
+        state = self._slots.get(key)
         if state is None:
-            state = self._slots[slot] = _Slot(original_zero=zero, current_zero=zero)
+            state = self._slots[key] = _Slot(original_zero=zero, current_zero=zero)
             return state, COLD_SLOAD
         return state, 0
 
