@@ -392,6 +392,8 @@ def main() -> int:
             used, floor = m.receipt["gasUsed"], m.floor.total
             old = V1_DOC.get(m.action)
             flags = [] if used <= GOAL * floor else [f"OVER {GOAL:.2f}x FLOOR"]
+            if used < floor:  # a floor is a lower bound: below it, the model is wrong
+                flags.append("BELOW THE FLOOR: floor model wrong")
             if old is not None and used > old:
                 flags.append("MORE THAN V1")
             old_text = f"{old:>9,}" if old is not None else f"{'-':>9}"

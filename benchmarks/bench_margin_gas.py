@@ -329,6 +329,8 @@ def main() -> int:
         old = V1_DOC.get(action)
         old_text = f"{old:>9,}" if old is not None else f"{'-':>9}"
         flag = "  MORE THAN V1" if old is not None and used > old else ""
+        if used < floor.total:  # a floor is a lower bound: below it, the model is wrong
+            flag += "  BELOW THE FLOOR: floor model wrong"
         print(
             f"{action:<58} {used:>9,} {floor.total:>9,} {used / floor.total:>5.2f}x"
             f" {old_text}{flag}"
