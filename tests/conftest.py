@@ -41,11 +41,6 @@ def _safe_storage_dump(dump):
 _StorageModel = boa.contracts.vyper.vyper_contract.StorageModel
 _StorageModel.dump = _safe_storage_dump(_StorageModel.dump)
 CONTRACTS = ROOT / "contracts"
-# The retired v1 contracts that tests/unit/margin_engine and tests/stateful/test_margin_stateful.py
-# (the v1 margin tests, being ported to the v2 system) still deploy through `system`; they go,
-# with this mapping and contracts/v1, once those tests are ported.
-V1_CONTRACTS = {"OptionToken", "Clearinghouse", "MarginEngine"}
-
 settings.register_profile(
     "ci",
     max_examples=200,
@@ -126,10 +121,7 @@ def predict_create():
 
 
 def contract_path(name: str) -> Path:
-    """`contracts/<name>.vy`, `contracts/v1/<name>.vy` for the v1 contracts the v1 margin tests
-    still load (see V1_CONTRACTS), or `contracts/test/<name>.vy`."""
-    if name in V1_CONTRACTS:
-        return CONTRACTS / "v1" / f"{name}.vy"
+    """`contracts/<name>.vy`, or `contracts/test/<name>.vy` for a test contract."""
     path = CONTRACTS / f"{name}.vy"
     return path if path.exists() else CONTRACTS / "test" / f"{name}.vy"
 
@@ -138,7 +130,7 @@ def contract_path(name: str) -> Path:
 def deployers():
     """Compiled deployers, compiled once per session."""
     names = [
-        "OptionToken",
+        "Ledger",
         "Clearinghouse",
         "Oracle",
         "Timelock",
@@ -210,7 +202,13 @@ def reporters():
 
 
 class System:
-    """A deployed Strikeline system plus helpers to drive it in tests."""
+    """A deployed Strikeline system plus helpers to drive it in tests: the Oracle, the Ledger
+    (tokens, free balances, full shorts, the ERC-1155 longs) and the Clearinghouse beside it
+    (products, series, settlement), USDC and WETH with a WETH/USDC call and put. The v2
+    tests under tests/unit/v2 use their own, fuller system (MarginEngine, relayer, spot)."""
+
+    MAKER_FEE_BPS = 10
+    TAKER_FEE_BPS = 30
 
     def __init__(self, deployers, admin, guardian, disputer, fee_recipient, reporters):
         self.admin, self.guardian, self.disputer = admin, guardian, disputer
@@ -221,12 +219,12 @@ class System:
             self.oracle = deployers["Oracle"].deploy(
                 admin, QUORUM, MAX_AGE, MAX_DEVIATION_BPS, LOCKING_PERIOD, DISPUTE_PERIOD
             )
-            # the token names the Clearinghouse deployed right after it
-            self.token = deployers["OptionToken"].deploy(
-                "https://strikeline.example/series/", next_create(admin, 1)
+            # the Ledger names the Clearinghouse deployed right after it
+            self.ledger = deployers["Ledger"].deploy(
+                next_create(admin, 1), admin, fee_recipient, self.MAKER_FEE_BPS, self.TAKER_FEE_BPS
             )
             self.ch = deployers["Clearinghouse"].deploy(
-                self.token.address, self.oracle.address, admin, guardian, fee_recipient
+                self.ledger.address, self.oracle.address, admin, guardian
             )
             for r in reporters:
                 self.oracle.grantRole(self.oracle.REPORTER_ROLE(), r.address)
@@ -250,21 +248,23 @@ class System:
         return self.ch.create_series(product, strike, expiry or self.expiry())
 
     def fund(self, token, account: str, amount: int, deposit: bool = True) -> None:
+        """Mint `amount` of `token` to `account` and (by default) deposit it in the Ledger."""
         token.mint(account, amount)
         if deposit:
             with boa.env.prank(account):
-                token.approve(self.ch.address, amount)
-                self.ch.deposit(token.address, amount, account)
+                token.approve(self.ledger.address, amount)
+                self.ledger.deposit(token.address, amount, account)
 
     def write(self, writer: str, sid: int, amount: int, recipient: str | None = None) -> int:
-        """Deposit exactly the collateral needed and write `amount` of `sid`."""
+        """Deposit exactly the full collateral needed and write `amount` of `sid` in the
+        Ledger."""
         s = self.ch.series(sid)
         product = self.ch.products(s[0])
         token = self.deployers["MockERC20"].at(product[2])
         need = self.ch.collateral_required(sid, amount)
         self.fund(token, writer, need)
         with boa.env.prank(writer):
-            return self.ch.write(sid, amount, recipient or writer)
+            return self.ledger.write(sid, amount, recipient or writer)
 
     def chain_id(self) -> int:
         return boa.env.evm.patch.chain_id

@@ -3,7 +3,7 @@
 The shared `tests/conftest.py` deploys the system (`system` fixture) and names the actors;
 this file adds what only unit tests need: tokens of any decimals, small stub contracts
 compiled from inline source (a token that returns false, an ERC-1155 receiver, an oracle
-stub), an OptionToken bound to a plain account, every actor by role name, and the `tools`
+stub), every actor by role name, and the `tools`
 helpers (time, events, signed oracle reports, a revert-without-reason check, a solvency
 check). An autouse fixture keeps titanoboa's storage-slot record in step with the per-test
 anchor.
@@ -188,19 +188,20 @@ class Tools:
 
     @staticmethod
     def assert_solvent(system, token, accounts: list[str], series_ids=()) -> None:
-        """The Clearinghouse holds exactly the free `token` of `accounts` plus what the
-        series in `token` hold (writers' collateral and the holders' payout pool).
+        """The Ledger holds exactly the free `token` of `accounts` plus what the series in
+        `token` hold (writers' collateral and the holders' payout pool) plus the insurance
+        fund.
 
-        Pass every account that ever held `token` inside the Clearinghouse and every series
+        Pass every account that ever held `token` inside the Ledger and every series
         collateralised in it that still holds collateral.
         """
-        ch = system.ch
-        free = sum(ch.free_collateral(a, token.address) for a in set(accounts))
-        locked = 0
+        ledger, ch = system.ledger, system.ch
+        free = sum(ledger.free_collateral(a, token.address) for a in set(accounts))
+        locked = ch.insurance(token.address)
         for sid in set(series_ids):
             state = ch.series_state(sid)
             locked += state.collateral + state.payout_pool
-        assert token.balanceOf(ch.address) == free + locked
+        assert token.balanceOf(ledger.address) == free + locked
 
     @staticmethod
     def spot_reports(system, asset, prices, timestamp=None, signers=None) -> list[tuple]:
@@ -250,17 +251,3 @@ def actors(admin, guardian, disputer, writer, holder, keeper, fee_recipient, str
         "fee_recipient": fee_recipient,
         "stranger": stranger,
     }
-
-
-@pytest.fixture(scope="session")
-def clearing_eoa() -> str:
-    """A plain account that plays the Clearinghouse for OptionToken unit tests."""
-    return boa.env.generate_address("clearing_eoa")
-
-
-@pytest.fixture
-def option_token(deployers, admin, clearing_eoa):
-    """An OptionToken deployed by `admin` and bound to `clearing_eoa`."""
-    with boa.env.prank(admin):
-        token = deployers["OptionToken"].deploy("https://strikeline.example/series/", clearing_eoa)
-    return token
