@@ -149,10 +149,15 @@ class Submitter:
 
     # ------------------------------------------------------------------ the loop
 
-    async def step(self) -> None:
+    async def step(self, max_batches: int = 8) -> None:
+        """Advance the transactions, bring outcomes in, then send batches while full ones wait
+        (one tick of the transaction manager costs a node round trip per open transaction, so
+        a backlog goes out in one step rather than one batch per tick)."""
         await asyncio.to_thread(self.txm.tick)
         await self.follow()
-        await self.send_next()
+        for _ in range(max_batches):
+            if not await self.send_next():
+                break
 
     async def follow(self) -> None:
         """Bring final transaction outcomes into the engine."""
