@@ -362,7 +362,9 @@ class SettlementKeeper:
         call = self.oracle.fn("report_expiry", asset=asset, expiry=expiry, reports=ordered(new))
         names = [f"{r.signer}:{r.price}" for r in sorted(new, key=lambda r: r.signer)]
         prefix = f"oracle-expiry:{self.chain_id}:{self.oracle.address}:{asset}:{expiry}:"
-        return self._send(prefix, _digest(names), call, ("already reported", "price final"))
+        return self._send(
+            prefix, _digest(names), call, ("already reported", "price final", "price disputed")
+        )
 
     def _dispute(self, asset: str, expiry: int, block: Block) -> Outcome:
         assert self.gas is not None
