@@ -934,8 +934,11 @@ def _match(m: Match, config: uint256, buy_verified: bytes32, sell_verified: byte
         self._fail("ledger: price below sell limit")
 
     notional: uint256 = m.amount * m.price
-    buyer_fee: uint256 = self._fee(notional, buy_bps)
-    seller_fee: uint256 = self._fee(notional, sell_bps)
+    # fees rounded up, as `_fee` (inline: this runs twice per match)
+    scaled: uint256 = notional * buy_bps
+    buyer_fee: uint256 = scaled // FEE_DENOMINATOR + convert(scaled % FEE_DENOMINATOR != 0, uint256)
+    scaled = notional * sell_bps
+    seller_fee: uint256 = scaled // FEE_DENOMINATOR + convert(scaled % FEE_DENOMINATOR != 0, uint256)
     buy_hash: bytes32 = empty(bytes32)
     buy_left: uint256 = 0
     sell_hash: bytes32 = empty(bytes32)
@@ -978,10 +981,42 @@ def _take(order: Order, signature: Signature, amount: uint256, fee: uint256, ver
     if order.max_fee <= max_value(uint256) // amount:
         if not (fee * order.amount <= order.max_fee * amount):
             self._fail("ledger: fee over max")
-    order_hash: bytes32 = self._hash_order(order)
+    # `_hash_order`, inline: no third copy of the order
+    order_hash: bytes32 = eip712._hash_typed_data_v4(
+        keccak256(
+            abi_encode(
+                ORDER_TYPEHASH,
+                order.maker,
+                order.taker,
+                order.sender,
+                order.series_id,
+                order.is_buy,
+                order.amount,
+                order.limit_price,
+                order.max_fee,
+                order.nonce,
+                order.deadline,
+            )
+        )
+    )
     by_key: bool = True
     if order_hash != verified:
-        by_key = self._check_signature(order.maker, order_hash, signature)
+        # a 65-byte low-s ECDSA signature by the maker or, for a contract maker,
+        # one its EIP-1271 `isValidSignature` accepts (inline: one copy fewer)
+        if not (convert(signature.s, uint256) <= ecdsa._MALLEABILITY_THRESHOLD):
+            self._fail("ledger: high s")
+        recovered: address = ecrecover(order_hash, signature.v, signature.r, signature.s)
+        if recovered != order.maker or recovered == empty(address):
+            if order.maker.is_contract:
+                if not signature_checker._is_valid_ERC1271_signature_now(
+                    order.maker, order_hash, concat(signature.r, signature.s, convert(signature.v, bytes1))
+                ):
+                    self._fail("ledger: contract signature rejected")
+                by_key = False
+            elif recovered == empty(address):
+                self._fail("ledger: invalid signature")
+            else:
+                self._fail("ledger: wrong signer")
     if state & HASH_CANCELS != 0:
         if not (not self.cancelled[order.maker][order_hash]):
             self._fail_order_cancelled()
@@ -1094,31 +1129,6 @@ def _log_fill(
 
 
 @internal
-@view
-def _check_signature(signer: address, digest: bytes32, signature: Signature) -> bool:
-    """
-    @dev Accepts a 65-byte low-s ECDSA signature by `signer`, or, for a
-         contract `signer`, one its EIP-1271 `isValidSignature` accepts.
-    @return bool True if a key signed (ECDSA), False if a contract accepted it.
-    """
-    if not (convert(signature.s, uint256) <= ecdsa._MALLEABILITY_THRESHOLD):
-        self._fail("ledger: high s")
-    recovered: address = ecrecover(digest, signature.v, signature.r, signature.s)
-    if recovered == signer and recovered != empty(address):
-        return True
-    if signer.is_contract:
-        if not signature_checker._is_valid_ERC1271_signature_now(
-            signer, digest, concat(signature.r, signature.s, convert(signature.v, bytes1))
-        ):
-            self._fail("ledger: contract signature rejected")
-        return False
-    if recovered == empty(address):
-        self._fail("ledger: invalid signature")
-    self._fail("ledger: wrong signer")
-    return False
-
-
-@internal
 @pure
 def _split(signature: Bytes[65]) -> Signature:
     """
@@ -1214,10 +1224,15 @@ def _settle(
         self._fail("ledger: fee exceeds premium")
     debit: uint256 = premium + buyer_fee + convert(notional % layout.UNIT != 0, uint256)
     credit: uint256 = unsafe_sub(premium, seller_fee)
-    terms: uint256 = self._open_terms(series_id)
+    # `_open_terms` and `layout._quote`, inline on the hot path
+    terms: uint256 = self._terms[series_id]
+    if terms == 0:
+        self._fail_unknown_series()
+    if not (block.timestamp < layout._expiry(terms)):
+        self._fail_series_expired()
 
     # premium: buyer -> seller, the rest (fees and rounding) to the fee recipient
-    quote: address = layout._quote(terms)
+    quote: address = convert(convert(terms & layout.MASK160, uint160), address)
     free: uint256 = self.free_collateral[buyer][quote]
     if not (free >= debit):
         self._fail("ledger: buyer insufficient collateral")
@@ -1226,7 +1241,7 @@ def _settle(
         self.free_collateral[seller][quote] += credit
     fee: uint256 = unsafe_sub(debit, credit)
     if fee != 0:
-        self.free_collateral[layout._low_address(config)][quote] += fee
+        self.free_collateral[convert(convert(config & layout.MASK160, uint160), address)][quote] += fee
 
     # positions: the product word is read only when a short opens or closes
     seller_pos: uint256 = self._positions[seller][series_id]
@@ -1254,7 +1269,7 @@ def _settle(
     # and the part that closes the buyer's short is burned from the seller
     moved: uint256 = min(delivered, received)
     if moved != 0:
-        self._log_transfer(seller, buyer, series_id, moved)
+        log IERC1155.TransferSingle(_operator=msg.sender, _from=seller, _to=buyer, _id=series_id, _value=moved)
     if delivered > moved:
         self._log_transfer(seller, empty(address), series_id, delivered - moved)
     if received > moved:
@@ -1451,6 +1466,24 @@ def _fail_zero_amount():
 
 @internal
 @pure
+def _fail_unknown_series():
+    """
+    @dev Reverts with "ledger: unknown series" (2 sites share this one).
+    """
+    self._fail("ledger: unknown series")
+
+
+@internal
+@pure
+def _fail_series_expired():
+    """
+    @dev Reverts with "ledger: series expired" (2 sites share this one).
+    """
+    self._fail("ledger: series expired")
+
+
+@internal
+@pure
 def _fail(reason: String[48]):
     """
     @dev Reverts with `reason`: one revert site for the whole contract keeps
@@ -1489,10 +1522,10 @@ def _open_terms(series_id: uint256) -> uint256:
     @dev The terms word of a series that exists and has not expired.
     """
     terms: uint256 = self._terms[series_id]
-    if not (terms != 0):
-        self._fail("ledger: unknown series")
+    if terms == 0:
+        self._fail_unknown_series()
     if not (block.timestamp < layout._expiry(terms)):
-        self._fail("ledger: series expired")
+        self._fail_series_expired()
     return terms
 
 
