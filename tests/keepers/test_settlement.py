@@ -257,3 +257,45 @@ def test_without_an_observation_at_expiry_a_reporter_does_not_report(system, cap
         assert offline.run() == "refused"
     assert "no observation of ours within 60 s after it; not reporting" in caplog.text
     assert offline.rt.board.expiry_reports(s.weth.address, s.expiry) == []
+
+
+def test_two_keepers_over_many_expiries_pay_each_position_once(system):
+    s = system
+    product = s.ch.series(s.series).product_id
+    series = {s.series: s.expiry}
+    for days in (1, 2):  # two more expiries, a day apart, one writer and one holder each
+        expiry = s.expiry + days * 86_400
+        sid = s.ch.create_series(product, STRIKE + days * 100 * ONE, expiry, sender=s.admin)
+        need = s.ch.collateral_required(sid, ONE)
+        s.weth.mint(s.writers[0], need, sender=s.admin)
+        s.weth.approve(s.ledger.address, need, sender=s.writers[0])
+        s.ledger.deposit(s.weth.address, need, sender=s.writers[0])
+        s.ledger.write(sid, ONE, recipient=s.holders[days - 1], sender=s.writers[0])
+        series[sid] = expiry
+    a, b = s.keeper(7, 6), s.keeper(8, 10)
+    for expiry in sorted(set(series.values())):
+        warp(s.node.request, expiry + LOCKING + 1)
+        for k in (a, b, a, b):
+            k.run()
+            confirm(a, b)
+        final_at = s.oracle.contract.functions.final_at(s.weth.address, expiry).call()
+        assert final_at > 0
+        warp(s.node.request, final_at)
+        for _ in range(4):
+            for k in (b, a):  # the other keeper starts this time
+                k.run()
+                confirm(a, b)
+    paid = [(e["series_id"], e["holder"]) for e in events(s, "Redeemed")]
+    settled = [(e["series_id"], e["writer"]) for e in events(s, "Settled")]
+    assert len(paid) == len(set(paid)) == 4  # two holders of the first series, one of each other
+    assert len(settled) == len(set(settled)) == 4  # two writers of the first, one of each other
+    for sid in series:
+        for holder in s.holders:
+            assert s.ledger.balance_of(holder, sid) == 0
+        for writer in s.writers:
+            assert s.ledger.position(writer, sid).short == 0
+    # the shared journal: one relay of each expiry's reports, one settle_many and one
+    # redeem_many per series, whichever keeper sent them
+    kinds = sorted(i.key.split(":")[0] for i in a.rt.txm.intents())
+    assert kinds == ["oracle-expiry"] * 3 + ["redeem"] * 3 + ["settle"] * 3
+    assert {i.signer for i in a.rt.txm.intents()} <= {a.rt.gas.address, b.rt.gas.address}
