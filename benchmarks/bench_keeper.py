@@ -198,6 +198,10 @@ def bench_settlement(writers: int, holders: int, batch: int) -> tuple[float, flo
         return first_ms, gas["settle"][0] / writers, gas["redeem"][0] / holders
 
 
+# docs/gas.md, contracts v1: settle_many / redeem_many x10, gas per position
+V1_SETTLE_MANY, V1_REDEEM_MANY = 20_069, 37_426
+
+
 def main() -> int:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 60
     times = bench_oracle(rounds)
@@ -212,7 +216,9 @@ def main() -> int:
         print(
             f"settlement, {batch} writers and {batch} holders, batches of {batch}: "
             f"first batch sent {first_ms:.1f} ms after the read; gas per position: "
-            f"settle {settle_gas:,.0f}, redeem {redeem_gas:,.0f}"
+            f"settle {settle_gas:,.0f}, redeem {redeem_gas:,.0f} (anchor: v1 batch of 10, "
+            f"per position settle {V1_SETTLE_MANY:,}, redeem {V1_REDEEM_MANY:,}; "
+            "docs/gas.md, floors in bench_core_gas.py)"
         )
     return 0
 
