@@ -503,9 +503,11 @@ def test_liquidation_amount_is_near_minimal(case):
     den = risk.rate_den(pos.is_put)
     deficit = total_m - collateral
     assert relief > 0 and deficit * den <= pos.amount * relief * u and liq.amount < max_amount
-    # a remainder below the dust floor was taken too: that amount is not the minimal one
-    assume(liq.amount < pos.amount)
-    y = liq.amount - (-(-3 * den // (relief * u)) + 1)
+    # the least amount whose linear relief covers the deficit; a remainder below the dust
+    # floor is taken too
+    x = -(-deficit * den // (relief * u))
+    assert liq.amount == x or (pos.amount - x < risk.DUST_AMOUNT and liq.amount == pos.amount)
+    y = x - (-(-3 * den // (relief * u)) + 1)
     assume(y >= 0)
     paid = risk.scale(pos.is_put, u, y, i_rate, False) + risk.scale(pos.is_put, u, y, r_rate, False)
     released = maintenance_of(u, pos, pos.amount) - maintenance_of(u, pos, pos.amount - y)
