@@ -693,8 +693,10 @@ def settle(series_id: uint256, writer: address) -> uint256:
     @dev After a final expiry price, closes `writer`'s shorts of the series
          (its fully collateralised short in the Ledger and its margined short
          here): the obligation (rounded up) stays for the holders, the rest of
-         the collateral returns to its free balance. Anyone may call. A second
-         call pays nothing.
+         the collateral returns to its free balance. Anyone may call, except
+         that a margined short whose shortfall the writer's reserve and free
+         balance cannot pay settles only through `MarginEngine.settle`
+         (issue 10). A second call pays nothing.
     @param series_id The series.
     @param writer The writer.
     @return uint256 The collateral returned to the writer.
