@@ -301,6 +301,7 @@ def test_margin_stateful(
                     "engine: settlement pending",
                 )
             assert not (ok and pending), "the reserve left an account with a pending settlement"
+            event("release", "pending" if pending else ("ok" if ok else "refused"))
 
         @rule(w=st.integers(0, 2), x=st.integers(0, 2), share=st.sampled_from([5_000, 10_000]))
         def burn(self, w, x, share):
@@ -400,6 +401,17 @@ def test_margin_stateful(
         def fund_insurance(self, amount):
             with boa.env.prank(keeper):
                 s.ch.fund_insurance(s.usdc.address, amount)
+
+        @rule(after=st.sampled_from([0, 60, 3_600]))
+        def pass_expiry(self, after):
+            """Time reaches the next unsettled expiry and passes it unsettled: the margined
+            shorts of that expiry are pending until `expire_and_settle`."""
+            pending = [self.expiry(x[0]) for x in series if x[0] not in self.settled]
+            upcoming = [e for e in pending if e > self.now()]
+            if not upcoming:
+                return
+            boa.env.time_travel(seconds=min(upcoming) - self.now() + after)
+            s.push_spot(s.weth, self.spot)
 
         @precondition(lambda self: self.steps >= 12)
         @rule()
