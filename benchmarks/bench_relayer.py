@@ -105,6 +105,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--cross", action="store_true")
     parser.add_argument("--profile", help="write a cProfile of the relayer process here")
+    parser.add_argument("--log-level", default="WARNING", help="the relayer's (its log is kept)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-relayer-"))
     with start_anvil(accounts=10) as node:
@@ -137,7 +138,7 @@ def main() -> None:
             rate_maker_burst=10**9,
             max_open_per_maker=10**9,
             max_open_per_instrument=10**9,
-            log_level="WARNING",
+            log_level=args.log_level,
         )
         if args.profile:
             proc.python_args = ["-m", "cProfile", "-o", str(Path(args.profile).resolve())]
@@ -153,6 +154,7 @@ def main() -> None:
             if args.profile:
                 proc.terminate()
             proc.stop()
+            print(f"relayer log: {proc.log_path}")
     n = len(lat)
     lat.sort()
     q = statistics.quantiles(lat, n=100)

@@ -295,6 +295,24 @@ class Engine:
         self._commit()
         return book.matches[match_id]
 
+    def fill_confirmed_many(
+        self, match_ids: Sequence[int], tx_hash: bytes, block: int
+    ) -> list[MatchRecord]:
+        """`fill_confirmed` for every pending match of one transaction, in one commit; matches
+        already confirmed are left as they are."""
+        self._running()
+        out = []
+        for match_id in match_ids:
+            book = self._book_of_match(match_id)
+            if book.matches[match_id].state is MatchState.CONFIRMED:
+                continue
+            event = Confirmed(match_id, tx_hash, block)
+            book.apply_confirmed(event)
+            self._record([event])
+            out.append(book.matches[match_id])
+        self._commit()
+        return out
+
     def fill_reverted(
         self, match_id: int, blame: Collection[bytes], reason: str, now: int
     ) -> list[Event]:

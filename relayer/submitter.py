@@ -168,7 +168,7 @@ class Submitter:
             if intent.status is Status.CONFIRMED:
                 tx = bytes.fromhex((intent.tx_hash or "0x")[2:])
                 block = int(intent.block_number or 0)
-                await self._refresh_makers(ids)
+                # the follower re-read the makers' funds when it saw the Fill at the head
                 changed = await self.worker.call(self._confirm, ids, tx, block)
                 self.confirmed += len(ids)
                 self.on_change(changed)
@@ -180,11 +180,8 @@ class Submitter:
             del self.in_flight[key]
 
     def _confirm(self, ids: list[int], tx: bytes, block: int) -> list[MatchRecord]:
-        out = []
-        for match_id in ids:
-            if self.engine.match(match_id).state is MatchState.PENDING:
-                out.append(self.engine.fill_confirmed(match_id, tx, block))
-        return out
+        pending = [i for i in ids if self.engine.match(i).state is MatchState.PENDING]
+        return self.engine.fill_confirmed_many(pending, tx, block)
 
     async def send_next(self) -> bool:
         """Simulate, trim and send one batch; returns whether one went out."""
@@ -198,26 +195,32 @@ class Submitter:
             return False
         ids = [m.id for m in queued]
         matches = await self.worker.call(self._build, ids)
-        good = await asyncio.to_thread(self._passing_prefix, matches)
-        if good < len(ids):
-            reason = await asyncio.to_thread(self._simulate, matches[: good + 1])
-            if reason is not None and any(s in reason for s in SYSTEMIC):
-                log.warning("batch held back: %s", reason)
-                return False
-            await self._resolve_one(ids[good], reason or "reverted")
-        if good == 0:
-            return False
-        ids, matches = ids[:good], matches[:good]
-        call = self.chain.ledger.fn("match_orders", matches=[m.as_tuple() for m in matches])
-        key = batch_key(ids)
+        # the transaction manager simulates before it journals anything: only a batch that
+        # fails there is searched for its bad match (one simulation per batch, not two)
         try:
-            intent: Intent = await asyncio.to_thread(self.txm.submit_call, key, self.signer, call)
-        except SimulationFailed as exc:  # the chain moved since the simulation: next step
-            log.info("batch %s no longer simulates: %s", key, exc)
-            return False
+            intent = await self._send(ids, matches)
         except (TxError, RpcError) as exc:
-            log.warning("batch %s not sent: %s", key, exc)
+            log.warning("batch not sent: %s", exc)
             return False
+        if intent is None:
+            good = await asyncio.to_thread(self._passing_prefix, matches)
+            if good < len(ids):
+                reason = await asyncio.to_thread(self._simulate, matches[: good + 1])
+                if reason is not None and any(s in reason for s in SYSTEMIC):
+                    log.warning("batch held back: %s", reason)
+                    return False
+                await self._resolve_one(ids[good], reason or "reverted")
+            if good == 0:
+                return False
+            ids, matches = ids[:good], matches[:good]
+            try:
+                intent = await self._send(ids, matches)
+            except (TxError, RpcError) as exc:
+                log.warning("batch not sent: %s", exc)
+                return False
+            if intent is None:
+                return False
+        key = batch_key(ids)
         tx = bytes.fromhex((intent.tx_hash or "0x" + "00" * 32)[2:])
         await self.worker.call(self.engine.batch_submitted, ids, tx)
         self.in_flight[key] = ids
@@ -227,6 +230,17 @@ class Submitter:
         self.on_change(await self.worker.call(lambda: [self.engine.match(i) for i in ids]))
         log.info("sent batch %s (%d matches) in %s", key, len(ids), intent.tx_hash)
         return True
+
+    async def _send(self, ids: list[int], matches: list[Match]) -> Intent | None:
+        """Hand the batch to the transaction manager (simulated, journaled, broadcast); None
+        if it does not simulate. Raises `TxError` or `RpcError` if it cannot be sent now."""
+        call = self.chain.ledger.fn("match_orders", matches=[m.as_tuple() for m in matches])
+        key = batch_key(ids)
+        try:
+            return await asyncio.to_thread(self.txm.submit_call, key, self.signer, call)
+        except SimulationFailed as exc:
+            log.info("batch %s does not simulate: %s", key, exc)
+            return None
 
     # ------------------------------------------------------------------ simulation
 

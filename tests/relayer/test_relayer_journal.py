@@ -278,3 +278,23 @@ def test_replay_reads_page_by_page(journal_url: str, monkeypatch: pytest.MonkeyP
         assert [s for s, _ in journal.events()] == [1, 2, 3, 4, 5]
         assert [s for s, _ in journal.events(after=1, upto=4)] == [2, 3, 4]
         assert [e.hash for _, e in journal.events(after=4)] == [(5).to_bytes(32, "big")]
+
+
+def test_confirming_a_batch_is_one_commit_and_replays(journal_url: str) -> None:
+    with open_journal(journal_url) as journal:
+        engine = Engine(journal, [CALL])
+        for n in range(3):
+            engine.place(order(MAKER, False, UNIT, 100 + n), NOW)
+        taker = order(TAKER, True, 3 * UNIT, 200)
+        ids = [m.id for m in engine.place(taker, NOW).matches]
+        assert len(ids) == 3
+        engine.batch_submitted(ids, b"\x01" * 32)
+        before = journal.durable_seq
+        done = engine.fill_confirmed_many(ids, b"\x02" * 32, 7)
+        assert [m.state for m in done] == [MatchState.CONFIRMED] * 3
+        assert journal.durable_seq == before + 3  # three events, one commit
+        assert engine.order(taker.hash).status is OrderStatus.FILLED
+        assert engine.fill_confirmed_many(ids, b"\x02" * 32, 7) == []  # idempotent
+        snapshot = engine.snapshot()
+    with open_journal(journal_url) as again:
+        assert Engine.open(again, [CALL]).snapshot() == snapshot
