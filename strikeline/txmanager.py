@@ -796,12 +796,17 @@ class TxManager:
         return dict(receipt)
 
     def _look_for_receipt(self, intent: Intent, head: int) -> Intent:
-        for attempt in reversed(self.attempts(intent.key)):
-            receipt = self._receipt(attempt.tx_hash)
-            if receipt is not None:
-                self._record_mined(intent, attempt.tx_hash, receipt)
-                return self._intent(intent.key)
-        if intent.nonce is not None and self._nonce_consumed_deeply(intent, head):
+        if self._find_mined_attempt(intent):
+            return self._intent(intent.key)
+        # The nonce count is read after the receipts: look once more before calling the
+        # intent replaced, so that a receipt the node indexed in between (or a node behind
+        # a load balancer that answered the count from a fresher replica) is not mistaken
+        # for someone else's transaction. Replaced is final: it must be certain.
+        if (
+            intent.nonce is not None
+            and self._nonce_consumed_deeply(intent, head)
+            and not self._find_mined_attempt(intent)
+        ):
             self._set(
                 intent.key,
                 status=Status.REPLACED,
@@ -812,6 +817,15 @@ class TxManager:
             )
             return self._intent(intent.key)
         return intent
+
+    def _find_mined_attempt(self, intent: Intent) -> bool:
+        """Record the newest attempt of `intent` that has a receipt; False if none has."""
+        for attempt in reversed(self.attempts(intent.key)):
+            receipt = self._receipt(attempt.tx_hash)
+            if receipt is not None:
+                self._record_mined(intent, attempt.tx_hash, receipt)
+                return True
+        return False
 
     def _nonce_consumed_deeply(self, intent: Intent, head: int) -> bool:
         """True if the chain used `intent.nonce` at least `confirmations` blocks ago.
