@@ -323,9 +323,43 @@ class Gateway:
             Route("/metrics", self.prometheus, methods=["GET"]),
             WebSocketRoute("/v1/ws", self.websocket),
         ]
-        self.app = Starlette(
+        self.starlette = Starlette(
             routes=routes, exception_handlers={404: self._not_found, 405: self._not_allowed}
         )
+
+    async def app(self, scope: Any, receive: Any, send: Any) -> None:
+        """The ASGI app: `POST /v1/orders`, the hot path, skips Starlette's routing and request
+        objects (about a third of the per-order cost in a profile); the rest goes to Starlette."""
+        if scope["type"] == "http" and scope["path"] == "/v1/orders" and scope["method"] == "POST":
+            client = scope.get("client")
+            ip = client[0] if client else "?"
+
+            async def run() -> Response:
+                return await self._place_body(await self._asgi_body(scope, receive))
+
+            response = await self._guard_ip(ip, "POST /v1/orders", run)
+            await response(scope, receive, send)
+            return
+        await self.starlette(scope, receive, send)
+
+    async def _asgi_body(self, scope: Any, receive: Any) -> bytes:
+        limit = self.settings.max_body_bytes
+        for name, value in scope["headers"]:
+            if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+                raise ApiError(413, "body_too_large", f"the body is limited to {limit} bytes")
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise ApiError(400, "bad_request", "the client went away")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "body_too_large", f"the body is limited to {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     @property
     def names(self) -> dict[int, str]:
@@ -342,9 +376,13 @@ class Gateway:
     async def _guard(
         self, request: Request, route: str, handler: Callable[[], Awaitable[Response]]
     ) -> Response:
+        return await self._guard_ip(request.client.host if request.client else "?", route, handler)
+
+    async def _guard_ip(
+        self, ip: str, route: str, handler: Callable[[], Awaitable[Response]]
+    ) -> Response:
         """Per-IP rate limit, then the handler; ApiError -> its JSON, anything else -> 500."""
         try:
-            ip = request.client.host if request.client else "?"
             wait = self.ip_buckets.take(ip)
             if wait:
                 raise ApiError(
@@ -639,20 +677,24 @@ class Gateway:
     # ------------------------------------------------------------------ order endpoints
 
     async def place(self, request: Request) -> Response:
+        """(Reached only if `app` is bypassed, e.g. by mounting `starlette` alone.)"""
+
         async def run() -> Response:
-            body = await self._body(request)
-            try:
-                req = _place_decoder.decode(body)
-            except msgspec.DecodeError as exc:
-                raise schema_error(exc) from None
-            try:
-                view = await self._intake(req)
-            except ApiError as exc:
-                self.metrics.orders.labels(exc.code).inc()
-                raise
-            return json_response(view, 200 if view["duplicate"] else 201)
+            return await self._place_body(await self._body(request))
 
         return await self._guard(request, "POST /v1/orders", run)
+
+    async def _place_body(self, body: bytes) -> Response:
+        try:
+            req = _place_decoder.decode(body)
+        except msgspec.DecodeError as exc:
+            raise schema_error(exc) from None
+        try:
+            view = await self._intake(req)
+        except ApiError as exc:
+            self.metrics.orders.labels(exc.code).inc()
+            raise
+        return json_response(view, 200 if view["duplicate"] else 201)
 
     async def place_batch(self, request: Request) -> Response:
         async def run() -> Response:

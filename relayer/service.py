@@ -271,6 +271,7 @@ class Relayer:
             port=s.port,
             log_level="warning",
             lifespan="off",
+            interface="asgi3",
             access_log=False,
             timeout_graceful_shutdown=5,
         )
