@@ -103,7 +103,7 @@ def log_cost(topics: int, words: int) -> int:
     return 375 + 375 * topics + 8 * 32 * words
 
 
-FILL_LOG = log_cost(4, 11)  # Fill: 3 indexed + signature, 11 data words
+FILL_LOG = log_cost(4, 8)  # Fill: 3 indexed + signature, 8 data words (packed)
 TRANSFER_LOG = log_cost(4, 2)  # TransferSingle: operator, from, to; id, value
 ERC20_TRANSFER_LOG = log_cost(3, 1)
 
@@ -130,7 +130,7 @@ def floors(data: dict[str, bytes]) -> dict[str, list[tuple[int, str]]]:
         (COLD, "series terms: quote token, expiry"),
         (3 * UPDATE, "free quote balances: buyer, seller, fee recipient"),
         (2 * UPDATE, "positions: seller, buyer"),
-        (FILL_LOG, "Fill LOG4, 11 data words"),
+        (FILL_LOG, "Fill LOG4, 8 data words"),
         (TRANSFER_LOG, "TransferSingle LOG4"),
     ]
     receiver = [(COLD_ACCOUNT, "buyer EXTCODESIZE (ERC-1155 receiver check)")]

@@ -55,6 +55,7 @@ from strikeline.orders import Domain
 
 # the v2 order helpers of the Ledger unit tests (not in the SDK yet)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "v2" / "ledger"))
+from fill_log import unpack_fill  # noqa: E402
 from ledger_orders import Match, Order, SignedOrder  # noqa: E402
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
@@ -459,7 +460,9 @@ class LedgerMachine(RuleBasedStateMachine):
             tuples = [Match(b, s, a, k).as_tuple() for b, s, a, k in rows]
             with boa.env.prank(self.world.relayer):
                 self.world.ex.match_orders(tuples)
-            for fill, (buy, sell, _, buy_is_maker) in zip(self._fills(), rows, strict=True):
+            for log, (buy, sell, amount, buy_is_maker) in zip(self._fills(), rows, strict=True):
+                fill = unpack_fill(log)
+                assert (fill.amount, fill.maker_is_buy) == (amount, buy_is_maker)
                 assert sell.order.limit_price <= fill.price <= buy.order.limit_price
                 resting = buy if buy_is_maker else sell
                 assert fill.price == resting.order.limit_price

@@ -3,6 +3,7 @@ tests/unit/exchange/test_fill.py). An order that names a `sender` fills only fro
 direct fills here use orders with no sender unless the test is about the sender."""
 
 import boa
+from fill_log import unpack_fill
 
 from strikeline import orders
 
@@ -13,7 +14,7 @@ def test_taker_buys_from_a_resting_sell(market, alice, bob):
     m.fund(bob, usdc=10**10)
     sell = m.sell(alice, sender=m.ZERO)
     left = m.fill(bob, sell, m.ONE)
-    fill = m.events("Fill")[0]
+    fill = unpack_fill(m.events("Fill")[0])
     transfers = m.transfers()
     s = orders.settlement(m.ONE, m.PRICE, m.TAKER_BPS, m.MAKER_BPS)
     assert left == 0
@@ -40,7 +41,7 @@ def test_taker_sells_to_a_resting_buy_writing_from_collateral(market, alice, bob
     m.fund(bob, weth=10**18)
     buy = m.buy(alice, sender=m.ZERO)
     m.fill(bob, buy, m.ONE)
-    assert m.events("Fill")[0].maker_is_buy is True
+    assert unpack_fill(m.events("Fill")[0]).maker_is_buy is True
     s = orders.settlement(m.ONE, m.PRICE, m.MAKER_BPS, m.TAKER_BPS)
     assert m.longs(alice) == m.ONE and m.short(bob) == m.ONE
     assert m.free(alice) == 10**10 - s.buyer_debit
@@ -93,7 +94,7 @@ def test_taker_fee_exactly_at_its_max(market, alice, bob):
     m.fund(bob, usdc=10**10)
     taker_fee = orders.fee(m.ONE, m.PRICE, m.TAKER_BPS)
     m.fill(bob, m.sell(alice, sender=m.ZERO), m.ONE, max_fee=taker_fee)
-    assert m.events("Fill")[0].taker_fee == taker_fee
+    assert unpack_fill(m.events("Fill")[0]).taker_fee == taker_fee
 
 
 def test_anyone_may_fill_without_a_role(market, alice, bob):

@@ -4,6 +4,7 @@ are one hook now, `clearing_set_config`, which only the bound Clearinghouse call
 
 import boa
 import pytest
+from fill_log import unpack_fill
 
 ZERO = "0x" + "00" * 20
 
@@ -102,7 +103,7 @@ def test_new_fees_apply_to_the_next_fill(market, alice, bob):
     m.fund(bob, usdc=10**10)
     m.set_config(maker_bps=100, taker_bps=200)
     m.submit(m.match(m.buy(bob), m.sell(alice)))
-    fill = m.events("Fill")[0]
+    fill = unpack_fill(m.events("Fill")[0])
     assert (fill.maker_fee, fill.taker_fee) == (150 * 10**6 // 100, 150 * 10**6 * 2 // 100)
 
 

@@ -5,6 +5,7 @@ ERC-1155 `TransferSingle` logs of the same call)."""
 import boa
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from fill_log import unpack_fill
 
 from strikeline import orders, units
 
@@ -35,7 +36,7 @@ def test_sell_to_open(market, alice, bob):
     assert s.buyer_fee == 150 * 10**6 * m.TAKER_BPS // 10_000
     assert s.seller_fee == 150 * 10**6 * m.MAKER_BPS // 10_000
     assert len(fill) == 1
-    f = fill[0]
+    f = unpack_fill(fill[0])
     assert (f.maker_order, f.taker_order) == (sell.hash, buy.hash)
     assert (f.maker, f.taker, f.maker_is_buy) == (alice.address, bob.address, False)
     assert (f.series_id, f.amount, f.price) == (m.series, m.ONE, m.PRICE)
@@ -174,7 +175,7 @@ def test_resting_buy_sets_price_and_pays_maker_fee(market, alice, bob):
     sell = m.sell(alice, limit_price=140 * 10**6)
     m.submit(m.match(buy, sell, buy_is_maker=True))
     s = orders.settlement(m.ONE, 160 * 10**6, m.MAKER_BPS, m.TAKER_BPS)
-    f = m.events("Fill")[0]
+    f = unpack_fill(m.events("Fill")[0])
     assert (f.maker, f.maker_is_buy, f.price) == (bob.address, True, 160 * 10**6)
     assert (f.maker_fee, f.taker_fee) == (s.buyer_fee, s.seller_fee)
     assert m.free(bob) == 10**10 - s.buyer_debit
@@ -186,9 +187,36 @@ def test_crossing_orders_trade_at_the_resting_sell_price(market, alice, bob):
     m.fund(alice, weth=10**18)
     m.fund(bob, usdc=10**10)
     m.submit(m.match(m.buy(bob, limit_price=200 * 10**6), m.sell(alice, limit_price=140 * 10**6)))
-    assert m.events("Fill")[0].price == 140 * 10**6
+    assert unpack_fill(m.events("Fill")[0]).price == 140 * 10**6
     s = orders.settlement(m.ONE, 140 * 10**6, m.TAKER_BPS, m.MAKER_BPS)
     assert m.free(bob) == 10**10 - s.buyer_debit
+
+
+def test_fill_log_packs_the_largest_price_it_can_carry(market, alice, bob):
+    """`Fill` packs amount and price in 128-bit halves: a price just below 2**128 logs exactly,
+    one at 2**128 reverts rather than log a wrong figure."""
+    m = market
+    m.fund(alice, weth=10**18)
+    m.fund(bob, usdc=10**32)
+    top = 2**128 - 1
+    cap = {"max_fee": 2**200}
+    m.submit(
+        m.match(
+            m.buy(bob, limit_price=top, **cap), m.sell(alice, limit_price=top, amount=1, **cap), 1
+        )
+    )
+    f = unpack_fill(m.events("Fill")[0])
+    assert (f.amount, f.price, f.maker_is_buy) == (1, top, False)
+    s = orders.settlement(1, top, m.TAKER_BPS, m.MAKER_BPS)
+    assert (f.maker_fee, f.taker_fee) == (s.seller_fee, s.buyer_fee)
+    with boa.reverts("ledger: amount too large"):
+        m.submit(
+            m.match(
+                m.buy(bob, limit_price=top + 1, nonce=1, **cap),
+                m.sell(alice, limit_price=top + 1, amount=1, nonce=1, **cap),
+                1,
+            )
+        )
 
 
 def test_fee_accounting_exact_with_rounding_dust(market, alice, bob):

@@ -6,6 +6,7 @@ them)."""
 
 import boa
 import pytest
+from fill_log import unpack_fill
 
 from strikeline import orders, units
 
@@ -146,7 +147,8 @@ def test_no_fee_leaves_nothing_for_the_recipient(m, alice, bob):
     m.write(alice, ONE, alice)
     m.fund(bob, usdc=10)
     _trade(m, bob, alice, ONE, 10)
-    (fill,) = m.events("Fill")
+    fill = unpack_fill(m.events("Fill")[0])
+    assert len(m.events("Fill")) == 1
     assert (fill.maker_fee, fill.taker_fee) == (0, 0)
     assert m.free(m.fee_recipient) == 0
     assert m.free(alice) == 10 and m.free(bob) == 0
