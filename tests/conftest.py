@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import gc
-import os
 import signal
 import threading
-from pathlib import Path
 
 import boa
 import pytest
 from eth_account import Account
-from eth_utils import to_canonical_address
-from hypothesis import HealthCheck, settings
+from utils import profiles
+from utils.chain import actor as _actor
+from utils.chain import next_create
+from utils.contracts import CONTRACTS, DEPLOYERS, ROOT, contract_path
+from utils.system import REPORTER_KEYS, System
 
-from strikeline import ids
-from strikeline.oracle_reports import ordered, sign_expiry, sign_spot
-
-ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["CONTRACTS", "ROOT", "System", "contract_path", "next_create"]
 
 
 def _safe_storage_dump(dump):
@@ -40,23 +38,8 @@ def _safe_storage_dump(dump):
 
 _StorageModel = boa.contracts.vyper.vyper_contract.StorageModel
 _StorageModel.dump = _safe_storage_dump(_StorageModel.dump)
-CONTRACTS = ROOT / "contracts"
-settings.register_profile(
-    "ci",
-    max_examples=200,
-    stateful_step_count=50,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.register_profile(
-    "nightly",
-    max_examples=2000,
-    stateful_step_count=50,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.register_profile("dev", max_examples=20, stateful_step_count=20, deadline=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# example counts come only from these profiles (tests/utils/profiles.py)
+profiles.register()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -98,48 +81,16 @@ def pytest_unconfigure(config):
     gc.freeze()
 
 
-# Oracle parameters used by the fixtures
-QUORUM = 2
-MAX_AGE = 3_600
-MAX_DEVIATION_BPS = 5_000
-LOCKING_PERIOD = 300
-DISPUTE_PERIOD = 3_600
-# deterministic reporter keys (test only)
-REPORTER_KEYS = [bytes([i]) * 32 for i in (0x11, 0x22, 0x33)]
-
-
-def next_create(sender: str, ahead: int = 0) -> str:
-    """The address `sender`'s CREATE `ahead` transactions from now deploys to (boa's nonce)."""
-    nonce = boa.env.evm.vm.state.get_nonce(to_canonical_address(sender))
-    return ids.create_address(sender, nonce + ahead)
-
-
 @pytest.fixture(scope="session")
 def predict_create():
     """`next_create` for sub-directory conftests and tests, which cannot import this one."""
     return next_create
 
 
-def contract_path(name: str) -> Path:
-    """`contracts/<name>.vy`, or `contracts/test/<name>.vy` for a test contract."""
-    path = CONTRACTS / f"{name}.vy"
-    return path if path.exists() else CONTRACTS / "test" / f"{name}.vy"
-
-
 @pytest.fixture(scope="session")
 def deployers():
-    """Compiled deployers, compiled once per session."""
-    names = [
-        "Ledger",
-        "Clearinghouse",
-        "Oracle",
-        "Timelock",
-        "MockERC20",
-        "MockERC20NoReturn",
-        "MockERC20FeeOnTransfer",
-        "ReentrantToken",
-    ]
-    return {name: boa.load_partial(str(contract_path(name))) for name in names}
+    """Deployers by contract name, compiled once per session on first use (utils.contracts)."""
+    return DEPLOYERS
 
 
 @pytest.fixture(autouse=True)
@@ -147,12 +98,6 @@ def _isolate():
     """Every test runs in its own anchored EVM state."""
     with boa.env.anchor():
         yield
-
-
-def _actor(name: str) -> str:
-    addr = boa.env.generate_address(name)
-    boa.env.set_balance(addr, 10**21)
-    return addr
 
 
 @pytest.fixture(scope="session")
@@ -201,98 +146,10 @@ def reporters():
     return [Account.from_key(k) for k in REPORTER_KEYS]
 
 
-class System:
-    """A deployed Strikeline system plus helpers to drive it in tests: the Oracle, the Ledger
-    (tokens, free balances, full shorts, the ERC-1155 longs) and the Clearinghouse beside it
-    (products, series, settlement), USDC and WETH with a WETH/USDC call and put. The v2
-    tests under tests/unit/v2 use their own, fuller system (MarginEngine, relayer, spot)."""
-
-    MAKER_FEE_BPS = 10
-    TAKER_FEE_BPS = 30
-
-    def __init__(self, deployers, admin, guardian, disputer, fee_recipient, reporters):
-        self.admin, self.guardian, self.disputer = admin, guardian, disputer
-        self.fee_recipient = fee_recipient
-        self.reporters = reporters
-        self.deployers = deployers
-        with boa.env.prank(admin):
-            self.oracle = deployers["Oracle"].deploy(
-                admin, QUORUM, MAX_AGE, MAX_DEVIATION_BPS, LOCKING_PERIOD, DISPUTE_PERIOD
-            )
-            # the Ledger names the Clearinghouse deployed right after it
-            self.ledger = deployers["Ledger"].deploy(
-                next_create(admin, 1), admin, fee_recipient, self.MAKER_FEE_BPS, self.TAKER_FEE_BPS
-            )
-            self.ch = deployers["Clearinghouse"].deploy(
-                self.ledger.address, self.oracle.address, admin, guardian
-            )
-            for r in reporters:
-                self.oracle.grantRole(self.oracle.REPORTER_ROLE(), r.address)
-            self.oracle.grantRole(self.oracle.DISPUTER_ROLE(), disputer)
-            self.usdc = deployers["MockERC20"].deploy("USD Coin", "USDC", 6)
-            self.weth = deployers["MockERC20"].deploy("Wrapped Ether", "WETH", 18)
-        self.call_product = self.whitelist(self.weth, self.usdc, is_put=False)
-        self.put_product = self.whitelist(self.weth, self.usdc, is_put=True)
-
-    def whitelist(self, underlying, quote, is_put: bool) -> bytes:
-        collateral = quote if is_put else underlying
-        with boa.env.prank(self.admin):
-            return self.ch.set_product(
-                underlying.address, quote.address, collateral.address, is_put, True
-            )
-
-    def expiry(self, days_ahead: int = 7) -> int:
-        return ids.next_expiry(boa.env.evm.patch.timestamp, days_ahead)
-
-    def series(self, product: bytes, strike: int, expiry: int | None = None) -> int:
-        return self.ch.create_series(product, strike, expiry or self.expiry())
-
-    def fund(self, token, account: str, amount: int, deposit: bool = True) -> None:
-        """Mint `amount` of `token` to `account` and (by default) deposit it in the Ledger."""
-        token.mint(account, amount)
-        if deposit:
-            with boa.env.prank(account):
-                token.approve(self.ledger.address, amount)
-                self.ledger.deposit(token.address, amount, account)
-
-    def write(self, writer: str, sid: int, amount: int, recipient: str | None = None) -> int:
-        """Deposit exactly the full collateral needed and write `amount` of `sid` in the
-        Ledger."""
-        s = self.ch.series(sid)
-        product = self.ch.products(s[0])
-        token = self.deployers["MockERC20"].at(product[2])
-        need = self.ch.collateral_required(sid, amount)
-        self.fund(token, writer, need)
-        with boa.env.prank(writer):
-            return self.ledger.write(sid, amount, recipient or writer)
-
-    def chain_id(self) -> int:
-        return boa.env.evm.patch.chain_id
-
-    def push_spot(self, asset, price: int, signers=None) -> int:
-        now = boa.env.evm.patch.timestamp
-        reports = [
-            sign_spot(r.key, self.chain_id(), self.oracle.address, asset.address, price, now)
-            for r in (signers or self.reporters[:QUORUM])
-        ]
-        return self.oracle.report_spot(asset.address, ordered(reports))
-
-    def finalise_expiry(self, asset, expiry: int, price: int) -> None:
-        """Warp past expiry + locking, report, warp past the dispute window."""
-        now = boa.env.evm.patch.timestamp
-        if now < expiry + LOCKING_PERIOD:
-            boa.env.time_travel(seconds=expiry + LOCKING_PERIOD - now)
-        self.report_expiry(asset, expiry, price)
-        boa.env.time_travel(seconds=DISPUTE_PERIOD)
-
-    def report_expiry(self, asset, expiry: int, price: int, signers=None) -> int:
-        reports = [
-            sign_expiry(r.key, self.chain_id(), self.oracle.address, asset.address, expiry, price)
-            for r in (signers or self.reporters[:QUORUM])
-        ]
-        return self.oracle.report_expiry(asset.address, expiry, ordered(reports))
-
-
 @pytest.fixture
 def system(deployers, admin, guardian, disputer, fee_recipient, reporters) -> System:
-    return System(deployers, admin, guardian, disputer, fee_recipient, reporters)
+    """The Oracle, the Ledger and the Clearinghouse beside it, deployed per test (the v2 tests
+    under tests/unit/v2 override it with the session's whole system, MarginEngine included)."""
+    return System(
+        deployers, admin, guardian, disputer, fee_recipient, None, reporters, margin=False
+    )

@@ -1,5 +1,9 @@
 """The world the stateful tests run in, deployed once per test module.
 
+(The `World` differs from `utils.system.System` on purpose: three tokens and every product
+between them, so the machines explore decimals; it shares its deployers and address
+prediction with every other fixture through tests/utils.)
+
 Deploying is the slow part of a boa test, so each module deploys the contracts (the Oracle, the
 Ledger and the Clearinghouse beside it, wired as in production), three collateral tokens of 6, 8
 and 18 decimals and every product between them once, inside an anchor of its own; every example
@@ -10,17 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boa
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from utils.chain import next_create
+from utils.contracts import CONTRACTS, DEPLOYERS
 
 from .model import MAX_AMOUNT, OracleParams
 
-CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+__all__ = ["CONTRACTS"]
 # The Ledger's trading fees (the machine does not trade; fees only ride in its config word).
 MAKER_FEE_BPS = 10
 TAKER_FEE_BPS = 30
@@ -82,7 +87,6 @@ def world(
     keeper,
     fee_recipient,
     reporters,
-    predict_create,
 ) -> Iterator[World]:
     """Deploy the system once for the module; everything is reverted when the module ends."""
     with boa.env.anchor():
@@ -92,11 +96,8 @@ def world(
         address.update(keeper=keeper, fee_recipient=fee_recipient)
         for t in TRADERS:
             boa.env.set_balance(address[t], 10**21)
-        load = {
-            name: boa.load_partial(str(CONTRACTS / f"{name}.vy"))
-            for name in ("Oracle", "Ledger", "Clearinghouse")
-        }
-        erc20_deployer = boa.load_partial(str(CONTRACTS / "test" / "MockERC20.vy"))
+        load = DEPLOYERS  # the session's one compile cache
+        erc20_deployer = DEPLOYERS["MockERC20"]
         with boa.env.prank(admin):
             oracle = load["Oracle"].deploy(
                 admin,
@@ -108,7 +109,7 @@ def world(
             )
             # the Ledger names the Clearinghouse deployed right after it
             ledger = load["Ledger"].deploy(
-                predict_create(admin, 1), admin, fee_recipient, MAKER_FEE_BPS, TAKER_FEE_BPS
+                next_create(admin, 1), admin, fee_recipient, MAKER_FEE_BPS, TAKER_FEE_BPS
             )
             ch = load["Clearinghouse"].deploy(ledger.address, oracle.address, admin, guardian)
             # the model's copies of the contracts' bounds
