@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from utils.profiles import scaled  # a share of the active profile's count
 
 from strikeline.pricing import black76_greeks, black76_price, bs_greeks, bs_price
 from strikeline.pricing._arrays import CHUNK
@@ -132,7 +133,7 @@ def _central(fn, x: float, h: float) -> float:
     return (fn(x + h) - fn(x - h)) / (2.0 * h)
 
 
-@settings(max_examples=100)
+@settings(max_examples=scaled(1 / 2))
 @given(st.floats(-0.8, 0.8), st.floats(0.05, 5.0), st.floats(0.05, 1.0), rates, rates, calls)
 def test_bs_greeks_match_finite_differences(lm, t, vol, r, q, call) -> None:
     """Delta, gamma, vega, theta (= -dV/dT) and rho against central differences."""
@@ -154,7 +155,7 @@ def test_bs_greeks_match_finite_differences(lm, t, vol, r, q, call) -> None:
     assert g.rho == pytest.approx(_central(lambda x: price(rate=x), r, 1e-5), abs=1e-5)
 
 
-@settings(max_examples=100)
+@settings(max_examples=scaled(1 / 2))
 @given(st.floats(-0.8, 0.8), st.floats(0.05, 5.0), st.floats(0.05, 1.0), rates, calls)
 def test_black76_greeks_match_finite_differences(lm, t, vol, r, call) -> None:
     """Forward delta/gamma, vega, theta at fixed forward and rho = -T V."""

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from utils.profiles import scaled  # a share of the active profile's count
 
 from strikeline.pricing import bs_price
 from strikeline.pricing.heston import HestonParams, heston_char_func, heston_price
@@ -60,7 +61,7 @@ def test_fang_oosterlee_reference_prices() -> None:
     assert prices[1] == pytest.approx(22.318945791, abs=2e-9)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=scaled(3 / 40), deadline=None)
 @given(
     v0=st.floats(0.005, 0.5),
     kappa=st.floats(0.2, 5.0),

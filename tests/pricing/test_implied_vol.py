@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.special import log_ndtr
 from scipy.stats import norm
+from utils.profiles import scaled  # a share of the active profile's count
 
 from strikeline.pricing import black76_implied_vol, black76_price, bs_implied_vol, bs_price
 from strikeline.pricing._arrays import CHUNK
@@ -168,7 +169,7 @@ def test_selected_cases(fwd: float, strike: float, t: float, vol: float) -> None
 # --- impossible prices -----------------------------------------------------------------------
 
 
-@settings(max_examples=100)
+@settings(max_examples=scaled(1 / 2))
 @given(
     st.floats(-4.0, 4.0),
     st.floats(1e-3, 10.0),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from utils.profiles import scaled  # a share of the active profile's count
 
 from strikeline.pricing.svi import SVIParams, fit_svi
 
@@ -72,7 +73,7 @@ def test_weights_pull_the_fit_towards_weighted_quotes() -> None:
     assert near_error(weighted.params) < near_error(plain.params)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=scaled(1 / 8), deadline=None)
 @given(
     a=st.floats(-0.02, 0.1),
     b=st.floats(0.05, 0.8),

@@ -14,6 +14,7 @@ from eth_account.messages import _hash_eip191_message, encode_typed_data
 from eth_utils import to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from utils.profiles import scaled  # a share of the active profile's count
 
 from strikeline import orders
 from strikeline.orders import (
@@ -69,7 +70,7 @@ def signed_cases(draw):
     return key, order, draw(DOMAINS)
 
 
-@settings(max_examples=50)
+@settings(max_examples=scaled(1 / 4))
 @given(case=signed_cases())
 def test_hash_and_signature_match_eth_account(case):
     """Our direct encoding equals eth-account's encoder on the typed-data dict; our signature

@@ -4,6 +4,7 @@ import boa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from utils.profiles import scaled  # a share of the active profile's count
 
 from strikeline import units
 
@@ -45,7 +46,7 @@ def test_unknown_series_reverts(system):
         system.ch.collateral_required(1, UNIT)
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=scaled(3 / 10), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     strike=st.integers(1, units.MAX_STRIKE),
     amount=st.integers(0, 10**30),

@@ -2,6 +2,7 @@
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from utils.profiles import scaled  # a share of the active profile's count
 
 from strikeline import ids
 
@@ -20,7 +21,7 @@ def test_is_put_changes_id(system):
     assert system.ch.product_id(*args, False) != system.ch.product_id(*args, True)
 
 
-@settings(max_examples=50, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=scaled(1 / 4), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(underlying=addresses, quote=addresses, collateral=addresses, is_put=st.booleans())
 def test_matches_python(system, underlying, quote, collateral, is_put):
     assert system.ch.product_id(underlying, quote, collateral, is_put) == ids.product_id(

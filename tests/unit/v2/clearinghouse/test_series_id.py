@@ -2,6 +2,7 @@
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from utils.profiles import scaled  # a share of the active profile's count
 
 from strikeline import ids, units
 
@@ -18,7 +19,7 @@ def test_unknown_terms_still_hash(system):
     assert system.ch.series_id(b"\x00" * 32, 0, 0) == ids.series_id(b"\x00" * 32, 0, 0)
 
 
-@settings(max_examples=50, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=scaled(1 / 4), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     product=st.binary(min_size=32, max_size=32),
     strike=st.integers(0, 2**256 - 1),
