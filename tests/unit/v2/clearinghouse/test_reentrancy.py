@@ -29,26 +29,26 @@ RECEIVER = Path(__file__).resolve().parents[4] / "contracts" / "test" / "Reentra
 
 @pytest.fixture
 def setup(system):
-    """alice (a key) writes 4 calls to bob; the receiver (owned by carol) holds free USDC and
-    WETH, a put it wrote to itself (a short it could settle, longs it could redeem) and the
-    relayer's orders can name it as a maker (carol signs for it)."""
+    """writer (a key) writes 4 calls to holder; the receiver (owned by wallet_owner) holds free
+    USDC and WETH, a put it wrote to itself (a short it could settle, longs it could redeem)
+    and the relayer's orders can name it as a maker (wallet_owner signs for it)."""
     s = system
-    alice, bob, carol = signer(0xA7), signer(0xB7), signer(0xC7)
-    receiver = boa.load_partial(str(RECEIVER)).deploy(carol.address)
+    writer, holder, wallet_owner = signer(0xA7), signer(0xB7), signer(0xC7)
+    receiver = boa.load_partial(str(RECEIVER)).deploy(wallet_owner.address)
     call = s.series(s.call_product, STRIKE)
     put = s.series(s.put_product, STRIKE, s.ch.series(call)[2])
     s.fund(s.usdc, receiver.address, 10_000 * USDC)
     s.fund(s.weth, receiver.address, 10 * WETH)
     with boa.env.prank(receiver.address):
         s.ledger.write(put, UNIT, receiver.address)
-    s.fund(s.weth, alice.address, 10 * WETH)
-    with boa.env.prank(alice.address):
-        s.ledger.write(call, 4 * UNIT, bob.address)
-    return s, receiver, alice, bob, carol, call, put
+    s.fund(s.weth, writer.address, 10 * WETH)
+    with boa.env.prank(writer.address):
+        s.ledger.write(call, 4 * UNIT, holder.address)
+    return s, receiver, writer, holder, wallet_owner, call, put
 
 
-def _snapshot(s, receiver, alice, bob, call, put) -> tuple:
-    accounts = (receiver.address, alice.address, bob.address, s.fee_recipient)
+def _snapshot(s, receiver, writer, holder, call, put) -> tuple:
+    accounts = (receiver.address, writer.address, holder.address, s.fee_recipient)
     state = []
     for a in accounts:
         state.append(
@@ -92,51 +92,53 @@ AFTER_FINAL = [
 ]
 
 
-def _outer(s, receiver, alice, bob, carol, call) -> dict:
+def _outer(s, receiver, writer, holder, wallet_owner, call) -> dict:
     """Outer calls that hand the receiver call longs, and so call its hook."""
     r = receiver.address
 
     def match():
-        buyer = Trader(s, carol, maker=r)  # carol signs for the receiver (EIP-1271)
-        seller = Trader(s, alice)
+        buyer = Trader(s, wallet_owner, maker=r)  # wallet_owner signs for the receiver (EIP-1271)
+        seller = Trader(s, writer)
         buy = buyer.sign(buyer.order(call, True, UNIT, PRICE, nonce=1))
         sell = seller.sign(seller.order(call, False, UNIT, PRICE, nonce=1))
         submit(s, Match(buy, sell, UNIT))
 
     def transfer():
-        with boa.env.prank(bob.address):
-            s.ledger.safeTransferFrom(bob.address, r, call, UNIT, b"")
+        with boa.env.prank(holder.address):
+            s.ledger.safeTransferFrom(holder.address, r, call, UNIT, b"")
 
     def write():
-        with boa.env.prank(alice.address):
+        with boa.env.prank(writer.address):
             s.ledger.write(call, UNIT, r)
 
     return {"match": match, "transfer": transfer, "write": write}
 
 
-def _check(s, receiver, alice, bob, carol, call, put, outer: str, call_name: str) -> None:
+def _check(
+    s, receiver, writer, holder, wallet_owner, call, put, outer: str, call_name: str
+) -> None:
     target, payload = _payloads(s, receiver, call, put)[call_name]
-    action = _outer(s, receiver, alice, bob, carol, call)[outer]
-    snap = lambda: _snapshot(s, receiver, alice, bob, call, put)  # noqa: E731
+    action = _outer(s, receiver, writer, holder, wallet_owner, call)[outer]
+    snap = lambda: _snapshot(s, receiver, writer, holder, call, put)  # noqa: E731
 
     with boa.env.anchor():  # what the outer call does without the re-entry
         action()
         expected = snap()
     before = snap()
 
-    with boa.env.prank(carol.address):
+    with boa.env.prank(wallet_owner.address):
         receiver.arm(target.address, payload, True)
     with pytest.raises(Exception):  # noqa: B017 - the lock's revert carries no reason
         action()
     assert snap() == before
 
-    with boa.env.prank(carol.address):
+    with boa.env.prank(wallet_owner.address):
         receiver.arm(target.address, payload, False)
     action()
     assert receiver.reentries() == 1 and receiver.last_succeeded() is False
     assert snap() == expected
 
-    with boa.env.prank(carol.address):
+    with boa.env.prank(wallet_owner.address):
         receiver.arm(ZERO, b"", False)
         receiver.execute(target.address, payload)  # alone, the call succeeds
 
@@ -144,8 +146,8 @@ def _check(s, receiver, alice, bob, carol, call, put, outer: str, call_name: str
 @pytest.mark.parametrize("call_name", BEFORE_EXPIRY)
 @pytest.mark.parametrize("outer", ["match", "transfer", "write"])
 def test_reentry_before_expiry_fails_and_changes_nothing(setup, outer, call_name):
-    s, receiver, alice, bob, carol, call, put = setup
-    _check(s, receiver, alice, bob, carol, call, put, outer, call_name)
+    s, receiver, writer, holder, wallet_owner, call, put = setup
+    _check(s, receiver, writer, holder, wallet_owner, call, put, outer, call_name)
 
 
 def _finalise(s, call, price: int) -> None:
@@ -157,18 +159,18 @@ def test_reentry_into_settlement_from_a_transfer_fails_and_changes_nothing(setup
     """After the price is final longs still move; the receiver re-enters the Clearinghouse's
     settlement from the hook of a transfer. The re-entry would fix the settlement price and
     pay: it fails at the Ledger's lock, and nothing of it remains."""
-    s, receiver, alice, bob, carol, call, put = setup
+    s, receiver, writer, holder, wallet_owner, call, put = setup
     _finalise(s, call, 2_500 * UNIT)  # the put pays 500 USDC per contract
-    _check(s, receiver, alice, bob, carol, call, put, "transfer", call_name)
+    _check(s, receiver, writer, holder, wallet_owner, call, put, "transfer", call_name)
 
 
 def test_redeem_and_settle_call_no_receiver_hook(setup):
     """Redeeming burns the longs in the Ledger and credits free collateral: no ERC-1155 hook
     runs, so an armed receiver gets no chance to re-enter; the payout is the payoff."""
-    s, receiver, alice, bob, carol, call, put = setup
+    s, receiver, writer, holder, wallet_owner, call, put = setup
     _finalise(s, call, 2_500 * UNIT)
     target, payload = _payloads(s, receiver, call, put)["ch.redeem"]
-    with boa.env.prank(carol.address):
+    with boa.env.prank(wallet_owner.address):
         receiver.arm(target.address, payload, True)
     free = s.free(receiver.address, s.usdc)
     assert s.ch.redeem(put, receiver.address) == 500 * USDC
@@ -176,5 +178,5 @@ def test_redeem_and_settle_call_no_receiver_hook(setup):
     assert s.ch.redeem_many([put], [receiver.address]) == 0
     assert receiver.reentries() == 0
     assert s.free(receiver.address, s.usdc) == free + 3_000 * USDC
-    balance, held = s.custody(s.usdc, [receiver.address, alice.address, bob.address], [put])
+    balance, held = s.custody(s.usdc, [receiver.address, writer.address, holder.address], [put])
     assert balance == held

@@ -24,18 +24,20 @@ STRIKE = 3_000 * UNIT
 PRICE = 150 * USDC
 
 
+# Traders named by role (they override the session's plain `writer` and `holder` addresses
+# here: these sign orders, so they hold keys).
 @pytest.fixture
-def alice(system):
+def writer(system):
     return Trader(system, signer(0xA5))
 
 
 @pytest.fixture
-def bob(system):
+def holder(system):
     return Trader(system, signer(0xB5))
 
 
 @pytest.fixture
-def carol(system):
+def buyer(system):
     return Trader(system, signer(0xC5))
 
 
@@ -49,58 +51,58 @@ def _custody(system, token, accounts, sids) -> None:
     assert balance == held
 
 
-def test_longs_moved_while_orders_rest_then_settle(system, alice, bob, carol):
+def test_longs_moved_while_orders_rest_then_settle(system, writer, holder, buyer):
     s = system
     sid = s.series(s.call_product, STRIKE)
     expiry = s.ch.series(sid)[2]
-    cold = boa.env.generate_address("bob cold wallet")
-    everyone = [alice.address, bob.address, carol.address, cold]
-    # alice writes 2 calls into bob's buy
-    s.fund(s.weth, alice.address, 2 * WETH)
-    s.fund(s.usdc, bob.address, 10_000 * USDC)
-    s.fund(s.usdc, carol.address, 10_000 * USDC)
-    buy = bob.sign(bob.order(sid, True, 2 * UNIT, PRICE))
-    sell = alice.sign(alice.order(sid, False, 2 * UNIT, PRICE))
+    cold = boa.env.generate_address("holder cold wallet")
+    everyone = [writer.address, holder.address, buyer.address, cold]
+    # writer writes 2 calls into holder's buy
+    s.fund(s.weth, writer.address, 2 * WETH)
+    s.fund(s.usdc, holder.address, 10_000 * USDC)
+    s.fund(s.usdc, buyer.address, 10_000 * USDC)
+    buy = holder.sign(holder.order(sid, True, 2 * UNIT, PRICE))
+    sell = writer.sign(writer.order(sid, False, 2 * UNIT, PRICE))
     submit(s, Match(buy, sell, 2 * UNIT))
-    assert s.ledger.positions(alice.address, sid).short == 2 * UNIT
-    assert s.ledger.balanceOf(bob.address, sid) == 2 * UNIT
+    assert s.ledger.positions(writer.address, sid).short == 2 * UNIT
+    assert s.ledger.balanceOf(holder.address, sid) == 2 * UNIT
 
-    # bob rests a sell of 2 (no WETH to write with), then moves one long to his cold wallet
-    resting = bob.sign(bob.order(sid, False, 2 * UNIT, PRICE, nonce=1))
-    _move(s, bob.address, cold, sid, UNIT)
-    carol_buy = carol.sign(carol.order(sid, True, 2 * UNIT, PRICE, nonce=1))
+    # holder rests a sell of 2 (no WETH to write with), then moves one long to his cold wallet
+    resting = holder.sign(holder.order(sid, False, 2 * UNIT, PRICE, nonce=1))
+    _move(s, holder.address, cold, sid, UNIT)
+    buyer_order = buyer.sign(buyer.order(sid, True, 2 * UNIT, PRICE, nonce=1))
     # the whole order would write one he cannot collateralise
     with boa.reverts("ledger: insufficient collateral"):
-        submit(s, Match(carol_buy, resting, 2 * UNIT))
+        submit(s, Match(buyer_order, resting, 2 * UNIT))
     # the long he still holds is delivered
-    submit(s, Match(carol_buy, resting, UNIT))
-    assert s.ledger.balanceOf(bob.address, sid) == 0
-    assert s.ledger.positions(bob.address, sid).short == 0  # nothing written for him
-    assert s.ledger.balanceOf(carol.address, sid) == UNIT
+    submit(s, Match(buyer_order, resting, UNIT))
+    assert s.ledger.balanceOf(holder.address, sid) == 0
+    assert s.ledger.positions(holder.address, sid).short == 0  # nothing written for him
+    assert s.ledger.balanceOf(buyer.address, sid) == UNIT
     assert s.ledger.book(sid)[0] == 2 * UNIT
-    # the rest of his order keeps resting; carol moves her long to bob while it does
-    _move(s, carol.address, bob.address, sid, UNIT // 2)
+    # the rest of his order keeps resting; buyer moves her long to holder while it does
+    _move(s, buyer.address, holder.address, sid, UNIT // 2)
     _custody(s, s.weth, everyone, [sid])
     _custody(s, s.usdc, everyone, [])  # the call series holds WETH only
 
     # expiry: the resting orders no longer match, the longs still move
     boa.env.time_travel(seconds=expiry - s.now())
     with boa.reverts("ledger: series expired"):
-        submit(s, Match(carol_buy, resting, UNIT // 2))
-    _move(s, cold, carol.address, sid, UNIT // 4)
+        submit(s, Match(buyer_order, resting, UNIT // 2))
+    _move(s, cold, buyer.address, sid, UNIT // 4)
     price = 4_000 * UNIT
     s.finalise_expiry(s.weth, expiry, price)
     locked = s.ledger.book(sid)[1]
-    holders = {a: s.ledger.balanceOf(a, sid) for a in (bob.address, carol.address, cold)}
+    holders = {a: s.ledger.balanceOf(a, sid) for a in (holder.address, buyer.address, cold)}
     assert sum(holders.values()) == 2 * UNIT
     free_before = {a: s.free(a, s.weth) for a in everyone}
     paid = s.ch.redeem_many([sid] * 3, list(holders))
-    for holder, longs in holders.items():
+    for account, longs in holders.items():
         payoff = units.payoff(False, WETH, STRIKE, price, longs, False)
-        assert s.free(holder, s.weth) - free_before[holder] == payoff
-        assert s.ledger.balanceOf(holder, sid) == 0
+        assert s.free(account, s.weth) - free_before[account] == payoff
+        assert s.ledger.balanceOf(account, sid) == 0
     owed = units.payoff(False, WETH, STRIKE, price, 2 * UNIT, True)
-    assert s.ch.settle(sid, alice.address) == locked - owed
+    assert s.ch.settle(sid, writer.address) == locked - owed
     assert paid <= owed  # holders never get more than the writer owes
     dust = s.ch.sweep_dust(sid)
     assert paid + (locked - owed) + dust == locked  # settlement conserves what was locked
@@ -110,59 +112,59 @@ def test_longs_moved_while_orders_rest_then_settle(system, alice, bob, carol):
     assert s.ledger.partial_fills(resting.hash) == UNIT  # half filled, never again
 
 
-def test_margined_writer_sells_to_open_a_full_short_beside_it(system, alice, bob, stranger):
+def test_margined_writer_sells_to_open_a_full_short_beside_it(system, writer, holder, stranger):
     s = system
     sid = s.series(s.put_product, STRIKE)
-    s.write_margined(alice.address, sid, UNIT, 1_000 * USDC, recipient=stranger)
-    assert tuple(s.ch.margin_positions(alice.address, sid)) == (UNIT, 1_000 * USDC)
-    s.fund(s.usdc, alice.address, 3_000 * USDC)
-    s.fund(s.usdc, bob.address, 1_000 * USDC)
-    buy = bob.sign(bob.order(sid, True, UNIT, 100 * USDC))
-    sell = alice.sign(alice.order(sid, False, UNIT, 100 * USDC))
+    s.write_margined(writer.address, sid, UNIT, 1_000 * USDC, recipient=stranger)
+    assert tuple(s.ch.margin_positions(writer.address, sid)) == (UNIT, 1_000 * USDC)
+    s.fund(s.usdc, writer.address, 3_000 * USDC)
+    s.fund(s.usdc, holder.address, 1_000 * USDC)
+    buy = holder.sign(holder.order(sid, True, UNIT, 100 * USDC))
+    sell = writer.sign(writer.order(sid, False, UNIT, 100 * USDC))
     submit(s, Match(buy, sell, UNIT))
     # the sell wrote a full short with full collateral; the margined one is untouched
-    assert s.ledger.positions(alice.address, sid).short == UNIT
+    assert s.ledger.positions(writer.address, sid).short == UNIT
     assert s.ledger.book(sid) == (UNIT, 3_000 * USDC)
-    assert tuple(s.ch.margin_positions(alice.address, sid)) == (UNIT, 1_000 * USDC)
+    assert tuple(s.ch.margin_positions(writer.address, sid)) == (UNIT, 1_000 * USDC)
     assert tuple(s.ch.margin_book(sid)) == (UNIT, 0)
     assert s.ch.series_state(sid).open_interest == 2 * UNIT
     fees = orders.settlement(UNIT, 100 * USDC, s.TAKER_BPS, s.MAKER_BPS)
-    assert s.free(alice.address, s.usdc) == fees.seller_credit
-    _custody(s, s.usdc, [alice.address, bob.address, stranger], [sid])
+    assert s.free(writer.address, s.usdc) == fees.seller_credit
+    _custody(s, s.usdc, [writer.address, holder.address, stranger], [sid])
 
 
 def test_longs_bought_do_not_close_a_margined_short_burn_margined_does(
-    system, alice, bob, stranger
+    system, writer, holder, stranger
 ):
     s = system
     sid = s.series(s.put_product, STRIKE)
-    s.write_margined(alice.address, sid, 2 * UNIT, 1_500 * USDC, recipient=bob.address)
-    s.fund(s.usdc, alice.address, 200 * USDC)
-    accounts = [alice.address, bob.address, stranger]
+    s.write_margined(writer.address, sid, 2 * UNIT, 1_500 * USDC, recipient=holder.address)
+    s.fund(s.usdc, writer.address, 200 * USDC)
+    accounts = [writer.address, holder.address, stranger]
     for nonce in range(2):
-        buy = alice.sign(alice.order(sid, True, UNIT, 50 * USDC, nonce=nonce))
-        sell = bob.sign(bob.order(sid, False, UNIT, 50 * USDC, nonce=nonce))
+        buy = writer.sign(writer.order(sid, True, UNIT, 50 * USDC, nonce=nonce))
+        sell = holder.sign(holder.order(sid, False, UNIT, 50 * USDC, nonce=nonce))
         submit(s, Match(buy, sell, UNIT))
         # the longs arrive; the margined short stays whole until burned
-        assert s.ledger.balanceOf(alice.address, sid) == UNIT
-        assert s.ch.margin_positions(alice.address, sid).short == 2 * UNIT - nonce * UNIT
-        assert s.ledger.positions(alice.address, sid).short == 0
+        assert s.ledger.balanceOf(writer.address, sid) == UNIT
+        assert s.ch.margin_positions(writer.address, sid).short == 2 * UNIT - nonce * UNIT
+        assert s.ledger.positions(writer.address, sid).short == 0
         _custody(s, s.usdc, accounts, [sid])
-        with boa.env.prank(alice.address):
+        with boa.env.prank(writer.address):
             s.ch.burn_margined(sid, UNIT)
-        assert s.ledger.balanceOf(alice.address, sid) == 0
+        assert s.ledger.balanceOf(writer.address, sid) == 0
     # closed: the margin stays with the account (its reserve), the series is empty
-    assert tuple(s.ch.margin_positions(alice.address, sid)) == (0, 0)
-    assert s.ch.margin_reserve(alice.address, s.usdc.address) == 1_500 * USDC
+    assert tuple(s.ch.margin_positions(writer.address, sid)) == (0, 0)
+    assert s.ch.margin_reserve(writer.address, s.usdc.address) == 1_500 * USDC
     assert tuple(s.ch.margin_book(sid)) == (0, 0)
     assert tuple(s.ch.series_state(sid)) == (0, 0, 0, 0)
     _custody(s, s.usdc, accounts, [sid])
 
 
-def test_burn_margined_needs_the_longs(system, alice, stranger):
+def test_burn_margined_needs_the_longs(system, writer, stranger):
     s = system
     sid = s.series(s.put_product, STRIKE)
-    s.write_margined(alice.address, sid, UNIT, 1_000 * USDC, recipient=stranger)
-    with boa.env.prank(alice.address), boa.reverts("ledger: burn amount exceeds balance"):
+    s.write_margined(writer.address, sid, UNIT, 1_000 * USDC, recipient=stranger)
+    with boa.env.prank(writer.address), boa.reverts("ledger: burn amount exceeds balance"):
         s.ch.burn_margined(sid, UNIT)
-    assert s.ch.margin_positions(alice.address, sid).short == UNIT
+    assert s.ch.margin_positions(writer.address, sid).short == UNIT
