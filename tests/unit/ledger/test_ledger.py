@@ -9,45 +9,22 @@ them (eth-account's `sign_typed_data` with the full v2 message).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import boa
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
+from utils.chain import signer
+from utils.contracts import DEPLOYERS, EIP170_HEADROOM, deployed_size
+from utils.orders import DOMAIN_FIELDS, FAR, ORDER_FIELDS, ZERO
 
 from strikeline import ids
-
-CONTRACTS = Path(__file__).resolve().parents[3] / "contracts"
 
 UNIT = 10**8
 STRIKE = 3_000 * UNIT
 PRICE = 150 * 10**6
 MAKER_BPS, TAKER_BPS = 10, 30
-FAR = 2**40
-ZERO = "0x" + "00" * 20
-EIP170_HEADROOM = 24_576 - 2_048
-
-ORDER_FIELDS = [
-    {"name": "maker", "type": "address"},
-    {"name": "taker", "type": "address"},
-    {"name": "sender", "type": "address"},
-    {"name": "seriesId", "type": "uint256"},
-    {"name": "isBuy", "type": "bool"},
-    {"name": "amount", "type": "uint256"},
-    {"name": "limitPrice", "type": "uint256"},
-    {"name": "maxFee", "type": "uint256"},
-    {"name": "nonce", "type": "uint256"},
-    {"name": "deadline", "type": "uint256"},
-]
-
-
-def _key(seed: int) -> LocalAccount:
-    account = Account.from_key(bytes([seed]) * 32)
-    boa.env.set_balance(account.address, 10**21)
-    return account
 
 
 class Market:
@@ -58,13 +35,12 @@ class Market:
         self.fees = boa.env.generate_address("fee_recipient")
         self.clearing = boa.env.generate_address("clearinghouse")
         self.relayer = boa.env.generate_address("relayer")
-        self.maker = _key(0xA1)
-        self.taker = _key(0xB0)
-        token = boa.load_partial(str(CONTRACTS / "test" / "MockERC20.vy"))
+        self.maker = signer(0xA1)
+        self.taker = signer(0xB0)
+        token = DEPLOYERS["MockERC20"]
         self.usdc = token.deploy("USD Coin", "USDC", 6)
         self.weth = token.deploy("Wrapped Ether", "WETH", 18)
-        self.ledger = boa.load(
-            str(CONTRACTS / "Ledger.vy"),
+        self.ledger = DEPLOYERS["Ledger"].deploy(
             self.clearing,
             self.admin,
             self.fees,
@@ -115,12 +91,7 @@ class Market:
         return encode_typed_data(
             full_message={
                 "types": {
-                    "EIP712Domain": [
-                        {"name": "name", "type": "string"},
-                        {"name": "version", "type": "string"},
-                        {"name": "chainId", "type": "uint256"},
-                        {"name": "verifyingContract", "type": "address"},
-                    ],
+                    "EIP712Domain": DOMAIN_FIELDS,
                     "Order": ORDER_FIELDS,
                 },
                 "primaryType": "Order",
@@ -175,8 +146,7 @@ def free(market: Market, account: str) -> int:
 
 
 def test_deployed_code_keeps_2kb_of_eip170_headroom():
-    data = boa.load_partial(str(CONTRACTS / "Ledger.vy")).compiler_data
-    deployed = len(data.bytecode_runtime) + data.global_ctx.immutable_section_bytes
+    deployed = deployed_size(DEPLOYERS["Ledger"])
     assert deployed <= EIP170_HEADROOM, (
         f"Ledger: {deployed} bytes, {deployed - EIP170_HEADROOM} over"
     )
