@@ -976,9 +976,10 @@ def _take(order: Order, signature: Signature, amount: uint256, fee: uint256, ver
     low: uint256 = (state >> MIN_NONCE_SHIFT) & MIN_NONCE_MASK
     if not (order.nonce >= low):
         self._fail("ledger: nonce below minimum")
-    # a cap so large that max_fee * amount overflows limits nothing
+    # a cap so large that max_fee * amount overflows limits nothing (so the
+    # product below cannot overflow)
     if order.max_fee <= max_value(uint256) // amount:
-        if not (fee * order.amount <= order.max_fee * amount):
+        if not (fee * order.amount <= unsafe_mul(order.max_fee, amount)):
             self._fail("ledger: fee over max")
     # `_hash_order`, inline: no third copy of the order
     order_hash: bytes32 = eip712._hash_typed_data_v4(
