@@ -40,6 +40,7 @@ from eth_utils import to_checksum_address
 
 from keepers.aggregate import BPS, median
 from keepers.board import Board, Kind, Outcome, recover_expiry
+from keepers.chainread import Call, EventType, Reader, View, get_logs
 from keepers.errors import KeeperError
 from keepers.keys import ReportingKey
 from keepers.sources.panel import SourcePanel
@@ -104,6 +105,12 @@ class SeriesIndex:
         self.start_block = start_block
         self.chunk = chunk
         self.name = f"settlement:{clearinghouse.address}"
+        self.reader = Reader(ledger.w3)
+        self.events = [EventType.of(clearinghouse.contract, "SeriesCreated")] + [
+            EventType.of(ledger.contract, name)
+            for name in ("TransferSingle", "TransferBatch", "Written", "Fill")
+        ]
+        self.events.append(EventType.of(clearinghouse.contract, "MarginUpdated"))
         self.db.ensure_schema(SCHEMA_NAME, SCHEMA_VERSION, SCHEMA)
 
     def cursor(self) -> int:
@@ -125,55 +132,52 @@ class SeriesIndex:
         return read
 
     def _read(self, start: int, end: int) -> None:
-        span = {"from_block": start, "to_block": end}
         series: list[tuple[Any, ...]] = []
         products: dict[bytes, str] = {}
-        for event in self.ch.contract.events.SeriesCreated().get_logs(**span):
-            args = event["args"]
-            product_id = bytes(args["product_id"])
-            if product_id not in products:
-                products[product_id] = to_checksum_address(self.ch.product(product_id)[0])
-            series.append(
-                (
-                    self.chain_id,
-                    self.ch.address,
-                    str(int(args["series_id"])),
-                    products[product_id],
-                    int(args["expiry"]),
-                )
-            )
         accounts: set[tuple[int, str]] = set()
-        events = self.ledger.contract.events
-        for event in events.TransferSingle().get_logs(**span):
-            accounts.add((int(event["args"]["_id"]), event["args"]["_to"]))
-        for event in events.TransferBatch().get_logs(**span):
-            for series_id in event["args"]["_ids"]:
-                accounts.add((int(series_id), event["args"]["_to"]))
-        for event in events.Written().get_logs(**span):
-            accounts.add((int(event["args"]["series_id"]), event["args"]["writer"]))
-        for event in events.Fill().get_logs(**span):
-            for who in (event["args"]["maker"], event["args"]["taker"]):
-                accounts.add((int(event["args"]["series_id"]), who))
-        for event in self.ch.contract.events.MarginUpdated().get_logs(**span):
-            if int(event["args"]["series_id"]) != 0:
-                accounts.add((int(event["args"]["series_id"]), event["args"]["account"]))
+        for name, args, _ in get_logs(self.reader, self.events, start, end):
+            if name == "SeriesCreated":
+                product_id = bytes(args["product_id"])
+                if product_id not in products:
+                    products[product_id] = to_checksum_address(self.ch.product(product_id)[0])
+                series.append(
+                    (
+                        self.chain_id,
+                        self.ch.address,
+                        str(int(args["series_id"])),
+                        products[product_id],
+                        int(args["expiry"]),
+                    )
+                )
+            elif name == "TransferSingle":
+                accounts.add((int(args["_id"]), args["_to"]))
+            elif name == "TransferBatch":
+                for series_id in args["_ids"]:
+                    accounts.add((int(series_id), args["_to"]))
+            elif name == "Written":
+                accounts.add((int(args["series_id"]), args["writer"]))
+            elif name == "Fill":
+                for who in (args["maker"], args["taker"]):
+                    accounts.add((int(args["series_id"]), who))
+            elif name == "MarginUpdated" and int(args["series_id"]) != 0:
+                accounts.add((int(args["series_id"]), args["account"]))
         rows = [
             (self.chain_id, self.ch.address, str(sid), to_checksum_address(who))
             for sid, who in accounts
             if to_checksum_address(who) != to_checksum_address(ZERO)
         ]
         with self.db.transaction():
-            for row in series:
-                self.db.execute(
+            if series:
+                self.db.executemany(
                     "INSERT INTO keeper_series (chain_id, clearinghouse, series_id, underlying, "
                     "expiry) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    row,
+                    series,
                 )
-            for row in rows:
-                self.db.execute(
+            if rows:
+                self.db.executemany(
                     "INSERT INTO keeper_series_account (chain_id, clearinghouse, series_id, "
                     "account) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    row,
+                    rows,
                 )
             self.db.execute(
                 "INSERT INTO keeper_cursor (chain_id, name, block) VALUES (?, ?, ?) "
@@ -253,6 +257,10 @@ class SettlementKeeper:
         functions = oracle.contract.functions
         self._reporter_role = bytes(functions.REPORTER_ROLE().call())
         self._disputer_role = bytes(functions.DISPUTER_ROLE().call())
+        self.reader = Reader(oracle.w3)
+        self._positions = View.of(self.ledger.contract, "positions")
+        self._margined = View.of(self.ch.contract, "margin_positions")
+        self._balances = View.of(self.ledger.contract, "balanceOfBatch")
 
     # ----------------------------------------------------------------------------- the step
 
@@ -403,14 +411,16 @@ class SettlementKeeper:
         sid = series.series_id
         accounts = self.index.accounts(sid)
         at = block.number
-        writers = []
+        # one JSON-RPC batch for every account's short, margined short and long balance
+        calls: list[Call] = []
         for account in accounts:
-            _, short = self.ledger.contract.functions.positions(account, sid).call(
-                block_identifier=at
-            )
-            margined, _ = self.ch.contract.functions.margin_positions(account, sid).call(
-                block_identifier=at
-            )
+            calls += [(self._positions, (account, sid)), (self._margined, (account, sid))]
+        if accounts:
+            calls.append((self._balances, (accounts, [sid] * len(accounts))))
+        results = self.reader.call_many(calls, at)
+        writers = []
+        for i, account in enumerate(accounts):
+            (_, short), (margined, _) = results[2 * i], results[2 * i + 1]
             if short or margined:
                 writers.append((0 if margined else 1, account))  # margined writers first
         if writers:
@@ -418,13 +428,7 @@ class SettlementKeeper:
             call = self.ch.fn("settle_many", series_ids=[sid] * len(chosen), writers=chosen)
             prefix = f"settle:{self.chain_id}:{self.ch.address}:{sid}:"
             return self._send(prefix, _digest(chosen), call, ())
-        balances = (
-            self.ledger.contract.functions.balanceOfBatch(accounts, [sid] * len(accounts)).call(
-                block_identifier=at
-            )
-            if accounts
-            else []
-        )
+        balances = results[-1] if accounts else []
         holders = [a for a, b in zip(accounts, balances, strict=True) if b]
         if holders:
             chosen = holders[: self.batch]
