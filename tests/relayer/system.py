@@ -171,6 +171,7 @@ class RelayerProcess:
         )
         env.update({f"STRIKELINE_RELAYER_{k.upper()}": str(v) for k, v in settings.items()})
         self.env = env
+        self.domain = c.domain
         self.workdir = workdir
         self.process: subprocess.Popen[bytes] | None = None
         self.python_args: list[str] = []  # e.g. ["-m", "cProfile", "-o", path] for benchmarks
@@ -219,6 +220,12 @@ class RelayerProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+
+    def client(self, signer: Any = None) -> Any:
+        """A `strikeline.client.Client` of this relayer (signing with `signer`)."""
+        from strikeline.client import Client
+
+        return Client(self.url, signer=signer, domain=self.domain)
 
     def post(self, path: str, json_body: Any) -> httpx.Response:
         return httpx.post(self.url + path, json=json_body, timeout=30)

@@ -21,7 +21,6 @@ from system import (
     PRICE,
     RelayerProcess,
     body,
-    cancel_body,
     fund,
     new_maker,
     signed,
@@ -118,10 +117,10 @@ def test_two_orders_match_settle_and_fill(system: SimpleNamespace, relayer: Rela
     assert [f["txHash"] for f in fills] == [fill["txHash"]]
 
     # a signed Cancel takes the rest off; the book is empty
-    resp = relayer.delete(f"/v1/orders/0x{sell.hash.hex()}", cancel_body(c, seller, sell.hash))
-    assert resp.status_code == 200, resp.text
-    assert resp.json()["status"] == "cancelled" and resp.json()["filled"] == str(ONE)
-    assert relayer.get(f"/v1/orderbook/{name}").json()["asks"] == []
+    with relayer.client(seller) as client:
+        gone = client.cancel(sell.hash)
+        assert (gone.status, gone.filled, gone.cancelled) == ("cancelled", ONE, ONE)
+        assert client.orderbook(name).asks == []
 
 
 def test_fault_bad_match_blames_its_order_and_the_other_trades_later(
