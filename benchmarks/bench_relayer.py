@@ -10,8 +10,14 @@ sending its next order when the previous one is answered. Prints orders/s and la
 percentiles. Goal (issue 12): 8,000 orders/s with p99 <= 20 ms on this 2-core machine; anchors:
 bare Starlette + msgspec verifier 17.6k/s, FastAPI about 11k/s.
 
+The machine is shared, so beside each figure it prints the load average and the CPU time the
+relayer and the load generator spent per order (from /proc: less sensitive to other work than
+orders/s). `--ceiling` measures the load generator itself against two trivial servers (a raw
+uvloop protocol answering a constant 201, and a bare ASGI app on uvicorn as the relayer runs it):
+the relayer cannot be measured above those figures.
+
     .venv/bin/python benchmarks/bench_relayer.py [--orders 20000] [--connections 64]
-        [--database-url postgresql://...] [--cross] [--profile out.prof]
+        [--database-url postgresql://...] [--cross] [--profile out.prof] [--ceiling]
 
 `--cross` makes half the orders cross the book (matches, then settlement on anvil in the
 background); by default buys rest below sells, so the figure is intake alone.
@@ -22,18 +28,45 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "relayer")]
 
 from system import ONE, RelayerProcess, body, deploy, fund, new_maker, signed  # noqa: E402
 
-from strikeline.chain import start_anvil  # noqa: E402
+from strikeline.chain import free_port, start_anvil  # noqa: E402
+
+GOAL = "goal: 8,000 orders/s, p99 <= 20 ms (issue 12)"
+ANCHORS = "anchors (same machine): bare Starlette + msgspec verifier 17.6k/s, FastAPI ~11k/s"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    """The load generator on uvloop when installed (half the client CPU of asyncio's loop)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 async def fire(
@@ -72,6 +105,75 @@ async def fire(
     return time.perf_counter() - started, latencies, statuses
 
 
+TRIVIAL_SERVER = r"""
+import sys, uvloop, asyncio
+RESPONSE = (b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\n"
+            b"content-length: 300\r\n\r\n" + b" " * 300)
+kind, port = sys.argv[1], int(sys.argv[2])
+if kind == "raw":
+    class P(asyncio.Protocol):
+        def connection_made(self, t): self.t, self.buf = t, b""
+        def data_received(self, data):
+            self.buf += data
+            while True:  # one answer per complete request (headers + Content-Length body)
+                head, sep, rest = self.buf.partition(b"\r\n\r\n")
+                if not sep: return
+                n = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                if len(rest) < n: return
+                self.buf = rest[n:]
+                self.t.write(RESPONSE)
+    async def main():
+        server = await asyncio.get_running_loop().create_server(P, "127.0.0.1", port)
+        print("ready", flush=True)
+        await server.serve_forever()
+    uvloop.run(main())
+else:
+    import uvicorn
+    async def app(scope, receive, send):
+        while (await receive()).get("more_body"): pass
+        await send({"type": "http.response.start", "status": 201,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", b"300")]})
+        await send({"type": "http.response.body", "body": b" " * 300})
+    print("ready", flush=True)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", loop="uvloop",
+                http="httptools", lifespan="off", interface="asgi3", access_log=False)
+"""
+
+
+def ceiling(requests: list[bytes], connections: int) -> None:
+    """The load generator against trivial servers: the most it can measure on this machine."""
+    for kind, what in (("raw", "raw uvloop protocol"), ("asgi", "bare ASGI app on uvicorn")):
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-c", TRIVIAL_SERVER, kind, str(port)], stdout=subprocess.PIPE
+        )
+        try:
+            assert server.stdout is not None
+            server.stdout.readline()
+            for _ in range(100):  # uvicorn binds after printing
+                try:
+                    run(fire(port, requests[:50], 1))
+                    break
+                except (OSError, IndexError):
+                    time.sleep(0.2)
+            cpu0, client0 = cpu_seconds(server.pid), time.process_time()
+            elapsed, lat, _ = run(fire(port, requests, connections))
+            server_cpu = cpu_seconds(server.pid) - cpu0
+            client_cpu = time.process_time() - client0
+        finally:
+            server.terminate()
+            server.wait()
+        lat.sort()
+        q = statistics.quantiles(lat, n=100)
+        n = len(lat)
+        print(
+            f"ceiling, {what}: {n / elapsed:,.0f} req/s, p99 {q[98] * 1e3:.1f} ms; "
+            f"CPU per request: server {server_cpu / n * 1e6:.0f} us, "
+            f"client {client_cpu / n * 1e6:.0f} us ({load()})"
+        )
+
+
 def settle_figures(c, proc: RelayerProcess, first_block: int, expected: int) -> None:
     """Wait until every match is confirmed; print confirmed matches/s and gas per match."""
     c.w3.provider.make_request("evm_setIntervalMining", [1])
@@ -106,6 +208,9 @@ def main() -> None:
     parser.add_argument("--cross", action="store_true")
     parser.add_argument("--profile", help="write a cProfile of the relayer process here")
     parser.add_argument("--log-level", default="WARNING", help="the relayer's (its log is kept)")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="also fire at trivial servers (client ceiling)"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-relayer-"))
     with start_anvil(accounts=10) as node:
@@ -145,9 +250,15 @@ def main() -> None:
         proc.start()
         try:
             warm = requests[:200]
-            asyncio.run(fire(proc.port, warm, 8))  # funds cache and connections warm
+            run(fire(proc.port, warm, 8))  # funds cache and connections warm
             first_block = c.w3.eth.block_number
-            elapsed, lat, statuses = asyncio.run(fire(proc.port, requests[200:], args.connections))
+            assert proc.process is not None
+            load_before = load()
+            cpu0, client0 = cpu_seconds(proc.process.pid), time.process_time()
+            elapsed, lat, statuses = run(fire(proc.port, requests[200:], args.connections))
+            relayer_cpu = cpu_seconds(proc.process.pid) - cpu0
+            client_cpu = time.process_time() - client0
+            load_after = load()
             if args.cross:
                 settle_figures(c, proc, first_block, expected=args.orders // 2)
         finally:
@@ -168,8 +279,16 @@ def main() -> None:
         f"p99 {q[98] * 1e3:.1f}  max {lat[-1] * 1e3:.1f}"
     )
     print(f"statuses: {statuses}")
-    print("goal: 8,000 orders/s, p99 <= 20 ms")
-    print("anchors: bare Starlette + msgspec 17.6k/s, FastAPI ~11k/s")
+    print(
+        f"CPU per order: relayer {relayer_cpu / n * 1e6:.0f} us "
+        f"(= {n / relayer_cpu:,.0f} orders per CPU-second), load generator "
+        f"{client_cpu / n * 1e6:.0f} us"
+    )
+    print(f"{load_before} before, {load_after} after (2 cores, shared)")
+    print(GOAL)
+    print(ANCHORS)
+    if args.ceiling:
+        ceiling(requests[200:], args.connections)
 
 
 if __name__ == "__main__":
