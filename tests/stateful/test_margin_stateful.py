@@ -392,6 +392,13 @@ def test_margin_stateful(
             """Weights writing at exactly the initial requirement, which spot moves then test."""
             self.write(w, x, amount, -1, False)
 
+        @rule(w=st.integers(0, 2))
+        def write_backed_pair(self, w):
+            """Issue 10's shape: a short of the later put written at full collateral backs a
+            short of the earlier put written with none."""
+            self.write(w, 2, UNIT, 10_000, True)
+            self.write(w, 1, UNIT, 0, False)
+
         @rule(pick=st.integers(0, 8))
         def liquidate_all(self, pick):
             """Weights liquidation: take over as much as restores the account."""
@@ -479,6 +486,17 @@ def test_margin_stateful(
                         continue
                     event("pending", "expired unsettled margined short")
                     assert engine.free_margin(account, token.address) == 0
+                    # nothing can be withdrawn: not one unit of any live series or the reserve
+                    live = [sid for sid, _ in self.positions(account, token)]
+                    for sid in live:
+                        if s.ch.margin_positions(account, sid).collateral:
+                            with boa.env.anchor(), boa.env.prank(account):
+                                with boa.reverts("engine: settlement pending"):
+                                    engine.remove_collateral(sid, 1)
+                    if s.ch.margin_reserve(account, token.address):
+                        with boa.env.anchor(), boa.env.prank(account):
+                            with boa.reverts("engine: settlement pending"):
+                                engine.release_reserve(token.address, 1)
                     locked = self.locked_margin(account, token)
                     if key in self.locked:
                         assert locked >= self.locked[key], "pending backing left the account"
