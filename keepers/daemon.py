@@ -170,8 +170,10 @@ def liquidation_jobs(rt: Runtime, metrics: Metrics) -> list[Job]:
         rt.txm,
         rt.gas.address,
         int(rt.addresses.get("block_number", 0)),
+        gas_asset=rt.addresses.get("tokens", {}).get("WETH"),
         min_reward=settings.min_reward,
         max_exposure=settings.max_exposure,
+        metrics=metrics,
     )
     return [Job("liquidation", settings.liquidation_interval, keeper.step)]
 

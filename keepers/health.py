@@ -82,6 +82,11 @@ class Metrics:
             ["asset"],
             registry=self.registry,
         )
+        self.margin_disagreements = Counter(
+            prefix + "margin_disagreements",
+            "Accounts whose margin computed off chain differed from the MarginEngine's view",
+            registry=self.registry,
+        )
         self.jobs: dict[str, JobHealth] = {}
         self._lock = threading.Lock()
 

@@ -5,19 +5,25 @@ One reconcile step (`LiquidationKeeper.step`) at one block:
 1. **Index.** Margined (account, token) pairs come from the Clearinghouse's `MarginUpdated`
    events, read with a cursor into `keeper_margin_account` (the settlement keeper's cursor
    table, its own cursor name).
-2. **Health.** Each account's margin is read from the MarginEngine at that block
-   (`account_margin`: collateral, initial, maintenance at the Oracle's spot). This build reads
-   the contract's own view (one call per account) rather than recomputing it off chain with
-   `strikeline.risk`: it is exact by definition and fast enough for hundreds of accounts.
-3. **Liquidate.** For an account below maintenance, each of its margined series that has not
-   expired is tried in turn: `liquidate(account, token, series, max_amount)` is simulated
-   from the gas key (which takes the short over with full collateral from its own free balance
-   on the Ledger, so the operator funds it), and sent only if the simulated reward is at least
-   `min_reward` (token units: the operator's floor for what pays the gas). `max_amount` is the
-   short, capped at `max_exposure` option units a transaction (the bounded exposure per account);
-   the contract takes only what restores maintenance. The send is keyed by the account, the
-   series and the Oracle's spot timestamp, so one price update liquidates an account's series
-   once, whoever in a shared journal sees it first; the next price update may take more.
+2. **Health, off chain.** Every indexed account's margin is computed with `strikeline.risk`
+   (the Python mirror of `contracts/modules/margin.vy`) from the state read at one block in
+   three JSON-RPC batches (`keepers.chainread`): its margined series list, their position
+   words and terms, the products' margin parameters, the Oracle's spots and `max_age`, the
+   token's unit. The engine's own `account_margin` is read in the same batch: the two must
+   agree, and a disagreement is logged and counted (`margin_disagreements`); the keeper then
+   follows the engine, which is what `liquidate` will check.
+3. **Liquidate when it pays.** For an account below maintenance, each of its margined series
+   that has not expired is tried in turn: `liquidate(account, token, series, max_amount)` is
+   simulated from the gas key (which takes the short over with full collateral from its own
+   free balance on the Ledger, so the operator funds it), and sent only if the simulated
+   reward covers the gas: its estimate at the node's current gas price, converted into the
+   collateral token with the Oracle's spot of the gas asset (WETH; a collateral other than
+   WETH is taken as a dollar stablecoin), plus `min_reward` on top. `max_amount` is the
+   short, capped at `max_exposure` option units (the exposure taken from one account per
+   price update: one liquidation of an account per update of the Oracle's spot). The
+   contract takes only what restores maintenance. The send is keyed by the account and the
+   Oracle's spot timestamp, so one price update liquidates an account once, whoever in a
+   shared journal sees it first; the next price update may take more.
 
 A healthy account is never sent a transaction: the step only acts on `collateral <
 maintenance` read on chain, and the contract re-checks it (`engine: account healthy`).
@@ -26,16 +32,19 @@ maintenance` read on chain, and the contract re-checks it (`engine: account heal
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from eth_utils import to_checksum_address
 
 from keepers.board import Outcome
+from keepers.chainread import Call, Reader, View
 from keepers.errors import KeeperError
 from keepers.settlement import REORG_MARGIN, SCHEMA, SCHEMA_NAME, SCHEMA_VERSION
 from strikeline import db as dbmod
+from strikeline import risk
 from strikeline.bindings import ClearinghouseBinding, MarginEngineBinding, OracleBinding
-from strikeline.txmanager import OPEN, IdempotencyConflict, SimulationFailed, TxManager
+from strikeline.txmanager import OPEN, IdempotencyConflict, SimulationFailed, Status, TxManager
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +60,16 @@ ACCOUNT_SCHEMA = [
 ]
 
 
+#: the Clearinghouse's margined position word: short (bits 0-126) | margined (127) | collateral
+MARGIN_BIT = 2**127
+SHORT_MASK = 2**127 - 1
+BPS = risk.BPS
+#: as the engine values a short: margin off, or the underlying's spot stale or missing
+MARGIN_OFF = risk.MarginParams(BPS, 0, BPS, BPS - 1)
+FULL = risk.MarginParams(BPS, 0, BPS, BPS)
+WEI = 10**18
+
+
 @dataclass(frozen=True)
 class Health:
     account: str
@@ -58,10 +77,33 @@ class Health:
     collateral: int
     initial: int
     maintenance: int
+    #: live margined shorts (series id, amount), as the engine counts them
+    shorts: tuple[tuple[int, int], ...] = ()
+    #: the Oracle's spot timestamp of each underlying of those shorts
+    spot_times: dict[str, int] = field(default_factory=dict)
 
     @property
     def under_maintenance(self) -> bool:
         return self.collateral < self.maintenance
+
+
+@dataclass(frozen=True)
+class Terms:
+    """A series' terms as the engine caches them (fixed once the series exists)."""
+
+    product_id: bytes
+    strike: int
+    expiry: int
+    underlying: str
+    is_put: bool
+
+
+def gas_cost_in_token(wei: int, token: str, unit: int, gas_asset: str, spot: int) -> int:
+    """`wei` of gas in units of `token` (rounded up): WETH at par, any other collateral as a
+    dollar stablecoin at the gas asset's spot (8 decimals)."""
+    if token == gas_asset:
+        return -(-wei * unit // WEI)
+    return -(-wei * spot * unit // (WEI * risk.UNIT))
 
 
 class LiquidationKeeper:
@@ -78,9 +120,11 @@ class LiquidationKeeper:
         gas_address: str,
         start_block: int,
         *,
+        gas_asset: str | None = None,
         min_reward: int = 0,
         max_exposure: int = 100 * 10**8,
         chunk: int = 2_000,
+        metrics: Any = None,
     ):
         self.db = database
         self.chain_id = chain_id
@@ -89,13 +133,29 @@ class LiquidationKeeper:
         self.oracle = oracle
         self.txm = txm
         self.gas = to_checksum_address(gas_address)
+        self.gas_asset = to_checksum_address(gas_asset) if gas_asset else None
         self.start_block = start_block
         self.min_reward = min_reward
         self.max_exposure = max_exposure
         self.chunk = chunk
+        self.metrics = metrics
+        self.disagreements = 0
         self.cursor_name = f"liquidation:{engine.address}"
         self.db.ensure_schema(SCHEMA_NAME, SCHEMA_VERSION, SCHEMA)
         self.db.ensure_schema(ACCOUNT_SCHEMA_NAME, ACCOUNT_SCHEMA_VERSION, ACCOUNT_SCHEMA)
+        self.reader = Reader(oracle.w3)
+        ec, cc, oc = engine.contract, clearinghouse.contract, oracle.contract
+        self._listed = View.of(ec, "margined_series")
+        self._engine_margin = View.of(ec, "account_margin")
+        self._params = View.of(ec, "margin_params")
+        self._words = View.of(cc, "margin_words")
+        self._series = View.of(cc, "series")
+        self._products = View.of(cc, "products")
+        self._unit = View.of(cc, "token_unit")
+        self._spot = View.of(oc, "spot")
+        self._max_age = View.of(oc, "max_age")
+        self._terms: dict[int, Terms] = {}
+        self._underlying: dict[bytes, tuple[str, bool]] = {}
 
     # ----------------------------------------------------------------------------- index
 
@@ -141,49 +201,179 @@ class LiquidationKeeper:
 
     # ----------------------------------------------------------------------------- the step
 
-    def health(self, account: str, token: str, block: int) -> Health:
-        collateral, initial, maintenance = self.engine.contract.functions.account_margin(
-            account, token
-        ).call(block_identifier=block)
-        return Health(account, token, int(collateral), int(initial), int(maintenance))
+    def health(self, account: str, token: str, block: int, now: int) -> Health:
+        """One account's margin in `token` at `block` (time `now`), computed off chain."""
+        return self.healths([(account, token)], block, now)[0]
+
+    def healths(self, pairs: list[tuple[str, str]], block: int, now: int) -> list[Health]:
+        """The margin of each (account, token) at `block`, computed with `strikeline.risk`
+        from state read in three batches, exactly as `MarginEngine._account` does; checked
+        against the engine's `account_margin` read in the same batches."""
+        if not pairs:
+            return []
+        first: list[Call] = [(self._max_age, ())]
+        first += [(self._listed, pair) for pair in pairs]
+        first += [(self._engine_margin, pair) for pair in pairs]
+        got = self.reader.call_many(first, block)
+        max_age, listed, engine_views = got[0], got[1 : 1 + len(pairs)], got[1 + len(pairs) :]
+        unknown = sorted({int(s) for ids in listed for s in ids} - set(self._terms))
+        second: list[Call] = [
+            (self._words, (a, t, list(ids))) for (a, t), ids in zip(pairs, listed, strict=True)
+        ]
+        second += [(self._series, (sid,)) for sid in unknown]
+        got = self.reader.call_many(second, block)
+        words = got[: len(pairs)]
+        fresh = dict(zip(unknown, got[len(pairs) :], strict=True))
+        new_products = sorted({bytes(t[0]) for t in fresh.values()} - set(self._underlying))
+        if new_products:
+            answers = self.reader.call_many([(self._products, (p,)) for p in new_products], block)
+            for pid, product in zip(new_products, answers, strict=True):
+                self._underlying[pid] = (to_checksum_address(product[0]), bool(product[3]))
+        for sid, (pid, strike, expiry) in fresh.items():
+            underlying, is_put = self._underlying[bytes(pid)]
+            self._terms[sid] = Terms(bytes(pid), int(strike), int(expiry), underlying, is_put)
+        live = {int(s) for ids in listed for s in ids}
+        pids = sorted({self._terms[s].product_id for s in live})
+        assets = sorted({self._terms[s].underlying for s in live})
+        tokens = sorted({t for _, t in pairs})
+        third: list[Call] = [(self._params, (p,)) for p in pids]
+        third += [(self._spot, (a,)) for a in assets]
+        third += [(self._unit, (t,)) for t in tokens]
+        got = self.reader.call_many(third, block)
+        params = {p: risk.MarginParams(*map(int, v)) for p, v in zip(pids, got, strict=False)}
+        spots = dict(zip(assets, got[len(pids) :], strict=False))
+        units = dict(zip(tokens, got[len(pids) + len(assets) :], strict=True))
+        out = []
+        for (account, token), ids, (reserve, ws), view in zip(
+            pairs, listed, words, engine_views, strict=True
+        ):
+            health = self._compute(
+                account,
+                token,
+                [int(s) for s in ids],
+                int(reserve),
+                [int(w) for w in ws],
+                params,
+                spots,
+                int(units[token]),
+                int(max_age),
+                now,
+            )
+            c, i, m = (int(v) for v in view)
+            theirs = (c, i, m)
+            ours = (health.collateral, health.initial, health.maintenance)
+            if ours != theirs:
+                self.disagreements += 1
+                if self.metrics is not None:
+                    self.metrics.margin_disagreements.inc()
+                log.warning(
+                    "margin of %s in %s at block %d: off chain (collateral, initial, "
+                    "maintenance) %s, the engine %s; following the engine",
+                    account,
+                    token,
+                    block,
+                    ours,
+                    theirs,
+                )
+                health = Health(account, token, c, i, m, health.shorts, health.spot_times)
+            out.append(health)
+        return out
+
+    def _compute(
+        self,
+        account: str,
+        token: str,
+        ids: list[int],
+        reserve: int,
+        words: list[int],
+        params: dict[bytes, risk.MarginParams],
+        spots: dict[str, Any],
+        unit: int,
+        max_age: int,
+        now: int,
+    ) -> Health:
+        collateral = reserve
+        positions: list[risk.ShortPosition] = []
+        shorts: list[tuple[int, int]] = []
+        spot_times: dict[str, int] = {}
+        for sid, word in zip(ids, words, strict=True):
+            terms = self._terms[sid]
+            if word & MARGIN_BIT == 0 or now >= terms.expiry:
+                continue  # closed or settled; expired and pending settlement
+            collateral += word >> 128
+            amount = word & SHORT_MASK
+            shorts.append((sid, amount))
+            price, seen = (int(v) for v in spots[terms.underlying])
+            spot_times[terms.underlying] = seen
+            p = params[terms.product_id]
+            if p == risk.MarginParams(0, 0, 0, 0):
+                p = MARGIN_OFF
+            if price == 0 or now - seen > max_age:
+                p, price = FULL, (0 if terms.is_put else risk.MAX_PRICE)
+            positions.append(
+                risk.ShortPosition(terms.is_put, terms.strike, price, amount, terms.expiry - now, p)
+            )
+        if not positions:
+            return Health(account, token, collateral, 0, 0)
+        return Health(
+            account,
+            token,
+            collateral,
+            risk.account_requirement(unit, positions, False),
+            risk.account_requirement(unit, positions, True),
+            tuple(shorts),
+            spot_times,
+        )
 
     def step(self) -> str:
         header = self.oracle.w3.eth.get_block("latest")
         block, now = int(header["number"]), int(header["timestamp"])
         self.sync(block)
+        pairs = [(a, t) for a, t in self.accounts() if a != self.gas]  # no self-liquidation
         outcomes = []
-        for account, token in self.accounts():
-            if account == self.gas:
-                continue  # the contract refuses self-liquidation
-            health = self.health(account, token, block)
+        for health in self.healths(pairs, block, now):
             if not health.under_maintenance:
                 continue
             log.warning(
                 "account %s in %s under maintenance: collateral %d < maintenance %d",
-                account,
-                token,
+                health.account,
+                health.token,
                 health.collateral,
                 health.maintenance,
             )
             outcomes.append(self._liquidate(health, block, now))
         return ",".join(o.value for o in outcomes) or Outcome.NOTHING.value
 
+    def gas_cost(self, call: Any, token: str, block: int, now: int) -> int | None:
+        """What sending `call` costs now, in `token` units; None if it cannot be priced (the
+        gas asset's spot is missing or stale)."""
+        gas = int(call.estimate_gas({"from": self.gas}, block_identifier="pending"))
+        wei = gas * int(self.oracle.w3.eth.gas_price)
+        unit = int(self.ch.contract.functions.token_unit(token).call(block_identifier=block))
+        if self.gas_asset is None:
+            return None
+        if token == self.gas_asset:
+            return gas_cost_in_token(wei, token, unit, self.gas_asset, 0)
+        price, seen = self.oracle.contract.functions.spot(self.gas_asset).call(
+            block_identifier=block
+        )
+        max_age = int(self.oracle.contract.functions.max_age().call(block_identifier=block))
+        if price == 0 or now - int(seen) > max_age:
+            return None
+        return gas_cost_in_token(wei, token, unit, self.gas_asset, int(price))
+
     def _liquidate(self, health: Health, block: int, now: int) -> Outcome:
-        functions = self.engine.contract.functions
         prefix = f"liquidate:{self.chain_id}:{self.engine.address}:{health.account}:"
         if any(i.key.startswith(prefix) for i in self.txm.intents(OPEN)):
             return Outcome.IN_FLIGHT
-        series_ids = functions.margined_series(health.account, health.token).call(
-            block_identifier=block
-        )
-        for sid in series_ids:
-            short, _ = self.ch.contract.functions.margin_positions(health.account, sid).call(
-                block_identifier=block
-            )
-            expiry = int(self.ch.contract.functions.series(sid).call(block_identifier=block)[2])
-            if not short or expiry <= now:
-                continue
-            amount = min(int(short), self.max_exposure)
+        stamp = max(health.spot_times.values(), default=0)
+        update = f"{prefix}{health.token}:{stamp}:"
+        if any(
+            i.key.startswith(update) and i.status is Status.CONFIRMED for i in self.txm.intents()
+        ):
+            return Outcome.NOTHING  # this price update already took its share of the account
+        for sid, short in health.shorts:
+            amount = min(short, self.max_exposure)
             call = self.engine.fn(
                 "liquidate",
                 account=health.account,
@@ -199,21 +389,30 @@ class LiquidationKeeper:
                 )
                 continue
             taken, reward = int(result[0]), int(result[2])
-            if taken == 0 or reward < self.min_reward:
+            if taken == 0:
+                continue
+            cost = self.gas_cost(call, health.token, block, now)
+            if cost is None:
+                log.warning(
+                    "liquidate %s series %d: no fresh spot of the gas asset to price the gas",
+                    health.account,
+                    sid,
+                )
+                continue
+            floor = cost + self.min_reward
+            if reward < floor:
                 log.info(
-                    "liquidate %s series %d: reward %d below the floor %d; waiting for the auction",
+                    "liquidate %s series %d: reward %d below the gas cost %d + floor %d; "
+                    "waiting for the auction",
                     health.account,
                     sid,
                     reward,
+                    cost,
                     self.min_reward,
                 )
                 continue
-            asset = self.ch.product(self.ch.series(sid).product_id).underlying
-            spot_ts = int(
-                self.oracle.contract.functions.spot(asset).call(block_identifier=block)[1]
-            )
             for attempt in range(100):
-                key = f"{prefix}{health.token}:{sid}:{spot_ts}:{attempt}"
+                key = f"{update}{sid}:{attempt}"
                 intent = self.txm.intent(key)
                 if intent is None:
                     try:
@@ -225,28 +424,22 @@ class LiquidationKeeper:
                     except IdempotencyConflict:
                         return Outcome.IN_FLIGHT
                     log.warning(
-                        "liquidating %s series %d: up to %d units, reward %d",
+                        "liquidating %s series %d: up to %d units, reward %d, gas %d",
                         health.account,
                         sid,
                         amount,
                         reward,
+                        cost,
                     )
                     return Outcome.SUBMITTED
                 if intent.status in OPEN:
                     return Outcome.IN_FLIGHT
-                if intent.status.value == "confirmed":
-                    break  # this price update already liquidated this series: try the next
-        return self._keep_clock(health, block)
+        return self._keep_clock(health, stamp)
 
-    def _keep_clock(self, health: Health, block: int) -> Outcome:
+    def _keep_clock(self, health: Health, stamp: int) -> Outcome:
         """Nothing worth taking yet: keep the account's auction clock running, so its
         discount grows (the engine restarts a clock that missed a price update), once per
         update of the Oracle's spot prices."""
-        updates = [
-            int(self.oracle.contract.functions.spot(a).call(block_identifier=block)[1])
-            for a in self._assets(health, block)
-        ]
-        stamp = max(updates, default=0)
         key = (
             f"auction:{self.chain_id}:{self.engine.address}:{health.account}:{health.token}:{stamp}"
         )
@@ -262,9 +455,3 @@ class LiquidationKeeper:
             return Outcome.IN_FLIGHT
         log.info("auction of %s in %s: clock kept running", health.account, health.token)
         return Outcome.SUBMITTED
-
-    def _assets(self, health: Health, block: int) -> set[str]:
-        series_ids = self.engine.contract.functions.margined_series(
-            health.account, health.token
-        ).call(block_identifier=block)
-        return {self.ch.product(self.ch.series(sid).product_id).underlying for sid in series_ids}

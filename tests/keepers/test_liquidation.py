@@ -14,10 +14,10 @@ from web3 import HTTPProvider, Web3
 from keepers.daemon import liquidation_jobs
 from keepers.health import Metrics
 from keepers.keys import ReportingKey
-from keepers.liquidation import LiquidationKeeper
+from keepers.liquidation import LiquidationKeeper, gas_cost_in_token
 from keepers.runtime import boot
 from keepers.settings import load_settings
-from strikeline import ids
+from strikeline import ids, risk
 from strikeline.bindings import (
     AuctionParams,
     ClearinghouseBinding,
@@ -152,7 +152,9 @@ def test_under_maintenance_is_liquidated_and_healthy_never(system):
     s = system
     assert s.run() == "nothing_to_do"  # both healthy at 3,000
     warp(s.node.request, int(s.w3.eth.get_block("latest")["timestamp"]) + 60)
-    s.push(SPOT * 3 // 4)  # the put's writers lose 25% of the underlying's price
+    # a 15% drop: the risky writer is under maintenance with equity left, so the auction's
+    # discount pays more than the gas
+    s.push(SPOT * 85 // 100)
     assert s.engine.is_liquidatable(s.risky, s.usdc.address)
     assert not s.engine.is_liquidatable(s.healthy, s.usdc.address)
     assert s.run() == "submitted"
@@ -190,3 +192,115 @@ def test_a_reward_below_the_floor_waits(system):
     assert floor.step() == "nothing_to_do"
     assert liquidated(s) == []
     assert [i.key.split(":")[0] for i in rt.txm.intents()] == ["auction"]
+
+
+def keeper_with(s, **kwargs):
+    rt = s.rt
+    return LiquidationKeeper(
+        rt.database,
+        rt.chain_id,
+        rt.engine,
+        rt.clearinghouse,
+        rt.oracle,
+        rt.txm,
+        rt.gas.address,
+        0,
+        gas_asset=rt.addresses["tokens"]["WETH"],
+        **kwargs,
+    )
+
+
+def test_health_off_chain_equals_the_engine(system):
+    """strikeline.risk over state read at one block gives the engine's own figures: at
+    several prices, with the price stale (full collateral) and after the series expired."""
+    s = system
+    metrics = Metrics("liquidation")
+    k = keeper_with(s, metrics=metrics)
+    pairs = [(s.risky, s.usdc.address), (s.healthy, s.usdc.address)]
+    seen = set()
+
+    def check():
+        header = s.w3.eth.get_block("latest")
+        block, now = int(header["number"]), int(header["timestamp"])
+        k.sync(block)
+        for health in k.healths(pairs, block, now):
+            engine = s.engine.contract.functions.account_margin(health.account, health.token)
+            assert (health.collateral, health.initial, health.maintenance) == tuple(
+                engine.call(block_identifier=block)
+            )
+            seen.add((health.under_maintenance, health.maintenance > 0))
+        assert k.disagreements == 0
+
+    check()
+    for pct in (95, 85, 75):
+        warp(s.node.request, int(s.w3.eth.get_block("latest")["timestamp"]) + 60)
+        s.push(SPOT * pct // 100)
+        check()
+    warp(s.node.request, int(s.w3.eth.get_block("latest")["timestamp"]) + 3_601)
+    check()  # stale spot: every short at full collateral
+    expiry = s.ch.series(s.series).expiry
+    warp(s.node.request, expiry + 1)
+    check()  # expired, settlement pending: no live short, no requirement
+    assert seen == {(False, True), (True, True), (False, False)}
+    assert metrics.margin_disagreements._value.get() == 0
+
+
+def test_a_disagreement_is_logged_counted_and_the_engine_followed(system, monkeypatch, caplog):
+    s = system
+    metrics = Metrics("liquidation")
+    k = keeper_with(s, metrics=metrics)
+    real = risk.account_requirement
+    # a mirror that is one unit off: the engine's figure must win, loudly
+    monkeypatch.setattr(risk, "account_requirement", lambda u, p, m: real(u, p, m) + 1)
+    header = s.w3.eth.get_block("latest")
+    block, now = int(header["number"]), int(header["timestamp"])
+    k.sync(block)
+    [health] = k.healths([(s.risky, s.usdc.address)], block, now)
+    engine = s.engine.contract.functions.account_margin(s.risky, s.usdc.address)
+    assert (health.collateral, health.initial, health.maintenance) == tuple(
+        engine.call(block_identifier=block)
+    )
+    assert k.disagreements == 1
+    assert metrics.margin_disagreements._value.get() == 1
+    assert "following the engine" in caplog.text
+
+
+def test_an_underwater_account_waits_for_a_discount_that_pays_the_gas(system, caplog):
+    """At a 25% drop the risky writer's shorts are worth more than its collateral: the
+    liquidation reward is zero, below the gas; the auction clock is kept instead."""
+    s = system
+    caplog.set_level("INFO", logger="keepers.liquidation")
+    warp(s.node.request, int(s.w3.eth.get_block("latest")["timestamp"]) + 60)
+    s.push(SPOT * 3 // 4)
+    assert s.engine.is_liquidatable(s.risky, s.usdc.address)
+    assert s.run() == "submitted"
+    confirm(s.rt)
+    assert liquidated(s) == []
+    assert "reward 0 below the gas cost" in caplog.text
+    assert s.engine.view("auction_start", account=s.risky, token=s.usdc.address) > 0
+
+
+def test_gas_priced_at_the_current_fee_blocks_an_unpaying_liquidation(system, caplog):
+    """The same 15% drop that is liquidated at anvil's fee is not at 20,000 gwei: the gas
+    (about 3 ETH at the Oracle's spot) costs more than the discount pays."""
+    s = system
+    caplog.set_level("INFO", logger="keepers.liquidation")
+    warp(s.node.request, int(s.w3.eth.get_block("latest")["timestamp"]) + 60)
+    s.push(SPOT * 85 // 100)
+    s.node.request("anvil_setNextBlockBaseFeePerGas", [hex(20_000 * 10**9)])
+    s.node.request("evm_mine", [])
+    k = keeper_with(s)
+    k.step()
+    assert liquidated(s) == []
+    assert "below the gas cost" in caplog.text
+    assert not any(i.key.startswith("liquidate:") for i in s.rt.txm.intents())
+
+
+def test_gas_cost_in_token():
+    weth = "0x" + "11" * 20
+    usdc = "0x" + "22" * 20
+    # 0.001 ETH at 2,000 dollars is 2 USDC; in WETH it is the wei itself
+    assert gas_cost_in_token(10**15, usdc, USDC, weth, 2_000 * ONE) == 2 * USDC
+    assert gas_cost_in_token(10**15, weth, 10**18, weth, 2_000 * ONE) == 10**15
+    assert gas_cost_in_token(1, usdc, USDC, weth, ONE) == 1  # rounded up, never to zero
+    assert gas_cost_in_token(0, usdc, USDC, weth, ONE) == 0
