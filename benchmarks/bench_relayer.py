@@ -65,6 +65,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread of a process (the main thread's id is the pid)."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[int(task.name)] = cpu_seconds_of(task / "stat")
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return out
+
+
+def cpu_seconds_of(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 def load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -255,8 +271,15 @@ def main() -> None:
             assert proc.process is not None
             load_before = load()
             cpu0, client0 = cpu_seconds(proc.process.pid), time.process_time()
+            threads0 = thread_cpu(proc.process.pid)
             elapsed, lat, statuses = run(fire(proc.port, requests[200:], args.connections))
             relayer_cpu = cpu_seconds(proc.process.pid) - cpu0
+            threads = thread_cpu(proc.process.pid)
+            main_cpu = threads[proc.process.pid] - threads0.get(proc.process.pid, 0)
+            busiest = sorted(
+                (v - threads0.get(k, 0) for k, v in threads.items() if k != proc.process.pid),
+                reverse=True,
+            )
             client_cpu = time.process_time() - client0
             load_after = load()
             if args.cross:
@@ -283,6 +306,11 @@ def main() -> None:
         f"CPU per order: relayer {relayer_cpu / n * 1e6:.0f} us "
         f"(= {n / relayer_cpu:,.0f} orders per CPU-second), load generator "
         f"{client_cpu / n * 1e6:.0f} us"
+    )
+    print(
+        f"  relayer threads: event loop {main_cpu / n * 1e6:.0f} us, others "
+        + ", ".join(f"{c / n * 1e6:.0f}" for c in busiest[:3] if c > 0)
+        + " us (the engine's thread is the busiest of those)"
     )
     print(f"{load_before} before, {load_after} after (2 cores, shared)")
     print(GOAL)
