@@ -212,10 +212,14 @@ def main() -> int:
     )
     print(f"  goal {'met' if p99 <= GOAL_MS else 'MISSED'}")
     for batch in (1, 8, 32):
-        first_ms, settle_gas, redeem_gas = bench_settlement(batch, batch, batch)
+        # three fresh chains per size: one pass is one sample, and this machine is shared
+        runs = [bench_settlement(batch, batch, batch) for _ in range(3)]
+        firsts = sorted(r[0] for r in runs)
+        _, settle_gas, redeem_gas = runs[0]
         print(
             f"settlement, {batch} writers and {batch} holders, batches of {batch}: "
-            f"first batch sent {first_ms:.1f} ms after the read; gas per position: "
+            f"first batch sent {firsts[1]:.1f} ms after the read (median of 3; "
+            f"{firsts[0]:.1f}-{firsts[2]:.1f}; goal < {GOAL_MS:.0f} ms); gas per position: "
             f"settle {settle_gas:,.0f}, redeem {redeem_gas:,.0f} (anchor: v1 batch of 10, "
             f"per position settle {V1_SETTLE_MANY:,}, redeem {V1_REDEEM_MANY:,}; "
             "docs/gas.md, floors in bench_core_gas.py)"

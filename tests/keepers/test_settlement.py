@@ -299,3 +299,36 @@ def test_two_keepers_over_many_expiries_pay_each_position_once(system):
     kinds = sorted(i.key.split(":")[0] for i in a.rt.txm.intents())
     assert kinds == ["oracle-expiry"] * 3 + ["redeem"] * 3 + ["settle"] * 3
     assert {i.signer for i in a.rt.txm.intents()} <= {a.rt.gas.address, b.rt.gas.address}
+
+
+def test_keepers_down_across_an_expiry_run_the_missed_work_once_on_restart(system):
+    """Both keepers index the series, then stop before its expiry. They come back a day
+    after it (the locking period long gone): the expiry price is reported, relayed once,
+    and once final every position is paid exactly once; nothing is left for later passes."""
+    s = system
+    a, b = s.keeper(7, 6), s.keeper(8, 10)
+    assert a.run() == b.run() == Outcome.NOTHING.value  # before expiry: indexed, nothing due
+    a.rt.close(), b.rt.close()  # both down across the expiry
+    warp(s.node.request, s.expiry + 86_400)
+    a, b = s.keeper(7, 6), s.keeper(8, 10)  # new processes on the same database and journal
+    # the relay wait is long over: each report is relayed as it comes, once
+    assert a.run() == "signed,submitted"
+    confirm(a, b)
+    assert b.run() == "signed,submitted"
+    confirm(a, b)
+    count = s.oracle.contract.functions.expiry_report_count(s.weth.address, s.expiry).call()
+    assert count == 2
+    price, final = s.oracle.contract.functions.expiry_price(s.weth.address, s.expiry).call()
+    assert price == a.rt.panel.sources[0].observe_at(s.expiry).price and not final
+    warp(s.node.request, s.oracle.contract.functions.final_at(s.weth.address, s.expiry).call())
+    outcomes = []
+    for _ in range(4):
+        for k in (a, b):
+            outcomes.append(k.run())
+            confirm(a, b)
+    assert outcomes[-4:] == [Outcome.NOTHING.value] * 4
+    assert sorted(e["writer"] for e in events(s, "Settled")) == sorted(s.writers)
+    assert sorted(e["holder"] for e in events(s, "Redeemed")) == sorted(s.holders)
+    kinds = [i.key.split(":")[0] for i in a.rt.txm.intents()]
+    # the missed work, once: two reports, one settle batch, one redeem batch
+    assert sorted(kinds) == ["oracle-expiry", "oracle-expiry", "redeem", "settle"]
