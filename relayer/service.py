@@ -187,6 +187,7 @@ class Relayer:
             decode=lambda payload: decode_payload(payload, self.chain.domain),
             on_change=self._matches_changed,
             clock=self.chain.now,
+            reorg_horizon=s.reorg_horizon,
         )
 
     # ------------------------------------------------------------------ running
@@ -197,6 +198,7 @@ class Relayer:
             "batchesSent": self.submitter.sent_batches,
             "matchesConfirmed": self.submitter.confirmed,
             "matchesReverted": self.submitter.reverted,
+            "batchesReorged": self.submitter.reorgs,
             "followerBlock": self.follower.scanned,
         }
 

@@ -81,6 +81,12 @@ class RelayerSettings(BaseSettings):
     confirmations: int = Field(
         default=2, ge=1, le=1_000, description="blocks on top before a fill counts as filled"
     )
+    reorg_horizon: int = Field(
+        default=256,
+        ge=1,
+        le=100_000,
+        description="blocks after a confirmation within which a reorg still undoes the fill",
+    )
     poll_interval: float = Field(
         default=0.5, gt=0, le=60, description="seconds between chain polls (head, logs, txs)"
     )

@@ -23,6 +23,18 @@ key names the match ids, so the same matches can never go out under a second tra
 with other ids cannot contain a match already sent, because a match leaves the unsent queue
 only through `batch_submitted`, and `recover` runs before the first new batch.
 
+Reorgs deeper than the confirmations (the transaction manager calls an intent final once it is
+`confirmations` deep and no longer follows it): the submitter remembers the transactions it
+confirmed within the last `reorg_horizon` blocks and the hash of the head it last saw. When that
+block's hash changes (any reorg replaces the tip), it reads each remembered transaction's receipt;
+a transaction no longer in its block has its matches `fill_reorged` (confirmed -> pending, funds
+reserved again) and is watched: its journaled signed bytes are broadcast again (same nonce, so it
+can settle at most once) until it is mined again and `confirmations` deep (`fill_confirmed` with
+the new block), or mined reverted, or its nonce is used by another transaction (its matches are
+resolved as a revert: blame read from the final chain). A batch whose intent is confirmed is
+checked against its receipt before its matches are confirmed, so a restart after such a reorg
+does not confirm them in the block that left the chain.
+
 Systemic failures (the Ledger paused, the submitter not a registered relayer, no node answering)
 blame no order: matches stay queued and the step is retried.
 """
@@ -82,6 +94,7 @@ class Submitter:
         decode: Callable[[bytes], SignedOrder],
         on_change: Callable[[list[MatchRecord]], Any] | None = None,
         clock: Callable[[], int] = lambda: int(time.time()),
+        reorg_horizon: int = 256,
     ):
         self.engine = engine
         self.worker = worker
@@ -98,6 +111,13 @@ class Submitter:
         self.sent_batches = 0
         self.confirmed = 0
         self.reverted = 0
+        self.reorg_horizon = reorg_horizon
+        self.confirmations = txm.config.confirmations
+        # confirmed within the horizon: intent key -> (ids, tx hash, block, block hash or None)
+        self.recent: dict[str, tuple[list[int], str, int, str | None]] = {}
+        self.reorged: dict[str, list[int]] = {}  # confirmed, then reorged out: being re-mined
+        self.reorgs = 0  # confirmed batches found reorged out
+        self._tip: tuple[int, str] | None = None  # (number, hash) of the head last seen
 
     # ------------------------------------------------------------------ boot
 
@@ -132,6 +152,22 @@ class Submitter:
                 if m.state is MatchState.PENDING and m.id not in known
             ]
 
+        def confirmed() -> dict[bytes, tuple[list[int], int]]:
+            out: dict[bytes, tuple[list[int], int]] = {}
+            for book in self.engine.books.values():
+                for m in book.matches.values():
+                    if m.state is MatchState.CONFIRMED and m.tx_hash and m.block is not None:
+                        out.setdefault(m.tx_hash, ([], m.block))[0].append(m.id)
+            return out
+
+        head = await asyncio.to_thread(self.chain.head)
+        by_tx = {i.tx_hash: i.key for i in intents if i.tx_hash}
+        for tx, (ids, block) in (await self.worker.call(confirmed)).items():
+            key = by_tx.get("0x" + tx.hex())
+            if key is not None and block >= head - self.reorg_horizon:
+                self.recent[key] = (sorted(ids), "0x" + tx.hex(), block, None)  # None: check now
+        self._tip = None
+
         lost = await self.worker.call(orphans)
         if lost:
             log.warning("%d pending matches have no transaction journaled; resolving", len(lost))
@@ -154,7 +190,9 @@ class Submitter:
         (one tick of the transaction manager costs a node round trip per open transaction, so
         a backlog goes out in one step rather than one batch per tick)."""
         await asyncio.to_thread(self.txm.tick)
+        await self.check_reorgs()
         await self.follow()
+        await self.follow_reorged()
         for _ in range(max_batches):
             if not await self.send_next():
                 break
@@ -166,11 +204,21 @@ class Submitter:
             if intent is None or intent.status not in FINAL:
                 continue
             if intent.status is Status.CONFIRMED:
+                receipt = await asyncio.to_thread(self._receipt, intent.tx_hash or "")
+                if receipt is None or receipt["blockHash"] != intent.block_hash:
+                    # reorged out after the manager called it final: settle it again
+                    log.warning(
+                        "batch %s: confirmed block %s left the chain", key, intent.block_number
+                    )
+                    self.reorged[key] = ids
+                    del self.in_flight[key]
+                    continue
                 tx = bytes.fromhex((intent.tx_hash or "0x")[2:])
                 block = int(intent.block_number or 0)
                 # the follower re-read the makers' funds when it saw the Fill at the head
                 changed = await self.worker.call(self._confirm, ids, tx, block)
                 self.confirmed += len(ids)
+                self.recent[key] = (ids, intent.tx_hash or "", block, intent.block_hash)
                 self.on_change(changed)
                 log.info("batch %s confirmed in block %d", key, block)
             else:
@@ -182,6 +230,124 @@ class Submitter:
     def _confirm(self, ids: list[int], tx: bytes, block: int) -> list[MatchRecord]:
         pending = [i for i in ids if self.engine.match(i).state is MatchState.PENDING]
         return self.engine.fill_confirmed_many(pending, tx, block)
+
+    # ------------------------------------------------------------------ deep reorgs
+
+    def _receipt(self, tx_hash: str) -> dict[str, Any] | None:
+        if not tx_hash:
+            return None
+        receipt = self.txm.rpc.request("eth_getTransactionReceipt", [tx_hash])
+        if not receipt or receipt.get("blockHash") is None:
+            return None
+        return dict(receipt)
+
+    def _tip_changed(self) -> tuple[bool, int]:
+        """Whether the head seen last step left the chain (a reorg of any depth replaces the
+        tip); one block read per step."""
+        head = int(self.txm.rpc.request("eth_blockNumber"), 16)
+        changed = False
+        if self._tip is None:
+            changed = True
+        else:
+            number, hash_ = self._tip
+            block = self.txm.rpc.request("eth_getBlockByNumber", [hex(number), False])
+            changed = not block or block.get("hash") != hash_
+        latest = self.txm.rpc.request("eth_getBlockByNumber", [hex(head), False])
+        if latest:
+            self._tip = (head, latest["hash"])
+        return changed, head
+
+    async def check_reorgs(self) -> None:
+        """Find confirmed batches whose block left the chain; their matches go back to pending
+        and their transactions are watched (`follow_reorged`)."""
+        if not self.recent:
+            await asyncio.to_thread(self._tip_changed)
+            return
+        changed, head = await asyncio.to_thread(self._tip_changed)
+        for key in [k for k, v in self.recent.items() if v[2] < head - self.reorg_horizon]:
+            del self.recent[key]
+        if not changed:
+            return
+        for key, (ids, tx_hash, block, block_hash) in list(self.recent.items()):
+            receipt = await asyncio.to_thread(self._receipt, tx_hash)
+            if receipt is not None and (block_hash is None or receipt["blockHash"] == block_hash):
+                if int(receipt["blockNumber"], 16) == block:
+                    self.recent[key] = (ids, tx_hash, block, receipt["blockHash"])
+                    continue
+            del self.recent[key]
+            changed_matches = await self.worker.call(self._reorg, ids)
+            self.reorged[key] = ids
+            self.reorgs += 1
+            log.warning(
+                "batch %s: confirmed in block %d, reorged out; settling it again", key, block
+            )
+            self.on_change(changed_matches)
+
+    def _reorg(self, ids: list[int]) -> list[MatchRecord]:
+        return [
+            self.engine.fill_reorged(i)
+            for i in ids
+            if self.engine.match(i).state is MatchState.CONFIRMED
+        ]
+
+    async def follow_reorged(self) -> None:
+        """Settle reorged batches again: re-broadcast their journaled bytes (oldest nonce first)
+        until mined `confirmations` deep, mined reverted, or their nonce is used elsewhere."""
+        if not self.reorged:
+            return
+        head = await asyncio.to_thread(self.chain.head)
+        intents = []
+        for key in self.reorged:
+            intent = await asyncio.to_thread(self.txm.intent, key)
+            if intent is not None:
+                intents.append(intent)
+        for intent in sorted(intents, key=lambda i: i.nonce or 0):
+            key, ids = intent.key, self.reorged[intent.key]
+            receipt = await asyncio.to_thread(self._receipt, intent.tx_hash or "")
+            if receipt is None:
+                if await asyncio.to_thread(self._nonce_used, intent, head):
+                    del self.reorged[key]
+                    for match_id in ids:
+                        await self._resolve_one(match_id, "reorged out; nonce used elsewhere")
+                    continue
+                await asyncio.to_thread(self._rebroadcast, intent)
+                continue
+            block = int(receipt["blockNumber"], 16)
+            if head - block + 1 < self.confirmations:
+                continue
+            del self.reorged[key]
+            if int(receipt.get("status", "0x1"), 16) != 1:
+                for match_id in ids:
+                    await self._resolve_one(match_id, "reverted on chain after a reorg")
+                continue
+            tx = bytes.fromhex((intent.tx_hash or "0x")[2:])
+            changed = await self.worker.call(self._confirm, ids, tx, block)
+            self.recent[key] = (ids, intent.tx_hash or "", block, receipt["blockHash"])
+            self.on_change(changed)
+            log.info("batch %s confirmed again in block %d", key, block)
+
+    def _nonce_used(self, intent: Intent, head: int) -> bool:
+        """The chain used the intent's nonce `confirmations` deep and its transaction is not
+        mined: another transaction of the key took the nonce."""
+        depth_block = head - self.confirmations + 1
+        if intent.nonce is None or depth_block < 0:
+            return False
+        count = int(
+            self.txm.rpc.request("eth_getTransactionCount", [intent.signer, hex(depth_block)]),
+            16,
+        )
+        return count > intent.nonce and self._receipt(intent.tx_hash or "") is None
+
+    def _rebroadcast(self, intent: Intent) -> None:
+        """The mined attempt's signed bytes, as journaled (same nonce, same hash): a node that
+        already has them, or whose chain used the nonce, refuses harmlessly."""
+        for attempt in self.txm.attempts(intent.key):
+            if attempt.tx_hash == intent.tx_hash:
+                try:
+                    self.txm.rpc.request("eth_sendRawTransaction", ["0x" + attempt.raw.hex()])
+                except RpcError as exc:
+                    log.info("re-broadcast of %s: %s", intent.tx_hash, exc)
+                return
 
     async def send_next(self) -> bool:
         """Simulate, trim and send one batch; returns whether one went out."""
@@ -364,4 +530,6 @@ class Submitter:
                 log.warning("funds of %s not refreshed: %s", maker, exc)
 
     def pending_count(self) -> int:
-        return sum(len(v) for v in self.in_flight.values())
+        return sum(len(v) for v in self.in_flight.values()) + sum(
+            len(v) for v in self.reorged.values()
+        )
