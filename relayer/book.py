@@ -40,7 +40,16 @@ from collections.abc import Callable, Collection, Iterator
 from typing import Any, cast
 
 from relayer.errors import UnknownMatch, UnknownOrder
-from relayer.events import Closed, Confirmed, Event, Matched, Reorged, Reverted, Submitted
+from relayer.events import (
+    Closed,
+    Confirmed,
+    Event,
+    FilledElsewhere,
+    Matched,
+    Reorged,
+    Reverted,
+    Submitted,
+)
 from relayer.model import (
     BookOrder,
     FeeSchedule,
@@ -142,6 +151,7 @@ class Book:
         self.orders: dict[bytes, BookOrder] = {}
         self.matches: dict[int, MatchRecord] = {}
         self._requirements: dict[int, Requirement] = {}  # kept after a confirm, for reorgs
+        self._elsewhere: set[bytes] = set()  # refs of the fills outside the relayer applied
         self._live_by_maker: dict[str, dict[bytes, BookOrder]] = {}  # orders not yet done
         self._next_deadline = _NO_DEADLINE  # no resting order has an earlier deadline
 
@@ -233,6 +243,37 @@ class Book:
             if where is None or where(order):
                 self._close(order, OrderStatus.CANCELLED, reason, out)
         return out
+
+    def fill_elsewhere(self, order_hash: bytes, amount: int, ref: bytes) -> list[Event]:
+        """The chain filled `amount` of an order outside this relayer: reduce its open remainder
+        by as much (see `apply_filled_elsewhere`). A `ref` already applied changes nothing."""
+        if ref in self._elsewhere or order_hash not in self.orders:
+            return []
+        event = FilledElsewhere(order_hash, amount, ref)
+        self.apply_filled_elsewhere(event)
+        return [event]
+
+    def apply_filled_elsewhere(self, event: FilledElsewhere) -> None:
+        """Take up to `amount` off the order's open remainder and count it filled (the chain's
+        remaining then equals what the relayer still holds of the order). An amount beyond the
+        open remainder ate into its matched or pending amounts: those matches cannot settle and
+        are resolved as reverts by the submitter."""
+        if event.ref in self._elsewhere:
+            return
+        self._elsewhere.add(event.ref)
+        order = self.orders[event.hash]
+        take = min(event.amount, order.open)
+        if not take:
+            return
+        if order.on_book:
+            if take == order.open:
+                self._take_off(order)
+            else:
+                self._level(order).qty -= take
+        order.open -= take
+        order.filled += take
+        if order.filled == order.amount:
+            self._forget(order)
 
     def revert(self, match_id: int, blame: Collection[bytes], reason: str, now: int) -> list[Event]:
         """Match `match_id` will not settle: cancel the orders in `blame` with `reason`, put the
@@ -404,6 +445,8 @@ class Book:
             self.apply_reverted(event)
         elif isinstance(event, Reorged):
             self.apply_reorged(event)
+        elif isinstance(event, FilledElsewhere):
+            self.apply_filled_elsewhere(event)
         else:
             raise TypeError(f"a book does not apply {type(event).__name__}")
 
@@ -465,6 +508,7 @@ class Book:
             "orders": {h: o.state() for h, o in sorted(self.orders.items())},
             "matches": {i: m.state_tuple() for i, m in sorted(self.matches.items())},
             "live_by_maker": {m: sorted(d) for m, d in sorted(self._live_by_maker.items()) if d},
+            "elsewhere": sorted(self._elsewhere),
         }
 
     def check_invariants(self) -> None:

@@ -36,6 +36,7 @@ from relayer.events import (
     Closed,
     Confirmed,
     Event,
+    FilledElsewhere,
     Matched,
     OrderReceived,
     Reorged,
@@ -147,6 +148,8 @@ class Engine:
         elif isinstance(event, Submitted):
             for book in {self._book_of_match(i) for i in event.match_ids}:
                 book.apply_submitted(event)
+        elif isinstance(event, FilledElsewhere):
+            self._book_of(event.hash).apply_filled_elsewhere(event)
         else:
             self._book_of_match(event.match_id).apply(event)
 
@@ -324,6 +327,21 @@ class Engine:
         self._record(events)
         self._commit()
         return events
+
+    def fill_elsewhere(self, order_hash: bytes, amount: int, ref: bytes) -> BookOrder | None:
+        """The chain filled `amount` of an order outside this relayer (a direct `fill`, another
+        relayer; `ref` names the Fill log): its open remainder shrinks by as much, so that what
+        the relayer holds of it is what the chain says remains. Returns the order if it changed."""
+        self._running()
+        if order_hash not in self._orders:
+            return None
+        book = self._book_of(order_hash)
+        events = book.fill_elsewhere(order_hash, amount, ref)
+        if not events:
+            return None
+        self._record(events)
+        self._commit()
+        return book.orders[order_hash]
 
     def fill_reorged(self, match_id: int) -> MatchRecord:
         """A confirmed match's block was reorganised away: it is pending again."""

@@ -89,7 +89,19 @@ class Reorged(msgspec.Struct, frozen=True, tag="reorg", tag_field="kind"):
     match_id: int
 
 
-Event = OrderReceived | Matched | Closed | Submitted | Confirmed | Reverted | Reorged
+class FilledElsewhere(msgspec.Struct, frozen=True, tag="external", tag_field="kind"):
+    """The chain filled `amount` of an order outside this relayer (a direct `fill`, another
+    relayer): as much of its open remainder is taken off the book and counted filled. `ref`
+    (the log's transaction hash and index) makes a Fill read twice (a reorg re-read) count once."""
+
+    hash: bytes
+    amount: int
+    ref: bytes
+
+
+Event = (
+    OrderReceived | Matched | Closed | Submitted | Confirmed | Reverted | Reorged | FilledElsewhere
+)
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Event)

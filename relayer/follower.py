@@ -6,7 +6,9 @@ the intake's view of the chain up to date.
   checks nonces against, and the book pruned at once (at the head, not N blocks deep: an order
   that may be void is taken off early rather than matched): orders of a maker below a raised
   minimum nonce, an order cancelled by hash, orders sharing a nonce that a cancel or a fill used
-  up, and an order that another relayer or a direct fill filled outside this relayer.
+  up; an order that another relayer or a direct fill filled outside this relayer has its open
+  remainder reduced by the fill's amount (`Engine.fill_elsewhere`, counted filled), so that what
+  the relayer still offers of it is what the chain says remains.
 - Any event that moves an account's funds (`Deposit`, `Withdraw`, `Written`, `Burned`, `Fill`,
   ERC-1155 transfers, settlement): the account's cached funds are re-read; if its live orders
   can no longer be paid for (collateral withdrawn), they are cancelled with
@@ -60,6 +62,13 @@ def scan_history(chain: ChainView, from_block: int, to_block: int) -> list[Log]:
         elif entry.name == "SeriesCreated":
             chain.add_series_event(entry.args)
     return logs
+
+
+def fill_amount(args: dict[str, Any]) -> int:
+    """A Fill's amount: packed as `amount_price = amount << 128 | price` (Ledger v2)."""
+    if "amount_price" in args:
+        return int(args["amount_price"]) >> 128
+    return int(args["amount"])
 
 
 def accounts_of(entry: Log) -> set[str]:
@@ -207,9 +216,11 @@ class Follower:
         maker_order, taker_order = bytes(a["maker_order"]), bytes(a["taker_order"])
 
         def ours() -> bool:
-            """A Fill of one of this relayer's matches (sent or confirmed)."""
+            """A Fill of one of this relayer's matches (matched: the batch may be mined before
+            `batch_submitted` is journaled; sent; or confirmed)."""
             for m in self.engine.matches_of(maker_order):
                 if {m.buy, m.sell} == {maker_order, taker_order} and m.state in (
+                    MatchState.MATCHED,
                     MatchState.PENDING,
                     MatchState.CONFIRMED,
                 ):
@@ -220,11 +231,20 @@ class Follower:
         sides = [(str(a["maker"]), maker_order, int(a["maker_nonce"]))]
         if taker_order != b"\x00" * 32:
             sides.append((str(a["taker"]), taker_order, int(a["taker_nonce"])))
-        for maker, order_hash, nonce in sides:
+        amount = fill_amount(a)
+        for side, (maker, order_hash, nonce) in enumerate(sides):
             # the nonce is used now: any other order of the maker with it can never fill
             await self._prune_nonce(maker, nonce, keep=order_hash)
-            if not mine:  # filled outside this relayer: its remainder here is stale
-                await self._prune(maker, Reason.NONCE_USED, order_hash=order_hash)
+            if not mine:  # filled outside this relayer: what remains here shrinks by as much
+                ref = entry.tx_hash + entry.log_index.to_bytes(4, "big") + bytes([side])
+                changed = await self.worker.call(
+                    self.engine.fill_elsewhere, order_hash, amount, ref
+                )
+                if changed is not None:
+                    log.info(
+                        "order %s filled %d outside the relayer", order_hash.hex()[:12], amount
+                    )
+                    self.on_orders([changed])
 
     async def _prune(self, maker: str, reason: str, **where: Any) -> None:
         closed = await self.worker.call(self.engine.prune_maker, maker, reason, **where)

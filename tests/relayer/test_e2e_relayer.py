@@ -307,3 +307,43 @@ def test_reorg_of_a_pending_fill_settles_it_once(
     finally:
         proc.stop()
         c.w3.provider.make_request("evm_setAutomine", [True])
+
+
+def test_an_order_filled_directly_on_chain_keeps_its_remainder(
+    system: SimpleNamespace, relayer: RelayerProcess
+) -> None:
+    """A resting order (sender zero: anyone may fill it) is filled in part by a direct
+    `Ledger.fill` outside the relayer: the relayer reduces its remainder to what the chain says
+    remains (not cancelled), and the rest trades through the relayer and settles."""
+    from strikeline.orders import ZERO_ADDRESS
+
+    c = system
+    seller, taker, buyer = new_maker(c), new_maker(c), new_maker(c)
+    fund(c, seller, c.weth, 10 * 10**18)
+    fund(c, taker, c.usdc, 1_000 * 10**6)
+    fund(c, buyer, c.usdc, 1_000 * 10**6)
+    sell = signed(c, seller, False, 31, 3 * ONE, sender=ZERO_ADDRESS)
+    with relayer.client() as client:
+        client.place(sell)
+        c.ledger.fill(sell, ONE, 10**9, sender=taker)
+        assert c.ledger.remaining(sell.order) == 2 * ONE
+        got = wait_for(
+            lambda: (o := client.order(sell.hash)).filled == ONE and o, 20, what="reduced"
+        )
+        assert (got.status, got.open, got.cancelled, got.reason) == (
+            "partially_filled",
+            2 * ONE,
+            0,
+            None,
+        )
+        name = got.instrument
+        assert client.orderbook(name).asks == [(PRICE, 2 * ONE, 1)]
+        buy = client.place(signed(c, buyer, True, 31, 3 * ONE))
+        assert [f.amount for f in buy.fills] == [2 * ONE]  # only what remains on chain
+        done = wait_for(
+            lambda: (o := client.order(sell.hash)).status == "filled" and o, 60, what="filled"
+        )
+        assert done.filled == 3 * ONE and c.ledger.remaining(sell.order) == 0
+        assert c.ledger.balance_of(taker.address, c.series) == ONE
+        assert c.ledger.balance_of(buyer.address, c.series) == 2 * ONE
+        assert client.order(buy.hash).open == ONE  # the buyer's rest still rests
