@@ -310,7 +310,7 @@ def main() -> None:
     print(
         f"  relayer threads: event loop {main_cpu / n * 1e6:.0f} us, others "
         + ", ".join(f"{c / n * 1e6:.0f}" for c in busiest[:3] if c > 0)
-        + " us (the engine's thread is the busiest of those)"
+        + " us (the engine and signature threads)"
     )
     print(f"{load_before} before, {load_after} after (2 cores, shared)")
     print(GOAL)

@@ -58,7 +58,7 @@ from relayer.model import BookOrder, Instrument, TimeInForce
 from relayer.reservations import buyer_fee_bound
 from relayer.settings import RelayerSettings
 from relayer.views import depth_view, instrument_view, match_view, order_view, order_with_fills
-from relayer.worker import EngineWorker, WorkerClosed
+from relayer.worker import BatchThread, EngineWorker, WorkerClosed
 from strikeline.errors import InvalidArgument, check_address
 from strikeline.orders import (
     ZERO_ADDRESS,
@@ -328,6 +328,7 @@ class Gateway:
         self.chain = chain
         self.engine = engine
         self.worker = worker
+        self.signatures = BatchThread(_signatures_valid, "verify")
         self.submitter = submitter_address
         self.metrics = metrics or Metrics()
         self.hub = hub or Hub()
@@ -472,18 +473,23 @@ class Gateway:
 
     # ------------------------------------------------------------------ intake
 
-    def _verify(self, req: PlaceRequest) -> tuple[SignedOrder, Instrument]:
-        """Everything that needs no I/O: the order's fields, signature, domain, sender, taker,
-        deadline, instrument, tick and lot, nonces and cancels, the fee cap."""
+    def _signed(self, req: PlaceRequest) -> SignedOrder:
+        """The order's fields and the signature's format (its recovery is `_verify`'s)."""
         try:
             order = fast_order(req.order)
-            signed = SignedOrder(order, bytes.fromhex(req.signature[2:]), self.chain.domain)
+            return SignedOrder(order, bytes.fromhex(req.signature[2:]), self.chain.domain)
         except OrderError as exc:
             text = str(exc)
             field = text.split(":", 1)[0] if ":" in text else None
             code = "bad_signature" if "signature" in text else "bad_order"
             raise ApiError(400, code, text, field) from None
-        if not signed.is_valid():
+
+    async def _verify(self, req: PlaceRequest) -> tuple[SignedOrder, Instrument]:
+        """Everything that needs no I/O: the order's fields, signature (recovered on the
+        signature thread, in batches), domain, sender, taker, deadline, instrument, tick and
+        lot, nonces and cancels, the fee cap."""
+        signed = self._signed(req)
+        if not await self.signatures.submit(signed):
             raise ApiError(
                 400,
                 "bad_signature",
@@ -491,6 +497,10 @@ class Gateway:
                 "domain (chain id and Ledger address; see POST /v1/debug/order)",
                 "signature",
             )
+        return signed, self._check_order(signed)
+
+    def _check_order(self, signed: SignedOrder) -> Instrument:
+        order = signed.order
         if order.sender not in (ZERO_ADDRESS, self.submitter):
             raise ApiError(
                 400,
@@ -561,7 +571,7 @@ class Gateway:
                 "maxFee does not cover the fee at the current rates",
                 "order.maxFee",
             )
-        return signed, inst
+        return inst
 
     def _check_funds(self, order: Order, inst: Instrument) -> None:
         """The maker can pay for the whole order now, net of what its unconfirmed matches took."""
@@ -607,7 +617,7 @@ class Gateway:
         started = time.perf_counter()
         if not self.accepting:
             raise ApiError(503, "unavailable", "the relayer is shutting down", None, True, 5)
-        signed, inst = self._verify(req)
+        signed, inst = await self._verify(req)
         order = signed.order
         known = self.engine.find(signed.hash)
         if known is None:  # a re-post skips limits and checks: it changes nothing
@@ -1204,6 +1214,11 @@ def fast_order(f: OrderFields) -> Order:
     for field, item in zip(_ORDER_FIELDS, values, strict=True):
         object.__setattr__(order, field, item)
     return order
+
+
+def _signatures_valid(orders: list[SignedOrder]) -> list[bool]:
+    """`is_valid` of each (on the signature thread: the recovery releases the GIL)."""
+    return [signed.is_valid() for signed in orders]
 
 
 # ------------------------------------------------------------------------------------ payload

@@ -125,3 +125,58 @@ class EngineWorker:
             except asyncio.CancelledError:
                 pass
         self._thread.shutdown(wait=True)
+
+
+class BatchThread:
+    """`await submit(item)` runs `fn` over every item queued meanwhile, on one dedicated thread,
+    and hands each caller its own result: one thread hop per batch instead of per item.
+
+    The gateway recovers order signatures here: libsecp256k1 (through cffi) runs without the GIL,
+    so on a second core while the event loop parses and answers the next requests, and the loop's
+    own work per order drops by the recovery's ~45 us."""
+
+    def __init__(self, fn: Callable[[list[Any]], list[Any]], name: str, max_batch: int = 1_000):
+        self.fn = fn
+        self.max_batch = max_batch
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name)
+        self._queue: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._wake: asyncio.Event | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._name = name
+
+    async def submit(self, item: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._runner is None or self._runner.get_loop() is not loop:
+            self._wake = asyncio.Event()
+            self._runner = loop.create_task(self._run(), name=self._name)
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((item, future))
+        assert self._wake is not None
+        self._wake.set()
+        return await future
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+                try:
+                    results = await loop.run_in_executor(
+                        self._thread, self.fn, [item for item, _ in batch]
+                    )
+                except Exception as exc:  # a bug in fn: every caller of the batch gets it
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+        self._thread.shutdown(wait=False)
