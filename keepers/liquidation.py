@@ -39,6 +39,7 @@ from eth_utils import to_checksum_address
 
 from keepers.board import Outcome
 from keepers.chainread import Call, Reader, View
+from keepers.checkpoints import Checkpoints, block_hash
 from keepers.errors import KeeperError
 from keepers.settlement import REORG_MARGIN, SCHEMA, SCHEMA_NAME, SCHEMA_VERSION
 from strikeline import db as dbmod
@@ -144,6 +145,7 @@ class LiquidationKeeper:
         self.db.ensure_schema(SCHEMA_NAME, SCHEMA_VERSION, SCHEMA)
         self.db.ensure_schema(ACCOUNT_SCHEMA_NAME, ACCOUNT_SCHEMA_VERSION, ACCOUNT_SCHEMA)
         self.reader = Reader(oracle.w3)
+        self.checkpoints = Checkpoints(database, chain_id, self.cursor_name, oracle.w3)
         ec, cc, oc = engine.contract, clearinghouse.contract, oracle.contract
         self._listed = View.of(ec, "margined_series")
         self._engine_margin = View.of(ec, "account_margin")
@@ -166,10 +168,13 @@ class LiquidationKeeper:
         )
         return self.start_block - 1 if value is None else int(value)
 
-    def sync(self, to_block: int) -> None:
-        start = max(self.start_block, self._cursor() + 1 - REORG_MARGIN)
+    def sync(self, to_block: int, to_hash: str | None = None) -> None:
+        """Index `MarginUpdated` up to `to_block`, following reorgs as the settlement index."""
+        resume = self.checkpoints.resume_after(self._cursor(), self.start_block - 1)
+        start = max(self.start_block, resume + 1 - REORG_MARGIN)
         while start <= to_block:
             end = min(to_block, start + self.chunk - 1)
+            end_hash = to_hash if end == to_block and to_hash else block_hash(self.oracle.w3, end)
             logs = self.ch.contract.events.MarginUpdated().get_logs(from_block=start, to_block=end)
             pairs = {(e["args"]["account"], e["args"]["token"]) for e in logs}
             with self.db.transaction():
@@ -189,6 +194,8 @@ class LiquidationKeeper:
                     "ON CONFLICT (chain_id, name) DO UPDATE SET block = excluded.block",
                     (self.chain_id, self.cursor_name, end),
                 )
+                if end_hash is not None:
+                    self.checkpoints.record(end, end_hash)
             start = end + 1
 
     def accounts(self) -> list[tuple[str, str]]:
@@ -328,7 +335,7 @@ class LiquidationKeeper:
     def step(self) -> str:
         header = self.oracle.w3.eth.get_block("latest")
         block, now = int(header["number"]), int(header["timestamp"])
-        self.sync(block)
+        self.sync(block, "0x" + bytes(header["hash"]).hex())
         pairs = [(a, t) for a, t in self.accounts() if a != self.gas]  # no self-liquidation
         outcomes = []
         for health in self.healths(pairs, block, now):

@@ -41,6 +41,7 @@ from eth_utils import to_checksum_address
 from keepers.aggregate import BPS, median
 from keepers.board import Board, Kind, Outcome, recover_expiry
 from keepers.chainread import Call, EventType, Reader, View, get_logs
+from keepers.checkpoints import Checkpoints, block_hash
 from keepers.errors import KeeperError
 from keepers.keys import ReportingKey
 from keepers.sources.panel import SourcePanel
@@ -106,6 +107,7 @@ class SeriesIndex:
         self.chunk = chunk
         self.name = f"settlement:{clearinghouse.address}"
         self.reader = Reader(ledger.w3)
+        self.checkpoints = Checkpoints(database, chain_id, self.name, ledger.w3)
         self.events = [EventType.of(clearinghouse.contract, "SeriesCreated")] + [
             EventType.of(ledger.contract, name)
             for name in ("TransferSingle", "TransferBatch", "Written", "Fill")
@@ -120,18 +122,23 @@ class SeriesIndex:
         )
         return self.start_block - 1 if value is None else int(value)
 
-    def sync(self, to_block: int) -> int:
-        """Read events up to `to_block`; returns how many blocks were read."""
-        start = max(self.start_block, self.cursor() + 1 - REORG_MARGIN)
+    def sync(self, to_block: int, to_hash: str | None = None) -> int:
+        """Read events up to `to_block` (whose hash is `to_hash` when the caller has it);
+        returns how many blocks were read. A reorg deeper than `REORG_MARGIN` is followed
+        through the block-hash checkpoints (`keepers.checkpoints`)."""
+        resume = self.checkpoints.resume_after(self.cursor(), self.start_block - 1)
+        start = max(self.start_block, resume + 1 - REORG_MARGIN)
         read = 0
         while start <= to_block:
             end = min(to_block, start + self.chunk - 1)
-            self._read(start, end)
+            # the hash before the logs: a reorg racing this read shows at the next sync
+            end_hash = to_hash if end == to_block and to_hash else block_hash(self.reader.w3, end)
+            self._read(start, end, end_hash)
             read += end - start + 1
             start = end + 1
         return read
 
-    def _read(self, start: int, end: int) -> None:
+    def _read(self, start: int, end: int, end_hash: str | None) -> None:
         series: list[tuple[Any, ...]] = []
         products: dict[bytes, str] = {}
         accounts: set[tuple[int, str]] = set()
@@ -184,6 +191,8 @@ class SeriesIndex:
                 "ON CONFLICT (chain_id, name) DO UPDATE SET block = excluded.block",
                 (self.chain_id, self.name, end),
             )
+            if end_hash is not None:
+                self.checkpoints.record(end, end_hash)
 
     def expired(self, now: int) -> list[SeriesInfo]:
         """Series past their expiry and not yet fully paid out, oldest expiry first."""
@@ -267,7 +276,7 @@ class SettlementKeeper:
     def step(self) -> str:
         header = self.oracle.w3.eth.get_block("latest")
         block = Block(int(header["number"]), int(header["timestamp"]))
-        self.index.sync(block.number)
+        self.index.sync(block.number, "0x" + bytes(header["hash"]).hex())
         outcomes: list[Outcome] = []
         priced: dict[tuple[str, int], tuple[int, bool]] = {}
         for series in self.index.expired(block.now):

@@ -17,6 +17,7 @@ from keepers.health import Metrics
 from keepers.keys import ReportingKey
 from keepers.runtime import boot
 from keepers.settings import load_settings
+from keepers.settlement import REORG_MARGIN, SeriesIndex
 from strikeline import ids
 from strikeline.bindings import ClearinghouseBinding, ERC20Binding, OracleBinding
 from strikeline.chain import DEFAULT_MNEMONIC, start_anvil, warp
@@ -332,3 +333,35 @@ def test_keepers_down_across_an_expiry_run_the_missed_work_once_on_restart(syste
     kinds = [i.key.split(":")[0] for i in a.rt.txm.intents()]
     # the missed work, once: two reports, one settle batch, one redeem batch
     assert sorted(kinds) == ["oracle-expiry", "oracle-expiry", "redeem", "settle"]
+
+
+def test_a_reorg_deeper_than_the_rescan_margin_is_followed(system, caplog):
+    """The index reached block N+21 on one branch; the chain then reorganises from N+1. The
+    event on the new branch sits 20 blocks below the old cursor, beyond the 12 blocks each
+    sync re-reads: the stored block hash no longer matches, and the index re-reads from the
+    last block both branches share."""
+    s = system
+    k = s.keeper(9, None)
+    index = SeriesIndex(k.rt.database, 31337, k.rt.ledger, k.rt.clearinghouse, 0)
+    holder = s.holders[0]
+    shared = s.w3.eth.block_number
+    snapshot = s.node.request("evm_snapshot", [])
+    s.ledger.safe_transfer_from(holder, address(10), s.series, 1, sender=holder)
+    s.node.request("anvil_mine", [hex(20)])
+    index.sync(s.w3.eth.block_number)
+    assert address(10) in index.accounts(s.series)
+    assert address(11) not in index.accounts(s.series)
+
+    assert s.node.request("evm_revert", [snapshot])
+    s.ledger.safe_transfer_from(holder, address(11), s.series, 1, sender=holder)
+    s.node.request("anvil_mine", [hex(30)])  # the new branch is the longer one
+    with caplog.at_level("WARNING"):
+        index.sync(s.w3.eth.block_number)
+    assert address(11) in index.accounts(s.series)  # read from the new branch
+    resumed = int(caplog.text.split("re-reading from block ")[1].split()[0])
+    assert resumed <= shared + 1  # the fork point, not the last 12 blocks
+    # a sync with no reorg re-reads only the margin again
+    caplog.clear()
+    s.node.request("anvil_mine", [hex(3)])
+    assert index.sync(s.w3.eth.block_number) == REORG_MARGIN + 3
+    assert "re-reading" not in caplog.text
