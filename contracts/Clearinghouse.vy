@@ -1033,7 +1033,11 @@ def _settle(series_id: uint256, writer: address) -> uint256:
     full_short: uint256 = 0
     longs: uint256 = 0
     longs, full_short = staticcall ledger.positions(writer, series_id)
-    pos: uint256 = self._margin_positions[writer][series_id]
+    pos: uint256 = 0
+    # margined shorts are counted in the series' margin book: while it has
+    # none, no writer's margined word holds a short, so skip the cold read
+    if self._margin_book[series_id] & layout.MASK128 != 0:
+        pos = self._margin_positions[writer][series_id]
     if full_short == 0 and pos == 0:
         return 0
     t: Terms = self._terms(series_id)
