@@ -124,11 +124,14 @@ def runtime(node, path: Path, workdir: Path, reporter: int, gas: int, **extra: s
 
 
 def settle(rt) -> None:
-    for _ in range(20):
+    # by time, not a count of ticks: on a loaded machine a receipt can take a few ticks
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         rt.txm.tick()
         if not rt.txm.intents(OPEN):
             return
-    raise RuntimeError("transactions did not confirm")
+        time.sleep(0.02)
+    raise RuntimeError("transactions did not confirm within 30 s")
 
 
 def bench_oracle(rounds: int) -> list[float]:
@@ -155,8 +158,14 @@ def bench_oracle(rounds: int) -> list[float]:
         return times
 
 
-def bench_settlement(writers: int, holders: int, batch: int) -> tuple[float, float, float]:
-    """(ms from read to the first batch's broadcast, settle gas/position, redeem gas/position)"""
+def bench_settlement(
+    writers: int, holders: int, batch: int, warm: bool = False
+) -> tuple[float, float, float]:
+    """(ms from read to the first batch's broadcast, settle gas/position, redeem gas/position).
+
+    Cold: the keeper's first pass ever, its event index read from the deployment block.
+    Warm: the index already synced, as it is when a running keeper's pass finds the price
+    final (it has been syncing every `SETTLEMENT_INTERVAL` through the locking period)."""
     with tempfile.TemporaryDirectory() as tmp, start_anvil(accounts=12) as node:
         workdir = Path(tmp)
         w3, oracle, ch, weth, series, expiry, path = deploy(node, workdir, writers, holders)
@@ -180,6 +189,8 @@ def bench_settlement(writers: int, holders: int, batch: int) -> tuple[float, flo
             gas_address=rt.gas.address,
             batch=batch,
         )
+        if warm:
+            index.sync(w3.eth.block_number)
         started = time.perf_counter()
         assert keeper.step() == "submitted"
         first_ms = (time.perf_counter() - started) * 1000
@@ -212,14 +223,16 @@ def main() -> int:
     )
     print(f"  goal {'met' if p99 <= GOAL_MS else 'MISSED'}")
     for batch in (1, 8, 32):
-        # three fresh chains per size: one pass is one sample, and this machine is shared
+        # three fresh chains per size and state: one pass is one sample, the machine is shared
         runs = [bench_settlement(batch, batch, batch) for _ in range(3)]
         firsts = sorted(r[0] for r in runs)
+        warm = sorted(bench_settlement(batch, batch, batch, warm=True)[0] for _ in range(3))
         _, settle_gas, redeem_gas = runs[0]
         print(
             f"settlement, {batch} writers and {batch} holders, batches of {batch}: "
-            f"first batch sent {firsts[1]:.1f} ms after the read (median of 3; "
-            f"{firsts[0]:.1f}-{firsts[2]:.1f}; goal < {GOAL_MS:.0f} ms); gas per position: "
+            f"first batch sent after the read, median of 3 (range): cold index "
+            f"{firsts[1]:.1f} ms ({firsts[0]:.1f}-{firsts[2]:.1f}), warm index {warm[1]:.1f} ms "
+            f"({warm[0]:.1f}-{warm[2]:.1f}), goal < {GOAL_MS:.0f} ms; gas per position: "
             f"settle {settle_gas:,.0f}, redeem {redeem_gas:,.0f} (anchor: v1 batch of 10, "
             f"per position settle {V1_SETTLE_MANY:,}, redeem {V1_REDEEM_MANY:,}; "
             "docs/gas.md, floors in bench_core_gas.py)"
