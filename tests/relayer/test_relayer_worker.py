@@ -1,5 +1,6 @@
 """relayer.worker: group commit for concurrent callers, results only after their commit, fail-stop
-to every waiting caller, orderly close."""
+to every waiting caller, orderly close; BatchThread (the gateway's signature thread) and the
+gateway Hub's batched WebSocket updates."""
 
 from __future__ import annotations
 
@@ -91,3 +92,70 @@ def test_calls_run_in_order_with_batches_and_close_refuses_more(tmp_path) -> Non
     placed, cancelled = asyncio.run(main())
     assert placed.order is cancelled and cancelled.status is OrderStatus.CANCELLED
     engine.journal.close()
+
+
+def test_batch_thread_answers_each_caller_its_own_result_in_batches_off_the_loop() -> None:
+    import threading
+
+    from relayer.worker import BatchThread
+
+    calls: list[tuple[list[int], int]] = []
+
+    def square_all(items: list[int]) -> list[int]:
+        calls.append((list(items), threading.get_ident()))
+        return [i * i for i in items]
+
+    batches = BatchThread(square_all, "test-squares")
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*(batches.submit(i) for i in range(200)))
+
+    try:
+        assert asyncio.run(main()) == [i * i for i in range(200)]
+    finally:
+        batches.close()
+    assert [i for items, _ in calls for i in items] == list(range(200))  # arrival order kept
+    assert len(calls) < 200  # callers that queued while a batch ran shared the next one
+    assert {tid for _, tid in calls} != {threading.get_ident()}
+
+
+def test_batch_thread_failure_reaches_every_caller_of_the_batch_and_it_keeps_serving() -> None:
+    from relayer.worker import BatchThread
+
+    def fail_on_seven(items: list[int]) -> list[int]:
+        if 7 in items:
+            raise ValueError("seven")
+        return items
+
+    batches = BatchThread(fail_on_seven, "test-fail")
+
+    async def main() -> tuple[list, int]:
+        first = await asyncio.gather(
+            *(batches.submit(i) for i in (5, 6, 7)), return_exceptions=True
+        )
+        return first, await batches.submit(8)
+
+    try:
+        first, after = asyncio.run(main())
+    finally:
+        batches.close()
+    assert all(isinstance(r, ValueError) for r in first)  # one batch: no caller gets a result
+    assert after == 8
+
+
+def test_hub_batch_of_updates_keeps_sequence_numbers_and_skipped_updates_are_gaps() -> None:
+    import msgspec
+
+    from relayer.gateway import Hub
+
+    hub = Hub()
+    listener: asyncio.Queue[bytes] = asyncio.Queue()
+    hub.subscribers["orders.A"] = {listener}
+    assert hub.wanted("orders.A") and not hub.wanted("orders.B")
+    # B had nobody listening when the batch was built: its update is only counted
+    hub.publish_many([("orders.A", {"n": 1}), ("orders.B", None), ("orders.A", {"n": 2})])
+    hub.publish_many([("orders.A", None)])  # a listener arrived after the hint said no
+    hub.publish("orders.A", {"n": 3})
+    got = [msgspec.json.decode(listener.get_nowait()) for _ in range(listener.qsize())]
+    assert [(m["seq"], m["data"]) for m in got] == [(1, {"n": 1}), (2, {"n": 2}), (4, {"n": 3})]
+    assert hub.seq == {"orders.A": 4, "orders.B": 1}
