@@ -365,3 +365,63 @@ def test_a_reorg_deeper_than_the_rescan_margin_is_followed(system, caplog):
     s.node.request("anvil_mine", [hex(3)])
     assert index.sync(s.w3.eth.block_number) == REORG_MARGIN + 3
     assert "re-reading" not in caplog.text
+
+
+def test_underpriced_sends_are_bumped_and_50_random_restarts_leave_no_nonce_gap(system):
+    """Two settlement keepers sharing a journal relay the expiry price and pay out in batches
+    of one while blocks are mined by hand, the base fee spikes above what they offered and
+    either keeper is restarted at random (50 rounds; a restart is a new runtime on the same
+    database, as a new process would be). Their underpriced transactions are replaced with
+    bumps on the same nonce until mined; at the end every position is paid once and each gas
+    key's mined nonces run 0..n-1 with the journal's next nonce n."""
+    import random
+
+    s = system
+    rng = random.Random(13)
+    extra = {"SETTLE_BATCH": "1", "BUMP_AFTER_BLOCKS": "1", "MAX_FEE_GWEI": "100000"}
+    roles = [(7, 6), (8, 10)]
+    keepers = [s.keeper(r, g, **extra) for r, g in roles]
+    warp(s.node.request, s.expiry + LOCKING + 1)
+    s.node.request("evm_setAutomine", [False])
+    final_at = None
+    restarts = 0
+    for round_ in range(50):
+        i = rng.randrange(2)
+        if rng.random() < 0.5:
+            keepers[i].rt.close()
+            keepers[i] = s.keeper(*roles[i], **extra)
+            restarts += 1
+        keepers[i].run()
+        keepers[i].rt.txm.tick()
+        open_now = keepers[i].rt.txm.intents(OPEN)
+        if open_now and rng.random() < 0.7:  # the base fee jumps above what was offered
+            s.node.request("anvil_setNextBlockBaseFeePerGas", [hex(rng.randint(50, 400) * 10**9)])
+        s.node.request("evm_mine", [])
+        if (
+            final_at is None
+            and s.oracle.contract.functions.expiry_price(s.weth.address, s.expiry).call()[0]
+        ):
+            final_at = s.oracle.contract.functions.final_at(s.weth.address, s.expiry).call()
+        if final_at is not None and round_ == 25:
+            s.node.request("evm_setNextBlockTimestamp", [final_at])
+            s.node.request("evm_mine", [])
+    s.node.request("evm_setAutomine", [True])
+    assert final_at is not None and restarts >= 15
+    latest = int(s.w3.eth.get_block("latest")["timestamp"])
+    if latest < final_at:
+        warp(s.node.request, final_at)
+    for _ in range(12):  # the calm after: everything left is sent, mined and confirmed
+        for k in keepers:
+            k.run()
+            confirm(*keepers)
+    assert sorted(e["writer"] for e in events(s, "Settled")) == sorted(s.writers)
+    assert sorted(e["holder"] for e in events(s, "Redeemed")) == sorted(s.holders)
+    txm = keepers[0].rt.txm
+    assert max(len(txm.attempts(i.key)) for i in txm.intents()) >= 2  # some were bumped
+    for _, gas in roles:
+        who = address(gas)
+        mined = s.w3.eth.get_transaction_count(who)
+        assert mined > 0 and s.w3.eth.get_transaction_count(who, "pending") == mined
+        assert txm.next_nonce(who) == mined  # nothing assigned and left unsent: no gap
+        nonces = sorted(i.nonce for i in txm.intents() if i.signer == who)
+        assert nonces == list(range(mined))  # one journaled intent per mined nonce
