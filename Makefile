@@ -15,7 +15,7 @@ APE := PYTHONWARNINGS="ignore:Field 'import_remapping' has an incomplete definit
 # safe-pysha3) are taken as untyped rather than failing the run
 LINT_PACKAGES := $(wildcard strikeline relayer keepers)
 
-.PHONY: install lint test test-unit test-integration fuzz bench demo clean
+.PHONY: install lint test test-unit test-integration fuzz bench soak demo clean
 
 install: .stamps/python .stamps/node
 
@@ -61,6 +61,13 @@ bench: install
 		$(PY) $$b || { echo "== $$b FAILED"; exit 1; }; \
 		echo "== $$b: $$(( $$(date +%s) - start )) s"; \
 	done
+
+## the relayer's long runs (docs/relayer.md): 100 kill -9 of the relayer under load (50 per
+## journal backend) and 100,000 fuzzed API requests plus 100 schemathesis examples per operation
+soak: install
+	STRIKELINE_TEST_RELAYER_KILLS=50 STRIKELINE_TEST_FUZZ_REQUESTS=100000 STRIKELINE_TEST_FUZZ_EXAMPLES=100 \
+		$(PY) -m pytest -q tests/relayer/test_e2e_fuzz.py \
+		"tests/relayer/test_e2e_relayer.py::test_kill_9_mid_batch_loses_nothing_and_settles_nothing_twice"
 
 demo: install
 	$(PY) scripts/demo.py

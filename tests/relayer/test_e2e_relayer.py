@@ -211,7 +211,8 @@ def test_kill_9_mid_batch_loses_nothing_and_settles_nothing_twice(
     system: SimpleNamespace, database_url: str, tmp_path: Path
 ) -> None:
     """Orders flow in while the relayer is killed with SIGKILL at random moments (matching,
-    sending, waiting for receipts; 3 times, or $STRIKELINE_TEST_RELAYER_KILLS for a longer run)
+    sending, waiting for receipts; 10 times per journal backend, so 20 in `make test`, or
+    $STRIKELINE_TEST_RELAYER_KILLS per backend: `make soak` runs 50, 100 in all)
     and restarted on the same journal: every acknowledged order is there after each restart,
     every match settles exactly once on chain, and the relayer's filled amounts equal the
     chain's."""
@@ -231,7 +232,7 @@ def test_kill_9_mid_batch_loses_nothing_and_settles_nothing_twice(
     nonce = 100
     try:
         proc.start()
-        for round_ in range(int(os.environ.get("STRIKELINE_TEST_RELAYER_KILLS", "3"))):
+        for round_ in range(int(os.environ.get("STRIKELINE_TEST_RELAYER_KILLS", "10"))):
             for _ in range(6):
                 nonce += 1
                 for s in (signed(c, seller, False, nonce, ONE), signed(c, buyer, True, nonce, ONE)):
