@@ -38,6 +38,21 @@ POSTGRES_DATABASE = "postgresql://postgres@127.0.0.1:5432/strikeline_keepers_tes
 
 
 @pytest.fixture
+def postgres_database() -> str:
+    """The keepers' own PostgreSQL test database, created if missing (for leader locks).
+
+    A fixture rather than an import: under xdist `from conftest import ...` can resolve to
+    another directory's conftest module."""
+    from strikeline import db
+
+    try:
+        db.create_postgres_database(POSTGRES_DATABASE)
+    except db.DatabaseError:
+        pass  # it exists
+    return POSTGRES_DATABASE
+
+
+@pytest.fixture
 def postgres_url() -> Iterator[str]:
     """An empty schema of the keepers' own test database (created once, never dropped by
     these tests: other sessions may be using it), dropped after the test."""

@@ -347,12 +347,10 @@ def metrics(port: int) -> bytes:
         return b""
 
 
-def test_a_standby_instance_takes_over_after_kill_9(node, system, tmp_path):
-    from conftest import POSTGRES_DATABASE
-
+def test_a_standby_instance_takes_over_after_kill_9(node, system, tmp_path, postgres_database):
     oracle, deployment, url = system
     same = {"REPORTER_KEY": "anvil:7", "GAS_KEY": f"anvil:{GAS[0]}"}
-    ha = {**same, "LEADER_URL": POSTGRES_DATABASE, "LEADER_LEASE": "2"}
+    ha = {**same, "LEADER_URL": postgres_database, "LEADER_LEASE": "2"}
     active = Keeper(keeper_env(node, deployment, url, **ha), tmp_path / "active.log")
     wait_for(lambda: "now the leader" in active.output(), 30, "a leader", [active])
     standby = Keeper(keeper_env(node, deployment, url, **ha), tmp_path / "standby.log")
