@@ -212,6 +212,10 @@ MAX_SERIES: constant(uint256) = margin.MAX_SERIES_PER_ACCOUNT
 # @dev A margined position word (v1's layout, which the engine reads):
 # short (bits 0-126) | margined flag (127) | collateral (128-255).
 MARGINED: constant(uint256) = 2**127
+# @dev in a settlement word: margined shorts were open when the price was
+# fixed. None can be written after expiry, so without it no writer holds one.
+MARGIN_SETTLING: constant(uint256) = 2**127
+PRICE_MASK: constant(uint256) = 2**127 - 1
 
 
 # ---------------------------------------------------------------------------
@@ -270,7 +274,7 @@ _product_quote: HashMap[bytes32, address]
 # @dev series product and terms word (`layout`); the Ledger holds a copy.
 _series_product: HashMap[uint256, bytes32]
 _series_terms: HashMap[uint256, uint256]
-# @dev settlement: price (0-127) | payout pool still owed (128-255)
+# @dev settlement: price (0-126) | MARGIN_SETTLING | payout pool still owed (128-255)
 _settlement: HashMap[uint256, uint256]
 # @dev cash of a settling series: collected from writers and the fund
 # (0-127) | paid to holders (128-255); the difference is the series' share of
@@ -838,7 +842,7 @@ def series_state(series_id: uint256) -> SeriesState:
         open_interest=open_interest + (self._margin_book[series_id] & layout.MASK128),
         # unsettled full writers' collateral covers their share of the pool
         collateral=locked + self.margin_collateral[series_id] + (cash & layout.MASK128) - (cash >> 128) - (settlement >> 128),
-        settlement_price=settlement & layout.MASK128,
+        settlement_price=settlement & PRICE_MASK,
         payout_pool=settlement >> 128,
     )
 
@@ -975,7 +979,7 @@ def _settlement_price(series_id: uint256, t: Terms) -> uint256:
     """
     settlement: uint256 = self._settlement[series_id]
     if settlement != 0:
-        return settlement & layout.MASK128
+        return settlement & PRICE_MASK
     assert block.timestamp >= t.expiry, "clearinghouse: not expired"
     price: uint256 = 0
     final: bool = False
@@ -990,9 +994,10 @@ def _settlement_price(series_id: uint256, t: Terms) -> uint256:
     full_short, locked = staticcall ledger.book(series_id)
     # full shorts < 2**128 and strike, price < 10**20: the pool fits 128 bits
     pool: uint256 = layout._payoff(t.is_put, t.unit, t.strike, price, full_short, True)
-    self._settlement[series_id] = price | (pool << 128)
+    margined: uint256 = self._margin_book[series_id] & layout.MASK128
+    self._settlement[series_id] = price | (convert(margined != 0, uint256) << 127) | (pool << 128)
     # longs = shorts until settlement starts; only redeem burns after expiry
-    self._longs[series_id] = full_short + (self._margin_book[series_id] & layout.MASK128)
+    self._longs[series_id] = full_short + margined
     log SeriesSettlementPrice(series_id=series_id, price=price, payout_pool=pool)
     return price
 
@@ -1005,12 +1010,16 @@ def _redeem(series_id: uint256, holder: address) -> uint256:
     amount: uint256 = staticcall ledger.balanceOf(holder, series_id)
     if amount == 0:
         return 0
-    margin_book: uint256 = self._margin_book[series_id]
+    margin_book: uint256 = 0
+    settlement: uint256 = self._settlement[series_id]
+    # a fixed price without MARGIN_SETTLING: no margined short, no bad debt
+    if settlement == 0 or settlement & MARGIN_SETTLING != 0:
+        margin_book = self._margin_book[series_id]
     assert margin_book & layout.MASK128 == 0, "clearinghouse: margined writers unsettled"
     t: Terms = self._terms(series_id)
     price: uint256 = self._settlement_price(series_id, t)
     payout: uint256 = layout._payoff(t.is_put, t.unit, t.strike, price, amount, False)
-    settlement: uint256 = self._settlement[series_id]
+    settlement = self._settlement[series_id]
     longs: uint256 = self._longs[series_id]
     if margin_book != 0 and payout != 0:
         # bad debt: every remaining holder is paid pro rata from the pool
@@ -1034,9 +1043,14 @@ def _settle(series_id: uint256, writer: address) -> uint256:
     longs: uint256 = 0
     longs, full_short = staticcall ledger.positions(writer, series_id)
     pos: uint256 = 0
-    # margined shorts are counted in the series' margin book: while it has
-    # none, no writer's margined word holds a short, so skip the cold read
-    if self._margin_book[series_id] & layout.MASK128 != 0:
+    # skip the cold read of the writer's margined word when no writer can
+    # hold a margined short: before the price is fixed the series' margin
+    # book counts them, after it the settlement word records whether any was open
+    settlement: uint256 = self._settlement[series_id]
+    if settlement == 0:
+        if self._margin_book[series_id] & layout.MASK128 != 0:
+            pos = self._margin_positions[writer][series_id]
+    elif settlement & MARGIN_SETTLING != 0:
         pos = self._margin_positions[writer][series_id]
     if full_short == 0 and pos == 0:
         return 0
