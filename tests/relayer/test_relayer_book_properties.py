@@ -166,6 +166,7 @@ KINDS = ["place"] * 12 + [
     "expire",
     "withdraw",
     "deposit",
+    "elsewhere",
 ]
 engine_op = st.tuples(
     st.sampled_from(KINDS),
@@ -246,6 +247,10 @@ def test_replaying_the_journal_rebuilds_the_live_engine_exactly(ops: list[tuple]
             engine.prune_maker(maker, Reason.COLLATERAL_WITHDRAWN)
         elif kind == "deposit":
             funds.balances[(maker, CALL.quote_token)] = 10**9
+        elif kind == "elsewhere" and placed:  # filled on chain outside the relayer
+            victim = placed[pick % len(placed)]
+            ref = (pick % 5).to_bytes(1, "big")  # refs repeat: a Fill log read twice counts once
+            engine.fill_elsewhere(victim.hash, (extra + 1) * UNIT // 2, ref)
         for book in engine.books.values():
             book.check_invariants()
     # what is reserved is exactly what the unconfirmed matches took, and only those
