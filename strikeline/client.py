@@ -45,6 +45,7 @@ __all__ = [
     "Snapshot",
     "Ticker",
     "Update",
+    "collect",
     "order_body",
     "subscribe",
 ]
