@@ -277,8 +277,9 @@ _series_terms: HashMap[uint256, uint256]
 # @dev settlement: price (0-126) | MARGIN_SETTLING | payout pool still owed (128-255)
 _settlement: HashMap[uint256, uint256]
 # @dev cash of a settling series: collected from writers and the fund
-# (0-127) | paid to holders (128-255); the difference is the series' share of
-# the Ledger's tokens that this contract accounts for.
+# (0-127) | credited to the payout pool (128-255). Paid to holders is the
+# credit less the pool still owed (so a redeem writes neither); collected -
+# paid is the series' share of the Ledger's tokens this contract accounts for.
 _cash: HashMap[uint256, uint256]
 # @dev longs outstanding from the first redeem or settle on
 _longs: HashMap[uint256, uint256]
@@ -753,7 +754,7 @@ def sweep_dust(series_id: uint256) -> uint256:
     assert open_interest | (self._margin_book[series_id] & layout.MASK128) == 0, "clearinghouse: shorts outstanding"
     assert self._longs[series_id] == 0, "clearinghouse: longs outstanding"
     cash: uint256 = self._cash[series_id]
-    paid: uint256 = cash >> 128
+    paid: uint256 = (cash >> 128) - (settlement >> 128)
     # every payout came out of the pool, which writers' obligations cover
     dust: uint256 = (cash & layout.MASK128) - paid
     if dust == 0:
@@ -841,7 +842,7 @@ def series_state(series_id: uint256) -> SeriesState:
     return SeriesState(
         open_interest=open_interest + (self._margin_book[series_id] & layout.MASK128),
         # unsettled full writers' collateral covers their share of the pool
-        collateral=locked + self.margin_collateral[series_id] + (cash & layout.MASK128) - (cash >> 128) - (settlement >> 128),
+        collateral=locked + self.margin_collateral[series_id] + (cash & layout.MASK128) - (cash >> 128),
         settlement_price=settlement & PRICE_MASK,
         payout_pool=settlement >> 128,
     )
@@ -856,7 +857,7 @@ def settlement_cash(series_id: uint256) -> (uint256, uint256, uint256):
          the Ledger's tokens this contract holds for the series.
     """
     cash: uint256 = self._cash[series_id]
-    return cash & layout.MASK128, cash >> 128, self._longs[series_id]
+    return cash & layout.MASK128, (cash >> 128) - (self._settlement[series_id] >> 128), self._longs[series_id]
 
 
 @external
@@ -998,6 +999,8 @@ def _settlement_price(series_id: uint256, t: Terms) -> uint256:
     self._settlement[series_id] = price | (convert(margined != 0, uint256) << 127) | (pool << 128)
     # longs = shorts until settlement starts; only redeem burns after expiry
     self._longs[series_id] = full_short + margined
+    if pool != 0:
+        self._cash[series_id] = pool << 128
     log SeriesSettlementPrice(series_id=series_id, price=price, payout_pool=pool)
     return price
 
@@ -1028,7 +1031,6 @@ def _redeem(series_id: uint256, holder: address) -> uint256:
     self._longs[series_id] = longs - amount
     if payout != 0:
         self._settlement[series_id] = settlement - (payout << 128)
-        self._cash[series_id] += payout << 128
     log Redeemed(holder=holder, series_id=series_id, amount=amount, payout=payout, caller=msg.sender)
     extcall ledger.clearing_burn(holder, series_id, amount, t.token, payout)
     return payout
@@ -1131,7 +1133,7 @@ def _settle_margined(series_id: uint256, writer: address, t: Terms, price: uint2
     self._margin_book[series_id] = self._margin_book[series_id] - short + (bad_debt << 128)
     into_pool: uint256 = paid + from_writer + from_insurance
     self._settlement[series_id] += into_pool << 128
-    self._cash[series_id] += into_pool
+    self._cash[series_id] += into_pool | (into_pool << 128)
     log Settled(
         writer=writer, series_id=series_id, amount=short, obligation=obligation, returned=returned, caller=msg.sender
     )
