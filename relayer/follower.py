@@ -19,9 +19,10 @@ Fills of this relayer's own matches are confirmed by the submitter from its tran
 receipts (the transaction manager waits `confirmations` blocks and follows reorgs).
 
 Cursor and reorgs: the follower keeps the hash of every block it processed within the last
-`confirmations` blocks; when one changes, it processes again from the fork (every handler is
-idempotent). The cursor it stores in the journal database (`relayer_cursor`) is `confirmations`
-blocks behind the head, so a restart re-reads the blocks that could still change. At boot the
+`horizon` blocks (`REORG_HORIZON`); when the newest one changes, it walks down to the fork
+and processes again from there (every handler is idempotent). The cursor it stores in the
+journal database (`relayer_cursor`) is `confirmations` blocks behind the head, so a restart
+re-reads the blocks that could still change. At boot the
 whole history from the deployment block is read to rebuild the index and the instruments.
 """
 
@@ -92,12 +93,14 @@ class Follower:
         *,
         confirmations: int,
         on_orders: Callable[[list[BookOrder]], Any] | None = None,
+        horizon: int = 64,
     ):
         self.engine = engine
         self.worker = worker
         self.chain = chain
         self.db = database
         self.confirmations = confirmations
+        self.horizon = horizon  # how deep a reorg is followed back to its fork
         self.on_orders = on_orders or (lambda orders: None)
         self.scanned = 0  # last block processed
         self.hashes: dict[int, bytes] = {}
@@ -154,23 +157,35 @@ class Follower:
         return len(logs)
 
     async def _remember(self, head: int) -> None:
-        low = max(0, head - self.confirmations)
-        for number in range(low, head + 1):
-            if number not in self.hashes:
-                block = await asyncio.to_thread(self.chain.w3.eth.get_block, number)
-                self.hashes[number] = bytes(block["hash"])
+        low = max(0, head - max(self.confirmations, self.horizon))
+        # at boot only the last `confirmations` blocks are read (a quick start); the window grows
+        # to `horizon` blocks as new ones come
+        first = max(low, head - self.confirmations) if not self.hashes else low
+        start = max(first, max(self.hashes, default=first - 1) + 1)
+        for number in range(start, head + 1):
+            block = await asyncio.to_thread(self.chain.w3.eth.get_block, number)
+            self.hashes[number] = bytes(block["hash"])
         for number in [n for n in self.hashes if n < low]:
             del self.hashes[number]
 
     async def _fork_point(self) -> int | None:
-        """The lowest remembered block whose hash changed, if any."""
-        for number in sorted(self.hashes):
+        """The lowest remembered block whose hash changed, if any. A reorg always replaces the
+        tip, so one read of the highest remembered block tells whether there was one; only then
+        the search walks down (as deep as `horizon` blocks, beyond the confirmations) to the
+        newest block that is still the same."""
+        if not self.hashes:
+            return None
+        numbers = sorted(self.hashes, reverse=True)
+        fork: int | None = None
+        for number in numbers:
             block = await asyncio.to_thread(self.chain.w3.eth.get_block, number)
-            if bytes(block["hash"]) != self.hashes[number]:
-                for n in [n for n in self.hashes if n >= number]:
-                    del self.hashes[n]
-                return number
-        return None
+            if bytes(block["hash"]) == self.hashes[number]:
+                break
+            fork = number
+        if fork is not None:
+            for n in [n for n in self.hashes if n >= fork]:
+                del self.hashes[n]
+        return fork
 
     # ------------------------------------------------------------------ handlers
 

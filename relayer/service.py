@@ -175,6 +175,7 @@ class Relayer:
             fdb,
             confirmations=s.confirmations,
             on_orders=self._orders_changed,
+            horizon=s.reorg_horizon,
         )
         self.submitter = Submitter(
             self.engine,

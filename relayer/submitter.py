@@ -346,7 +346,7 @@ class Submitter:
                 try:
                     self.txm.rpc.request("eth_sendRawTransaction", ["0x" + attempt.raw.hex()])
                 except RpcError as exc:
-                    log.info("re-broadcast of %s: %s", intent.tx_hash, exc)
+                    log.debug("re-broadcast of %s: %s", intent.tx_hash, exc)
                 return
 
     async def send_next(self) -> bool:

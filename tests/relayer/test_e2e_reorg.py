@@ -180,6 +180,10 @@ def test_reorg_after_confirmation_onto_a_chain_where_the_seller_cancelled(
             "sell cancelled",
         )
         assert s.filled == 0 and s.reason == "cancelled_on_chain"
+        # the follower walked back to the fork, deeper than its confirmations, so its event index
+        # (the intake's nonce and cancel checks) read the new chain's cancel
+        fork = f"reorg: block {receipt['blockNumber']} changed"
+        wait_for(lambda: fork in proc.log_path.read_text(), 20, what="the follower at the fork")
         b = settle_until(
             c, lambda: (o := client.order(buy.hash)).pending == 0 and o, 60, "buy resolved"
         )
