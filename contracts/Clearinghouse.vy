@@ -1020,9 +1020,11 @@ def _redeem(series_id: uint256, holder: address) -> uint256:
         margin_book = self._margin_book[series_id]
     assert margin_book & layout.MASK128 == 0, "clearinghouse: margined writers unsettled"
     t: Terms = self._terms(series_id)
-    price: uint256 = self._settlement_price(series_id, t)
+    price: uint256 = settlement & PRICE_MASK
+    if settlement == 0:
+        price = self._settlement_price(series_id, t)
+        settlement = self._settlement[series_id]
     payout: uint256 = layout._payoff(t.is_put, t.unit, t.strike, price, amount, False)
-    settlement = self._settlement[series_id]
     longs: uint256 = self._longs[series_id]
     if margin_book != 0 and payout != 0:
         # bad debt: every remaining holder is paid pro rata from the pool
@@ -1049,10 +1051,10 @@ def _settle(series_id: uint256, writer: address) -> uint256:
     # hold a margined short: before the price is fixed the series' margin
     # book counts them, after it the settlement word records whether any was open
     settlement: uint256 = self._settlement[series_id]
+    margined: bool = settlement & MARGIN_SETTLING != 0
     if settlement == 0:
-        if self._margin_book[series_id] & layout.MASK128 != 0:
-            pos = self._margin_positions[writer][series_id]
-    elif settlement & MARGIN_SETTLING != 0:
+        margined = self._margin_book[series_id] & layout.MASK128 != 0
+    if margined:
         pos = self._margin_positions[writer][series_id]
     if full_short == 0 and pos == 0:
         return 0
