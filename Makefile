@@ -42,7 +42,7 @@ lint: install
 test: install test-unit test-integration
 
 test-unit: install
-	$(PY) -m pytest tests --ignore=tests/integration -q -n 2 --dist loadfile
+	$(PY) -m pytest tests --ignore=tests/integration -q -n 2 --dist loadfile --durations=15
 
 ## ape + anvil: run from the root (ape reads ape-config.yaml there); tests/integration/pytest.ini
 ## makes that folder its own pytest root so ape's plugin is not blocked by pyproject's addopts
