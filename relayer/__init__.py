@@ -1,5 +1,5 @@
 """Strikeline's relayer: the off-chain order book that matches EIP-712 signed orders and settles
-the matches on chain (DESIGN.md "Relayer", docs/relayer.md).
+the matches on chain (docs/relayer.md).
 
 The book and matcher (`relayer.book`), the reservation of makers' funds across unconfirmed
 matches (`relayer.reservations`), the durable journal on SQLite or PostgreSQL (`relayer.journal`,

@@ -1,6 +1,6 @@
 """The relayer's HTTP and WebSocket gateway (Starlette on uvicorn; msgspec for JSON).
 
-Endpoints (DESIGN.md "Relayer"; docs/relayer.md has the request and response shapes):
+Endpoints (docs/relayer.md has the request and response shapes):
 
     GET    /v1/health                      GET  /v1/instruments
     GET    /v1/orderbook/{instrument}      GET  /v1/tickers

@@ -29,7 +29,7 @@ class TimeInForce(enum.Enum):
 
 
 class OrderStatus(enum.Enum):
-    """The status a client sees (DESIGN.md); `filled` means confirmed on chain."""
+    """The status a client sees (docs/relayer.md, "Statuses"); `filled` means confirmed on chain."""
 
     OPEN = "open"
     PARTIALLY_FILLED = "partially_filled"

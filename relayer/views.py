@@ -1,8 +1,8 @@
 """JSON views of orders, matches and books, as the REST API and the WebSocket channels show them.
 
-Amounts are decimal strings of on-chain units (DESIGN.md); hashes and addresses are 0x hex. Each
-order carries its amounts kept apart (`open`, `matched` off chain, `pending` sent, `filled`
-confirmed on chain, `cancelled`), and each match its state (`matched | pending | confirmed |
+Amounts are decimal strings of on-chain units (docs/architecture.md, "Units"); hashes and
+addresses are 0x hex. Each order carries its amounts kept apart (`open`, `matched` off chain,
+`pending` sent, `filled` confirmed on chain, `cancelled`), and each match its state (`matched | pending | confirmed |
 reverted`) and, for trade lists, its status (`pending | confirmed | reverted`: a match made and
 not yet confirmed is pending settlement).
 
