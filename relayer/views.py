@@ -2,9 +2,9 @@
 
 Amounts are decimal strings of on-chain units (docs/architecture.md, "Units"); hashes and
 addresses are 0x hex. Each order carries its amounts kept apart (`open`, `matched` off chain,
-`pending` sent, `filled` confirmed on chain, `cancelled`), and each match its state (`matched | pending | confirmed |
-reverted`) and, for trade lists, its status (`pending | confirmed | reverted`: a match made and
-not yet confirmed is pending settlement).
+`pending` sent, `filled` confirmed on chain, `cancelled`), and each match its state
+(`matched | pending | confirmed | reverted`) and, for trade lists, its status
+(`pending | confirmed | reverted`: a match made and not yet confirmed is pending settlement).
 
 Views are built on the engine's thread (`EngineWorker.render`) or under `EngineWorker.call`, never
 while the engine changes the objects they read.
