@@ -977,10 +977,10 @@ def _settlement_price(series_id: uint256, t: Terms) -> uint256:
          first use, when the payout pool of the fully collateralised longs
          (their payoff, rounded up) is fixed and the longs outstanding are
          counted. Margined writers pay into the pool when they settle.
+         Callers call it only while the settlement word is zero (it then
+         holds the price: `settlement & PRICE_MASK`); calling it again would
+         reset the pool and the longs count.
     """
-    settlement: uint256 = self._settlement[series_id]
-    if settlement != 0:
-        return settlement & PRICE_MASK
     assert block.timestamp >= t.expiry, "clearinghouse: not expired"
     price: uint256 = 0
     final: bool = False
@@ -1059,7 +1059,9 @@ def _settle(series_id: uint256, writer: address) -> uint256:
     if full_short == 0 and pos == 0:
         return 0
     t: Terms = self._terms(series_id)
-    price: uint256 = self._settlement_price(series_id, t)
+    price: uint256 = settlement & PRICE_MASK
+    if settlement == 0:
+        price = self._settlement_price(series_id, t)
     returned: uint256 = 0
     if full_short != 0:
         collateral: uint256 = layout._full_collateral(t.is_put, t.unit, t.strike, full_short)
