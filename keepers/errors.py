@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from strikeline.errors import StrikelineError
 
-class KeeperError(Exception):
+
+class KeeperError(StrikelineError):
     """Base class of every keepers error."""

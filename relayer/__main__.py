@@ -10,11 +10,8 @@ import asyncio
 import logging
 import sys
 
-from relayer.errors import RelayerError
 from relayer.settings import SettingError, load_settings
-from strikeline.db import DatabaseError
 from strikeline.errors import StrikelineError
-from strikeline.rpc import RpcError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"strikeline-relayer: {exc}", file=sys.stderr)
         relayer.close()
         return 2
-    except (StrikelineError, RpcError, DatabaseError, RelayerError) as exc:
+    except StrikelineError as exc:
         # not a setting, but the operator's to fix (a node that fails mid-boot, contracts that
         # do not compile, a database that refuses): one line too; a bug still shows its traceback
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from strikeline.errors import StrikelineError
 
-class RelayerError(Exception):
+
+class RelayerError(StrikelineError):
     """Root of every error the relayer raises on purpose."""
 
 

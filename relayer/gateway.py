@@ -59,7 +59,7 @@ from relayer.reservations import buyer_fee_bound
 from relayer.settings import RelayerSettings
 from relayer.views import depth_view, instrument_view, match_view, order_view, order_with_fills
 from relayer.worker import BatchThread, EngineWorker, WorkerClosed
-from strikeline.errors import InvalidArgument, check_address
+from strikeline.errors import InvalidArgument, StrikelineError, check_address
 from strikeline.orders import (
     ZERO_ADDRESS,
     Order,
@@ -120,7 +120,7 @@ _FIELD = re.compile(r"at `\$\.?([^`]*)`")
 _HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 
-class ApiError(Exception):
+class ApiError(StrikelineError):
     """An answer other than success: HTTP status, error code, message, field, retryable."""
 
     def __init__(

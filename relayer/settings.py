@@ -23,13 +23,13 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from strikeline.errors import InvalidArgument, check_address
+from strikeline.errors import InvalidArgument, StrikelineError, check_address
 
 PREFIX = "STRIKELINE_RELAYER_"
 MAX_MATCHES = 16  # Ledger.MAX_MATCHES: the most matches one match_orders call takes
 
 
-class SettingError(Exception):
+class SettingError(StrikelineError):
     """A setting is missing or wrong; the message is one line naming it (never its secret)."""
 
 

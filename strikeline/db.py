@@ -51,6 +51,8 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import psycopg
 
+from strikeline.errors import StrikelineError
+
 Backend = Literal["sqlite", "postgresql"]
 Params = Sequence[Any]
 Row = tuple[Any, ...]
@@ -74,7 +76,7 @@ _SCHEMA_TABLE = (
 )
 
 
-class DatabaseError(Exception):
+class DatabaseError(StrikelineError):
     """Base class of this module's errors; the message is one line without secrets."""
 
 

@@ -52,11 +52,12 @@ from typing import Any
 import psycopg
 
 from strikeline.db import redact_url
+from strikeline.errors import StrikelineError
 
 log = logging.getLogger("strikeline.leader")
 
 
-class LeaderError(Exception):
+class LeaderError(StrikelineError):
     """Base class of this module's errors."""
 
 

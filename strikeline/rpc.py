@@ -53,13 +53,15 @@ from web3._utils.encoding import Web3JsonEncoder
 from web3.providers import JSONBaseProvider
 from web3.types import RPCEndpoint, RPCResponse
 
+from strikeline.errors import StrikelineError
+
 log = logging.getLogger("strikeline.rpc")
 
 #: The longest a failing node is left out (its cool-down doubles per failure in a row).
 MAX_COOLDOWN = 60.0
 
 
-class RpcError(Exception):
+class RpcError(StrikelineError):
     """Base class of this module's errors."""
 
 

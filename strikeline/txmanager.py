@@ -73,6 +73,7 @@ from web3.contract.contract import ContractFunction
 
 from strikeline import db as dbmod
 from strikeline.chain import DEFAULT_MNEMONIC
+from strikeline.errors import StrikelineError
 from strikeline.rpc import NodeError, NoNodeAvailable, RpcError, RpcPool
 
 log = logging.getLogger("strikeline.txmanager")
@@ -86,7 +87,7 @@ _FILLER_PREFIX = "filler:"
 _GWEI = 10**9
 
 
-class TxError(Exception):
+class TxError(StrikelineError):
     """Base class of this module's errors (messages are one line and carry no secrets)."""
 
 
