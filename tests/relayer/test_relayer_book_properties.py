@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from relayer_helpers import CALL, NOW, PUT, UNIT, ChainFunds, order
+from utils.profiles import scaled  # a share of the active profile's count
 
 from relayer.book import Book
 from relayer.engine import Engine
@@ -105,7 +106,7 @@ submit_op = st.tuples(
 cancel_op = st.tuples(st.just("cancel"), st.integers(0, 10**6))
 
 
-@settings(max_examples=300)
+@settings(max_examples=scaled(1))
 @given(st.lists(st.one_of(submit_op, submit_op, submit_op, cancel_op), min_size=20, max_size=80))
 def test_the_book_matches_exactly_as_the_plain_model(ops: list[tuple]) -> None:
     book, model = Book(CALL), Model()
@@ -191,7 +192,7 @@ def _funds() -> ChainFunds:
     return funds
 
 
-@settings(max_examples=100)
+@settings(max_examples=scaled(1 / 2))
 @given(st.lists(engine_op, min_size=20, max_size=80))
 def test_replaying_the_journal_rebuilds_the_live_engine_exactly(ops: list[tuple]) -> None:
     journal = open_journal("sqlite:///:memory:")

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from relayer_helpers import CALL, HOLDER, MAKER, NOW, PUT, TAKER, UNIT, WRITER, ChainFunds, order
+from utils.profiles import scaled  # a share of the active profile's count
 
 from relayer.book import Book
 from relayer.events import Closed, Confirmed, Matched, Reorged, Submitted
@@ -166,7 +167,7 @@ def test_a_fok_the_buyer_cannot_pay_for_in_full_is_killed(funds) -> None:
     assert sum(isinstance(e, Matched) for e in desk.submit(fok2)) == 1
 
 
-@settings(max_examples=300)
+@settings(max_examples=scaled(1))
 @given(
     amount=st.integers(1, 10**14),
     fill=st.integers(1, 10**14),

@@ -57,6 +57,7 @@ from strikeline.orders import Domain
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "v2" / "ledger"))
 from fill_log import unpack_fill  # noqa: E402
 from ledger_orders import Match, Order, SignedOrder  # noqa: E402
+from utils.profiles import scaled  # a share of the active profile's count
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 ONE = 10**8
@@ -657,14 +658,14 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 def test_ledger_stateful(exchange_world):
-    """At least 50 examples of 30 steps under the ci profile; ten times more nightly."""
+    """A quarter of the profile's examples (50 under ci, 500 nightly), 30 steps each."""
     LedgerMachine.world = exchange_world
     profile = settings.default
     run_state_machine_as_test(
         LedgerMachine,
         settings=settings(
             profile,
-            max_examples=max(50, profile.max_examples // 4),
+            max_examples=scaled(1 / 4),
             stateful_step_count=30,
             suppress_health_check=[
                 *profile.suppress_health_check,

@@ -8,6 +8,7 @@ of cancelling the order by contents, which hashes it on chain.
 import boa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from utils.profiles import scaled  # a share of the active profile's count
 
 from strikeline.orders import Domain
 
@@ -40,7 +41,9 @@ def _contract_hash(m, order) -> bytes:
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=scaled(3 / 10),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data())
 def test_order_hash_equals_the_contracts(market, data):
