@@ -70,22 +70,6 @@ def third_party() -> LocalAccount:
     return signer(0xC0)
 
 
-# The tests written before the role names still ask for these; the same keys.
-@pytest.fixture(scope="session")
-def alice(maker) -> LocalAccount:
-    return maker
-
-
-@pytest.fixture(scope="session")
-def bob(taker) -> LocalAccount:
-    return taker
-
-
-@pytest.fixture(scope="session")
-def carol(third_party) -> LocalAccount:
-    return third_party
-
-
 @pytest.fixture(scope="session")
 def market(ledger_deployers, admin, fee_recipient) -> Market:
     """The deployed market; each test's changes are rolled back by the per-test anchor."""

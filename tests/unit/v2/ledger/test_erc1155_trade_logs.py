@@ -22,16 +22,18 @@ ZERO = "0x0000000000000000000000000000000000000000"
         (10, 5, 30),  # 10 delivered, 5 of them burned, 20 written and minted
     ],
 )
-def test_moves_burns_and_mints(market, alice, bob, carol, seller_longs, buyer_short, amount):
+def test_moves_burns_and_mints(
+    market, maker, taker, third_party, seller_longs, buyer_short, amount
+):
     m = market
     if seller_longs:
-        m.write(carol, seller_longs, alice)
+        m.write(third_party, seller_longs, maker)
     if buyer_short:
-        m.write(bob, buyer_short, carol)
-    m.fund(alice, weth=10**18)
-    m.fund(bob, usdc=10**10)
-    sell = m.sell(alice, amount=amount, sender=m.ZERO)
-    m.fill(bob, sell, amount)
+        m.write(taker, buyer_short, third_party)
+    m.fund(maker, weth=10**18)
+    m.fund(taker, usdc=10**10)
+    sell = m.sell(maker, amount=amount, sender=m.ZERO)
+    m.fill(taker, sell, amount)
     transfers = m.transfers()
     delivered = min(seller_longs, amount)
     closed = min(buyer_short, amount)
@@ -39,33 +41,33 @@ def test_moves_burns_and_mints(market, alice, bob, carol, seller_longs, buyer_sh
     moved = min(delivered, received)
     expected = []
     if moved:
-        expected.append((bob.address, alice.address, bob.address, m.series, moved))
+        expected.append((taker.address, maker.address, taker.address, m.series, moved))
     if delivered > moved:
-        expected.append((bob.address, alice.address, ZERO, m.series, delivered - moved))
+        expected.append((taker.address, maker.address, ZERO, m.series, delivered - moved))
     if received > moved:
-        expected.append((bob.address, ZERO, bob.address, m.series, received - moved))
+        expected.append((taker.address, ZERO, taker.address, m.series, received - moved))
     assert transfers == expected
-    assert m.longs(alice) == seller_longs - delivered
-    assert m.longs(bob) == received
-    assert m.short(alice) == amount - delivered
-    assert m.short(bob) == buyer_short - closed
-    holders = (alice, bob, carol)
+    assert m.longs(maker) == seller_longs - delivered
+    assert m.longs(taker) == received
+    assert m.short(maker) == amount - delivered
+    assert m.short(taker) == buyer_short - closed
+    holders = (maker, taker, third_party)
     assert sum(m.longs(h) for h in holders) == m.ledger.book(m.series)[0]
     assert sum(m.short(h) for h in holders) == m.ledger.book(m.series)[0]
 
 
-def test_to_contract_needs_receiver_hook(market, alice, stub_deployers):
+def test_to_contract_needs_receiver_hook(market, maker, stub_deployers):
     """A refusing contract buyer: the match reverts whether the longs move or are written."""
     m = market
     refuser = stub_deployers["Receiver"].deploy(False)
     m.fund(refuser.address, usdc=10**10)
-    m.write(alice, 1, alice)
-    m.fund(alice, weth=10**18)
+    m.write(maker, 1, maker)
+    m.fund(maker, weth=10**18)
     for amount in (1, 2):  # delivered; delivered and written
         with boa.env.prank(refuser.address), boa.reverts("ledger: receiver rejected the transfer"):
-            m.ledger.fill(*_fill_args(m, alice, amount))
+            m.ledger.fill(*_fill_args(m, maker, amount))
 
 
-def _fill_args(m, alice, amount):
-    sell = m.sell(alice, amount=amount, sender=m.ZERO, nonce=amount)
+def _fill_args(m, maker, amount):
+    sell = m.sell(maker, amount=amount, sender=m.ZERO, nonce=amount)
     return sell.order.as_tuple(), sell.signature, amount, 10**12

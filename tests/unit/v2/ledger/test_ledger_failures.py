@@ -1,7 +1,7 @@
 """The catalogue of ways a match or a direct fill can be wrong, each failing with its reason
 (ported from tests/unit/exchange/test_failures.py, every case kept, plus the `sender` cases).
 
-Every case starts from the same funded market (alice sells, bob buys, carol is a third
+Every case starts from the same funded market (maker sells, taker buys, third_party is a third
 party), changes one thing, and must revert with the reason given beside it. The control test
 shows the unchanged match and fill settle, so each revert is the mutation's doing. v1's two
 contracts had separate pauses and an EXCHANGE_ROLE; the Ledger has one pause (pushed by the
@@ -42,21 +42,21 @@ def _raw(m, tuples: list, sender: str | None = None) -> Callable[[], object]:
 
 
 def _submit_sell_signature(t, signature: bytes) -> Callable[[], object]:
-    """Match bob's buy against alice's sell carrying `signature` instead of hers."""
+    """Match taker's buy against maker's sell carrying `signature` instead of hers."""
     m = t.m
-    buy, sell = m.buy(t.bob), m.sell(t.alice)
+    buy, sell = m.buy(t.taker), m.sell(t.maker)
     row = list(m.match(buy, sell).as_tuple())
     row[3] = split_signature(signature)
     return _raw(m, [tuple(row)])
 
 
 def _fill_with_signature(t, signature: bytes) -> Callable[[], object]:
-    """Bob fills alice's sell directly, passing `signature` as hers (any length)."""
+    """The taker fills maker's sell directly, passing `signature` as hers (any length)."""
     m = t.m
-    sell = m.sell(t.alice, sender=m.ZERO)
+    sell = m.sell(t.maker, sender=m.ZERO)
 
     def go():
-        with boa.env.prank(t.bob.address):
+        with boa.env.prank(t.taker.address):
             return m.ledger.fill(sell.order.as_tuple(), signature, m.ONE, 10**9)
 
     return go
@@ -64,7 +64,7 @@ def _fill_with_signature(t, signature: bytes) -> Callable[[], object]:
 
 def _default(t) -> Callable[[], object]:
     m = t.m
-    return lambda: m.submit(m.match(m.buy(t.bob), m.sell(t.alice)))
+    return lambda: m.submit(m.match(m.buy(t.taker), m.sell(t.maker)))
 
 
 # --------------------------------------------------------------------- who and when
@@ -73,7 +73,7 @@ def _default(t) -> Callable[[], object]:
 @case("ledger: not a relayer")
 def not_a_relayer(t):
     m = t.m
-    return lambda: m.submit(m.match(m.buy(t.bob), m.sell(t.alice)), sender=t.carol.address)
+    return lambda: m.submit(m.match(m.buy(t.taker), m.sell(t.maker)), sender=t.third_party.address)
 
 
 @case("ledger: not a relayer")
@@ -98,7 +98,7 @@ def empty_batch(t):
 @case("ledger: zero amount")
 def zero_amount(t):
     m = t.m
-    return lambda: m.submit(m.match(m.buy(t.bob), m.sell(t.alice), amount=0))
+    return lambda: m.submit(m.match(m.buy(t.taker), m.sell(t.maker), amount=0))
 
 
 # --------------------------------------------------------------------- pairing
@@ -107,43 +107,43 @@ def zero_amount(t):
 @case("ledger: sides")
 def two_buys(t):
     m = t.m
-    return _raw(m, [m.match(m.buy(t.bob), m.buy(t.alice)).as_tuple()])
+    return _raw(m, [m.match(m.buy(t.taker), m.buy(t.maker)).as_tuple()])
 
 
 @case("ledger: sides")
 def two_sells(t):
     m = t.m
-    return _raw(m, [m.match(m.sell(t.bob), m.sell(t.alice)).as_tuple()])
+    return _raw(m, [m.match(m.sell(t.taker), m.sell(t.maker)).as_tuple()])
 
 
 @case("ledger: sides")
 def sides_swapped(t):
     m = t.m
-    return _raw(m, [m.match(m.sell(t.alice), m.buy(t.bob)).as_tuple()])
+    return _raw(m, [m.match(m.sell(t.maker), m.buy(t.taker)).as_tuple()])
 
 
 @case("ledger: series mismatch")
 def different_series(t):
     m = t.m
-    return lambda: m.submit(m.match(m.buy(t.bob), m.sell(t.alice, series_id=m.put_series)))
+    return lambda: m.submit(m.match(m.buy(t.taker), m.sell(t.maker, series_id=m.put_series)))
 
 
 @case("ledger: self trade")
 def self_trade(t):
     m = t.m
-    return lambda: m.submit(m.match(m.buy(t.alice, nonce=1), m.sell(t.alice)))
+    return lambda: m.submit(m.match(m.buy(t.maker, nonce=1), m.sell(t.maker)))
 
 
 @case("ledger: taker not allowed")
 def buy_taker_is_someone_else(t):
     m = t.m
-    return lambda: m.submit(m.match(m.buy(t.bob, taker=t.carol.address), m.sell(t.alice)))
+    return lambda: m.submit(m.match(m.buy(t.taker, taker=t.third_party.address), m.sell(t.maker)))
 
 
 @case("ledger: taker not allowed")
 def sell_taker_is_someone_else(t):
     m = t.m
-    return lambda: m.submit(m.match(m.buy(t.bob), m.sell(t.alice, taker=t.carol.address)))
+    return lambda: m.submit(m.match(m.buy(t.taker), m.sell(t.maker, taker=t.third_party.address)))
 
 
 # --------------------------------------------------------------------- price
@@ -152,7 +152,7 @@ def sell_taker_is_someone_else(t):
 @case("ledger: price not resting limit")
 def price_not_the_resting_limit(t):
     m = t.m
-    row = list(m.match(m.buy(t.bob, limit_price=200 * 10**6), m.sell(t.alice)).as_tuple())
+    row = list(m.match(m.buy(t.taker, limit_price=200 * 10**6), m.sell(t.maker)).as_tuple())
     row[5] = 170 * 10**6  # inside both limits, but not the resting sell's limit
     return _raw(m, [tuple(row)])
 
@@ -160,15 +160,15 @@ def price_not_the_resting_limit(t):
 @case("ledger: price above buy limit")
 def price_through_the_buy_limit(t):
     m = t.m
-    buy = m.buy(t.bob, limit_price=140 * 10**6)
-    return lambda: m.submit(m.match(buy, m.sell(t.alice, limit_price=150 * 10**6)))
+    buy = m.buy(t.taker, limit_price=140 * 10**6)
+    return lambda: m.submit(m.match(buy, m.sell(t.maker, limit_price=150 * 10**6)))
 
 
 @case("ledger: price below sell limit")
 def price_through_the_sell_limit(t):
     m = t.m
-    buy = m.buy(t.bob, limit_price=140 * 10**6)
-    sell = m.sell(t.alice, limit_price=150 * 10**6)
+    buy = m.buy(t.taker, limit_price=140 * 10**6)
+    sell = m.sell(t.maker, limit_price=150 * 10**6)
     return lambda: m.submit(m.match(buy, sell, buy_is_maker=True))
 
 
@@ -179,82 +179,82 @@ def price_through_the_sell_limit(t):
 def expired(t):
     m = t.m
     now = boa.env.evm.patch.timestamp
-    return lambda: m.submit(m.match(m.buy(t.bob), m.sell(t.alice, deadline=now - 1)))
+    return lambda: m.submit(m.match(m.buy(t.taker), m.sell(t.maker, deadline=now - 1)))
 
 
 @case("ledger: nonce below minimum")
 def below_min_nonce(t):
     m = t.m
-    with boa.env.prank(t.alice.address):
+    with boa.env.prank(t.maker.address):
         m.ledger.raise_min_nonce(5)
-    return lambda: m.submit(m.match(m.buy(t.bob), m.sell(t.alice, nonce=4)))
+    return lambda: m.submit(m.match(m.buy(t.taker), m.sell(t.maker, nonce=4)))
 
 
 @case("ledger: order cancelled")
 def cancelled_by_hash(t):
     m = t.m
-    sell = m.sell(t.alice)
-    with boa.env.prank(t.alice.address):
+    sell = m.sell(t.maker)
+    with boa.env.prank(t.maker.address):
         m.ledger.cancel_by_hash([sell.hash])
-    return lambda: m.submit(m.match(m.buy(t.bob), sell))
+    return lambda: m.submit(m.match(m.buy(t.taker), sell))
 
 
 @case("ledger: order cancelled")
 def cancelled(t):
     m = t.m
-    sell = m.sell(t.alice)
-    with boa.env.prank(t.alice.address):
+    sell = m.sell(t.maker)
+    with boa.env.prank(t.maker.address):
         m.ledger.cancel([sell.order.as_tuple()])
-    return lambda: m.submit(m.match(m.buy(t.bob), sell))
+    return lambda: m.submit(m.match(m.buy(t.taker), sell))
 
 
 @case("ledger: order cancelled")
 def cancelled_after_partial_fill(t):
     m = t.m
-    sell = m.sell(t.alice, amount=2 * m.ONE)
-    m.submit(m.match(m.buy(t.bob), sell))
-    with boa.env.prank(t.alice.address):
+    sell = m.sell(t.maker, amount=2 * m.ONE)
+    m.submit(m.match(m.buy(t.taker), sell))
+    with boa.env.prank(t.maker.address):
         m.ledger.cancel([sell.order.as_tuple()])
-    return lambda: m.submit(m.match(m.buy(t.bob, nonce=1), sell))
+    return lambda: m.submit(m.match(m.buy(t.taker, nonce=1), sell))
 
 
 @case("ledger: nonce used")
 def already_filled(t):
     m = t.m
-    sell = m.sell(t.alice)
-    m.submit(m.match(m.buy(t.bob), sell))
-    return lambda: m.submit(m.match(m.buy(t.bob, nonce=1), sell))
+    sell = m.sell(t.maker)
+    m.submit(m.match(m.buy(t.taker), sell))
+    return lambda: m.submit(m.match(m.buy(t.taker, nonce=1), sell))
 
 
 @case("ledger: nonce used")
 def nonce_used_by_another_order(t):
     m = t.m
-    m.submit(m.match(m.buy(t.bob), m.sell(t.alice, limit_price=140 * 10**6)))
-    return lambda: m.submit(m.match(m.buy(t.bob, nonce=1), m.sell(t.alice)))
+    m.submit(m.match(m.buy(t.taker), m.sell(t.maker, limit_price=140 * 10**6)))
+    return lambda: m.submit(m.match(m.buy(t.taker, nonce=1), m.sell(t.maker)))
 
 
 @case("ledger: overfill")
 def match_larger_than_the_order(t):
     m = t.m
     return lambda: m.submit(
-        m.match(m.buy(t.bob, amount=2 * m.ONE), m.sell(t.alice), amount=2 * m.ONE)
+        m.match(m.buy(t.taker, amount=2 * m.ONE), m.sell(t.maker), amount=2 * m.ONE)
     )
 
 
 @case("ledger: overfill")
 def overfill_after_a_partial_fill(t):
     m = t.m
-    sell = m.sell(t.alice, amount=m.ONE)
-    m.submit(m.match(m.buy(t.bob, amount=m.ONE // 2), sell))
-    return lambda: m.submit(m.match(m.buy(t.bob, nonce=1), sell, amount=m.ONE // 2 + 1))
+    sell = m.sell(t.maker, amount=m.ONE)
+    m.submit(m.match(m.buy(t.taker, amount=m.ONE // 2), sell))
+    return lambda: m.submit(m.match(m.buy(t.taker, nonce=1), sell, amount=m.ONE // 2 + 1))
 
 
 @case("ledger: overfill")
 def overfill_within_one_batch(t):
     m = t.m
-    sell = m.sell(t.alice, amount=m.ONE)
-    first = m.match(m.buy(t.bob), sell, amount=m.ONE // 2)
-    second = m.match(m.buy(t.bob, nonce=1), sell, amount=m.ONE // 2 + 1)
+    sell = m.sell(t.maker, amount=m.ONE)
+    first = m.match(m.buy(t.taker), sell, amount=m.ONE // 2)
+    second = m.match(m.buy(t.taker, nonce=1), sell, amount=m.ONE // 2 + 1)
     return lambda: m.submit(first, second)
 
 
@@ -264,14 +264,14 @@ def overfill_within_one_batch(t):
 @case("ledger: fee over max")
 def maker_fee_over_max(t):
     m = t.m
-    return lambda: m.submit(m.match(m.buy(t.bob), m.sell(t.alice, max_fee=0)))
+    return lambda: m.submit(m.match(m.buy(t.taker), m.sell(t.maker, max_fee=0)))
 
 
 @case("ledger: fee over max")
 def taker_fee_over_max(t):
     m = t.m
     taker_fee = 150 * 10**6 * m.TAKER_BPS // 10_000
-    return lambda: m.submit(m.match(m.buy(t.bob, max_fee=taker_fee - 1), m.sell(t.alice)))
+    return lambda: m.submit(m.match(m.buy(t.taker, max_fee=taker_fee - 1), m.sell(t.maker)))
 
 
 @case("ledger: fee over max")
@@ -279,16 +279,16 @@ def fee_over_max_pro_rata(t):
     """Half the amount may use only half the max fee."""
     m = t.m
     maker_fee = 150 * 10**6 * m.MAKER_BPS // 10_000
-    sell = m.sell(t.alice, amount=2 * m.ONE, max_fee=2 * maker_fee - 1)
-    return lambda: m.submit(m.match(m.buy(t.bob), sell))
+    sell = m.sell(t.maker, amount=2 * m.ONE, max_fee=2 * maker_fee - 1)
+    return lambda: m.submit(m.match(m.buy(t.taker), sell))
 
 
 @case("ledger: fee exceeds premium")
 def fee_exceeds_a_dust_premium(t):
     """A premium below one quote unit rounds to zero for the seller, whose fee is one."""
     m = t.m
-    buy = m.buy(t.bob, amount=1, limit_price=50)
-    return lambda: m.submit(m.match(buy, m.sell(t.alice, amount=1, limit_price=50)))
+    buy = m.buy(t.taker, amount=1, limit_price=50)
+    return lambda: m.submit(m.match(buy, m.sell(t.maker, amount=1, limit_price=50)))
 
 
 # --------------------------------------------------------------------- signatures
@@ -297,34 +297,38 @@ def fee_exceeds_a_dust_premium(t):
 @case("ledger: wrong signer")
 def signed_by_someone_else(t):
     m = t.m
-    forged = m.order(t.alice, False).sign(t.carol, m.domain)
-    return lambda: m.submit(m.match(m.buy(t.bob), forged))
+    forged = m.order(t.maker, False).sign(t.third_party, m.domain)
+    return lambda: m.submit(m.match(m.buy(t.taker), forged))
 
 
 @case("ledger: wrong signer")
 def signed_for_another_chain(t):
     m = t.m
     other = Domain(m.chain_id + 1, m.ledger.address)
-    return lambda: m.submit(m.match(m.buy(t.bob), m.sign(t.alice, m.order(t.alice, False), other)))
+    return lambda: m.submit(
+        m.match(m.buy(t.taker), m.sign(t.maker, m.order(t.maker, False), other))
+    )
 
 
 @case("ledger: wrong signer")
 def signed_for_another_exchange(t):
     m = t.m
     other = Domain(m.chain_id, m.usdc.address)
-    return lambda: m.submit(m.match(m.buy(t.bob), m.sign(t.alice, m.order(t.alice, False), other)))
+    return lambda: m.submit(
+        m.match(m.buy(t.taker), m.sign(t.maker, m.order(t.maker, False), other))
+    )
 
 
 @case("ledger: wrong signer")
 def signature_of_another_order(t):
     m = t.m
-    sig = m.sell(t.alice, nonce=9).signature
+    sig = m.sell(t.maker, nonce=9).signature
     return _submit_sell_signature(t, sig)
 
 
 @case("ledger: high s")
 def high_s_twin(t):
-    sig = t.m.sell(t.alice).signature
+    sig = t.m.sell(t.maker).signature
     s = int.from_bytes(sig[32:64], "big")
     twin = sig[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - sig[64]])
     return _submit_sell_signature(t, twin)
@@ -333,7 +337,7 @@ def high_s_twin(t):
 @case("ledger: signature length")
 def compact_64_byte_signature(t):
     """EIP-2098 r || vs: valid elsewhere, refused here."""
-    sig = t.m.sell(t.alice).signature
+    sig = t.m.sell(t.maker).signature
     vs = int.from_bytes(sig[32:64], "big") | ((sig[64] - 27) << 255)
     return _fill_with_signature(t, sig[:32] + vs.to_bytes(32, "big"))
 
@@ -345,13 +349,13 @@ def empty_signature(t):
 
 @case("ledger: invalid signature")
 def v_out_of_range(t):
-    sig = t.m.sell(t.alice).signature
+    sig = t.m.sell(t.maker).signature
     return _submit_sell_signature(t, sig[:64] + bytes([29]))
 
 
 @case("ledger: invalid signature")
 def v_as_zero_or_one(t):
-    sig = t.m.sell(t.alice).signature
+    sig = t.m.sell(t.maker).signature
     return _submit_sell_signature(t, sig[:64] + bytes([sig[64] - 27]))
 
 
@@ -359,7 +363,7 @@ def v_as_zero_or_one(t):
 def zero_maker(t):
     """A zero maker with an unrecoverable signature must not pass as 'recovered == maker'."""
     m = t.m
-    buy = m.buy(t.bob)
+    buy = m.buy(t.taker)
     sell = (m.ZERO, m.ZERO, m.relayer, m.series, False, m.ONE, m.PRICE, 10**9, 0, m.FAR)
     row = (
         buy.order.as_tuple(),
@@ -376,27 +380,27 @@ def zero_maker(t):
 @case("ledger: contract signature rejected")
 def wallet_revoked_its_signatures(t):
     m = t.m
-    wallet = t.wallet_deployer.deploy(t.alice.address)
+    wallet = t.wallet_deployer.deploy(t.maker.address)
     m.fund(wallet.address, weth=10**18)
-    with boa.env.prank(t.alice.address):
+    with boa.env.prank(t.maker.address):
         wallet.set_revoked(True)
-    sell = m.order(wallet.address, False).sign(t.alice, m.domain)
-    return lambda: m.submit(m.match(m.buy(t.bob), sell))
+    sell = m.order(wallet.address, False).sign(t.maker, m.domain)
+    return lambda: m.submit(m.match(m.buy(t.taker), sell))
 
 
 @case("ledger: contract signature rejected")
 def wallet_order_signed_by_a_stranger(t):
     m = t.m
-    wallet = t.wallet_deployer.deploy(t.alice.address)
-    sell = m.order(wallet.address, False).sign(t.carol, m.domain)
-    return lambda: m.submit(m.match(m.buy(t.bob), sell))
+    wallet = t.wallet_deployer.deploy(t.maker.address)
+    sell = m.order(wallet.address, False).sign(t.third_party, m.domain)
+    return lambda: m.submit(m.match(m.buy(t.taker), sell))
 
 
 @case("ledger: contract signature rejected")
 def contract_maker_without_eip1271(t):
     m = t.m
-    sell = m.order(m.usdc.address, False).sign(t.alice, m.domain)
-    return lambda: m.submit(m.match(m.buy(t.bob), sell))
+    sell = m.order(m.usdc.address, False).sign(t.maker, m.domain)
+    return lambda: m.submit(m.match(m.buy(t.taker), sell))
 
 
 # --------------------------------------------------------------------- settlement
@@ -405,19 +409,19 @@ def contract_maker_without_eip1271(t):
 @case("ledger: buyer insufficient collateral")
 def buyer_cannot_pay(t):
     m = t.m
-    return lambda: m.submit(m.match(m.buy(t.carol), m.sell(t.alice)))
+    return lambda: m.submit(m.match(m.buy(t.third_party), m.sell(t.maker)))
 
 
 @case("ledger: insufficient collateral")
 def seller_cannot_write(t):
     m = t.m
-    return lambda: m.submit(m.match(m.buy(t.bob), m.sell(t.carol)))
+    return lambda: m.submit(m.match(m.buy(t.taker), m.sell(t.third_party)))
 
 
 @case("ledger: series expired")
 def series_expired(t):
     m = t.m
-    buy, sell = m.buy(t.bob), m.sell(t.alice)
+    buy, sell = m.buy(t.taker), m.sell(t.maker)
     boa.env.time_travel(seconds=m.expiry - boa.env.evm.patch.timestamp)
     return lambda: m.submit(m.match(buy, sell))
 
@@ -426,7 +430,7 @@ def series_expired(t):
 def unknown_series(t):
     m = t.m
     return lambda: m.submit(
-        m.match(m.buy(t.bob, series_id=12_345), m.sell(t.alice, series_id=12_345))
+        m.match(m.buy(t.taker, series_id=12_345), m.sell(t.maker, series_id=12_345))
     )
 
 
@@ -449,10 +453,10 @@ def relayer_renounced_its_role(t):
 def sell_to_open_past_the_margin_domain(t):
     """A short above 10**20 option units is refused, however much collateral backs it."""
     m = t.m
-    m.fund(t.alice, weth=10**12 * 10**18)
+    m.fund(t.maker, weth=10**12 * 10**18)
     amount = 10**20 + 1
-    buy = m.buy(t.bob, amount=amount, limit_price=0, max_fee=0)
-    return lambda: m.submit(m.match(buy, m.sell(t.alice, amount=amount, limit_price=0)))
+    buy = m.buy(t.taker, amount=amount, limit_price=0, max_fee=0)
+    return lambda: m.submit(m.match(buy, m.sell(t.maker, amount=amount, limit_price=0)))
 
 
 # --------------------------------------------------------------------- the sender field
@@ -461,21 +465,21 @@ def sell_to_open_past_the_margin_domain(t):
 @case("ledger: sender not allowed")
 def matched_by_a_relayer_the_buy_does_not_name(t):
     m = t.m
-    buy, sell = m.buy(t.bob), m.sell(t.alice, sender=m.ZERO)
+    buy, sell = m.buy(t.taker), m.sell(t.maker, sender=m.ZERO)
     return lambda: m.submit(m.match(buy, sell), sender=m.other_relayer)
 
 
 @case("ledger: sender not allowed")
 def matched_by_a_relayer_the_sell_does_not_name(t):
     m = t.m
-    buy, sell = m.buy(t.bob, sender=m.ZERO), m.sell(t.alice)
+    buy, sell = m.buy(t.taker, sender=m.ZERO), m.sell(t.maker)
     return lambda: m.submit(m.match(buy, sell), sender=m.other_relayer)
 
 
 @case("ledger: sender not allowed")
 def both_sides_name_another_relayer(t):
     m = t.m
-    buy, sell = m.buy(t.bob), m.sell(t.alice)
+    buy, sell = m.buy(t.taker), m.sell(t.maker)
     return lambda: m.submit(m.match(buy, sell), sender=m.other_relayer)
 
 
@@ -484,23 +488,23 @@ def picked_off_at_its_limit(t):
     """A buy the relayer would match at the resting ask of 150, filled directly by a seller
     at its limit of 200."""
     m = t.m
-    buy = m.buy(t.bob, limit_price=200 * 10**6)
-    return lambda: m.fill(t.alice, buy, m.ONE)
+    buy = m.buy(t.taker, limit_price=200 * 10**6)
+    return lambda: m.fill(t.maker, buy, m.ONE)
 
 
 @case("ledger: sender not allowed")
 def filled_directly_by_the_taker_it_names_but_not_its_sender(t):
     m = t.m
-    sell = m.sell(t.alice, taker=t.bob.address)
-    return lambda: m.fill(t.bob, sell, m.ONE)
+    sell = m.sell(t.maker, taker=t.taker.address)
+    return lambda: m.fill(t.taker, sell, m.ONE)
 
 
 @case("ledger: sender not allowed")
 def filled_by_someone_the_order_does_not_name_as_sender(t):
-    """The order names carol as its only sender; bob, a valid taker otherwise, fills it."""
+    """The order names third_party as its only sender; taker, a valid taker otherwise, fills it."""
     m = t.m
-    sell = m.sell(t.alice, sender=t.carol.address)
-    return lambda: m.fill(t.bob, sell, m.ONE)
+    sell = m.sell(t.maker, sender=t.third_party.address)
+    return lambda: m.fill(t.taker, sell, m.ONE)
 
 
 # --------------------------------------------------------------------- direct fill
@@ -509,68 +513,68 @@ def filled_by_someone_the_order_does_not_name_as_sender(t):
 @case("ledger: paused")
 def fill_paused(t):
     t.m.pause()
-    sell = t.m.sell(t.alice, sender=t.m.ZERO)
-    return lambda: t.m.fill(t.bob, sell, t.m.ONE)
+    sell = t.m.sell(t.maker, sender=t.m.ZERO)
+    return lambda: t.m.fill(t.taker, sell, t.m.ONE)
 
 
 @case("ledger: zero amount")
 def fill_zero_amount(t):
-    sell = t.m.sell(t.alice, sender=t.m.ZERO)
-    return lambda: t.m.fill(t.bob, sell, 0)
+    sell = t.m.sell(t.maker, sender=t.m.ZERO)
+    return lambda: t.m.fill(t.taker, sell, 0)
 
 
 @case("ledger: self trade")
 def fill_own_order(t):
-    sell = t.m.sell(t.alice, sender=t.m.ZERO)
-    return lambda: t.m.fill(t.alice, sell, t.m.ONE)
+    sell = t.m.sell(t.maker, sender=t.m.ZERO)
+    return lambda: t.m.fill(t.maker, sell, t.m.ONE)
 
 
 @case("ledger: taker not allowed")
 def fill_by_someone_not_the_taker(t):
-    sell = t.m.sell(t.alice, taker=t.carol.address, sender=t.m.ZERO)
-    return lambda: t.m.fill(t.bob, sell, t.m.ONE)
+    sell = t.m.sell(t.maker, taker=t.third_party.address, sender=t.m.ZERO)
+    return lambda: t.m.fill(t.taker, sell, t.m.ONE)
 
 
 @case("ledger: taker fee over max")
 def fill_taker_fee_over_its_max(t):
     m = t.m
-    sell = m.sell(t.alice, sender=m.ZERO)
-    return lambda: m.fill(t.bob, sell, m.ONE, max_fee=150 * 10**6 * m.TAKER_BPS // 10_000 - 1)
+    sell = m.sell(t.maker, sender=m.ZERO)
+    return lambda: m.fill(t.taker, sell, m.ONE, max_fee=150 * 10**6 * m.TAKER_BPS // 10_000 - 1)
 
 
 @case("ledger: overfill")
 def fill_more_than_the_order(t):
-    sell = t.m.sell(t.alice, sender=t.m.ZERO)
-    return lambda: t.m.fill(t.bob, sell, t.m.ONE + 1)
+    sell = t.m.sell(t.maker, sender=t.m.ZERO)
+    return lambda: t.m.fill(t.taker, sell, t.m.ONE + 1)
 
 
 @case("ledger: wrong signer")
 def fill_forged_order(t):
-    forged = t.m.order(t.alice, False, sender=t.m.ZERO).sign(t.carol, t.m.domain)
-    return lambda: t.m.fill(t.bob, forged, t.m.ONE)
+    forged = t.m.order(t.maker, False, sender=t.m.ZERO).sign(t.third_party, t.m.domain)
+    return lambda: t.m.fill(t.taker, forged, t.m.ONE)
 
 
 # --------------------------------------------------------------------- tests
 
 
 @pytest.fixture
-def ctx(market, alice, bob, carol, wallet_deployer) -> SimpleNamespace:
-    """alice can write 10 calls; bob holds 10,000 USDC; carol holds nothing."""
-    market.fund(alice, weth=10 * 10**18)
-    market.fund(bob, usdc=10_000 * 10**6)
+def ctx(market, maker, taker, third_party, wallet_deployer) -> SimpleNamespace:
+    """maker can write 10 calls; taker holds 10,000 USDC; third_party holds nothing."""
+    market.fund(maker, weth=10 * 10**18)
+    market.fund(taker, usdc=10_000 * 10**6)
     return SimpleNamespace(
-        m=market, alice=alice, bob=bob, carol=carol, wallet_deployer=wallet_deployer
+        m=market, maker=maker, taker=taker, third_party=third_party, wallet_deployer=wallet_deployer
     )
 
 
 def test_control_the_unmutated_match_and_fill_settle(ctx):
     _default(ctx)()
-    ctx.m.fill(ctx.bob, ctx.m.sell(ctx.alice, nonce=1, sender=ctx.m.ZERO), ctx.m.ONE)
+    ctx.m.fill(ctx.taker, ctx.m.sell(ctx.maker, nonce=1, sender=ctx.m.ZERO), ctx.m.ONE)
     ctx.m.submit(
-        ctx.m.match(ctx.m.buy(ctx.bob, nonce=2), ctx.m.sell(ctx.alice, nonce=2)),
+        ctx.m.match(ctx.m.buy(ctx.taker, nonce=2), ctx.m.sell(ctx.maker, nonce=2)),
         sender=ctx.m.relayer,
     )
-    assert ctx.m.longs(ctx.bob) == 3 * ctx.m.ONE
+    assert ctx.m.longs(ctx.taker) == 3 * ctx.m.ONE
 
 
 def test_catalogue_is_large_and_its_reasons_distinct_enough():
@@ -603,10 +607,10 @@ SIGNED_FIELDS = [
 def test_any_signed_field_changed_after_signing_fails(ctx, field):
     """Each field of the signed sell order, changed after signing, breaks the signature."""
     m = ctx.m
-    sell = m.sell(ctx.alice)
+    sell = m.sell(ctx.maker)
     changed = {
-        "maker": ctx.carol.address,
-        "taker": ctx.bob.address,
+        "maker": ctx.third_party.address,
+        "taker": ctx.taker.address,
         "sender": m.ZERO,
         "series_id": m.put_series,
         "amount": 2 * m.ONE,
@@ -617,23 +621,23 @@ def test_any_signed_field_changed_after_signing_fails(ctx, field):
     }[field]
     order = sell.order.replace(**{field: changed})
     tampered = m.SignedOrder(order, sell.signature, m.domain)
-    buy = m.buy(ctx.bob, series_id=order.series_id)
+    buy = m.buy(ctx.taker, series_id=order.series_id)
     with boa.reverts("ledger: wrong signer"):
         m.submit(m.Match(buy, tampered, m.ONE, False))
 
 
 def test_is_buy_flipped_after_signing_is_a_same_side_match(ctx):
     m = ctx.m
-    sell = m.sell(ctx.alice)
+    sell = m.sell(ctx.maker)
     flipped = m.SignedOrder(sell.order.replace(is_buy=True), sell.signature, m.domain)
     with boa.reverts("ledger: sides"):
-        m.submit(m.Match(m.buy(ctx.bob), flipped, m.ONE, False))
+        m.submit(m.Match(m.buy(ctx.taker), flipped, m.ONE, False))
 
 
 def test_is_buy_flipped_with_both_sides_swapped_fails_the_signature(ctx):
     m = ctx.m
-    sell = m.sell(ctx.alice)
-    buy = m.buy(ctx.bob)
+    sell = m.sell(ctx.maker)
+    buy = m.buy(ctx.taker)
     as_buy = m.SignedOrder(sell.order.replace(is_buy=True), sell.signature, m.domain)
     as_sell = m.SignedOrder(buy.order.replace(is_buy=False), buy.signature, m.domain)
     with boa.reverts("ledger: wrong signer"):
@@ -644,9 +648,9 @@ def test_expired_exactly_after_deadline(ctx):
     """Valid at the deadline second, void one second later."""
     m = ctx.m
     deadline = boa.env.evm.patch.timestamp + 100
-    sell = m.sell(ctx.alice, deadline=deadline, amount=2 * m.ONE)
+    sell = m.sell(ctx.maker, deadline=deadline, amount=2 * m.ONE)
     boa.env.time_travel(seconds=100)
-    m.submit(m.match(m.buy(ctx.bob), sell))
+    m.submit(m.match(m.buy(ctx.taker), sell))
     boa.env.time_travel(seconds=1)
     with boa.reverts("ledger: order expired"):
-        m.submit(m.match(m.buy(ctx.bob, nonce=1, deadline=m.FAR), sell))
+        m.submit(m.match(m.buy(ctx.taker, nonce=1, deadline=m.FAR), sell))

@@ -97,65 +97,69 @@ def test_set_config_clearinghouse_only(market, stranger, who):
     assert not m.ledger.paused()
 
 
-def test_new_fees_apply_to_the_next_fill(market, alice, bob):
+def test_new_fees_apply_to_the_next_fill(market, maker, taker):
     m = market
-    m.fund(alice, weth=10**18)
-    m.fund(bob, usdc=10**10)
+    m.fund(maker, weth=10**18)
+    m.fund(taker, usdc=10**10)
     m.set_config(maker_bps=100, taker_bps=200)
-    m.submit(m.match(m.buy(bob), m.sell(alice)))
+    m.submit(m.match(m.buy(taker), m.sell(maker)))
     fill = unpack_fill(m.events("Fill")[0])
     assert (fill.maker_fee, fill.taker_fee) == (150 * 10**6 // 100, 150 * 10**6 * 2 // 100)
 
 
-def test_pause_and_unpause(market, alice, bob):
+def test_pause_and_unpause(market, maker, taker):
     m = market
-    m.fund(alice, weth=10**18)
-    m.fund(bob, usdc=10**10)
+    m.fund(maker, weth=10**18)
+    m.fund(taker, usdc=10**10)
     m.pause()
     (log,) = m.ledger.get_logs()
     assert type(log).__name__ == "ConfigSet" and log.paused is True
     assert m.ledger.paused()
     m.pause(False)
     assert not m.ledger.paused()
-    m.submit(m.match(m.buy(bob), m.sell(alice)))
-    assert m.longs(bob) == m.ONE
+    m.submit(m.match(m.buy(taker), m.sell(maker)))
+    assert m.longs(taker) == m.ONE
 
 
-def test_pause_stops_writing_and_trading_but_no_exit(market, alice, bob, carol):
+def test_pause_stops_writing_and_trading_but_no_exit(market, maker, taker, third_party):
     """Paused: writing, matching and fills revert; deposits, withdrawals, burns, cancels and
     ERC-1155 transfers still work."""
     m = market
-    m.write(alice, 2 * m.ONE)
-    m.fund(bob, usdc=10**10)
+    m.write(maker, 2 * m.ONE)
+    m.fund(taker, usdc=10**10)
     m.pause()
-    with boa.env.prank(alice.address):
+    with boa.env.prank(maker.address):
         with boa.reverts("ledger: paused"):
-            m.ledger.write(m.series, m.ONE, alice.address)
+            m.ledger.write(m.series, m.ONE, maker.address)
         m.ledger.burn(m.series, m.ONE)
-        m.ledger.safeTransferFrom(alice.address, carol.address, m.series, m.ONE, b"")
-        m.ledger.withdraw(m.weth.address, 10**18, alice.address)
+        m.ledger.safeTransferFrom(maker.address, third_party.address, m.series, m.ONE, b"")
+        m.ledger.withdraw(m.weth.address, 10**18, maker.address)
     with boa.reverts("ledger: paused"):
-        m.submit(m.match(m.buy(bob), m.sell(alice)))
+        m.submit(m.match(m.buy(taker), m.sell(maker)))
     with boa.reverts("ledger: paused"):
-        m.fill(bob, m.sell(alice, sender=m.ZERO), m.ONE)
-    m.fund(bob, usdc=1)
-    m.cancel(alice, m.sell(alice))
-    assert m.weth.balanceOf(alice.address) == 10**18
-    assert m.longs(carol) == m.ONE and m.short(alice) == m.ONE
+        m.fill(taker, m.sell(maker, sender=m.ZERO), m.ONE)
+    m.fund(taker, usdc=1)
+    m.cancel(maker, m.sell(maker))
+    assert m.weth.balanceOf(maker.address) == 10**18
+    assert m.longs(third_party) == m.ONE and m.short(maker) == m.ONE
 
 
-def test_admin_registers_and_removes_relayers(market, stranger, alice, bob):
+def test_admin_registers_and_removes_relayers(market, stranger, maker, taker):
     m = market
-    m.fund(alice, weth=10**18)
-    m.fund(bob, usdc=10**10)
+    m.fund(maker, weth=10**18)
+    m.fund(taker, usdc=10**10)
     with boa.env.prank(m.admin):
         m.ledger.grantRole(m.ledger.RELAYER_ROLE(), stranger)
-    m.submit(m.match(m.buy(bob, sender=stranger), m.sell(alice, sender=stranger)), sender=stranger)
+    m.submit(
+        m.match(m.buy(taker, sender=stranger), m.sell(maker, sender=stranger)), sender=stranger
+    )
     with boa.env.prank(m.admin):
         m.ledger.revokeRole(m.ledger.RELAYER_ROLE(), stranger)
     with boa.reverts("ledger: not a relayer"):
         m.submit(
-            m.match(m.buy(bob, nonce=1, sender=stranger), m.sell(alice, nonce=1, sender=stranger)),
+            m.match(
+                m.buy(taker, nonce=1, sender=stranger), m.sell(maker, nonce=1, sender=stranger)
+            ),
             sender=stranger,
         )
 

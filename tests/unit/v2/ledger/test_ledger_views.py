@@ -61,38 +61,38 @@ def test_order_hash_depends_on_the_chain(market):
         assert m.ledger.domain_separator() != m.domain.separator
 
 
-def test_remaining_of_a_fresh_order_is_its_amount(market, alice):
-    assert market.remaining(market.order(alice, False, amount=7)) == 7
+def test_remaining_of_a_fresh_order_is_its_amount(market, maker):
+    assert market.remaining(market.order(maker, False, amount=7)) == 7
 
 
-def test_remaining_of_an_expired_order_is_zero(market, alice):
+def test_remaining_of_an_expired_order_is_zero(market, maker):
     now = boa.env.evm.patch.timestamp
-    order = market.order(alice, False, deadline=now)
+    order = market.order(maker, False, deadline=now)
     assert market.remaining(order) == market.ONE
     boa.env.time_travel(seconds=1)
     assert market.remaining(order) == 0
 
 
-def test_nonce_bitmap_words(market, alice, bob):
+def test_nonce_bitmap_words(market, maker, taker):
     m = market
-    m.fund(alice, weth=10**19)
-    m.fund(bob, usdc=10**10)
+    m.fund(maker, weth=10**19)
+    m.fund(taker, usdc=10**10)
     for nonce in (0, 255, 256):
-        m.submit(m.match(m.buy(bob, nonce=nonce), m.sell(alice, nonce=nonce)))
-    assert m.ledger.nonce_bitmap(alice.address, 0) == 1 | 1 << 255
-    assert m.ledger.nonce_bitmap(alice.address, 1) == 1
-    assert m.ledger.nonce_used(bob.address, 256) and not m.ledger.nonce_used(bob.address, 257)
+        m.submit(m.match(m.buy(taker, nonce=nonce), m.sell(maker, nonce=nonce)))
+    assert m.ledger.nonce_bitmap(maker.address, 0) == 1 | 1 << 255
+    assert m.ledger.nonce_bitmap(maker.address, 1) == 1
+    assert m.ledger.nonce_used(taker.address, 256) and not m.ledger.nonce_used(taker.address, 257)
 
 
-def test_positions_book_and_series_words(market, alice, bob):
+def test_positions_book_and_series_words(market, maker, taker):
     m = market
     assert m.ledger.series_words(12_345) == (0, 0)
     terms, product = m.ledger.series_words(m.put_series)
     assert terms >> 184 == m.STRIKE and ((terms >> 160) & (2**24 - 1)) * 86_400 == m.expiry - 28_800
     assert product & (1 << 160) and product & (1 << 161)
-    m.write(alice, 3 * m.ONE, bob, series=m.put_series)
-    assert tuple(m.ledger.positions(alice.address, m.put_series)) == (0, 3 * m.ONE)
-    assert tuple(m.ledger.positions(bob.address, m.put_series)) == (3 * m.ONE, 0)
+    m.write(maker, 3 * m.ONE, taker, series=m.put_series)
+    assert tuple(m.ledger.positions(maker.address, m.put_series)) == (0, 3 * m.ONE)
+    assert tuple(m.ledger.positions(taker.address, m.put_series)) == (3 * m.ONE, 0)
     assert m.ledger.book(m.put_series) == (3 * m.ONE, 9_000 * 10**6)
 
 
