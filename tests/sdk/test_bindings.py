@@ -52,7 +52,7 @@ def test_deploy_with_ledger_binds_both_ways(chain):
     c = chain
     assert c.ledger.clearinghouse() == c.ch.address and c.ch.ledger() == c.ledger.address
     assert c.ledger.fees() == (10, 30) and c.ledger.fee_recipient() == c.fee_recipient
-    assert c.ledger.is_relayer(c.relayer) and not c.ledger.is_relayer(c.bob.address)
+    assert c.ledger.is_relayer(c.relayer) and not c.ledger.is_relayer(c.taker.address)
     assert c.ledger.token_unit(c.weth.address) == 10**18
     assert c.ledger.token_unit(c.oracle.address) == 0
     assert c.ch.product(c.product) == (c.weth.address, c.usdc.address, c.weth.address, False, True)
@@ -61,53 +61,53 @@ def test_deploy_with_ledger_binds_both_ways(chain):
 
 def test_trade_through_the_bindings(chain):
     c = chain
-    alice, bob = c.alice, c.bob
-    _fund(c, alice.address, c.weth, 10 * 10**18)
-    _fund(c, bob.address, c.usdc, 10**10)
-    assert c.ledger.free_collateral(bob.address, c.usdc.address) == 10**10
+    maker, taker = c.maker, c.taker
+    _fund(c, maker.address, c.weth, 10 * 10**18)
+    _fund(c, taker.address, c.usdc, 10**10)
+    assert c.ledger.free_collateral(taker.address, c.usdc.address) == 10**10
     domain = c.ledger.domain()
     assert domain.separator == c.ledger.domain_separator()
 
-    sell = _order(c, alice, False, 0, 3 * ONE).sign(alice, domain)
-    buy = _order(c, bob, True, 0).sign(bob, domain)
+    sell = _order(c, maker, False, 0, 3 * ONE).sign(maker, domain)
+    buy = _order(c, taker, True, 0).sign(taker, domain)
     receipt = c.ledger.match_orders([Match(buy, sell, ONE, False)], sender=c.relayer)
     (fill,) = c.ledger.events(receipt, "Fill")
     assert (fill["maker_order"], fill["taker_order"]) == (sell.hash, buy.hash)
     assert fill["maker_remaining"] == 2 * ONE
     assert c.ledger.remaining(sell.order) == 2 * ONE
     assert c.ledger.remaining(buy.order) == 0
-    # sell to open: alice wrote the contract bob bought
-    assert c.ledger.position(alice.address, c.series) == Position(long=0, short=ONE)
+    # sell to open: maker wrote the contract taker bought
+    assert c.ledger.position(maker.address, c.series) == Position(long=0, short=ONE)
     assert c.ledger.book(c.series) == (ONE, 10**18)
 
-    c.ledger.fill(sell, ONE, 10**9, sender=bob.address)  # bob takes another contract directly
+    c.ledger.fill(sell, ONE, 10**9, sender=taker.address)  # taker takes another contract directly
     assert c.ledger.remaining(sell.order) == ONE
-    assert c.ledger.balance_of(bob.address, c.series) == 2 * ONE
+    assert c.ledger.balance_of(taker.address, c.series) == 2 * ONE
 
-    c.ledger.cancel([sell.order], sender=alice.address)
-    assert c.ledger.remaining(sell.order) == 0 and c.ledger.nonce_used(alice.address, 0)
+    c.ledger.cancel([sell.order], sender=maker.address)
+    assert c.ledger.remaining(sell.order) == 0 and c.ledger.nonce_used(maker.address, 0)
     assert c.ledger.partial_fills(sell.hash) == bindings.CANCELLED
-    other = _order(c, alice, False, 9).sign(alice, domain)
+    other = _order(c, maker, False, 9).sign(maker, domain)
     assert c.ledger.remaining(other.order) == ONE
-    c.ledger.cancel_by_hash([other.hash], sender=alice.address)
-    assert c.ledger.cancelled(alice.address, other.hash) and c.ledger.remaining(other.order) == 0
-    assert not c.ledger.nonce_used(alice.address, 9)
-    c.ledger.raise_min_nonce(5, sender=alice.address)
-    assert c.ledger.min_nonce(alice.address) == 5
-    assert c.ledger.remaining(_order(c, alice, False, 4)) == 0
+    c.ledger.cancel_by_hash([other.hash], sender=maker.address)
+    assert c.ledger.cancelled(maker.address, other.hash) and c.ledger.remaining(other.order) == 0
+    assert not c.ledger.nonce_used(maker.address, 9)
+    c.ledger.raise_min_nonce(5, sender=maker.address)
+    assert c.ledger.min_nonce(maker.address) == 5
+    assert c.ledger.remaining(_order(c, maker, False, 4)) == 0
 
-    c.ledger.write(c.series, ONE, sender=alice.address)
-    assert c.ledger.position(alice.address, c.series) == Position(long=ONE, short=3 * ONE)
-    free = c.ledger.free_collateral(alice.address, c.weth.address)
-    c.ledger.burn(c.series, ONE, sender=alice.address)
-    assert c.ledger.position(alice.address, c.series) == Position(long=0, short=2 * ONE)
+    c.ledger.write(c.series, ONE, sender=maker.address)
+    assert c.ledger.position(maker.address, c.series) == Position(long=ONE, short=3 * ONE)
+    free = c.ledger.free_collateral(maker.address, c.weth.address)
+    c.ledger.burn(c.series, ONE, sender=maker.address)
+    assert c.ledger.position(maker.address, c.series) == Position(long=0, short=2 * ONE)
     released = units.full_release_on_close(False, 10**18, STRIKE, 3 * ONE, ONE)
     assert released == 10**18
-    assert c.ledger.free_collateral(alice.address, c.weth.address) == free + released
-    before = c.weth.balance_of(alice.address)
-    free = c.ledger.free_collateral(alice.address, c.weth.address)
-    c.ledger.withdraw(c.weth.address, free, sender=alice.address)
-    assert c.weth.balance_of(alice.address) == before + free
+    assert c.ledger.free_collateral(maker.address, c.weth.address) == free + released
+    before = c.weth.balance_of(maker.address)
+    free = c.ledger.free_collateral(maker.address, c.weth.address)
+    c.ledger.withdraw(c.weth.address, free, sender=maker.address)
+    assert c.weth.balance_of(maker.address) == before + free
     assert c.ch.collateral_required(c.series, ONE) == 10**18
 
 
@@ -115,22 +115,22 @@ def test_sender_restricted_orders(chain):
     """An order naming a `sender` is matched only by that relayer and filled only by that
     taker; the SDK's orders carry the field to the contract."""
     c = chain
-    alice, bob = c.alice, c.bob
-    _fund(c, alice.address, c.weth, 2 * 10**18)
-    _fund(c, bob.address, c.usdc, 10**9)
+    maker, taker = c.maker, c.taker
+    _fund(c, maker.address, c.weth, 2 * 10**18)
+    _fund(c, taker.address, c.usdc, 10**9)
     domain = c.ledger.domain()
-    via_relayer = _order(c, alice, False, 300, sender=c.relayer).sign(alice, domain)
-    buy = _order(c, bob, True, 300).sign(bob, domain)
+    via_relayer = _order(c, maker, False, 300, sender=c.relayer).sign(maker, domain)
+    buy = _order(c, taker, True, 300).sign(taker, domain)
     with pytest.raises(TransactionFailed, match="ledger: sender not allowed"):
-        c.ledger.fill(via_relayer, ONE, 10**9, sender=bob.address)
+        c.ledger.fill(via_relayer, ONE, 10**9, sender=taker.address)
     c.ledger.match_orders([Match(buy, via_relayer, ONE, False)], sender=c.relayer)
     assert c.ledger.remaining(via_relayer.order) == 0
 
-    only_bob = _order(c, alice, False, 301, sender=bob.address).sign(alice, domain)
-    other_buy = _order(c, bob, True, 301).sign(bob, domain)
+    only_bob = _order(c, maker, False, 301, sender=taker.address).sign(maker, domain)
+    other_buy = _order(c, taker, True, 301).sign(taker, domain)
     with pytest.raises(TransactionFailed, match="ledger: sender not allowed"):
         c.ledger.match_orders([Match(other_buy, only_bob, ONE, False)], sender=c.relayer)
-    c.ledger.fill(only_bob, ONE, 10**9, sender=bob.address)
+    c.ledger.fill(only_bob, ONE, 10**9, sender=taker.address)
     assert c.ledger.remaining(only_bob.order) == 0
 
 
@@ -147,22 +147,22 @@ def test_governance_through_the_bindings(chain):
     assert not c.ledger.paused()
     c.ch.set_fees(10, 30, sender=c.admin)
     with pytest.raises(TransactionFailed, match="not the admin|access is denied|missing role"):
-        c.ch.set_fees(1, 1, sender=c.bob.address)
-    c.ledger.revoke_relayer(c.bob.address, sender=c.admin)  # harmless on a non-relayer
+        c.ch.set_fees(1, 1, sender=c.taker.address)
+    c.ledger.revoke_relayer(c.taker.address, sender=c.admin)  # harmless on a non-relayer
 
 
 def test_settlement_through_the_bindings(chain):
     """After expiry and a final Oracle price, a holder redeems and a writer settles through
     the Clearinghouse; the money moves on the Ledger's free balances."""
     c = chain
-    carol, dave = Account.create(), Account.create()
-    for who in (carol, dave):
+    third_party, dave = Account.create(), Account.create()
+    for who in (third_party, dave):
         c.w3.provider.make_request("anvil_setBalance", [who.address, hex(10**18)])
     now = c.w3.eth.get_block("latest")["timestamp"]
     expiry = ids.next_expiry(now, 2)
     series = c.ch.create_series(c.product, STRIKE, expiry)
-    _fund(c, carol, c.weth, 10**18)
-    c.ledger.write(series, ONE, recipient=dave.address, sender=carol)
+    _fund(c, third_party, c.weth, 10**18)
+    c.ledger.write(series, ONE, recipient=dave.address, sender=third_party)
     assert c.ch.series_state(series).open_interest == ONE
     with pytest.raises(TransactionFailed, match="^Clearinghouse.redeem: "):
         c.ch.redeem(series, dave.address, sender=c.admin)  # not expired yet
@@ -186,9 +186,9 @@ def test_settlement_through_the_bindings(chain):
     c.ch.redeem(series, dave.address, sender=c.admin)
     assert c.ledger.free_collateral(dave.address, c.weth.address) == payout
     assert c.ledger.balance_of(dave.address, series) == 0
-    c.ch.settle(series, carol.address, sender=carol)
-    assert c.ledger.free_collateral(carol.address, c.weth.address) == 10**18 - payout
-    assert c.ledger.position(carol.address, series) == Position(0, 0)
+    c.ch.settle(series, third_party.address, sender=third_party)
+    assert c.ledger.free_collateral(third_party.address, c.weth.address) == 10**18 - payout
+    assert c.ledger.position(third_party.address, series) == Position(0, 0)
     assert c.ch.series_state(series).settlement_price == price
     c.ch.redeem(series, dave.address, sender=c.admin)  # nothing left: pays nothing twice
     assert c.ledger.free_collateral(dave.address, c.weth.address) == payout
@@ -197,7 +197,7 @@ def test_settlement_through_the_bindings(chain):
 def test_revert_reason_surfaces(chain):
     c = chain
     with pytest.raises(TransactionFailed, match="ledger: not a relayer") as info:
-        c.ledger.match_orders([], sender=c.bob.address)
+        c.ledger.match_orders([], sender=c.taker.address)
     assert info.value.reason == "ledger: not a relayer"
 
 
@@ -222,18 +222,18 @@ def test_match_with_an_access_list(chain):
     token or Clearinghouse, only the buyer's account (the ERC-1155 receiver check reads its
     code: listing it costs 2,400 and saves 2,500); the match settles the same."""
     c = chain
-    alice, bob = c.alice, c.bob
-    _fund(c, alice.address, c.weth, 10**18)
-    _fund(c, bob.address, c.usdc, 10**9)
+    maker, taker = c.maker, c.taker
+    _fund(c, maker.address, c.weth, 10**18)
+    _fund(c, taker.address, c.usdc, 10**9)
     domain = c.ledger.domain()
-    sell = _order(c, alice, False, 100).sign(alice, domain)
-    buy = _order(c, bob, True, 100).sign(bob, domain)
+    sell = _order(c, maker, False, 100).sign(maker, domain)
+    buy = _order(c, taker, True, 100).sign(taker, domain)
     receipt = c.ledger.match_orders(
         [Match(buy, sell, ONE, False)], sender=c.relayer, access_list=True
     )
     tx = c.w3.eth.get_transaction(receipt["transactionHash"])
     listed = {Web3.to_checksum_address(e["address"]): e["storageKeys"] for e in tx["accessList"]}
-    assert listed == {bob.address: []}
+    assert listed == {taker.address: []}
     (fill,) = c.ledger.events(receipt, "Fill")
     assert (fill["maker_order"], fill["taker_order"]) == (sell.hash, buy.hash)
     assert c.ledger.remaining(sell.order) == 0
@@ -242,8 +242,8 @@ def test_match_with_an_access_list(chain):
 def test_access_list_of_a_failing_call_raises_its_reason(chain):
     c = chain
     domain = c.ledger.domain()
-    sell = _order(c, c.alice, False, 200).sign(c.alice, domain)
-    buy = _order(c, c.alice, True, 201).sign(c.alice, domain)
+    sell = _order(c, c.maker, False, 200).sign(c.maker, domain)
+    buy = _order(c, c.maker, True, 201).sign(c.maker, domain)
     with pytest.raises(TransactionFailed, match="ledger: self trade"):
         c.ledger.match_orders([Match(buy, sell, ONE, False)], sender=c.relayer, access_list=True)
 
@@ -253,35 +253,39 @@ def test_access_list_of_a_failing_call_raises_its_reason(chain):
 
 def test_erc1155_longs_on_the_ledger(chain):
     c = chain
-    alice, bob, carol = c.alice, c.bob, Account.create()
-    c.w3.provider.make_request("anvil_setBalance", [carol.address, hex(10**18)])
+    maker, taker, third_party = c.maker, c.taker, Account.create()
+    c.w3.provider.make_request("anvil_setBalance", [third_party.address, hex(10**18)])
     need = c.ch.collateral_required(c.series, 2 * ONE)
-    _fund(c, alice.address, c.weth, need)
+    _fund(c, maker.address, c.weth, need)
     interest = c.ledger.book(c.series)[0]
-    c.ledger.write(c.series, 2 * ONE, sender=alice.address)
+    c.ledger.write(c.series, 2 * ONE, sender=maker.address)
     assert c.ledger.book(c.series)[0] == interest + 2 * ONE
-    held = c.ledger.balance_of(alice.address, c.series)
+    held = c.ledger.balance_of(maker.address, c.series)
     assert held >= 2 * ONE
-    assert c.ledger.balance_of_batch([alice.address, carol.address], [c.series, c.series]) == [
+    assert c.ledger.balance_of_batch(
+        [maker.address, third_party.address], [c.series, c.series]
+    ) == [
         held,
         0,
     ]
 
-    c.ledger.safe_transfer_from(alice.address, carol.address, c.series, ONE, sender=alice)
-    assert c.ledger.balance_of(carol.address, c.series) == ONE
-    assert c.ledger.balance_of(alice.address, c.series) == held - ONE
-    # bob may not move carol's longs until she approves him
-    assert not c.ledger.is_approved_for_all(carol.address, bob.address)
+    c.ledger.safe_transfer_from(maker.address, third_party.address, c.series, ONE, sender=maker)
+    assert c.ledger.balance_of(third_party.address, c.series) == ONE
+    assert c.ledger.balance_of(maker.address, c.series) == held - ONE
+    # taker may not move third_party's longs until she approves him
+    assert not c.ledger.is_approved_for_all(third_party.address, taker.address)
     with pytest.raises(TransactionFailed, match="^Ledger.safeTransferFrom: ledger: caller is not"):
-        c.ledger.safe_transfer_from(carol.address, bob.address, c.series, ONE, sender=bob)
-    c.ledger.set_approval_for_all(bob.address, True, sender=carol)
-    assert c.ledger.is_approved_for_all(carol.address, bob.address)
-    c.ledger.safe_transfer_from(carol.address, bob.address, c.series, ONE, sender=bob.address)
-    assert c.ledger.balance_of(carol.address, c.series) == 0
-    c.ledger.set_approval_for_all(bob.address, False, sender=carol)
-    assert not c.ledger.is_approved_for_all(carol.address, bob.address)
+        c.ledger.safe_transfer_from(third_party.address, taker.address, c.series, ONE, sender=taker)
+    c.ledger.set_approval_for_all(taker.address, True, sender=third_party)
+    assert c.ledger.is_approved_for_all(third_party.address, taker.address)
+    c.ledger.safe_transfer_from(
+        third_party.address, taker.address, c.series, ONE, sender=taker.address
+    )
+    assert c.ledger.balance_of(third_party.address, c.series) == 0
+    c.ledger.set_approval_for_all(taker.address, False, sender=third_party)
+    assert not c.ledger.is_approved_for_all(third_party.address, taker.address)
     with pytest.raises(InvalidCallArgument, match="^series_ids: 1 ids for 2 owners$"):
-        c.ledger.balance_of_batch([alice.address, bob.address], [c.series])
+        c.ledger.balance_of_batch([maker.address, taker.address], [c.series])
 
 
 # --------------------------------------------------------------------------- bad arguments
@@ -326,7 +330,7 @@ def _bad_calls(c):
         (lambda: c.ledger.remaining(None), "order: expected a strikeline Order, got None"),
         (lambda: c.ledger.balance_of(c.admin, -1), "series_id: must not be negative, got -1"),
         (
-            lambda: c.ledger.set_approval_for_all(c.admin, 1, sender=c.bob.address),
+            lambda: c.ledger.set_approval_for_all(c.admin, 1, sender=c.taker.address),
             "approved: expected a bool, got 1",
         ),
         (lambda: c.ledger.deposit(usdc, 1, sender="0x123"), "sender: not an address: '0x123'"),
@@ -365,7 +369,7 @@ def _all_text(exc: BaseException) -> str:
 
 def test_a_private_key_in_the_wrong_place_is_never_echoed(chain):
     c = chain
-    key = c.alice.key.hex().removeprefix("0x")  # alice's real key, funded on this chain
+    key = c.maker.key.hex().removeprefix("0x")  # maker's real key, funded on this chain
     forms = [key, "0x" + key, bytes.fromhex(key), "0x" + key.upper()]
     calls = []
     for k in forms:
@@ -394,7 +398,7 @@ def test_a_private_key_in_the_wrong_place_is_never_echoed(chain):
 
 def test_a_failed_transaction_is_one_clean_line(chain):
     c = chain
-    for sender in (c.bob.address, c.bob):  # unlocked by the node, or signed locally
+    for sender in (c.taker.address, c.taker):  # unlocked by the node, or signed locally
         with pytest.raises(TransactionFailed) as info:
             c.ledger.match_orders([], sender=sender)
         failed = info.value
@@ -418,7 +422,7 @@ def test_the_node_refusing_a_transaction_names_the_sender(chain):
 def test_a_mined_revert_is_replayed_for_its_reason(chain):
     c = chain
     fn = c.ledger.contract.functions.match_orders([])
-    tx_hash = fn.transact({"from": c.bob.address, "gas": 200_000})  # no estimate: mined
+    tx_hash = fn.transact({"from": c.taker.address, "gas": 200_000})  # no estimate: mined
     receipt = c.w3.eth.wait_for_transaction_receipt(tx_hash)
     assert receipt["status"] == 0
     assert bindings._replayed_reason(c.w3, tx_hash, receipt) == "ledger: not a relayer"

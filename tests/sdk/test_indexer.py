@@ -33,21 +33,21 @@ def _account(c) -> Account:
 
 def test_events_rebuild_fills_cancels_and_nonces(chain):
     c = chain
-    alice, bob, carol = _account(c), _account(c), _account(c)
-    c.fund(alice, c.weth, 10 * 10**18)
-    c.fund(bob, c.usdc, 10**10)
-    c.fund(carol, c.usdc, 10**10)
+    maker, taker, third_party = _account(c), _account(c), _account(c)
+    c.fund(maker, c.weth, 10 * 10**18)
+    c.fund(taker, c.usdc, 10**10)
+    c.fund(third_party, c.usdc, 10**10)
     domain = c.ledger.domain()
     index = LedgerIndex()
 
     def sell(nonce, **fields):
-        return c.order(alice, False, nonce, **fields).sign(alice, domain)
+        return c.order(maker, False, nonce, **fields).sign(maker, domain)
 
     big = sell(1, amount=5 * ONE)
     sibling = sell(1, limit_price=150 * 10**6 + 7)  # same nonce as `big`
     gone, by_hash, low, later = sell(2), sell(3), sell(4), sell(400)
     restricted = sell(401, sender=c.relayer)
-    buys = [c.order(bob, True, n, 2 * ONE).sign(bob, domain) for n in range(1, 4)]
+    buys = [c.order(taker, True, n, 2 * ONE).sign(taker, domain) for n in range(1, 4)]
     everyone = [big, sibling, gone, by_hash, low, later, restricted, *buys]
     _agree(index, c, *everyone)
 
@@ -58,13 +58,13 @@ def test_events_rebuild_fills_cancels_and_nonces(chain):
     assert index.remaining(big.order, big.hash, now) == 3 * ONE
     assert index.remaining(sibling.order, sibling.hash, now) == 0  # its nonce is used
 
-    _fold(index, c, c.ledger.fill(big, ONE, 10**9, sender=carol))  # no taker order
+    _fold(index, c, c.ledger.fill(big, ONE, 10**9, sender=third_party))  # no taker order
     _agree(index, c, *everyone)
-    _fold(index, c, c.ledger.cancel([gone.order], sender=alice))
-    _fold(index, c, c.ledger.cancel_by_hash([by_hash.hash], sender=alice))
-    _fold(index, c, c.ledger.raise_min_nonce(5, sender=alice))
+    _fold(index, c, c.ledger.cancel([gone.order], sender=maker))
+    _fold(index, c, c.ledger.cancel_by_hash([by_hash.hash], sender=maker))
+    _fold(index, c, c.ledger.raise_min_nonce(5, sender=maker))
     _agree(index, c, *everyone)
-    assert index.min_nonce[alice.address] == 5
+    assert index.min_nonce[maker.address] == 5
     assert index.remaining(low.order, low.hash, now) == 0
 
     r = c.ledger.match_orders(
@@ -80,12 +80,12 @@ def test_events_rebuild_fills_cancels_and_nonces(chain):
 
 def test_other_events_are_ignored(chain):
     c = chain
-    alice, bob = _account(c), _account(c)
-    c.fund(alice, c.weth, 10**18)
-    c.fund(bob, c.usdc, 10**10)
+    maker, taker = _account(c), _account(c)
+    c.fund(maker, c.weth, 10**18)
+    c.fund(taker, c.usdc, 10**10)
     domain = c.ledger.domain()
-    buy = c.order(bob, True, 1).sign(bob, domain)
-    sell = c.order(alice, False, 1).sign(alice, domain)
+    buy = c.order(taker, True, 1).sign(taker, domain)
+    sell = c.order(maker, False, 1).sign(maker, domain)
     receipt = c.ledger.match_orders([Match(buy, sell, ONE, False)], sender=c.relayer)
     events = [
         (name, args)
