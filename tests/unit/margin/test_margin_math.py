@@ -18,7 +18,7 @@ from pathlib import Path
 
 import boa
 import pytest
-from hypothesis import assume, given
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from strikeline import risk, units
@@ -490,6 +490,11 @@ def test_liquidation_restores_when_possible(case):
 
 
 @given(case=restorable_cases())
+# small deficits leave no smaller amount to compare (`assume(y >= 0)` below) and the strategy
+# filters `cap > 0`: with an unlucky seed that trips the filter health check, not a defect
+@settings(
+    suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.filter_too_much]
+)
 def test_liquidation_amount_is_near_minimal(case):
     """Closing `ceil(3 * DEN / (relief * u)) + 1` units less would not restore the account.
 
