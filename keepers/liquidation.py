@@ -32,6 +32,7 @@ maintenance` read on chain, and the contract re-checks it (`engine: account heal
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,6 +139,10 @@ class LiquidationKeeper:
         self.start_block = start_block
         self.min_reward = min_reward
         self.max_exposure = max_exposure
+        # what a pass reads once (set by step(), None outside a pass)
+        self._open_keys: list[str] | None = None
+        self._confirmed_keys: list[str] | None = None
+        self._block_reads: dict[tuple[str, ...], Any] | None = None
         self.chunk = chunk
         self.metrics = metrics
         self.disagreements = 0
@@ -337,47 +342,78 @@ class LiquidationKeeper:
         block, now = int(header["number"]), int(header["timestamp"])
         self.sync(block, "0x" + bytes(header["hash"]).hex())
         pairs = [(a, t) for a, t in self.accounts() if a != self.gas]  # no self-liquidation
+        # read once a pass, not once an account: the journal's history grows with every send,
+        # and the gas price, token units and gas asset's spot are the same for the whole block
+        self._open_keys = [i.key for i in self.txm.intents(OPEN)]
+        self._confirmed_keys = [i.key for i in self.txm.intents([Status.CONFIRMED])]
+        self._block_reads = {}
         outcomes = []
-        for health in self.healths(pairs, block, now):
-            if not health.under_maintenance:
-                continue
-            log.warning(
-                "account %s in %s under maintenance: collateral %d < maintenance %d",
-                health.account,
-                health.token,
-                health.collateral,
-                health.maintenance,
-            )
-            outcomes.append(self._liquidate(health, block, now))
+        try:
+            for health in self.healths(pairs, block, now):
+                if not health.under_maintenance:
+                    continue
+                log.warning(
+                    "account %s in %s under maintenance: collateral %d < maintenance %d",
+                    health.account,
+                    health.token,
+                    health.collateral,
+                    health.maintenance,
+                )
+                outcomes.append(self._liquidate(health, block, now))
+        finally:
+            self._open_keys = self._confirmed_keys = self._block_reads = None
         return ",".join(o.value for o in outcomes) or Outcome.NOTHING.value
 
     def gas_cost(self, call: Any, token: str, block: int, now: int) -> int | None:
         """What sending `call` costs now, in `token` units; None if it cannot be priced (the
         gas asset's spot is missing or stale)."""
         gas = int(call.estimate_gas({"from": self.gas}, block_identifier="pending"))
-        wei = gas * int(self.oracle.w3.eth.gas_price)
-        unit = int(self.ch.contract.functions.token_unit(token).call(block_identifier=block))
+        wei = gas * int(self._block_read(("gas_price",), lambda: self.oracle.w3.eth.gas_price))
+        unit = int(
+            self._block_read(
+                ("unit", token),
+                lambda: self.ch.contract.functions.token_unit(token).call(block_identifier=block),
+            )
+        )
         if self.gas_asset is None:
             return None
         if token == self.gas_asset:
             return gas_cost_in_token(wei, token, unit, self.gas_asset, 0)
-        price, seen = self.oracle.contract.functions.spot(self.gas_asset).call(
-            block_identifier=block
+        asset = self.gas_asset
+        spot = self.oracle.contract.functions.spot
+        price, seen = self._block_read(
+            ("spot", asset), lambda: tuple(spot(asset).call(block_identifier=block))
         )
-        max_age = int(self.oracle.contract.functions.max_age().call(block_identifier=block))
-        if price == 0 or now - int(seen) > max_age:
+        max_age = self._block_read(
+            ("max_age",),
+            lambda: self.oracle.contract.functions.max_age().call(block_identifier=block),
+        )
+        if price == 0 or now - int(seen) > int(max_age):
             return None
         return gas_cost_in_token(wei, token, unit, self.gas_asset, int(price))
 
+    def _block_read(self, key: tuple[str, ...], read: Callable[[], Any]) -> Any:
+        """`read()` once per pass (a pass reads one block) and per `key`; outside a pass,
+        every time."""
+        if self._block_reads is None:
+            return read()
+        if key not in self._block_reads:
+            self._block_reads[key] = read()
+        return self._block_reads[key]
+
     def _liquidate(self, health: Health, block: int, now: int) -> Outcome:
         prefix = f"liquidate:{self.chain_id}:{self.engine.address}:{health.account}:"
-        if any(i.key.startswith(prefix) for i in self.txm.intents(OPEN)):
+        open_keys = self._open_keys
+        if open_keys is None:  # called outside a pass
+            open_keys = [i.key for i in self.txm.intents(OPEN)]
+        if any(key.startswith(prefix) for key in open_keys):
             return Outcome.IN_FLIGHT
         stamp = max(health.spot_times.values(), default=0)
         update = f"{prefix}{health.token}:{stamp}:"
-        if any(
-            i.key.startswith(update) and i.status is Status.CONFIRMED for i in self.txm.intents()
-        ):
+        confirmed = self._confirmed_keys
+        if confirmed is None:
+            confirmed = [i.key for i in self.txm.intents([Status.CONFIRMED])]
+        if any(key.startswith(update) for key in confirmed):
             return Outcome.NOTHING  # this price update already took its share of the account
         for sid, short in health.shorts:
             amount = min(short, self.max_exposure)
