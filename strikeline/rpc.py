@@ -217,25 +217,19 @@ class RpcPool:
         )
 
     def _post_batch(self, node: _Node, body: str) -> list[dict[str, Any]]:
-        try:
-            response = self._client.post(
-                node.url, content=body, headers={"Content-Type": "application/json"}
-            )
-        except httpx.TimeoutException:
-            raise RpcError(f"no answer within {self.timeout:g} s") from None
-        except httpx.HTTPError as exc:
-            raise RpcError(f"transport error ({type(exc).__name__})") from None
-        if response.status_code != 200:
-            raise RpcError(f"HTTP {response.status_code}")
-        try:
-            answers = response.json()
-        except ValueError:
-            raise RpcError("answer is not JSON") from None
+        answers = self._send(node, body)
         if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
             raise RpcError("answer is not a JSON-RPC batch")
         return answers
 
     def _post(self, node: _Node, body: str) -> dict[str, Any]:
+        answer = self._send(node, body)
+        if not isinstance(answer, dict) or ("result" not in answer and "error" not in answer):
+            raise RpcError("answer is not JSON-RPC")
+        return answer
+
+    def _send(self, node: _Node, body: str) -> Any:
+        """POST `body` to `node`; its decoded JSON, or RpcError for any transport failure."""
         try:
             response = self._client.post(
                 node.url, content=body, headers={"Content-Type": "application/json"}
@@ -247,12 +241,9 @@ class RpcPool:
         if response.status_code != 200:
             raise RpcError(f"HTTP {response.status_code}")
         try:
-            answer = response.json()
+            return response.json()
         except ValueError:
             raise RpcError("answer is not JSON") from None
-        if not isinstance(answer, dict) or ("result" not in answer and "error" not in answer):
-            raise RpcError("answer is not JSON-RPC")
-        return answer
 
     def _ordered(self) -> list[_Node]:
         with self._lock:
