@@ -1,12 +1,14 @@
-"""Orders of the Ledger (contracts/Ledger.vy): the v1 `Order` plus its `sender` field, and
-traders that sign them on the deployed system.
+"""Orders of the Ledger (contracts/Ledger.vy) as the contract tests build them, and traders
+that sign them on the deployed system.
 
-The SDK's `strikeline.orders` describes the v1 Exchange's nine-field order; until it learns
-the tenth field, the tests build, hash and sign Ledger orders here. The domain is the SDK's
-`Domain` (name "Strikeline", version "1", chain id, the Ledger's address), the signature the
-SDK's `sign_typed` over eth-account's `encode_typed_data` (the way a wallet signs), which
-also checks that the direct hash below recovers: every signature made here cross-checks this
-module's encoding against eth-account's generic encoder.
+`Order` here checks nothing (unlike the SDK's `strikeline.orders.Order`), so the tests can build
+orders the Ledger must refuse (a zero amount, the maker as its own taker), and it hashes the
+ten fields independently of the SDK. The domain is the SDK's `Domain` (name "Strikeline",
+version "1", chain id, the Ledger's address), the signature the SDK's `sign_typed` over
+eth-account's `encode_typed_data` (the way a wallet signs), which also checks that the direct
+hash below recovers: every signature made here cross-checks this module's encoding against
+eth-account's generic encoder. Matches are the SDK's `strikeline.orders.Match` (its `as_tuple`
+is the Ledger's `Match` struct; it reads only `order.as_tuple()` and `signature`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import boa
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
-from strikeline.orders import Domain, sign_typed, split_signature, typed_digest
+from strikeline.orders import Domain, Match, sign_typed, typed_digest
 
 ZERO = "0x" + "00" * 20
 FAR = 2**40  # a deadline far in the future
@@ -136,33 +138,6 @@ class SignedOrder:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hash", self.order.hash(self.domain))
-
-
-@dataclass(frozen=True)
-class Match:
-    """One match for `Ledger.match_orders`: the resting order sets the price."""
-
-    buy: SignedOrder
-    sell: SignedOrder
-    amount: int
-    buy_is_maker: bool = False
-
-    @property
-    def price(self) -> int:
-        """The resting order's limit price."""
-        return self.buy.order.limit_price if self.buy_is_maker else self.sell.order.limit_price
-
-    def as_tuple(self) -> tuple:
-        """The Ledger's `Match` struct."""
-        return (
-            self.buy.order.as_tuple(),
-            self.sell.order.as_tuple(),
-            split_signature(self.buy.signature),
-            split_signature(self.sell.signature),
-            self.amount,
-            self.price,
-            self.buy_is_maker,
-        )
 
 
 def domain(system) -> Domain:

@@ -101,7 +101,7 @@ def _outer(s, receiver, writer, holder, wallet_owner, call) -> dict:
         seller = Trader(s, writer)
         buy = buyer.sign(buyer.order(call, True, UNIT, PRICE, nonce=1))
         sell = seller.sign(seller.order(call, False, UNIT, PRICE, nonce=1))
-        submit(s, Match(buy, sell, UNIT))
+        submit(s, Match(buy, sell, UNIT, False))
 
     def transfer():
         with boa.env.prank(holder.address):

@@ -63,7 +63,7 @@ def test_longs_moved_while_orders_rest_then_settle(system, writer, holder, buyer
     s.fund(s.usdc, buyer.address, 10_000 * USDC)
     buy = holder.sign(holder.order(sid, True, 2 * UNIT, PRICE))
     sell = writer.sign(writer.order(sid, False, 2 * UNIT, PRICE))
-    submit(s, Match(buy, sell, 2 * UNIT))
+    submit(s, Match(buy, sell, 2 * UNIT, False))
     assert s.ledger.positions(writer.address, sid).short == 2 * UNIT
     assert s.ledger.balanceOf(holder.address, sid) == 2 * UNIT
 
@@ -73,9 +73,9 @@ def test_longs_moved_while_orders_rest_then_settle(system, writer, holder, buyer
     buyer_order = buyer.sign(buyer.order(sid, True, 2 * UNIT, PRICE, nonce=1))
     # the whole order would write one he cannot collateralise
     with boa.reverts("ledger: insufficient collateral"):
-        submit(s, Match(buyer_order, resting, 2 * UNIT))
+        submit(s, Match(buyer_order, resting, 2 * UNIT, False))
     # the long he still holds is delivered
-    submit(s, Match(buyer_order, resting, UNIT))
+    submit(s, Match(buyer_order, resting, UNIT, False))
     assert s.ledger.balanceOf(holder.address, sid) == 0
     assert s.ledger.positions(holder.address, sid).short == 0  # nothing written for him
     assert s.ledger.balanceOf(buyer.address, sid) == UNIT
@@ -88,7 +88,7 @@ def test_longs_moved_while_orders_rest_then_settle(system, writer, holder, buyer
     # expiry: the resting orders no longer match, the longs still move
     boa.env.time_travel(seconds=expiry - s.now())
     with boa.reverts("ledger: series expired"):
-        submit(s, Match(buyer_order, resting, UNIT // 2))
+        submit(s, Match(buyer_order, resting, UNIT // 2, False))
     _move(s, cold, buyer.address, sid, UNIT // 4)
     price = 4_000 * UNIT
     s.finalise_expiry(s.weth, expiry, price)
@@ -121,7 +121,7 @@ def test_margined_writer_sells_to_open_a_full_short_beside_it(system, writer, ho
     s.fund(s.usdc, holder.address, 1_000 * USDC)
     buy = holder.sign(holder.order(sid, True, UNIT, 100 * USDC))
     sell = writer.sign(writer.order(sid, False, UNIT, 100 * USDC))
-    submit(s, Match(buy, sell, UNIT))
+    submit(s, Match(buy, sell, UNIT, False))
     # the sell wrote a full short with full collateral; the margined one is untouched
     assert s.ledger.positions(writer.address, sid).short == UNIT
     assert s.ledger.book(sid) == (UNIT, 3_000 * USDC)
@@ -144,7 +144,7 @@ def test_longs_bought_do_not_close_a_margined_short_burn_margined_does(
     for nonce in range(2):
         buy = writer.sign(writer.order(sid, True, UNIT, 50 * USDC, nonce=nonce))
         sell = holder.sign(holder.order(sid, False, UNIT, 50 * USDC, nonce=nonce))
-        submit(s, Match(buy, sell, UNIT))
+        submit(s, Match(buy, sell, UNIT, False))
         # the longs arrive; the margined short stays whole until burned
         assert s.ledger.balanceOf(writer.address, sid) == UNIT
         assert s.ch.margin_positions(writer.address, sid).short == 2 * UNIT - nonce * UNIT

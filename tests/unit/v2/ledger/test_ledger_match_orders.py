@@ -474,7 +474,7 @@ def test_account_sign_typed_data_is_accepted(market, maker, taker):
     types = {"Order": order.typed_data(m.domain)["types"]["Order"]}
     signed = Account.sign_typed_data(maker.key, m.domain.as_dict(), types, order.to_message())
     buy = m.buy(taker)
-    m.submit(m.Match(buy, m.SignedOrder(order, bytes(signed.signature), m.domain), m.ONE))
+    m.submit(m.Match(buy, m.SignedOrder(order, bytes(signed.signature), m.domain), m.ONE, False))
     assert m.short(maker) == m.ONE
 
 
