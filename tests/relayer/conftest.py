@@ -46,3 +46,14 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         c = deploy(node, workdir)
         c.workdir = workdir
         yield c
+
+
+@pytest.fixture
+def manual_mining(system: Any) -> Iterator[None]:
+    """Blocks only when the test mines them (`system.mine`), for the whole test."""
+    system.w3.provider.make_request("evm_setAutomine", [False])
+    system.w3.provider.make_request("evm_setIntervalMining", [0])
+    try:
+        yield
+    finally:
+        system.w3.provider.make_request("evm_setAutomine", [True])

@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -246,3 +248,90 @@ def wait_for(predicate: Any, timeout: float = 60, interval: float = 0.2, what: s
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what or predicate}: last {last!r}")
+
+
+# ------------------------------------------------------------- blocks mined by the test
+# (with the `manual_mining` fixture: no automine, no interval mining)
+
+
+def rpc(c: SimpleNamespace, method: str, *params: Any) -> Any:
+    out = c.w3.provider.make_request(method, list(params))
+    assert "error" not in out, out
+    return out.get("result")
+
+
+def mine(c: SimpleNamespace, blocks: int = 1) -> None:
+    for _ in range(blocks):
+        rpc(c, "evm_mine")
+
+
+def fund_manually(c: SimpleNamespace, who: Any, token: Any, amount: int) -> None:
+    rpc(c, "evm_setAutomine", True)
+    try:
+        fund(c, who, token, amount)
+    finally:
+        rpc(c, "evm_setAutomine", False)
+
+
+def fills_of(c: SimpleNamespace, order_hash: bytes, from_block: int) -> list[Any]:
+    logs = c.ledger.contract.events.Fill().get_logs(from_block=from_block)
+    return [
+        f
+        for f in logs
+        if order_hash in (bytes(f["args"]["taker_order"]), bytes(f["args"]["maker_order"]))
+    ]
+
+
+def settle_until(c: SimpleNamespace, predicate: Any, timeout: float, what: str) -> Any:
+    """Mine a block every 0.3 s until `predicate()` holds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = predicate()
+        if got:
+            return got
+        mine(c)
+        time.sleep(0.3)
+    raise AssertionError(f"timed out: {what}")
+
+
+def match_mined(c: SimpleNamespace, client: Any, buy: Any) -> dict[str, Any]:
+    """Wait for the batch to reach the pool, mine it; its receipt."""
+    tx = wait_for(
+        lambda: (f := client.order(buy.hash).fills) and f[0].tx_hash, 30, 0.1, "batch sent"
+    )
+    wait_for(lambda: c.w3.eth.get_transaction(tx) is not None, 10, 0.1, "in the pool")
+    mine(c)
+    return dict(c.w3.eth.get_transaction_receipt(tx))
+
+
+@contextmanager
+def one_trade_mined(
+    c: SimpleNamespace, database_url: str, workdir: Path, confirmations: int
+) -> Iterator[SimpleNamespace]:
+    """A relayer on `database_url`, a funded seller and buyer whose orders cross (one contract at
+    `PRICE`), and the batch that settles them mined in one block. Yields the relayer (`proc`), its
+    `client`, the `seller`, `buyer`, their signed orders `sell`, `buy` and the batch's `receipt`;
+    stops the relayer after."""
+    proc = RelayerProcess(c, database_url, workdir, confirmations=confirmations, poll_interval=0.1)
+    seller, buyer = new_maker(c), new_maker(c)
+    fund_manually(c, seller, c.weth, 10**18)
+    fund_manually(c, buyer, c.usdc, 1_000 * 10**6)
+    try:
+        proc.start()
+        with proc.client() as client:
+            sell, buy = signed(c, seller, False, 1, ONE), signed(c, buyer, True, 1, ONE)
+            client.place(sell)
+            client.place(buy)
+            receipt = match_mined(c, client, buy)
+            assert receipt["status"] == 1
+            yield SimpleNamespace(
+                proc=proc,
+                client=client,
+                seller=seller,
+                buyer=buyer,
+                sell=sell,
+                buy=buy,
+                receipt=receipt,
+            )
+    finally:
+        proc.stop()

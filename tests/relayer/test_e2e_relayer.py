@@ -15,7 +15,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from relayer_helpers import new_postgres_url
 from system import (
     ONE,
     PRICE,
@@ -27,24 +26,10 @@ from system import (
     wait_for,
 )
 
-from strikeline import db
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'relayer.db'}"
-        return
-    url = new_postgres_url()
-    try:
-        yield url
-    finally:
-        db.drop_postgres_database(url)
-
 
 @pytest.fixture
-def relayer(system: SimpleNamespace, database_url: str, tmp_path: Path) -> Iterator[RelayerProcess]:
-    proc = RelayerProcess(system, database_url, tmp_path)
+def relayer(system: SimpleNamespace, journal_url: str, tmp_path: Path) -> Iterator[RelayerProcess]:
+    proc = RelayerProcess(system, journal_url, tmp_path)
     # blocks every 0.5 s from now on, so confirmations come without the test mining
     system.w3.provider.make_request("evm_setIntervalMining", [1])
     try:
@@ -124,14 +109,14 @@ def test_two_orders_match_settle_and_fill(system: SimpleNamespace, relayer: Rela
 
 
 def test_fault_bad_match_blames_its_order_and_the_other_trades_later(
-    system: SimpleNamespace, database_url: str, tmp_path: Path
+    system: SimpleNamespace, journal_url: str, tmp_path: Path
 ) -> None:
     """The buyer withdraws its collateral after its order matched and before the batch goes
     out: the simulation fails, the buyer's order is cancelled with `insufficient_funds`, and
     the seller's order goes back to the book at its old priority and trades with the next
     buyer."""
     c = system
-    proc = RelayerProcess(c, database_url, tmp_path, batch_wait_ms=4_000)
+    proc = RelayerProcess(c, journal_url, tmp_path, batch_wait_ms=4_000)
     c.w3.provider.make_request("evm_setIntervalMining", [1])
     try:
         proc.start()
@@ -208,7 +193,7 @@ def test_orders_cancelled_on_chain_are_pruned(
 
 
 def test_kill_9_mid_batch_loses_nothing_and_settles_nothing_twice(
-    system: SimpleNamespace, database_url: str, tmp_path: Path
+    system: SimpleNamespace, journal_url: str, tmp_path: Path
 ) -> None:
     """Orders flow in while the relayer is killed with SIGKILL at random moments (matching,
     sending, waiting for receipts; 10 times per journal backend, so 20 in `make test`, or
@@ -226,7 +211,7 @@ def test_kill_9_mid_batch_loses_nothing_and_settles_nothing_twice(
     fund(c, seller, c.weth, 100 * 10**18)
     fund(c, buyer, c.usdc, 100_000 * 10**6)
     c.w3.provider.make_request("evm_setIntervalMining", [1])
-    proc = RelayerProcess(c, database_url, tmp_path, batch_wait_ms=0, batch_size=4)
+    proc = RelayerProcess(c, journal_url, tmp_path, batch_wait_ms=0, batch_size=4)
     acked: list = []
     start_block = c.w3.eth.block_number
     nonce = 100
@@ -264,13 +249,13 @@ def test_kill_9_mid_batch_loses_nothing_and_settles_nothing_twice(
 
 
 def test_reorg_of_a_pending_fill_settles_it_once(
-    system: SimpleNamespace, database_url: str, tmp_path: Path
+    system: SimpleNamespace, journal_url: str, tmp_path: Path
 ) -> None:
     """The block holding a batch is reorganised away (`anvil_reorg`) before the batch has its
     confirmations: the transaction manager broadcasts the journaled transaction again, the
     match settles once on the final chain and the relayer reports it filled there."""
     c = system
-    proc = RelayerProcess(c, database_url, tmp_path, confirmations=6)
+    proc = RelayerProcess(c, journal_url, tmp_path, confirmations=6)
     c.w3.provider.make_request("evm_setIntervalMining", [1])
     try:
         proc.start()
