@@ -343,6 +343,19 @@ class Engine:
         self._commit()
         return book.orders[order_hash]
 
+    def fill_landed(self, match_id: int, block: int) -> bool:
+        """The follower saw match `match_id`'s `Fill` in `block` at the head and re-read its
+        makers' funds there: its reservation stops counting (`Reservations.land`). Not journaled:
+        it follows the chain's head, and after a restart the follower sees the Fill again."""
+        self._running()
+        return self.reservations is not None and self.reservations.land(match_id, block)
+
+    def fills_unlanded(self, from_block: int) -> list[int]:
+        """Blocks from `from_block` on left the chain (the follower found the fork): matches whose
+        Fill landed there are reserved again. Returns their ids."""
+        self._running()
+        return [] if self.reservations is None else self.reservations.unland(from_block)
+
     def fill_reorged(self, match_id: int) -> MatchRecord:
         """A confirmed match's block was reorganised away: it is pending again."""
         self._running()

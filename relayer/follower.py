@@ -16,7 +16,12 @@ the intake's view of the chain up to date.
 - `ConfigSet` (fees changed): the matcher's fee schedule follows.
 
 Fills of this relayer's own matches are confirmed by the submitter from its transactions'
-receipts (the transaction manager waits `confirmations` blocks and follows reorgs).
+receipts (the transaction manager waits `confirmations` blocks and follows reorgs). The follower
+lands them as soon as it sees their `Fill` at the head: once the makers' funds are re-read there,
+the match's reservation stops counting (`Engine.fill_landed`), so the fill is not counted twice
+for the `confirmations` blocks until the submitter confirms it. When a block leaves the chain,
+the fills that landed in it are reserved again (`Engine.fills_unlanded`) and the accounts its
+events touched are re-read.
 
 Cursor and reorgs: the follower keeps the hash of every block it processed within the last
 `horizon` blocks (`REORG_HORIZON`); when the newest one changes, it walks down to the fork
@@ -104,6 +109,8 @@ class Follower:
         self.on_orders = on_orders or (lambda orders: None)
         self.scanned = 0  # last block processed
         self.hashes: dict[int, bytes] = {}
+        self.touched: dict[int, set[str]] = {}  # block -> accounts its events touched
+        self._landing: list[tuple[int, int, tuple[str, ...]]] = []  # (match, block, makers)
         self.pruned = 0
         self.db.ensure_schema("relayer_cursor", 1, CURSOR_SCHEMA)
 
@@ -141,16 +148,26 @@ class Follower:
         """Process the blocks since the last step; returns how many logs were read."""
         head = await asyncio.to_thread(self.chain.head)
         fork = await self._fork_point()
+        stale: set[str] = set()
         if fork is not None:
             log.warning("reorg: block %d changed; reading again from it", fork)
             self.scanned = fork - 1
+            # fills seen in the removed blocks count as reservations again, and the accounts
+            # their events touched are re-read (a removed deposit must not stay in the cache)
+            unlanded = await self.worker.call(self.engine.fills_unlanded, fork)
+            if unlanded:
+                log.info("reorg: %d matches' fills left the chain; reserved again", len(unlanded))
+            for number in [n for n in self.touched if n >= fork]:
+                stale |= self.touched.pop(number)
         if head <= self.scanned:
+            if stale:
+                await self._act([], stale)
             return 0
         logs = await asyncio.to_thread(self.chain.logs, self.scanned + 1, head)
         for entry in logs:
             if entry.contract == "Ledger":
                 self.chain.index.apply(entry.name, entry.args)
-        await self._act(logs)
+        await self._act(logs, stale)
         self.scanned = head
         await self._remember(head)
         await asyncio.to_thread(self._save_cursor, max(0, head - self.confirmations))
@@ -167,6 +184,8 @@ class Follower:
             self.hashes[number] = bytes(block["hash"])
         for number in [n for n in self.hashes if n < low]:
             del self.hashes[number]
+        for number in [n for n in self.touched if n < low]:
+            del self.touched[number]
 
     async def _fork_point(self) -> int | None:
         """The lowest remembered block whose hash changed, if any. A reorg always replaces the
@@ -189,14 +208,29 @@ class Follower:
 
     # ------------------------------------------------------------------ handlers
 
-    async def _act(self, logs: list[Log]) -> None:
-        touched: set[str] = set()
+    async def _act(self, logs: list[Log], stale: set[str] | frozenset[str] = frozenset()) -> None:
+        """Handle `logs`, re-read the funds of the accounts they (or `stale`) touched, then land
+        this relayer's fills among them: only now does the funds view carry what they took."""
+        touched: set[str] = set(stale)
+        self._landing = []
         for entry in logs:
             await self._handle(entry)
-            touched |= accounts_of(entry)
+            accounts = accounts_of(entry)
+            touched |= accounts
+            if accounts:
+                self.touched.setdefault(entry.block, set()).update(accounts)
         known = self.chain.funds.accounts()
         for account in touched & known:
             await asyncio.to_thread(self.chain.funds.refresh, account)
+        landing = [(m, b) for m, b, makers in self._landing if set(makers) <= known]
+        self._landing = []
+        if landing:
+
+            def land() -> int:
+                return sum(self.engine.fill_landed(m, b) for m, b in landing)
+
+            await self.worker.call(land)
+        for account in touched & known:
             await self._prune_unfunded(account)
 
     async def _handle(self, entry: Log) -> None:
@@ -230,23 +264,39 @@ class Follower:
         a = entry.args
         maker_order, taker_order = bytes(a["maker_order"]), bytes(a["taker_order"])
 
-        def ours() -> bool:
-            """A Fill of one of this relayer's matches (matched: the batch may be mined before
-            `batch_submitted` is journaled; sent; or confirmed)."""
-            for m in self.engine.matches_of(maker_order):
-                if {m.buy, m.sell} == {maker_order, taker_order} and m.state in (
-                    MatchState.MATCHED,
-                    MatchState.PENDING,
-                    MatchState.CONFIRMED,
-                ):
-                    return True
-            return False
+        amount = fill_amount(a)
+        chosen = {m for m, _, _ in self._landing}
 
-        mine = await self.worker.call(ours)
+        def ours() -> tuple[bool, tuple[int, int, tuple[str, ...]] | None]:
+            """Whether this is a Fill of one of this relayer's matches (matched: the batch may
+            be mined before `batch_submitted` is journaled; sent; or confirmed), and the
+            unconfirmed match it settles, to land once the makers' funds are re-read."""
+            mine, landing = False, None
+            res = self.engine.reservations
+            for m in self.engine.matches_of(maker_order):
+                if {m.buy, m.sell} != {maker_order, taker_order}:
+                    continue
+                if m.state is MatchState.CONFIRMED:
+                    mine = True
+                elif m.state in (MatchState.MATCHED, MatchState.PENDING):
+                    mine = True
+                    if (
+                        landing is None
+                        and m.amount == amount
+                        and m.id not in chosen
+                        and res is not None
+                        and res.landed_in(m.id) is None
+                    ):
+                        makers = (self.engine.order(m.buy).maker, self.engine.order(m.sell).maker)
+                        landing = (m.id, entry.block, makers)
+            return mine, landing
+
+        mine, landing = await self.worker.call(ours)
+        if landing is not None:
+            self._landing.append(landing)
         sides = [(str(a["maker"]), maker_order, int(a["maker_nonce"]))]
         if taker_order != b"\x00" * 32:
             sides.append((str(a["taker"]), taker_order, int(a["taker_nonce"])))
-        amount = fill_amount(a)
         for side, (maker, order_hash, nonce) in enumerate(sides):
             # the nonce is used now: any other order of the maker with it can never fill
             await self._prune_nonce(maker, nonce, keep=order_hash)

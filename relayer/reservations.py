@@ -13,8 +13,11 @@ its confirmation the relayer must count what that match will take:
   the ledger does: `strikeline.units.full_collateral`).
 
 Nothing a match will pay back (the seller's premium, a buyer's released short collateral) is
-counted before it is confirmed. Reservations are released when the match is confirmed (the chain
-view then shows the payment itself) or reverted. Pure logic: no I/O, inputs are the `Funds` view.
+counted before it is confirmed. Reservations are released when the match is confirmed or
+reverted. A match whose `Fill` the chain follower saw at the head is `land`ed: the follower
+re-read its makers' funds at that block, so the `Funds` view already carries the payment and its
+reservation stops counting (else the fill would count twice until it is confirmed); if that
+block leaves the chain, `unland` counts it again. Pure logic: no I/O, inputs are the `Funds` view.
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class Reservations:
         self._quote: dict[tuple[str, str], int] = {}  # (maker, token) -> reserved base units
         self._longs: dict[tuple[str, int], int] = {}  # (maker, series) -> reserved longs
         self._by_match: dict[int, Requirement] = {}
+        self._landed: dict[int, int] = {}  # match id -> block of its Fill (reservation suspended)
 
     # ------------------------------------------------------------------------------ queries
 
@@ -94,6 +98,11 @@ class Reservations:
     def of_match(self, match_id: int) -> Requirement | None:
         """What match `match_id` reserved, if it still holds a reservation."""
         return self._by_match.get(match_id)
+
+    def landed_in(self, match_id: int) -> int | None:
+        """The block `match_id`'s `Fill` landed in while its reservation is suspended (the
+        `Funds` view shows the fill), else None."""
+        return self._landed.get(match_id)
 
     def total(self) -> dict[tuple[str, str], int]:
         """Every non-zero reservation per (maker, token); for tests and metrics."""
@@ -152,9 +161,30 @@ class Reservations:
     def release(self, match_id: int) -> Requirement | None:
         """Give back what `match_id` reserved (confirmed or reverted); None if it held nothing."""
         req = self._by_match.pop(match_id, None)
-        if req is not None:
-            self._add(req, -1)
+        if req is not None and self._landed.pop(match_id, None) is None:
+            self._add(req, -1)  # a landed match no longer counts: nothing more to give back
         return req
+
+    def land(self, match_id: int, block: int) -> bool:
+        """The match's `Fill` is in `block` and the `Funds` view was re-read there: what the
+        match takes is in it, so its reservation stops counting until the match is confirmed or
+        reverted (`release`) or `block` leaves the chain (`unland`). Returns whether it changed
+        anything (False for a match holding no reservation or already landed)."""
+        req = self._by_match.get(match_id)
+        if req is None or match_id in self._landed:
+            return False
+        self._landed[match_id] = block
+        self._add(req, -1)
+        return True
+
+    def unland(self, from_block: int) -> list[int]:
+        """Blocks from `from_block` on left the chain: matches that landed in them count again.
+        Returns their ids."""
+        ids = [i for i, block in self._landed.items() if block >= from_block]
+        for match_id in ids:
+            del self._landed[match_id]
+            self._add(self._by_match[match_id], 1)
+        return ids
 
     def _add(self, req: Requirement, sign: int) -> None:
         if req.buyer_quote:

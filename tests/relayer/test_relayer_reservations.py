@@ -145,6 +145,43 @@ def test_confirm_and_revert_release_and_reorg_reserves_again(funds) -> None:
     assert desk.reservations.reserved(WRITER, WETH) == 10**18
 
 
+def test_a_landed_fill_stops_counting_until_its_block_leaves_the_chain(funds) -> None:
+    """The follower saw the Fill at the head and re-read the funds there: the reservation no
+    longer counts on top of them; a reorg of that block counts it again; confirm and revert give
+    back nothing twice."""
+    funds.balances[(TAKER, USDC)] = 10**12
+    funds.balances[(WRITER, WETH)] = 10**19
+    desk = Desk(funds)
+    res = desk.reservations
+    desk.submit(order(WRITER, False, 2 * UNIT, PRICE))
+    desk.submit(order(TAKER, True, UNIT, PRICE))
+    desk.submit(order(TAKER, True, UNIT, PRICE))
+    first, second = sorted(desk.book.matches)
+    held = res.reserved(TAKER, USDC)
+    # the chain took the first match's payment at block 10; the view was re-read there
+    taken = held // 2
+    funds.balances[(TAKER, USDC)] -= taken
+    funds.balances[(WRITER, WETH)] -= 10**18
+    assert res.land(first, 10) and not res.land(first, 10)  # once
+    assert res.landed_in(first) == 10 and res.landed_in(second) is None
+    assert res.reserved(TAKER, USDC) == held - taken and res.reserved(WRITER, WETH) == 10**18
+    assert res.available(TAKER, USDC) == 10**12 - held  # the fill counted once, not twice
+    # block 10 leaves the chain: counted again (conservative until the view is re-read)
+    assert res.unland(11) == [] and res.unland(10) == [first]
+    assert res.reserved(TAKER, USDC) == held and res.landed_in(first) is None
+    # lands again in the new chain's block 11, then is confirmed: nothing is given back twice
+    assert res.land(first, 11)
+    desk.book.apply_submitted(Submitted([first, second], b"\x01" * 32))
+    desk.book.apply_confirmed(Confirmed(first, b"\x01" * 32, 11))
+    assert res.reserved(TAKER, USDC) == held - taken and res.landed_in(first) is None
+    assert not res.land(first, 12)  # confirmed: holds no reservation any more
+    # a landed match that then reverts (its block reorged out and the batch failed) likewise
+    assert res.land(second, 12)
+    desk.book.revert(second, {desk.book.matches[second].buy}, "dropped", NOW)
+    assert res.total() == {} and res.total_longs() == {}
+    assert res.unland(0) == []
+
+
 def test_a_killed_fok_leaves_no_reservation_behind(funds) -> None:
     funds.balances[(TAKER, USDC)] = 10**12
     funds.balances[(WRITER, WETH)] = 10**18
