@@ -66,13 +66,9 @@ class Reader:
         self.w3 = w3
         self.pool = getattr(w3.provider, "pool", None)
 
-    def call_many(self, calls: Sequence[Call], block: int) -> list[Any]:
-        """The views' results at `block`, in order; raises `KeeperError` if any reverts."""
-        tag = hex(block)
-        requests = [
-            ("eth_call", [{"to": view.address, "data": view.data(*args)}, tag])
-            for view, args in calls
-        ]
+    def raw_many(self, requests: Sequence[tuple[str, Sequence[Any]]]) -> list[dict[str, Any]]:
+        """The whole JSON-RPC answers (`result` or `error`) of `requests`, in order: one
+        batch per `BATCH_LIMIT` requests through a pool, else one request each."""
         answers: list[dict[str, Any]] = []
         if self.pool is not None and hasattr(self.pool, "request_batch"):
             for start in range(0, len(requests), BATCH_LIMIT):
@@ -80,6 +76,16 @@ class Reader:
         else:
             for method, params in requests:
                 answers.append(dict(self.w3.provider.make_request(method, params)))  # type: ignore[arg-type]
+        return answers
+
+    def call_many(self, calls: Sequence[Call], block: int) -> list[Any]:
+        """The views' results at `block`, in order; raises `KeeperError` if any reverts."""
+        tag = hex(block)
+        requests = [
+            ("eth_call", [{"to": view.address, "data": view.data(*args)}, tag])
+            for view, args in calls
+        ]
+        answers = self.raw_many(requests)
         out = []
         for (view, _), answer in zip(calls, answers, strict=True):
             if "error" in answer or answer.get("result") in (None, "0x"):

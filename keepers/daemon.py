@@ -113,22 +113,32 @@ def tx_pass(rt: Runtime, metrics: Metrics) -> str:
     return "changed" if changed else Outcome.NOTHING.value
 
 
+def _require(rt: Runtime, role: str, contracts: tuple[str, ...], gas: bool) -> None:
+    """Refuse, in one line, a role whose contracts are not deployed or whose key is missing."""
+    found = {
+        "Ledger": rt.ledger,
+        "Clearinghouse": rt.clearinghouse,
+        "MarginEngine": rt.engine,
+    }
+    if any(found[name] is None for name in contracts):
+        raise KeeperError(f"the {role} role needs {' and '.join(contracts)} in the deployment file")
+    if gas and (rt.txm is None or rt.gas is None):
+        raise KeeperError(f"the {role} role needs STRIKELINE_KEEPER_GAS_KEY")
+
+
+def _start_block(rt: Runtime) -> int:
+    """Where the keepers' event indexes start: the deployment's block."""
+    return int(rt.addresses.get("block_number", 0))
+
+
 def settlement_jobs(rt: Runtime, metrics: Metrics) -> list[Job]:
     """The settlement role: expiry prices (reporter), relays, disputes and payouts (gas key)."""
-    if rt.ledger is None or rt.clearinghouse is None:
-        raise KeeperError(
-            "the settlement role needs Ledger and Clearinghouse in the deployment file"
-        )
+    _require(rt, "settlement", ("Ledger", "Clearinghouse"), gas=False)
     if rt.reporter_key is None and rt.txm is None:
         raise KeeperError("the settlement role needs a reporter key, a gas key or both")
+    assert rt.ledger is not None and rt.clearinghouse is not None
     settings = rt.settings
-    index = SeriesIndex(
-        rt.database,
-        rt.chain_id,
-        rt.ledger,
-        rt.clearinghouse,
-        int(rt.addresses.get("block_number", 0)),
-    )
+    index = SeriesIndex(rt.database, rt.chain_id, rt.ledger, rt.clearinghouse, _start_block(rt))
     keeper = SettlementKeeper(
         index,
         rt.board,
@@ -154,12 +164,9 @@ def settlement_jobs(rt: Runtime, metrics: Metrics) -> list[Job]:
 
 def liquidation_jobs(rt: Runtime, metrics: Metrics) -> list[Job]:
     """The liquidation role: a gas key that also holds free collateral on the Ledger."""
-    if rt.engine is None or rt.clearinghouse is None:
-        raise KeeperError(
-            "the liquidation role needs MarginEngine and Clearinghouse in the deployment file"
-        )
-    if rt.txm is None or rt.gas is None:
-        raise KeeperError("the liquidation role needs STRIKELINE_KEEPER_GAS_KEY")
+    _require(rt, "liquidation", ("MarginEngine", "Clearinghouse"), gas=True)
+    assert rt.engine is not None and rt.clearinghouse is not None
+    assert rt.txm is not None and rt.gas is not None
     settings = rt.settings
     keeper = LiquidationKeeper(
         rt.database,
@@ -169,10 +176,11 @@ def liquidation_jobs(rt: Runtime, metrics: Metrics) -> list[Job]:
         rt.oracle,
         rt.txm,
         rt.gas.address,
-        int(rt.addresses.get("block_number", 0)),
+        _start_block(rt),
         gas_asset=rt.addresses.get("tokens", {}).get("WETH"),
         min_reward=settings.min_reward,
         max_exposure=settings.max_exposure,
+        max_total_exposure=settings.max_total_exposure,
         metrics=metrics,
     )
     return [Job("liquidation", settings.liquidation_interval, keeper.step)]

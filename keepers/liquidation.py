@@ -32,8 +32,7 @@ maintenance` read on chain, and the contract re-checks it (`engine: account heal
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -46,7 +45,18 @@ from keepers.settlement import REORG_MARGIN, SCHEMA, SCHEMA_NAME, SCHEMA_VERSION
 from strikeline import db as dbmod
 from strikeline import risk
 from strikeline.bindings import ClearinghouseBinding, MarginEngineBinding, OracleBinding
-from strikeline.txmanager import OPEN, IdempotencyConflict, SimulationFailed, Status, TxManager
+from strikeline.rpc import NodeError
+from strikeline.txmanager import (
+    OPEN,
+    IdempotencyConflict,
+    Intent,
+    Request,
+    SimulationFailed,
+    Status,
+    TxError,
+    TxManager,
+    revert_reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +110,17 @@ class Terms:
     is_put: bool
 
 
-def gas_cost_in_token(wei: int, token: str, unit: int, gas_asset: str, spot: int) -> int:
-    """`wei` of gas in units of `token` (rounded up): WETH at par, any other collateral as a
-    dollar stablecoin at the gas asset's spot (8 decimals)."""
+def gas_cost_in_token(
+    wei: int, token: str, unit: int, gas_asset: str, gas_spot: int, token_spot: int
+) -> int:
+    """`wei` of gas in units of `token` (`unit` of them a whole token), rounded up: the gas
+    asset (WETH, 18 decimals) at par, any other token through the Oracle's spots of both
+    (same quote, 8 decimals each): wei * gas_spot / token_spot."""
     if token == gas_asset:
         return -(-wei * unit // WEI)
-    return -(-wei * spot * unit // (WEI * risk.UNIT))
+    if gas_spot <= 0 or token_spot <= 0:
+        raise ValueError("both spots must be positive")
+    return -(-wei * gas_spot * unit // (WEI * token_spot))
 
 
 class LiquidationKeeper:
@@ -125,6 +140,7 @@ class LiquidationKeeper:
         gas_asset: str | None = None,
         min_reward: int = 0,
         max_exposure: int = 100 * 10**8,
+        max_total_exposure: int = 1_000 * 10**8,
         chunk: int = 2_000,
         metrics: Any = None,
     ):
@@ -139,10 +155,8 @@ class LiquidationKeeper:
         self.start_block = start_block
         self.min_reward = min_reward
         self.max_exposure = max_exposure
-        # what a pass reads once (set by step(), None outside a pass)
-        self._open_keys: list[str] | None = None
-        self._confirmed_keys: list[str] | None = None
-        self._block_reads: dict[tuple[str, ...], Any] | None = None
+        self.max_total_exposure = max_total_exposure
+        self._units: dict[str, int] = {}  # a token's unit never changes
         self.chunk = chunk
         self.metrics = metrics
         self.disagreements = 0
@@ -161,6 +175,8 @@ class LiquidationKeeper:
         self._unit = View.of(cc, "token_unit")
         self._spot = View.of(oc, "spot")
         self._max_age = View.of(oc, "max_age")
+        self._liquidate = View.of(ec, "liquidate")  # simulated with eth_call
+        self._start = View.of(ec, "start_liquidation")
         self._terms: dict[int, Terms] = {}
         self._underlying: dict[bytes, tuple[str, bool]] = {}
 
@@ -255,6 +271,7 @@ class LiquidationKeeper:
         params = {p: risk.MarginParams(*map(int, v)) for p, v in zip(pids, got, strict=False)}
         spots = dict(zip(assets, got[len(pids) :], strict=False))
         units = dict(zip(tokens, got[len(pids) + len(assets) :], strict=True))
+        self._units.update((t, int(u)) for t, u in units.items())
         out = []
         for (account, token), ids, (reserve, ws), view in zip(
             pairs, listed, words, engine_views, strict=True
@@ -342,159 +359,239 @@ class LiquidationKeeper:
         block, now = int(header["number"]), int(header["timestamp"])
         self.sync(block, "0x" + bytes(header["hash"]).hex())
         pairs = [(a, t) for a, t in self.accounts() if a != self.gas]  # no self-liquidation
-        # read once a pass, not once an account: the journal's history grows with every send,
-        # and the gas price, token units and gas asset's spot are the same for the whole block
-        self._open_keys = [i.key for i in self.txm.intents(OPEN)]
-        self._confirmed_keys = [i.key for i in self.txm.intents([Status.CONFIRMED])]
-        self._block_reads = {}
-        outcomes = []
-        try:
-            for health in self.healths(pairs, block, now):
-                if not health.under_maintenance:
-                    continue
-                log.warning(
-                    "account %s in %s under maintenance: collateral %d < maintenance %d",
-                    health.account,
-                    health.token,
-                    health.collateral,
-                    health.maintenance,
-                )
-                outcomes.append(self._liquidate(health, block, now))
-        finally:
-            self._open_keys = self._confirmed_keys = self._block_reads = None
+        under = [h for h in self.healths(pairs, block, now) if h.under_maintenance]
+        for health in under:
+            log.warning(
+                "account %s in %s under maintenance: collateral %d < maintenance %d",
+                health.account,
+                health.token,
+                health.collateral,
+                health.maintenance,
+            )
+        outcomes = self.liquidate(under, block, now) if under else []
         return ",".join(o.value for o in outcomes) or Outcome.NOTHING.value
 
-    def gas_cost(self, call: Any, token: str, block: int, now: int) -> int | None:
-        """What sending `call` costs now, in `token` units; None if it cannot be priced (the
-        gas asset's spot is missing or stale)."""
-        gas = int(call.estimate_gas({"from": self.gas}, block_identifier="pending"))
-        wei = gas * int(self._block_read(("gas_price",), lambda: self.oracle.w3.eth.gas_price))
-        unit = int(
-            self._block_read(
-                ("unit", token),
-                lambda: self.ch.contract.functions.token_unit(token).call(block_identifier=block),
-            )
-        )
-        if self.gas_asset is None:
-            return None
-        if token == self.gas_asset:
-            return gas_cost_in_token(wei, token, unit, self.gas_asset, 0)
-        asset = self.gas_asset
-        spot = self.oracle.contract.functions.spot
-        price, seen = self._block_read(
-            ("spot", asset), lambda: tuple(spot(asset).call(block_identifier=block))
-        )
-        max_age = self._block_read(
-            ("max_age",),
-            lambda: self.oracle.contract.functions.max_age().call(block_identifier=block),
-        )
-        if price == 0 or now - int(seen) > int(max_age):
-            return None
-        return gas_cost_in_token(wei, token, unit, self.gas_asset, int(price))
+    # ----------------------------------------------------------------------------- decide, send
 
-    def _block_read(self, key: tuple[str, ...], read: Callable[[], Any]) -> Any:
-        """`read()` once per pass (a pass reads one block) and per `key`; outside a pass,
-        every time."""
-        if self._block_reads is None:
-            return read()
-        if key not in self._block_reads:
-            self._block_reads[key] = read()
-        return self._block_reads[key]
+    def liquidate(self, under: list[Health], block: int, now: int) -> list[Outcome]:
+        """One outcome per account of `under` (all below maintenance at `block`), in order.
 
-    def _liquidate(self, health: Health, block: int, now: int) -> Outcome:
-        prefix = f"liquidate:{self.chain_id}:{self.engine.address}:{health.account}:"
-        open_keys = self._open_keys
-        if open_keys is None:  # called outside a pass
-            open_keys = [i.key for i in self.txm.intents(OPEN)]
-        if any(key.startswith(prefix) for key in open_keys):
-            return Outcome.IN_FLIGHT
-        stamp = max(health.spot_times.values(), default=0)
-        update = f"{prefix}{health.token}:{stamp}:"
-        confirmed = self._confirmed_keys
-        if confirmed is None:
-            confirmed = [i.key for i in self.txm.intents([Status.CONFIRMED])]
-        if any(key.startswith(update) for key in confirmed):
-            return Outcome.NOTHING  # this price update already took its share of the account
-        for sid, short in health.shorts:
-            amount = min(short, self.max_exposure)
-            call = self.engine.fn(
-                "liquidate",
-                account=health.account,
-                token=health.token,
-                series_id=sid,
-                max_amount=amount,
-            )
-            try:
-                result = call.call({"from": self.gas}, block_identifier="pending")
-            except Exception as exc:  # noqa: BLE001 - a revert: this series cannot be taken now
-                log.info(
-                    "liquidate %s series %d: not now (%s)", health.account, sid, type(exc).__name__
-                )
+        Every round trip is shared by the whole pass: the journal is read once (two light
+        queries), every candidate liquidation is simulated and estimated, and the gas price
+        and the Oracle's spots that price the gas are read, in one JSON-RPC batch; the
+        chosen sends go to `TxManager.submit_many` with their estimates (simulated once),
+        which journals them in one database transaction and broadcasts them in one batch."""
+        mine = f"liquidate:{self.chain_id}:{self.engine.address}:"
+        journal = self.txm.statuses(mine)
+        clocks = self.txm.statuses(f"auction:{self.chain_id}:{self.engine.address}:")
+        outstanding = sum(
+            self._max_amount(i.data) for i in self.txm.intents(OPEN) if i.key.startswith(mine)
+        )
+        budget = max(0, self.max_total_exposure - outstanding)
+        outcomes: dict[int, Outcome] = {}
+        plans: list[Plan] = []
+        # the deepest shortfall first: it gets the total exposure budget before the others
+        order = sorted(range(len(under)), key=lambda n: under[n].collateral - under[n].maintenance)
+        for n in order:
+            health = under[n]
+            prefix = f"{mine}{health.account}:"
+            if any(k.startswith(prefix) and st in OPEN for k, st in journal.items()):
+                outcomes[n] = Outcome.IN_FLIGHT
                 continue
-            taken, reward = int(result[0]), int(result[2])
+            stamp = max(health.spot_times.values(), default=0)
+            update = f"{prefix}{health.token}:{stamp}:"
+            if any(k.startswith(update) and st == Status.CONFIRMED for k, st in journal.items()):
+                outcomes[n] = Outcome.NOTHING  # this price update already took its share
+                continue
+            # the most this account may give in one send, within what the pass has left
+            reserve = min(max((s for _, s in health.shorts), default=0), self.max_exposure)
+            if reserve > budget:
+                log.warning(
+                    "liquidate %s: the total exposure bound %d leaves %d option units "
+                    "(%d outstanding in sends not yet confirmed); not sent",
+                    health.account,
+                    self.max_total_exposure,
+                    budget,
+                    outstanding,
+                )
+                reserve = budget
+            if reserve == 0:
+                outcomes[n] = Outcome.NOTHING
+                continue
+            budget -= reserve
+            plans.append(Plan(n, health, stamp, update, reserve))
+        if not plans:
+            return [outcomes[n] for n in range(len(under))]
+        requests = self._decide(plans, block, now, journal, clocks)
+        answers = self.txm.submit_many([r for _, r, _ in requests]) if requests else []
+        for (n, request, note), answer in zip(requests, answers, strict=True):
+            outcomes[n] = self._outcome(request, note, answer)
+        for plan in plans:
+            outcomes.setdefault(plan.index, Outcome.NOTHING)
+        return [outcomes[n] for n in range(len(under))]
+
+    def _decide(
+        self,
+        plans: list[Plan],
+        block: int,
+        now: int,
+        journal: dict[str, Status],
+        clocks: dict[str, Status],
+    ) -> list[tuple[int, Request, str]]:
+        """(account index, request, log note) of what to send: for each planned account, the
+        first of its shorts whose liquidation pays its gas, else its auction clock."""
+        candidates: list[tuple[Plan, int, int]] = []
+        for plan in plans:
+            candidates += [
+                (plan, sid, min(short, plan.reserve)) for sid, short in plan.health.shorts
+            ]
+        tag = hex(block)
+        requests: list[tuple[str, list[Any]]] = [("eth_gasPrice", [])]
+        tokens = sorted({p.health.token for p in plans})
+        prices = sorted(
+            {t for t in tokens if t != self.gas_asset}
+            | ({self.gas_asset} if self.gas_asset else set())
+        )
+        views: list[Call] = [(self._max_age, ())]
+        views += [(self._spot, (a,)) for a in prices]
+        views += [(self._unit, (t,)) for t in tokens if t not in self._units]
+        requests += [
+            ("eth_call", [{"to": v.address, "data": v.data(*args)}, tag]) for v, args in views
+        ]
+        for plan, sid, amount in candidates:
+            tx = {
+                "from": self.gas,
+                "to": self._liquidate.address,
+                "data": self._liquidate.data(plan.health.account, plan.health.token, sid, amount),
+            }
+            requests += [("eth_call", [tx, "pending"]), ("eth_estimateGas", [tx, "pending"])]
+        answers = self.reader.raw_many(requests)
+        if "error" in answers[0]:
+            raise KeeperError("eth_gasPrice: the node refused it")
+        gas_price = int(answers[0]["result"], 16)
+        read = []
+        for (view, _), answer in zip(views, answers[1 : 1 + len(views)], strict=True):
+            if "error" in answer or answer.get("result") in (None, "0x"):
+                raise KeeperError(f"{view.name} at block {block}: the call failed")
+            read.append(view.result(answer["result"]))
+        max_age = int(read[0])
+        spots: dict[str, int] = {}
+        for asset, (price, seen) in zip(prices, read[1 : 1 + len(prices)], strict=True):
+            if int(price) > 0 and now - int(seen) <= max_age:
+                spots[asset] = int(price)  # fresh; a missing or stale one cannot price the gas
+        for token, unit in zip(
+            [t for t in tokens if t not in self._units], read[1 + len(prices) :], strict=True
+        ):
+            self._units[token] = int(unit)
+        sims = answers[1 + len(views) :]
+        chosen: dict[int, tuple[Request, str]] = {}
+        for c, (plan, sid, amount) in enumerate(candidates):
+            if plan.index in chosen:
+                continue  # one send per account per pass: its first short that pays
+            account, token = plan.health.account, plan.health.token
+            result, estimate = sims[2 * c], sims[2 * c + 1]
+            if "error" in result or "error" in estimate:
+                error = result.get("error") or estimate.get("error") or {}
+                reason = revert_reason(NodeError("eth_call", error))
+                log.info("liquidate %s series %d: not now (%s)", account, sid, reason)
+                continue
+            taken, _, reward = (int(v) for v in self._liquidate.result(result["result"])[:3])
             if taken == 0:
                 continue
-            cost = self.gas_cost(call, health.token, block, now)
+            gas = int(estimate["result"], 16)
+            cost = self.price_gas(gas * gas_price, token, spots)
             if cost is None:
-                log.warning(
-                    "liquidate %s series %d: no fresh spot of the gas asset to price the gas",
-                    health.account,
-                    sid,
-                )
                 continue
-            floor = cost + self.min_reward
-            if reward < floor:
+            if reward < cost + self.min_reward:
                 log.info(
                     "liquidate %s series %d: reward %d below the gas cost %d + floor %d; "
                     "waiting for the auction",
-                    health.account,
+                    account,
                     sid,
                     reward,
                     cost,
                     self.min_reward,
                 )
                 continue
-            for attempt in range(100):
-                key = f"{update}{sid}:{attempt}"
-                intent = self.txm.intent(key)
-                if intent is None:
-                    try:
-                        self.txm.submit_call(key, self.gas, call)
-                    except SimulationFailed as exc:
-                        if "healthy" in exc.reason:
-                            return Outcome.ALREADY_DONE
-                        raise KeeperError(f"liquidate: {exc.reason}") from None
-                    except IdempotencyConflict:
-                        return Outcome.IN_FLIGHT
-                    log.warning(
-                        "liquidating %s series %d: up to %d units, reward %d, gas %d",
-                        health.account,
-                        sid,
-                        amount,
-                        reward,
-                        cost,
-                    )
-                    return Outcome.SUBMITTED
-                if intent.status in OPEN:
-                    return Outcome.IN_FLIGHT
-        return self._keep_clock(health, stamp)
+            attempt = 0
+            while f"{plan.update}{sid}:{attempt}" in journal:  # earlier tries all failed
+                attempt += 1
+            data = self._liquidate.data(account, token, sid, amount)
+            key = f"{plan.update}{sid}:{attempt}"
+            note = f"series {sid}: up to {amount} units, reward {reward}, gas {cost}"
+            request = Request(key, self.gas, self.engine.address, bytes.fromhex(data[2:]))
+            chosen[plan.index] = (replace(request, gas_estimate=gas), note)
+        out = []
+        for plan in plans:
+            if plan.index in chosen:
+                request, note = chosen[plan.index]
+                out.append((plan.index, request, note))
+                continue
+            # nothing worth taking yet: keep the account's auction clock running, so its
+            # discount grows (the engine restarts a clock that missed a price update), once
+            # per update of the Oracle's spot prices
+            h = plan.health
+            key = (
+                f"auction:{self.chain_id}:{self.engine.address}:{h.account}:{h.token}:{plan.stamp}"
+            )
+            if key in clocks:
+                continue
+            start = bytes.fromhex(self._start.data(h.account, h.token)[2:])
+            out.append((plan.index, Request(key, self.gas, self.engine.address, start), "auction"))
+        return out
 
-    def _keep_clock(self, health: Health, stamp: int) -> Outcome:
-        """Nothing worth taking yet: keep the account's auction clock running, so its
-        discount grows (the engine restarts a clock that missed a price update), once per
-        update of the Oracle's spot prices."""
-        key = (
-            f"auction:{self.chain_id}:{self.engine.address}:{health.account}:{health.token}:{stamp}"
+    def price_gas(self, wei: int, token: str, spots: dict[str, int]) -> int | None:
+        """`wei` of gas in `token` units through the Oracle's fresh spots (`spots`, by asset)
+        of the gas asset and of `token`; None, with one log line, when one is missing."""
+        unit = self._units[token]
+        if self.gas_asset is None:
+            log.warning("no gas asset (the deployment's tokens.WETH) to price the gas; not sent")
+            return None
+        if token == self.gas_asset:
+            return gas_cost_in_token(wei, token, unit, self.gas_asset, 0, 0)
+        for asset, what in ((self.gas_asset, "the gas asset"), (token, "the collateral token")):
+            if asset not in spots:
+                log.warning(
+                    "no fresh Oracle spot of %s %s to price the gas in %s; not sent",
+                    what,
+                    asset,
+                    token,
+                )
+                return None
+        return gas_cost_in_token(
+            wei, token, unit, self.gas_asset, spots[self.gas_asset], spots[token]
         )
-        if self.txm.intent(key) is not None:
-            return Outcome.NOTHING
-        call = self.engine.fn("start_liquidation", account=health.account, token=health.token)
-        try:
-            self.txm.submit_call(key, self.gas, call)
-        except SimulationFailed as exc:
-            log.info("auction of %s: not started (%s)", health.account, exc.reason)
-            return Outcome.NOTHING
-        except IdempotencyConflict:
+
+    @staticmethod
+    def _max_amount(data: bytes) -> int:
+        """The `max_amount` of a journaled `liquidate(account, token, series_id, max_amount)`."""
+        return int.from_bytes(data[4 + 96 : 4 + 128], "big") if len(data) >= 132 else 0
+
+    def _outcome(self, request: Request, note: str, answer: Intent | TxError) -> Outcome:
+        kind = request.key.split(":", 1)[0]
+        account = request.key.split(":")[3]
+        if isinstance(answer, IdempotencyConflict):
             return Outcome.IN_FLIGHT
-        log.info("auction of %s in %s: clock kept running", health.account, health.token)
+        if isinstance(answer, SimulationFailed):
+            if kind == "auction":
+                log.info("auction of %s: not started (%s)", account, answer.reason)
+                return Outcome.ALREADY_DONE if "healthy" in answer.reason else Outcome.NOTHING
+            raise KeeperError(f"liquidate: {answer.reason}")
+        if isinstance(answer, TxError):
+            raise KeeperError(f"{kind}: {answer}")
+        if kind == "auction":
+            log.info("auction of %s: clock kept running", account)
+        else:
+            log.warning("liquidating %s %s", account, note)
         return Outcome.SUBMITTED
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An account the pass may liquidate: where it stands and what it may give."""
+
+    index: int  # in the pass's list of accounts under maintenance
+    health: Health
+    stamp: int  # the newest Oracle spot time of its underlyings
+    update: str  # the key prefix of its liquidations for this price update
+    reserve: int  # option units it may give in one send (per account and total bounds)

@@ -119,6 +119,9 @@ class KeeperSettings(BaseSettings):
     """Collateral-token units a liquidation's simulated reward must reach (pays the gas)."""
     max_exposure: int = Field(100 * 10**8, gt=0)
     """Option units (8 decimals) taken over from one account in one transaction."""
+    max_total_exposure: int = Field(1_000 * 10**8, gt=0)
+    """Option units (8 decimals) all liquidations of one pass and those sent but not yet
+    confirmed may take over together."""
 
     # transactions
     confirmations: int = Field(2, ge=1)

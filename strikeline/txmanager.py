@@ -252,6 +252,27 @@ class Attempt:
     accepted: bool  # a node took it into its pool at least once
 
 
+@dataclass(frozen=True)
+class Request:
+    """One call for `TxManager.submit_many` (the arguments of `submit`)."""
+
+    key: str
+    signer: str
+    to: str | None
+    data: bytes = b""
+    value: int = 0
+    gas_limit: int | None = None
+    gas_estimate: int | None = None
+
+    @classmethod
+    def of_call(
+        cls, key: str, signer: str, call: ContractFunction, gas_estimate: int | None = None
+    ) -> Request:
+        """The request of a web3 contract call (as `submit_call`)."""
+        data = bytes(HexBytes(call._encode_transaction_data()))
+        return cls(key, signer, call.address, data, gas_estimate=gas_estimate)
+
+
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS txm_nonce (
         chain_id {bigint} NOT NULL,
@@ -382,6 +403,12 @@ _TRANSIENT = (
 )
 
 
+def _refusal(error: NodeError) -> bool:
+    """True if a node's answer to a broadcast refuses the transaction for good."""
+    message = error.message.lower()
+    return not any(s in message for s in _ACCEPTED + _NONCE_USED + _TRANSIENT)
+
+
 class TxManager:
     """Journals, signs, sends, bumps and follows the transactions of a set of signers."""
 
@@ -406,6 +433,7 @@ class TxManager:
         signers = list(signers)
         self._signers = {s.address: s for s in signers}
         self._lock = threading.RLock()
+        self._market_head: int | None = None  # the head `_market` last read (under the lock)
         try:
             node_chain = int(self.rpc.request("eth_chainId"), 16)
         except RpcError as exc:
@@ -434,6 +462,7 @@ class TxManager:
         data: bytes = b"",
         value: int = 0,
         gas_limit: int | None = None,
+        gas_estimate: int | None = None,
     ) -> Intent:
         """Send a call once under `key`; return its intent (the journaled one if `key` exists).
 
@@ -444,6 +473,10 @@ class TxManager:
             data: calldata.
             value: wei sent with the call.
             gas_limit: a fixed gas limit; by default the estimate plus `gas_margin_percent`.
+            gas_estimate: the node's `eth_estimateGas` of this very call from `signer`, when
+                the caller already ran it (a keeper that priced the gas before deciding):
+                the call is then not simulated again. The caller vouches that it did not
+                revert; `gas_margin_percent` is added as to the manager's own estimate.
 
         Raises:
             IdempotencyConflict: `key` is journaled for another call.
@@ -458,9 +491,14 @@ class TxManager:
             existing = self._existing(key, payload)
             if existing is not None:
                 return existing
-            estimate = self._simulate(sender.address, target, data, value)  # always, even
-            gas = gas_limit or estimate  # with a fixed limit: a revert must not be sent
+            if gas_estimate is None:  # always, even with a fixed limit: a revert must not
+                estimate = self._simulate(sender.address, target, data, value)  # be sent
+            else:
+                estimate = self._with_margin(gas_estimate)
+            gas = gas_limit or estimate
+            self._market_head = None
             max_fee, tip = self._initial_fees()
+            head = self._market_head  # the head the fee read saw: no extra eth_blockNumber
             try:
                 with self.db.transaction():
                     nonce = self._allocate_nonce(sender.address)
@@ -480,13 +518,94 @@ class TxManager:
                 max_fee,
                 tip,
             )
-            self._broadcast_latest(self._intent(key), head=None)
+            self._broadcast_latest(self._intent(key), head=head)
             return self._intent(key)
 
-    def submit_call(self, key: str, signer: str, call: ContractFunction, value: int = 0) -> Intent:
+    def submit_call(
+        self,
+        key: str,
+        signer: str,
+        call: ContractFunction,
+        value: int = 0,
+        gas_estimate: int | None = None,
+    ) -> Intent:
         """`submit` a web3 contract call built from a `strikeline.bindings` contract."""
         data = bytes(HexBytes(call._encode_transaction_data()))
-        return self.submit(key, signer, call.address, data, value)
+        return self.submit(key, signer, call.address, data, value, gas_estimate=gas_estimate)
+
+    def submit_many(self, requests: Sequence[Request]) -> list[Intent | TxError]:
+        """`submit` several calls at once: the same guarantees, fewer round trips.
+
+        The calls without a `gas_estimate` are simulated in one JSON-RPC batch, the fees are
+        read once, every new intent is journaled in one database transaction (nonces in the
+        order of `requests`) and the signed transactions are broadcast in one batch. Each
+        slot of the answer is the request's intent (the journaled one if its key exists), or
+        the error `submit` would have raised for it (`SimulationFailed`,
+        `IdempotencyConflict`, `UnknownSigner`): one bad call does not hold the others back.
+
+        Raises:
+            TxError: no node answered the simulations or the fee read (nothing journaled).
+        """
+        out: list[Intent | TxError | None] = [None] * len(requests)
+        with self._lock:
+            todo: list[tuple[int, Request, Signer, str | None, str]] = []
+            for i, request in enumerate(requests):
+                try:
+                    sender = self._signer(request.signer)
+                    target: str | None = to_checksum_address(request.to) if request.to else None
+                    payload = _payload_hash(target, request.value, request.data)
+                    out[i] = self._existing(request.key, payload)
+                except TxError as exc:
+                    out[i] = exc
+                    continue
+                if out[i] is None:
+                    todo.append((i, request, sender, target, payload))
+            keys = [r.key for _, r, *_ in todo]
+            if len(set(keys)) != len(keys):
+                raise TxError("submit_many: a key appears twice in one call")
+            estimates = self._simulate_many(
+                [
+                    (s.address, t, r.data, r.value)
+                    for _, r, s, t, _ in todo
+                    if r.gas_estimate is None
+                ]
+            )
+            ready = []
+            for i, request, sender, target, payload in todo:
+                if request.gas_estimate is not None:
+                    gas: int | TxError = self._with_margin(request.gas_estimate)
+                else:
+                    gas = estimates.pop(0)
+                if isinstance(gas, TxError):
+                    out[i] = gas
+                    continue
+                ready.append((i, request, sender, target, payload, request.gas_limit or gas))
+            if ready:
+                self._market_head = None
+                max_fee, tip = self._initial_fees()
+                head = self._market_head
+                journaled = []
+                with self.db.transaction():
+                    for i, request, sender, target, payload, gas in ready:
+                        # a key another process journaled meanwhile rolls back the whole
+                        # transaction: checked first, row by row, so that one cannot
+                        existing = self._existing(request.key, payload)
+                        if existing is not None:
+                            out[i] = existing
+                            continue
+                        nonce = self._allocate_nonce(sender.address)
+                        self._journal_new(
+                            request.key, sender, nonce, target, request.value, request.data,
+                            gas, payload, max_fee, tip,
+                        )  # fmt: skip
+                        journaled.append(i)
+                log.info("journaled %d intents, max fee %d, tip %d", len(journaled), max_fee, tip)
+                intents = [self._intent(requests[i].key) for i in journaled]
+                self._broadcast_many(intents, head)
+                for i in journaled:
+                    out[i] = self._intent(requests[i].key)
+        assert all(o is not None for o in out)
+        return out  # type: ignore[return-value]
 
     # ----------------------------------------------------------------------------- queries
 
@@ -504,6 +623,15 @@ class TxManager:
             f"i.chain_id = ? AND i.status IN ({marks})",
             (self.chain_id, *(s.value for s in statuses)),
         )
+
+    def statuses(self, prefix: str) -> dict[str, Status]:
+        """The status of every intent of this chain whose key starts with `prefix` (one light
+        query: no attempts joined)."""
+        rows = self.db.fetchall(
+            "SELECT key, status FROM txm_intent WHERE chain_id = ? AND substr(key, 1, ?) = ?",
+            (self.chain_id, len(prefix), prefix),
+        )
+        return {str(k): Status(v) for k, v in rows}
 
     def attempts(self, key: str) -> list[Attempt]:
         """Every transaction signed for intent `key`, oldest first."""
@@ -591,16 +719,52 @@ class TxManager:
             raise SimulationFailed(revert_reason(exc)) from None
         except NoNodeAvailable as exc:
             raise TxError(f"cannot simulate: {exc}") from None
+        return self._with_margin(estimate)
+
+    def _with_margin(self, estimate: int) -> int:
         return estimate + estimate * self.config.gas_margin_percent // 100
 
-    def _market(self) -> tuple[int, int]:
-        """(base fee of the latest block, suggested tip), each from the node."""
-        block = self.rpc.request("eth_getBlockByNumber", ["latest", False])
-        base = int(block.get("baseFeePerGas", "0x0"), 16)
+    def _simulate_many(
+        self, calls: Sequence[tuple[str, str | None, bytes, int]]
+    ) -> list[int | TxError]:
+        """`_simulate` of each (sender, to, data, value) in one batch: a gas limit each, or
+        the `SimulationFailed` of a call that reverts."""
+        if not calls:
+            return []
+        requests = []
+        for sender, to, data, value in calls:
+            call: dict[str, Any] = {"from": sender, "data": "0x" + data.hex(), "value": _hex(value)}
+            if to:
+                call["to"] = to
+            requests.append(("eth_estimateGas", [call, "pending"]))
         try:
-            tip = int(self.rpc.request("eth_maxPriorityFeePerGas"), 16)
-        except NodeError:
-            tip = 0  # a node without the method: the configured minimum applies
+            answers = self.rpc.request_batch(requests)
+        except NoNodeAvailable as exc:
+            raise TxError(f"cannot simulate: {exc}") from None
+        out: list[int | TxError] = []
+        for answer in answers:
+            if "error" in answer:
+                out.append(
+                    SimulationFailed(revert_reason(NodeError("eth_estimateGas", answer["error"])))
+                )
+            else:
+                out.append(self._with_margin(int(answer["result"], 16)))
+        return out
+
+    def _market(self) -> tuple[int, int]:
+        """(base fee of the latest block, suggested tip), read in one batch from the node.
+
+        Also records the latest block's number in `_market_head` (a send made right after
+        uses it as its head instead of asking again)."""
+        block, tip_answer = self.rpc.request_batch(
+            [("eth_getBlockByNumber", ["latest", False]), ("eth_maxPriorityFeePerGas", [])]
+        )
+        if "error" in block:
+            raise NodeError("eth_getBlockByNumber", block["error"])
+        base = int(block["result"].get("baseFeePerGas", "0x0"), 16)
+        self._market_head = int(block["result"]["number"], 16)
+        # a node without the method answers an error: the configured minimum applies
+        tip = 0 if "error" in tip_answer else int(tip_answer["result"], 16)
         return base, max(tip, self.config.min_priority_fee)
 
     def _initial_fees(self) -> tuple[int, int]:
@@ -876,7 +1040,12 @@ class TxManager:
             self.db.execute(
                 "UPDATE txm_attempt SET sent_block = NULL WHERE tx_hash = ?", (intent.tx_hash,)
             )  # the bump timer restarts from this re-broadcast
-            self._broadcast(self._intent(intent.key), self._attempt(intent.tx_hash), head)
+            back = self._intent(intent.key)
+            fees = self._repriced(back)
+            if fees is not None:
+                self._bump(back, fees, head)
+            else:
+                self._broadcast(back, self._attempt(intent.tx_hash), head)
             return self._intent(intent.key)
         if receipt["blockHash"] != intent.block_hash:
             self._record_mined(intent, intent.tx_hash, receipt)  # re-mined in another block
@@ -891,6 +1060,38 @@ class TxManager:
                 self._set(intent.key, status=Status.REVERTED, error=reason)
                 log.warning("intent %s reverted on chain: %s", intent.key, reason)
         return self._intent(intent.key)
+
+    def _repriced(self, intent: Intent) -> tuple[int, int] | None:
+        """The fees a transaction a reorg dropped is re-sent with, or None to re-send its
+        mined bytes as they are.
+
+        The reorg may have come many blocks after the fees were set: if the market's price
+        (`2 * base_fee + tip`, or its tip) is now above the highest attempt's, the intent is
+        re-signed on its nonce at the market's level and at least `bump_permille` above every
+        earlier attempt (a node may still hold one of them: a replacement must outbid it).
+        The cap still applies; at the cap the old bytes go out again."""
+        attempts = self.attempts(intent.key)
+        top = max(attempts, key=lambda a: (a.max_fee, a.priority_fee))
+        try:
+            base, tip = self._market()
+        except RpcError as exc:
+            log.warning("intent %s: cannot read the fee market (%s); re-sending", intent.key, exc)
+            return None
+        if top.max_fee >= 2 * base + tip and top.priority_fee >= tip:
+            return None  # its price still clears the market
+        fees = bump_fees(
+            top.max_fee,
+            top.priority_fee,
+            base,
+            tip,
+            self.config.max_fee_cap,
+            self.config.bump_permille,
+        )
+        if fees is None:
+            log.warning(
+                "intent %s: at the fee cap %d; re-sending as it was", intent.key, top.max_fee
+            )
+        return fees
 
     def _mined_revert_reason(self, intent: Intent) -> str:
         """Best effort: replay the call on the state before its block."""
@@ -979,6 +1180,38 @@ class TxManager:
         """Hand signed bytes to a node (the one place a transaction leaves the process)."""
         self.rpc.request("eth_sendRawTransaction", ["0x" + raw.hex()])
 
+    def _send_raw_many(self, raws: Sequence[bytes]) -> list[NodeError | None]:
+        """Hand several signed transactions to a node in one batch (the other place a
+        transaction leaves the process): each one's refusal, or None if taken."""
+        answers = self.rpc.request_batch(
+            [("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw in raws]
+        )
+        return [
+            NodeError("eth_sendRawTransaction", a["error"]) if "error" in a else None
+            for a in answers
+        ]
+
+    def _broadcast_many(self, intents: Sequence[Intent], head: int | None) -> None:
+        """Broadcast the latest attempt of each of `intents` in one batch; each answer is
+        recorded as `_broadcast` records it."""
+        pairs = [(i, self.attempts(i.key)[-1]) for i in intents]
+        if not pairs:
+            return
+        try:
+            answers = self._send_raw_many([a.raw for _, a in pairs])
+        except NoNodeAvailable as exc:
+            log.warning("%d intents: broadcast failed: %s", len(pairs), exc)
+            return  # not a try: the next tick re-broadcasts them
+        refused = []
+        with self.db.transaction():  # one commit (one fsync) for the whole batch's records
+            for (intent, attempt), error in zip(pairs, answers, strict=True):
+                if error is not None and _refusal(error):
+                    refused.append((intent, attempt, error))
+                else:
+                    self._after_send(intent, attempt, head, error)
+        for intent, attempt, error in refused:  # these journal and send a filler: each on
+            self._after_send(intent, attempt, head, error)  # its own, committed first
+
     def _broadcast(self, intent: Intent, attempt: Attempt, head: int | None) -> None:
         """Send `attempt`; record the try, and that a node holds it or why none took it."""
         try:
@@ -987,10 +1220,19 @@ class TxManager:
             log.warning("intent %s: broadcast failed: %s", intent.key, exc)
             return  # not a try: no node heard it, the bump timer does not start
         except NodeError as exc:
+            self._after_send(intent, attempt, head, exc)
+            return
+        self._after_send(intent, attempt, head, None)
+
+    def _after_send(
+        self, intent: Intent, attempt: Attempt, head: int | None, exc: NodeError | None
+    ) -> None:
+        """Record a broadcast's answer: taken (`exc` None), or the node's refusal."""
+        if exc is not None:
             message = exc.message.lower()
             if any(s in message for s in _ACCEPTED + _NONCE_USED):
                 pass  # a node has it already, or a transaction on this nonce is mined
-            elif any(s in message for s in _TRANSIENT):
+            elif not _refusal(exc):
                 log.warning("intent %s: node refused for now: %s", intent.key, exc.message)
                 self._mark_tried(attempt, head)
                 return

@@ -3,134 +3,62 @@ price drop is liquidated (once per price update), and a healthy one never."""
 
 from __future__ import annotations
 
-import json
 import os
 from types import SimpleNamespace
 
 import pytest
-from eth_account import Account
-from web3 import HTTPProvider, Web3
+from keeper_system import (
+    KEEPER,
+    ONE,
+    SPOT,
+    USDC,
+    address,
+    boot_keeper,
+    deploy_margin,
+    fund,
+    keeper_env,
+    write_at_initial,
+)
 
 from keepers.daemon import liquidation_jobs
 from keepers.health import Metrics
-from keepers.keys import ReportingKey
 from keepers.liquidation import LiquidationKeeper, gas_cost_in_token
-from keepers.runtime import boot
-from keepers.settings import load_settings
-from strikeline import ids, risk
-from strikeline.bindings import (
-    AuctionParams,
-    ClearinghouseBinding,
-    ERC20Binding,
-    MarginEngineBinding,
-    MarginParams,
-    OracleBinding,
-    TransactionFailed,
-)
-from strikeline.chain import DEFAULT_MNEMONIC, start_anvil, warp
+from strikeline import risk
+from strikeline.chain import start_anvil, warp
 from strikeline.txmanager import OPEN
-
-ONE = 10**8
-USDC = 10**6
-SPOT = 3_000 * ONE
-PARAMS = MarginParams(
-    spot_shock_bps=1_500, time_shock_bps=5_000, min_bps=1_000, maintenance_bps=6_000
-)
-AUCTION = AuctionParams(start_bps=500, max_bps=3_000, duration=3_600)
-
-
-def address(index: int) -> str:
-    Account.enable_unaudited_hdwallet_features()
-    path = f"m/44'/60'/0'/0/{index}"
-    return str(Account.from_mnemonic(DEFAULT_MNEMONIC, account_path=path).address)
 
 
 @pytest.fixture
 def system(tmp_path, monkeypatch, keeper_db_url):
     with start_anvil(accounts=12) as node:
-        w3 = Web3(HTTPProvider(node.url, exception_retry_configuration=None))
-        admin, keeper, risky, healthy = address(0), address(6), address(4), address(5)
-        start = w3.eth.block_number
-        oracle = OracleBinding.deploy(w3, admin, 2, 3_600, 5_000, 300, 3_600, sender=admin)
-        for index in (7, 8):
-            oracle.grant_reporter(address(index))
-        ledger, ch = ClearinghouseBinding.deploy_with_ledger(
-            w3, oracle.address, admin, admin, admin, 0, 0, sender=admin
-        )
-        usdc = ERC20Binding.deploy(w3, "USD Coin", "USDC", 6, sender=admin)
-        weth = ERC20Binding.deploy(w3, "Wrapped Ether", "WETH", 18, sender=admin)
-        product = ch.set_product(weth.address, usdc.address, usdc.address, True, sender=admin)
-        engine = MarginEngineBinding.deploy(w3, ch.address, admin, sender=admin)
-        ch.grant_role(ch.view("MARGIN_ROLE"), engine.address, sender=admin)
-        engine.set_margin_params(product, PARAMS, sender=admin)
-        engine.set_auction_params(AUCTION, sender=admin)
-        for who in (keeper, risky, healthy):
-            usdc.mint(who, 10**12, sender=admin)
-            usdc.approve(ledger.address, 10**12, sender=who)
-            ledger.deposit(usdc.address, 10**12, sender=who)
-        reporters = [ReportingKey.load(f"anvil:{i}", None, 31337) for i in (7, 8)]
-
-        def push(price: int) -> None:
-            now = int(w3.eth.get_block("latest")["timestamp"])
-            reports = [
-                r.sign_spot(31337, oracle.address, weth.address, price, now) for r in reporters
-            ]
-            oracle.report_spot(weth.address, reports, sender=admin)
-
-        push(SPOT)
-        expiry = ids.next_expiry(int(w3.eth.get_block("latest")["timestamp"]), 7)
-        series = ch.create_series(product, SPOT, expiry, sender=admin)
-        need = 300 * USDC  # the risky writer writes at its initial requirement
-        while True:
-            try:
-                engine.write_margined(series, ONE, need, sender=risky)
-                break
-            except TransactionFailed:
-                need += 25 * USDC
-        engine.write_margined(series, ONE, 2_500 * USDC, sender=healthy)
-        path = tmp_path / "deployment.json"
-        contracts = {
-            "Oracle": oracle.address,
-            "Ledger": ledger.address,
-            "Clearinghouse": ch.address,
-            "MarginEngine": engine.address,
-        }
-        tokens = {"USDC": usdc.address, "WETH": weth.address}
-        path.write_text(
-            json.dumps(
-                {"chain_id": 31337, "block_number": start, "contracts": contracts, "tokens": tokens}
-            )
-        )
+        m = deploy_margin(node, tmp_path)
+        risky, healthy = address(4), address(5)
+        for who in (risky, healthy):
+            fund(m, who)
+        write_at_initial(m, risky)  # a 15% drop puts it under maintenance
+        m.engine.write_margined(m.series, ONE, 2_500 * USDC, sender=healthy)
         for name in list(os.environ):
             if name.startswith("STRIKELINE_KEEPER_"):
                 monkeypatch.delenv(name)
         monkeypatch.chdir(tmp_path)
-        env = {
-            "RPC_URLS": node.url,
-            "CHAIN_ID": "31337",
-            "DEPLOYMENT_FILE": str(path),
-            "DATABASE_URL": keeper_db_url,
-            "GAS_KEY": "anvil:6",
-            "CONFIRMATIONS": "1",
-        }
-        for name, value in env.items():
-            monkeypatch.setenv(f"STRIKELINE_KEEPER_{name}", value)
-        rt = boot(load_settings())
+        rt = boot_keeper(keeper_env(node.url, m.path, keeper_db_url, GAS_KEY=f"anvil:{KEEPER}"))
         [job] = liquidation_jobs(rt, Metrics("liquidation"))
         yield SimpleNamespace(
-            w3=w3,
+            w3=m.core.w3,
             node=node,
             rt=rt,
             run=job.run,
-            engine=engine,
-            ledger=ledger,
-            ch=ch,
-            usdc=usdc,
-            series=series,
-            push=push,
+            engine=m.engine,
+            ledger=m.core.ledger,
+            ch=m.core.ch,
+            usdc=m.core.usdc,
+            weth=m.core.weth,
+            series=m.series,
+            push=m.push,
             risky=risky,
             healthy=healthy,
-            keeper=keeper,
+            keeper=address(KEEPER),
+            margin=m,
         )
         rt.close()
 
@@ -299,8 +227,13 @@ def test_gas_priced_at_the_current_fee_blocks_an_unpaying_liquidation(system, ca
 def test_gas_cost_in_token():
     weth = "0x" + "11" * 20
     usdc = "0x" + "22" * 20
-    # 0.001 ETH at 2,000 dollars is 2 USDC; in WETH it is the wei itself
-    assert gas_cost_in_token(10**15, usdc, USDC, weth, 2_000 * ONE) == 2 * USDC
-    assert gas_cost_in_token(10**15, weth, 10**18, weth, 2_000 * ONE) == 10**15
-    assert gas_cost_in_token(1, usdc, USDC, weth, ONE) == 1  # rounded up, never to zero
-    assert gas_cost_in_token(0, usdc, USDC, weth, ONE) == 0
+    # 0.001 ETH at 2,000 dollars is 2 USDC at 1.00, 4 USDC at 0.50; in WETH it is the wei
+    assert gas_cost_in_token(10**15, usdc, USDC, weth, 2_000 * ONE, ONE) == 2 * USDC
+    assert gas_cost_in_token(10**15, usdc, USDC, weth, 2_000 * ONE, ONE // 2) == 4 * USDC
+    # a collateral worth 4,000 dollars with 8 decimals: half a unit of it
+    assert gas_cost_in_token(10**15, usdc, ONE, weth, 2_000 * ONE, 4_000 * ONE) == ONE // 2000
+    assert gas_cost_in_token(10**15, weth, 10**18, weth, 0, 0) == 10**15
+    assert gas_cost_in_token(1, usdc, USDC, weth, ONE, ONE) == 1  # rounded up, never to zero
+    assert gas_cost_in_token(0, usdc, USDC, weth, ONE, ONE) == 0
+    with pytest.raises(ValueError):
+        gas_cost_in_token(10**15, usdc, USDC, weth, 2_000 * ONE, 0)
