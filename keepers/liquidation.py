@@ -38,7 +38,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from keepers.board import Outcome
-from keepers.chainread import Call, Reader, View
+from keepers.chainread import Call, EventType, Reader, View, get_logs
 from keepers.checkpoints import Checkpoints, block_hash
 from keepers.errors import KeeperError
 from keepers.settlement import REORG_MARGIN, SCHEMA, SCHEMA_NAME, SCHEMA_VERSION
@@ -177,6 +177,7 @@ class LiquidationKeeper:
         self._max_age = View.of(oc, "max_age")
         self._liquidate = View.of(ec, "liquidate")  # simulated with eth_call
         self._start = View.of(ec, "start_liquidation")
+        self._margin_updated = EventType.of(cc, "MarginUpdated")
         self._terms: dict[int, Terms] = {}
         self._underlying: dict[bytes, tuple[str, bool]] = {}
 
@@ -196,8 +197,8 @@ class LiquidationKeeper:
         while start <= to_block:
             end = min(to_block, start + self.chunk - 1)
             end_hash = to_hash if end == to_block and to_hash else block_hash(self.oracle.w3, end)
-            logs = self.ch.contract.events.MarginUpdated().get_logs(from_block=start, to_block=end)
-            pairs = {(e["args"]["account"], e["args"]["token"]) for e in logs}
+            logs = get_logs(self.reader, [self._margin_updated], start, end)
+            pairs = {(args["account"], args["token"]) for _, args, _ in logs}
             with self.db.transaction():
                 for account, token in pairs:
                     self.db.execute(
@@ -235,8 +236,9 @@ class LiquidationKeeper:
 
     def healths(self, pairs: list[tuple[str, str]], block: int, now: int) -> list[Health]:
         """The margin of each (account, token) at `block`, computed with `strikeline.risk`
-        from state read in three batches, exactly as `MarginEngine._account` does; checked
-        against the engine's `account_margin` read in the same batches."""
+        from state read in two batches (three or four when a series is new), exactly as
+        `MarginEngine._account` does; checked against the engine's `account_margin` read in
+        the same batches."""
         if not pairs:
             return []
         first: list[Call] = [(self._max_age, ())]
@@ -248,26 +250,33 @@ class LiquidationKeeper:
         second: list[Call] = [
             (self._words, (a, t, list(ids))) for (a, t), ids in zip(pairs, listed, strict=True)
         ]
-        second += [(self._series, (sid,)) for sid in unknown]
-        got = self.reader.call_many(second, block)
-        words = got[: len(pairs)]
-        fresh = dict(zip(unknown, got[len(pairs) :], strict=True))
-        new_products = sorted({bytes(t[0]) for t in fresh.values()} - set(self._underlying))
-        if new_products:
-            answers = self.reader.call_many([(self._products, (p,)) for p in new_products], block)
-            for pid, product in zip(new_products, answers, strict=True):
-                self._underlying[pid] = (to_checksum_address(product[0]), bool(product[3]))
-        for sid, (pid, strike, expiry) in fresh.items():
-            underlying, is_put = self._underlying[bytes(pid)]
-            self._terms[sid] = Terms(bytes(pid), int(strike), int(expiry), underlying, is_put)
+        if unknown:  # new series: their terms first, then what they depend on
+            got = self.reader.call_many(second + [(self._series, (sid,)) for sid in unknown], block)
+            words: list[Any] | None = got[: len(pairs)]
+            fresh = dict(zip(unknown, got[len(pairs) :], strict=True))
+            new_products = sorted({bytes(t[0]) for t in fresh.values()} - set(self._underlying))
+            if new_products:
+                answers = self.reader.call_many(
+                    [(self._products, (p,)) for p in new_products], block
+                )
+                for pid, product in zip(new_products, answers, strict=True):
+                    self._underlying[pid] = (to_checksum_address(product[0]), bool(product[3]))
+            for sid, (pid, strike, expiry) in fresh.items():
+                underlying, is_put = self._underlying[bytes(pid)]
+                self._terms[sid] = Terms(bytes(pid), int(strike), int(expiry), underlying, is_put)
+            second = []
+        else:  # every term cached (a running keeper): positions and prices in one batch
+            words = None
         live = {int(s) for ids in listed for s in ids}
         pids = sorted({self._terms[s].product_id for s in live})
         assets = sorted({self._terms[s].underlying for s in live})
         tokens = sorted({t for _, t in pairs})
-        third: list[Call] = [(self._params, (p,)) for p in pids]
+        third: list[Call] = second + [(self._params, (p,)) for p in pids]
         third += [(self._spot, (a,)) for a in assets]
         third += [(self._unit, (t,)) for t in tokens]
         got = self.reader.call_many(third, block)
+        if words is None:
+            words, got = got[: len(pairs)], got[len(pairs) :]
         params = {p: risk.MarginParams(*map(int, v)) for p, v in zip(pids, got, strict=False)}
         spots = dict(zip(assets, got[len(pids) :], strict=False))
         units = dict(zip(tokens, got[len(pids) + len(assets) :], strict=True))

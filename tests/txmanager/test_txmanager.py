@@ -10,9 +10,11 @@ from eth_account.typed_transactions import TypedTransaction
 from hexbytes import HexBytes
 
 from strikeline.chain import Anvil
+from strikeline.rpc import RpcPool
 from strikeline.txmanager import (
     IdempotencyConflict,
     NotLocalChain,
+    Request,
     Signer,
     SimulationFailed,
     Status,
@@ -375,3 +377,125 @@ def test_bindings_run_on_the_pool_and_their_calls_go_through_the_manager(
     assert manager.intent("mint:1").status == Status.CONFIRMED  # type: ignore[union-attr]
     assert token.balance_of(keeper.address) == 1_000_000
     assert pool.nodes[0].failures >= 1  # the dead primary was tried and left out
+
+
+class CountingPool(RpcPool):
+    """A pool that counts the JSON-RPC methods it sends (batched ones included)."""
+
+    def __init__(self, url: str):
+        super().__init__([url])
+        self.methods: list[str] = []
+
+    def request_raw(self, method, params=()):  # type: ignore[no-untyped-def]
+        self.methods.append(method)
+        return super().request_raw(method, params)
+
+    def request_batch(self, calls):  # type: ignore[no-untyped-def]
+        self.methods += [m for m, _ in calls]
+        return super().request_batch(calls)
+
+
+def test_a_given_gas_estimate_is_not_simulated_again(anvil: Anvil, open_manager) -> None:
+    pool = CountingPool(anvil.url)
+    manager = open_manager(pool)
+    keeper = anvil_signer(0, 31337).address
+    target = deploy(anvil, STORER)
+    estimate = int(anvil.request("eth_estimateGas", [{"from": keeper, "to": target}]), 16)
+    pool.methods.clear()
+    intent = manager.submit("store:1", keeper, target, gas_estimate=estimate)
+    assert "eth_estimateGas" not in pool.methods  # simulated once, by the caller
+    assert "eth_blockNumber" not in pool.methods  # the head came with the fee read
+    assert intent.gas_limit == estimate + estimate * 20 // 100
+    drain(anvil)
+    manager.tick()
+    assert manager.intent("store:1").status in (Status.MINED, Status.CONFIRMED)  # type: ignore[union-attr]
+    pool.methods.clear()
+    manager.submit("store:2", keeper, target)  # without it: simulated as before
+    assert pool.methods.count("eth_estimateGas") == 1
+
+
+def test_submit_many_journals_in_order_and_broadcasts_once(anvil: Anvil, open_manager) -> None:
+    pool = CountingPool(anvil.url)
+    manager = open_manager(pool, confirmations=1)
+    keeper = anvil_signer(0, 31337).address
+    target, bad = deploy(anvil, STORER), deploy(anvil, reverter("not now"))
+    first = manager.submit("many:0", keeper, target)  # already journaled: returned as it is
+    drain(anvil)
+    pool.methods.clear()
+    answers = manager.submit_many(
+        [
+            Request("many:0", keeper, target),
+            Request("many:1", keeper, target, b"\x01"),
+            Request("many:2", keeper, bad),  # reverts: its slot holds the error
+            Request("many:3", keeper, target, b"\x03", gas_estimate=50_000),
+            Request("many:4", "0x" + "12" * 20, target),  # not a signer of this manager
+        ]
+    )
+    assert answers[0] == manager.intent("many:0") and answers[0].nonce == first.nonce  # type: ignore[union-attr]
+    assert isinstance(answers[2], SimulationFailed) and answers[2].reason == "not now"
+    assert isinstance(answers[4], UnknownSigner)
+    sent = [answers[1], answers[3]]
+    assert [i.nonce for i in sent] == [1, 2]  # type: ignore[union-attr]
+    assert sent[1].gas_limit == 60_000  # type: ignore[union-attr]
+    # one simulation (of the two without an estimate), one broadcast of both
+    assert pool.methods.count("eth_estimateGas") == 2
+    assert pool.methods.count("eth_sendRawTransaction") == 2
+    assert manager.statuses("many:") == {f"many:{i}": Status.SENT for i in (1, 3)} | {
+        "many:0": manager.intent("many:0").status  # type: ignore[union-attr]
+    }
+    drain(anvil)
+    mine(anvil, 1)
+    manager.tick()
+    manager.tick()
+    assert {i.key for i in manager.intents([Status.CONFIRMED])} == {"many:0", "many:1", "many:3"}
+    assert len(chain_transactions(anvil, keeper)) == 3
+    with pytest.raises(TxError, match="twice"):
+        manager.submit_many([Request("dup", keeper, target), Request("dup", keeper, target)])
+
+
+def test_a_reorg_resends_at_the_current_fee_market(
+    manual_anvil: Anvil, open_manager: OpenManager, keeper
+) -> None:
+    """A dropped transaction is not re-sent with the fees of its first block when the market
+    has risen since: it is re-signed on its nonce at the market's level, and at least 12.5%
+    above the old attempt (a node may still hold it)."""
+    manager = open_manager(manual_anvil, confirmations=5)
+    intent = manager.submit("deep", keeper.address, keeper.address, b"\x0d")
+    manual_anvil.request("evm_mine", [])
+    [mined] = manager.tick()
+    assert mined.status == Status.MINED
+    mine(manual_anvil, 2)
+    assert manager.tick() == []  # 3 blocks deep, not yet confirmed
+    manual_anvil.request("anvil_reorg", [3, []])  # its block and the 2 above replaced
+    high = intent.max_fee * 4  # meanwhile the base fee has risen far above its offer
+    manual_anvil.request("anvil_setNextBlockBaseFeePerGas", [hex(high)])
+    manual_anvil.request("evm_mine", [])
+    assert manual_anvil.request("eth_getTransactionReceipt", [mined.tx_hash]) is None
+    [back] = manager.tick()
+    assert back.status == Status.SENT and back.error.startswith("reorged out of block")
+    old, new = manager.attempts("deep")
+    assert new.max_fee >= 2 * high and new.max_fee >= -(-old.max_fee * 1125 // 1000)
+    assert new.priority_fee >= -(-old.priority_fee * 1125 // 1000)
+    assert nonce_of(new.raw) == nonce_of(old.raw) == intent.nonce
+    manual_anvil.request("evm_mine", [])
+    [again] = manager.tick()
+    assert again.status == Status.MINED and again.tx_hash == new.tx_hash
+    mine(manual_anvil, 4)
+    assert manager.tick()[0].status == Status.CONFIRMED
+    [tx] = chain_transactions(manual_anvil, keeper.address)
+    assert tx["hash"] == new.tx_hash
+
+
+def test_a_reorg_resends_the_same_bytes_while_their_fees_clear_the_market(
+    manual_anvil: Anvil, open_manager: OpenManager, keeper
+) -> None:
+    manager = open_manager(manual_anvil, confirmations=4)
+    manager.submit("shallow", keeper.address, keeper.address, b"\x0e")
+    manual_anvil.request("evm_mine", [])
+    [mined] = manager.tick()
+    manual_anvil.request("anvil_reorg", [1, []])
+    manager.tick()
+    [only] = manager.attempts("shallow")  # no re-pricing: the old offer still clears
+    manual_anvil.request("evm_mine", [])
+    [again] = manager.tick()
+    assert again.status == Status.MINED and again.tx_hash == mined.tx_hash == only.tx_hash
