@@ -121,6 +121,11 @@ MAX_REPORTS: constant(uint256) = 16
 # would overflow the Clearinghouse's payoff maths.
 MAX_PRICE: public(constant(uint256)) = 10**20
 BPS: constant(uint256) = 10_000
+# @dev An expiry record in one word, so settlement reads one slot: price (bits
+# 0-126) | disputed (127) | reported at (128-191) | final at (192-255).
+DISPUTED: constant(uint256) = 2**127
+PRICE_MASK: constant(uint256) = 2**127 - 1
+TIME_MASK: constant(uint256) = 2**64 - 1
 
 
 struct Report:
@@ -154,10 +159,9 @@ locking_period: public(uint256)
 dispute_period: public(uint256)
 
 spot: public(HashMap[address, Spot])
-expiry_prices: public(HashMap[address, HashMap[uint256, ExpiryPrice]])
-# @dev When each reported expiry price becomes final: its report time plus the
-# dispute period in force then.
-final_at: public(HashMap[address, HashMap[uint256, uint256]])
+# @dev Expiry records (see DISPUTED); zero until reported. A price becomes
+# final at its report time plus the dispute period in force then.
+_expiry: HashMap[address, HashMap[uint256, uint256]]
 # @dev Each reporter's latest spot report per asset (asset => reporter).
 latest_report: public(HashMap[address, HashMap[address, Spot]])
 # @dev Reporters that had a report stored, at most MAX_REPORTS; the slot of
@@ -268,10 +272,10 @@ def report_expiry(asset: address, expiry: uint256, reports: DynArray[Report, MAX
     """
     assert expiry != 0, "oracle: zero expiry"
     assert block.timestamp >= expiry + self.locking_period, "oracle: locking period"
-    current: ExpiryPrice = self.expiry_prices[asset][expiry]
-    if current.reported_at != 0:
-        assert not current.disputed, "oracle: price disputed"
-        assert block.timestamp < self.final_at[asset][expiry], "oracle: price final"
+    record: uint256 = self._expiry[asset][expiry]
+    if record != 0:
+        assert record & DISPUTED == 0, "oracle: price disputed"
+        assert block.timestamp < record >> 192, "oracle: price final"
     prices: DynArray[uint256, MAX_REPORTS] = self._expiry_reports[asset][expiry]
     accepted: bool = False
     for report: Report in reports:
@@ -291,11 +295,14 @@ def report_expiry(asset: address, expiry: uint256, reports: DynArray[Report, MAX
     if len(prices) < self.quorum:
         return 0
     price: uint256 = self._median(prices)
-    if current.reported_at == 0:
-        current.reported_at = block.timestamp
-        self.final_at[asset][expiry] = block.timestamp + self.dispute_period
-    self.expiry_prices[asset][expiry] = ExpiryPrice(price=price, reported_at=current.reported_at, disputed=False)
-    log ExpiryPriceReported(asset=asset, expiry=expiry, price=price, reported_at=current.reported_at)
+    if record == 0:
+        # a dispute period too long for 64 bits never ends, as it would not
+        final_at: uint256 = min(block.timestamp + self.dispute_period, TIME_MASK)
+        record = (block.timestamp << 128) | (final_at << 192)
+    # the times stay; the price is the median of every report stored
+    record = (record & ~PRICE_MASK) | price
+    self._expiry[asset][expiry] = record
+    log ExpiryPriceReported(asset=asset, expiry=expiry, price=price, reported_at=(record >> 128) & TIME_MASK)
     return price
 
 
@@ -307,12 +314,14 @@ def dispute_expiry(asset: address, expiry: uint256, price: uint256):
     """
     access_control._check_role(DISPUTER_ROLE, msg.sender)
     self._check_price(price)
-    current: ExpiryPrice = self.expiry_prices[asset][expiry]
-    assert current.reported_at != 0, "oracle: not reported"
-    assert block.timestamp < self.final_at[asset][expiry], "oracle: dispute window over"
-    assert not current.disputed, "oracle: already disputed"
-    self.expiry_prices[asset][expiry] = ExpiryPrice(price=price, reported_at=current.reported_at, disputed=True)
-    log ExpiryPriceDisputed(asset=asset, expiry=expiry, old_price=current.price, new_price=price, disputer=msg.sender)
+    record: uint256 = self._expiry[asset][expiry]
+    assert record != 0, "oracle: not reported"
+    assert block.timestamp < record >> 192, "oracle: dispute window over"
+    assert record & DISPUTED == 0, "oracle: already disputed"
+    self._expiry[asset][expiry] = (record & ~PRICE_MASK) | DISPUTED | price
+    log ExpiryPriceDisputed(
+        asset=asset, expiry=expiry, old_price=record & PRICE_MASK, new_price=price, disputer=msg.sender
+    )
 
 
 @external
@@ -335,10 +344,33 @@ def expiry_price(asset: address, expiry: uint256) -> (uint256, bool):
          (reported and past the dispute window fixed when it was reported).
          (0, False) if not reported.
     """
-    current: ExpiryPrice = self.expiry_prices[asset][expiry]
-    if current.reported_at == 0:
+    record: uint256 = self._expiry[asset][expiry]
+    if record == 0:
         return 0, False
-    return current.price, block.timestamp >= self.final_at[asset][expiry]
+    return record & PRICE_MASK, block.timestamp >= record >> 192
+
+
+@external
+@view
+def expiry_prices(asset: address, expiry: uint256) -> ExpiryPrice:
+    """
+    @dev The expiry record of (`asset`, `expiry`): (price, reported_at,
+         disputed); all zero if not reported.
+    """
+    record: uint256 = self._expiry[asset][expiry]
+    return ExpiryPrice(
+        price=record & PRICE_MASK, reported_at=(record >> 128) & TIME_MASK, disputed=record & DISPUTED != 0
+    )
+
+
+@external
+@view
+def final_at(asset: address, expiry: uint256) -> uint256:
+    """
+    @dev When the expiry price of (`asset`, `expiry`) becomes final: its
+         report time plus the dispute period in force then; 0 if not reported.
+    """
+    return self._expiry[asset][expiry] >> 192
 
 
 @external
