@@ -417,11 +417,12 @@ class LiquidationKeeper:
             if reserve > budget:
                 log.warning(
                     "liquidate %s: the total exposure bound %d leaves %d option units "
-                    "(%d outstanding in sends not yet confirmed); not sent",
+                    "(%d outstanding in sends not yet confirmed); %s",
                     health.account,
                     self.max_total_exposure,
                     budget,
                     outstanding,
+                    "capped to it" if budget else "not sent",
                 )
                 reserve = budget
             if reserve == 0:

@@ -237,3 +237,154 @@ def test_gas_cost_in_token():
     assert gas_cost_in_token(0, usdc, USDC, weth, ONE, ONE) == 0
     with pytest.raises(ValueError):
         gas_cost_in_token(10**15, usdc, USDC, weth, 2_000 * ONE, 0)
+
+
+def test_a_stale_collateral_spot_refuses_to_price_the_gas(system, caplog):
+    """The gas of a USDC liquidation is priced through the Oracle's spots of WETH and of USDC:
+    with the USDC spot stale, nothing is sent and one line says why."""
+    s = system
+    caplog.set_level("INFO", logger="keepers.liquidation")
+    warp(s.node.request, int(s.w3.eth.get_block("latest")["timestamp"]) + 3_601)
+    s.push(SPOT * 85 // 100, usdc_price=None)  # WETH fresh, USDC's last spot an hour old
+    assert s.engine.is_liquidatable(s.risky, s.usdc.address)
+    s.run()
+    assert f"no fresh Oracle spot of the collateral token {s.usdc.address}" in caplog.text
+    assert not any(i.key.startswith("liquidate:") for i in s.rt.txm.intents())
+    warp(s.node.request, int(s.w3.eth.get_block("latest")["timestamp"]) + 60)
+    s.push(SPOT * 85 // 100)  # both fresh again: the liquidation pays and is sent
+    assert "submitted" in s.run().split(",")
+    confirm(s.rt)
+    assert liquidated(s) == [s.risky]
+
+
+def max_amounts(rt) -> list[int]:
+    """The `max_amount` of every journaled liquidation."""
+    return [
+        int.from_bytes(i.data[100:132], "big")
+        for i in rt.txm.intents()
+        if i.key.startswith("liquidate:")
+    ]
+
+
+def test_the_total_exposure_bound_covers_the_pass_and_unconfirmed_sends(system, caplog):
+    s = system
+    second = address(3)
+    fund(s.margin, second)
+    write_at_initial(s.margin, second)
+    warp(s.node.request, int(s.w3.eth.get_block("latest")["timestamp"]) + 60)
+    s.push(SPOT * 85 // 100)  # both writers under maintenance, each short one contract
+    k = keeper_with(s, max_total_exposure=ONE * 3 // 2)
+    assert k.step() == "submitted,submitted"
+    # one gets its whole short, the other what the bound leaves
+    assert sorted(max_amounts(s.rt)) == [ONE // 2, ONE]
+    assert "the total exposure bound" in caplog.text
+    confirm(s.rt)
+    # a tighter bound with a send outstanding: nothing more goes out until it is confirmed
+    warp(s.node.request, int(s.w3.eth.get_block("latest")["timestamp"]) + 60)
+    s.push(SPOT * 80 // 100)
+    tight = keeper_with(s, max_total_exposure=ONE // 4)
+    before = len(max_amounts(s.rt))
+    assert sorted(tight.step().split(",")) == ["nothing_to_do", "submitted"]
+    [sent] = [i for i in s.rt.txm.intents(OPEN) if i.key.startswith("liquidate:")]
+    assert int.from_bytes(sent.data[100:132], "big") == ONE // 4
+    # the outstanding send fills the bound: the other account waits, the first is in flight
+    assert sorted(tight.step().split(",")) == ["in_flight", "nothing_to_do"]
+    assert len(max_amounts(s.rt)) == before + 1
+    confirm(s.rt)
+    assert tight.step().split(",").count("submitted") == 1  # confirmed: the bound is free again
+
+
+def test_a_keeper_killed_mid_pass_sends_nothing_twice_on_restart(tmp_path):
+    """`python -m keepers liquidation --once` killed with SIGKILL once its liquidations are
+    journaled, before any receipt (the node mines nothing meanwhile); the restarted keeper
+    re-broadcasts the journaled bytes, sends nothing new, and finishes: each account is
+    liquidated once and the gas key's nonces are exactly the journal's."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from strikeline import db as dbmod
+    from strikeline.chain import repo_root
+
+    with start_anvil(accounts=12) as node:
+        m = deploy_margin(node, tmp_path)
+        risky = [address(i) for i in (3, 4, 5)]
+        for who in risky:
+            fund(m, who)
+            write_at_initial(m, who)
+        w3 = m.core.w3
+        warp(node.request, int(w3.eth.get_block("latest")["timestamp"]) + 60)
+        m.push(SPOT * 85 // 100)
+        node.request("evm_setAutomine", [False])  # from here no receipt until the test mines
+        database = tmp_path / "keepers.db"
+        (tmp_path / "secrets").mkdir()
+        env = keeper_env(
+            node.url,
+            m.path,
+            f"sqlite:///{database}",
+            GAS_KEY=f"anvil:{KEEPER}",
+            SECRETS_DIR=str(tmp_path / "secrets"),
+            ONCE_WAIT="60",
+        )
+        base = {k: v for k, v in os.environ.items() if not k.startswith("STRIKELINE_KEEPER_")}
+        base["PYTHONPATH"] = str(repo_root())
+        base.update({f"STRIKELINE_KEEPER_{k}": v for k, v in env.items()})
+
+        def start(name: str, **extra: str) -> subprocess.Popen[bytes]:
+            more = {f"STRIKELINE_KEEPER_{k}": v for k, v in extra.items()}
+            return subprocess.Popen(
+                [sys.executable, "-m", "keepers", "liquidation", "--once"],
+                cwd=tmp_path,
+                env={**base, **more},
+                stdout=(tmp_path / f"{name}.log").open("w"),
+                stderr=subprocess.STDOUT,
+            )
+
+        def journal() -> list[tuple[str, int, str]]:
+            if not database.exists():
+                return []
+            with dbmod.connect(f"sqlite:///{database}") as d:
+                try:
+                    rows = d.fetchall("SELECT key, nonce, status FROM txm_intent ORDER BY nonce")
+                except dbmod.DatabaseError:
+                    return []  # the schema is not there yet
+            return [(str(k), int(n), str(st)) for k, n, st in rows]
+
+        first = start("first")
+        deadline = time.monotonic() + 60
+        while not any(k.startswith("liquidate:") for k, _, _ in journal()):
+            assert first.poll() is None, (tmp_path / "first.log").read_text()
+            assert time.monotonic() < deadline, "no liquidation journaled"
+            time.sleep(0.01)
+        # journaled; broadcast or not (both happen: the kill lands before or after the send
+        # is recorded); surely not mined
+        first.send_signal(signal.SIGKILL)
+        assert first.wait(10) == -signal.SIGKILL
+        journaled = journal()
+        assert len([k for k, _, _ in journaled if k.startswith("liquidate:")]) == 3
+        assert (
+            int(node.request("eth_getTransactionCount", [address(KEEPER), "latest"]), 16)
+            == (journaled[0][1])
+        )  # none of them mined
+
+        again = start("again", ONCE_WAIT="2")  # still nothing mined: it waits, then gives up
+        assert again.wait(60) == 75, (tmp_path / "again.log").read_text()
+        # nothing new journaled (the accounts are in flight); queued ones are sent now
+        assert [(k, n) for k, n, _ in journal()] == [(k, n) for k, n, _ in journaled]
+        assert {st for _, _, st in journal()} == {"sent"}
+        pending = int(node.request("txpool_status", [])["pending"], 16)
+        assert pending == len(journaled)  # the journaled bytes are in the pool, once each
+
+        node.request("evm_setAutomine", [True])
+        node.request("evm_mine", [])
+        last = start("last")
+        assert last.wait(60) == 0, (tmp_path / "last.log").read_text()
+        final = journal()
+        assert [(k, n) for k, n, _ in final] == [(k, n) for k, n, _ in journaled]
+        assert {st for _, _, st in final} == {"confirmed"}
+        logs = m.engine.contract.events.Liquidated().get_logs(from_block=0)
+        assert sorted(e["args"]["account"] for e in logs) == sorted(risky)  # each once
+        nonces = [n for _, n, _ in final]
+        assert nonces == list(range(nonces[0], nonces[0] + len(nonces)))
+        assert w3.eth.get_transaction_count(address(KEEPER)) == nonces[-1] + 1
