@@ -223,6 +223,12 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--cross", action="store_true")
     parser.add_argument("--profile", help="write a cProfile of the relayer process here")
+    parser.add_argument(
+        "--attach",
+        help="a command run during the measured intake, then SIGINT; {pid} is "
+        "the relayer's: e.g. 'py-spy record --pid {pid} --threads --nonblocking -f raw -o x.txt' "
+        "or 'perf record -g -p {pid} -o perf.data'",
+    )
     parser.add_argument("--log-level", default="WARNING", help="the relayer's (its log is kept)")
     parser.add_argument(
         "--ceiling", action="store_true", help="also fire at trivial servers (client ceiling)"
@@ -263,7 +269,7 @@ def main() -> None:
         )
         if args.profile:
             proc.python_args = ["-m", "cProfile", "-o", str(Path(args.profile).resolve())]
-        proc.start()
+        proc.start(timeout=300)  # the first start after a contract change compiles them
         try:
             warm = requests[:200]
             run(fire(proc.port, warm, 8))  # funds cache and connections warm
@@ -272,6 +278,13 @@ def main() -> None:
             load_before = load()
             cpu0, client0 = cpu_seconds(proc.process.pid), time.process_time()
             threads0 = thread_cpu(proc.process.pid)
+            attached = None
+            if args.attach:  # a profiler on the relayer during the measured run, then SIGINT
+                command = args.attach.replace("{pid}", str(proc.process.pid))
+                attached = subprocess.Popen(
+                    "exec " + command, shell=True, stdout=subprocess.DEVNULL
+                )
+                time.sleep(1)
             elapsed, lat, statuses = run(fire(proc.port, requests[200:], args.connections))
             relayer_cpu = cpu_seconds(proc.process.pid) - cpu0
             threads = thread_cpu(proc.process.pid)
@@ -282,6 +295,9 @@ def main() -> None:
             )
             client_cpu = time.process_time() - client0
             load_after = load()
+            if attached is not None:
+                attached.send_signal(2)
+                attached.wait(30)
             if args.cross:
                 settle_figures(c, proc, first_block, expected=args.orders // 2)
         finally:

@@ -7,6 +7,7 @@ line naming it (exit status 2); SIGTERM drains and exits 0.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 
@@ -51,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         rpc_log.setLevel(level)
+    # Everything the boot built (contracts, ABIs, the replayed book) lives as long as the process:
+    # out of the collector's way, and collections rarer (intake allocates a few hundred objects
+    # per order, almost none of them in cycles; each young collection walked them all).
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
     try:  # uvloop (pinned in pyproject) halves the event loop's cost per request
         import uvloop
     except ImportError:

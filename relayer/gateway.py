@@ -28,17 +28,20 @@ and answered as a 500 `internal` error without details, which the fuzz test coun
 from __future__ import annotations
 
 import asyncio
+import bisect
 import dataclasses
 import logging
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from typing import Annotated, Any
 
 import msgspec
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -84,15 +87,18 @@ Tif = Annotated[str, msgspec.Meta(pattern=r"^(GTC|IOC|FOK|POST_ONLY)$")]
 UINT256_MAX = 2**256 - 1
 
 
-class OrderFields(msgspec.Struct, forbid_unknown_fields=True):
+class OrderFields(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """The SDK `Order`'s fields as JSON carries them (camelCase, amounts as decimal strings);
+    the attributes are the `Order` field names (checked below, with `fast_order`)."""
+
     maker: Address
     taker: Address
     sender: Address
-    seriesId: Uint
-    isBuy: bool
+    series_id: Uint
+    is_buy: bool
     amount: Uint
-    limitPrice: Uint
-    maxFee: Uint
+    limit_price: Uint
+    max_fee: Uint
     nonce: Uint
     deadline: Uint
 
@@ -116,6 +122,9 @@ _place_decoder = msgspec.json.Decoder(PlaceRequest)
 _batch_decoder = msgspec.json.Decoder(BatchRequest)
 _cancel_decoder = msgspec.json.Decoder(CancelRequest)
 _encoder = msgspec.json.Encoder()
+PLACE_ROUTE = "POST /v1/orders"
+#: An answer of the order route: HTTP status, JSON body, Retry-After seconds or None.
+Answer = tuple[int, bytes, int | None]
 _FIELD = re.compile(r"at `\$\.?([^`]*)`")
 _HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
@@ -150,10 +159,13 @@ class ApiError(StrikelineError):
             }
         }
 
+    def retry_after_seconds(self) -> int | None:
+        """The `Retry-After` header's value: whole seconds, at least 1."""
+        return None if self.retry_after is None else max(1, math.ceil(self.retry_after))
+
     def response(self) -> Response:
-        headers = {}
-        if self.retry_after is not None:
-            headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
+        retry = self.retry_after_seconds()
+        headers = {} if retry is None else {"Retry-After": str(retry)}
         return json_response(self.body(), self.status, headers)
 
 
@@ -210,20 +222,23 @@ class TokenBuckets:
 # ------------------------------------------------------------------------------------ metrics
 
 
+INTAKE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1, 5)
+
+
 class Metrics:
+    """The Prometheus registry. The per-request figures (requests by route and status, orders by
+    outcome, intake latency) are plain integers kept on the event loop and turned into metric
+    families only when `/metrics` is scraped: a `prometheus_client` child's `inc` or `observe`
+    takes a lock, several microseconds per order on the hot path."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter(
-            "relayer_requests", "HTTP requests", ["route", "status"], registry=r
-        )
-        self.orders = Counter("relayer_orders", "orders by intake outcome", ["outcome"], registry=r)
-        self.intake_latency = Histogram(
-            "relayer_intake_seconds",
-            "time from request to acknowledgement",
-            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1, 5),
-            registry=r,
-        )
+        self.request_counts: dict[tuple[str, int], int] = {}
+        self.order_counts: dict[str, int] = {}
+        self.latency_counts = [0] * (len(INTAKE_BUCKETS) + 1)  # the last one is +Inf
+        self.latency_sum = 0.0
+        r.register(_IntakeCollector(self))
         self.matches = Counter("relayer_matches", "matches made", registry=r)
         self.settled = Counter(
             "relayer_settled", "matches by settlement outcome", ["state"], registry=r
@@ -244,16 +259,55 @@ class Metrics:
             "relayer_chain_lag_blocks", "blocks between the head and the follower", registry=r
         )
         self.head = Gauge("relayer_chain_head", "latest block seen", registry=r)
-        self._children: dict[tuple[Any, ...], Any] = {}
 
-    def count(self, metric: Counter, *labels: str) -> None:
-        """`metric.labels(*labels).inc()` with the child cached: `labels` validates and locks,
-        several microseconds on every request otherwise."""
-        key = (id(metric), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        child.inc()
+    def count_request(self, route: str, status: int) -> None:
+        """One HTTP request answered (on the event loop)."""
+        key = (route, status)
+        counts = self.request_counts
+        counts[key] = counts.get(key, 0) + 1
+
+    def count_order(self, outcome: str) -> None:
+        """One order's intake outcome: accepted, duplicate, or the error code (event loop)."""
+        counts = self.order_counts
+        counts[outcome] = counts.get(outcome, 0) + 1
+
+    def observe_intake(self, seconds: float) -> None:
+        """Time from request to acknowledgement of an accepted order (event loop)."""
+        self.latency_counts[bisect.bisect_left(INTAKE_BUCKETS, seconds)] += 1
+        self.latency_sum += seconds
+
+
+class _IntakeCollector(Collector):
+    """`relayer_requests_total`, `relayer_orders_total` and the `relayer_intake_seconds`
+    histogram from `Metrics`' plain counters, at scrape time."""
+
+    def __init__(self, metrics: Metrics):
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        m = self.metrics
+        requests = CounterMetricFamily(
+            "relayer_requests", "HTTP requests", labels=["route", "status"]
+        )
+        for (route, status), n in sorted(dict(m.request_counts).items()):
+            requests.add_metric([route, str(status)], n)
+        orders = CounterMetricFamily(
+            "relayer_orders", "orders by intake outcome", labels=["outcome"]
+        )
+        for outcome, n in sorted(dict(m.order_counts).items()):
+            orders.add_metric([outcome], n)
+        counts = list(m.latency_counts)
+        cumulative, running = [], 0
+        for bound, n in zip((*map(str, INTAKE_BUCKETS), "+Inf"), counts, strict=True):
+            running += n
+            cumulative.append((bound, running))
+        latency = HistogramMetricFamily(
+            "relayer_intake_seconds",
+            "time from request to acknowledgement",
+            buckets=cumulative,
+            sum_value=m.latency_sum,
+        )
+        return [requests, orders, latency]
 
 
 # ------------------------------------------------------------------------------------ websockets
@@ -360,38 +414,10 @@ class Gateway:
         )
 
     async def app(self, scope: Any, receive: Any, send: Any) -> None:
-        """The ASGI app: `POST /v1/orders`, the hot path, skips Starlette's routing and request
-        objects (about a third of the per-order cost in a profile); the rest goes to Starlette."""
-        if scope["type"] == "http" and scope["path"] == "/v1/orders" and scope["method"] == "POST":
-            client = scope.get("client")
-            ip = client[0] if client else "?"
-
-            async def run() -> Response:
-                return await self._place_body(await self._asgi_body(scope, receive))
-
-            response = await self._guard_ip(ip, "POST /v1/orders", run)
-            await response(scope, receive, send)
-            return
+        """The ASGI app (Starlette). Under `python -m relayer`, `POST /v1/orders` reaches it only
+        in the cases `relayer.intake.IntakeProtocol` leaves to uvicorn; the answers are the
+        same (`place_head`, then `place_bytes`)."""
         await self.starlette(scope, receive, send)
-
-    async def _asgi_body(self, scope: Any, receive: Any) -> bytes:
-        limit = self.settings.max_body_bytes
-        for name, value in scope["headers"]:
-            if name == b"content-length" and (not value.isdigit() or int(value) > limit):
-                raise ApiError(413, "body_too_large", f"the body is limited to {limit} bytes")
-        chunks = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                raise ApiError(400, "bad_request", "the client went away")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(413, "body_too_large", f"the body is limited to {limit} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
 
     @property
     def names(self) -> dict[int, str]:
@@ -430,7 +456,7 @@ class Gateway:
         except Exception:
             log.exception("unexpected error on %s", route)
             response = ApiError(500, "internal", "internal error").response()
-        self.metrics.count(self.metrics.requests, route, str(response.status_code))
+        self.metrics.count_request(route, response.status_code)
         return response
 
     async def _body(self, request: Request) -> bytes:
@@ -573,25 +599,15 @@ class Gateway:
             )
         return inst
 
-    def _check_funds(self, order: Order, inst: Instrument) -> None:
-        """The maker can pay for the whole order now, net of what its unconfirmed matches took."""
+    def _check_funds(self, order: Order, inst: Instrument, book_order: BookOrder) -> None:
+        """The maker can pay for the whole order now, net of what its unconfirmed matches took
+        (`book_order` is the order as the book will hold it)."""
         res = self.engine.reservations
         if res is None:
             return
         if order.is_buy:
             need = mul_div_up(order.amount, order.limit_price, UNIT)
-            probe = BookOrder(
-                hash=b"",
-                maker=order.maker,
-                series_id=inst.series_id,
-                is_buy=True,
-                amount=order.amount,
-                price=order.limit_price,
-                max_fee=order.max_fee,
-                nonce=order.nonce,
-                deadline=order.deadline,
-            )
-            need += buyer_fee_bound(probe, order.amount, order.limit_price)
+            need += buyer_fee_bound(book_order, order.amount, order.limit_price)
             if res.available(order.maker, inst.quote_token) < need:
                 raise ApiError(
                     400,
@@ -619,6 +635,20 @@ class Gateway:
             raise ApiError(503, "unavailable", "the relayer is shutting down", None, True, 5)
         signed, inst = await self._verify(req)
         order = signed.order
+        book_order = BookOrder(
+            hash=signed.hash,
+            maker=order.maker,
+            series_id=order.series_id,
+            is_buy=order.is_buy,
+            amount=order.amount,
+            price=order.limit_price,
+            max_fee=order.max_fee,
+            nonce=order.nonce,
+            deadline=order.deadline,
+            tif=_TIF[req.timeInForce],
+            client_order_id=req.clientOrderId,
+            payload=encode_payload(signed),
+        )
         known = self.engine.find(signed.hash)
         if known is None:  # a re-post skips limits and checks: it changes nothing
             wait = self.maker_buckets.take(order.maker)
@@ -651,32 +681,17 @@ class Gateway:
             tokens = {inst.quote_token, inst.collateral_token}
             if not self.chain.funds.known(order.maker, tokens, inst.series_id):
                 await asyncio.to_thread(self.chain.funds.load, order.maker, tokens, inst.series_id)
-            self._check_funds(order, inst)
-        book_order = BookOrder(
-            hash=signed.hash,
-            maker=order.maker,
-            series_id=order.series_id,
-            is_buy=order.is_buy,
-            amount=order.amount,
-            price=order.limit_price,
-            max_fee=order.max_fee,
-            nonce=order.nonce,
-            deadline=order.deadline,
-            tif=TimeInForce(req.timeInForce),
-            client_order_id=req.clientOrderId,
-            payload=encode_payload(signed),
-        )
+            self._check_funds(order, inst, book_order)
         result, view = await self.worker.place(book_order)
         if result.error is not None:
             err = result.error
             if isinstance(err, ClientOrderIdConflict):
-                self.metrics.count(self.metrics.orders, "conflict")
                 raise ApiError(409, "client_order_id_conflict", str(err), "clientOrderId")
             if isinstance(err, UnknownInstrument):
                 raise ApiError(404, "unknown_instrument", str(err), "order.seriesId")
             raise ApiError(400, "rejected", str(err))
-        self.metrics.count(self.metrics.orders, "duplicate" if result.duplicate else "accepted")
-        self.metrics.intake_latency.observe(time.perf_counter() - started)
+        self.metrics.count_order("duplicate" if result.duplicate else "accepted")
+        self.metrics.observe_intake(time.perf_counter() - started)
         view["duplicate"] = result.duplicate
         return view
 
@@ -725,25 +740,79 @@ class Gateway:
 
     # ------------------------------------------------------------------ order endpoints
 
-    async def place(self, request: Request) -> Response:
-        """(Reached only if `app` is bypassed, e.g. by mounting `starlette` alone.)"""
+    def place_head(self, ip: str, length: bytes | None) -> Answer | None:
+        """`POST /v1/orders` before its body: the per-IP bucket, then the declared length (a
+        refusal to answer now, or None)."""
+        wait = self.ip_buckets.take(ip)
+        if wait:
+            return self._refusal(
+                ApiError(
+                    429, "rate_limited", "too many requests from this address", None, True, wait
+                )
+            )
+        limit = self.settings.max_body_bytes
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return self.too_large()
+        return None
 
-        async def run() -> Response:
-            return await self._place_body(await self._body(request))
+    def too_large(self) -> Answer:
+        limit = self.settings.max_body_bytes
+        return self._refusal(
+            ApiError(413, "body_too_large", f"the body is limited to {limit} bytes")
+        )
 
-        return await self._guard(request, "POST /v1/orders", run)
+    def _refusal(self, exc: ApiError) -> Answer:
+        self.metrics.count_request(PLACE_ROUTE, exc.status)
+        return exc.status, _encoder.encode(exc.body()), exc.retry_after_seconds()
 
-    async def _place_body(self, body: bytes) -> Response:
+    async def place_bytes(self, body: bytes) -> Answer:
+        """`POST /v1/orders` with its body, after `place_head`: decode, intake (signature, checks,
+        limits, funds, journal commit, match) and the answer (status, JSON, Retry-After)."""
+        retry_after = None
         try:
-            req = _place_decoder.decode(body)
-        except msgspec.DecodeError as exc:
-            raise schema_error(exc) from None
-        try:
-            view = await self._intake(req)
+            try:
+                req = _place_decoder.decode(body)
+            except msgspec.DecodeError as exc:
+                raise schema_error(exc) from None
+            try:
+                view = await self._intake(req)
+            except ApiError as exc:
+                self.metrics.count_order(exc.code)
+                raise
+            status = 200 if view["duplicate"] else 201
+            data = _encoder.encode(view)
         except ApiError as exc:
-            self.metrics.count(self.metrics.orders, exc.code)
-            raise
-        return json_response(view, 200 if view["duplicate"] else 201)
+            status, data, retry_after = (
+                exc.status,
+                _encoder.encode(exc.body()),
+                exc.retry_after_seconds(),
+            )
+        except (EngineStopped, WorkerClosed):
+            busy = ApiError(503, "unavailable", "the relayer is restarting", None, True, 1)
+            status, data, retry_after = 503, _encoder.encode(busy.body()), 1
+        except Exception:
+            log.exception("unexpected error on %s", PLACE_ROUTE)
+            status, data = 500, _encoder.encode(ApiError(500, "internal", "internal error").body())
+        self.metrics.count_request(PLACE_ROUTE, status)
+        return status, data, retry_after
+
+    async def place(self, request: Request) -> Response:
+        """The Starlette route of `POST /v1/orders` (see `app`)."""
+        header = request.headers.get("content-length")
+        answer = self.place_head(
+            request.client.host if request.client else "?",
+            None if header is None else header.encode("latin-1"),
+        )
+        if answer is None:
+            try:
+                body = await self._body(request)
+            except ApiError as exc:
+                answer = self._refusal(exc)
+            else:
+                answer = await self.place_bytes(body)
+        status, data, retry_after = answer
+        headers = None if retry_after is None else {"Retry-After": str(retry_after)}
+        return Response(data, status, headers, media_type="application/json")
 
     async def place_batch(self, request: Request) -> Response:
         async def run() -> Response:
@@ -764,7 +833,7 @@ class Gateway:
                 try:
                     return {"ok": True, "order": await self._intake(item)}
                 except ApiError as exc:
-                    self.metrics.count(self.metrics.orders, exc.code)
+                    self.metrics.count_order(exc.code)
                     return {"ok": False, **exc.body()}
 
             results = await asyncio.gather(*(one(item) for item in req.orders))
@@ -869,18 +938,7 @@ class Gateway:
                 raise schema_error(exc) from None
             f = req.order
             try:
-                order = Order(
-                    maker=f.maker,
-                    taker=f.taker,
-                    sender=f.sender,
-                    series_id=int(f.seriesId),
-                    is_buy=f.isBuy,
-                    amount=int(f.amount),
-                    limit_price=int(f.limitPrice),
-                    max_fee=int(f.maxFee),
-                    nonce=int(f.nonce),
-                    deadline=int(f.deadline),
-                )
+                order = Order(**{name: getattr(f, name) for name in _ORDER_FIELDS})
             except OrderError as exc:
                 raise ApiError(400, "bad_order", str(exc)) from None
             domain = self.chain.domain
@@ -1151,21 +1209,17 @@ def ticker_vols(
 
 # ------------------------------------------------------------------------------------ fast path
 
+# The fast path follows the SDK's `Order` field by field: addresses (str), uint256s (int) and
+# flags (bool) by the dataclass's own field list and types.
 _ORDER_FIELDS = tuple(f.name for f in dataclasses.fields(Order))
-if _ORDER_FIELDS != (
-    "maker",
-    "taker",
-    "sender",
-    "series_id",
-    "is_buy",
-    "amount",
-    "limit_price",
-    "max_fee",
-    "nonce",
-    "deadline",
-):  # fast_order mirrors the SDK's Order field by field: refuse to run against another layout
+_ADDRESS_FIELDS = tuple(f.name for f in dataclasses.fields(Order) if f.type == "str")
+_UINT_FIELDS = tuple(f.name for f in dataclasses.fields(Order) if f.type == "int")
+_BOOL_FIELDS = tuple(f.name for f in dataclasses.fields(Order) if f.type == "bool")
+if OrderFields.__struct_fields__ != _ORDER_FIELDS or len(_ORDER_FIELDS) != len(
+    _ADDRESS_FIELDS + _UINT_FIELDS + _BOOL_FIELDS
+):  # the request schema must carry exactly the SDK's fields, of the three kinds handled here
     raise ImportError(f"relayer.gateway: strikeline.orders.Order has fields {_ORDER_FIELDS}")
-_ZERO_LOWER = ZERO_ADDRESS.lower()
+_TIF = {t.value: t for t in TimeInForce}
 _checksums: dict[str, str] = {}
 
 
@@ -1189,30 +1243,24 @@ def fast_order(f: OrderFields) -> Order:
     per-field checks: the same rules (uint256 bounds, non-zero maker and amount, taker not the
     maker, addresses checksummed) are applied here with the checksums cached.
     `tests/relayer/test_relayer_intake.py` checks it against `Order(...)` on random input."""
-    values = (
-        _checksummed("maker", f.maker),
-        _checksummed("taker", f.taker),
-        _checksummed("sender", f.sender),
-        int(f.seriesId),
-        f.isBuy,
-        int(f.amount),
-        int(f.limitPrice),
-        int(f.maxFee),
-        int(f.nonce),
-        int(f.deadline),
-    )
-    for name, value in zip(_ORDER_FIELDS[3:], values[3:], strict=True):
-        if not isinstance(value, bool) and value > UINT256_MAX:
+    values: dict[str, Any] = {}
+    for name in _ADDRESS_FIELDS:
+        values[name] = _checksummed(name, getattr(f, name))
+    for name in _UINT_FIELDS:
+        value = int(getattr(f, name))
+        if value > UINT256_MAX:
             raise OrderError(f"{name}: {value} is outside uint256")
-    if values[0] == ZERO_ADDRESS:
+        values[name] = value
+    for name in _BOOL_FIELDS:
+        values[name] = getattr(f, name)
+    if values["maker"] == ZERO_ADDRESS:
         raise OrderError("maker: the zero address cannot sign")
-    if values[5] == 0:
+    if values["amount"] == 0:
         raise OrderError("amount: must be positive")
-    if values[1] == values[0]:
+    if values["taker"] == values["maker"]:
         raise OrderError("taker: a maker cannot trade with itself")
     order = object.__new__(Order)
-    for field, item in zip(_ORDER_FIELDS, values, strict=True):
-        object.__setattr__(order, field, item)
+    order.__dict__.update(values)  # a frozen dataclass: its fields live in the instance dict
     return order
 
 
@@ -1238,19 +1286,7 @@ def encode_payload(signed: SignedOrder) -> bytes:
 
 def decode_payload(payload: bytes, domain: Any) -> SignedOrder:
     p = msgspec.json.decode(payload, type=_Payload)
-    fields = (
-        "maker",
-        "taker",
-        "sender",
-        "series_id",
-        "is_buy",
-        "amount",
-        "limit_price",
-        "max_fee",
-        "nonce",
-        "deadline",
-    )
-    return SignedOrder(Order(**dict(zip(fields, p.order, strict=True))), p.signature, domain)
+    return SignedOrder(Order(**dict(zip(_ORDER_FIELDS, p.order, strict=True))), p.signature, domain)
 
 
 # ------------------------------------------------------------------------------------ openapi

@@ -24,6 +24,7 @@ from relayer.engine import Engine
 from relayer.errors import JournalError
 from relayer.follower import Follower, scan_history
 from relayer.gateway import Gateway, Hub, Metrics, decode_payload
+from relayer.intake import intake_protocol
 from relayer.journal import Journal, open_journal
 from relayer.model import BookOrder, MatchRecord
 from relayer.settings import RelayerSettings, SettingError, env_name, read_deployment
@@ -277,6 +278,7 @@ class Relayer:
             interface="asgi3",
             access_log=False,
             timeout_graceful_shutdown=5,
+            http=intake_protocol(self.gateway),  # POST /v1/orders without the ASGI round trip
         )
         server = _Server(config)
         tasks = [

@@ -83,6 +83,9 @@ EIP712_TYPES: dict[str, list[dict[str, str]]] = {
 }
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+_PAD12 = bytes(12)  # an address is left-padded to 32 bytes
+_FALSE32 = bytes(32)
+_TRUE32 = bytes(31) + b"\x01"
 UINT256_MAX = 2**256 - 1
 #: secp256k1 group order and the largest `s` the Ledger accepts (EIP-2).
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -150,6 +153,8 @@ class Domain:
     def __post_init__(self) -> None:
         object.__setattr__(self, "chain_id", _uint("chain_id", self.chain_id))
         object.__setattr__(self, "ledger", _address("ledger", self.ledger))
+        # kept on the instance: every order hash needs it (not a field: eq and repr ignore it)
+        object.__setattr__(self, "_separator", _domain_separator(self.chain_id, self.ledger))
 
     @property
     def exchange(self) -> str:
@@ -159,7 +164,8 @@ class Domain:
     @property
     def separator(self) -> bytes:
         """The 32-byte domain separator."""
-        return _domain_separator(self.chain_id, self.ledger)
+        separator: bytes = self.__dict__["_separator"]
+        return separator
 
     def as_dict(self) -> dict[str, Any]:
         """The domain as `eth_signTypedData_v4` takes it."""
@@ -265,24 +271,32 @@ class Order:
         }
 
     def struct_hash(self) -> bytes:
-        """hashStruct(Order): keccak256 of the type hash and the ten encoded fields."""
+        """hashStruct(Order): keccak256 of the type hash and the ten encoded fields (one
+        keccak over one packed buffer)."""
         return _keccak(
-            ORDER_TYPEHASH
-            + bytes.fromhex(self.maker[2:]).rjust(32, b"\0")
-            + bytes.fromhex(self.taker[2:]).rjust(32, b"\0")
-            + bytes.fromhex(self.sender[2:]).rjust(32, b"\0")
-            + self.series_id.to_bytes(32, "big")
-            + int(self.is_buy).to_bytes(32, "big")
-            + self.amount.to_bytes(32, "big")
-            + self.limit_price.to_bytes(32, "big")
-            + self.max_fee.to_bytes(32, "big")
-            + self.nonce.to_bytes(32, "big")
-            + self.deadline.to_bytes(32, "big")
+            b"".join(
+                (
+                    ORDER_TYPEHASH,
+                    _PAD12,
+                    bytes.fromhex(self.maker[2:]),
+                    _PAD12,
+                    bytes.fromhex(self.taker[2:]),
+                    _PAD12,
+                    bytes.fromhex(self.sender[2:]),
+                    self.series_id.to_bytes(32, "big"),
+                    _TRUE32 if self.is_buy else _FALSE32,
+                    self.amount.to_bytes(32, "big"),
+                    self.limit_price.to_bytes(32, "big"),
+                    self.max_fee.to_bytes(32, "big"),
+                    self.nonce.to_bytes(32, "big"),
+                    self.deadline.to_bytes(32, "big"),
+                )
+            )
         )
 
     def hash(self, domain: Domain) -> bytes:
         """The order hash: the EIP-712 digest the maker signs, as the Ledger computes it."""
-        return typed_digest(domain, self.struct_hash())
+        return _keccak(b"\x19\x01" + domain.separator + self.struct_hash())
 
     def sign(self, signer: Any, domain: Domain) -> SignedOrder:
         """Sign with a private key, an eth-account `LocalAccount` or an ape account."""
