@@ -19,8 +19,6 @@ Usage: python benchmarks/bench_keeper.py [ROUNDS]   (default 60 oracle rounds)
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
 import sys
 import tempfile
@@ -29,30 +27,30 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "keepers"))  # the keeper tests' system builder
 
 from eth_account import Account  # noqa: E402
-from web3 import HTTPProvider, Web3  # noqa: E402
+from keeper_system import (  # noqa: E402
+    LOCKING,
+    ONE,
+    address,
+    boot_keeper,
+    deploy_call_series,
+    deploy_core,
+    keeper_env,
+    web3_of,
+    write_calls,
+    write_deployment,
+)
 
 from keepers.board import Kind, Outcome, SpotSubmitter, read_oracle  # noqa: E402
 from keepers.keys import ReportingKey  # noqa: E402
-from keepers.runtime import boot  # noqa: E402
-from keepers.settings import load_settings  # noqa: E402
 from keepers.settlement import SeriesIndex, SettlementKeeper  # noqa: E402
-from strikeline import ids  # noqa: E402
-from strikeline.bindings import ClearinghouseBinding, ERC20Binding, OracleBinding  # noqa: E402
-from strikeline.chain import DEFAULT_MNEMONIC, start_anvil, warp  # noqa: E402
+from strikeline.chain import start_anvil, warp  # noqa: E402
 from strikeline.oracle_reports import ordered  # noqa: E402
 from strikeline.txmanager import OPEN  # noqa: E402
 
 GOAL_MS = 250.0
-ONE = 10**8
-LOCKING, DISPUTE = 300, 3_600
-
-
-def address(index: int) -> str:
-    Account.enable_unaudited_hdwallet_features()
-    path = f"m/44'/60'/0'/0/{index}"
-    return str(Account.from_mnemonic(DEFAULT_MNEMONIC, account_path=path).address)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -61,66 +59,30 @@ def pct(values: list[float], q: float) -> float:
 
 
 def deploy(node, workdir: Path, writers: int, holders: int):
-    w3 = Web3(HTTPProvider(node.url, exception_retry_configuration=None))
-    admin = address(0)
-    start = w3.eth.block_number
-    oracle = OracleBinding.deploy(w3, admin, 2, 3_600, 5_000, LOCKING, DISPUTE, sender=admin)
-    for index in (7, 8, 9):
-        oracle.grant_reporter(address(index))
-    ledger, ch = ClearinghouseBinding.deploy_with_ledger(
-        w3, oracle.address, admin, admin, admin, 0, 0, sender=admin
-    )
-    usdc = ERC20Binding.deploy(w3, "USD Coin", "USDC", 6, sender=admin)
-    weth = ERC20Binding.deploy(w3, "Wrapped Ether", "WETH", 18, sender=admin)
-    product = ch.set_product(weth.address, usdc.address, weth.address, False, sender=admin)
-    expiry = ids.next_expiry(w3.eth.get_block("latest")["timestamp"], 1)
-    series = ch.create_series(product, 2_500 * ONE, expiry, sender=admin)
-    writer_accounts = [Account.create() for _ in range(writers)]
+    core = deploy_core(web3_of(node))
+    series, expiry = deploy_call_series(core)
+    writer_addresses = [Account.create().address for _ in range(writers)]
     holder_addresses = [Account.create().address for _ in range(holders)]
-    for i, writer in enumerate(writer_accounts):
-        w3.provider.make_request("anvil_impersonateAccount", [writer.address])
-        w3.provider.make_request("anvil_setBalance", [writer.address, hex(10**20)])
-        need = ch.collateral_required(series, ONE * holders)
-        weth.mint(writer.address, need, sender=admin)
-        weth.approve(ledger.address, need, sender=writer.address)
-        ledger.deposit(weth.address, need, sender=writer.address)
-        for holder in holder_addresses[i::writers]:
-            ledger.write(series, ONE, recipient=holder, sender=writer.address)
-    path = workdir / "deployment.json"
-    contracts = {"Oracle": oracle.address, "Ledger": ledger.address, "Clearinghouse": ch.address}
-    path.write_text(
-        json.dumps(
-            {
-                "chain_id": w3.eth.chain_id,
-                "block_number": start,
-                "contracts": contracts,
-                "tokens": {"USDC": usdc.address, "WETH": weth.address},
-            }
-        )
-    )
-    return w3, oracle, ch, weth, series, expiry, path
+    writes = [(writer_addresses[i % writers], h, ONE) for i, h in enumerate(holder_addresses)]
+    write_calls(core, series, writes)
+    path = write_deployment(core, workdir / "deployment.json")
+    return core.w3, core.oracle, core.ch, core.weth, series, expiry, path
 
 
 def runtime(node, path: Path, workdir: Path, reporter: int, gas: int, **extra: str):
-    env = {
-        "RPC_URLS": node.url,
-        "CHAIN_ID": "31337",
-        "DEPLOYMENT_FILE": str(path),
-        "DATABASE_URL": f"sqlite:///{workdir / 'keepers.db'}",
-        "SOURCES": f"simulated:42:{3_000 * ONE}:1",
-        "CONFIRMATIONS": "1",
-        "REPORTER_KEY": f"anvil:{reporter}",
-        "GAS_KEY": f"anvil:{gas}",
-        "SECRETS_DIR": str(workdir),
-        **extra,
-    }
-    for name, value in env.items():
-        os.environ[f"STRIKELINE_KEEPER_{name}"] = value
-    try:
-        return boot(load_settings())
-    finally:
-        for name in env:
-            os.environ.pop(f"STRIKELINE_KEEPER_{name}", None)
+    env = keeper_env(
+        node.url,
+        path,
+        f"sqlite:///{workdir / 'keepers.db'}",
+        **{
+            "SOURCES": f"simulated:42:{3_000 * ONE}:1",
+            "REPORTER_KEY": f"anvil:{reporter}",
+            "GAS_KEY": f"anvil:{gas}",
+            "SECRETS_DIR": str(workdir),
+            **extra,
+        },
+    )
+    return boot_keeper(env)
 
 
 def settle(rt) -> None:

@@ -35,11 +35,15 @@ Guarantees, and how:
   cap the last attempt is re-broadcast as it is.
 - *Confirmations and reorgs.* An intent is `mined` once any attempt has a receipt, `confirmed`
   (or `reverted`) when it is `confirmations` blocks deep. A mined intent whose receipt vanished
-  (a reorg dropped it) goes back to `sent` and its mined bytes are broadcast again; a receipt
-  that moved to another block is followed. Reorgs deeper than `confirmations` are not undone.
+  (a reorg dropped it) goes back to `sent` and is sent again at the current fee market: its
+  mined bytes if their fees still clear it, else a replacement on its nonce at the market's
+  level and at least `bump_permille` above every earlier attempt; a receipt that moved to
+  another block is followed. Reorgs deeper than `confirmations` are not undone.
 - *Simulation.* `submit` first runs `eth_estimateGas` from the signer; a revert raises
   `SimulationFailed` with the revert reason on one line and records nothing (nothing was sent,
-  so the key stays free for a later try).
+  so the key stays free for a later try). A caller that already estimated the call passes
+  `gas_estimate` and it is not simulated twice; `submit_many` submits several calls with one
+  simulation batch, one fee read, one journal transaction and one broadcast batch.
 - *Secrets.* Signers are `Signer` objects wrapping an eth-account key loaded from an encrypted
   keystore (`load_keystore`, passphrase as `SecretStr`) or, on local chains only, an anvil
   test account (`anvil_signer`). No key or passphrase appears in a repr, log line or error.

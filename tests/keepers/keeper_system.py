@@ -5,9 +5,8 @@ tokens; `deploy_margin` adds a MarginEngine, a margined put product and a series
 prices for WETH and USDC (the liquidation keeper prices its gas through both);
 `write_deployment` writes the deploy script's addresses file and `boot_keeper` boots a
 keeper runtime from the environment an operator would give it. Imported by
-`tests/keepers/test_settlement.py`, `test_liquidation.py`, `test_keeper_processes.py` and by
-`benchmarks/bench_keeper.py` and `bench_keeper_liquidation.py` (which put this directory on
-`sys.path`).
+`tests/keepers/test_settlement.py` and `test_liquidation.py`, and by `benchmarks/bench_keeper.py`
+and `bench_keeper_liquidation.py` (which put this directory on `sys.path`).
 """
 
 from __future__ import annotations
@@ -114,6 +113,32 @@ def write_deployment(core: Core, path: Path, engine: MarginEngineBinding | None 
         )
     )
     return path
+
+
+def deploy_call_series(core: Core, strike: int = 2_500 * ONE, days: int = 1) -> tuple[int, int]:
+    """A fully collateralised WETH call (collateral WETH) expiring in `days`: (series, expiry)."""
+    weth, admin = core.weth, core.admin
+    product = core.ch.set_product(
+        weth.address, core.usdc.address, weth.address, False, sender=admin
+    )
+    expiry = ids.next_expiry(int(core.w3.eth.get_block("latest")["timestamp"]), days)
+    return core.ch.create_series(product, strike, expiry, sender=admin), expiry
+
+
+def write_calls(core: Core, series: int, writes: list[tuple[str, str, int]]) -> None:
+    """Each (writer, holder, amount): the writer deposits the WETH it needs and writes `amount`
+    to the holder (writers are impersonated: any address)."""
+    need: dict[str, int] = {}
+    for writer, _, amount in writes:
+        need[writer] = need.get(writer, 0) + core.ch.collateral_required(series, amount)
+    for writer, total in need.items():
+        core.w3.provider.make_request("anvil_impersonateAccount", [writer])  # type: ignore[arg-type]
+        core.w3.provider.make_request("anvil_setBalance", [writer, hex(10**20)])  # type: ignore[arg-type]
+        core.weth.mint(writer, total, sender=core.admin)
+        core.weth.approve(core.ledger.address, total, sender=writer)
+        core.ledger.deposit(core.weth.address, total, sender=writer)
+    for writer, holder, amount in writes:
+        core.ledger.write(series, amount, recipient=holder, sender=writer)
 
 
 @dataclass

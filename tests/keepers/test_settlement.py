@@ -4,36 +4,33 @@ writer settled and every holder redeemed exactly once by two keepers sharing a j
 
 from __future__ import annotations
 
-import json
 import os
 from types import SimpleNamespace
 
 import pytest
-from eth_account import Account
+from keeper_system import (
+    LOCKING,
+    ONE,
+    address,
+    boot_keeper,
+    deploy_call_series,
+    deploy_core,
+    keeper_env,
+    web3_of,
+    write_calls,
+    write_deployment,
+)
 
 from keepers.board import Outcome
 from keepers.daemon import settlement_jobs
 from keepers.health import Metrics
 from keepers.keys import ReportingKey
-from keepers.runtime import boot
-from keepers.settings import load_settings
 from keepers.settlement import REORG_MARGIN, SeriesIndex
-from strikeline import ids
-from strikeline.bindings import ClearinghouseBinding, ERC20Binding, OracleBinding
-from strikeline.chain import DEFAULT_MNEMONIC, start_anvil, warp
+from strikeline.chain import start_anvil, warp
 from strikeline.oracle_reports import ordered
 from strikeline.txmanager import OPEN
 
-ONE = 10**8
 STRIKE = 2_500 * ONE
-LOCKING, DISPUTE = 300, 3_600
-
-
-def address(index: int) -> str:
-    Account.enable_unaudited_hdwallet_features()
-    return str(
-        Account.from_mnemonic(DEFAULT_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").address
-    )
 
 
 @pytest.fixture
@@ -44,46 +41,19 @@ def node():
 
 @pytest.fixture
 def system(node, tmp_path, monkeypatch, keeper_db_url):
-    from web3 import HTTPProvider, Web3
-
-    w3 = Web3(HTTPProvider(node.url, exception_retry_configuration=None))
-    admin = address(0)
-    start = w3.eth.block_number
-    oracle = OracleBinding.deploy(w3, admin, 2, 3_600, 5_000, LOCKING, DISPUTE, sender=admin)
-    for index in (7, 8, 9):
-        oracle.grant_reporter(address(index))
-    oracle.send_fn("grantRole", admin, role=oracle.view("DISPUTER_ROLE"), account=address(2))
-    ledger, ch = ClearinghouseBinding.deploy_with_ledger(
-        w3, oracle.address, admin, admin, admin, 0, 0, sender=admin
+    core = deploy_core(web3_of(node), disputer=2)
+    w3, admin, oracle, ledger, ch, weth = (
+        core.w3,
+        core.admin,
+        core.oracle,
+        core.ledger,
+        core.ch,
+        core.weth,
     )
-    usdc = ERC20Binding.deploy(w3, "USD Coin", "USDC", 6, sender=admin)
-    weth = ERC20Binding.deploy(w3, "Wrapped Ether", "WETH", 18, sender=admin)
-    product = ch.set_product(weth.address, usdc.address, weth.address, False, sender=admin)
-    now = w3.eth.get_block("latest")["timestamp"]
-    expiry = ids.next_expiry(now, 1)
-    series = ch.create_series(product, STRIKE, expiry, sender=admin)
+    series, expiry = deploy_call_series(core, STRIKE)
     writers, holders = [address(4), address(1)], [address(5), address(3)]
-    for writer, holder, amount in zip(writers, holders, (2 * ONE, ONE), strict=True):
-        need = ch.collateral_required(series, amount)
-        weth.mint(writer, need, sender=admin)
-        weth.approve(ledger.address, need, sender=writer)
-        ledger.deposit(weth.address, need, sender=writer)
-        ledger.write(series, amount, recipient=holder, sender=writer)
-    path = tmp_path / "deployment.json"
-    path.write_text(
-        json.dumps(
-            {
-                "chain_id": w3.eth.chain_id,
-                "block_number": start,
-                "contracts": {
-                    "Oracle": oracle.address,
-                    "Ledger": ledger.address,
-                    "Clearinghouse": ch.address,
-                },
-                "tokens": {"USDC": usdc.address, "WETH": weth.address},
-            }
-        )
-    )
+    write_calls(core, series, list(zip(writers, holders, (2 * ONE, ONE), strict=True)))
+    path = write_deployment(core, tmp_path / "deployment.json")
     for name in list(os.environ):
         if name.startswith("STRIKELINE_KEEPER_"):
             monkeypatch.delenv(name)
@@ -91,24 +61,14 @@ def system(node, tmp_path, monkeypatch, keeper_db_url):
     runtimes = []
 
     def keeper(reporter: int | None, gas: int | None, **extra: str):
-        env = {
-            "RPC_URLS": node.url,
-            "CHAIN_ID": "31337",
-            "DEPLOYMENT_FILE": str(path),
-            "DATABASE_URL": keeper_db_url,
-            "SOURCES": f"simulated:42:{3_000 * ONE}:60",
-            "CONFIRMATIONS": "1",
-        }
+        env = keeper_env(
+            node.url, path, keeper_db_url, **{"SOURCES": f"simulated:42:{3_000 * ONE}:60", **extra}
+        )
         if reporter is not None:
             env["REPORTER_KEY"] = f"anvil:{reporter}"
         if gas is not None:
             env["GAS_KEY"] = f"anvil:{gas}"
-        env.update(extra)
-        for name, value in env.items():
-            monkeypatch.setenv(f"STRIKELINE_KEEPER_{name}", value)
-        rt = boot(load_settings())
-        for name in env:
-            monkeypatch.delenv(f"STRIKELINE_KEEPER_{name}")
+        rt = boot_keeper(env)
         runtimes.append(rt)
         [job] = settlement_jobs(rt, Metrics("settlement"))
         return SimpleNamespace(rt=rt, run=job.run)
