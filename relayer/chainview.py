@@ -16,6 +16,7 @@ own) over one `strikeline.rpc.RpcPool` (failover across the configured nodes).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -226,6 +227,14 @@ class ChainView:
         self.by_name[instrument.name] = series_id
         self.underlying[series_id] = Web3.to_checksum_address(product.underlying)
         return instrument
+
+    def restore_instrument(self, instrument: Instrument, underlying: str) -> None:
+        """An instrument read back from the relayer's database (`relayer.follower.History`),
+        listed without a call to the chain; its tick and lot are this relayer's settings."""
+        instrument = dataclasses.replace(instrument, tick=self.tick, lot=self.lot)
+        self.instruments[instrument.series_id] = instrument
+        self.by_name[instrument.name] = instrument.series_id
+        self.underlying[instrument.series_id] = underlying
 
     def refresh_spots(self) -> None:
         """Read the Oracle's spot of each underlying (none if stale or never reported)."""

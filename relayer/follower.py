@@ -27,23 +27,31 @@ Cursor and reorgs: the follower keeps the hash of every block it processed withi
 `horizon` blocks (`REORG_HORIZON`); when the newest one changes, it walks down to the fork
 and processes again from there (every handler is idempotent). The cursor it stores in the
 journal database (`relayer_cursor`) is `confirmations` blocks behind the head, so a restart
-re-reads the blocks that could still change. At boot the
-whole history from the deployment block is read to rebuild the index and the instruments.
+re-reads the blocks that could still change.
+
+History (`History`): the event index and the instruments are stored in the same database as of
+a checkpoint `horizon` blocks behind the head (beyond any reorg the follower walks back) and moved
+every `CHECKPOINT_EVERY` blocks. A start restores them and reads the chain only after the
+checkpoint (if its block hash is still the chain's; else from the deployment block).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from relayer.chainview import CH_FUNDS_EVENTS, LEDGER_FUNDS_EVENTS, ChainView, Log
 from relayer.engine import Engine
-from relayer.model import BookOrder, FeeSchedule, MatchState, Reason
+from relayer.model import BookOrder, FeeSchedule, Instrument, MatchState, Reason
 from relayer.reservations import buyer_fee_bound
 from relayer.worker import EngineWorker
 from strikeline import db as dbmod
+from strikeline.indexer import Checkpoint, IndexStore
 from strikeline.units import UNIT, full_collateral, mul_div_up
 
 log = logging.getLogger("relayer.follower")
@@ -51,23 +59,203 @@ CHUNK = 5_000  # blocks per eth_getLogs
 CURSOR_SCHEMA = [
     "CREATE TABLE IF NOT EXISTS relayer_cursor (name TEXT PRIMARY KEY, block {bigint} NOT NULL)"
 ]
+INSTRUMENTS_SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS relayer_instruments (series_id TEXT PRIMARY KEY,"
+    " body TEXT NOT NULL)"
+]
+#: The stored checkpoint moves once it is this many blocks behind `head - horizon`.
+CHECKPOINT_EVERY = 32
 
 
-def scan_history(chain: ChainView, from_block: int, to_block: int) -> list[Log]:
-    """Every log of the deployment in [from_block, to_block], read in chunks; folds the order
-    events into `chain.index` and registers every series."""
+def read_logs(chain: ChainView, from_block: int, to_block: int) -> list[Log]:
+    """Every log of the deployment in [from_block, to_block], read in chunks of `CHUNK` blocks."""
     logs: list[Log] = []
     start = from_block
     while start <= to_block:
         end = min(to_block, start + CHUNK - 1)
         logs.extend(chain.logs(start, end))
         start = end + 1
+    return logs
+
+
+def scan_history(chain: ChainView, from_block: int, to_block: int) -> list[Log]:
+    """Every log of the deployment in [from_block, to_block], read in chunks; folds the order
+    events into `chain.index` and registers every series."""
+    logs = read_logs(chain, from_block, to_block)
     for entry in logs:
         if entry.contract == "Ledger":
             chain.index.apply(entry.name, entry.args)
         elif entry.name == "SeriesCreated":
             chain.add_series_event(entry.args)
     return logs
+
+
+class StoredInstrument(msgspec.Struct, frozen=True):
+    """An instrument as `History` stores it (tick and lot are settings, not stored)."""
+
+    series_id: int
+    name: str
+    quote_token: str
+    collateral_token: str
+    is_put: bool
+    strike: int
+    expiry: int
+    collateral_unit: int
+    underlying: str
+
+
+_instrument_json = msgspec.json.Decoder(StoredInstrument)
+
+
+def scope_of(chain: ChainView) -> str:
+    """What a stored index is of: the chain, the deployment's contracts and its block."""
+    d = chain.deployment
+    return f"{d.chain_id}:{d.ledger}:{d.clearinghouse}:{d.block_number}"
+
+
+class History:
+    """The follower's event index (`chain.index`) and the instruments, stored in the relayer's
+    database (`strikeline.indexer.IndexStore` and `relayer_instruments`) as of a checkpoint
+    block `horizon` (`REORG_HORIZON`) blocks behind the head: deeper than any reorg the follower
+    walks back, so what is stored never has to be undone.
+
+    `load(head)` restores them from the checkpoint if that block is still on the chain (same
+    hash), else reads from the deployment block, and folds the logs after it up to `head`;
+    `advance(head)` moves the checkpoint as the chain grows (every `every` blocks, one
+    `eth_getLogs` of the blocks it passes, re-read `horizon` deep where they are final)."""
+
+    def __init__(
+        self,
+        chain: ChainView,
+        database: dbmod.Database,
+        horizon: int,
+        every: int = CHECKPOINT_EVERY,
+    ):
+        self.chain = chain
+        self.db = database
+        self.horizon = horizon
+        self.every = every
+        self.first = chain.deployment.block_number
+        self.store = IndexStore(database, scope_of(chain))
+        database.ensure_schema("relayer_instruments", 1, INSTRUMENTS_SCHEMA)
+        stored = self.store.checkpoint()
+        self.block: int | None = None if stored is None else stored.block
+        self.read_from: int | None = None  # the first block `load` read from the chain
+
+    def load(self, head: int) -> list[Log]:
+        """Rebuild `chain.index` and `chain.instruments` up to `head` (see the class); store a
+        checkpoint `horizon` blocks behind `head`. Returns the logs read from the chain."""
+        started = time.perf_counter()
+        checkpoint = self.store.checkpoint()
+        start = self.first
+        if checkpoint is not None and not (
+            checkpoint.block <= head and self._hash(checkpoint.block) == checkpoint.block_hash
+        ):
+            log.warning(
+                "history: the checkpoint at block %d is not on this chain; reading from block %d",
+                checkpoint.block,
+                self.first,
+            )
+            checkpoint = None
+        if checkpoint is None:
+            self._clear()
+            self.block = None
+        else:
+            self.store.load(self.chain.index)
+            for (body,) in self.db.fetchall("SELECT body FROM relayer_instruments"):
+                self._restore(_instrument_json.decode(body))
+            self.block = checkpoint.block
+            start = checkpoint.block + 1
+        self.read_from = start
+        logs = scan_history(self.chain, start, head)
+        self._save(logs, head - self.horizon)
+        log.info(
+            "history: %s, read blocks %d..%d (%d logs) in %.2f s; %d instruments",
+            "from the deployment" if checkpoint is None else f"checkpoint {checkpoint.block}",
+            start,
+            head,
+            len(logs),
+            time.perf_counter() - started,
+            len(self.chain.instruments),
+        )
+        return logs
+
+    def advance(self, head: int) -> bool:
+        """Move the checkpoint to `head - horizon` once it is `every` blocks behind that."""
+        target = head - self.horizon
+        base = self.first - 1 if self.block is None else self.block
+        if target - base < self.every:
+            return False
+        self._save(read_logs(self.chain, base + 1, target), target)
+        return True
+
+    def _save(self, logs: list[Log], target: int) -> None:
+        """Fold the logs of blocks (checkpoint, target] into the store; move the checkpoint."""
+        base = self.first - 1 if self.block is None else self.block
+        if target <= base:
+            return
+        logs = [entry for entry in logs if base < entry.block <= target]
+        checkpoint = Checkpoint(target, self._hash(target))
+        rows = []
+        for entry in logs:
+            if entry.contract == "Clearinghouse" and entry.name == "SeriesCreated":
+                sid = int(entry.args["series_id"])
+                inst = self.chain.instruments.get(sid) or self.chain.add_series_event(entry.args)
+                stored = StoredInstrument(
+                    inst.series_id,
+                    inst.name,
+                    inst.quote_token,
+                    inst.collateral_token,
+                    inst.is_put,
+                    inst.strike,
+                    inst.expiry,
+                    inst.collateral_unit,
+                    self.chain.underlying[sid],
+                )
+                rows.append((str(sid), msgspec.json.encode(stored).decode()))
+        with self.db.transaction():
+            self.store.save(
+                ((e.name, e.args) for e in logs if e.contract == "Ledger"),
+                checkpoint,
+                after=self.block,
+            )
+            self.db.executemany(
+                "INSERT INTO relayer_instruments (series_id, body) VALUES (?, ?) "
+                "ON CONFLICT (series_id) DO UPDATE SET body = excluded.body",
+                rows,
+            )
+        self.block = target
+
+    def _restore(self, s: StoredInstrument) -> None:
+        self.chain.restore_instrument(
+            Instrument(
+                series_id=s.series_id,
+                name=s.name,
+                quote_token=s.quote_token,
+                collateral_token=s.collateral_token,
+                is_put=s.is_put,
+                strike=s.strike,
+                expiry=s.expiry,
+                collateral_unit=s.collateral_unit,
+            ),
+            s.underlying,
+        )
+
+    def _clear(self) -> None:
+        with self.db.transaction():
+            self.store.clear()
+            self.db.execute("DELETE FROM relayer_instruments")
+
+    def _hash(self, number: int) -> bytes:
+        return bytes(self.chain.w3.eth.get_block(number)["hash"])
+
+
+def load_history(chain: ChainView, database: dbmod.Database, head: int, *, horizon: int) -> History:
+    """At boot: the index and the instruments up to `head`, from the stored checkpoint when
+    there is one on this chain (`History.load`)."""
+    history = History(chain, database, horizon)
+    history.load(head)
+    return history
 
 
 def fill_amount(args: dict[str, Any]) -> int:
@@ -113,6 +301,7 @@ class Follower:
         self._landing: list[tuple[int, int, tuple[str, ...]]] = []  # (match, block, makers)
         self.pruned = 0
         self.db.ensure_schema("relayer_cursor", 1, CURSOR_SCHEMA)
+        self.history = History(chain, database, horizon)  # the checkpoint boot stored
 
     # ------------------------------------------------------------------ cursor
 
@@ -171,6 +360,7 @@ class Follower:
         self.scanned = head
         await self._remember(head)
         await asyncio.to_thread(self._save_cursor, max(0, head - self.confirmations))
+        await asyncio.to_thread(self.history.advance, head)
         return len(logs)
 
     async def _remember(self, head: int) -> None:

@@ -15,16 +15,24 @@ bitmaps, partial fills, cancels, minimum nonces) and answers `remaining(order)`:
 same from the contract's views), so a relayer or keeper can price and prune its book without
 calling the chain per order. The stateful Ledger test checks it against the contract after
 every step. `ExchangeIndex` is the v1 name of the same class.
+
+`IndexStore` keeps an index in a database (`strikeline.db`: SQLite or PostgreSQL) as of a
+checkpoint block, so a restart folds only the events after it instead of the whole history.
+The fold is last-writer-wins per key (minimum nonce, what a fill left) plus sets, so storing the
+index of a stretch of events and merging it into the stored rows equals folding them one by one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strikeline.errors import InvalidArgument, check_address
 from strikeline.orders import Order
+
+if TYPE_CHECKING:  # the index itself needs no database driver
+    from strikeline.db import Database
 
 ZERO_HASH = b"\x00" * 32
 
@@ -120,3 +128,161 @@ class LedgerIndex:
 
 #: The v1 name (the index then folded the Exchange's events, which the Ledger kept).
 ExchangeIndex = LedgerIndex
+
+#: Tables of `IndexStore` (uint256 values as decimal TEXT: no backend stores them as integers).
+INDEX_SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS ledger_index_checkpoint (name TEXT PRIMARY KEY,"
+    " scope TEXT NOT NULL, block {bigint} NOT NULL, block_hash {blob} NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ledger_index_min_nonce (maker TEXT PRIMARY KEY,"
+    " min_nonce TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ledger_index_nonce (maker TEXT NOT NULL, nonce TEXT NOT NULL,"
+    " PRIMARY KEY (maker, nonce))",
+    "CREATE TABLE IF NOT EXISTS ledger_index_fill (order_hash {blob} PRIMARY KEY,"
+    " remaining TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ledger_index_cancel (order_hash {blob} PRIMARY KEY)",
+    "CREATE TABLE IF NOT EXISTS ledger_index_cancel_by_hash (maker TEXT NOT NULL,"
+    " order_hash {blob} NOT NULL, PRIMARY KEY (maker, order_hash))",
+]
+_TABLES = (
+    "ledger_index_min_nonce",
+    "ledger_index_nonce",
+    "ledger_index_fill",
+    "ledger_index_cancel",
+    "ledger_index_cancel_by_hash",
+    "ledger_index_checkpoint",
+)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The block (number and hash) a stored index was folded up to, inclusive."""
+
+    block: int
+    block_hash: bytes
+
+
+class IndexStore:
+    """A `LedgerIndex` kept in a database as of a checkpoint block.
+
+    `scope` names what the index is of (e.g. chain id, Ledger address, deployment block): a
+    stored index of another scope is discarded on `load`. Keep the checkpoint deep enough that
+    no reorg you follow reaches it (the relayer keeps it `REORG_HORIZON` blocks behind the head)
+    and compare its hash with the chain's at start: a stored index holds no undo.
+    """
+
+    def __init__(self, database: Database, scope: str):
+        self.db = database
+        self.scope = scope
+        database.ensure_schema("ledger_index", 1, INDEX_SCHEMA)
+
+    def checkpoint(self) -> Checkpoint | None:
+        """The stored checkpoint of this scope, if any."""
+        row = self.db.fetchone(
+            "SELECT scope, block, block_hash FROM ledger_index_checkpoint WHERE name = ?",
+            ("ledger",),
+        )
+        if row is None or row[0] != self.scope:
+            return None
+        return Checkpoint(int(row[1]), bytes(row[2]))
+
+    def load(self, into: LedgerIndex | None = None) -> tuple[LedgerIndex, Checkpoint] | None:
+        """The stored index (folded into `into`, if given) and its checkpoint; None if nothing
+        of this scope is stored (an index of another scope is cleared)."""
+        with self.db.transaction():
+            checkpoint = self.checkpoint()
+            if checkpoint is None:
+                self.clear()
+                return None
+            index = into if into is not None else LedgerIndex()
+            for maker, value in self.db.fetchall(
+                "SELECT maker, min_nonce FROM ledger_index_min_nonce"
+            ):
+                index.min_nonce[maker] = int(value)
+            index.used_nonces.update(
+                (maker, int(nonce))
+                for maker, nonce in self.db.fetchall("SELECT maker, nonce FROM ledger_index_nonce")
+            )
+            for order_hash, remaining in self.db.fetchall(
+                "SELECT order_hash, remaining FROM ledger_index_fill"
+            ):
+                index.remaining_after_fill[bytes(order_hash)] = int(remaining)
+            index.cancelled.update(
+                bytes(h) for (h,) in self.db.fetchall("SELECT order_hash FROM ledger_index_cancel")
+            )
+            index.cancelled_by_hash.update(
+                (maker, bytes(h))
+                for maker, h in self.db.fetchall(
+                    "SELECT maker, order_hash FROM ledger_index_cancel_by_hash"
+                )
+            )
+        return index, checkpoint
+
+    def save(
+        self,
+        events: Iterable[tuple[str, Mapping[str, Any]]],
+        checkpoint: Checkpoint,
+        *,
+        after: int | None,
+    ) -> int:
+        """Fold `events` (every event of the blocks after the stored checkpoint `after` up to
+        `checkpoint.block`, in chain order; `after` None when nothing is stored yet) into the
+        stored index and move the checkpoint, in one transaction; returns how many were used.
+        The statements join the caller's transaction, if any, so other rows written with the
+        index (e.g. a relayer's instruments) move with it.
+
+        Raises:
+            InvalidArgument: the stored checkpoint is not `after` (events would be missed or
+                folded twice), or `checkpoint` is not past it.
+        """
+        delta = LedgerIndex()
+        used = delta.apply_all(events)
+        with self.db.transaction():
+            stored = self.checkpoint()
+            if (None if stored is None else stored.block) != after:
+                raise InvalidArgument(
+                    f"index checkpoint: stored at {stored and stored.block}, events follow {after}"
+                )
+            if after is not None and checkpoint.block <= after:
+                raise InvalidArgument(
+                    f"index checkpoint: block {checkpoint.block} is not past {after}"
+                )
+            if stored is None:
+                self.clear()  # rows of another scope, or of a save that never completed
+            db = self.db
+            db.executemany(
+                "INSERT INTO ledger_index_min_nonce (maker, min_nonce) VALUES (?, ?) "
+                "ON CONFLICT (maker) DO UPDATE SET min_nonce = excluded.min_nonce",
+                [(m, str(n)) for m, n in delta.min_nonce.items()],
+            )
+            db.executemany(
+                "INSERT INTO ledger_index_nonce (maker, nonce) VALUES (?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [(m, str(n)) for m, n in delta.used_nonces],
+            )
+            db.executemany(
+                "INSERT INTO ledger_index_fill (order_hash, remaining) VALUES (?, ?) "
+                "ON CONFLICT (order_hash) DO UPDATE SET remaining = excluded.remaining",
+                [(h, str(r)) for h, r in delta.remaining_after_fill.items()],
+            )
+            db.executemany(
+                "INSERT INTO ledger_index_cancel (order_hash) VALUES (?) ON CONFLICT DO NOTHING",
+                [(h,) for h in delta.cancelled],
+            )
+            db.executemany(
+                "INSERT INTO ledger_index_cancel_by_hash (maker, order_hash) VALUES (?, ?) "
+                "ON CONFLICT DO NOTHING",
+                list(delta.cancelled_by_hash),
+            )
+            db.execute(
+                "INSERT INTO ledger_index_checkpoint (name, scope, block, block_hash) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET scope = excluded.scope, "
+                "block = excluded.block, block_hash = excluded.block_hash",
+                ("ledger", self.scope, checkpoint.block, checkpoint.block_hash),
+            )
+        return used
+
+    def clear(self) -> None:
+        """Forget the stored index and its checkpoint."""
+        with self.db.transaction():
+            for table in _TABLES:
+                self.db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
