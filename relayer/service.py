@@ -22,7 +22,7 @@ import uvicorn
 from relayer.chainview import ChainView
 from relayer.engine import Engine
 from relayer.errors import JournalError
-from relayer.follower import Follower, scan_history
+from relayer.follower import Follower, load_history
 from relayer.gateway import Gateway, Hub, Metrics, decode_payload
 from relayer.intake import intake_protocol
 from relayer.journal import Journal, open_journal
@@ -119,17 +119,19 @@ class Relayer:
                 f"the submitter {self.signer.address} is not a registered relayer on the Ledger"
             )
         head = self.chain.head()
-        scan_history(self.chain, deployment.block_number, head)
         self.history_end = head
         try:
             self.journal = open_journal(s.database_url)
+            fdb = dbmod.connect(s.database_url)  # the follower's: cursor, stored index
+            self._dbs.append(fdb)
+            load_history(self.chain, fdb, head, horizon=s.reorg_horizon)
             self.engine = Engine.open(
                 self.journal,
                 self.chain.instruments.values(),
                 fees=self.chain.fees(),
                 funds=self.chain.funds,
             )
-        except JournalError as exc:
+        except (JournalError, dbmod.DatabaseError) as exc:
             raise SettingError(f"bad setting {env_name('database_url')}: {exc}") from None
         makers = {
             (o.maker, o.series_id)
@@ -151,8 +153,6 @@ class Relayer:
                 TxConfig(confirmations=s.confirmations, max_fee_cap=s.max_fee_gwei * GWEI),
                 chain_id=s.chain_id,
             )
-            fdb = dbmod.connect(s.database_url)
-            self._dbs.append(fdb)
         except dbmod.DatabaseError as exc:
             raise SettingError(f"bad setting {env_name('database_url')}: {exc}") from None
         except TxError as exc:
