@@ -119,6 +119,75 @@ class CancelRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _place_decoder = msgspec.json.Decoder(PlaceRequest)
+
+
+class _PlainOrder(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """`OrderFields` without the string patterns (see `decode_place`)."""
+
+    maker: str
+    taker: str
+    sender: str
+    series_id: str
+    is_buy: bool
+    amount: str
+    limit_price: str
+    max_fee: str
+    nonce: str
+    deadline: str
+
+
+class _PlainPlace(msgspec.Struct, forbid_unknown_fields=True):
+    order: _PlainOrder
+    signature: str
+    clientOrderId: str | None = None
+    timeInForce: str = "GTC"
+
+
+_plain_decoder = msgspec.json.Decoder(_PlainPlace)
+_ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_HEX65_RE = re.compile(r"^0x[0-9a-fA-F]{130}$")
+_CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+_TIFS = frozenset(("GTC", "IOC", "FOK", "POST_ONLY"))
+#: What a request may be once decoded: both carry the same fields under the same names.
+Placed = PlaceRequest | _PlainPlace
+
+
+def _uint_text(text: str) -> bool:
+    """`text` is a uint as `Uint` allows it: 1 to 78 ASCII digits, no leading zero but "0"."""
+    return text.isascii() and text.isdigit() and len(text) <= 78 and (text[0] != "0" or text == "0")
+
+
+def decode_place(body: bytes) -> Placed:
+    """A `POST /v1/orders` body, decoded as `PlaceRequest` would decode it.
+
+    msgspec checks a string pattern by calling Python's `re` on each of the thirteen strings
+    (about two thirds of the decode's cost). Here the body is decoded without patterns and the
+    strings are checked by plainer tests that accept only what the patterns accept; anything
+    they do not accept, and any body the plain decode refuses, goes through `PlaceRequest`'s
+    decoder, whose result or error is then the answer."""
+    try:
+        req = _plain_decoder.decode(body)
+    except msgspec.DecodeError:
+        return _place_decoder.decode(body)
+    o = req.order
+    if (
+        _ADDRESS_RE.search(o.maker)
+        and _ADDRESS_RE.search(o.taker)
+        and _ADDRESS_RE.search(o.sender)
+        and _uint_text(o.series_id)
+        and _uint_text(o.amount)
+        and _uint_text(o.limit_price)
+        and _uint_text(o.max_fee)
+        and _uint_text(o.nonce)
+        and _uint_text(o.deadline)
+        and _HEX65_RE.search(req.signature)
+        and req.timeInForce in _TIFS
+        and (req.clientOrderId is None or _CLIENT_ID_RE.search(req.clientOrderId))
+    ):
+        return req
+    return _place_decoder.decode(body)
+
+
 _batch_decoder = msgspec.json.Decoder(BatchRequest)
 _cancel_decoder = msgspec.json.Decoder(CancelRequest)
 _encoder = msgspec.json.Encoder()
@@ -499,7 +568,7 @@ class Gateway:
 
     # ------------------------------------------------------------------ intake
 
-    def _signed(self, req: PlaceRequest) -> SignedOrder:
+    def _signed(self, req: Placed) -> SignedOrder:
         """The order's fields and the signature's format (its recovery is `_verify`'s)."""
         try:
             order = fast_order(req.order)
@@ -510,7 +579,7 @@ class Gateway:
             code = "bad_signature" if "signature" in text else "bad_order"
             raise ApiError(400, code, text, field) from None
 
-    async def _verify(self, req: PlaceRequest) -> tuple[SignedOrder, Instrument]:
+    async def _verify(self, req: Placed) -> tuple[SignedOrder, Instrument]:
         """Everything that needs no I/O: the order's fields, signature (recovered on the
         signature thread, in batches), domain, sender, taker, deadline, instrument, tick and
         lot, nonces and cancels, the fee cap."""
@@ -628,7 +697,7 @@ class Gateway:
                         "order",
                     )
 
-    async def _intake(self, req: PlaceRequest) -> dict[str, Any]:
+    async def _intake(self, req: Placed) -> dict[str, Any]:
         """Verify, limit, check funds, journal and match one order; its view after the commit."""
         started = time.perf_counter()
         if not self.accepting:
@@ -771,7 +840,7 @@ class Gateway:
         retry_after = None
         try:
             try:
-                req = _place_decoder.decode(body)
+                req = decode_place(body)
             except msgspec.DecodeError as exc:
                 raise schema_error(exc) from None
             try:
@@ -1238,7 +1307,7 @@ def _checksummed(name: str, value: str) -> str:
     return found
 
 
-def fast_order(f: OrderFields) -> Order:
+def fast_order(f: OrderFields | _PlainOrder) -> Order:
     """The SDK `Order` of a request that passed the schema, built without re-running its
     per-field checks: the same rules (uint256 bounds, non-zero maker and amount, taker not the
     maker, addresses checksummed) are applied here with the checksums cached.
