@@ -7,23 +7,28 @@ One reconcile step (`LiquidationKeeper.step`) at one block:
    table, its own cursor name).
 2. **Health, off chain.** Every indexed account's margin is computed with `strikeline.risk`
    (the Python mirror of `contracts/modules/margin.vy`) from the state read at one block in
-   three JSON-RPC batches (`keepers.chainread`): its margined series list, their position
-   words and terms, the products' margin parameters, the Oracle's spots and `max_age`, the
-   token's unit. The engine's own `account_margin` is read in the same batch: the two must
-   agree, and a disagreement is logged and counted (`margin_disagreements`); the keeper then
-   follows the engine, which is what `liquidate` will check.
-3. **Liquidate when it pays.** For an account below maintenance, each of its margined series
-   that has not expired is tried in turn: `liquidate(account, token, series, max_amount)` is
-   simulated from the gas key (which takes the short over with full collateral from its own
-   free balance on the Ledger, so the operator funds it), and sent only if the simulated
-   reward covers the gas: its estimate at the node's current gas price, converted into the
-   collateral token with the Oracle's spot of the gas asset (WETH; a collateral other than
-   WETH is taken as a dollar stablecoin), plus `min_reward` on top. `max_amount` is the
-   short, capped at `max_exposure` option units (the exposure taken from one account per
-   price update: one liquidation of an account per update of the Oracle's spot). The
-   contract takes only what restores maintenance. The send is keyed by the account and the
-   Oracle's spot timestamp, so one price update liquidates an account once, whoever in a
-   shared journal sees it first; the next price update may take more.
+   two JSON-RPC batches (more when a series is new; `keepers.chainread`): its margined series
+   list, their position words and terms, the products' margin parameters, the Oracle's spots
+   and `max_age`, the token's unit. The engine's own `account_margin` is read in the same
+   batch: the two must agree, and a disagreement is logged and counted
+   (`margin_disagreements`); the keeper then follows the engine, which is what `liquidate`
+   will check.
+3. **Liquidate when it pays.** For the accounts below maintenance, every live margined short
+   is a candidate `liquidate(account, token, series, max_amount)` from the gas key (which
+   takes the short over with full collateral from its own free balance on the Ledger, so the
+   operator funds it). All candidates are simulated (`eth_call`) and estimated
+   (`eth_estimateGas`) in one batch with the gas price and the Oracle's spots of the gas asset
+   (WETH) and of each collateral token. The gas is priced in the collateral: WETH at par, any
+   other token through both spots (missing or stale: refused, one log line). Per account the
+   first short whose simulated reward covers the gas plus `min_reward` is sent; the sends (and
+   the auction clocks of accounts with nothing worth taking) go to `TxManager.submit_many`
+   with their estimates, so each call is simulated once and all are broadcast in one batch.
+   `max_amount` is the short, capped at `max_exposure` option units per account and per price
+   update, and all sends of a pass plus those not yet confirmed at `max_total_exposure`
+   (deepest shortfall first). The contract takes only what restores maintenance. The send is
+   keyed by the account and the Oracle's spot timestamp, so one price update liquidates an
+   account once, whoever in a shared journal sees it first; the next price update may take
+   more.
 
 A healthy account is never sent a transaction: the step only acts on `collateral <
 maintenance` read on chain, and the contract re-checks it (`engine: account healthy`).
