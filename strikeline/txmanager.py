@@ -588,21 +588,31 @@ class TxManager:
                 self._market_head = None
                 max_fee, tip = self._initial_fees()
                 head = self._market_head
-                journaled = []
-                with self.db.transaction():
-                    for i, request, sender, target, payload, gas in ready:
-                        # a key another process journaled meanwhile rolls back the whole
-                        # transaction: checked first, row by row, so that one cannot
-                        existing = self._existing(request.key, payload)
-                        if existing is not None:
-                            out[i] = existing
-                            continue
-                        nonce = self._allocate_nonce(sender.address)
-                        self._journal_new(
-                            request.key, sender, nonce, target, request.value, request.data,
-                            gas, payload, max_fee, tip,
-                        )  # fmt: skip
-                        journaled.append(i)
+                for tries in range(3):
+                    journaled: list[int] = []
+                    try:
+                        with self.db.transaction():
+                            for i, request, sender, target, payload, gas in ready:
+                                try:
+                                    existing = self._existing(request.key, payload)
+                                except IdempotencyConflict as exc:
+                                    out[i] = exc
+                                    continue
+                                if existing is not None:
+                                    out[i] = existing
+                                    continue
+                                nonce = self._allocate_nonce(sender.address)
+                                self._journal_new(
+                                    request.key, sender, nonce, target, request.value,
+                                    request.data, gas, payload, max_fee, tip,
+                                )  # fmt: skip
+                                journaled.append(i)
+                        break
+                    except dbmod.IntegrityError:
+                        # another process journaled one of the keys between the check and
+                        # the insert: everything rolled back (nonces too); check again
+                        if tries == 2:
+                            raise
                 log.info("journaled %d intents, max fee %d, tip %d", len(journaled), max_fee, tip)
                 intents = [self._intent(requests[i].key) for i in journaled]
                 self._broadcast_many(intents, head)

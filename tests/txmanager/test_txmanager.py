@@ -429,8 +429,10 @@ def test_submit_many_journals_in_order_and_broadcasts_once(anvil: Anvil, open_ma
             Request("many:2", keeper, bad),  # reverts: its slot holds the error
             Request("many:3", keeper, target, b"\x03", gas_estimate=50_000),
             Request("many:4", "0x" + "12" * 20, target),  # not a signer of this manager
+            Request("many:0", keeper, target, b"other"),  # its key holds another call
         ]
     )
+    assert isinstance(answers[5], IdempotencyConflict)
     assert answers[0] == manager.intent("many:0") and answers[0].nonce == first.nonce  # type: ignore[union-attr]
     assert isinstance(answers[2], SimulationFailed) and answers[2].reason == "not now"
     assert isinstance(answers[4], UnknownSigner)
