@@ -23,12 +23,14 @@ wallet-signed v2 order fills.
 Each figure is printed beside its goal, its **floor** and the anchors. The floor is what
 any implementation of the same behaviour pays on Prague, counted as `bench_core_gas.py`
 counts it (docs/gas.md): the intrinsic cost of the actual transaction input, the storage
-slots the behaviour must touch in a tight layout (one replay word per order, one position
-word per account and series, one free balance per account and token, the fee recipient's
-balance), the relayer role and the config word, ecrecover per signature, the EIP-712
-digest's two KECCAK256, the buyer's EXTCODESIZE for the ERC-1155 receiver check and the
-events as the interface defines them (`Fill`, `TransferSingle`). Code overhead (ABI
-decoding, memory, jumps) is not in the floor. `--explain` prints each floor's items.
+slots the behaviour must touch in a tight layout (one position word per account and series,
+one free balance per account and token, the fee recipient's balance; an order's replay
+state shares its maker's free quote word, which the trade updates anyway, except for nonces
+beyond the maker's window, one bitmap word per order), the relayer role and the config
+word, ecrecover per signature, the EIP-712 digest's two KECCAK256, the buyer's
+EXTCODESIZE for the ERC-1155 receiver check and the events as the interface defines them
+(`Fill`, `TransferSingle`). Code overhead (ABI decoding, memory, jumps) is not in the floor.
+`--explain` prints each floor's items.
 
 The Ledger's own core actions (deposit, withdraw, write) are measured too, beside their
 floors and their figures in docs/gas.md (which the contracts-v1 `bench_core_gas.py` measured).
@@ -36,6 +38,7 @@ floors and their figures in docs/gas.md (which the contracts-v1 `bench_core_gas.
 Usage: python benchmarks/bench_ledger_gas.py [--explain] [--trace] [--ledger PATH]
   --explain      print every floor as its itemised sum
   --trace        trace the single match: execution gas by Ledger source line and by opcode
+  --trace=KEY    the same for another measured transaction (deposit, pairs, maker, ...)
   --ledger PATH  bench another Ledger source (e.g. an older commit's, to compare); it is
                  compiled beside a copy of contracts/modules and contracts/interfaces
 Exits 0 once the figures are printed: a missed goal is a finding, not a failure.
@@ -114,9 +117,16 @@ def intrinsic(data: bytes) -> tuple[int, str]:
     return gas, f"transaction base + calldata ({zeros} zero, {len(data) - zeros} nonzero bytes)"
 
 
-def order_items(n: int) -> list[tuple[int, str]]:
+def order_items(n: int, bitmap: bool = False) -> list[tuple[int, str]]:
+    """Per order: its replay state is in its maker's free quote word (counted with the
+    balances), or for a nonce beyond the maker's window in a bitmap word of its own."""
+    replay = (
+        (n * UPDATE, f"{n} bitmap word(s): the nonces beyond the window; nonzero->nonzero")
+        if bitmap
+        else (0, f"{n} replay state(s): in the maker's free quote word, updated anyway")
+    )
     return [
-        (n * UPDATE, f"{n} replay word(s): nonce bits, minimum, cancel flag; nonzero->nonzero"),
+        replay,
         (n * ECRECOVER, f"{n} ecrecover"),
         (n * DIGEST, f"{n} EIP-712 digest(s)"),
     ]
@@ -141,7 +151,8 @@ def floors(data: dict[str, bytes]) -> dict[str, list[tuple[int, str]]]:
     f: dict[str, list[tuple[int, str]]] = {}
     for key in ("single", "window"):
         if key in data:
-            f[key] = [intrinsic(data[key]), *head, *relayer, *order_items(2), *trade, *receiver]
+            items = order_items(2, bitmap=key == "window")
+            f[key] = [intrinsic(data[key]), *head, *relayer, *items, *trade, *receiver]
     f["fill"] = [
         intrinsic(data["fill"]),
         *head,
@@ -189,7 +200,7 @@ def floors(data: dict[str, bytes]) -> dict[str, list[tuple[int, str]]]:
         (COLD + (n - 1) * WARM, "series terms, then warm"),
         *[(n * g, f"{n} x taker {what}") for g, what in order_items(1)],
         (n * 2 * UPDATE, f"{n} x taker free and position"),
-        (UPDATE + ECRECOVER + n * DIGEST + (n - 1) * WARM, "maker's replay word, one ecrecover"),
+        (ECRECOVER + n * DIGEST, "maker's order: one ecrecover, its replay state in its free word"),
         (CREATE + (n - 2) * WARM_RW + WARM - CLEAR_REFUND, "maker's partial fill: set ... cleared"),
         (3 * (UPDATE + (n - 1) * WARM_RW), "maker free, maker position, fee recipient"),
         (n * (COLD_ACCOUNT + FILL_LOG + TRANSFER_LOG), f"{n} x receiver, Fill, TransferSingle"),
@@ -416,7 +427,12 @@ def ledger_source() -> Path:
 
 
 def main() -> int:
-    tracing = ["--steps-tracing"] if "--trace" in sys.argv else []
+    # --trace traces the single match; --trace=KEY another measured transaction
+    # (deposit, pairs, ...)
+    traced = next(
+        (a.partition("=")[2] or "single" for a in sys.argv if a.startswith("--trace")), ""
+    )
+    tracing = ["--steps-tracing"] if traced else []
     source = ledger_source()
     anvil = start_anvil(extra_args=["--hardfork", "prague", *tracing])
     try:
@@ -472,7 +488,9 @@ def main() -> int:
                 ),
             )
 
-        nonce = [1]
+        # each maker numbers its orders upward from its minimum (zero), as the SDK's
+        # makers do: they stay in the window of the maker's replay word
+        nonces: dict[str, int] = {}
 
         def order(
             maker: LocalAccount,
@@ -481,7 +499,7 @@ def main() -> int:
             price: int = PRICE,
             number: int | None = None,
         ) -> dict[str, Any]:
-            nonce[0] += 1
+            nonces[maker.address] = nonces.get(maker.address, 0) + 1
             return {
                 "maker": maker.address,
                 "taker": "0x" + "00" * 20,
@@ -491,7 +509,7 @@ def main() -> int:
                 "amount": amount,
                 "limitPrice": price,
                 "maxFee": 10**12,
-                "nonce": nonce[0] if number is None else number,
+                "nonce": nonces[maker.address] if number is None else number,
                 "deadline": FAR,
             }
 
@@ -518,14 +536,14 @@ def main() -> int:
 
         def measure(key: str, account: LocalAccount, fn: Any) -> int:
             receipt = bench.call(account, fn)
-            hashes.append(receipt["transactionHash"])
+            hashes[key] = receipt["transactionHash"]
             inputs[key] = bytes(w3.eth.get_transaction(receipt["transactionHash"])["input"])
             return receipt["gasUsed"]
 
         def relay(matches: list[tuple[Any, ...]], key: str = "") -> int:
             return measure(key, bench.relayer, ledger.functions.match_orders(matches))
 
-        hashes: list[Any] = []
+        hashes: dict[str, Any] = {}
 
         # one earlier trade for everyone: bitmap words and fee balance become nonzero
         for i in range(0, len(parties) - 1, 2):
@@ -535,8 +553,6 @@ def main() -> int:
         a, b = parties[0], parties[1]
         figures: dict[str, int] = {}
         figures["single"] = relay([match(a, b)], "single")
-        if "--trace" in sys.argv:
-            trace_opcodes(w3, hashes[-1], source_lines(source))
         # the same with nonces far above the makers' minimum (their bits in the bitmap, whose
         # words an earlier trade made nonzero)
         far = 1_000
@@ -589,6 +605,8 @@ def main() -> int:
         figures["write"] = measure(
             "write", writer, ledger.functions.write(series, UNIT, parties[6].address)
         )
+        if traced:
+            trace_opcodes(w3, hashes[traced], source_lines(source))
     finally:
         anvil.stop()
 

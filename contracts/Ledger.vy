@@ -174,18 +174,28 @@ CANCELLED: constant(uint256) = max_value(uint256)
 FEE_MASK: constant(uint256) = 2**16 - 1
 MAKER_FEE_SHIFT: constant(uint256) = 160
 TAKER_FEE_SHIFT: constant(uint256) = 176
-PAUSED_BIT: constant(uint256) = 2**192
-# @dev `_makers`, one word per maker that every fill of its orders reads and
-# writes: bit 255 is set once the maker cancelled an order by hash (only then is
-# `cancelled` read on a fill); bits 128-254 hold the minimum valid nonce; bits
-# 0-127 are the used bits of the nonces [minimum, minimum + 128) (the window),
-# so a fresh order numbered there costs one slot, not two. Other nonces use
-# `_nonce_bitmap`. A nonce's bit lives in exactly one of the two places.
-HASH_CANCELS: constant(uint256) = 2**255
-MIN_NONCE_SHIFT: constant(uint256) = 128
-MIN_NONCE_MASK: constant(uint256) = 2**127 - 1
-WINDOW: constant(uint256) = 128
-WINDOW_MASK: constant(uint256) = 2**128 - 1
+# tested as `(config >> PAUSED_SHIFT) & 1`: shorter code than a 2**192 mask
+PAUSED_SHIFT: constant(uint256) = 192
+# @dev `_free[account][token]`: the free balance in bits 128-255, so that a
+# checked add of `amount << 128` keeps it in its half. For the replay token
+# (the first quote token the Clearinghouse registered) the low half is also
+# the account's replay state as a maker, so that a fill of an order quoted in
+# it checks and marks the order in the balance word it updates anyway: bit 127
+# is set once the maker cancelled an order by hash (only then is `cancelled`
+# read on a fill); bits 64-126 hold the minimum valid nonce; bits 0-63 are the
+# used bits of the nonces [minimum, minimum + 64) (the window). Other nonces
+# use `_nonce_bitmap`. A nonce's bit lives in exactly one of the two places.
+BALANCE_SHIFT: constant(uint256) = 128
+HASH_CANCELS: constant(uint256) = 2**127
+MIN_NONCE_SHIFT: constant(uint256) = 64
+MIN_NONCE_MASK: constant(uint256) = 2**63 - 1
+WINDOW: constant(uint256) = 64
+WINDOW_MASK: constant(uint256) = 2**64 - 1
+# @dev Bit 255 of a stored terms word: its quote token is the replay token, so a
+# fill reads no other word to know where the makers' replay state is. Strikes
+# stay below 2**67 (`layout.MAX_STRIKE`), so the bit is free.
+HOME_QUOTE: constant(uint256) = 2**255
+STRIKE_MASK: constant(uint256) = 2**71 - 1
 
 # @dev ERC-165 ids: ERC-165, ERC-1155, access control. The optional metadata
 # URI extension is left out to keep 2 KB of EIP-170 headroom; series metadata
@@ -244,7 +254,11 @@ _config: uint256
 
 # @dev 10**decimals of each accepted token; zero means not accepted.
 token_unit: public(HashMap[address, uint256])
-free_collateral: public(HashMap[address, HashMap[address, uint256]])
+# @dev account -> token -> free balance (bits 0-127) | replay state (above).
+_free: HashMap[address, HashMap[address, uint256]]
+# @dev The token whose free-balance words hold the makers' replay state: the
+# first quote token registered, fixed from then on.
+_replay_token: address
 # @dev account -> series -> position word (`layout`).
 _positions: HashMap[address, HashMap[uint256, uint256]]
 # @dev series -> book word: fully collateralised open interest | collateral.
@@ -256,8 +270,6 @@ _product: HashMap[bytes32, uint256]
 
 isApprovedForAll: public(HashMap[address, HashMap[address, bool]])
 
-# @dev Per maker: the HASH_CANCELS flag, the minimum valid nonce and its window.
-_makers: HashMap[address, uint256]
 # @dev Orders their maker cancelled by hash.
 cancelled: public(HashMap[address, HashMap[bytes32, bool]])
 # @dev Bit `nonce % 256` of word `nonce // 256` is set once an order with that
@@ -334,7 +346,10 @@ def deposit(token: address, amount: uint256, account: address) -> uint256:
     received: uint256 = staticcall IERC20(token).balanceOf(self) - before
     if not (received != 0):
         self._fail("ledger: nothing received")
-    self.free_collateral[account][token] += received
+    # `_credit`, inline
+    if not (received >> 128 == 0):
+        self._fail_amount_too_large()
+    self._free[account][token] += received << BALANCE_SHIFT
     log Deposit(account=account, token=token, amount=received, sender=msg.sender)
     return received
 
@@ -366,7 +381,7 @@ def write(series_id: uint256, amount: uint256, recipient: address) -> uint256:
          to) the caller's short and mints `amount` longs to `recipient`.
     @return uint256 The collateral locked.
     """
-    if self._config & PAUSED_BIT != 0:
+    if (self._config >> PAUSED_SHIFT) & 1 != 0:
         self._fail_paused()
     terms: uint256 = self._open_terms(series_id)
     product: uint256 = self._product[self._series_product[series_id]]
@@ -414,9 +429,9 @@ def match_orders(matches: DynArray[Match, MAX_MATCHES]):
          the trade in place. Any failing match reverts the batch.
     @param matches The matches, at most MAX_MATCHES.
     """
-    self._check_role(RELAYER_ROLE)
+    self._check_caller()
     config: uint256 = self._config
-    if config & PAUSED_BIT != 0:
+    if (config >> PAUSED_SHIFT) & 1 != 0:
         self._fail_paused()
     if not (len(matches) != 0):
         self._fail("ledger: no matches")
@@ -443,7 +458,7 @@ def fill(order: Order, signature: Bytes[65], amount: uint256, max_fee: uint256) 
     @return uint256 What is left of the order after this fill.
     """
     config: uint256 = self._config
-    if config & PAUSED_BIT != 0:
+    if (config >> PAUSED_SHIFT) & 1 != 0:
         self._fail_paused()
     if amount == 0:
         self._fail_zero_amount()
@@ -458,17 +473,31 @@ def fill(order: Order, signature: Bytes[65], amount: uint256, max_fee: uint256) 
     taker_fee: uint256 = self._fee(notional, (config >> TAKER_FEE_SHIFT) & FEE_MASK)
     if not (taker_fee <= max_fee):
         self._fail("ledger: taker fee over max")
+    terms: uint256 = 0
+    maker_word: uint256 = 0
+    taker_word: uint256 = 0
+    terms, maker_word, taker_word = self._load(order.series_id, order.maker, msg.sender)
     order_hash: bytes32 = empty(bytes32)
     remaining: uint256 = 0
     cached: bytes32 = empty(bytes32)
-    order_hash, remaining, cached = self._take(order, self._split(signature), amount, maker_fee, empty(bytes32))
-    if order.is_buy:
-        self._settle(order.series_id, order.maker, msg.sender, amount, notional, maker_fee, taker_fee, config)
-    else:
-        self._settle(order.series_id, msg.sender, order.maker, amount, notional, taker_fee, maker_fee, config)
-    taker: Order = empty(Order)
-    taker.maker = msg.sender
-    self._log_fill(order, order_hash, remaining, taker, empty(bytes32), 0, amount, order.limit_price, maker_fee, taker_fee)
+    order_hash, remaining, cached, maker_word = self._take(
+        order, self._split(signature), amount, maker_fee, empty(bytes32), maker_word, terms & HOME_QUOTE != 0
+    )
+    b: bool = order.is_buy
+    self._settle(
+        order.series_id,
+        order.maker if b else msg.sender,
+        msg.sender if b else order.maker,
+        amount,
+        notional,
+        maker_fee if b else taker_fee,
+        taker_fee if b else maker_fee,
+        config,
+        terms,
+        maker_word if b else taker_word,
+        taker_word if b else maker_word,
+    )
+    self._log_fill(order, order_hash, remaining, msg.sender, 0, empty(bytes32), 0, amount, order.limit_price, maker_fee, taker_fee)
     return remaining
 
 
@@ -484,11 +513,19 @@ def cancel(orders: DynArray[Order, MAX_CANCELS]):
          with the same nonce are void too. Never paused; twice is harmless.
     @param orders The orders, at most MAX_CANCELS, all made by the caller.
     """
+    token: address = self._home()
     for order: Order in orders:
         if not (order.maker == msg.sender):
             self._fail("ledger: not the maker")
         order_hash: bytes32 = self._hash_order(order)
-        self._use_nonce(msg.sender, order.nonce)
+        # the nonce's used bit, in the window or the bitmap
+        nonce: uint256 = order.nonce
+        state: uint256 = self._free[msg.sender][token]
+        offset: uint256 = unsafe_sub(nonce, (state >> MIN_NONCE_SHIFT) & MIN_NONCE_MASK)
+        if offset < WINDOW:
+            self._free[msg.sender][token] = state | (1 << offset)
+        else:
+            self._nonce_bitmap[msg.sender][nonce >> 8] |= 1 << (nonce & 255)
         self.partial_fills[order_hash] = CANCELLED
         log Cancel(maker=msg.sender, order_hash=order_hash, nonce=order.nonce)
 
@@ -504,7 +541,8 @@ def cancel_by_hash(order_hashes: DynArray[bytes32, MAX_CANCELS]):
     """
     if not (len(order_hashes) != 0):
         self._fail("ledger: nothing to cancel")
-    self._makers[msg.sender] |= HASH_CANCELS
+    token: address = self._home()
+    self._free[msg.sender][token] |= HASH_CANCELS
     for order_hash: bytes32 in order_hashes:
         self.cancelled[msg.sender][order_hash] = True
         log CancelByHash(maker=msg.sender, order_hash=order_hash)
@@ -514,11 +552,14 @@ def cancel_by_hash(order_hashes: DynArray[bytes32, MAX_CANCELS]):
 def raise_min_nonce(min_nonce_: uint256):
     """
     @dev Voids every order of the caller with a nonce below `min_nonce_`.
-         The minimum only goes up, and stays below 2**127 (it shares the
-         maker's word with the used bits of the 128 nonces from it). Never paused.
+         The minimum only goes up, and stays below 2**63 (it shares the
+         maker's word in the replay token with its free balance and the used
+         bits of the 64 nonces from it). Never paused; reverts before the
+         first product is registered.
     @param min_nonce_ The new minimum valid nonce.
     """
-    state: uint256 = self._makers[msg.sender]
+    token: address = self._home()
+    state: uint256 = self._free[msg.sender][token]
     old: uint256 = (state >> MIN_NONCE_SHIFT) & MIN_NONCE_MASK
     if not (min_nonce_ > old):
         self._fail("ledger: nonce not raised")
@@ -542,7 +583,8 @@ def raise_min_nonce(min_nonce_: uint256):
     )
     mask: uint256 = unsafe_sub(convert(1, uint256) << unsafe_sub(unsafe_add(min_nonce_, WINDOW), lo), 1)
     window |= (bits & mask) << unsafe_sub(lo, min_nonce_)
-    self._makers[msg.sender] = (state & HASH_CANCELS) | (min_nonce_ << MIN_NONCE_SHIFT) | window
+    # the balance and the cancel flag (bits 127-255) stay
+    self._free[msg.sender][token] = ((state >> 127) << 127) | (min_nonce_ << MIN_NONCE_SHIFT) | window
     log MinNonceRaised(maker=msg.sender, min_nonce=min_nonce_)
 
 
@@ -651,6 +693,8 @@ def clearing_set_product(product_id: bytes32, word: uint256, underlying: address
          word and accepts its tokens for deposit.
     """
     self._check_clearinghouse()
+    if self._replay_token == empty(address):
+        self._replay_token = quote
     self._product[product_id] = word
     self.token_unit[underlying] = underlying_unit
     self.token_unit[quote] = quote_unit
@@ -675,7 +719,7 @@ def clearing_set_config(config: uint256):
         fee_recipient=layout._low_address(config),
         maker_fee_bps=(config >> MAKER_FEE_SHIFT) & FEE_MASK,
         taker_fee_bps=(config >> TAKER_FEE_SHIFT) & FEE_MASK,
-        paused=config & PAUSED_BIT != 0,
+        paused=(config >> PAUSED_SHIFT) & 1 != 0,
     )
 
 
@@ -686,7 +730,8 @@ def clearing_set_series(series_id: uint256, product_id: bytes32, terms: uint256)
     """
     self._check_clearinghouse()
     self._series_product[series_id] = product_id
-    self._terms[series_id] = terms
+    # products come first, so the replay token is known
+    self._terms[series_id] = terms | (convert(layout._quote(terms) == self._home(), uint256) << 255)
 
 
 @external
@@ -699,7 +744,7 @@ def clearing_move_free(account: address, token: address, amount: uint256, credit
     """
     self._check_clearinghouse()
     if credit:
-        self.free_collateral[account][token] += amount
+        self._credit(account, token, amount)
     else:
         self._debit_free(account, token, amount)
 
@@ -711,7 +756,7 @@ def clearing_mint(to: address, series_id: uint256, amount: uint256):
     @dev Clearinghouse only: mints longs backed by a margined short it keeps.
     """
     self._check_clearinghouse()
-    if self._config & PAUSED_BIT != 0:
+    if (self._config >> PAUSED_SHIFT) & 1 != 0:
         self._fail_paused()
     self._open_terms(series_id)
     self._mint(to, series_id, amount)
@@ -731,7 +776,7 @@ def clearing_burn(owner: address, series_id: uint256, amount: uint256, token: ad
         self._fail_burn_amount_exceeds_balance()
     self._positions[owner][series_id] = pos - amount
     if credit != 0:
-        self.free_collateral[owner][token] += credit
+        self._credit(owner, token, credit)
     self._log_transfer(owner, empty(address), series_id, amount)
 
 
@@ -745,7 +790,7 @@ def clearing_open_short(writer: address, series_id: uint256, amount: uint256) ->
     @return uint256 The collateral locked.
     """
     self._check_clearinghouse()
-    if self._config & PAUSED_BIT != 0:
+    if (self._config >> PAUSED_SHIFT) & 1 != 0:
         self._fail_paused()
     terms: uint256 = self._open_terms(series_id)
     locked: uint256 = 0
@@ -773,7 +818,7 @@ def clearing_settle_short(writer: address, series_id: uint256, collateral: uint2
     self._positions[writer][series_id] = pos & layout.LONG_MASK
     self._book[series_id] -= short + (collateral << 128)
     if returned != 0:
-        self.free_collateral[writer][token] += returned
+        self._credit(writer, token, returned)
     return short
 
 
@@ -787,7 +832,7 @@ def paused() -> bool:
     """
     @dev Whether writing, matching and fills are paused.
     """
-    return self._config & PAUSED_BIT != 0
+    return (self._config >> PAUSED_SHIFT) & 1 != 0
 
 
 @external
@@ -819,6 +864,15 @@ def taker_fee_bps() -> uint256:
 
 @external
 @view
+def free_collateral(account: address, token: address) -> uint256:
+    """
+    @dev `account`'s free `token`: deposited or credited, not locked by a short.
+    """
+    return self._free[account][token] >> BALANCE_SHIFT
+
+
+@external
+@view
 def positions(account: address, series_id: uint256) -> Position:
     """
     @dev An account's position in a series: longs held and fully
@@ -845,7 +899,8 @@ def series_words(series_id: uint256) -> (uint256, uint256):
     """
     @dev (terms word, product word) of a series; (0, 0) if unknown.
     """
-    return self._terms[series_id], self._product[self._series_product[series_id]]
+    # the terms word without the HOME_QUOTE bit (shifts: shorter code than its mask)
+    return (self._terms[series_id] << 1) >> 1, self._product[self._series_product[series_id]]
 
 
 @external
@@ -854,7 +909,7 @@ def min_nonce(maker: address) -> uint256:
     """
     @dev The maker's minimum valid nonce: its orders below it are void.
     """
-    return (self._makers[maker] >> MIN_NONCE_SHIFT) & MIN_NONCE_MASK
+    return (self._free[maker][self._replay_token] >> MIN_NONCE_SHIFT) & MIN_NONCE_MASK
 
 
 @external
@@ -938,40 +993,60 @@ def _match(m: Match, config: uint256, buy_verified: bytes32, sell_verified: byte
     buyer_fee: uint256 = scaled // FEE_DENOMINATOR + convert(scaled % FEE_DENOMINATOR != 0, uint256)
     scaled = notional * sell_bps
     seller_fee: uint256 = scaled // FEE_DENOMINATOR + convert(scaled % FEE_DENOMINATOR != 0, uint256)
+    # the series, and both makers' free quote words: balances and (in the replay
+    # token) replay state, read once and written once by `_settle`
+    terms: uint256 = 0
+    buyer_word: uint256 = 0
+    seller_word: uint256 = 0
+    terms, buyer_word, seller_word = self._load(m.buy.series_id, buyer, seller)
+    home: bool = terms & HOME_QUOTE != 0
     buy_hash: bytes32 = empty(bytes32)
     buy_left: uint256 = 0
     sell_hash: bytes32 = empty(bytes32)
     sell_left: uint256 = 0
     buy_cache: bytes32 = empty(bytes32)
     sell_cache: bytes32 = empty(bytes32)
-    buy_hash, buy_left, buy_cache = self._take(m.buy, m.buy_signature, m.amount, buyer_fee, buy_verified)
-    sell_hash, sell_left, sell_cache = self._take(m.sell, m.sell_signature, m.amount, seller_fee, sell_verified)
-    self._settle(m.buy.series_id, buyer, seller, m.amount, notional, buyer_fee, seller_fee, config)
+    buy_hash, buy_left, buy_cache, buyer_word = self._take(m.buy, m.buy_signature, m.amount, buyer_fee, buy_verified, buyer_word, home)
+    sell_hash, sell_left, sell_cache, seller_word = self._take(
+        m.sell, m.sell_signature, m.amount, seller_fee, sell_verified, seller_word, home
+    )
+    self._settle(m.buy.series_id, buyer, seller, m.amount, notional, buyer_fee, seller_fee, config, terms, buyer_word, seller_word)
 
     if m.buy_is_maker:
-        self._log_fill(m.buy, buy_hash, buy_left, m.sell, sell_hash, sell_left, m.amount, m.price, buyer_fee, seller_fee)
+        self._log_fill(m.buy, buy_hash, buy_left, seller, m.sell.nonce, sell_hash, sell_left, m.amount, m.price, buyer_fee, seller_fee)
     else:
-        self._log_fill(m.sell, sell_hash, sell_left, m.buy, buy_hash, buy_left, m.amount, m.price, seller_fee, buyer_fee)
+        self._log_fill(m.sell, sell_hash, sell_left, buyer, m.buy.nonce, buy_hash, buy_left, m.amount, m.price, seller_fee, buyer_fee)
     return buy_cache, sell_cache
 
 
 @internal
-def _take(order: Order, signature: Signature, amount: uint256, fee: uint256, verified: bytes32) -> (bytes32, uint256, bytes32):
+def _take(
+    order: Order, signature: Signature, amount: uint256, fee: uint256, verified: bytes32, word: uint256, home: bool
+) -> (bytes32, uint256, bytes32, uint256):
     """
     @dev Checks one order for a fill of `amount` paying `fee` and records the
          fill: deadline, minimum nonce, pro rata fee cap, signature, cancel by
          hash, amount left. An order whose hash equals `verified` skips the
          signature check (the hash commits to every field, and a key
-         signature that verified once always does).
+         signature that verified once always does). `word` is the maker's free
+         word in the series' quote token; when `home` (the quote is the replay
+         token) it holds the maker's replay state, which is updated in the
+         returned word for `_settle` to store, else that state is read and
+         written here.
     @return bytes32 The order hash.
     @return uint256 What is left of the order after this fill.
     @return bytes32 The order hash if a key signed it, else zero: a contract
             wallet's EIP-1271 answer can change within a transaction, so it
             is asked every time.
+    @return uint256 `word`, with the order's nonce bit when `home`.
     """
     if not (block.timestamp <= order.deadline):
         self._fail("ledger: order expired")
-    state: uint256 = self._makers[order.maker]
+    state: uint256 = word
+    token: address = empty(address)
+    if not home:
+        token = self._replay_token
+        state = self._free[order.maker][token]
     # the window's first nonce
     low: uint256 = (state >> MIN_NONCE_SHIFT) & MIN_NONCE_MASK
     if not (order.nonce >= low):
@@ -1034,14 +1109,16 @@ def _take(order: Order, signature: Signature, amount: uint256, fee: uint256, ver
         bit: uint256 = 1 << offset
         used = state & bit != 0
         if not used:
-            self._makers[order.maker] = state | bit
+            state |= bit
+            if not home:
+                self._free[order.maker][token] = state
     else:
         word_index: uint256 = order.nonce >> 8
         bit: uint256 = 1 << (order.nonce & 255)
-        word: uint256 = self._nonce_bitmap[order.maker][word_index]
-        used = word & bit != 0
+        bits: uint256 = self._nonce_bitmap[order.maker][word_index]
+        used = bits & bit != 0
         if not used:
-            self._nonce_bitmap[order.maker][word_index] = word | bit
+            self._nonce_bitmap[order.maker][word_index] = bits | bit
     if used:
         filled = self.partial_fills[order_hash]
         if not (filled != CANCELLED):
@@ -1058,20 +1135,20 @@ def _take(order: Order, signature: Signature, amount: uint256, fee: uint256, ver
             self.partial_fills[order_hash] = 0
     else:
         self.partial_fills[order_hash] = unsafe_sub(order.amount, left)
-    return order_hash, left, cached
+    if home:
+        word = state
+    return order_hash, left, cached, word
 
 
 @internal
-def _use_nonce(maker: address, nonce: uint256):
+@view
+def _load(series_id: uint256, a: address, b: address) -> (uint256, uint256, uint256):
     """
-    @dev Sets the used bit of `maker`'s `nonce`, in its window or its bitmap.
+    @dev The open terms of a series and the free quote words of two accounts.
     """
-    state: uint256 = self._makers[maker]
-    offset: uint256 = unsafe_sub(nonce, (state >> MIN_NONCE_SHIFT) & MIN_NONCE_MASK)
-    if offset < WINDOW:
-        self._makers[maker] = state | (1 << offset)
-    else:
-        self._nonce_bitmap[maker][nonce >> 8] |= 1 << (nonce & 255)
+    terms: uint256 = self._open_terms(series_id)
+    quote: address = layout._quote(terms)
+    return terms, self._free[a][quote], self._free[b][quote]
 
 
 @internal
@@ -1081,7 +1158,7 @@ def _nonce_bitmap_word(maker: address, word: uint256) -> uint256:
     @dev The used bits of `maker`'s nonces in bitmap word `word`, the window's
          bits merged in (the window spans at most two words).
     """
-    state: uint256 = self._makers[maker]
+    state: uint256 = self._free[maker][self._replay_token]
     low: uint256 = (state >> MIN_NONCE_SHIFT) & MIN_NONCE_MASK
     bits: uint256 = self._nonce_bitmap[maker][word]
     window: uint256 = state & WINDOW_MASK
@@ -1098,7 +1175,8 @@ def _log_fill(
     maker: Order,
     maker_hash: bytes32,
     maker_left: uint256,
-    taker: Order,
+    taker: address,
+    taker_nonce: uint256,
     taker_hash: bytes32,
     taker_left: uint256,
     amount: uint256,
@@ -1108,7 +1186,7 @@ def _log_fill(
 ):
     """
     @dev The `Fill` log of one match or direct fill (a direct fill's taker
-         order is empty but for the taker's address).
+         has no order: zero hash and nonce).
     """
     # the packed halves are lossless: real amounts, prices and fees are far below
     # 2**127, and a trade that is not reverts rather than log a wrong figure
@@ -1119,13 +1197,13 @@ def _log_fill(
         taker_order=taker_hash,
         series_id=maker.series_id,
         maker=maker.maker,
-        taker=taker.maker,
+        taker=taker,
         amount_price=(amount << 128) | price,
         fees=(convert(maker.is_buy, uint256) << 255) | (maker_fee << 128) | taker_fee,
         maker_remaining=maker_left,
         taker_remaining=taker_left,
         maker_nonce=maker.nonce,
-        taker_nonce=taker.nonce,
+        taker_nonce=taker_nonce,
     )
 
 
@@ -1177,15 +1255,13 @@ def _fee(notional: uint256, bps: uint256) -> uint256:
 
 @internal
 @view
-def _check_role(role: bytes32):
+def _check_caller():
     """
-    @dev Reverts unless the caller holds `role`, naming the missing role.
+    @dev Reverts unless the caller is a registered relayer (the only role
+         checked here: the admin's are checked by `access_control`).
     """
-    if access_control.hasRole[role][msg.sender]:
-        return
-    if role == RELAYER_ROLE:
+    if not access_control.hasRole[RELAYER_ROLE][msg.sender]:
         self._fail("ledger: not a relayer")
-    self._fail("ledger: not the admin")
 
 
 @internal
@@ -1212,9 +1288,14 @@ def _settle(
     buyer_fee: uint256,
     seller_fee: uint256,
     config: uint256,
+    terms: uint256,
+    buyer_word: uint256,
+    seller_word: uint256,
 ):
     """
-    @dev Settles one trade in place. The buyer pays the premium rounded up
+    @dev Settles one trade in place, `terms` being the series' open terms and
+         `buyer_word` and `seller_word` the parties' free quote words (with
+         the replay bits `_take` set), which it stores. The buyer pays the premium rounded up
          plus its fee, the seller receives the premium rounded down less its
          fee, the fee recipient the difference. The seller delivers longs it
          holds and writes the rest from free collateral (sell to open); the
@@ -1225,24 +1306,19 @@ def _settle(
         self._fail("ledger: fee exceeds premium")
     debit: uint256 = premium + buyer_fee + convert(notional % layout.UNIT != 0, uint256)
     credit: uint256 = unsafe_sub(premium, seller_fee)
-    # `_open_terms` and `layout._quote`, inline on the hot path
-    terms: uint256 = self._terms[series_id]
-    if terms == 0:
-        self._fail_unknown_series()
-    if not (block.timestamp < layout._expiry(terms)):
-        self._fail_series_expired()
 
-    # premium: buyer -> seller, the rest (fees and rounding) to the fee recipient
+    # premium: buyer -> seller, the rest (fees and rounding) to the fee recipient;
+    # each word is stored before the next is read (the fee recipient may be a party)
     quote: address = convert(convert(terms & layout.MASK160, uint160), address)
-    free: uint256 = self.free_collateral[buyer][quote]
-    if not (free >= debit):
+    if not (buyer_word >> BALANCE_SHIFT >= debit):
         self._fail("ledger: buyer insufficient collateral")
-    self.free_collateral[buyer][quote] = unsafe_sub(free, debit)
-    if credit != 0:
-        self.free_collateral[seller][quote] += credit
+    self._free[buyer][quote] = unsafe_sub(buyer_word, debit << BALANCE_SHIFT)
+    # credit <= debit <= the buyer's balance < 2**128: the shift loses nothing,
+    # and the checked add keeps the seller's balance in its half
+    self._free[seller][quote] = seller_word + (credit << BALANCE_SHIFT)
     fee: uint256 = unsafe_sub(debit, credit)
     if fee != 0:
-        self.free_collateral[convert(convert(config & layout.MASK160, uint160), address)][quote] += fee
+        self._credit(convert(convert(config & layout.MASK160, uint160), address), quote, fee)
 
     # positions: the product word is read only when a short opens or closes
     seller_pos: uint256 = self._positions[seller][series_id]
@@ -1298,15 +1374,15 @@ def _open_short(writer: address, series_id: uint256, product: uint256, terms: ui
         self._fail_amount_too_large()
     is_put: bool = product & layout.PUT_BIT != 0
     unit: uint256 = layout._unit(product)
-    strike: uint256 = terms >> layout.STRIKE_SHIFT
+    strike: uint256 = (terms >> layout.STRIKE_SHIFT) & STRIKE_MASK
     required: uint256 = layout._full_collateral(is_put, unit, strike, new_short) - layout._full_collateral(
         is_put, unit, strike, short
     )
     token: address = layout._low_address(product)
-    free: uint256 = self.free_collateral[writer][token]
-    if not (free >= required):
+    free: uint256 = self._free[writer][token]
+    if not (free >> BALANCE_SHIFT >= required):
         self._fail("ledger: insufficient collateral")
-    self.free_collateral[writer][token] = unsafe_sub(free, required)
+    self._free[writer][token] = unsafe_sub(free, required << BALANCE_SHIFT)
     book: uint256 = self._book[series_id]
     # both halves stay in their 128 bits: a series holds at most 2**128 - 1
     # units of open interest and of collateral (`units.MAX_SERIES_COLLATERAL`)
@@ -1331,12 +1407,12 @@ def _close_short(writer: address, series_id: uint256, product: uint256, terms: u
         self._fail("ledger: insufficient short")
     is_put: bool = product & layout.PUT_BIT != 0
     unit: uint256 = layout._unit(product)
-    strike: uint256 = terms >> layout.STRIKE_SHIFT
+    strike: uint256 = (terms >> layout.STRIKE_SHIFT) & STRIKE_MASK
     released: uint256 = layout._full_collateral(is_put, unit, strike, short) - layout._full_collateral(
         is_put, unit, strike, unsafe_sub(short, amount)
     )
     token: address = layout._low_address(product)
-    self.free_collateral[writer][token] += released
+    self._credit(writer, token, released)
     book: uint256 = self._book[series_id]
     self._book[series_id] = book - amount - (released << 128)
     return pos - (amount << layout.SHORT_SHIFT), released
@@ -1535,10 +1611,33 @@ def _debit_free(account: address, token: address, amount: uint256):
     """
     @dev Takes `amount` from `account`'s free `token`; reverts if it has less.
     """
-    free: uint256 = self.free_collateral[account][token]
-    if not (free >= amount):
+    free: uint256 = self._free[account][token]
+    if not (free >> BALANCE_SHIFT >= amount):
         self._fail("ledger: insufficient free collateral")
-    self.free_collateral[account][token] = unsafe_sub(free, amount)
+    self._free[account][token] = unsafe_sub(free, amount << BALANCE_SHIFT)
+
+
+@internal
+def _credit(account: address, token: address, amount: uint256):
+    """
+    @dev Adds `amount` to `account`'s free `token`, which stays in the word's
+         high half (a checked add: the low half may hold replay state).
+    """
+    if not (amount >> 128 == 0):
+        self._fail_amount_too_large()
+    self._free[account][token] += amount << BALANCE_SHIFT
+
+
+@internal
+@view
+def _home() -> address:
+    """
+    @dev The replay token, once the first product is registered.
+    """
+    token: address = self._replay_token
+    if not (token != empty(address)):
+        self._fail_unknown_series()
+    return token
 
 
 @internal

@@ -2,6 +2,7 @@
 from tests/unit/exchange/test_cancel.py; `remaining` is read from the Ledger's state)."""
 
 import boa
+from utils.ledger import STRIKE, ZERO
 
 
 def test_cancel_voids_the_order_and_logs_its_hash(market, maker):
@@ -249,21 +250,24 @@ def test_cancel_by_hash_needs_a_hash(market, maker):
         market.ledger.cancel_by_hash([])
 
 
-def test_raise_min_nonce_bounded_below_2_pow_127(market, maker):
-    """The minimum shares the maker's word with the flag and the window's 128 bits."""
+def test_raise_min_nonce_bounded_below_2_pow_63(market, maker):
+    """The minimum shares the maker's replay word (its free balance of the replay token)
+    with the balance, the flag and the window's 64 bits."""
     m = market
+    m.fund(maker, usdc=10**10)
     with boa.env.prank(maker.address):
         with boa.reverts("ledger: nonce too large"):
-            m.ledger.raise_min_nonce(2**127)
-        m.ledger.raise_min_nonce(2**127 - 1)
-    assert m.ledger.min_nonce(maker.address) == 2**127 - 1
-    assert m.remaining(m.order(maker, False, nonce=2**127 - 1)) == m.ONE
-    assert m.remaining(m.order(maker, False, nonce=2**127 - 2)) == 0
+            m.ledger.raise_min_nonce(2**63)
+        m.ledger.raise_min_nonce(2**63 - 1)
+    assert m.ledger.min_nonce(maker.address) == 2**63 - 1
+    assert m.ledger.free_collateral(maker.address, m.usdc.address) == 10**10
+    assert m.remaining(m.order(maker, False, nonce=2**63 - 1)) == m.ONE
+    assert m.remaining(m.order(maker, False, nonce=2**63 - 2)) == 0
     # nonces far above the window still fill, through the bitmap
     assert m.remaining(m.order(maker, False, nonce=2**255 + 7)) == m.ONE
 
 
-# --- the window: the used bits of nonces [min, min + 128) live in the maker's word ---
+# --- the window: the used bits of nonces [min, min + 64) live in the maker's word ---
 
 
 _buyer_nonce = iter(range(10**6, 2 * 10**6))
@@ -283,13 +287,13 @@ def test_window_and_bitmap_nonces_each_fill_once(market, maker, taker):
     m = market
     m.fund(maker, weth=10**19)
     m.fund(taker, usdc=10**10)
-    for nonce in (0, 127, 128, 300):  # window [0, 128), then the bitmap
+    for nonce in (0, 63, 64, 300):  # window [0, 64), then the bitmap
         _trade(m, maker, taker, nonce)
         assert m.ledger.nonce_used(maker.address, nonce)
         with boa.reverts("ledger: nonce used"):
             _trade(m, maker, taker, nonce)
     assert not m.ledger.nonce_used(maker.address, 1)
-    assert m.ledger.nonce_bitmap(maker.address, 0) == 1 | 1 << 127 | 1 << 128
+    assert m.ledger.nonce_bitmap(maker.address, 0) == 1 | 1 << 63 | 1 << 64
     assert m.ledger.nonce_bitmap(maker.address, 1) == 1 << 44
 
 
@@ -298,16 +302,16 @@ def test_raise_shifts_the_window_and_keeps_used_bits(market, maker, taker):
     m.fund(maker, weth=10**19)
     m.fund(taker, usdc=10**10)
     _trade(m, maker, taker, 5)
-    _trade(m, maker, taker, 100)
-    _raise(m, maker, 50)  # window [50, 178): 100 stays used, 5 is void
-    assert m.ledger.nonce_used(maker.address, 100)
+    _trade(m, maker, taker, 40)
+    _raise(m, maker, 30)  # window [30, 94): 40 stays used, 5 is void
+    assert m.ledger.nonce_used(maker.address, 40)
     with boa.reverts("ledger: nonce used"):
-        _trade(m, maker, taker, 100)
+        _trade(m, maker, taker, 40)
     with boa.reverts("ledger: nonce below minimum"):
         _trade(m, maker, taker, 6)
-    _trade(m, maker, taker, 177)  # the window's last nonce
-    _trade(m, maker, taker, 178)  # the bitmap's
-    assert m.ledger.nonce_bitmap(maker.address, 0) == 1 << 100 | 1 << 177 | 1 << 178
+    _trade(m, maker, taker, 93)  # the window's last nonce
+    _trade(m, maker, taker, 94)  # the bitmap's
+    assert m.ledger.nonce_bitmap(maker.address, 0) == 1 << 40 | 1 << 93 | 1 << 94
 
 
 def test_raise_brings_bitmap_bits_into_the_window(market, maker, taker):
@@ -316,17 +320,17 @@ def test_raise_brings_bitmap_bits_into_the_window(market, maker, taker):
     m = market
     m.fund(maker, weth=10**19)
     m.fund(taker, usdc=10**10)
-    for nonce in (252, 260, 377, 378):
+    for nonce in (252, 260, 313, 314):
         _trade(m, maker, taker, nonce)
-    _raise(m, maker, 250)  # window [250, 378): words 0 and 1
-    for nonce in (252, 260, 377, 378):
+    _raise(m, maker, 250)  # window [250, 314): words 0 and 1
+    for nonce in (252, 260, 313, 314):
         assert m.ledger.nonce_used(maker.address, nonce)
         with boa.reverts("ledger: nonce used"):
             _trade(m, maker, taker, nonce)
     assert not m.ledger.nonce_used(maker.address, 251)
     _trade(m, maker, taker, 251)
     assert m.ledger.nonce_bitmap(maker.address, 0) == 1 << 251 | 1 << 252
-    assert m.ledger.nonce_bitmap(maker.address, 1) == 1 << 4 | 1 << 121 | 1 << 122
+    assert m.ledger.nonce_bitmap(maker.address, 1) == 1 << 4 | 1 << 57 | 1 << 58
 
 
 def test_partial_fill_in_the_window_across_a_raise(market, maker, taker):
@@ -354,3 +358,55 @@ def test_cancel_by_contents_sets_the_window_bit(market, maker, taker):
     assert m.ledger.nonce_bitmap(maker.address, 0) == 1 << 7
     with boa.reverts("ledger: nonce used"):
         m.submit(m.match(m.buy(taker, limit_price=m.PRICE + 1), sibling))
+
+
+def test_replay_state_survives_the_balance_it_shares_a_word_with(market, maker, taker):
+    """The maker's replay state lives in its free replay-token (USDC) word: emptying and
+    refilling the balance keeps the used bits, the minimum and the cancel flag."""
+    m = market
+    m.fund(maker, weth=10**19, usdc=10**9)
+    m.fund(taker, usdc=10**10)
+    _trade(m, maker, taker, 12)
+    _raise(m, maker, 10)
+    sell = m.sell(maker, nonce=13)
+    m.cancel_hashes(maker, sell.hash)
+    free = m.ledger.free_collateral(maker.address, m.usdc.address)
+    with boa.env.prank(maker.address):
+        m.ledger.withdraw(m.usdc.address, free, maker.address)
+    assert m.ledger.free_collateral(maker.address, m.usdc.address) == 0
+    m.fund(maker, usdc=5)
+    assert m.ledger.free_collateral(maker.address, m.usdc.address) == 5
+    assert m.ledger.min_nonce(maker.address) == 10
+    assert m.ledger.nonce_used(maker.address, 12)
+    assert m.ledger.cancelled(maker.address, sell.hash)
+    with boa.reverts("ledger: nonce used"):
+        _trade(m, maker, taker, 12)
+    with boa.reverts("ledger: order cancelled"):
+        m.submit(m.match(m.buy(taker, nonce=next(_buyer_nonce)), sell))
+    _trade(m, maker, taker, 14)
+
+
+def test_nonces_are_per_maker_across_quote_tokens(market, maker, taker):
+    """An order quoted in another token than the replay token (USDC, the first product's
+    quote) checks and marks its nonce in the maker's USDC word all the same: one nonce
+    space per maker, whatever the series' quote."""
+    m = market
+    weth_quoted = m.new_series(m.list_product(m.usdc, m.weth, is_put=False), STRIKE)
+    m.fund(maker, usdc=10**12, weth=10**19)
+    m.fund(taker, usdc=10**12, weth=10**19)
+    with boa.env.prank(maker.address):
+        m.ledger.write(weth_quoted, 2 * m.ONE, maker.address)
+    sell = m.sell(maker, nonce=3, series_id=weth_quoted)
+    m.submit(m.match(m.buy(taker, nonce=1, series_id=weth_quoted), sell))
+    assert m.ledger.nonce_used(maker.address, 3)
+    assert m.ledger.balanceOf(taker.address, weth_quoted) == m.ONE
+    with boa.reverts("ledger: nonce used"):
+        _trade(m, maker, taker, 3)  # the USDC-quoted series, the same nonce
+    # a direct fill of a WETH-quoted order, and a nonce beyond the window
+    _raise(m, maker, 2)
+    far = m.sell(maker, nonce=500, series_id=weth_quoted, sender=ZERO)
+    assert m.fill(taker, far, m.ONE) == 0
+    assert m.ledger.nonce_used(maker.address, 500)
+    with boa.reverts("ledger: nonce used"):
+        m.fill(taker, far, m.ONE)
+    assert m.ledger.min_nonce(maker.address) == 2

@@ -201,3 +201,15 @@ def test_a_disabled_products_tokens_stay_depositable(market, writer):
     m.list_product(m.weth, m.usdc, is_put=False, enabled=False)
     m.deposit(m.weth, writer, 10**18)
     assert m.free(writer, m.weth) == 10**18
+
+
+def test_free_balance_bounded_below_2_pow_128(market, writer):
+    """A free balance is the high half of its word (the low half of a replay-token word is
+    the account's replay state as a maker): one credit and the sum stay below 2**128."""
+    m = market
+    with boa.reverts("ledger: amount too large"):
+        m.deposit(m.usdc, writer, 2**128)
+    m.deposit(m.usdc, writer, 2**128 - 1)
+    assert m.free(writer) == 2**128 - 1
+    with boa.reverts():
+        m.deposit(m.usdc, writer, 1)
