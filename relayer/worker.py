@@ -19,6 +19,7 @@ import asyncio
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -35,48 +36,68 @@ class WorkerClosed(RelayerError):
 
 
 class _Lane:
-    """A dedicated thread fed through a `queue.SimpleQueue` (put and get are C calls): the thread
-    sleeps in `get` only when it has nothing to do, so a burst of items costs one wake-up, and
-    it drains everything queued meanwhile into one batch. Results go back to each caller's event
-    loop with one `call_soon_threadsafe` per batch. (`run_in_executor` per batch, before, built a
-    concurrent Future with its Condition, a work item and an asyncio wrapper for every hop: a
-    tenth of the event loop's time per order in a profile.)"""
+    """A dedicated thread fed from one event loop through a `queue.SimpleQueue`.
+
+    Items submitted during one pass of the loop go over together, in one `put` scheduled with
+    `call_soon` when the first of them arrives (a `put` to a sleeping thread is a futex wake-up,
+    a syscall and a cross-CPU interrupt: per item it was a tenth of the loop's time per order,
+    because the signature thread is faster than the loop and slept between orders). The thread
+    takes everything queued into one batch, and the results go back with one
+    `call_soon_threadsafe` per batch. (`run_in_executor`, before, also built a concurrent Future
+    with its Condition, a work item and an asyncio wrapper for every hop.)"""
 
     def __init__(self, name: str):
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[Any]] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._started = False
         self._lock = threading.Lock()
+        self._pending: list[Any] = []  # submitted during this pass of the loop
 
-    def _put(self, item: Any) -> None:
+    def _put(self, item: Any, loop: asyncio.AbstractEventLoop) -> None:
         if not self._started:
             with self._lock:
                 if not self._started:
                     self._thread.start()
                     self._started = True
-        self._queue.put(item)
+        pending = self._pending
+        pending.append(item)
+        if len(pending) == 1:
+            loop.call_soon(self._flush)
 
-    def _drain(self, first: Any, max_batch: int, same: Callable[[Any], bool]) -> tuple[list, Any]:
-        """`first` and what else is queued, up to `max_batch` items for which `same` holds; the
-        item that broke the run (or None) comes back to be handled next."""
-        batch = [first]
+    def _flush(self) -> None:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._queue.put(batch)
+
+    def _take(self, buffer: deque[Any]) -> None:
+        """Into `buffer`: a hand-over (waiting for one if `buffer` is empty), then all others
+        queued."""
+        if not buffer:
+            buffer.extend(self._queue.get())
         get = self._queue.get_nowait
-        while len(batch) < max_batch:
+        while True:
             try:
-                item = get()
+                buffer.extend(get())
             except queue.Empty:
-                return batch, None
-            if not same(item):
-                return batch, item
-            batch.append(item)
-        return batch, None
+                return
+
+    @staticmethod
+    def _run_of(
+        buffer: deque[Any], first: Any, max_batch: int, same: Callable[[Any], bool]
+    ) -> list:
+        """`first` and the items after it in `buffer` for which `same` holds, up to `max_batch`."""
+        batch = [first]
+        while buffer and len(batch) < max_batch and same(buffer[0]):
+            batch.append(buffer.popleft())
+        return batch
 
     def _serve(self) -> None:
         raise NotImplementedError
 
     def _stop(self) -> None:
         if self._started:
-            self._queue.put(_STOP)
+            self._flush()
+            self._queue.put([_STOP])
 
     @property
     def running(self) -> bool:
@@ -147,7 +168,7 @@ class EngineWorker(_Lane):
             raise WorkerClosed("the engine worker is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._put((_PLACE, order, future, loop))
+        self._put((_PLACE, order, future, loop), loop)
         return await future
 
     async def call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -157,14 +178,14 @@ class EngineWorker(_Lane):
             raise WorkerClosed("the engine worker is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._put((_CALL, partial(method, *args, **kwargs), future, loop))
+        self._put((_CALL, partial(method, *args, **kwargs), future, loop), loop)
         return await future
 
     def _serve(self) -> None:
-        carry = None
+        buffer: deque[Any] = deque()
         while True:
-            item = carry if carry is not None else self._queue.get()
-            carry = None
+            self._take(buffer)
+            item = buffer.popleft()
             if item is _STOP:
                 return
             if item[0] is _CALL:
@@ -177,8 +198,8 @@ class EngineWorker(_Lane):
                 else:
                     _send_back([item], [result], None)
                 continue
-            batch, carry = self._drain(
-                item, self.max_batch, lambda x: x is not _STOP and x[0] is _PLACE
+            batch = self._run_of(
+                buffer, item, self.max_batch, lambda x: x is not _STOP and x[0] is _PLACE
             )
             try:
                 results = self._place_many([order for _, order, _, _ in batch])
@@ -225,23 +246,23 @@ class BatchThread(_Lane):
             raise WorkerClosed(f"the {self._thread.name} thread is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._put((item, future, loop))
+        self._put((item, future, loop), loop)
         return await future
 
     def _serve(self) -> None:
+        buffer: deque[Any] = deque()
         while True:
-            first = self._queue.get()
+            self._take(buffer)
+            first = buffer.popleft()
             if first is _STOP:
                 return
-            batch, stop = self._drain(first, self.max_batch, lambda x: x is not _STOP)
+            batch = self._run_of(buffer, first, self.max_batch, lambda x: x is not _STOP)
             try:
                 results = self.fn([item for item, _, _ in batch])
             except Exception as exc:  # a bug in fn: every caller of the batch gets it
                 _send_back(batch, None, exc)
             else:
                 _send_back(batch, results, None)
-            if stop is not None:
-                return
 
     def close(self) -> None:
         self._closed = True
