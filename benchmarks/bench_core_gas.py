@@ -10,6 +10,11 @@ scenario and reads `gasUsed` from each receipt of:
 - Clearinghouse: redeem, settle, settle_many x10 (the first touch of the series after
   expiry, which caches the price) and redeem_many x10.
 
+After the table it prints `create_series` (not a core action): a series' settlement and
+redemption words are created with it, so the first settle or redeem after expiry updates
+them instead of creating them. The floors keep the reference layout below (the settlement
+word created at the first touch; terms, product id and product read for every position).
+
 Each figure is printed beside (1) its **floor** and the ratio to it, goal <= 1.30x, and
 (2) the figure docs/gas.md gives for contracts v1, goal: not more expensive (issue 9);
 burn and the transfer, which docs/gas.md lacks, beside v1 measured in this scenario (*).
@@ -28,9 +33,10 @@ EXTCODESIZE of the recipient. What is not in a floor: code (ABI decoding, mappin
 memory, jumps), and bookkeeping beyond the behaviour (the Clearinghouse's series cash and
 outstanding-longs counters, the margin-book check) -- the ratio shows those.
 `--explain` prints each floor item by item, `--breakdown` traces each measured
-transaction and prints its gas per contract and opcode class.
+transaction and prints its gas per contract and opcode class, `--trace ACTION` (an action's
+name or its start, e.g. `settle_many`) prints one action's gas by contract source line.
 
-Usage: python benchmarks/bench_core_gas.py [--explain] [--breakdown]
+Usage: python benchmarks/bench_core_gas.py [--explain] [--breakdown] [--trace ACTION]
 Always exits 0 once the figures are printed: a missed goal is a finding, not a failure.
 """
 
@@ -43,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from anvil_node import start_node
+from anvil_node import BenchNode, start_node
 from gas_common import (
     DISPUTE_PERIOD,
     GOAL,
@@ -223,6 +229,78 @@ def floor_settle_many(data: bytes, n: int) -> Floor:
 
 
 # ---------------------------------------------------------------------------
+# Tracing by source line
+# ---------------------------------------------------------------------------
+
+
+def pc_lines(name: str) -> dict[int, int]:
+    """A contract's runtime pc -> source line map (the compiler's `pc_pos_map`)."""
+    import json
+    import subprocess
+
+    from strikeline.bindings import CONTRACTS_DIR, source_path, vyper_executable
+
+    out = subprocess.run(
+        [vyper_executable(), "-f", "source_map_runtime", str(source_path(name))],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=CONTRACTS_DIR,
+    ).stdout
+    return {int(pc): pos[0] for pc, pos in json.loads(out)["pc_pos_map"].items()}
+
+
+def print_trace(label: str, receipt: Any, node: BenchNode, names: dict[str, str]) -> None:
+    """One transaction's execution gas by (contract, source line), largest first: each step
+    counts at the line of the nearest mapped pc at or before it; a call's own cost (without
+    its callee's) counts at the call."""
+    import bisect
+
+    from strikeline.bindings import source_path
+
+    tx = node.web3.eth.get_transaction(receipt["transactionHash"])
+    logs = node.trace(receipt["transactionHash"])["structLogs"]
+    maps = {n: pc_lines(n) for n in set(names.values()) if n not in ("USDC", "WETH")}
+    keys = {n: sorted(m) for n, m in maps.items()}
+    sources = {n: source_path(n).read_text().splitlines() for n in maps}
+    n = len(logs)
+    spent = [0] * n  # gas from a step to the next step at its depth (its callee included)
+    for i, step in enumerate(logs):
+        j = i + 1
+        while j < n and logs[j]["depth"] > step["depth"]:
+            j += 1
+        ends_here = j < n and logs[j]["depth"] == step["depth"]
+        spent[i] = step["gas"] - logs[j]["gas"] if ends_here else step["gasCost"]
+    frames = [names.get(tx["to"].lower(), tx["to"])]
+    by_line: dict[tuple[str, int], int] = {}
+    for i, step in enumerate(logs):
+        d = step["depth"]
+        del frames[d:]
+        cost = step["gasCost"]
+        if i + 1 < n and logs[i + 1]["depth"] > d:
+            cost = spent[i]
+            for k in range(i + 1, n):
+                if logs[k]["depth"] <= d:
+                    break
+                if logs[k]["depth"] == d + 1:
+                    cost -= spent[k]
+            target = "0x" + step["stack"][-2][2:].rjust(40, "0")[-40:]
+            frames.append(names.get(target.lower(), target))
+        contract = frames[d - 1]
+        line = 0
+        if contract in maps:
+            j = bisect.bisect_right(keys[contract], step["pc"]) - 1
+            line = maps[contract][keys[contract][j]] if j >= 0 else 0
+        by_line[(contract, line)] = by_line.get((contract, line), 0) + cost
+    total = sum(by_line.values())
+    print(f"\n{label}: execution gas by source line (total {total:,}; top 45)")
+    for (contract, line), gas in sorted(by_line.items(), key=lambda kv: -kv[1])[:45]:
+        text = sources.get(contract, [])
+        shown = text[line - 1].strip()[:72] if 0 < line <= len(text) else "?"
+        print(f"  {contract:<13} {line:>5} {gas:>8,}  {shown}")
+
+
+# ---------------------------------------------------------------------------
 # Scenario
 # ---------------------------------------------------------------------------
 
@@ -242,11 +320,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--explain", action="store_true", help="print each floor's items")
     parser.add_argument("--breakdown", action="store_true", help="trace and attribute gas")
+    parser.add_argument("--trace", metavar="ACTION", help="gas by source line of one action")
     args = parser.parse_args()
     started = time.monotonic()
     results: list[Measurement] = []
 
-    with start_node(accounts=9 + 2 * BATCH, steps_tracing=args.breakdown) as node:
+    tracing = args.breakdown or bool(args.trace)
+    with start_node(accounts=9 + 2 * BATCH, steps_tracing=tracing) as node:
         acct = node.accounts
         admin, guardian, fee_recipient, keeper, lp, writer, holder, other, newcomer = acct[:9]
         writers, holders = acct[9 : 9 + BATCH], acct[9 + BATCH : 9 + 2 * BATCH]
@@ -266,6 +346,16 @@ def main() -> int:
             )
             for name, is_put in (("call", False), ("put", True), ("batch", False))
         }
+
+        # not a core action: printed after the table, since the series' settlement words
+        # are created here (so that fixing the price at its first touch updates them)
+        created = ch.send_fn(
+            "create_series",
+            keeper,
+            product_id=products[False],
+            strike=STRIKE + 2 * ONE,
+            expiry=expiry,
+        )
 
         def fund(who: str, tok: Any, minted: int, deposited: int) -> None:
             tok.mint(who, minted, sender=admin)
@@ -422,6 +512,14 @@ def main() -> int:
             print("\nper contract and opcode class (own cost; CALL excludes the callee):")
             for m in results:
                 print_breakdown(m.action, m.receipt, node, sys_.names())
+        for m in results:
+            if args.trace and m.action.startswith(args.trace):
+                print_trace(m.action, m.receipt, node, sys_.names())
+                break
+        print(
+            f"{'create_series (not a core action)':<40} {created['gasUsed']:>9,}"
+            "   creates the series' settlement and redemption words too"
+        )
     print("* not in docs/gas.md: contracts v1 measured in this scenario (8691a7c^)")
     over = sum(1 for m in results if m.receipt["gasUsed"] > GOAL * m.floor.total)
     dearer = sum(

@@ -206,16 +206,32 @@ MAX_DECIMALS: public(constant(uint256)) = layout.MAX_DECIMALS
 MAX_AMOUNT: public(constant(uint256)) = layout.MAX_AMOUNT
 # @dev The Ledger's fee cap (12.5% of premium).
 MAX_FEE_BPS: public(constant(uint256)) = 1_250
+# @dev fields of the Ledger's config word (see `_push_config`)
+FEES_BITS: constant(uint256) = (2**32 - 1) << 160
+PAUSED_BIT: constant(uint256) = 2**192
 BATCH: constant(uint256) = 64
 # @dev The margin module's MAX_SERIES_PER_ACCOUNT: the MarginEngine's list bound.
 MAX_SERIES: constant(uint256) = margin.MAX_SERIES_PER_ACCOUNT
 # @dev A margined position word (v1's layout, which the engine reads):
 # short (bits 0-126) | margined flag (127) | collateral (128-255).
 MARGINED: constant(uint256) = 2**127
-# @dev in a settlement word: margined shorts were open when the price was
-# fixed. None can be written after expiry, so without it no writer holds one.
+# @dev A settlement word: price (0-95; zero until fixed) | the product's
+# is_put (96) and collateral decimals (104-111) | SERIES_BIT | MARGIN_SETTLING
+# (127) | payout pool still owed (128-255). Written when the series is
+# created, so fixing the price updates a slot instead of creating one; with
+# the series' terms word (which holds the collateral token) it is all a
+# settle or redeem reads of the series.
+PRICE_MASK: constant(uint256) = 2**96 - 1
+# @dev the product word's bits, 64 lower (see `create_series`)
+SETTLING_PUT: constant(uint256) = layout.PUT_BIT >> 64
+SETTLING_DECIMALS_SHIFT: constant(uint256) = layout.DECIMALS_SHIFT - 64
+SERIES_BIT: constant(uint256) = 2**112
+# @dev in a redemption word: set from the series' creation (see `_redemption`)
+REDEMPTION_BIT: constant(uint256) = 2**127
+LONGS_MASK: constant(uint256) = 2**127 - 1
+# @dev margined shorts were open when the price was fixed. None can be
+# written after expiry, so without it no writer holds one.
 MARGIN_SETTLING: constant(uint256) = 2**127
-PRICE_MASK: constant(uint256) = 2**127 - 1
 
 
 # ---------------------------------------------------------------------------
@@ -271,18 +287,22 @@ oracle: public(IOracle)
 _product: HashMap[bytes32, uint256]
 _product_underlying: HashMap[bytes32, address]
 _product_quote: HashMap[bytes32, address]
-# @dev series product and terms word (`layout`); the Ledger holds a copy.
+# @dev series product, and terms word: `layout`'s, but with the collateral
+# token where the Ledger's copy has the quote token.
 _series_product: HashMap[uint256, bytes32]
 _series_terms: HashMap[uint256, uint256]
-# @dev settlement: price (0-126) | MARGIN_SETTLING | payout pool still owed (128-255)
+# @dev settlement word (see PRICE_MASK); zero until the price is fixed
 _settlement: HashMap[uint256, uint256]
-# @dev cash of a settling series: collected from writers and the fund
-# (0-127) | credited to the payout pool (128-255). Paid to holders is the
-# credit less the pool still owed (so a redeem writes neither); collected -
-# paid is the series' share of the Ledger's tokens this contract accounts for.
-_cash: HashMap[uint256, uint256]
-# @dev longs outstanding from the first redeem or settle on
-_longs: HashMap[uint256, uint256]
+# @dev from the first redeem or settle on: longs still to redeem (0-126) |
+# REDEMPTION_BIT, set when the series is created so that fixing the price
+# updates this slot | the payout pool fixed then (128-255). A settled full writer's obligation
+# stays in the Ledger's book (settlement takes only what it returns off it),
+# so a settle writes nothing here; what margined writers and the fund pay in
+# raises the pool still owed in `_settlement`. The series' tokens are then
+# the book's collateral + its margined collateral + the pool still owed -
+# the pool fixed (`series_state`), its dust that once every long and short
+# is closed.
+_redemption: HashMap[uint256, uint256]
 
 # @dev 10**decimals of each accepted token; zero means not accepted.
 token_unit: public(HashMap[address, uint256])
@@ -401,7 +421,7 @@ def set_fees(maker_fee_bps: uint256, taker_fee_bps: uint256):
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
     assert maker_fee_bps <= MAX_FEE_BPS and taker_fee_bps <= MAX_FEE_BPS, "clearinghouse: fee too high"
-    self._push_config(staticcall ledger.fee_recipient(), maker_fee_bps, taker_fee_bps, staticcall ledger.paused())
+    self._push_config(FEES_BITS, (maker_fee_bps << 160) | (taker_fee_bps << 176))
     log FeesSet(maker_fee_bps=maker_fee_bps, taker_fee_bps=taker_fee_bps)
 
 
@@ -413,9 +433,7 @@ def set_fee_recipient(fee_recipient_: address):
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
     assert fee_recipient_ != empty(address), "clearinghouse: zero fee recipient"
-    self._push_config(
-        fee_recipient_, staticcall ledger.maker_fee_bps(), staticcall ledger.taker_fee_bps(), staticcall ledger.paused()
-    )
+    self._push_config(layout.MASK160, convert(fee_recipient_, uint256))
     log FeeRecipientSet(fee_recipient=fee_recipient_)
 
 
@@ -427,9 +445,7 @@ def pause():
     """
     access_control._check_role(GUARDIAN_ROLE, msg.sender)
     assert not staticcall ledger.paused(), "clearinghouse: paused"
-    self._push_config(
-        staticcall ledger.fee_recipient(), staticcall ledger.maker_fee_bps(), staticcall ledger.taker_fee_bps(), True
-    )
+    self._push_config(PAUSED_BIT, PAUSED_BIT)
     log Paused(account=msg.sender)
 
 
@@ -440,9 +456,7 @@ def unpause():
     """
     access_control._check_role(GUARDIAN_ROLE, msg.sender)
     assert staticcall ledger.paused(), "clearinghouse: not paused"
-    self._push_config(
-        staticcall ledger.fee_recipient(), staticcall ledger.maker_fee_bps(), staticcall ledger.taker_fee_bps(), False
-    )
+    self._push_config(PAUSED_BIT, 0)
     log Unpaused(account=msg.sender)
 
 
@@ -467,15 +481,17 @@ def create_series(product_id: bytes32, strike: uint256, expiry: uint256) -> uint
     assert expiry % layout.DAY == layout.EXPIRY_HOUR, "clearinghouse: expiry not 08:00 UTC"
     series_id: uint256 = layout._series_id(product_id, strike, expiry)
     if self._series_terms[series_id] == 0:
-        terms: uint256 = (
-            convert(self._product_quote[product_id], uint256)
-            | ((expiry // layout.DAY) << 160)
-            | (strike << layout.STRIKE_SHIFT)
-        )
+        terms: uint256 = ((expiry // layout.DAY) << 160) | (strike << layout.STRIKE_SHIFT)
+        product: uint256 = self._product[product_id]
         self._series_product[series_id] = product_id
-        self._series_terms[series_id] = terms
+        self._series_terms[series_id] = terms | (product & layout.MASK160)
+        # the product word's is_put (bit 160) and decimals (168-175), 64 lower
+        self._settlement[series_id] = SERIES_BIT | ((product >> 64) & (SETTLING_PUT | (255 << SETTLING_DECIMALS_SHIFT)))
+        self._redemption[series_id] = REDEMPTION_BIT
         log SeriesCreated(series_id=series_id, product_id=product_id, strike=strike, expiry=expiry)
-        extcall ledger.clearing_set_series(series_id, product_id, terms)
+        extcall ledger.clearing_set_series(
+            series_id, product_id, terms | convert(self._product_quote[product_id], uint256)
+        )
     return series_id
 
 
@@ -558,16 +574,21 @@ def margin_update(
         assert amount == 0, "clearinghouse: unknown series"
         held = self.margin_reserve[account][token]
     else:
-        t: Terms = self._terms(series_id)
+        # a write checks its product's enabled flag, and that word has is_put
+        # and the decimals too, at the settlement word's bits shifted by 64
+        flags: uint256 = 0
+        if amount != 0:
+            flags = self._product[self._series_product[series_id]] >> 64
+        else:
+            flags = self._settlement[series_id]
+        t: Terms = self._terms(series_id, flags)
         assert block.timestamp < t.expiry, "clearinghouse: series expired"
         assert t.token == token, "clearinghouse: wrong token"
         pos = self._margin_positions[account][series_id]
         held = pos >> 128
         if amount != 0:
             assert not staticcall ledger.paused(), "clearinghouse: paused"
-            assert self._product[self._series_product[series_id]] & layout.ENABLED_BIT != 0, (
-                "clearinghouse: product disabled"
-            )
+            assert flags & (layout.ENABLED_BIT >> 64) != 0, "clearinghouse: product disabled"
             assert recipient != empty(address), "clearinghouse: zero recipient"
             assert (pos & layout.SHORT_MASK) + amount <= layout.MAX_AMOUNT, "clearinghouse: amount too large"
             assert added and collateral <= layout._full_collateral(t.is_put, t.unit, t.strike, amount), (
@@ -623,7 +644,7 @@ def margin_liquidate(
     """
     access_control._check_role(MARGIN_ROLE, msg.sender)
     assert not staticcall ledger.paused(), "clearinghouse: paused"
-    t: Terms = self._terms(series_id)
+    t: Terms = self._terms(series_id, self._settlement[series_id])
     assert block.timestamp < t.expiry, "clearinghouse: series expired"
     pos: uint256 = self._margin_positions[account][series_id]
     assert pos & MARGINED != 0, "clearinghouse: not margined"
@@ -661,7 +682,7 @@ def burn_margined(series_id: uint256, amount: uint256):
     @param series_id An open series the caller is margined short in.
     @param amount Option units to close.
     """
-    t: Terms = self._terms(series_id)
+    t: Terms = self._terms(series_id, self._settlement[series_id])
     assert block.timestamp < t.expiry, "clearinghouse: series expired"
     pos: uint256 = self._margin_positions[msg.sender][series_id]
     assert pos & MARGINED != 0, "clearinghouse: not margined"
@@ -747,24 +768,27 @@ def sweep_dust(series_id: uint256) -> uint256:
     @return uint256 The dust swept.
     """
     settlement: uint256 = self._settlement[series_id]
-    assert settlement != 0, "clearinghouse: not settled"
+    assert settlement & PRICE_MASK != 0, "clearinghouse: not settled"
     open_interest: uint256 = 0
-    locked: uint256 = 0
-    open_interest, locked = staticcall ledger.book(series_id)
+    obligations: uint256 = 0
+    open_interest, obligations = staticcall ledger.book(series_id)
     assert open_interest | (self._margin_book[series_id] & layout.MASK128) == 0, "clearinghouse: shorts outstanding"
-    assert self._longs[series_id] == 0, "clearinghouse: longs outstanding"
-    cash: uint256 = self._cash[series_id]
-    paid: uint256 = (cash >> 128) - (settlement >> 128)
-    # every payout came out of the pool, which writers' obligations cover
-    dust: uint256 = (cash & layout.MASK128) - paid
-    if dust == 0:
+    redemption: uint256 = self._redemption[series_id]
+    assert redemption & LONGS_MASK == 0, "clearinghouse: longs outstanding"
+    # with every short settled the book holds the full writers' obligations,
+    # which cover the pool fixed at expiry; holders were paid the pool fixed
+    # and what margined writers and the fund paid in, less the pool still owed
+    dust: uint256 = obligations + (settlement >> 128) - (redemption >> 128)
+    if obligations | dust == 0:
         return 0
-    self._cash[series_id] = paid | (paid << 128)
+    self._redemption[series_id] = 0
     self._settlement[series_id] = settlement & layout.MASK128
-    token: address = layout._low_address(self._product[self._series_product[series_id]])
+    token: address = layout._low_address(self._series_terms[series_id])
     recipient: address = staticcall ledger.fee_recipient()
     log DustSwept(series_id=series_id, token=token, amount=dust, recipient=recipient)
-    extcall ledger.clearing_move_free(recipient, token, dust, True)
+    # takes the obligations off the book and credits the dust: the recipient
+    # holds no short of the series, as nobody does any more
+    extcall ledger.clearing_settle_short(recipient, series_id, obligations, token, dust)
     return dust
 
 
@@ -779,7 +803,7 @@ def collateral_required(series_id: uint256, amount: uint256) -> uint256:
     @dev Full collateral for writing `amount` of `series_id`, rounded up.
     @return uint256 Collateral units.
     """
-    t: Terms = self._terms(series_id)
+    t: Terms = self._terms(series_id, self._settlement[series_id])
     return layout._full_collateral(t.is_put, t.unit, t.strike, amount)
 
 
@@ -791,7 +815,7 @@ def payoff(series_id: uint256, price: uint256, amount: uint256) -> uint256:
          (what a holder receives before any haircut), in the collateral token.
     @return uint256 Collateral units.
     """
-    t: Terms = self._terms(series_id)
+    t: Terms = self._terms(series_id, self._settlement[series_id])
     return layout._payoff(t.is_put, t.unit, t.strike, price, amount, False)
 
 
@@ -838,11 +862,11 @@ def series_state(series_id: uint256) -> SeriesState:
     locked: uint256 = 0
     open_interest, locked = staticcall ledger.book(series_id)
     settlement: uint256 = self._settlement[series_id]
-    cash: uint256 = self._cash[series_id]
     return SeriesState(
         open_interest=open_interest + (self._margin_book[series_id] & layout.MASK128),
-        # unsettled full writers' collateral covers their share of the pool
-        collateral=locked + self.margin_collateral[series_id] + (cash & layout.MASK128) - (cash >> 128),
+        # the book holds the unsettled full writers' collateral and the settled
+        # ones' obligations, which together cover the pool fixed at expiry
+        collateral=locked + self.margin_collateral[series_id] - (self._redemption[series_id] >> 128),
         settlement_price=settlement & PRICE_MASK,
         payout_pool=settlement >> 128,
     )
@@ -852,12 +876,13 @@ def series_state(series_id: uint256) -> SeriesState:
 @view
 def settlement_cash(series_id: uint256) -> (uint256, uint256, uint256):
     """
-    @dev A settling series' cash: (collected from writers and the fund, paid
-         to holders, longs still to redeem). collected - paid is the part of
-         the Ledger's tokens this contract holds for the series.
+    @dev A settling series' redemption: (payout pool fixed at the first redeem
+         or settle, payout pool still owed, longs still to redeem); (0, 0, 0)
+         before and once the dust is swept. What margined writers and the
+         fund pay in raises the pool owed, what holders are paid lowers it.
     """
-    cash: uint256 = self._cash[series_id]
-    return cash & layout.MASK128, (cash >> 128) - (self._settlement[series_id] >> 128), self._longs[series_id]
+    redemption: uint256 = self._redemption[series_id]
+    return redemption >> 128, self._settlement[series_id] >> 128, redemption & LONGS_MASK
 
 
 @external
@@ -903,32 +928,36 @@ def margin_book(series_id: uint256) -> (uint256, uint256):
 
 @internal
 @view
-def _terms(series_id: uint256) -> Terms:
+def _terms(series_id: uint256, settlement: uint256) -> Terms:
     """
-    @dev Unpacks an existing series and its product.
+    @dev Unpacks an existing series from its terms word (collateral token,
+         strike, expiry) and its settlement word as read (is_put, decimals).
     """
     terms: uint256 = self._series_terms[series_id]
     assert terms != 0, "clearinghouse: unknown series"
-    product: uint256 = self._product[self._series_product[series_id]]
     return Terms(
-        token=layout._low_address(product),
-        is_put=product & layout.PUT_BIT != 0,
-        unit=layout._unit(product),
+        token=layout._low_address(terms),
+        is_put=settlement & SETTLING_PUT != 0,
+        unit=10 ** ((settlement >> SETTLING_DECIMALS_SHIFT) & 255),
         strike=terms >> layout.STRIKE_SHIFT,
         expiry=layout._expiry(terms),
     )
 
 
 @internal
-def _push_config(fee_recipient_: address, maker_fee_bps: uint256, taker_fee_bps: uint256, paused_: bool):
+def _push_config(bits: uint256, word: uint256):
     """
-    @dev Pushes the Ledger's config word: recipient (bits 0-159) | maker bps
-         (160-175) | taker bps (176-191) | paused (192).
+    @dev Pushes the Ledger's config word, recipient (bits 0-159) | maker bps
+         (160-175) | taker bps (176-191) | paused (192), with `bits` as in
+         `word` and the rest as the Ledger has them.
     """
     config: uint256 = (
-        convert(fee_recipient_, uint256) | (maker_fee_bps << 160) | (taker_fee_bps << 176) | (convert(paused_, uint256) << 192)
+        convert(staticcall ledger.fee_recipient(), uint256)
+        | (staticcall ledger.maker_fee_bps() << 160)
+        | (staticcall ledger.taker_fee_bps() << 176)
+        | (convert(staticcall ledger.paused(), uint256) << 192)
     )
-    extcall ledger.clearing_set_config(config)
+    extcall ledger.clearing_set_config((config & ~bits) | word)
 
 
 @internal
@@ -971,22 +1000,22 @@ def _reduce_margined(account: address, series_id: uint256, token: address, pos: 
 
 
 @internal
-def _settlement_price(series_id: uint256, t: Terms) -> uint256:
+def _settlement_price(series_id: uint256, t: Terms, settlement: uint256) -> uint256:
     """
     @dev The series' final expiry price, read from the Oracle and cached on
          first use, when the payout pool of the fully collateralised longs
          (their payoff, rounded up) is fixed and the longs outstanding are
          counted. Margined writers pay into the pool when they settle.
-         Callers call it only while the settlement word is zero (it then
-         holds the price: `settlement & PRICE_MASK`); calling it again would
-         reset the pool and the longs count.
+         Callers call it only while the price in the settlement word (given
+         as read) is zero; calling it again would reset the pool and the
+         longs count.
+    @return uint256 The settlement word.
     """
     assert block.timestamp >= t.expiry, "clearinghouse: not expired"
+    product_id: bytes32 = self._series_product[series_id]
     price: uint256 = 0
     final: bool = False
-    price, final = staticcall self.oracle.expiry_price(
-        self._product_underlying[self._series_product[series_id]], t.expiry
-    )
+    price, final = staticcall self.oracle.expiry_price(self._product_underlying[product_id], t.expiry)
     assert final, "clearinghouse: expiry price not final"
     assert price != 0, "clearinghouse: zero expiry price"
     assert price <= layout.MAX_STRIKE, "clearinghouse: expiry price out of range"
@@ -996,13 +1025,14 @@ def _settlement_price(series_id: uint256, t: Terms) -> uint256:
     # full shorts < 2**128 and strike, price < 10**20: the pool fits 128 bits
     pool: uint256 = layout._payoff(t.is_put, t.unit, t.strike, price, full_short, True)
     margined: uint256 = self._margin_book[series_id] & layout.MASK128
-    self._settlement[series_id] = price | (convert(margined != 0, uint256) << 127) | (pool << 128)
-    # longs = shorts until settlement starts; only redeem burns after expiry
-    self._longs[series_id] = full_short + margined
-    if pool != 0:
-        self._cash[series_id] = pool << 128
+    fixed: uint256 = settlement | price | (convert(margined != 0, uint256) << 127) | (pool << 128)
+    self._settlement[series_id] = fixed
+    # longs = shorts until settlement starts; only redeem burns after expiry.
+    # Each position's short is at most MAX_AMOUNT, so their sum stays far
+    # below 2**127 and does not reach REDEMPTION_BIT.
+    self._redemption[series_id] = REDEMPTION_BIT | (full_short + margined) | (pool << 128)
     log SeriesSettlementPrice(series_id=series_id, price=price, payout_pool=pool)
-    return price
+    return fixed
 
 
 @internal
@@ -1016,21 +1046,22 @@ def _redeem(series_id: uint256, holder: address) -> uint256:
     margin_book: uint256 = 0
     settlement: uint256 = self._settlement[series_id]
     # a fixed price without MARGIN_SETTLING: no margined short, no bad debt
-    if settlement == 0 or settlement & MARGIN_SETTLING != 0:
+    if settlement & PRICE_MASK == 0 or settlement & MARGIN_SETTLING != 0:
         margin_book = self._margin_book[series_id]
     assert margin_book & layout.MASK128 == 0, "clearinghouse: margined writers unsettled"
-    t: Terms = self._terms(series_id)
+    t: Terms = self._terms(series_id, settlement)
+    if settlement & PRICE_MASK == 0:
+        settlement = self._settlement_price(series_id, t, settlement)
     price: uint256 = settlement & PRICE_MASK
-    if settlement == 0:
-        price = self._settlement_price(series_id, t)
-        settlement = self._settlement[series_id]
     payout: uint256 = layout._payoff(t.is_put, t.unit, t.strike, price, amount, False)
-    longs: uint256 = self._longs[series_id]
+    redemption: uint256 = self._redemption[series_id]
+    longs: uint256 = redemption & LONGS_MASK
     if margin_book != 0 and payout != 0:
         # bad debt: every remaining holder is paid pro rata from the pool
         owed: uint256 = layout._payoff(t.is_put, t.unit, t.strike, price, longs, True)
         payout = margin._haircut_payout(payout, settlement >> 128, owed)
-    self._longs[series_id] = longs - amount
+    # the holder's longs are part of those outstanding: checked, not borrowed
+    self._redemption[series_id] = (redemption ^ longs) | (longs - amount)
     if payout != 0:
         self._settlement[series_id] = settlement - (payout << 128)
     log Redeemed(holder=holder, series_id=series_id, amount=amount, payout=payout, caller=msg.sender)
@@ -1052,23 +1083,32 @@ def _settle(series_id: uint256, writer: address) -> uint256:
     # book counts them, after it the settlement word records whether any was open
     settlement: uint256 = self._settlement[series_id]
     margined: bool = settlement & MARGIN_SETTLING != 0
-    if settlement == 0:
+    if settlement & PRICE_MASK == 0:
         margined = self._margin_book[series_id] & layout.MASK128 != 0
     if margined:
         pos = self._margin_positions[writer][series_id]
     if full_short == 0 and pos == 0:
         return 0
-    t: Terms = self._terms(series_id)
+    # `_terms` inline: a settle is the hot path of settlement
+    terms: uint256 = self._series_terms[series_id]
+    t: Terms = Terms(
+        token=layout._low_address(terms),
+        is_put=settlement & SETTLING_PUT != 0,
+        unit=10 ** ((settlement >> SETTLING_DECIMALS_SHIFT) & 255),
+        strike=terms >> layout.STRIKE_SHIFT,
+        expiry=0,
+    )
+    if settlement & PRICE_MASK == 0:
+        # only fixing the price needs the expiry
+        t.expiry = layout._expiry(terms)
+        settlement = self._settlement_price(series_id, t, settlement)
     price: uint256 = settlement & PRICE_MASK
-    if settlement == 0:
-        price = self._settlement_price(series_id, t)
     returned: uint256 = 0
     if full_short != 0:
         collateral: uint256 = layout._full_collateral(t.is_put, t.unit, t.strike, full_short)
         obligation: uint256 = layout._payoff(t.is_put, t.unit, t.strike, price, full_short, True)
         # full collateral always covers the rounded-up obligation
         returned = collateral - obligation
-        self._cash[series_id] += obligation
         log Settled(
             writer=writer,
             series_id=series_id,
@@ -1077,7 +1117,9 @@ def _settle(series_id: uint256, writer: address) -> uint256:
             returned=returned,
             caller=msg.sender,
         )
-        extcall ledger.clearing_settle_short(writer, series_id, collateral, t.token, returned)
+        # only what returns leaves the series' book: the obligation stays
+        # there for the holders (see `_redemption`)
+        extcall ledger.clearing_settle_short(writer, series_id, returned, t.token, returned)
     if pos & layout.SHORT_MASK != 0:
         returned += self._settle_margined(series_id, writer, t, price, pos)
     return returned
@@ -1135,9 +1177,7 @@ def _settle_margined(series_id: uint256, writer: address, t: Terms, price: uint2
     self.margin_collateral[series_id] -= held
     # the bad debt is at most the obligation, which fits 128 bits
     self._margin_book[series_id] = self._margin_book[series_id] - short + (bad_debt << 128)
-    into_pool: uint256 = paid + from_writer + from_insurance
-    self._settlement[series_id] += into_pool << 128
-    self._cash[series_id] += into_pool | (into_pool << 128)
+    self._settlement[series_id] += (paid + from_writer + from_insurance) << 128
     log Settled(
         writer=writer, series_id=series_id, amount=short, obligation=obligation, returned=returned, caller=msg.sender
     )

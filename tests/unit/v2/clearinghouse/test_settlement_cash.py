@@ -1,9 +1,12 @@
 """Clearinghouse (v2) settlement bookkeeping read back through its views: settlement_cash
-(collected, paid, longs to redeem) and series_state at each step of a settling series.
+(payout pool fixed, payout pool still owed, longs to redeem), series_state and the Ledger's
+book at each step of a settling series.
 
-The cash word stores what was credited to the payout pool, not what was paid (a redeem
-writes neither), and the settlement word carries a flag beside the price (margined shorts
-open at fixing): these tests pin the figures the views derive from them.
+A settled full writer's obligation stays in the Ledger's book (settle writes nothing in the
+Clearinghouse), the redemption word keeps the longs to redeem beside the pool fixed at the
+first touch, and the settlement word carries flags beside the price (margined shorts open at
+fixing; the product's is_put and decimals): these tests pin the figures the views derive
+from them.
 """
 
 import boa
@@ -20,7 +23,7 @@ def _payoff(amount: int, up: bool) -> int:
     return units.payoff(False, 10**18, STRIKE, PRICE, amount, up)
 
 
-def test_cash_collected_paid_and_longs_through_settlement(
+def test_pool_owed_obligations_and_longs_through_settlement(
     system, writer, extra_holders, fee_recipient
 ):
     a, b = extra_holders[:2]
@@ -28,33 +31,40 @@ def test_cash_collected_paid_and_longs_through_settlement(
     sid = system.series(system.call_product, STRIKE, expiry)
     system.write(writer, sid, UNIT + 1, a)
     system.write(writer, sid, 2 * UNIT + 3, b)
+    locked = system.ch.collateral_required(sid, 3 * UNIT + 4)
     system.finalise_expiry(system.weth, expiry, PRICE)
     total = 3 * UNIT + 4
     pool = _payoff(total, True)
     assert tuple(system.ch.settlement_cash(sid)) == (0, 0, 0)  # nothing fixed yet
 
-    paid_a = system.ch.redeem(sid, a)  # fixes the price: the pool is credited, nothing collected
+    paid_a = system.ch.redeem(sid, a)  # fixes the price and the pool
     assert paid_a == _payoff(UNIT + 1, False)
-    assert tuple(system.ch.settlement_cash(sid)) == (0, paid_a, total - (UNIT + 1))
+    assert tuple(system.ch.settlement_cash(sid)) == (pool, pool - paid_a, total - (UNIT + 1))
     state = system.ch.series_state(sid)
     assert (state.settlement_price, state.payout_pool) == (PRICE, pool - paid_a)
+    assert state.collateral == locked - pool
 
     obligation = _payoff(total, True)
     system.ch.settle(sid, writer)
-    assert tuple(system.ch.settlement_cash(sid)) == (obligation, paid_a, total - (UNIT + 1))
-    # collateral + payout pool is what the Clearinghouse holds for the series: collected - paid
+    # the obligation stays in the Ledger's book; the Clearinghouse's words do not change
+    assert tuple(system.ledger.book(sid)) == (0, obligation)
+    assert tuple(system.ch.settlement_cash(sid)) == (pool, pool - paid_a, total - (UNIT + 1))
+    # collateral + payout pool is what the series still holds: collected - paid
     state = system.ch.series_state(sid)
     assert state.collateral + state.payout_pool == obligation - paid_a
     assert state.payout_pool == pool - paid_a
 
     paid_b = system.ch.redeem(sid, b)
-    assert tuple(system.ch.settlement_cash(sid)) == (obligation, paid_a + paid_b, 0)
+    assert tuple(system.ch.settlement_cash(sid)) == (pool, pool - paid_a - paid_b, 0)
     dust = system.ch.sweep_dust(sid)
     assert dust == obligation - paid_a - paid_b > 0
-    assert tuple(system.ch.settlement_cash(sid)) == (paid_a + paid_b, paid_a + paid_b, 0)
+    # the sweep takes the obligations off the book and clears the words
+    assert tuple(system.ledger.book(sid)) == (0, 0)
+    assert tuple(system.ch.settlement_cash(sid)) == (0, 0, 0)
     state = system.ch.series_state(sid)
     assert (state.collateral, state.settlement_price, state.payout_pool) == (0, PRICE, 0)
     assert system.ledger.free_collateral(fee_recipient, system.weth.address) == dust
+    assert system.ch.sweep_dust(sid) == 0
 
 
 def test_price_reads_back_exactly_with_margined_shorts_open_at_fixing(
@@ -82,5 +92,6 @@ def test_price_reads_back_exactly_with_margined_shorts_open_at_fixing(
     assert system.ch.settle(sid, margined) == 2_000 * USDC
     assert tuple(system.ch.margin_book(sid)) == (0, 0)
     assert system.ch.redeem(sid, holder) == 2_000 * USDC
-    assert tuple(system.ch.settlement_cash(sid)) == (2_000 * USDC, 2_000 * USDC, 0)
+    # the pool fixed is the full writer's 1,000; the margined writer paid in 1,000 more
+    assert tuple(system.ch.settlement_cash(sid)) == (1_000 * USDC, 0, 0)
     assert system.ch.series_state(sid).settlement_price == 2_000 * UNIT
