@@ -62,6 +62,42 @@ class IntakeProtocol(HttpToolsProtocol):
     gateway: Gateway
     _headers_for: Any = None  # the default headers (date, server) last rendered, and their bytes
     _headers_bytes = b""
+    _idle_since: float | None = None  # when the last answer went out; None while a request runs
+
+    # Keep-alive: uvicorn cancels its idle timer on every read and makes a new one after every
+    # answer (a timer handle and a heap operation each time). Here the connection notes when it
+    # went idle, and one timer at a time checks that when it fires: the same timeout, counted
+    # from the last answer, for every request on the connection, not only order posts.
+
+    def _unset_keepalive_if_required(self) -> None:
+        self._idle_since = None
+
+    def on_response_complete(self) -> None:
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._idle_since = None
+        self.flow.resume_reading()
+        if self.pipeline:  # the next pipelined request
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle_since = self.loop.time()
+        if self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self._keep_alive_check
+            )
+
+    def _keep_alive_check(self) -> None:
+        self.timeout_keep_alive_task = None
+        idle = self._idle_since
+        if idle is None or self.transport.is_closing():  # busy: its answer arms the next check
+            return
+        left = idle + self.timeout_keep_alive - self.loop.time()
+        if left > 0:
+            self.timeout_keep_alive_task = self.loop.call_later(left, self._keep_alive_check)
+        else:
+            self.timeout_keep_alive_handler()
 
     def on_headers_complete(self) -> None:
         cycle = self.cycle

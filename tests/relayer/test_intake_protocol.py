@@ -99,6 +99,7 @@ def server() -> Iterator[tuple[int, StandIn, uvicorn.Server]]:
         lifespan="off",
         http=intake_protocol(gateway),  # type: ignore[arg-type]
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=1,
     )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -261,3 +262,24 @@ def test_graceful_shutdown_waits_for_the_order_in_flight(server) -> None:
         status, headers, body = read_response(sock, buf)
         assert status == 201 and json.loads(body) == {"echo": '{"late":1}'}
         assert headers["connection"] == "close"  # no next request on a server going down
+
+
+def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(server) -> None:
+    port, _, _ = server
+    with connect(port) as busy, connect(port) as idle:
+        buf, other = bytearray(), bytearray()
+        for sock, b in ((busy, buf), (idle, other)):
+            sock.sendall(post(b"{}"))
+            assert read_response(sock, b)[0] == 201
+        started = time.monotonic()
+        while time.monotonic() - started < 1.6:  # busy keeps talking, across the timeout
+            busy.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_response(busy, buf)[0] == 200
+            busy.sendall(post(b"{}"))
+            assert read_response(busy, buf)[0] == 201
+            time.sleep(0.2)
+        assert idle.recv(10) == b""  # closed once idle for the timeout (1 s)
+        busy.sendall(post(b"{}"))
+        assert read_response(busy, buf)[0] == 201
+        time.sleep(1.5)
+        assert busy.recv(10) == b""
