@@ -352,10 +352,10 @@ def test_a_keeper_killed_mid_pass_sends_nothing_twice_on_restart(tmp_path):
             return [(str(k), int(n), str(st)) for k, n, st in rows]
 
         first = start("first")
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a loaded machine boots a Python process slowly
         while not any(k.startswith("liquidate:") for k, _, _ in journal()):
             assert first.poll() is None, (tmp_path / "first.log").read_text()
-            assert time.monotonic() < deadline, "no liquidation journaled"
+            assert time.monotonic() < deadline, (tmp_path / "first.log").read_text()
             time.sleep(0.01)
         # journaled; broadcast or not (both happen: the kill lands before or after the send
         # is recorded); surely not mined
@@ -369,7 +369,7 @@ def test_a_keeper_killed_mid_pass_sends_nothing_twice_on_restart(tmp_path):
         )  # none of them mined
 
         again = start("again", ONCE_WAIT="2")  # still nothing mined: it waits, then gives up
-        assert again.wait(60) == 75, (tmp_path / "again.log").read_text()
+        assert again.wait(180) == 75, (tmp_path / "again.log").read_text()
         # nothing new journaled (the accounts are in flight); queued ones are sent now
         assert [(k, n) for k, n, _ in journal()] == [(k, n) for k, n, _ in journaled]
         assert {st for _, _, st in journal()} == {"sent"}
@@ -379,7 +379,7 @@ def test_a_keeper_killed_mid_pass_sends_nothing_twice_on_restart(tmp_path):
         node.request("evm_setAutomine", [True])
         node.request("evm_mine", [])
         last = start("last")
-        assert last.wait(60) == 0, (tmp_path / "last.log").read_text()
+        assert last.wait(180) == 0, (tmp_path / "last.log").read_text()
         final = journal()
         assert [(k, n) for k, n, _ in final] == [(k, n) for k, n, _ in journaled]
         assert {st for _, _, st in final} == {"confirmed"}
