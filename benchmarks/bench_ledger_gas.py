@@ -373,12 +373,16 @@ def source_lines(path: Path) -> dict[int, int]:
     return {int(pc): pos[0] for pc, pos in json.loads(out)["pc_pos_map"].items()}
 
 
-def trace_opcodes(w3: Web3, tx_hash: Any, lines: dict[int, int] | None = None) -> None:
+def trace_opcodes(
+    w3: Web3, tx_hash: Any, lines: dict[int, int] | None = None, memory: bool = True
+) -> None:
     """Print the gas of one transaction by opcode (anvil's struct logger), largest first,
     and, given the Ledger's pc map, by source line of the Ledger (the line of the nearest
     mapped pc at or before each step; calls to the token or precompiles count at the call)."""
     trace = w3.provider.make_request(
-        "debug_traceTransaction", [tx_hash.to_0x_hex(), {"enableMemory": True}]
+        "debug_traceTransaction",
+        # a batch's memory at every step is too large to send: peak memory for one match only
+        [tx_hash.to_0x_hex(), {"enableMemory": memory, "disableStack": True}],
     )["result"]
     if lines:
         mapped = sorted(lines)
@@ -606,7 +610,7 @@ def main() -> int:
             "write", writer, ledger.functions.write(series, UNIT, parties[6].address)
         )
         if traced:
-            trace_opcodes(w3, hashes[traced], source_lines(source))
+            trace_opcodes(w3, hashes[traced], source_lines(source), memory=traced == "single")
     finally:
         anvil.stop()
 

@@ -254,7 +254,8 @@ _config: uint256
 
 # @dev 10**decimals of each accepted token; zero means not accepted.
 token_unit: public(HashMap[address, uint256])
-# @dev account -> token -> free balance (bits 0-127) | replay state (above).
+# @dev account -> token -> free balance (bits 128-255) | the account's replay
+# state as a maker (bits 0-127, in the replay token's word only).
 _free: HashMap[address, HashMap[address, uint256]]
 # @dev The token whose free-balance words hold the makers' replay state: the
 # first quote token registered, fixed from then on.
@@ -342,8 +343,17 @@ def deposit(token: address, amount: uint256, account: address) -> uint256:
     if not (account != empty(address)):
         self._fail("ledger: zero account")
     before: uint256 = staticcall IERC20(token).balanceOf(self)
-    self._transfer_in(token, msg.sender, amount)
-    received: uint256 = staticcall IERC20(token).balanceOf(self) - before
+    # transferFrom that accepts tokens returning nothing or true
+    response: Bytes[32] = raw_call(
+        token,
+        abi_encode(msg.sender, self, amount, method_id=method_id("transferFrom(address,address,uint256)")),
+        max_outsize=32,
+    )
+    if len(response) != 0:
+        if not (abi_decode(response, bool)):
+            self._fail("ledger: transferFrom failed")
+    # a balance that fell wraps to 2**128 or more and is refused below
+    received: uint256 = unsafe_sub(staticcall IERC20(token).balanceOf(self), before)
     if not (received != 0):
         self._fail("ledger: nothing received")
     # `_credit`, inline
@@ -364,9 +374,19 @@ def withdraw(token: address, amount: uint256, recipient: address):
         self._fail_zero_amount()
     if not (recipient != empty(address)):
         self._fail("ledger: zero recipient")
-    self._debit_free(msg.sender, token, amount)
+    # `_debit_free`, inline
+    free: uint256 = self._free[msg.sender][token]
+    if not (free >> BALANCE_SHIFT >= amount):
+        self._fail_insufficient_free_collateral()
+    self._free[msg.sender][token] = unsafe_sub(free, amount << BALANCE_SHIFT)
     log Withdraw(account=msg.sender, token=token, amount=amount, recipient=recipient)
-    self._transfer_out(token, recipient, amount)
+    # transfer that accepts tokens returning nothing or true
+    response: Bytes[32] = raw_call(
+        token, abi_encode(recipient, amount, method_id=method_id("transfer(address,uint256)")), max_outsize=32
+    )
+    if len(response) != 0:
+        if not (abi_decode(response, bool)):
+            self._fail("ledger: transfer failed")
 
 
 # ---------------------------------------------------------------------------
@@ -405,7 +425,7 @@ def burn(series_id: uint256, amount: uint256) -> uint256:
     terms: uint256 = self._open_terms(series_id)
     product: uint256 = self._product[self._series_product[series_id]]
     pos: uint256 = self._positions[msg.sender][series_id]
-    if not (pos & layout.LONG_MASK >= amount):
+    if not ((pos << 128) >> 128 >= amount):
         self._fail_burn_amount_exceeds_balance()
     released: uint256 = 0
     pos, released = self._close_short(msg.sender, series_id, product, terms, pos, amount)
@@ -655,7 +675,7 @@ def balanceOf(owner: address, id: uint256) -> uint256:
     """
     @dev The longs of series `id` held by `owner`.
     """
-    return self._positions[owner][id] & layout.LONG_MASK
+    return (self._positions[owner][id] << 128) >> 128
 
 
 @external
@@ -772,7 +792,7 @@ def clearing_burn(owner: address, series_id: uint256, amount: uint256, token: ad
     """
     self._check_clearinghouse()
     pos: uint256 = self._positions[owner][series_id]
-    if not (pos & layout.LONG_MASK >= amount):
+    if not ((pos << 128) >> 128 >= amount):
         self._fail_burn_amount_exceeds_balance()
     self._positions[owner][series_id] = pos - amount
     if credit != 0:
@@ -815,7 +835,7 @@ def clearing_settle_short(writer: address, series_id: uint256, collateral: uint2
     self._check_clearinghouse()
     pos: uint256 = self._positions[writer][series_id]
     short: uint256 = pos >> layout.SHORT_SHIFT
-    self._positions[writer][series_id] = pos & layout.LONG_MASK
+    self._positions[writer][series_id] = (pos << 128) >> 128
     self._book[series_id] -= short + (collateral << 128)
     if returned != 0:
         self._credit(writer, token, returned)
@@ -880,7 +900,7 @@ def positions(account: address, series_id: uint256) -> Position:
          Clearinghouse's `collateral_required`).
     """
     word: uint256 = self._positions[account][series_id]
-    return Position(long=word & layout.LONG_MASK, short=word >> layout.SHORT_SHIFT)
+    return Position(long=(word << 128) >> 128, short=word >> layout.SHORT_SHIFT)
 
 
 @external
@@ -890,7 +910,7 @@ def book(series_id: uint256) -> (uint256, uint256):
     @dev (fully collateralised open interest, collateral locked for it) of a series.
     """
     word: uint256 = self._book[series_id]
-    return word & layout.MASK128, word >> 128
+    return (word << 128) >> 128, word >> 128
 
 
 @external
@@ -1443,7 +1463,7 @@ def _move(owner: address, to: address, id: uint256, amount: uint256):
     if not (to != empty(address)):
         self._fail("ledger: transfer to the zero address")
     pos: uint256 = self._positions[owner][id]
-    if not (pos & layout.LONG_MASK >= amount):
+    if not ((pos << 128) >> 128 >= amount):
         self._fail("ledger: insufficient balance for transfer")
     self._positions[owner][id] = unsafe_sub(pos, amount)
     to_pos: uint256 = self._positions[to][id]
@@ -1485,6 +1505,15 @@ def _fail_order_cancelled():
     @dev Reverts with "ledger: order cancelled" (2 sites share this one).
     """
     self._fail("ledger: order cancelled")
+
+
+@internal
+@pure
+def _fail_insufficient_free_collateral():
+    """
+    @dev Reverts with "ledger: insufficient free collateral" (2 sites share this one).
+    """
+    self._fail("ledger: insufficient free collateral")
 
 
 @internal
@@ -1613,7 +1642,7 @@ def _debit_free(account: address, token: address, amount: uint256):
     """
     free: uint256 = self._free[account][token]
     if not (free >> BALANCE_SHIFT >= amount):
-        self._fail("ledger: insufficient free collateral")
+        self._fail_insufficient_free_collateral()
     self._free[account][token] = unsafe_sub(free, amount << BALANCE_SHIFT)
 
 
@@ -1638,31 +1667,3 @@ def _home() -> address:
     if not (token != empty(address)):
         self._fail_unknown_series()
     return token
-
-
-@internal
-def _transfer_in(token: address, sender: address, amount: uint256):
-    """
-    @dev transferFrom that accepts tokens returning nothing or true.
-    """
-    response: Bytes[32] = raw_call(
-        token,
-        abi_encode(sender, self, amount, method_id=method_id("transferFrom(address,address,uint256)")),
-        max_outsize=32,
-    )
-    if len(response) != 0:
-        if not (abi_decode(response, bool)):
-            self._fail("ledger: transferFrom failed")
-
-
-@internal
-def _transfer_out(token: address, recipient: address, amount: uint256):
-    """
-    @dev transfer that accepts tokens returning nothing or true.
-    """
-    response: Bytes[32] = raw_call(
-        token, abi_encode(recipient, amount, method_id=method_id("transfer(address,uint256)")), max_outsize=32
-    )
-    if len(response) != 0:
-        if not (abi_decode(response, bool)):
-            self._fail("ledger: transfer failed")
