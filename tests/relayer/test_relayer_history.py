@@ -52,7 +52,8 @@ def chain_view(c: SimpleNamespace) -> tuple[ChainView, list[tuple[int, int]]]:
 
 
 def mine(c: SimpleNamespace, blocks: int) -> int:
-    c.w3.provider.make_request("anvil_mine", [hex(blocks)])
+    for start in range(0, blocks, 500):  # one call of many blocks can outlast the RPC timeout
+        c.w3.provider.make_request("anvil_mine", [hex(min(500, blocks - start))])
     return int(c.w3.eth.block_number)
 
 
@@ -65,8 +66,8 @@ def order_events(c: SimpleNamespace, cancels: int) -> None:
     sell, buy = signed(c, seller, False, 1, 3 * ONE), signed(c, buyer, True, 1, ONE)
     c.ledger.match_orders([Match(buy, sell, ONE, False)], sender=c.relayer)
     hashes = [os.urandom(32) for _ in range(cancels)]
-    for start in range(0, cancels, 200):
-        c.ledger.cancel_by_hash(hashes[start : start + 200], sender=seller)
+    for start in range(0, cancels, 64):  # the Ledger's MAX_CANCELS per call
+        c.ledger.cancel_by_hash(hashes[start : start + 64], sender=seller)
     c.ledger.cancel([signed(c, buyer, True, 7).order], sender=buyer)
     c.ledger.raise_min_nonce(5, sender=buyer)
 
