@@ -328,7 +328,7 @@ class Follower:
         stored cursor (events of the downtime), then follow from there."""
         since = self.cursor()
         if since is not None and since < history_end:
-            logs = await asyncio.to_thread(self.chain.logs, since + 1, history_end)
+            logs = await asyncio.to_thread(read_logs, self.chain, since + 1, history_end)
             await self._act(logs)
         self.scanned = history_end
         await self._remember(history_end)

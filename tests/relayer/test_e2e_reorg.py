@@ -70,6 +70,16 @@ def test_reorg_after_confirmation_onto_a_chain_where_the_seller_cancelled(
         client, sell, buy, receipt = t.client, t.sell, t.buy, t.receipt
         mine(c, depth - 1)
         wait_for(lambda: client.order(buy.hash).status == "filled", 30, what="confirmed")
+        # the follower has read the blocks the reorg replaces (else, on a loaded machine, it
+        # may read only the new chain and have no fork to walk back to)
+        head = c.w3.eth.block_number
+        wait_for(
+            lambda: t.proc.get("/v1/health").json()["followerBlock"] >= head,
+            20,
+            0.05,
+            "the follower at the head",
+        )
+        time.sleep(0.3)  # it remembers the blocks' hashes right after it moves its block
         # the new chain: the seller cancels its order by hash in the first replacing block
         call = c.ledger.contract.functions.cancel_by_hash([sell.hash])
         tx = call.build_transaction(
