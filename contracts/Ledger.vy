@@ -1164,9 +1164,12 @@ def _take(
 @view
 def _load(series_id: uint256, a: address, b: address) -> (uint256, uint256, uint256):
     """
-    @dev The open terms of a series and the free quote words of two accounts.
+    @dev The terms word of a series and the free quote words of two accounts.
+         `_settle` checks the terms (after the orders' and the fee's checks,
+         the order the Ledger's reasons have always come in); an unknown series
+         reads zero words and reverts there.
     """
-    terms: uint256 = self._open_terms(series_id)
+    terms: uint256 = self._terms[series_id]
     quote: address = layout._quote(terms)
     return terms, self._free[a][quote], self._free[b][quote]
 
@@ -1313,7 +1316,7 @@ def _settle(
     seller_word: uint256,
 ):
     """
-    @dev Settles one trade in place, `terms` being the series' open terms and
+    @dev Settles one trade in place, `terms` being the series' terms word and
          `buyer_word` and `seller_word` the parties' free quote words (with
          the replay bits `_take` set), which it stores. The buyer pays the premium rounded up
          plus its fee, the seller receives the premium rounded down less its
@@ -1326,6 +1329,11 @@ def _settle(
         self._fail("ledger: fee exceeds premium")
     debit: uint256 = premium + buyer_fee + convert(notional % layout.UNIT != 0, uint256)
     credit: uint256 = unsafe_sub(premium, seller_fee)
+    # `_open_terms`, inline on the hot path
+    if terms == 0:
+        self._fail_unknown_series()
+    if not (block.timestamp < layout._expiry(terms)):
+        self._fail_series_expired()
 
     # premium: buyer -> seller, the rest (fees and rounding) to the fee recipient;
     # each word is stored before the next is read (the fee recipient may be a party)
