@@ -827,9 +827,11 @@ def clearing_open_short(writer: address, series_id: uint256, amount: uint256) ->
 def clearing_settle_short(writer: address, series_id: uint256, collateral: uint256, token: address, returned: uint256) -> uint256:
     """
     @dev Clearinghouse only, after expiry: closes `writer`'s full short,
-         takes it and its `collateral` (full collateral, which the
-         Clearinghouse computes) off the series book and credits `returned`
-         of it (what the writer keeps after its obligation) to its free balance.
+         takes it and `collateral` off the series book and credits `returned`
+         to `writer`'s free `token`. The Clearinghouse passes what it returns
+         as `collateral`, so the obligation stays in the book for the holders
+         until `sweep_dust` takes it off (then `writer` is the fee recipient,
+         who holds no short by then, and `returned` is the dust).
     @return uint256 The short closed.
     """
     self._check_clearinghouse()
@@ -908,6 +910,8 @@ def positions(account: address, series_id: uint256) -> Position:
 def book(series_id: uint256) -> (uint256, uint256):
     """
     @dev (fully collateralised open interest, collateral locked for it) of a series.
+         After expiry the collateral half also holds the settled writers'
+         obligations to holders until the Clearinghouse sweeps the dust.
     """
     word: uint256 = self._book[series_id]
     return (word << 128) >> 128, word >> 128
