@@ -49,7 +49,13 @@ from keepers.errors import KeeperError
 from keepers.settlement import REORG_MARGIN, SCHEMA, SCHEMA_NAME, SCHEMA_VERSION
 from strikeline import db as dbmod
 from strikeline import risk
-from strikeline.bindings import ClearinghouseBinding, MarginEngineBinding, OracleBinding
+from strikeline import units as unitsmod
+from strikeline.bindings import (
+    ClearinghouseBinding,
+    LedgerBinding,
+    MarginEngineBinding,
+    OracleBinding,
+)
 from strikeline.rpc import NodeError
 from strikeline.txmanager import (
     OPEN,
@@ -148,6 +154,7 @@ class LiquidationKeeper:
         max_total_exposure: int = 1_000 * 10**8,
         chunk: int = 2_000,
         metrics: Any = None,
+        ledger: LedgerBinding | None = None,
     ):
         self.db = database
         self.chain_id = chain_id
@@ -165,6 +172,8 @@ class LiquidationKeeper:
         self.chunk = chunk
         self.metrics = metrics
         self.disagreements = 0
+        #: liquidations that paid but did not fit the gas key's free collateral (all passes)
+        self.unfunded = 0
         self.cursor_name = f"liquidation:{engine.address}"
         self.db.ensure_schema(SCHEMA_NAME, SCHEMA_VERSION, SCHEMA)
         self.db.ensure_schema(ACCOUNT_SCHEMA_NAME, ACCOUNT_SCHEMA_VERSION, ACCOUNT_SCHEMA)
@@ -183,6 +192,12 @@ class LiquidationKeeper:
         self._liquidate = View.of(ec, "liquidate")  # simulated with eth_call
         self._start = View.of(ec, "start_liquidation")
         self._margin_updated = EventType.of(cc, "MarginUpdated")
+        # the gas key's free collateral and fully collateralised shorts on the Ledger: what
+        # a liquidation locks comes out of the first, on top of the second
+        if ledger is None:
+            ledger = LedgerBinding(oracle.w3, clearinghouse.ledger())
+        self._free = View.of(ledger.contract, "free_collateral")
+        self._held = View.of(ledger.contract, "positions")
         self._terms: dict[int, Terms] = {}
         self._underlying: dict[bytes, tuple[str, bool]] = {}
 
@@ -477,6 +492,14 @@ class LiquidationKeeper:
         requests += [
             ("eth_call", [{"to": v.address, "data": v.data(*args)}, tag]) for v, args in views
         ]
+        # the gas key's free collateral and shorts as the simulations see them (pending): what
+        # the chosen liquidations lock must fit in the first, or the last ones revert
+        held_ids = sorted({sid for _, sid, _ in candidates})
+        funds: list[Call] = [(self._free, (self.gas, t)) for t in tokens]
+        funds += [(self._held, (self.gas, sid)) for sid in held_ids]
+        requests += [
+            ("eth_call", [{"to": v.address, "data": v.data(*args)}, "pending"]) for v, args in funds
+        ]
         for plan, sid, amount in candidates:
             tx = {
                 "from": self.gas,
@@ -489,10 +512,16 @@ class LiquidationKeeper:
             raise KeeperError("eth_gasPrice: the node refused it")
         gas_price = int(answers[0]["result"], 16)
         read = []
-        for (view, _), answer in zip(views, answers[1 : 1 + len(views)], strict=True):
+        reads = answers[1 : 1 + len(views) + len(funds)]
+        for (view, _), answer in zip(views + funds, reads, strict=True):
             if "error" in answer or answer.get("result") in (None, "0x"):
                 raise KeeperError(f"{view.name} at block {block}: the call failed")
             read.append(view.result(answer["result"]))
+        read, got = read[: len(views)], read[len(views) :]
+        free = {t: int(v) for t, v in zip(tokens, got[: len(tokens)], strict=True)}
+        held = {sid: int(p[1]) for sid, p in zip(held_ids, got[len(tokens) :], strict=True)}
+        skipped: dict[str, list[int]] = {}  # token: [sends skipped, collateral they needed]
+        unfunded: set[int] = set()  # accounts with a paying liquidation that did not fit
         max_age = int(read[0])
         spots: dict[str, int] = {}
         for asset, (price, seen) in zip(prices, read[1 : 1 + len(prices)], strict=True):
@@ -502,8 +531,23 @@ class LiquidationKeeper:
             [t for t in tokens if t not in self._units], read[1 + len(prices) :], strict=True
         ):
             self._units[token] = int(unit)
-        sims = answers[1 + len(views) :]
+        sims = answers[1 + len(views) + len(funds) :]
         chosen: dict[int, tuple[Request, str]] = {}
+
+        def lock_of(sid: int, token: str, taken: int) -> int:
+            # what the Ledger locks from the gas key (`_open_short`): the full collateral its
+            # short in the series grows by
+            terms, unit, short = self._terms[sid], self._units[token], held[sid]
+            return unitsmod.full_collateral(
+                terms.is_put, unit, terms.strike, short + taken
+            ) - unitsmod.full_collateral(terms.is_put, unit, terms.strike, short)
+
+        def skip(plan: Plan, lock: int) -> None:
+            tally = skipped.setdefault(plan.health.token, [0, 0])
+            tally[0] += 1
+            tally[1] += lock
+            unfunded.add(plan.index)
+
         for c, (plan, sid, amount) in enumerate(candidates):
             if plan.index in chosen:
                 continue  # one send per account per pass: its first short that pays
@@ -512,6 +556,9 @@ class LiquidationKeeper:
             if "error" in result or "error" in estimate:
                 error = result.get("error") or estimate.get("error") or {}
                 reason = revert_reason(NodeError("eth_call", error))
+                if "insufficient collateral" in reason:  # alone it does not fit: at most this
+                    skip(plan, lock_of(sid, token, amount))
+                    continue
                 log.info("liquidate %s series %d: not now (%s)", account, sid, reason)
                 continue
             taken, _, reward = (int(v) for v in self._liquidate.result(result["result"])[:3])
@@ -532,20 +579,46 @@ class LiquidationKeeper:
                     self.min_reward,
                 )
                 continue
+            # the reward is paid to the gas key only after the lock, so it is not counted
+            lock = lock_of(sid, token, taken)
+            if lock > free[token]:
+                skip(plan, lock)
+                continue  # a shallower account's smaller short may still fit
+            free[token] -= lock
+            held[sid] += taken
             attempt = 0
             while f"{plan.update}{sid}:{attempt}" in journal:  # earlier tries all failed
                 attempt += 1
-            data = self._liquidate.data(account, token, sid, amount)
+            # capped at the simulated take: the auction's discount grows until the send is
+            # mined, and with it what the engine would take; never more than was funded
+            data = self._liquidate.data(account, token, sid, taken)
             key = f"{plan.update}{sid}:{attempt}"
-            note = f"series {sid}: up to {amount} units, reward {reward}, gas {cost}"
+            note = f"series {sid}: up to {taken} units, reward {reward}, gas {cost}"
             request = Request(key, self.gas, self.engine.address, bytes.fromhex(data[2:]))
             chosen[plan.index] = (replace(request, gas_estimate=gas), note)
+        unfunded -= set(chosen)
+        for token, (count, needed) in skipped.items():
+            self.unfunded += count
+            counter = getattr(self.metrics, "liquidations_unfunded", None)
+            if counter is not None:
+                counter.inc(count)
+            log.warning(
+                "%d liquidation(s) in %s skipped: they lock up to %d, the gas key's free "
+                "collateral left is %d (%d liquidation(s) chosen); deposit more",
+                count,
+                token,
+                needed,
+                free[token],
+                len(chosen),
+            )
         out = []
         for plan in plans:
             if plan.index in chosen:
                 request, note = chosen[plan.index]
                 out.append((plan.index, request, note))
                 continue
+            if plan.index in unfunded:
+                continue  # worth taking but not funded: no auction clock either
             # nothing worth taking yet: keep the account's auction clock running, so its
             # discount grows (the engine restarts a clock that missed a price update), once
             # per update of the Oracle's spot prices

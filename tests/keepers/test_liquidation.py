@@ -25,7 +25,8 @@ from keepers.health import Metrics
 from keepers.liquidation import LiquidationKeeper, gas_cost_in_token
 from strikeline import risk
 from strikeline.chain import start_anvil, warp
-from strikeline.txmanager import OPEN
+from strikeline.txmanager import OPEN, Status
+from strikeline.units import full_collateral
 
 
 @pytest.fixture
@@ -275,9 +276,12 @@ def test_the_total_exposure_bound_covers_the_pass_and_unconfirmed_sends(system, 
     s.push(SPOT * 85 // 100)  # both writers under maintenance, each short one contract
     k = keeper_with(s, max_total_exposure=ONE * 3 // 2)
     assert k.step() == "submitted,submitted"
-    # one gets its whole short, the other what the bound leaves
-    assert sorted(max_amounts(s.rt)) == [ONE // 2, ONE]
-    assert "the total exposure bound" in caplog.text
+    # one may take its whole short, the other what the bound leaves; each send is capped
+    # further at what its simulation takes (41.6% of a contract here: what restores
+    # maintenance), so the keeper funds exactly what it locks
+    low, high = sorted(max_amounts(s.rt))
+    assert 0 < low <= ONE // 2 and low <= high <= ONE
+    assert "the total exposure bound 150000000 leaves 50000000" in caplog.text
     confirm(s.rt)
     # a tighter bound with a send outstanding: nothing more goes out until it is confirmed
     warp(s.node.request, int(s.w3.eth.get_block("latest")["timestamp"]) + 60)
@@ -388,3 +392,101 @@ def test_a_keeper_killed_mid_pass_sends_nothing_twice_on_restart(tmp_path):
         nonces = [n for _, n, _ in final]
         assert nonces == list(range(nonces[0], nonces[0] + len(nonces)))
         assert w3.eth.get_transaction_count(address(KEEPER)) == nonces[-1] + 1
+
+
+def two_under_maintenance(s):
+    """A second writer like the risky one, then a 15% drop: both under maintenance."""
+    second = address(3)
+    fund(s.margin, second)
+    write_at_initial(s.margin, second)
+    warp(s.node.request, int(s.w3.eth.get_block("latest")["timestamp"]) + 60)
+    s.push(SPOT * 85 // 100)
+    for who in (s.risky, second):
+        assert s.engine.is_liquidatable(who, s.usdc.address)
+    return second
+
+
+def lock_of(s, account):
+    """What liquidating `account` now locks from the keeper's free USDC: the full collateral
+    of the units the engine's own simulation takes (simulated from the healthy writer, well
+    funded; a put's collateral at this strike is exact, so it adds up over shorts)."""
+    liq = s.engine.contract.functions.liquidate(account, s.usdc.address, s.series, ONE)
+    taken = liq.call({"from": s.healthy}, block_identifier="pending")[0]
+    assert 0 < taken <= ONE
+    return full_collateral(True, USDC, SPOT, taken)
+
+
+def liquidations_all_succeeded(s):
+    sent = [i for i in s.rt.txm.intents() if i.key.startswith("liquidate:")]
+    assert sent and {i.status for i in sent} == {Status.CONFIRMED}
+    for intent in sent:
+        assert s.w3.eth.get_transaction_receipt(intent.tx_hash)["status"] == 1
+    return len(sent)
+
+
+def keep_free(s, amount):
+    """The keeper withdraws its free USDC down to `amount`, through its own transaction
+    manager (a send from its key outside the manager would take a journaled nonce)."""
+    free = s.ledger.free_collateral(s.keeper, s.usdc.address)
+    call = s.ledger.fn("withdraw", token=s.usdc.address, amount=free - amount, recipient=s.keeper)
+    s.rt.txm.submit_call(f"withdraw:{free}:{amount}", s.keeper, call)
+    confirm(s.rt)
+    assert s.ledger.free_collateral(s.keeper, s.usdc.address) == amount
+
+
+def test_liquidations_are_chosen_within_the_keepers_free_collateral(system, caplog):
+    """Funds for one of two underwater accounts: one liquidation is sent and nothing reverts;
+    the other waits (one log line) and is liquidated once the keeper deposits more."""
+    s = system
+    caplog.set_level("INFO", logger="keepers.liquidation")
+    second = two_under_maintenance(s)
+    locks = [lock_of(s, who) for who in (s.risky, second)]
+    # more than either needs, well short of both together
+    keep_free(s, max(locks) + min(locks) // 2)
+    k = keeper_with(s)
+    assert sorted(k.step().split(",")) == ["nothing_to_do", "submitted"]
+    assert "1 liquidation(s) in " in caplog.text and "deposit more" in caplog.text
+    assert k.unfunded == 1
+    confirm(s.rt)
+    [first] = liquidated(s)
+    assert liquidations_all_succeeded(s) == 1
+    other = second if first == s.risky else s.risky
+    assert s.engine.is_liquidatable(other, s.usdc.address)
+    # the liquidation paid the keeper back; leave it short of the other's lock again
+    need = lock_of(s, other)
+    keep_free(s, need // 2)
+    # the first is restored; the other's own simulation fails for the keeper's funds: counted
+    # and logged as unfunded, nothing sent, no auction clock either
+    caplog.clear()
+    intents = len(s.rt.txm.intents())
+    assert k.step() == "nothing_to_do"
+    assert "1 liquidation(s) in " in caplog.text and "deposit more" in caplog.text
+    assert k.unfunded == 2
+    assert len(s.rt.txm.intents()) == intents
+    assert len(liquidated(s)) == 1
+    # the operator deposits more for the keeper (from another account: the keeper's nonces
+    # are its transaction manager's)
+    operator = address(9)
+    fund(s.margin, operator, need)
+    s.ledger.withdraw(s.usdc.address, need, sender=operator)
+    s.usdc.approve(s.ledger.address, need, sender=operator)
+    s.ledger.deposit(s.usdc.address, need, account=s.keeper, sender=operator)
+    assert k.step() == "submitted"
+    confirm(s.rt)
+    assert sorted(liquidated(s)) == sorted([s.risky, second])
+    assert liquidations_all_succeeded(s) == 2
+    assert not s.engine.is_liquidatable(other, s.usdc.address)
+
+
+def test_with_funds_for_both_both_are_liquidated(system, caplog):
+    s = system
+    caplog.set_level("INFO", logger="keepers.liquidation")
+    second = two_under_maintenance(s)
+    need = sum(lock_of(s, who) for who in (s.risky, second))
+    keep_free(s, need + need // 10)
+    k = keeper_with(s)
+    assert k.step() == "submitted,submitted"
+    assert "deposit more" not in caplog.text and k.unfunded == 0
+    confirm(s.rt)
+    assert sorted(liquidated(s)) == sorted([s.risky, second])
+    assert liquidations_all_succeeded(s) == 2
