@@ -20,7 +20,12 @@ One reconcile step (`LiquidationKeeper.step`) at one block:
    (`eth_estimateGas`) in one batch with the gas price and the Oracle's spots of the gas asset
    (WETH) and of each collateral token. The gas is priced in the collateral: WETH at par, any
    other token through both spots (missing or stale: refused, one log line). Per account the
-   first short whose simulated reward covers the gas plus `min_reward` is sent; the sends (and
+   first short whose simulated reward covers the gas plus `min_reward` is sent, if the gas key's
+   free collateral (read at `pending` in the same batch, with its Ledger shorts of the series)
+   still covers the full collateral the Ledger locks for the simulated take, after the sends
+   chosen before it (deepest shortfall first); the rest are skipped with one log line and
+   counted (`unfunded`), and each send's `max_amount` is its simulated take, so a discount
+   grown by the time it is mined never makes it lock more than was counted. The sends (and
    the auction clocks of accounts with nothing worth taking) go to `TxManager.submit_many`
    with their estimates, so each call is simulated once and all are broadcast in one batch.
    `max_amount` is the short, capped at `max_exposure` option units per account and per price
