@@ -182,6 +182,7 @@ def liquidation_jobs(rt: Runtime, metrics: Metrics) -> list[Job]:
         max_exposure=settings.max_exposure,
         max_total_exposure=settings.max_total_exposure,
         metrics=metrics,
+        ledger=rt.ledger,
     )
     return [Job("liquidation", settings.liquidation_interval, keeper.step)]
 

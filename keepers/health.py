@@ -87,6 +87,11 @@ class Metrics:
             "Accounts whose margin computed off chain differed from the MarginEngine's view",
             registry=self.registry,
         )
+        self.liquidations_unfunded = Counter(
+            prefix + "liquidations_unfunded",
+            "Paying liquidations skipped: the gas key's free collateral did not cover them",
+            registry=self.registry,
+        )
         self.jobs: dict[str, JobHealth] = {}
         self._lock = threading.Lock()
 

@@ -604,9 +604,8 @@ class LiquidationKeeper:
         unfunded -= set(chosen)
         for token, (count, needed) in skipped.items():
             self.unfunded += count
-            counter = getattr(self.metrics, "liquidations_unfunded", None)
-            if counter is not None:
-                counter.inc(count)
+            if self.metrics is not None:
+                self.metrics.liquidations_unfunded.inc(count)
             log.warning(
                 "%d liquidation(s) in %s skipped: they lock up to %d, the gas key's free "
                 "collateral left is %d (%d liquidation(s) chosen); deposit more",
