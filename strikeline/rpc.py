@@ -41,7 +41,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import count
 from typing import Any
@@ -338,8 +338,8 @@ class RpcPool:
     def _refresh(self) -> None:
         try:
             self.check_heads()
-        except RuntimeError:
-            pass  # the pool was closed meanwhile (executor shut down)
+        except (RuntimeError, CancelledError):
+            pass  # the pool was closed meanwhile (executor shut down, its queued reads cancelled)
         finally:
             with self._lock:
                 self._refreshing = False
