@@ -48,20 +48,20 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from keepers.board import Outcome
-from keepers.chainread import Call, EventType, Reader, View, get_logs
+from keepers.chainread import EventType, Reader, get_logs
 from keepers.checkpoints import Checkpoints, block_hash
 from keepers.errors import KeeperError
 from keepers.settlement import REORG_MARGIN, SCHEMA, SCHEMA_NAME, SCHEMA_VERSION
 from strikeline import db as dbmod
 from strikeline import risk
 from strikeline import units as unitsmod
+from strikeline.batchcall import Batch, BoundFunction, CallFailed
 from strikeline.bindings import (
     ClearinghouseBinding,
     LedgerBinding,
     MarginEngineBinding,
     OracleBinding,
 )
-from strikeline.rpc import NodeError
 from strikeline.txmanager import (
     OPEN,
     IdempotencyConflict,
@@ -71,7 +71,6 @@ from strikeline.txmanager import (
     Status,
     TxError,
     TxManager,
-    revert_reason,
 )
 
 log = logging.getLogger(__name__)
@@ -184,25 +183,25 @@ class LiquidationKeeper:
         self.db.ensure_schema(ACCOUNT_SCHEMA_NAME, ACCOUNT_SCHEMA_VERSION, ACCOUNT_SCHEMA)
         self.reader = Reader(oracle.w3)
         self.checkpoints = Checkpoints(database, chain_id, self.cursor_name, oracle.w3)
-        ec, cc, oc = engine.contract, clearinghouse.contract, oracle.contract
-        self._listed = View.of(ec, "margined_series")
-        self._engine_margin = View.of(ec, "account_margin")
-        self._params = View.of(ec, "margin_params")
-        self._words = View.of(cc, "margin_words")
-        self._series = View.of(cc, "series")
-        self._products = View.of(cc, "products")
-        self._unit = View.of(cc, "token_unit")
-        self._spot = View.of(oc, "spot")
-        self._max_age = View.of(oc, "max_age")
-        self._liquidate = View.of(ec, "liquidate")  # simulated with eth_call
-        self._start = View.of(ec, "start_liquidation")
-        self._margin_updated = EventType.of(cc, "MarginUpdated")
+        fn = BoundFunction.of
+        self._listed = fn(engine, "margined_series")
+        self._engine_margin = fn(engine, "account_margin")
+        self._params = fn(engine, "margin_params")
+        self._words = fn(clearinghouse, "margin_words")
+        self._series = fn(clearinghouse, "series")
+        self._products = fn(clearinghouse, "products")
+        self._unit = fn(clearinghouse, "token_unit")
+        self._spot = fn(oracle, "spot")
+        self._max_age = fn(oracle, "max_age")
+        self._liquidate = fn(engine, "liquidate")  # simulated with eth_call
+        self._start = fn(engine, "start_liquidation")
+        self._margin_updated = EventType.of(clearinghouse.contract, "MarginUpdated")
         # the gas key's free collateral and fully collateralised shorts on the Ledger: what
         # a liquidation locks comes out of the first, on top of the second
         if ledger is None:
             ledger = LedgerBinding(oracle.w3, clearinghouse.ledger())
-        self._free = View.of(ledger.contract, "free_collateral")
-        self._held = View.of(ledger.contract, "positions")
+        self._free = fn(ledger, "free_collateral")
+        self._held = fn(ledger, "positions")
         self._terms: dict[int, Terms] = {}
         self._underlying: dict[bytes, tuple[str, bool]] = {}
 
@@ -266,23 +265,26 @@ class LiquidationKeeper:
         the same batches."""
         if not pairs:
             return []
-        first: list[Call] = [(self._max_age, ())]
-        first += [(self._listed, pair) for pair in pairs]
-        first += [(self._engine_margin, pair) for pair in pairs]
-        got = self.reader.call_many(first, block)
+        first = [self._max_age.call(block=block)]
+        first += [self._listed.call(*pair, block=block) for pair in pairs]
+        first += [self._engine_margin.call(*pair, block=block) for pair in pairs]
+        got = self.reader.read(first)
         max_age, listed, engine_views = got[0], got[1 : 1 + len(pairs)], got[1 + len(pairs) :]
         unknown = sorted({int(s) for ids in listed for s in ids} - set(self._terms))
-        second: list[Call] = [
-            (self._words, (a, t, list(ids))) for (a, t), ids in zip(pairs, listed, strict=True)
+        second = [
+            self._words.call(a, t, list(ids), block=block)
+            for (a, t), ids in zip(pairs, listed, strict=True)
         ]
         if unknown:  # new series: their terms first, then what they depend on
-            got = self.reader.call_many(second + [(self._series, (sid,)) for sid in unknown], block)
+            got = self.reader.read(
+                second + [self._series.call(sid, block=block) for sid in unknown]
+            )
             words: list[Any] | None = got[: len(pairs)]
             fresh = dict(zip(unknown, got[len(pairs) :], strict=True))
             new_products = sorted({bytes(t[0]) for t in fresh.values()} - set(self._underlying))
             if new_products:
-                answers = self.reader.call_many(
-                    [(self._products, (p,)) for p in new_products], block
+                answers = self.reader.read(
+                    [self._products.call(p, block=block) for p in new_products]
                 )
                 for pid, product in zip(new_products, answers, strict=True):
                     self._underlying[pid] = (to_checksum_address(product[0]), bool(product[3]))
@@ -296,10 +298,10 @@ class LiquidationKeeper:
         pids = sorted({self._terms[s].product_id for s in live})
         assets = sorted({self._terms[s].underlying for s in live})
         tokens = sorted({t for _, t in pairs})
-        third: list[Call] = second + [(self._params, (p,)) for p in pids]
-        third += [(self._spot, (a,)) for a in assets]
-        third += [(self._unit, (t,)) for t in tokens]
-        got = self.reader.call_many(third, block)
+        third = second + [self._params.call(p, block=block) for p in pids]
+        third += [self._spot.call(a, block=block) for a in assets]
+        third += [self._unit.call(t, block=block) for t in tokens]
+        got = self.reader.read(third)
         if words is None:
             words, got = got[: len(pairs)], got[len(pairs) :]
         params = {p: risk.MarginParams(*map(int, v)) for p, v in zip(pids, got, strict=False)}
@@ -390,8 +392,10 @@ class LiquidationKeeper:
 
     def step(self) -> str:
         # the raw header: web3's block formatting costs several ms of a pass
-        [answer] = self.reader.raw_many([("eth_getBlockByNumber", ["latest", False])])
-        header = answer.get("result")
+        batch = Batch(self.oracle.w3)
+        answer = batch.request("eth_getBlockByNumber", ["latest", False])
+        batch.send()
+        header = answer.value if answer.ok else None
         if not isinstance(header, dict):
             raise KeeperError("eth_getBlockByNumber latest: no block")
         block, now = int(header["number"], 16), int(header["timestamp"], 16)
@@ -484,44 +488,43 @@ class LiquidationKeeper:
             candidates += [
                 (plan, sid, min(short, plan.reserve)) for sid, short in plan.health.shorts
             ]
-        tag = hex(block)
-        requests: list[tuple[str, list[Any]]] = [("eth_gasPrice", [])]
+        # one round trip: the gas price, the views at `block`, the gas key's funds and every
+        # candidate's simulation and estimate (pending)
+        batch = Batch(self.oracle.w3)
+        gas_answer = batch.request("eth_gasPrice")
         tokens = sorted({p.health.token for p in plans})
         prices = sorted(
             {t for t in tokens if t != self.gas_asset}
             | ({self.gas_asset} if self.gas_asset else set())
         )
-        views: list[Call] = [(self._max_age, ())]
-        views += [(self._spot, (a,)) for a in prices]
-        views += [(self._unit, (t,)) for t in tokens if t not in self._units]
-        requests += [
-            ("eth_call", [{"to": v.address, "data": v.data(*args)}, tag]) for v, args in views
-        ]
+        views = [self._max_age.call(block=block)]
+        views += [self._spot.call(a, block=block) for a in prices]
+        views += [self._unit.call(t, block=block) for t in tokens if t not in self._units]
         # the gas key's free collateral and shorts as the simulations see them (pending): what
         # the chosen liquidations lock must fit in the first, or the last ones revert
         held_ids = sorted({sid for _, sid, _ in candidates})
-        funds: list[Call] = [(self._free, (self.gas, t)) for t in tokens]
-        funds += [(self._held, (self.gas, sid)) for sid in held_ids]
-        requests += [
-            ("eth_call", [{"to": v.address, "data": v.data(*args)}, "pending"]) for v, args in funds
-        ]
+        funds = [self._free.call(self.gas, t, block="pending") for t in tokens]
+        funds += [self._held.call(self.gas, sid, block="pending") for sid in held_ids]
+        reads = [batch.call(c) for c in views + funds]
+        sims = []
         for plan, sid, amount in candidates:
-            tx = {
-                "from": self.gas,
-                "to": self._liquidate.address,
-                "data": self._liquidate.data(plan.health.account, plan.health.token, sid, amount),
-            }
-            requests += [("eth_call", [tx, "pending"]), ("eth_estimateGas", [tx, "pending"])]
-        answers = self.reader.raw_many(requests)
-        if "error" in answers[0]:
+            take = self._liquidate.call(
+                plan.health.account,
+                plan.health.token,
+                sid,
+                amount,
+                block="pending",
+                sender=self.gas,
+            )
+            sims.append((batch.call(take), batch.estimate_gas(take)))
+        batch.send()
+        if not gas_answer.ok:
             raise KeeperError("eth_gasPrice: the node refused it")
-        gas_price = int(answers[0]["result"], 16)
-        read = []
-        reads = answers[1 : 1 + len(views) + len(funds)]
-        for (view, _), answer in zip(views + funds, reads, strict=True):
-            if "error" in answer or answer.get("result") in (None, "0x"):
-                raise KeeperError(f"{view.name} at block {block}: the call failed")
-            read.append(view.result(answer["result"]))
+        gas_price = int(gas_answer.value, 16)
+        try:
+            read = [r.value for r in reads]
+        except CallFailed as exc:
+            raise KeeperError(str(exc)) from None
         read, got = read[: len(views)], read[len(views) :]
         free = {t: int(v) for t, v in zip(tokens, got[: len(tokens)], strict=True)}
         held = {sid: int(p[1]) for sid, p in zip(held_ids, got[len(tokens) :], strict=True)}
@@ -536,7 +539,6 @@ class LiquidationKeeper:
             [t for t in tokens if t not in self._units], read[1 + len(prices) :], strict=True
         ):
             self._units[token] = int(unit)
-        sims = answers[1 + len(views) + len(funds) :]
         chosen: dict[int, tuple[Request, str]] = {}
 
         def lock_of(sid: int, token: str, taken: int) -> int:
@@ -557,19 +559,19 @@ class LiquidationKeeper:
             if plan.index in chosen:
                 continue  # one send per account per pass: its first short that pays
             account, token = plan.health.account, plan.health.token
-            result, estimate = sims[2 * c], sims[2 * c + 1]
-            if "error" in result or "error" in estimate:
-                error = result.get("error") or estimate.get("error") or {}
-                reason = revert_reason(NodeError("eth_call", error))
+            result, estimate = sims[c]
+            failed = result.error or estimate.error
+            if failed is not None:
+                reason = failed.reason
                 if "insufficient collateral" in reason:  # alone it does not fit: at most this
                     skip(plan, lock_of(sid, token, amount))
                     continue
                 log.info("liquidate %s series %d: not now (%s)", account, sid, reason)
                 continue
-            taken, _, reward = (int(v) for v in self._liquidate.result(result["result"])[:3])
+            taken, _, reward = (int(v) for v in result.value[:3])
             if taken == 0:
                 continue
-            gas = int(estimate["result"], 16)
+            gas = int(estimate.value)
             cost = self.price_gas(gas * gas_price, token, spots)
             if cost is None:
                 continue
