@@ -1,8 +1,10 @@
 """Contract views and events a keeper pass reads at one block, through `strikeline.batchcall`.
 
-Views are `strikeline.batchcall.BoundFunction`s read in one JSON-RPC batch per pass
-(`Reader.call_many`; a failed call is a `KeeperError`, never a silent zero); events are decoded
-straight from raw logs (`EventType`, `get_logs`), their `eth_getLogs` sent as one batch too.
+Views are the SDK's calls (`BoundFunction.of(binding, name).call(*args, block=n)`) read in one
+JSON-RPC batch by `Reader.read`, which turns the SDK's `CallFailed` into the keepers'
+`KeeperError` (never a silent zero). Events are decoded straight from raw logs (`EventType`,
+`get_logs`), their `eth_getLogs` sent as one batch too: the SDK decodes logs only through web3
+(`ContractBinding.events`, a receipt's logs, several ms a log), so the keepers keep this.
 """
 
 from __future__ import annotations
@@ -17,12 +19,7 @@ from eth_utils.abi import collapse_if_tuple
 from web3 import Web3
 
 from keepers.errors import KeeperError
-from strikeline.batchcall import Batch, BoundFunction, CallFailed, ContractCall, call_many
-
-#: the SDK's bound function under the keepers' older name; `keepers.settlement` still reads
-#: (View, args) pairs through `Reader.call_many`
-View = BoundFunction
-Call = tuple[View, Sequence[Any]]
+from strikeline.batchcall import Batch, CallFailed, ContractCall, call_many
 
 
 class Reader:
@@ -37,10 +34,6 @@ class Reader:
             return call_many(self.w3, calls)
         except CallFailed as exc:
             raise KeeperError(str(exc)) from None
-
-    def call_many(self, calls: Sequence[Call], block: int) -> list[Any]:
-        """The views' results at `block`, in order; raises `KeeperError` if any fails."""
-        return self.read([view.call(*args, block=block) for view, args in calls])
 
 
 @dataclass(frozen=True)

@@ -40,12 +40,13 @@ from eth_utils import to_checksum_address
 
 from keepers.aggregate import BPS, median
 from keepers.board import Board, Kind, Outcome, recover_expiry
-from keepers.chainread import Call, EventType, Reader, View, get_logs
+from keepers.chainread import EventType, Reader, get_logs
 from keepers.checkpoints import Checkpoints, block_hash
 from keepers.errors import KeeperError
 from keepers.keys import ReportingKey
 from keepers.sources.panel import SourcePanel
 from strikeline import db as dbmod
+from strikeline.batchcall import BoundFunction, ContractCall
 from strikeline.bindings import ClearinghouseBinding, LedgerBinding, OracleBinding
 from strikeline.oracle_reports import ordered
 from strikeline.txmanager import OPEN, IdempotencyConflict, SimulationFailed, Status, TxManager
@@ -267,9 +268,9 @@ class SettlementKeeper:
         self._reporter_role = bytes(functions.REPORTER_ROLE().call())
         self._disputer_role = bytes(functions.DISPUTER_ROLE().call())
         self.reader = Reader(oracle.w3)
-        self._positions = View.of(self.ledger.contract, "positions")
-        self._margined = View.of(self.ch.contract, "margin_positions")
-        self._balances = View.of(self.ledger.contract, "balanceOfBatch")
+        self._positions = BoundFunction.of(self.ledger, "positions")
+        self._margined = BoundFunction.of(self.ch, "margin_positions")
+        self._balances = BoundFunction.of(self.ledger, "balanceOfBatch")
 
     # ----------------------------------------------------------------------------- the step
 
@@ -421,12 +422,13 @@ class SettlementKeeper:
         accounts = self.index.accounts(sid)
         at = block.number
         # one JSON-RPC batch for every account's short, margined short and long balance
-        calls: list[Call] = []
+        calls: list[ContractCall] = []
         for account in accounts:
-            calls += [(self._positions, (account, sid)), (self._margined, (account, sid))]
+            calls.append(self._positions.call(account, sid, block=at))
+            calls.append(self._margined.call(account, sid, block=at))
         if accounts:
-            calls.append((self._balances, (accounts, [sid] * len(accounts))))
-        results = self.reader.call_many(calls, at)
+            calls.append(self._balances.call(accounts, [sid] * len(accounts), block=at))
+        results = self.reader.read(calls)
         writers = []
         for i, account in enumerate(accounts):
             (_, short), (margined, _) = results[2 * i], results[2 * i + 1]

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from web3 import HTTPProvider, Web3
 
-from keepers.chainread import EventType, Reader, View, get_logs
+from keepers.chainread import EventType, Reader, get_logs
 from keepers.errors import KeeperError
+from strikeline.batchcall import BoundFunction
 from strikeline.bindings import ERC20Binding
 from strikeline.chain import start_anvil
 from strikeline.rpc import RpcPool
@@ -32,25 +33,27 @@ def test_a_batch_reads_what_web3_reads_and_fails_over(token):
     block = w3.eth.block_number
     expected = [usdc.contract.functions.balanceOf(h).call(block_identifier=block) for h in HOLDERS]
     assert expected == [1_000 + i for i in range(len(HOLDERS))]
-    view = View.of(usdc.contract, "balanceOf")
-    calls = [(view, (h,)) for h in HOLDERS] + [(View.of(usdc.contract, "decimals"), ())]
+    view = BoundFunction.of(usdc, "balanceOf")
+    calls = [view.call(h, block=block) for h in HOLDERS]
+    calls.append(BoundFunction.of(usdc, "decimals").call(block=block))
     # a dead first node: the batch goes to the next one, whole
     with RpcPool(["http://127.0.0.1:9", node.url], head_interval=None) as pool:
-        assert Reader(pool.web3()).call_many(calls, block) == expected + [6]
-    assert Reader(w3).call_many(calls, block) == expected + [6]  # a plain provider
+        assert Reader(pool.web3()).read(calls) == expected + [6]
+    assert Reader(w3).read(calls) == expected + [6]  # a plain provider
     # at an earlier block the answers are that block's
-    assert Reader(w3).call_many([(view, (HOLDERS[-1],))], block - 1) == [0]
+    assert Reader(w3).read([view.call(HOLDERS[-1], block=block - 1)]) == [0]
 
 
 def test_a_failed_call_raises(token):
     node, w3, usdc = token
-    view = View.of(usdc.contract, "balanceOf")
-    nowhere = View(
+    view = BoundFunction.of(usdc, "balanceOf")
+    nowhere = BoundFunction(
         "0x" + "00" * 19 + "01", view.name, view.selector, view.inputs, view.outputs
     )  # no contract there: the node answers "0x", not a balance of zero
+    calls = [view.call(ADMIN, block=1), nowhere.call(ADMIN, block=1)]
     with RpcPool([node.url], head_interval=None) as pool:
-        with pytest.raises(KeeperError, match="balanceOf at block"):
-            Reader(pool.web3()).call_many([(view, (ADMIN,)), (nowhere, (ADMIN,))], 1)
+        with pytest.raises(KeeperError, match="balanceOf at block 1: no return data"):
+            Reader(pool.web3()).read(calls)
 
 
 def test_raw_logs_decode_as_web3_decodes_them(token):

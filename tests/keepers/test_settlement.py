@@ -23,9 +23,10 @@ from keeper_system import (
 
 from keepers.board import Outcome
 from keepers.daemon import settlement_jobs
+from keepers.errors import KeeperError
 from keepers.health import Metrics
 from keepers.keys import ReportingKey
-from keepers.settlement import REORG_MARGIN, SeriesIndex
+from keepers.settlement import REORG_MARGIN, Block, SeriesIndex, SeriesInfo, SettlementKeeper
 from strikeline.chain import start_anvil, warp
 from strikeline.oracle_reports import ordered
 from strikeline.txmanager import OPEN
@@ -207,6 +208,32 @@ def test_positions_are_paid_in_batches_and_a_restarted_keeper_catches_up(system)
     assert len(events(s, "Settled")) == 2 and len(events(s, "Redeemed")) == 2
     keys = [i.key.split(":")[0] for i in again.rt.txm.intents() if "oracle" not in i.key]
     assert keys == ["settle", "settle", "redeem", "redeem"]  # writers first, then holders
+
+
+def test_the_pay_out_reads_are_one_batch_and_a_failed_read_is_a_keeper_error(system):
+    s = system
+    rt = s.keeper(None, 6).rt
+    index = SeriesIndex(rt.database, rt.chain_id, rt.ledger, rt.clearinghouse, 0)
+    head = s.w3.eth.block_number
+    index.sync(head)
+    assert len(index.accounts(s.series)) == 4  # two writers, two holders
+    keeper = SettlementKeeper(
+        index, rt.board, rt.oracle, rt.asset, txm=rt.txm, gas_address=rt.gas.address
+    )
+    series = SeriesInfo(s.series, s.weth.address, s.expiry)
+    batches = []
+    real = rt.pool.request_batch
+
+    def counted(calls):
+        batches.append([method for method, _ in calls])
+        return real(calls)
+
+    rt.pool.request_batch = counted
+    # at genesis no contract exists: the node answers no data, never read as a zero position
+    with pytest.raises(KeeperError, match=r"^positions at block 0: no return data"):
+        keeper._pay_out(series, Block(0, 0))
+    # 4 positions, 4 margined shorts, 1 balanceOfBatch: one round trip
+    assert batches == [["eth_call"] * 9]
 
 
 def test_without_an_observation_at_expiry_a_reporter_does_not_report(system, caplog):
