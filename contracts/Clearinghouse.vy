@@ -216,8 +216,8 @@ MAX_SERIES: constant(uint256) = margin.MAX_SERIES_PER_ACCOUNT
 # short (bits 0-126) | margined flag (127) | collateral (128-255).
 MARGINED: constant(uint256) = 2**127
 # @dev A settlement word: price (0-95; zero until fixed) | the product's
-# is_put (96) and collateral decimals (104-111) | SERIES_BIT | MARGIN_SETTLING
-# (127) | payout pool still owed (128-255). Written when the series is
+# is_put (96) and collateral decimals (104-111) | SERIES_BIT (112) | BAD_DEBT
+# (113) | MARGIN_SETTLING (127) | payout pool still owed (128-255). Written when the series is
 # created, so fixing the price updates a slot instead of creating one; with
 # the series' terms word (which holds the collateral token) it is all a
 # settle or redeem reads of the series.
@@ -232,6 +232,9 @@ LONGS_MASK: constant(uint256) = 2**127 - 1
 # @dev margined shorts were open when the price was fixed. None can be
 # written after expiry, so without it no writer holds one.
 MARGIN_SETTLING: constant(uint256) = 2**127
+# @dev a margined writer's settlement left bad debt: holders are paid pro
+# rata (`_redeem`); the amount is in `_bad_debt`
+BAD_DEBT: constant(uint256) = 2**113
 
 
 # ---------------------------------------------------------------------------
@@ -313,10 +316,13 @@ insurance: public(HashMap[address, uint256])
 margin_reserve: public(HashMap[address, HashMap[address, uint256]])
 # @dev margined position words (v1's layout, see MARGINED)
 _margin_positions: HashMap[address, HashMap[uint256, uint256]]
-# @dev margin book: margined short (0-127) | bad debt (128-255) of a series
+# @dev margin book of a series, v1's book layout: margined short (0-127) |
+# collateral held on the margined shorts (128-255). One word, so that a
+# margined write creates one slot for the series, not two; the shorts' sum
+# stays far below 2**128 (each position is at most MAX_AMOUNT).
 _margin_book: HashMap[uint256, uint256]
-# @dev collateral held on a series' margined shorts
-margin_collateral: public(HashMap[uint256, uint256])
+# @dev bad debt recorded at the settlement of a series' margined shorts
+_bad_debt: HashMap[uint256, uint256]
 
 
 # ---------------------------------------------------------------------------
@@ -575,12 +581,11 @@ def margin_update(
         held = self.margin_reserve[account][token]
     else:
         # a write checks its product's enabled flag, and that word has is_put
-        # and the decimals too, at the settlement word's bits shifted by 64
+        # and the decimals too, at the settlement word's bits shifted by 64;
+        # moving collateral alone needs only the token and expiry of `_terms`
         flags: uint256 = 0
         if amount != 0:
             flags = self._product[self._series_product[series_id]] >> 64
-        else:
-            flags = self._settlement[series_id]
         t: Terms = self._terms(series_id, flags)
         assert block.timestamp < t.expiry, "clearinghouse: series expired"
         assert t.token == token, "clearinghouse: wrong token"
@@ -594,7 +599,6 @@ def margin_update(
             assert added and collateral <= layout._full_collateral(t.is_put, t.unit, t.strike, amount), (
                 "clearinghouse: collateral above full"
             )
-            self._margin_book[series_id] += amount
         else:
             assert pos & MARGINED != 0, "clearinghouse: not margined"
     if added:
@@ -606,7 +610,8 @@ def margin_update(
         self.margin_reserve[account][token] = held
     else:
         assert held <= layout.MASK128, "clearinghouse: amount too large"
-        self.margin_collateral[series_id] = self.margin_collateral[series_id] + held - (pos >> 128)
+        # short and collateral in one update (the collateral half checked)
+        self._margin_book[series_id] = self._margin_book[series_id] + amount + (held << 128) - ((pos >> 128) << 128)
         self._margin_positions[account][series_id] = ((pos & layout.SHORT_MASK) + amount) | MARGINED | (held << 128)
     log MarginUpdated(
         account=account, token=token, series_id=series_id, amount=amount, collateral=collateral, added=added
@@ -644,7 +649,8 @@ def margin_liquidate(
     """
     access_control._check_role(MARGIN_ROLE, msg.sender)
     assert not staticcall ledger.paused(), "clearinghouse: paused"
-    t: Terms = self._terms(series_id, self._settlement[series_id])
+    # only the token and expiry of `_terms` are used: no settlement word read
+    t: Terms = self._terms(series_id, 0)
     assert block.timestamp < t.expiry, "clearinghouse: series expired"
     pos: uint256 = self._margin_positions[account][series_id]
     assert pos & MARGINED != 0, "clearinghouse: not margined"
@@ -682,7 +688,8 @@ def burn_margined(series_id: uint256, amount: uint256):
     @param series_id An open series the caller is margined short in.
     @param amount Option units to close.
     """
-    t: Terms = self._terms(series_id, self._settlement[series_id])
+    # only the token and expiry of `_terms` are used: no settlement word read
+    t: Terms = self._terms(series_id, 0)
     assert block.timestamp < t.expiry, "clearinghouse: series expired"
     pos: uint256 = self._margin_positions[msg.sender][series_id]
     assert pos & MARGINED != 0, "clearinghouse: not margined"
@@ -862,11 +869,12 @@ def series_state(series_id: uint256) -> SeriesState:
     locked: uint256 = 0
     open_interest, locked = staticcall ledger.book(series_id)
     settlement: uint256 = self._settlement[series_id]
+    margined: uint256 = self._margin_book[series_id]
     return SeriesState(
-        open_interest=open_interest + (self._margin_book[series_id] & layout.MASK128),
+        open_interest=open_interest + (margined & layout.MASK128),
         # the book holds the unsettled full writers' collateral and the settled
         # ones' obligations, which together cover the pool fixed at expiry
-        collateral=locked + self.margin_collateral[series_id] - (self._redemption[series_id] >> 128),
+        collateral=locked + (margined >> 128) - (self._redemption[series_id] >> 128),
         settlement_price=settlement & PRICE_MASK,
         payout_pool=settlement >> 128,
     )
@@ -918,8 +926,16 @@ def margin_book(series_id: uint256) -> (uint256, uint256):
     """
     @dev (margined short still to settle, bad debt recorded at settlement) of a series.
     """
-    word: uint256 = self._margin_book[series_id]
-    return word & layout.MASK128, word >> 128
+    return self._margin_book[series_id] & layout.MASK128, self._bad_debt[series_id]
+
+
+@external
+@view
+def margin_collateral(series_id: uint256) -> uint256:
+    """
+    @dev Collateral held on a series' margined shorts.
+    """
+    return self._margin_book[series_id] >> 128
 
 
 # ---------------------------------------------------------------------------
@@ -988,12 +1004,12 @@ def _reduce_margined(account: address, series_id: uint256, token: address, pos: 
     """
     remaining: uint256 = (pos & layout.SHORT_MASK) - amount
     held: uint256 = pos >> 128
-    self._margin_book[series_id] -= amount
     if remaining != 0:
+        self._margin_book[series_id] -= amount
         self._margin_positions[account][series_id] = remaining | MARGINED | (held << 128)
         return
     self._margin_positions[account][series_id] = 0
-    self.margin_collateral[series_id] -= held
+    self._margin_book[series_id] -= amount + (held << 128)
     if held != 0:
         self.margin_reserve[account][token] += held
         log MarginRetired(account=account, series_id=series_id, amount=held)
@@ -1056,7 +1072,7 @@ def _redeem(series_id: uint256, holder: address) -> uint256:
     payout: uint256 = layout._payoff(t.is_put, t.unit, t.strike, price, amount, False)
     redemption: uint256 = self._redemption[series_id]
     longs: uint256 = redemption & LONGS_MASK
-    if margin_book != 0 and payout != 0:
+    if settlement & BAD_DEBT != 0 and payout != 0:
         # bad debt: every remaining holder is paid pro rata from the pool
         owed: uint256 = layout._payoff(t.is_put, t.unit, t.strike, price, longs, True)
         payout = margin._haircut_payout(payout, settlement >> 128, owed)
@@ -1174,10 +1190,12 @@ def _settle_margined(series_id: uint256, writer: address, t: Terms, price: uint2
             bad_debt=bad_debt,
         )
     self._margin_positions[writer][series_id] = 0
-    self.margin_collateral[series_id] -= held
-    # the bad debt is at most the obligation, which fits 128 bits
-    self._margin_book[series_id] = self._margin_book[series_id] - short + (bad_debt << 128)
-    self._settlement[series_id] += (paid + from_writer + from_insurance) << 128
+    self._margin_book[series_id] -= short + (held << 128)
+    settlement: uint256 = self._settlement[series_id] + ((paid + from_writer + from_insurance) << 128)
+    if bad_debt != 0:
+        self._bad_debt[series_id] += bad_debt
+        settlement |= BAD_DEBT
+    self._settlement[series_id] = settlement
     log Settled(
         writer=writer, series_id=series_id, amount=short, obligation=obligation, returned=returned, caller=msg.sender
     )

@@ -137,9 +137,22 @@ BPS: constant(uint256) = 10_000
 # (127) | collateral (128-255).
 MARGIN_BIT: constant(uint256) = 2**127
 SHORT_MASK: constant(uint256) = 2**127 - 1
-MASK64: constant(uint256) = 2**64 - 1
 MASK128: constant(uint256) = 2**128 - 1
+MASK160: constant(uint256) = 2**160 - 1
 PUT_BIT: constant(uint256) = 2**160
+# @dev A product's word: its margin parameters (16 bits each, every one at
+# most BPS; bits 0-63, zero = margin off) | collateral token (64-223) | the
+# token's decimals (224-231). The token and its unit ride in the word every
+# margin check reads anyway: no per-series token slot, no token_unit call.
+PARAMS_MASK: constant(uint256) = 2**64 - 1
+MASK16: constant(uint256) = 2**16 - 1
+DECIMALS_SHIFT: constant(uint256) = 224
+# @dev An account's clock word: auction start (bits 0-63, 0 = no auction) |
+# last change (64-127) | auction seen (128-255). One word: a margin check
+# reads the auction start anyway and records the change in the same store.
+START_MASK: constant(uint256) = 2**64 - 1
+CHANGE_MASK: constant(uint256) = (2**64 - 1) << 64
+MAX_AGE: constant(uint256) = 2**96 - 1
 # @dev How a short is valued when its underlying's spot is stale or missing:
 # full collateral for initial and maintenance alike (the shock takes the put's
 # spot to zero; the floor is 100%), at spot 0 (puts) or MAX_PRICE (calls).
@@ -170,31 +183,35 @@ struct AccountMargin:
     pending: bool
     # underlyings of the live shorts, each once (for the auction clock)
     assets: DynArray[address, MAX_SERIES]
+    # with a live short: the Oracle (bits 0-159) and its max age (160-255),
+    # read once per check (`liquidate` reads its short's spot with them); one
+    # field, as each field of this struct costs code at every `_account` call
+    feed: uint256
 
 
 clearinghouse: public(immutable(IClearinghouse))
 
-# @dev Per product, packed: spot shock (bits 0-63) | time shock (64-127) |
-# floor (128-191) | maintenance (192-255); zero = margin off.
+# @dev Per product: PARAMS_MASK's word (parameters | token | decimals).
 _params: HashMap[bytes32, uint256]
-auction_params: public(margin.AuctionParams)
+# @dev The liquidation auction, packed: start (bits 0-63) | max (64-127) |
+# duration (128-255); one word for a liquidation to read, not three.
+_auction: uint256
 # @dev Margined series of an account per collateral token. Entries closed,
 # settled or expired are pruned by the account's next write.
 _margined: HashMap[address, HashMap[address, DynArray[uint256, MAX_SERIES]]]
-# @dev When the account was first seen under maintenance; 0 = no auction.
-auction_start: public(HashMap[address, HashMap[address, uint256]])
-# @dev The sum of the Oracle's update counts of the account's underlyings
-# when the engine last saw it under maintenance (`_updates`).
-auction_seen: public(HashMap[address, HashMap[address, uint256]])
-# @dev Block time of the account's last change through the engine (write,
-# top-up, removal, release): a liquidation needs a spot newer than it.
-last_change: public(HashMap[address, HashMap[address, uint256]])
+# @dev Per account and token (START_MASK's layout): when the account was
+# first seen under maintenance (`auction_start`), the block time of its last
+# change through the engine (`last_change`: write, top-up, removal, release;
+# a liquidation needs a spot newer than it) and the sum of the Oracle's
+# update counts of its underlyings when the engine last saw it under
+# maintenance (`auction_seen`, `_updates`).
+_clock: HashMap[address, HashMap[address, uint256]]
 # @dev Series terms cached at the first margined write: strike (0-127) |
-# expiry (128-255); product; underlying (0-159) | is_put (160); collateral.
+# expiry (128-255); product (whose word holds the collateral token);
+# underlying (0-159) | is_put (160).
 _terms: HashMap[uint256, uint256]
 _product_of: HashMap[uint256, bytes32]
 _underlying: HashMap[uint256, uint256]
-_token_of: HashMap[uint256, address]
 
 
 # ---------------------------------------------------------------------------
@@ -232,14 +249,25 @@ def set_margin_params(product_id: bytes32, params: margin.MarginParams):
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
     collateral: address = (staticcall clearinghouse.products(product_id))[2]
     assert collateral != empty(address), "engine: unknown product"
-    word: uint256 = 0
+    # the token's unit as decimals (the Clearinghouse fixes it per token)
+    unit: uint256 = staticcall clearinghouse.token_unit(collateral)
+    decimals: uint256 = 0
+    left: uint256 = unit
+    for i: uint256 in range(77):
+        if left < 10:
+            break
+        left //= 10
+        decimals += 1
+    # the token and decimals stay when margin is turned off
+    word: uint256 = (convert(collateral, uint256) << 64) | (decimals << DECIMALS_SHIFT)
     if params.spot_shock_bps | params.time_shock_bps | params.min_bps | params.maintenance_bps != 0:
+        # every checked parameter is at most BPS: 16 bits each
         margin._check_margin_params(params)
-        word = (
+        word |= (
             params.spot_shock_bps
-            | (params.time_shock_bps << 64)
-            | (params.min_bps << 128)
-            | (params.maintenance_bps << 192)
+            | (params.time_shock_bps << 16)
+            | (params.min_bps << 32)
+            | (params.maintenance_bps << 48)
         )
     self._params[product_id] = word
     log MarginParamsSet(
@@ -260,7 +288,8 @@ def set_auction_params(auction: margin.AuctionParams):
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
     margin._check_auction_params(auction)
-    self.auction_params = auction
+    # checked: both bps below BPS, the duration at most a week
+    self._auction = auction.start_bps | (auction.max_bps << 64) | (auction.duration << 128)
     log AuctionParamsSet(start_bps=auction.start_bps, max_bps=auction.max_bps, duration=auction.duration)
 
 
@@ -285,7 +314,7 @@ def write_margined(series_id: uint256, amount: uint256, recipient: address, coll
     @return uint256 The collateral locked.
     """
     token: address = self._cache(series_id)
-    assert self._params[self._product_of[series_id]] != 0, "engine: margin disabled"
+    assert self._params[self._product_of[series_id]] & PARAMS_MASK != 0, "engine: margin disabled"
     listed: DynArray[uint256, MAX_SERIES] = self._prune(msg.sender, token)
     if series_id not in listed:
         assert len(listed) < MAX_SERIES, "engine: too many open series"
@@ -294,7 +323,6 @@ def write_margined(series_id: uint256, amount: uint256, recipient: address, coll
         log SeriesListed(account=msg.sender, token=token, series_id=series_id)
     extcall clearinghouse.margin_update(msg.sender, token, series_id, amount, recipient, collateral, True)
     self._require_initial(msg.sender, token)
-    self.last_change[msg.sender][token] = block.timestamp
     return collateral
 
 
@@ -309,15 +337,20 @@ def add_collateral(series_id: uint256, amount: uint256):
     @param series_id A series the caller is margined short in.
     @param amount Collateral to add.
     """
-    token: address = self._token_of[series_id]
+    token: address = self._token(series_id)
     assert token != empty(address), "engine: not margined"
     extcall clearinghouse.margin_update(msg.sender, token, series_id, 0, msg.sender, amount, True)
     # a liquidation now needs a price newer than this top-up
-    self.last_change[msg.sender][token] = block.timestamp
-    if self.auction_start[msg.sender][token] != 0:
-        state: AccountMargin = self._account(msg.sender, token, False, True, False)
-        if state.collateral >= state.maintenance:
-            self._clear_auction(msg.sender, token)
+    clock: uint256 = (self._clock[msg.sender][token] & ~CHANGE_MASK) | (block.timestamp << 64)
+    if clock & START_MASK != 0:
+        collateral: uint256 = 0
+        initial: uint256 = 0
+        maintenance: uint256 = 0
+        pending: bool = False
+        collateral, initial, maintenance, pending = self._levels(msg.sender, token, False, True)
+        if collateral >= maintenance:
+            clock = self._cleared(msg.sender, token, clock)
+    self._clock[msg.sender][token] = clock
 
 
 @external
@@ -330,11 +363,10 @@ def remove_collateral(series_id: uint256, amount: uint256):
     @param series_id A series the caller is margined short in.
     @param amount Collateral to remove.
     """
-    token: address = self._token_of[series_id]
+    token: address = self._token(series_id)
     assert token != empty(address), "engine: not margined"
     extcall clearinghouse.margin_update(msg.sender, token, series_id, 0, msg.sender, amount, False)
     self._require_initial(msg.sender, token)
-    self.last_change[msg.sender][token] = block.timestamp
 
 
 @external
@@ -349,7 +381,6 @@ def release_reserve(token: address, amount: uint256):
     """
     extcall clearinghouse.margin_update(msg.sender, token, 0, 0, msg.sender, amount, False)
     self._require_initial(msg.sender, token)
-    self.last_change[msg.sender][token] = block.timestamp
 
 
 # ---------------------------------------------------------------------------
@@ -371,11 +402,14 @@ def start_liquidation(account: address, token: address) -> uint256:
     @return uint256 The auction's start, 0 if it was cleared.
     """
     state: AccountMargin = self._account(account, token, False, True, False)
+    clock: uint256 = self._clock[account][token]
     if state.collateral >= state.maintenance:
-        assert self.auction_start[account][token] != 0, "engine: account healthy"
-        self._clear_auction(account, token)
+        assert clock & START_MASK != 0, "engine: account healthy"
+        self._clock[account][token] = self._cleared(account, token, clock)
         return 0
-    return self._observe(account, token, state.assets)
+    clock = self._observe(account, token, state.assets, IOracle(convert(convert(state.feed & MASK160, uint160), address)), clock)
+    self._clock[account][token] = clock
+    return clock & START_MASK
 
 
 @external
@@ -402,34 +436,63 @@ def liquidate(account: address, token: address, series_id: uint256, max_amount: 
     expiry: uint256 = self._terms[series_id] >> 128
     assert expiry != 0, "engine: not margined"
     assert block.timestamp < expiry, "engine: series expired"
-    assert self._token_of[series_id] == token, "engine: wrong token"
+    assert self._token(series_id) == token, "engine: wrong token"
     state: AccountMargin = self._account(account, token, False, True, True)
     assert series_id in state.series_ids, "engine: not margined"
     assert state.collateral < state.maintenance, "engine: account healthy"
 
     short: uint256 = 0
+    own: uint256 = 0
     for i: uint256 in range(len(state.series_ids), bound=MAX_SERIES):
         if state.series_ids[i] == series_id:
             short = state.shorts[i]
+            own = state.held[i]
     # only this short's price is needed, fresh and newer than the account's
     # last change (a price signed before a top-up cannot liquidate it)
-    position: margin.ShortPosition = empty(margin.ShortPosition)
+    # (the account has a live short, so `_account` read the Oracle's address)
+    underlying: uint256 = self._underlying[series_id]
+    price: uint256 = 0
     seen: uint256 = 0
-    position, seen = self._position(series_id, short, IOracle(staticcall clearinghouse.oracle()))
+    oracle: IOracle = IOracle(convert(convert(state.feed & MASK160, uint160), address))
+    price, seen = self._spot(oracle, convert(convert(underlying & MASK160, uint160), address), state.feed >> 160)
     assert seen != 0, "engine: stale price"
-    assert seen > self.last_change[account][token], "engine: price older than last change"
-    started: uint256 = self._observe(account, token, state.assets)
-    discount: uint256 = margin._auction_discount(block.timestamp - started, self.auction_params)
+    position: margin.ShortPosition = self._position(series_id, short, underlying, price, seen)
+    clock: uint256 = self._clock[account][token]
+    assert seen > (clock & CHANGE_MASK) >> 64, "engine: price older than last change"
+    # a running clock continues only if the engine saw every price since its
+    # last look (`_observe`); with none, a clock starts now and the update
+    # counts matter only if it keeps running (read below)
+    fresh: bool = clock & START_MASK == 0
+    if fresh:
+        clock = self._started(account, token, clock)
+    else:
+        clock = self._observe(account, token, state.assets, oracle, clock)
+    discount: uint256 = margin._auction_discount(block.timestamp - (clock & START_MASK), self._auction_params())
+    # priced as if the insurance fund were unlimited: only a base the account
+    # cannot pay reads the fund, and caps what it pays at its balance
     liq: margin.Liquidation = margin._liquidate(
-        staticcall clearinghouse.token_unit(token),
+        self._unit(series_id),
         position,
         state.collateral,
         state.maintenance,
         state.intrinsic,
         discount,
         max_amount,
-        staticcall clearinghouse.insurance(token),
+        max_value(uint256),
     )
+    if liq.from_insurance != 0:
+        fund: uint256 = staticcall clearinghouse.insurance(token)
+        if fund < liq.from_insurance:
+            liq.bad_debt = liq.from_insurance - fund
+            liq.from_insurance = fund
+
+    # the clock stored once: cleared if this restores the account, else
+    # with the update counts seen now
+    if liq.restored:
+        clock = self._cleared(account, token, clock)
+    elif fresh:
+        clock = (clock & MASK128) | (self._updates(state.assets, oracle) << 128)
+    self._clock[account][token] = clock
 
     # move what the account pays out of its margin: this series first
     need: uint256 = liq.from_account
@@ -437,12 +500,8 @@ def liquidate(account: address, token: address, series_id: uint256, max_amount: 
         if need == 0:
             break
         source: uint256 = series_id
-        held: uint256 = 0
-        if i == 0:
-            for j: uint256 in range(len(state.series_ids), bound=MAX_SERIES):
-                if state.series_ids[j] == series_id:
-                    held = state.held[j]
-        else:
+        held: uint256 = own
+        if i != 0:
             source = state.series_ids[i - 1]
             if source == series_id:
                 continue
@@ -454,8 +513,6 @@ def liquidate(account: address, token: address, series_id: uint256, max_amount: 
     if need != 0:
         extcall clearinghouse.margin_update(account, token, 0, 0, account, need, False)
     extcall clearinghouse.margin_liquidate(account, msg.sender, series_id, liq.amount, liq.from_account, liq.from_insurance)
-    if liq.restored:
-        self._clear_auction(account, token)
     log Liquidated(
         account=account,
         liquidator=msg.sender,
@@ -494,7 +551,7 @@ def settle(account: address, series_id: uint256) -> uint256:
     @param series_id An expired series it is margined short in.
     @return uint256 The collateral returned to the account's free balance.
     """
-    token: address = self._token_of[series_id]
+    token: address = self._token(series_id)
     assert token != empty(address), "engine: not margined"
     listed: DynArray[uint256, MAX_SERIES] = self._margined[account][token]
     assert series_id in listed, "engine: not margined"
@@ -546,6 +603,44 @@ def margin_params(product_id: bytes32) -> margin.MarginParams:
 
 @external
 @view
+def auction_params() -> margin.AuctionParams:
+    """
+    @dev The liquidation auction (`set_auction_params`).
+    """
+    return self._auction_params()
+
+
+@external
+@view
+def auction_start(account: address, token: address) -> uint256:
+    """
+    @dev When the account was first seen under maintenance; 0 = no auction.
+    """
+    return self._clock[account][token] & START_MASK
+
+
+@external
+@view
+def auction_seen(account: address, token: address) -> uint256:
+    """
+    @dev The sum of the Oracle's update counts of the account's underlyings
+         when the engine last saw it under maintenance (`_updates`).
+    """
+    return self._clock[account][token] >> 128
+
+
+@external
+@view
+def last_change(account: address, token: address) -> uint256:
+    """
+    @dev Block time of the account's last change through the engine (write,
+         top-up, removal, release): a liquidation needs a spot newer than it.
+    """
+    return (self._clock[account][token] & CHANGE_MASK) >> 64
+
+
+@external
+@view
 def margined_series(account: address, token: address) -> DynArray[uint256, MAX_SERIES]:
     """
     @dev The account's list of margined series in `token` as stored; it may
@@ -562,8 +657,12 @@ def account_margin(account: address, token: address) -> (uint256, uint256, uint2
          `token`: its live margined shorts and reserve, at the Oracle's spot
          (a short whose underlying's spot is stale at full collateral).
     """
-    state: AccountMargin = self._account(account, token, True, True, False)
-    return state.collateral, state.initial, state.maintenance
+    collateral: uint256 = 0
+    initial: uint256 = 0
+    maintenance: uint256 = 0
+    pending: bool = False
+    collateral, initial, maintenance, pending = self._levels(account, token, True, True)
+    return collateral, initial, maintenance
 
 
 @external
@@ -573,9 +672,13 @@ def free_margin(account: address, token: address) -> uint256:
     @dev Margined collateral above the initial requirement (0 if below, or
          while a margined short of the account expired unsettled).
     """
-    state: AccountMargin = self._account(account, token, True, False, False)
-    if state.collateral > state.initial and not state.pending:
-        return state.collateral - state.initial
+    collateral: uint256 = 0
+    initial: uint256 = 0
+    maintenance: uint256 = 0
+    pending: bool = False
+    collateral, initial, maintenance, pending = self._levels(account, token, True, False)
+    if collateral > initial and not pending:
+        return collateral - initial
     return 0
 
 
@@ -587,8 +690,12 @@ def is_liquidatable(account: address, token: address) -> bool:
          stale price values its shorts at full collateral; never reverts on
          the account's own doing).
     """
-    state: AccountMargin = self._account(account, token, False, True, False)
-    return state.collateral < state.maintenance
+    collateral: uint256 = 0
+    initial: uint256 = 0
+    maintenance: uint256 = 0
+    pending: bool = False
+    collateral, initial, maintenance, pending = self._levels(account, token, False, True)
+    return collateral < maintenance
 
 
 # ---------------------------------------------------------------------------
@@ -601,9 +708,8 @@ def _cache(series_id: uint256) -> address:
     @dev Caches a series' terms from the Clearinghouse on first use.
     @return address The series' collateral token.
     """
-    token: address = self._token_of[series_id]
-    if token != empty(address):
-        return token
+    if self._product_of[series_id] != empty(bytes32):
+        return self._token(series_id)
     product_id: bytes32 = empty(bytes32)
     strike: uint256 = 0
     expiry: uint256 = 0
@@ -621,8 +727,36 @@ def _cache(series_id: uint256) -> address:
     if is_put:
         word |= PUT_BIT
     self._underlying[series_id] = word
-    self._token_of[series_id] = collateral
     return collateral
+
+
+@internal
+@view
+def _token(series_id: uint256) -> address:
+    """
+    @dev A cached series' collateral token (from its product's word); empty
+         if the series was never margined here.
+    """
+    return convert(convert((self._params[self._product_of[series_id]] >> 64) & MASK160, uint160), address)
+
+
+@internal
+@view
+def _auction_params() -> margin.AuctionParams:
+    """
+    @dev The liquidation auction, unpacked.
+    """
+    word: uint256 = self._auction
+    return margin.AuctionParams(start_bps=word & START_MASK, max_bps=(word >> 64) & START_MASK, duration=word >> 128)
+
+
+@internal
+@view
+def _unit(series_id: uint256) -> uint256:
+    """
+    @dev 10**decimals of a cached series' collateral token.
+    """
+    return 10 ** ((self._params[self._product_of[series_id]] >> DECIMALS_SHIFT) & 255)
 
 
 @internal
@@ -632,51 +766,60 @@ def _unpack_params(word: uint256) -> margin.MarginParams:
     @dev Unpacks a product's margin parameters.
     """
     return margin.MarginParams(
-        spot_shock_bps=word & MASK64,
-        time_shock_bps=(word >> 64) & MASK64,
-        min_bps=(word >> 128) & MASK64,
-        maintenance_bps=word >> 192,
+        spot_shock_bps=word & MASK16,
+        time_shock_bps=(word >> 16) & MASK16,
+        min_bps=(word >> 32) & MASK16,
+        maintenance_bps=(word >> 48) & MASK16,
     )
 
 
 @internal
 @view
-def _position(series_id: uint256, short: uint256, oracle: IOracle) -> (margin.ShortPosition, uint256):
+def _spot(oracle: IOracle, asset: address, max_age: uint256) -> (uint256, uint256):
     """
-    @dev A live margined short of `short` units of `series_id` for the margin
-         maths, and the time of the spot it was valued at. A product with
-         margin turned off is margined at full collateral; so is any short
-         whose underlying's spot is missing or stale (`FULL`, time 0), so
-         that a quiet feed never makes a check revert.
+    @dev The Oracle's spot of `asset` and its time; (0, 0) if it is missing
+         or older than `max_age`.
+    """
+    price: uint256 = 0
+    seen: uint256 = 0
+    price, seen = staticcall oracle.spot(asset)
+    if price == 0 or block.timestamp - seen > max_age:
+        return 0, 0
+    return price, seen
+
+
+@internal
+@view
+def _position(series_id: uint256, short: uint256, underlying: uint256, price: uint256, seen: uint256) -> margin.ShortPosition:
+    """
+    @dev A live margined short of `short` units of `series_id` (whose cached
+         underlying word is `underlying`) for the margin maths, at the spot
+         `price` seen at `seen` (`_spot`). A product with margin turned off is
+         margined at full collateral; so is any short whose underlying's spot
+         is missing or stale (`FULL`; `seen` 0), so that a quiet feed never
+         makes a check revert.
     """
     word: uint256 = self._params[self._product_of[series_id]]
     params: margin.MarginParams = margin.MarginParams(
         spot_shock_bps=BPS, time_shock_bps=0, min_bps=BPS, maintenance_bps=BPS - 1
     )
-    if word != 0:
+    if word & PARAMS_MASK != 0:
         params = self._unpack_params(word)
     terms: uint256 = self._terms[series_id]
-    underlying: uint256 = self._underlying[series_id]
     is_put: bool = underlying & PUT_BIT != 0
-    price: uint256 = 0
-    seen: uint256 = 0
-    price, seen = staticcall oracle.spot(convert(convert(underlying & (PUT_BIT - 1), uint160), address))
-    if price == 0 or block.timestamp - seen > staticcall oracle.max_age():
-        seen = 0
+    spot: uint256 = price
+    if seen == 0:
         params = FULL
-        price = 0
+        spot = 0
         if not is_put:
-            price = margin.MAX_PRICE
-    return (
-        margin.ShortPosition(
-            is_put=is_put,
-            strike=terms & MASK128,
-            spot=price,
-            amount=short,
-            time_to_expiry=(terms >> 128) - block.timestamp,
-            params=params,
-        ),
-        seen,
+            spot = margin.MAX_PRICE
+    return margin.ShortPosition(
+        is_put=is_put,
+        strike=terms & MASK128,
+        spot=spot,
+        amount=short,
+        time_to_expiry=(terms >> 128) - block.timestamp,
+        params=params,
     )
 
 
@@ -720,6 +863,12 @@ def _account(
     out.collateral = reserve
     positions: DynArray[margin.ShortPosition, MAX_SERIES] = []
     oracle: IOracle = empty(IOracle)
+    max_age: uint256 = 0
+    unit: uint256 = 0
+    # the spot of the last underlying looked up (a list is mostly one)
+    last: address = empty(address)
+    price: uint256 = 0
+    seen: uint256 = 0
     for i: uint256 in range(len(listed), bound=MAX_SERIES):
         word: uint256 = words[i]
         series_id: uint256 = listed[i]
@@ -730,20 +879,25 @@ def _account(
             continue
         if oracle.address == empty(address):
             oracle = IOracle(staticcall clearinghouse.oracle())
+            # an age beyond 2**96 seconds is no limit either
+            max_age = min(staticcall oracle.max_age(), MAX_AGE)
+            out.feed = convert(oracle.address, uint256) | (max_age << 160)
+            # every listed series is in `token`: one unit
+            unit = self._unit(series_id)
         out.collateral += word >> 128
         out.series_ids.append(series_id)
         out.shorts.append(word & SHORT_MASK)
         out.held.append(word >> 128)
-        position: margin.ShortPosition = empty(margin.ShortPosition)
-        seen: uint256 = 0
-        position, seen = self._position(series_id, word & SHORT_MASK, oracle)
-        positions.append(position)
-        asset: address = convert(convert(self._underlying[series_id] & (PUT_BIT - 1), uint160), address)
-        if asset not in out.assets:
-            out.assets.append(asset)
+        underlying: uint256 = self._underlying[series_id]
+        asset: address = convert(convert(underlying & MASK160, uint160), address)
+        if asset != last:
+            last = asset
+            price, seen = self._spot(oracle, asset, max_age)
+            if asset not in out.assets:
+                out.assets.append(asset)
+        positions.append(self._position(series_id, word & SHORT_MASK, underlying, price, seen))
     if len(positions) == 0:
         return out
-    unit: uint256 = staticcall clearinghouse.token_unit(token)
     if initial:
         out.initial = margin._account_requirement(unit, positions, False)
     if maintenance:
@@ -751,6 +905,17 @@ def _account(
     if intrinsic:
         out.intrinsic = margin._account_intrinsic(unit, positions)
     return out
+
+
+@internal
+@view
+def _levels(account: address, token: address, initial: bool, maintenance: bool) -> (uint256, uint256, uint256, bool):
+    """
+    @dev `_account`'s (collateral, initial, maintenance, pending), for the
+         callers that need no more (one copy of its large result).
+    """
+    state: AccountMargin = self._account(account, token, initial, maintenance, False)
+    return state.collateral, state.initial, state.maintenance, state.pending
 
 
 @internal
@@ -783,47 +948,63 @@ def _require_initial(account: address, token: address):
          requirement and none of its margined shorts in `token` has expired
          unsettled (from expiry until the series settles at its final price
          the account's whole margin backs that short: no collateral leaves
-         and nothing new is written on it; anyone may `settle`). A running
-         auction clock is then cleared.
+         and nothing new is written on it; anyone may `settle`). Records the
+         change (`last_change`) and clears a running auction clock, in one
+         store of the clock word.
     """
-    state: AccountMargin = self._account(account, token, True, False, False)
-    assert not state.pending, "engine: settlement pending"
-    assert state.collateral >= state.initial, "engine: below initial margin"
-    if self.auction_start[account][token] != 0:
-        self._clear_auction(account, token)
+    collateral: uint256 = 0
+    initial: uint256 = 0
+    maintenance: uint256 = 0
+    pending: bool = False
+    collateral, initial, maintenance, pending = self._levels(account, token, True, False)
+    assert not pending, "engine: settlement pending"
+    assert collateral >= initial, "engine: below initial margin"
+    clock: uint256 = (self._clock[account][token] & ~CHANGE_MASK) | (block.timestamp << 64)
+    if clock & START_MASK != 0:
+        clock = self._cleared(account, token, clock)
+    self._clock[account][token] = clock
 
 
 @internal
-def _clear_auction(account: address, token: address):
+def _cleared(account: address, token: address, clock: uint256) -> uint256:
     """
-    @dev Stops the account's liquidation auction clock.
+    @dev The clock word with the account's liquidation auction stopped.
     """
-    self.auction_start[account][token] = 0
     log LiquidationCleared(account=account, token=token)
+    return clock & ~START_MASK
 
 
 @internal
-def _observe(account: address, token: address, assets: DynArray[address, MAX_SERIES]) -> uint256:
+def _observe(account: address, token: address, assets: DynArray[address, MAX_SERIES], oracle: IOracle, clock: uint256) -> uint256:
     """
-    @dev Records that the engine sees the account under maintenance now and
-         returns its auction's start: the running clock if it continues
-         (`_updates`), else a clock started now.
+    @dev The engine sees the account under maintenance now: returns its
+         clock word (`clock` as stored) with the update counts seen now and
+         the auction's start: the running clock if it continues (`_updates`),
+         else a clock started now. The caller stores it.
     """
-    started: uint256 = self.auction_start[account][token]
-    updates: uint256 = self._updates(assets)
+    started: uint256 = clock & START_MASK
+    updates: uint256 = self._updates(assets, oracle)
+    seen: uint256 = clock >> 128
     # @dev at most one price update since the last look, and that one is the
     # price seen now: no unseen price came in between
-    if started == 0 or updates > self.auction_seen[account][token] + 1 or updates < self.auction_seen[account][token]:
-        started = block.timestamp
-        self.auction_start[account][token] = started
-        log LiquidationStarted(account=account, token=token, started=started)
-    self.auction_seen[account][token] = updates
-    return started
+    if started == 0 or updates > seen + 1 or updates < seen:
+        clock = self._started(account, token, clock)
+    # a sum of at most 16 update counts stays far below 2**128
+    return (clock & MASK128) | (updates << 128)
+
+
+@internal
+def _started(account: address, token: address, clock: uint256) -> uint256:
+    """
+    @dev The clock word with the account's liquidation auction started now.
+    """
+    log LiquidationStarted(account=account, token=token, started=block.timestamp)
+    return (clock & ~START_MASK) | block.timestamp
 
 
 @internal
 @view
-def _updates(assets: DynArray[address, MAX_SERIES]) -> uint256:
+def _updates(assets: DynArray[address, MAX_SERIES], oracle: IOracle) -> uint256:
     """
     @dev The sum of the Oracle's aggregate update counts of `assets`. From
          one look at an account under maintenance to the next, it grows by
@@ -834,7 +1015,6 @@ def _updates(assets: DynArray[address, MAX_SERIES]) -> uint256:
          through this engine, which clears the clock when they leave it
          healthy (`burn_margined` only helps it, against itself).
     """
-    oracle: IOracle = IOracle(staticcall clearinghouse.oracle())
     total: uint256 = 0
     for asset: address in assets:
         updated: uint256 = 0
