@@ -38,6 +38,7 @@ checkpoint (if its block hash is still the chain's; else from the deployment blo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -90,21 +91,33 @@ def scan_history(chain: ChainView, from_block: int, to_block: int) -> list[Log]:
     return logs
 
 
-class StoredInstrument(msgspec.Struct, frozen=True):
-    """An instrument as `History` stores it (tick and lot are settings, not stored)."""
+#: `Instrument` fields that are this relayer's settings, not the chain's: not stored.
+INSTRUMENT_SETTINGS = frozenset({"tick", "lot"})
 
-    series_id: int
-    name: str
-    quote_token: str
-    collateral_token: str
-    is_put: bool
-    strike: int
-    expiry: int
-    collateral_unit: int
+
+class _Underlying(msgspec.Struct):
     underlying: str
 
 
-_instrument_json = msgspec.json.Decoder(StoredInstrument)
+_instrument_json = msgspec.json.Decoder(Instrument)  # the settings take their defaults
+_underlying_json = msgspec.json.Decoder(_Underlying)
+
+
+def stored_instrument(instrument: Instrument, underlying: str) -> str:
+    """An instrument as `History` stores it: one JSON object of its fields but the settings,
+    and its underlying token."""
+    row: dict[str, Any] = {
+        f.name: getattr(instrument, f.name)
+        for f in dataclasses.fields(instrument)
+        if f.name not in INSTRUMENT_SETTINGS
+    }
+    row["underlying"] = underlying
+    return msgspec.json.encode(row).decode()
+
+
+def restored_instrument(body: str) -> tuple[Instrument, str]:
+    """The instrument (settings at their defaults) and the underlying of a stored row."""
+    return _instrument_json.decode(body), _underlying_json.decode(body).underlying
 
 
 def scope_of(chain: ChainView) -> str:
@@ -163,7 +176,7 @@ class History:
         else:
             self.store.load(self.chain.index)
             for (body,) in self.db.fetchall("SELECT body FROM relayer_instruments"):
-                self._restore(_instrument_json.decode(body))
+                self.chain.restore_instrument(*restored_instrument(body))
             self.block = checkpoint.block
             start = checkpoint.block + 1
         self.read_from = start
@@ -201,18 +214,7 @@ class History:
             if entry.contract == "Clearinghouse" and entry.name == "SeriesCreated":
                 sid = int(entry.args["series_id"])
                 inst = self.chain.instruments.get(sid) or self.chain.add_series_event(entry.args)
-                stored = StoredInstrument(
-                    inst.series_id,
-                    inst.name,
-                    inst.quote_token,
-                    inst.collateral_token,
-                    inst.is_put,
-                    inst.strike,
-                    inst.expiry,
-                    inst.collateral_unit,
-                    self.chain.underlying[sid],
-                )
-                rows.append((str(sid), msgspec.json.encode(stored).decode()))
+                rows.append((str(sid), stored_instrument(inst, self.chain.underlying[sid])))
         with self.db.transaction():
             self.store.save(
                 ((e.name, e.args) for e in logs if e.contract == "Ledger"),
@@ -225,21 +227,6 @@ class History:
                 rows,
             )
         self.block = target
-
-    def _restore(self, s: StoredInstrument) -> None:
-        self.chain.restore_instrument(
-            Instrument(
-                series_id=s.series_id,
-                name=s.name,
-                quote_token=s.quote_token,
-                collateral_token=s.collateral_token,
-                is_put=s.is_put,
-                strike=s.strike,
-                expiry=s.expiry,
-                collateral_unit=s.collateral_unit,
-            ),
-            s.underlying,
-        )
 
     def _clear(self) -> None:
         with self.db.transaction():

@@ -13,6 +13,7 @@ prints the full scan's and the restart's times.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -23,7 +24,14 @@ import pytest
 from system import ONE, RelayerProcess, fund, new_maker, signed, wait_for
 
 from relayer.chainview import ChainView
-from relayer.follower import CHECKPOINT_EVERY, History, scan_history
+from relayer.follower import (
+    CHECKPOINT_EVERY,
+    History,
+    restored_instrument,
+    scan_history,
+    stored_instrument,
+)
+from relayer.model import Instrument
 from relayer.settings import read_deployment
 from strikeline import db
 from strikeline.errors import InvalidArgument
@@ -140,6 +148,52 @@ def test_a_restart_resumes_from_the_checkpoint_with_the_same_view(
     database.close()
 
 
+def test_the_checkpoint_moves_from_the_head_a_step_saw(
+    system: SimpleNamespace, journal_url: str
+) -> None:
+    """`History.advance` moves the checkpoint to `head - horizon` of the step that finds it
+    `every` blocks behind that, wherever the chain is; so a step that sees a burst of blocks
+    part-way (anvil mines `anvil_mine`'s blocks one by one, readers see each) leaves it short
+    of the burst's end `head - horizon` until `every` more blocks come. The bound that holds
+    after a step at `head`: `head - horizon - every < checkpoint <= head - horizon`."""
+    c = system
+    view, _ = chain_view(c)
+    with db.connect(journal_url) as database:
+        history = History(view, database, HORIZON, EVERY)
+        history.load(mine(c, HORIZON + 1))
+        part_way = mine(c, EVERY + 1)
+        assert history.advance(part_way) and history.block == part_way - HORIZON
+        head = mine(c, EVERY - 1)  # the rest of the burst
+        assert not history.advance(head)
+        assert head - HORIZON - EVERY < history.block < head - HORIZON
+        assert history.store.checkpoint() == Checkpoint(
+            history.block, bytes(c.w3.eth.get_block(history.block)["hash"])
+        )
+
+
+def test_a_stored_instrument_row_keeps_its_format() -> None:
+    """A row of `relayer_instruments` is the instrument's fields but its tick and lot (this
+    relayer's settings), and its underlying token; rows stored earlier load as they are."""
+    row = (
+        '{"series_id":7,"name":"ETH-20261231-3000-P","quote_token":"0x' + "a" * 40 + '",'
+        '"collateral_token":"0x' + "b" * 40 + '","is_put":true,"strike":300000000000,'
+        '"expiry":1798675200,"collateral_unit":1000000,"underlying":"0x' + "c" * 40 + '"}'
+    )
+    instrument, underlying = restored_instrument(row)
+    assert instrument == Instrument(
+        7,
+        "ETH-20261231-3000-P",
+        "0x" + "a" * 40,
+        "0x" + "b" * 40,
+        True,
+        3 * 10**11,
+        1798675200,
+        10**6,
+    )
+    assert underlying == "0x" + "c" * 40
+    assert stored_instrument(dataclasses.replace(instrument, tick=5, lot=3), underlying) == row
+
+
 def test_the_store_keeps_one_scope_and_refuses_gaps(journal_url: str) -> None:
     """Events must follow the stored checkpoint (a save that skips or repeats blocks is
     refused); an index stored for another scope (another deployment) is cleared, not used."""
@@ -174,13 +228,6 @@ def test_the_store_keeps_one_scope_and_refuses_gaps(journal_url: str) -> None:
         assert store.checkpoint() is None  # cleared
 
 
-# Intermittent (2 of 8 whole-file runs here, 1 of 2 in a CI rehearsal): the running relayer's
-# checkpoint sometimes does not move within 30 s after 64 blocks, with nothing logged and every
-# thread idle; the cause is not found yet (docs/relayer.md, "Next"). It runs in `make soak`
-# (STRIKELINE_TEST_SOAK=1) until it is, not in `make test`.
-@pytest.mark.skipif(
-    os.environ.get("STRIKELINE_TEST_SOAK") != "1", reason="intermittent; runs in make soak"
-)
 def test_the_relayer_restarts_from_its_checkpoint(
     system: SimpleNamespace, manual_mining: None, journal_url: str, tmp_path: Path
 ) -> None:
@@ -195,16 +242,32 @@ def test_the_relayer_restarts_from_its_checkpoint(
         proc.start()
         listed = proc.get("/v1/instruments").json()
         assert f"from the deployment, read blocks {first}.." in proc.logs()
-        head = mine(c, 2 * CHECKPOINT_EVERY)
-        moved = head - HORIZON
         with db.connect(journal_url) as database:
+
+            def checkpoint() -> int:
+                return int(database.fetchval("SELECT block FROM ledger_index_checkpoint"))
+
+            def cursor() -> int:  # -1 until the follower's first step stores it
+                value = database.fetchval(
+                    "SELECT block FROM relayer_cursor WHERE name = ?", ("follower",)
+                )
+                return -1 if value is None else int(value)
+
+            booted = checkpoint()
+            head = mine(c, 2 * CHECKPOINT_EVERY)
+            # the follower may step while anvil is still mining the 64 blocks and move the
+            # checkpoint to a head part-way through; the rest of them are then fewer than
+            # CHECKPOINT_EVERY and leave it there. What holds once it has stepped at `head`
+            # (its cursor `confirmations` behind it):
+            lowest = head - HORIZON - CHECKPOINT_EVERY + 1
             wait_for(
-                lambda: database.fetchval("SELECT block FROM ledger_index_checkpoint") >= moved,
+                lambda: cursor() == head - settings["confirmations"] and checkpoint() >= lowest,
                 30,
                 0.1,
-                "the checkpoint moved",
+                f"the follower at block {head} and the checkpoint at {lowest} or later",
             )
-            stored = int(database.fetchval("SELECT block FROM ledger_index_checkpoint"))
+            stored = checkpoint()
+        assert booted < lowest <= stored <= head - HORIZON
         assert proc.terminate() == 0
         head = mine(c, 3)
         proc.start()
