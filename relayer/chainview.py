@@ -40,8 +40,20 @@ log = logging.getLogger("relayer.chain")
 LEDGER_FUNDS_EVENTS = frozenset(
     {"Deposit", "Withdraw", "Written", "Burned", "Fill", "TransferSingle", "TransferBatch"}
 )
-#: Clearinghouse events that change an account's free collateral on the Ledger.
-CH_FUNDS_EVENTS = frozenset({"Redeemed", "Settled", "MarginUpdated", "MarginBurned"})
+#: Clearinghouse events that change an account's free collateral on the Ledger (a liquidator
+#: pays for the short it takes over, a funder's and a short writer's free balance pays the
+#: insurance fund and a settlement shortfall).
+CH_FUNDS_EVENTS = frozenset(
+    {
+        "Redeemed",
+        "Settled",
+        "MarginUpdated",
+        "MarginBurned",
+        "MarginLiquidated",
+        "InsuranceFunded",
+        "ShortfallSettled",
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -255,7 +255,19 @@ def fill_amount(args: dict[str, Any]) -> int:
 def accounts_of(entry: Log) -> set[str]:
     """The accounts whose funds an event may change."""
     a = entry.args
-    keys = ("account", "writer", "maker", "taker", "owner", "to", "from", "holder", "recipient")
+    keys = (
+        "account",
+        "writer",
+        "maker",
+        "taker",
+        "owner",
+        "to",
+        "from",
+        "holder",
+        "recipient",
+        "liquidator",
+        "funder",
+    )
     if entry.contract == "Ledger" and entry.name not in LEDGER_FUNDS_EVENTS:
         return set()
     if entry.contract == "Clearinghouse" and entry.name not in CH_FUNDS_EVENTS:

@@ -192,6 +192,26 @@ def test_orders_cancelled_on_chain_are_pruned(
     assert relayer.get(f"/v1/orders?maker={maker.address}").json()["orders"] == []
 
 
+def test_collateral_moved_by_the_clearinghouse_prunes_orders(
+    system: SimpleNamespace, relayer: RelayerProcess
+) -> None:
+    """Free collateral can leave through the Clearinghouse too: a maker who puts all of it into
+    the insurance fund (`InsuranceFunded`, the funder's balance drops on the Ledger without a
+    Ledger event naming it) loses the order it backed within a few blocks."""
+    c = system
+    maker = new_maker(c)
+    fund(c, maker, c.weth, 10**18)
+    sell = signed(c, maker, False, 21, ONE, limit_price=PRICE + 21 * 10**6)
+    assert relayer.post("/v1/orders", body(sell)).status_code == 201
+    assert order_state(relayer, sell.hash)["status"] == "open"
+    free = c.ledger.free_collateral(maker.address, c.weth.address)
+    c.ch.fund_insurance(c.weth.address, free, sender=maker)
+    got = wait_for(
+        lambda: (s := order_state(relayer, sell.hash))["status"] == "cancelled" and s, 20
+    )
+    assert got["reason"] == "collateral_withdrawn"
+
+
 def test_kill_9_mid_batch_loses_nothing_and_settles_nothing_twice(
     system: SimpleNamespace, journal_url: str, tmp_path: Path
 ) -> None:
