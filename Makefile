@@ -66,7 +66,7 @@ bench: install
 ## journal backend) and 100,000 fuzzed API requests plus 100 schemathesis examples per operation
 soak: install
 	STRIKELINE_TEST_RELAYER_KILLS=50 STRIKELINE_TEST_FUZZ_REQUESTS=100000 STRIKELINE_TEST_FUZZ_EXAMPLES=100 \
-		STRIKELINE_TEST_SOAK=1 $(PY) -m pytest -q tests/relayer/test_e2e_fuzz.py \
+		$(PY) -m pytest -q tests/relayer/test_e2e_fuzz.py \
 		"tests/relayer/test_e2e_relayer.py::test_kill_9_mid_batch_loses_nothing_and_settles_nothing_twice"
 
 demo: install
