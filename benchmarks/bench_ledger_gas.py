@@ -106,7 +106,7 @@ def log_cost(topics: int, words: int) -> int:
     return 375 + 375 * topics + 8 * 32 * words
 
 
-FILL_LOG = log_cost(4, 8)  # Fill: 3 indexed + signature, 8 data words (packed)
+FILL_LOG = log_cost(4, 7)  # Fill: 3 indexed + signature, 7 data words (packed)
 TRANSFER_LOG = log_cost(4, 2)  # TransferSingle: operator, from, to; id, value
 ERC20_TRANSFER_LOG = log_cost(3, 1)
 
@@ -140,7 +140,7 @@ def floors(data: dict[str, bytes]) -> dict[str, list[tuple[int, str]]]:
         (COLD, "series terms: quote token, expiry"),
         (3 * UPDATE, "free quote balances: buyer, seller, fee recipient"),
         (2 * UPDATE, "positions: seller, buyer"),
-        (FILL_LOG, "Fill LOG4, 8 data words"),
+        (FILL_LOG, "Fill LOG4, 7 data words"),
         (TRANSFER_LOG, "TransferSingle LOG4"),
     ]
     receiver = [(COLD_ACCOUNT, "buyer EXTCODESIZE (ERC-1155 receiver check)")]
@@ -344,6 +344,11 @@ def sign(ledger: Any, chain_id: int, key: LocalAccount, order: dict[str, Any]) -
     return (signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big"), signed.v)
 
 
+def as_words(order: dict[str, Any]) -> tuple[int, ...]:
+    """`order` as the Ledger's `OrderWords` (`match_orders`): every field a uint256 word."""
+    return tuple(int(v, 16) if isinstance(v, str) else int(v) for v in as_tuple(order))
+
+
 def as_tuple(order: dict[str, Any]) -> tuple[Any, ...]:
     return (
         order["maker"],
@@ -527,13 +532,12 @@ def main() -> int:
             buy = buy or order(buyer, True)
             sell = sell or order(seller, False)
             return (
-                as_tuple(buy),
-                as_tuple(sell),
+                as_words(buy),
+                as_words(sell),
                 sign(ledger, bench.chain_id, buyer, buy),
                 sign(ledger, bench.chain_id, seller, sell),
-                amount,
+                amount,  # the sell rests: bit 255 clear
                 PRICE,
-                False,
             )
 
         inputs: dict[str, bytes] = {}

@@ -108,8 +108,9 @@ event Burned:
 # @dev One per match or direct fill. With the ERC-1155 `TransferSingle` logs of
 # the same call it tells the whole trade: the longs delivered (seller to
 # buyer), written (minted to the buyer) and closed (burned from the seller).
-# Packed to save 768 gas a match: `amount_price` is amount << 128 | price;
-# `fees` is maker_is_buy << 255 | maker fee << 128 | taker fee.
+# Packed to save 1,024 gas a match: `amount_price` is amount << 128 | price;
+# `fees` is maker_is_buy << 255 | maker fee << 128 | taker fee; `remainings`
+# is maker_remaining << 128 | taker_remaining.
 event Fill:
     maker_order: indexed(bytes32)
     taker_order: indexed(bytes32)
@@ -118,8 +119,7 @@ event Fill:
     taker: address
     amount_price: uint256
     fees: uint256
-    maker_remaining: uint256
-    taker_remaining: uint256
+    remainings: uint256
     maker_nonce: uint256
     taker_nonce: uint256
 
@@ -164,6 +164,8 @@ MAX_FEE_BPS: public(constant(uint256)) = 1_250
 # @dev The fee notional is divided by UNIT * BPS, rounding up.
 FEE_DENOMINATOR: constant(uint256) = layout.UNIT * BPS
 MAX_MATCHES: public(constant(uint256)) = 16
+# @dev `Match.amount_side`: the amount below bit 255, the side that rested at it.
+AMOUNT_MASK: constant(uint256) = 2**255 - 1
 MAX_CANCELS: public(constant(uint256)) = 64
 MAX_BATCH: constant(uint256) = 128
 # @dev `partial_fills` value of a cancelled order.
@@ -220,25 +222,43 @@ struct Order:
     deadline: uint256
 
 
+# @dev An `Order` as the ABI encodes it, one word per field (addresses and
+# `is_buy` as uint256): the same bytes in calldata. `match_orders` takes its
+# orders in this form so that Vyper copies the whole argument to memory in one
+# CALLDATACOPY; with address and bool fields it copies and range-checks every
+# field (about 900 gas a match). `match_orders` checks those ranges itself.
+struct OrderWords:
+    maker: uint256
+    taker: uint256
+    sender: uint256
+    series_id: uint256
+    is_buy: uint256
+    amount: uint256
+    limit_price: uint256
+    max_fee: uint256
+    nonce: uint256
+    deadline: uint256
+
+
 # @dev A 65-byte r || s || v signature split into words, so that a `Match` is a
-# static struct the relayer's calldata decodes without offsets.
+# static struct the relayer's calldata decodes without offsets (`v` a word, for
+# the same reason as `OrderWords`).
 struct Signature:
     r: bytes32
     s: bytes32
-    v: uint8
+    v: uint256
 
 
 struct Match:
-    buy: Order
-    sell: Order
+    buy: OrderWords
+    sell: OrderWords
     buy_signature: Signature
     sell_signature: Signature
-    # option units traded
-    amount: uint256
+    # option units traded in bits 0-254; bit 255 is set when the buy order
+    # rested on the book (it pays the maker fee): one calldata word fewer
+    amount_side: uint256
     # quote units per contract: the resting order's limit price
     price: uint256
-    # True when the buy order rested on the book (it pays the maker fee)
-    buy_is_maker: bool
 
 
 struct Position:
@@ -459,8 +479,90 @@ def match_orders(matches: DynArray[Match, MAX_MATCHES]):
     # takers, or one taker sweeping several makers) has its signature checked once
     buy_verified: bytes32 = empty(bytes32)
     sell_verified: bytes32 = empty(bytes32)
-    for i: uint256 in range(len(matches), bound=MAX_MATCHES):
-        buy_verified, sell_verified = self._match(matches[i], config, buy_verified, sell_verified)
+    # read once for the batch
+    domain: bytes32 = eip712._domain_separator_v4()
+    # each match checked and settled (`_match`, inline: no copy of it into a
+    # frame, no call): the resting order sets the price and pays the maker
+    # fee, the other side pays the taker fee
+    for m: Match in matches:
+        # the ranges the ABI decoder checks for `Order`'s types (a bare revert, as
+        # its own): addresses below 2**160, booleans 0 or 1, v one byte
+        assert (
+            ((m.buy.maker | m.buy.taker | m.buy.sender | m.sell.maker | m.sell.taker | m.sell.sender) >> 160)
+            | ((m.buy.is_buy | m.sell.is_buy) >> 1)
+            | ((m.buy_signature.v | m.sell_signature.v) >> 8)
+        ) == 0
+        amount: uint256 = m.amount_side & AMOUNT_MASK
+        buy_is_maker: bool = m.amount_side >> 255 != 0
+        if amount == 0:
+            self._fail_zero_amount()
+        if not (m.buy.is_buy == 1 and m.sell.is_buy == 0):
+            self._fail("ledger: sides")
+        if not (m.buy.series_id == m.sell.series_id):
+            self._fail("ledger: series mismatch")
+        if not (m.buy.maker != m.sell.maker):
+            self._fail_self_trade()
+        if not (m.buy.taker == 0 or m.buy.taker == m.sell.maker):
+            self._fail_taker_not_allowed()
+        if not (m.sell.taker == 0 or m.sell.taker == m.buy.maker):
+            self._fail_taker_not_allowed()
+        relayer: uint256 = convert(msg.sender, uint256)
+        if not (m.buy.sender == 0 or m.buy.sender == relayer):
+            self._fail_sender_not_allowed()
+        if not (m.sell.sender == 0 or m.sell.sender == relayer):
+            self._fail_sender_not_allowed()
+        buyer: address = convert(m.buy.maker, address)
+        seller: address = convert(m.sell.maker, address)
+        maker_bps: uint256 = (config >> MAKER_FEE_SHIFT) & FEE_MASK
+        taker_bps: uint256 = (config >> TAKER_FEE_SHIFT) & FEE_MASK
+        resting_limit: uint256 = m.sell.limit_price
+        buy_bps: uint256 = taker_bps
+        sell_bps: uint256 = maker_bps
+        if buy_is_maker:
+            resting_limit = m.buy.limit_price
+            buy_bps = maker_bps
+            sell_bps = taker_bps
+        if not (m.price == resting_limit):
+            self._fail("ledger: price not resting limit")
+        # the price is the resting limit: within the other limit when they cross
+        if not (m.buy.limit_price >= m.sell.limit_price):
+            if buy_is_maker:
+                self._fail("ledger: price below sell limit")
+            self._fail("ledger: price above buy limit")
+
+        notional: uint256 = amount * m.price
+        # fees rounded up, as `_fee` (inline: this runs twice per match); the
+        # checked additions refuse a product within FEE_DENOMINATOR of 2**256
+        buyer_fee: uint256 = unsafe_div(notional * buy_bps + (FEE_DENOMINATOR - 1), FEE_DENOMINATOR)
+        seller_fee: uint256 = unsafe_div(notional * sell_bps + (FEE_DENOMINATOR - 1), FEE_DENOMINATOR)
+        # the series, and both makers' free quote words: balances and (in the replay
+        # token) replay state, read once and written once by `_settle`
+        # (`_load`, inline)
+        terms: uint256 = self._terms[m.buy.series_id]
+        quote: address = convert(convert(terms & layout.MASK160, uint160), address)
+        buyer_word: uint256 = self._free[buyer][quote]
+        seller_word: uint256 = self._free[seller][quote]
+        home: bool = terms & HOME_QUOTE != 0
+        buy_hash: bytes32 = empty(bytes32)
+        buy_left: uint256 = 0
+        sell_hash: bytes32 = empty(bytes32)
+        sell_left: uint256 = 0
+        buy_cache: bytes32 = empty(bytes32)
+        sell_cache: bytes32 = empty(bytes32)
+        buy_hash, buy_left, buy_cache, buyer_word = self._take(
+            m.buy, m.buy_signature, amount, buyer_fee, domain, buy_verified, buyer_word, home
+        )
+        sell_hash, sell_left, sell_cache, seller_word = self._take(
+            m.sell, m.sell_signature, amount, seller_fee, domain, sell_verified, seller_word, home
+        )
+        self._settle(m.buy.series_id, buyer, seller, amount, notional, buyer_fee, seller_fee, config, terms, buyer_word, seller_word)
+
+        if buy_is_maker:
+            self._log_fill(m.buy, buy_hash, buy_left, seller, m.sell.nonce, sell_hash, sell_left, amount, m.price, buyer_fee, seller_fee)
+        else:
+            self._log_fill(m.sell, sell_hash, sell_left, buyer, m.buy.nonce, buy_hash, buy_left, amount, m.price, seller_fee, buyer_fee)
+        buy_verified = buy_cache
+        sell_verified = sell_cache
 
 
 @external
@@ -500,8 +602,28 @@ def fill(order: Order, signature: Bytes[65], amount: uint256, max_fee: uint256) 
     order_hash: bytes32 = empty(bytes32)
     remaining: uint256 = 0
     cached: bytes32 = empty(bytes32)
+    # the order's words, as `match_orders` takes them (decoded: in range)
+    words: OrderWords = OrderWords(
+        maker=convert(order.maker, uint256),
+        taker=convert(order.taker, uint256),
+        sender=convert(order.sender, uint256),
+        series_id=order.series_id,
+        is_buy=convert(order.is_buy, uint256),
+        amount=order.amount,
+        limit_price=order.limit_price,
+        max_fee=order.max_fee,
+        nonce=order.nonce,
+        deadline=order.deadline,
+    )
     order_hash, remaining, cached, maker_word = self._take(
-        order, self._split(signature), amount, maker_fee, empty(bytes32), maker_word, terms & HOME_QUOTE != 0
+        words,
+        self._split(signature),
+        amount,
+        maker_fee,
+        eip712._domain_separator_v4(),
+        empty(bytes32),
+        maker_word,
+        terms & HOME_QUOTE != 0,
     )
     b: bool = order.is_buy
     self._settle(
@@ -517,7 +639,7 @@ def fill(order: Order, signature: Bytes[65], amount: uint256, max_fee: uint256) 
         maker_word if b else taker_word,
         taker_word if b else maker_word,
     )
-    self._log_fill(order, order_hash, remaining, msg.sender, 0, empty(bytes32), 0, amount, order.limit_price, maker_fee, taker_fee)
+    self._log_fill(words, order_hash, remaining, msg.sender, 0, empty(bytes32), 0, amount, order.limit_price, maker_fee, taker_fee)
     return remaining
 
 
@@ -970,82 +1092,15 @@ def nonce_bitmap(maker: address, word: uint256) -> uint256:
 # ---------------------------------------------------------------------------
 
 @internal
-def _match(m: Match, config: uint256, buy_verified: bytes32, sell_verified: bytes32) -> (bytes32, bytes32):
-    """
-    @dev Checks and settles one match. The resting order sets the price and
-         pays the maker fee; the other side pays the taker fee.
-    @return bytes32 This match's buy order hash if checked by key, else zero.
-    @return bytes32 This match's sell order hash if checked by key, else zero.
-    """
-    if m.amount == 0:
-        self._fail_zero_amount()
-    if not (m.buy.is_buy and not m.sell.is_buy):
-        self._fail("ledger: sides")
-    if not (m.buy.series_id == m.sell.series_id):
-        self._fail("ledger: series mismatch")
-    buyer: address = m.buy.maker
-    seller: address = m.sell.maker
-    if not (buyer != seller):
-        self._fail_self_trade()
-    if not (m.buy.taker == empty(address) or m.buy.taker == seller):
-        self._fail_taker_not_allowed()
-    if not (m.sell.taker == empty(address) or m.sell.taker == buyer):
-        self._fail_taker_not_allowed()
-    if not (m.buy.sender == empty(address) or m.buy.sender == msg.sender):
-        self._fail_sender_not_allowed()
-    if not (m.sell.sender == empty(address) or m.sell.sender == msg.sender):
-        self._fail_sender_not_allowed()
-    maker_bps: uint256 = (config >> MAKER_FEE_SHIFT) & FEE_MASK
-    taker_bps: uint256 = (config >> TAKER_FEE_SHIFT) & FEE_MASK
-    resting_limit: uint256 = m.sell.limit_price
-    buy_bps: uint256 = taker_bps
-    sell_bps: uint256 = maker_bps
-    if m.buy_is_maker:
-        resting_limit = m.buy.limit_price
-        buy_bps = maker_bps
-        sell_bps = taker_bps
-    if not (m.price == resting_limit):
-        self._fail("ledger: price not resting limit")
-    if not (m.price <= m.buy.limit_price):
-        self._fail("ledger: price above buy limit")
-    if not (m.price >= m.sell.limit_price):
-        self._fail("ledger: price below sell limit")
-
-    notional: uint256 = m.amount * m.price
-    # fees rounded up, as `_fee` (inline: this runs twice per match)
-    scaled: uint256 = notional * buy_bps
-    buyer_fee: uint256 = scaled // FEE_DENOMINATOR + convert(scaled % FEE_DENOMINATOR != 0, uint256)
-    scaled = notional * sell_bps
-    seller_fee: uint256 = scaled // FEE_DENOMINATOR + convert(scaled % FEE_DENOMINATOR != 0, uint256)
-    # the series, and both makers' free quote words: balances and (in the replay
-    # token) replay state, read once and written once by `_settle`
-    terms: uint256 = 0
-    buyer_word: uint256 = 0
-    seller_word: uint256 = 0
-    terms, buyer_word, seller_word = self._load(m.buy.series_id, buyer, seller)
-    home: bool = terms & HOME_QUOTE != 0
-    buy_hash: bytes32 = empty(bytes32)
-    buy_left: uint256 = 0
-    sell_hash: bytes32 = empty(bytes32)
-    sell_left: uint256 = 0
-    buy_cache: bytes32 = empty(bytes32)
-    sell_cache: bytes32 = empty(bytes32)
-    buy_hash, buy_left, buy_cache, buyer_word = self._take(m.buy, m.buy_signature, m.amount, buyer_fee, buy_verified, buyer_word, home)
-    sell_hash, sell_left, sell_cache, seller_word = self._take(
-        m.sell, m.sell_signature, m.amount, seller_fee, sell_verified, seller_word, home
-    )
-    self._settle(m.buy.series_id, buyer, seller, m.amount, notional, buyer_fee, seller_fee, config, terms, buyer_word, seller_word)
-
-    if m.buy_is_maker:
-        self._log_fill(m.buy, buy_hash, buy_left, seller, m.sell.nonce, sell_hash, sell_left, m.amount, m.price, buyer_fee, seller_fee)
-    else:
-        self._log_fill(m.sell, sell_hash, sell_left, buyer, m.buy.nonce, buy_hash, buy_left, m.amount, m.price, seller_fee, buyer_fee)
-    return buy_cache, sell_cache
-
-
-@internal
 def _take(
-    order: Order, signature: Signature, amount: uint256, fee: uint256, verified: bytes32, word: uint256, home: bool
+    order: OrderWords,
+    signature: Signature,
+    amount: uint256,
+    fee: uint256,
+    domain: bytes32,
+    verified: bytes32,
+    word: uint256,
+    home: bool,
 ) -> (bytes32, uint256, bytes32, uint256):
     """
     @dev Checks one order for a fill of `amount` paying `fee` and records the
@@ -1066,11 +1121,12 @@ def _take(
     """
     if not (block.timestamp <= order.deadline):
         self._fail("ledger: order expired")
+    maker: address = convert(order.maker, address)
     state: uint256 = word
     token: address = empty(address)
     if not home:
         token = self._replay_token
-        state = self._free[order.maker][token]
+        state = self._free[maker][token]
     # the window's first nonce
     low: uint256 = (state >> MIN_NONCE_SHIFT) & MIN_NONCE_MASK
     if not (order.nonce >= low):
@@ -1080,23 +1136,9 @@ def _take(
     if order.max_fee <= max_value(uint256) // amount:
         if not (fee * order.amount <= unsafe_mul(order.max_fee, amount)):
             self._fail("ledger: fee over max")
-    # `_hash_order`, inline: no third copy of the order
-    order_hash: bytes32 = eip712._hash_typed_data_v4(
-        keccak256(
-            abi_encode(
-                ORDER_TYPEHASH,
-                order.maker,
-                order.taker,
-                order.sender,
-                order.series_id,
-                order.is_buy,
-                order.amount,
-                order.limit_price,
-                order.max_fee,
-                order.nonce,
-                order.deadline,
-            )
-        )
+    # `_hash_order`, inline: the words are the order's ABI encoding
+    order_hash: bytes32 = keccak256(
+        slice(abi_encode(convert(0x1901, uint256), domain, keccak256(abi_encode(ORDER_TYPEHASH, order))), 30, 66)
     )
     by_key: bool = True
     if order_hash != verified:
@@ -1105,10 +1147,10 @@ def _take(
         if not (convert(signature.s, uint256) <= ecdsa._MALLEABILITY_THRESHOLD):
             self._fail("ledger: high s")
         recovered: address = ecrecover(order_hash, signature.v, signature.r, signature.s)
-        if recovered != order.maker or recovered == empty(address):
-            if order.maker.is_contract:
+        if recovered != maker or recovered == empty(address):
+            if maker.is_contract:
                 if not signature_checker._is_valid_ERC1271_signature_now(
-                    order.maker, order_hash, concat(signature.r, signature.s, convert(signature.v, bytes1))
+                    maker, order_hash, concat(signature.r, signature.s, convert(convert(signature.v, uint8), bytes1))
                 ):
                     self._fail("ledger: contract signature rejected")
                 by_key = False
@@ -1117,7 +1159,7 @@ def _take(
             else:
                 self._fail("ledger: wrong signer")
     if state & HASH_CANCELS != 0:
-        if not (not self.cancelled[order.maker][order_hash]):
+        if not (not self.cancelled[maker][order_hash]):
             self._fail_order_cancelled()
     cached: bytes32 = empty(bytes32)
     if by_key:
@@ -1135,14 +1177,14 @@ def _take(
         if not used:
             state |= bit
             if not home:
-                self._free[order.maker][token] = state
+                self._free[maker][token] = state
     else:
         word_index: uint256 = order.nonce >> 8
         bit: uint256 = 1 << (order.nonce & 255)
-        bits: uint256 = self._nonce_bitmap[order.maker][word_index]
+        bits: uint256 = self._nonce_bitmap[maker][word_index]
         used = bits & bit != 0
         if not used:
-            self._nonce_bitmap[order.maker][word_index] = bits | bit
+            self._nonce_bitmap[maker][word_index] = bits | bit
     if used:
         filled = self.partial_fills[order_hash]
         if not (filled != CANCELLED):
@@ -1199,7 +1241,7 @@ def _nonce_bitmap_word(maker: address, word: uint256) -> uint256:
 
 @internal
 def _log_fill(
-    maker: Order,
+    maker: OrderWords,
     maker_hash: bytes32,
     maker_left: uint256,
     taker: address,
@@ -1215,20 +1257,20 @@ def _log_fill(
     @dev The `Fill` log of one match or direct fill (a direct fill's taker
          has no order: zero hash and nonce).
     """
-    # the packed halves are lossless: real amounts, prices and fees are far below
-    # 2**127, and a trade that is not reverts rather than log a wrong figure
-    if (amount | price | taker_fee) >> 128 != 0 or maker_fee >> 127 != 0:
+    # the packed halves are lossless: real amounts, prices, fees and what is left
+    # of orders are far below 2**127, and a trade that is not reverts rather than
+    # log a wrong figure
+    if (amount | price | taker_fee | maker_left | taker_left) >> 128 != 0 or maker_fee >> 127 != 0:
         self._fail_amount_too_large()
     log Fill(
         maker_order=maker_hash,
         taker_order=taker_hash,
         series_id=maker.series_id,
-        maker=maker.maker,
+        maker=convert(convert(maker.maker, uint160), address),
         taker=taker,
         amount_price=(amount << 128) | price,
-        fees=(convert(maker.is_buy, uint256) << 255) | (maker_fee << 128) | taker_fee,
-        maker_remaining=maker_left,
-        taker_remaining=taker_left,
+        fees=(maker.is_buy << 255) | (maker_fee << 128) | taker_fee,
+        remainings=(maker_left << 128) | taker_left,
         maker_nonce=maker.nonce,
         taker_nonce=taker_nonce,
     )
@@ -1242,7 +1284,7 @@ def _split(signature: Bytes[65]) -> Signature:
     """
     if not (len(signature) == 65):
         self._fail("ledger: signature length")
-    return Signature(r=extract32(signature, 0), s=extract32(signature, 32), v=convert(slice(signature, 64, 1), uint8))
+    return Signature(r=extract32(signature, 0), s=extract32(signature, 32), v=convert(convert(slice(signature, 64, 1), uint8), uint256))
 
 
 @internal
@@ -1350,7 +1392,8 @@ def _settle(
     self._free[seller][quote] = seller_word + (credit << BALANCE_SHIFT)
     fee: uint256 = unsafe_sub(debit, credit)
     if fee != 0:
-        self._credit(convert(convert(config & layout.MASK160, uint160), address), quote, fee)
+        # `_credit`, inline; fee <= debit < 2**128, so it stays in the high half
+        self._free[convert(convert(config & layout.MASK160, uint160), address)][quote] += fee << BALANCE_SHIFT
 
     # positions: the product word is read only when a short opens or closes
     seller_pos: uint256 = self._positions[seller][series_id]

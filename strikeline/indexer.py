@@ -2,9 +2,10 @@
 
 The Ledger (`contracts/Ledger.vy`) logs every change to what an order can still fill:
 
-- ``Fill(maker_order, taker_order, ..., maker_remaining, taker_remaining, maker_nonce,
-  taker_nonce)``: each filled order's hash, what is left of it and its nonce (a direct
-  ``fill`` has no taker order: ``taker_order`` is zero);
+- ``Fill(maker_order, taker_order, ..., remainings, maker_nonce, taker_nonce)``: each filled
+  order's hash, what is left of it (``remainings`` = maker's << 128 | taker's, see
+  `fill_remainings`) and its nonce (a direct ``fill`` has no taker order: ``taker_order`` is
+  zero);
 - ``Cancel(maker, order_hash, nonce)``: cancelled by contents, the nonce used up;
 - ``CancelByHash(maker, order_hash)``: cancelled by hash, the nonce left free;
 - ``MinNonceRaised(maker, min_nonce)``: every order of the maker below it void.
@@ -51,6 +52,13 @@ def _hash(value: Any) -> bytes:
     return raw
 
 
+def fill_remainings(args: Mapping[str, Any]) -> tuple[int, int]:
+    """What a `Fill` log leaves of its maker's and its taker's order: the Ledger packs them
+    in one word, ``remainings`` = maker_remaining << 128 | taker_remaining."""
+    packed = int(args["remainings"])
+    return packed >> 128, packed & (2**128 - 1)
+
+
 @dataclass
 class LedgerIndex:
     """The Ledger's order state, rebuilt from its events (fold them in chain order)."""
@@ -70,13 +78,10 @@ class LedgerIndex:
         """Fold one event given by name and its decoded arguments (a web3 ``args`` dict or
         a boa event's ``_asdict()``). Returns False for events the index does not use."""
         if name == "Fill":
-            self._filled(
-                args["maker"], args["maker_order"], args["maker_nonce"], args["maker_remaining"]
-            )
+            maker_left, taker_left = fill_remainings(args)
+            self._filled(args["maker"], args["maker_order"], args["maker_nonce"], maker_left)
             if _hash(args["taker_order"]) != ZERO_HASH:
-                self._filled(
-                    args["taker"], args["taker_order"], args["taker_nonce"], args["taker_remaining"]
-                )
+                self._filled(args["taker"], args["taker_order"], args["taker_nonce"], taker_left)
         elif name == "Cancel":
             maker = _address(args["maker"])
             self.used_nonces.add((maker, int(args["nonce"])))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -345,20 +346,35 @@ class Match:
         return self.buy.order.limit_price if self.buy_is_maker else self.sell.order.limit_price
 
     def as_tuple(self) -> tuple:
-        """The Ledger's `Match` struct."""
+        """The Ledger's `Match` struct: the orders as `OrderWords` (the calldata bytes of
+        `Order`s), the signatures split, `amount_side` (the amount, bit 255 set when the buy
+        order rests) and the price."""
+        if not 0 <= self.amount < AMOUNT_SIDE_BIT:
+            raise OrderError(f"match amount must be below 2**255, got {self.amount}")
         return (
-            self.buy.order.as_tuple(),
-            self.sell.order.as_tuple(),
+            order_words(self.buy.order.as_tuple()),
+            order_words(self.sell.order.as_tuple()),
             split_signature(self.buy.signature),
             split_signature(self.sell.signature),
-            self.amount,
+            self.amount | (AMOUNT_SIDE_BIT if self.buy_is_maker else 0),
             self.price,
-            self.buy_is_maker,
         )
 
 
+#: `Match.amount_side`'s bit for "the buy order rests" (the amount is below it)
+AMOUNT_SIDE_BIT = 1 << 255
+
+
+def order_words(fields: Sequence[Any]) -> tuple[int, ...]:
+    """An `Order` struct's fields (`Order.as_tuple`) as the Ledger's `OrderWords`, which
+    `match_orders` takes: each field the uint256 word the ABI encodes (an address as its
+    number, a bool as 0/1), so the calldata bytes are those of an `Order`."""
+    return tuple(int(v, 16) if isinstance(v, str) else int(v) for v in fields)
+
+
 def split_signature(signature: bytes) -> tuple[bytes, bytes, int]:
-    """A 65-byte ``r || s || v`` signature as the Ledger's ``Signature(r, s, v)`` struct."""
+    """A 65-byte ``r || s || v`` signature as the Ledger's ``Signature(r, s, v)`` struct
+    (`v` a uint256 word)."""
     signature = bytes(signature)
     if len(signature) != 65:
         raise SignatureError(f"signature: expected 65 bytes r || s || v, got {len(signature)}")

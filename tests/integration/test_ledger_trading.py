@@ -72,7 +72,7 @@ def test_match_fill_sender_cancels_and_the_event_index(deployment, actors, chain
     matched = ledger.match_orders([Match(buy, sell, UNIT, False).as_tuple()], sender=relayer)
     (fill,) = [e for e in matched.events if e.event_name == "Fill"]
     assert bytes(fill.maker_order) == sell.hash and bytes(fill.taker_order) == buy.hash
-    assert fill.maker_remaining == 2 * UNIT and fill.taker_remaining == 0
+    assert fill.remainings == (2 * UNIT) << 128  # maker's << 128 | taker's (zero)
     # ... a taker fills directly, no relayer ...
     filled = ledger.fill(sell.order.as_tuple(), sell.signature, UNIT, 10**7, sender=taker)
     assert view.remaining(sell.order) == UNIT

@@ -25,6 +25,7 @@ from strikeline.bindings import (
     TransactionFailed,
 )
 from strikeline.errors import StrikelineError
+from strikeline.indexer import fill_remainings
 from strikeline.oracle_reports import ordered, sign_expiry
 from strikeline.orders import Match, Order
 
@@ -73,7 +74,7 @@ def test_trade_through_the_bindings(chain):
     receipt = c.ledger.match_orders([Match(buy, sell, ONE, False)], sender=c.relayer)
     (fill,) = c.ledger.events(receipt, "Fill")
     assert (fill["maker_order"], fill["taker_order"]) == (sell.hash, buy.hash)
-    assert fill["maker_remaining"] == 2 * ONE
+    assert fill_remainings(fill) == (2 * ONE, 0)
     assert c.ledger.remaining(sell.order) == 2 * ONE
     assert c.ledger.remaining(buy.order) == 0
     # sell to open: maker wrote the contract taker bought

@@ -121,18 +121,22 @@ class Market:
     def as_tuple(order: dict) -> tuple:
         return tuple(order[f["name"]] for f in ORDER_FIELDS)
 
+    @classmethod
+    def as_words(cls, order: dict) -> tuple:
+        """`match_orders` takes an order as `OrderWords`: each field its uint256 word."""
+        return tuple(int(v, 16) if isinstance(v, str) else int(v) for v in cls.as_tuple(order))
+
     def match(self, buy: dict, sell: dict, buyer: LocalAccount, seller: LocalAccount) -> tuple:
         def split(sig: bytes) -> tuple:
             return (sig[:32], sig[32:64], sig[64])
 
         return (
-            self.as_tuple(buy),
-            self.as_tuple(sell),
+            self.as_words(buy),
+            self.as_words(sell),
             split(self.sign(buyer, buy)),
             split(self.sign(seller, sell)),
-            buy["amount"],
+            buy["amount"],  # `amount_side`: the sell rests (bit 255 clear)
             sell["limitPrice"],
-            False,
         )
 
 
@@ -330,6 +334,59 @@ def test_wrong_signer_and_high_s_are_refused(market):
     m[2] = (r, (n - int.from_bytes(s, "big")).to_bytes(32, "big"), 55 - v)
     with boa.env.prank(market.relayer), boa.reverts("ledger: high s"):
         market.ledger.match_orders([tuple(m)])
+
+
+def test_match_words_out_of_their_abi_range_are_refused(market):
+    """`match_orders` takes orders as uint256 words (`OrderWords`) and checks the ranges the
+    ABI decoder checked for `Order`: an address word of 2**160 or more, a bool word above 1
+    or a v above 255 reverts like a malformed call (no reason); the same match in range
+    settles."""
+    seller, buyer = market.maker, market.taker
+    with boa.env.prank(seller.address):
+        market.ledger.write(market.series, 2 * UNIT, seller.address)
+    buy, sell = market.order(buyer, True), market.order(seller, False)
+    good = market.match(buy, sell, buyer, seller)
+    dirty_maker = list(good[0])
+    dirty_maker[0] |= 1 << 160  # the same low 160 bits: the address alone would pass
+    dirty_taker = list(good[1])
+    dirty_taker[1] = 1 << 200
+    dirty_side = list(good[1])
+    dirty_side[4] = 2  # is_buy neither 0 nor 1
+    r, s_, v = good[3]
+    for row in (
+        (tuple(dirty_maker), *good[1:]),
+        (good[0], tuple(dirty_taker), *good[2:]),
+        (good[0], tuple(dirty_side), *good[2:]),
+        (*good[:3], (r, s_, v + 256), *good[4:]),
+    ):
+        # without the range check these would fail later, with a reason ("ledger: wrong
+        # signer", "ledger: sides", "ledger: invalid signature")
+        with boa.env.prank(market.relayer), pytest.raises(boa.BoaError) as caught:
+            market.ledger.match_orders([row])
+        assert "ledger:" not in str(caught.value.stack_trace.last_frame.pretty_vm_reason)
+    with boa.env.prank(market.relayer):
+        market.ledger.match_orders([good])
+    assert market.ledger.balanceOf(buyer.address, market.series) == buy["amount"]
+
+
+def test_match_amount_side_bit_sets_the_resting_order(market):
+    """`Match.amount_side` carries the amount below bit 255; the bit says the buy rests:
+    it sets the price (its limit) and pays the maker fee."""
+    seller, buyer = market.maker, market.taker
+    with boa.env.prank(seller.address):
+        market.ledger.write(market.series, 2 * UNIT, seller.address)
+    buy = market.order(buyer, True, limitPrice=PRICE + 7)
+    sell = market.order(seller, False)
+    m = list(market.match(buy, sell, buyer, seller))
+    m[5] = PRICE + 7
+    with boa.env.prank(market.relayer), boa.reverts("ledger: price not resting limit"):
+        market.ledger.match_orders([tuple(m)])  # bit clear: the sell rests at PRICE
+    m[4] |= 1 << 255
+    with boa.env.prank(market.relayer):
+        market.ledger.match_orders([tuple(m)])
+    (fill,) = [e for e in market.ledger.get_logs() if type(e).__name__ == "Fill"]
+    assert fill.maker == buyer.address and fill.amount_price == (UNIT << 128) | (PRICE + 7)
+    assert fill.fees >> 255 == 1  # the maker (the buy) is the buy side
 
 
 def test_erc1155_transfer_and_approval(market):

@@ -1,5 +1,6 @@
 """The Ledger's packed `Fill` log, unpacked for assertions (contracts/Ledger.vy: `amount_price`
-is amount << 128 | price; `fees` is maker_is_buy << 255 | maker fee << 128 | taker fee)."""
+is amount << 128 | price; `fees` is maker_is_buy << 255 | maker fee << 128 | taker fee;
+`remainings` is maker_remaining << 128 | taker_remaining)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ FILL_FIELDS = (
     "taker",
     "amount_price",
     "fees",
-    "maker_remaining",
-    "taker_remaining",
+    "remainings",
     "maker_nonce",
     "taker_nonce",
 )
@@ -31,5 +31,7 @@ def unpack_fill(log: Any) -> SimpleNamespace:
         maker_is_buy=bool(log.fees >> 255),
         maker_fee=(log.fees >> 128) & (2**127 - 1),
         taker_fee=log.fees & LOW_128,
+        maker_remaining=log.remainings >> 128,
+        taker_remaining=log.remainings & LOW_128,
     )
     return SimpleNamespace(**fields)

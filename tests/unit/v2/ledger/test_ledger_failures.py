@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import boa
 import pytest
 
-from strikeline.orders import SECP256K1_N, Domain, split_signature
+from strikeline.orders import SECP256K1_N, Domain, order_words, split_signature
 
 Case = Callable[[SimpleNamespace], Callable[[], object]]
 CASES: dict[str, tuple[Case, str]] = {}
@@ -364,15 +364,14 @@ def zero_maker(t):
     """A zero maker with an unrecoverable signature must not pass as 'recovered == maker'."""
     m = t.m
     buy = m.buy(t.taker)
-    sell = (m.ZERO, m.ZERO, m.relayer, m.series, False, m.ONE, m.PRICE, 10**9, 0, m.FAR)
+    sell = (0, 0, int(m.relayer, 16), m.series, 0, m.ONE, m.PRICE, 10**9, 0, m.FAR)
     row = (
-        buy.order.as_tuple(),
+        order_words(buy.order.as_tuple()),
         sell,
         split_signature(buy.signature),
         split_signature(b"\x00" * 64 + bytes([27])),
         m.ONE,
         m.PRICE,
-        False,
     )
     return _raw(m, [row])
 

@@ -122,7 +122,7 @@ def test_partial_fills_track_the_amount(market, maker, taker, third_party):
     m.fund(third_party, usdc=10**10)
     sell = m.sell(maker, amount=5 * m.ONE)
     m.submit(m.match(m.buy(taker), sell, amount=m.ONE))
-    assert m.events("Fill")[0].maker_remaining == 4 * m.ONE
+    assert unpack_fill(m.events("Fill")[0]).maker_remaining == 4 * m.ONE
     assert m.remaining(sell) == 4 * m.ONE
     assert m.ledger.partial_fills(sell.hash) == m.ONE
     m.submit(m.match(m.buy(third_party, amount=3 * m.ONE), sell, amount=3 * m.ONE))
@@ -141,7 +141,7 @@ def test_taker_order_partially_filled_against_a_smaller_maker(market, maker, tak
     m.fund(taker, usdc=10**10)
     buy = m.buy(taker, amount=3 * m.ONE)
     m.submit(m.match(buy, m.sell(maker), amount=m.ONE))
-    f = m.events("Fill")[0]
+    f = unpack_fill(m.events("Fill")[0])
     assert (f.maker_remaining, f.taker_remaining) == (0, 2 * m.ONE)
     assert m.remaining(buy) == 2 * m.ONE
 
@@ -158,7 +158,7 @@ def test_batch_settles_each_match_in_order(market, maker, taker, third_party):
         m.match(m.buy(taker, nonce=1), sell, amount=m.ONE),
     ]
     m.submit(*matches)
-    fills, transfers = m.events("Fill"), m.transfers()
+    fills, transfers = [unpack_fill(f) for f in m.events("Fill")], m.transfers()
     assert [f.maker_remaining for f in fills] == [2 * m.ONE, m.ONE, 0]
     assert [f.taker for f in fills] == [taker.address, third_party.address, taker.address]
     assert m.longs(taker) == 2 * m.ONE and m.longs(third_party) == m.ONE
@@ -451,13 +451,12 @@ def test_plain_dict_signed_with_eth_account_is_accepted(market, maker, taker):
         m.ledger.match_orders(
             [
                 (
-                    buy.order.as_tuple(),
-                    sell_tuple,
+                    orders.order_words(buy.order.as_tuple()),
+                    orders.order_words(sell_tuple),
                     orders.split_signature(buy.signature),
                     (wallet_sig[:32], wallet_sig[32:64], wallet_sig[64]),
                     m.ONE,
                     m.PRICE,
-                    False,
                 )
             ]
         )
@@ -522,7 +521,7 @@ def test_an_order_in_consecutive_matches_is_verified_once(market, maker, taker, 
     second = _with_sell_signature(m.match(m.buy(third_party), sell, amount=m.ONE), b"\x00" * 65)
     with boa.env.prank(m.relayer):
         m.ledger.match_orders([first, second])
-    assert [f.maker_remaining for f in m.events("Fill")] == [m.ONE, 0]
+    assert [unpack_fill(f).maker_remaining for f in m.events("Fill")] == [m.ONE, 0]
     assert m.longs(taker) == m.ONE and m.longs(third_party) == m.ONE
 
 
