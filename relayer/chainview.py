@@ -9,9 +9,13 @@ own) over one `strikeline.rpc.RpcPool` (failover across the configured nodes).
   it first sees the maker (so matching never calls the chain), and the follower refreshes an
   account's entries whenever an event touches it. An entry not loaded reads as zero: the matcher
   refuses rather than guesses.
+  The follower's re-reads are pinned to the block hash of the head whose logs it read (EIP-1898
+  `{"blockHash": ...}`), so the funds it lands fills against are those of the chain the logs came
+  from; a read of a block that left the chain raises `ChainMoved`.
 - `index` is a `strikeline.indexer.LedgerIndex` folded from the Ledger's `Fill`, `Cancel`,
   `CancelByHash` and `MinNonceRaised` events: the intake checks nonces and cancels against it
-  without one call per order.
+  without one call per order. The follower replaces the object as a whole when it rebuilds it
+  after a reorg: readers take `chain.index` once per check.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from hexbytes import HexBytes
 from web3 import Web3
+from web3.exceptions import BlockNotFound, Web3RPCError
 
 from relayer.model import FeeSchedule, Instrument
 from relayer.settings import Deployment
@@ -56,9 +62,33 @@ CH_FUNDS_EVENTS = frozenset(
 )
 
 
+class ChainMoved(Exception):
+    """A read pinned to a block hash found no such block: it left the chain (a reorg) since
+    the head was read, or the node has not seen it."""
+
+
+#: What nodes answer for a block hash they do not have: anvil "Resource not found" (-32001),
+#: geth "header for hash not found" / "header not found", and with `requireCanonical` "hash is
+#: not currently canonical".
+_GONE = ("not found", "not currently canonical", "unknown block")
+
+
+def block_gone(exc: BaseException) -> bool:
+    """Whether a node's error answer to a read pinned to a block hash says the block is gone."""
+    if isinstance(exc, BlockNotFound):
+        return True
+    return isinstance(exc, Web3RPCError) and any(word in str(exc).lower() for word in _GONE)
+
+
+def at_hash(block_hash: bytes) -> Any:
+    """The EIP-1898 block parameter of a block hash."""
+    return {"blockHash": "0x" + block_hash.hex()}
+
+
 @dataclass(frozen=True)
 class Log:
-    """One decoded log: which contract (`Ledger` or `Clearinghouse`), the event and its args."""
+    """One decoded log: which contract (`Ledger` or `Clearinghouse`), the event and its args,
+    where it is (block number and hash, transaction, index)."""
 
     contract: str
     name: str
@@ -66,6 +96,7 @@ class Log:
     block: int
     tx_hash: bytes
     log_index: int
+    block_hash: bytes = b""
 
 
 class ChainFunds:
@@ -100,15 +131,36 @@ class ChainFunds:
         if (account, series_id) not in self._longs:
             self._longs[(account, series_id)] = self.ledger.balance_of(account, series_id)
 
-    def refresh(self, account: str) -> None:
-        """Re-read every cached entry of `account` (an event touched it)."""
+    def refresh(self, account: str, at: bytes | None = None) -> None:
+        """Re-read every cached entry of `account` (an event touched it), at the block whose
+        hash is `at` (the latest block if None). Raises `ChainMoved` if that block is gone;
+        the entries read before stay as read."""
         with self._lock:
             frees = [k for k in self._free if k[0] == account]
             longs = [k for k in self._longs if k[0] == account]
+        if at is None:
+            for key in frees:
+                self._free[key] = self.ledger.free_collateral(*key)
+            for lkey in longs:
+                self._longs[lkey] = self.ledger.balance_of(*lkey)
+            return
         for key in frees:
-            self._free[key] = self.ledger.free_collateral(*key)
+            self._free[key] = self._uint_at(at, "free_collateral", key)
         for lkey in longs:
-            self._longs[lkey] = self.ledger.balance_of(*lkey)
+            self._longs[lkey] = self._uint_at(at, "balanceOf", lkey)
+
+    def _uint_at(self, block_hash: bytes, name: str, args: tuple[Any, ...]) -> int:
+        """A uint256 view of the Ledger at a block hash (web3's contract calls turn a hash into
+        its number, and a number reads whatever block has it now: hence the raw `eth_call`)."""
+        data = self.ledger.contract.encode_abi(name, args=list(args))
+        try:
+            call = {"to": self.ledger.address, "data": data}
+            raw = self.ledger.w3.eth.call(cast(Any, call), at_hash(block_hash))
+        except Web3RPCError as exc:
+            if block_gone(exc):
+                raise ChainMoved(f"block 0x{block_hash.hex()} is gone ({exc})") from None
+            raise
+        return int(self.ledger.w3.codec.decode(["uint256"], raw)[0])
 
     def accounts(self) -> set[str]:
         return {k[0] for k in list(self._free)} | {k[0] for k in list(self._longs)}
@@ -150,10 +202,34 @@ class ChainView:
 
     def head(self) -> int:
         """The latest block number (and its time, kept in `head_time`)."""
+        return self.tip()[0]
+
+    def tip(self) -> tuple[int, bytes]:
+        """The latest block's number and hash (its number and time kept in `head_block` and
+        `head_time`)."""
         block = self.w3.eth.get_block("latest")
         self.head_block = int(block["number"])
         self.head_time = int(block["timestamp"])
-        return self.head_block
+        return self.head_block, bytes(block["hash"])
+
+    def ancestors(self, block_hash: bytes, low: int) -> tuple[dict[int, bytes], bytes]:
+        """The hashes of the chain that ends in block `block_hash`, from block `low` (or that
+        block, if higher) up to it, walked by parent hash, so that they are one chain whatever
+        happens at the head meanwhile; and the parent hash of the lowest. Raises `ChainMoved` if
+        a block of it is gone."""
+        out: dict[int, bytes] = {}
+        current = block_hash
+        while True:
+            try:
+                block = self.w3.eth.get_block(HexBytes(current))
+            except BlockNotFound:
+                raise ChainMoved(f"block 0x{current.hex()} is gone") from None
+            number = int(block["number"])
+            out[number] = current
+            parent = bytes(block["parentHash"])
+            if number <= low or number == 0:
+                return out, parent
+            current = parent
 
     def now(self) -> int:
         """Unix seconds for deadlines: wall time, never behind the latest block's time."""
@@ -194,6 +270,7 @@ class ChainView:
                     int(entry["blockNumber"]),
                     bytes(entry["transactionHash"]),
                     int(entry["logIndex"]),
+                    bytes(entry["blockHash"]),
                 )
             )
         out.sort(key=lambda lg: (lg.block, lg.log_index))

@@ -23,11 +23,25 @@ for the `confirmations` blocks until the submitter confirms it. When a block lea
 the fills that landed in it are reserved again (`Engine.fills_unlanded`) and the accounts its
 events touched are re-read.
 
+One step, one chain: a step reads the head's number and hash, walks the block hashes down from
+that hash by parent (not by number, which a reorg could answer from another chain), checks the
+logs it read against them, and re-reads every account's funds at that block hash (EIP-1898
+`{"blockHash": ...}`), before it changes anything else. So a fill lands only against funds of the
+chain its `Fill` is in. If the chain moved under the step (the head's block is gone: the node
+answers "not found" / "header not found"; a log of another block; the parent of the first new
+block is not the remembered one), the step changes nothing but the funds it re-read, which it
+keeps to re-read, and returns; the next step finds the fork, if any, and reads again.
+
 Cursor and reorgs: the follower keeps the hash of every block it processed within the last
-`horizon` blocks (`REORG_HORIZON`); when the newest one changes, it walks down to the fork
-and processes again from there (every handler is idempotent). The cursor it stores in the
-journal database (`relayer_cursor`) is `confirmations` blocks behind the head, so a restart
-re-reads the blocks that could still change.
+`horizon` blocks (`REORG_HORIZON`); when the newest one changes (or is gone: the chain got
+shorter), it walks down to the fork and processes again from there (every handler is
+idempotent). The event index the intake checks (`chain.index`) is then rebuilt as a start builds
+it: the stored index at the checkpoint (`horizon` deep, never reorged), then the logs of the
+current chain after it up to the head, put in place in one assignment; so a cancel or a raised
+minimum nonce of a removed block stops refusing orders. (Orders it pruned stay cancelled: the
+maker wanted them gone.) The cursor it stores in the journal database (`relayer_cursor`) is
+`confirmations` blocks behind the head, so a restart re-reads the blocks that could still
+change.
 
 History (`History`): the event index and the instruments are stored in the same database as of
 a checkpoint `horizon` blocks behind the head (beyond any reorg the follower walks back) and moved
@@ -45,14 +59,15 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
+from web3.exceptions import BlockNotFound
 
-from relayer.chainview import CH_FUNDS_EVENTS, LEDGER_FUNDS_EVENTS, ChainView, Log
+from relayer.chainview import CH_FUNDS_EVENTS, LEDGER_FUNDS_EVENTS, ChainMoved, ChainView, Log
 from relayer.engine import Engine
 from relayer.model import BookOrder, FeeSchedule, Instrument, MatchState, Reason
 from relayer.reservations import buyer_fee_bound
 from relayer.worker import EngineWorker
 from strikeline import db as dbmod
-from strikeline.indexer import Checkpoint, IndexStore
+from strikeline.indexer import Checkpoint, IndexStore, LedgerIndex
 from strikeline.units import UNIT, full_collateral, mul_div_up
 
 log = logging.getLogger("relayer.follower")
@@ -298,6 +313,9 @@ class Follower:
         self.hashes: dict[int, bytes] = {}
         self.touched: dict[int, set[str]] = {}  # block -> accounts its events touched
         self._landing: list[tuple[int, int, tuple[str, ...]]] = []  # (match, block, makers)
+        self._stale: set[str] = set()  # accounts to re-read at the next step's head
+        self._rebuild = False  # a reorg removed blocks: rebuild the event index
+        self.read = 0  # logs the last step acted on
         self.pruned = 0
         self.db.ensure_schema("relayer_cursor", 1, CURSOR_SCHEMA)
         self.history = History(chain, database, horizon)  # the checkpoint boot stored
@@ -326,67 +344,122 @@ class Follower:
         """After boot read the history up to `history_end`: act on what happened since the
         stored cursor (events of the downtime), then follow from there."""
         since = self.cursor()
-        if since is not None and since < history_end:
-            logs = await asyncio.to_thread(read_logs, self.chain, since + 1, history_end)
-            await self._act(logs)
-        self.scanned = history_end
-        await self._remember(history_end)
+        self.scanned = since if since is not None and since < history_end else history_end
+        try:
+            block = await asyncio.to_thread(self.chain.w3.eth.get_block, history_end)
+        except BlockNotFound:  # the chain is shorter now
+            block = None
+        if block is None or not await self._advance(history_end, bytes(block["hash"])):
+            # what boot folded into the index may be of blocks that left the chain
+            log.warning("follower: the chain moved at start; the first step reads it again")
+            self._rebuild = True
 
     async def step(self) -> int:
         """Process the blocks since the last step; returns how many logs were read."""
-        head = await asyncio.to_thread(self.chain.head)
+        head, head_hash = await asyncio.to_thread(self.chain.tip)
         fork = await self._fork_point()
-        stale: set[str] = set()
         if fork is not None:
             log.warning("reorg: block %d changed; reading again from it", fork)
-            self.scanned = fork - 1
+            self.scanned = min(self.scanned, fork - 1)
             # fills seen in the removed blocks count as reservations again, and the accounts
             # their events touched are re-read (a removed deposit must not stay in the cache)
             unlanded = await self.worker.call(self.engine.fills_unlanded, fork)
             if unlanded:
                 log.info("reorg: %d matches' fills left the chain; reserved again", len(unlanded))
             for number in [n for n in self.touched if n >= fork]:
-                stale |= self.touched.pop(number)
-        if head <= self.scanned:
-            if stale:
-                await self._act([], stale)
+                self._stale |= self.touched.pop(number)
+            # the removed blocks' cancels and minimum nonces must leave the intake's index
+            self._rebuild = True
+        before = self.scanned
+        if head <= before and not self._stale and not self._rebuild:
             return 0
-        logs = await asyncio.to_thread(self.chain.logs, self.scanned + 1, head)
-        for entry in logs:
-            if entry.contract == "Ledger":
-                self.chain.index.apply(entry.name, entry.args)
-        await self._act(logs, stale)
-        self.scanned = head
-        await self._remember(head)
-        await asyncio.to_thread(self._save_cursor, max(0, head - self.confirmations))
-        await asyncio.to_thread(self.history.advance, head)
-        return len(logs)
+        if not await self._advance(head, head_hash):
+            return 0
+        if head > before:
+            await asyncio.to_thread(self._save_cursor, max(0, head - self.confirmations))
+            await asyncio.to_thread(self.history.advance, head)
+        return self.read
 
-    async def _remember(self, head: int) -> None:
+    async def _advance(self, head: int, head_hash: bytes) -> bool:
+        """Act on blocks (scanned, head] as the chain ending in block `head_hash` has them: its
+        block hashes walked down by parent, its logs checked against them, and every funds
+        re-read pinned to `head_hash` (EIP-1898), so one step sees one chain. After a reorg
+        (`_rebuild`) the event index is rebuilt as a start builds it, from the stored checkpoint
+        and the logs of this chain after it. If the chain moved meanwhile (a block of it gone,
+        a log of another block) nothing is changed but the funds entries re-read (kept `stale`
+        to be re-read again), and it returns False: the next step finds the fork, if any."""
+        self.read = 0
+        window = self._window(head)
+        try:
+            hashes, parent = await asyncio.to_thread(self.chain.ancestors, head_hash, window)
+            low = min(hashes)
+            if low - 1 in self.hashes and self.hashes[low - 1] != parent:
+                raise ChainMoved(f"block {low - 1} changed under block {low}")
+            index, base = None, self.scanned
+            if self._rebuild:
+                index, base = await asyncio.to_thread(self._stored_index)
+            logs = (
+                await asyncio.to_thread(read_logs, self.chain, base + 1, head)
+                if head > base
+                else []
+            )
+            known = {**self.hashes, **hashes}
+            for entry in logs:
+                if known.get(entry.block, entry.block_hash) != entry.block_hash:
+                    raise ChainMoved(f"a log of block {entry.block} is of another chain")
+            if index is not None:
+                for entry in logs:
+                    if entry.contract == "Ledger":
+                        index.apply(entry.name, entry.args)
+            new = [entry for entry in logs if entry.block > self.scanned]
+            await self._act(new, self._stale, at=head_hash, index=index)
+        except ChainMoved as exc:
+            log.warning("reorg while reading up to block %d (%s); reading again", head, exc)
+            return False
+        self.read = len(new)
+        self._stale = set()
+        self._rebuild = False
+        self.scanned = max(self.scanned, head)
+        self.hashes.update(hashes)
         low = max(0, head - max(self.confirmations, self.horizon))
-        # at boot only the last `confirmations` blocks are read (a quick start); the window grows
-        # to `horizon` blocks as new ones come
-        first = max(low, head - self.confirmations) if not self.hashes else low
-        start = max(first, max(self.hashes, default=first - 1) + 1)
-        for number in range(start, head + 1):
-            block = await asyncio.to_thread(self.chain.w3.eth.get_block, number)
-            self.hashes[number] = bytes(block["hash"])
-        for number in [n for n in self.hashes if n < low]:
+        for number in [n for n in self.hashes if n < low or n > head]:
             del self.hashes[number]
         for number in [n for n in self.touched if n < low]:
             del self.touched[number]
+        return True
+
+    def _window(self, head: int) -> int:
+        """The lowest block whose hash a step at `head` fetches: those after the ones
+        remembered. At boot only the last `confirmations` blocks are read (a quick start); the
+        window grows to `horizon` blocks as new ones come."""
+        low = max(0, head - max(self.confirmations, self.horizon))
+        if not self.hashes:
+            return max(low, head - self.confirmations)
+        return max(low, min(max(self.hashes) + 1, head))
+
+    def _stored_index(self) -> tuple[LedgerIndex, int]:
+        """A fresh event index as of the stored checkpoint (empty before the deployment block
+        if none), and that block: a start's base."""
+        index = LedgerIndex()
+        loaded = self.history.store.load(index)
+        return index, self.history.first - 1 if loaded is None else loaded[1].block
 
     async def _fork_point(self) -> int | None:
         """The lowest remembered block whose hash changed, if any. A reorg always replaces the
         tip, so one read of the highest remembered block tells whether there was one; only then
         the search walks down (as deep as `horizon` blocks, beyond the confirmations) to the
-        newest block that is still the same."""
+        newest block that is still the same. A block the chain no longer has (it got shorter)
+        changed."""
         if not self.hashes:
             return None
         numbers = sorted(self.hashes, reverse=True)
         fork: int | None = None
         for number in numbers:
-            block = await asyncio.to_thread(self.chain.w3.eth.get_block, number)
+            try:
+                block = await asyncio.to_thread(self.chain.w3.eth.get_block, number)
+            except BlockNotFound:
+                fork = number
+                continue
             if bytes(block["hash"]) == self.hashes[number]:
                 break
             fork = number
@@ -397,20 +470,46 @@ class Follower:
 
     # ------------------------------------------------------------------ handlers
 
-    async def _act(self, logs: list[Log], stale: set[str] | frozenset[str] = frozenset()) -> None:
-        """Handle `logs`, re-read the funds of the accounts they (or `stale`) touched, then land
-        this relayer's fills among them: only now does the funds view carry what they took."""
+    async def _act(
+        self,
+        logs: list[Log],
+        stale: set[str] | frozenset[str] = frozenset(),
+        *,
+        at: bytes | None = None,
+        index: LedgerIndex | None = None,
+    ) -> None:
+        """Handle `logs`: re-read the funds of the accounts they (or `stale`) touched at block
+        `at` first (a `ChainMoved` there leaves everything else as it was, and the accounts
+        stale), then fold them into the event index (or put `index` in its place, which holds
+        them), handle them, and land this relayer's fills among them: only now does the funds
+        view carry what they took."""
         touched: set[str] = set(stale)
-        self._landing = []
+        by_block: dict[int, set[str]] = {}
         for entry in logs:
-            await self._handle(entry)
             accounts = accounts_of(entry)
             touched |= accounts
             if accounts:
-                self.touched.setdefault(entry.block, set()).update(accounts)
+                by_block.setdefault(entry.block, set()).update(accounts)
         known = self.chain.funds.accounts()
-        for account in touched & known:
-            await asyncio.to_thread(self.chain.funds.refresh, account)
+        refreshed: set[str] = set()
+        try:
+            for account in touched & known:
+                refreshed.add(account)
+                await asyncio.to_thread(self.chain.funds.refresh, account, at)
+        except ChainMoved:
+            self._stale |= refreshed  # read at a block that left the chain, in part
+            raise
+        for number, accounts in by_block.items():
+            self.touched.setdefault(number, set()).update(accounts)
+        if index is not None:
+            self.chain.index = index  # one assignment: the intake sees the old or the new
+        else:
+            for entry in logs:
+                if entry.contract == "Ledger":
+                    self.chain.index.apply(entry.name, entry.args)
+        self._landing = []
+        for entry in logs:
+            await self._handle(entry)
         landing = [(m, b) for m, b, makers in self._landing if set(makers) <= known]
         self._landing = []
         if landing:

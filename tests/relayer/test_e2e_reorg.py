@@ -7,7 +7,9 @@ are mined by the test (no automine), so each depth reaches exactly the batch's b
   back to pending (reported not filled), its journaled transaction is broadcast again, mined once
   on the final chain and confirmed there (the fill's block is the new one);
 - the new chain holds the seller's cancel of its order: the batch cannot settle again; the seller's
-  order ends cancelled and the buyer's goes back to the book, nothing filled on either side.
+  order ends cancelled and the buyer's goes back to the book, nothing filled on either side;
+- a cancel by hash or a raised minimum nonce that the follower read leaves the chain: its event
+  index (what the intake checks orders against) is rebuilt, and the order it refused is taken.
 """
 
 from __future__ import annotations
@@ -17,7 +19,20 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from system import ONE, fills_of, mine, one_trade_mined, rpc, settle_until, wait_for
+from system import (
+    ONE,
+    RelayerProcess,
+    body,
+    fills_of,
+    fund_manually,
+    mine,
+    new_maker,
+    one_trade_mined,
+    rpc,
+    settle_until,
+    signed,
+    wait_for,
+)
 
 
 @pytest.mark.parametrize("depth", [1, 2, 10])
@@ -116,3 +131,60 @@ def test_reorg_after_confirmation_onto_a_chain_where_the_seller_cancelled(
         assert b.fills[0].state == "reverted"
         assert fills_of(c, buy.hash, receipt["blockNumber"] - 1) == []
         assert c.ledger.balance_of(t.buyer.address, c.series) == 0
+
+
+@pytest.mark.parametrize(
+    ("event", "refusal"),
+    [("cancel_by_hash", "cancelled_on_chain"), ("raise_min_nonce", "nonce_below_minimum")],
+)
+def test_an_index_event_that_left_the_chain_stops_refusing_the_order(
+    system: SimpleNamespace,
+    manual_mining: None,
+    journal_url: str,
+    tmp_path: Path,
+    event: str,
+    refusal: str,
+) -> None:
+    """The maker cancels an order by hash (or raises its minimum nonce above it) on chain; the
+    relayer refuses the order; a reorg drops the transaction: the final chain allows the order,
+    and so does the relayer once its follower found the fork (without a restart)."""
+    c = system
+    proc = RelayerProcess(c, journal_url, tmp_path, confirmations=2, poll_interval=0.1)
+    maker = new_maker(c)
+    fund_manually(c, maker, c.usdc, 1_000 * 10**6)
+    order = signed(c, maker, True, 1, ONE)
+    try:
+        proc.start()
+        rpc(c, "evm_setAutomine", True)
+        try:
+            if event == "cancel_by_hash":
+                receipt = c.ledger.cancel_by_hash([order.hash], sender=maker)
+            else:
+                receipt = c.ledger.raise_min_nonce(2, sender=maker)
+        finally:
+            rpc(c, "evm_setAutomine", False)
+        mine(c)  # the event's block is 2 deep
+        head = c.w3.eth.block_number
+        wait_for(
+            lambda: proc.get("/v1/health").json()["followerBlock"] >= head,
+            20,
+            0.05,
+            "the follower at the head",
+        )
+        refused = proc.post("/v1/orders", body(order))
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == refusal
+        rpc(c, "anvil_reorg", 2, [])  # the new chain has no such transaction
+        assert c.ledger.remaining(order.order) == ONE
+        fork = f"reorg: block {receipt['blockNumber']} changed"
+        wait_for(lambda: fork in proc.log_path.read_text(), 20, 0.05, "the follower at the fork")
+        taken = wait_for(
+            lambda: (r := proc.post("/v1/orders", body(order))).status_code == 201 and r,
+            10,
+            0.1,
+            "the order taken",
+        )
+        assert taken.json()["status"] == "open"
+        with proc.client() as client:
+            assert client.order(order.hash).status == "open"
+    finally:
+        proc.stop()
