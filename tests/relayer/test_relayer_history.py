@@ -204,7 +204,7 @@ def test_the_store_keeps_one_scope_and_refuses_gaps(journal_url: str) -> None:
             "maker": maker,
             "maker_order": b"\x02" * 32,
             "maker_nonce": 2**255,  # uint256 values survive as decimal text
-            "maker_remaining": 2**200,
+            "remainings": 2**255 | 7,  # maker's remaining << 128 | taker's
             "taker_order": b"\x00" * 32,
         }
         assert store.save([("Fill", fill)], Checkpoint(10, b"\x0a" * 32), after=None) == 1
