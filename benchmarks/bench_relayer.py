@@ -326,7 +326,9 @@ def main() -> None:
     print(
         f"  relayer threads: event loop {main_cpu / n * 1e6:.0f} us, others "
         + ", ".join(f"{c / n * 1e6:.0f}" for c in busiest[:3] if c > 0)
-        + " us (the engine and signature threads)"
+        + " us (the engine and signature threads), "
+        + f"{sum(busiest[3:]) / n * 1e6:.0f} us in the other {len(busiest[3:])} "
+        "(the follower's and submitter's RPC executor threads)"
     )
     print(f"{load_before} before, {load_after} after (2 cores, shared)")
     print(GOAL)

@@ -27,7 +27,6 @@ from relayer.errors import (
     EngineStopped,
     JournalError,
     NotOrderMaker,
-    RelayerError,
     UnknownInstrument,
     UnknownMatch,
     UnknownOrder,
@@ -63,7 +62,7 @@ class PlaceResult:
     order: BookOrder
     matches: list[MatchRecord] = field(default_factory=list)
     duplicate: bool = False
-    error: RelayerError | None = None
+    error: Exception | None = None
 
 
 class Engine:
@@ -162,10 +161,20 @@ class Engine:
             raise result.error
         return result
 
-    def place_many(self, orders: Sequence[BookOrder], now: int) -> list[PlaceResult]:
+    def place_many(
+        self,
+        orders: Sequence[BookOrder],
+        now: int,
+        admit: Callable[[BookOrder], Exception | None] | None = None,
+    ) -> list[PlaceResult]:
         """Journal and match verified orders in arrival order, commit once, and return one result
         per order. An order the engine refuses (unknown instrument, clientOrderId conflict) gets
         its error in its result and changes nothing; the others are unaffected.
+
+        `admit`, if given, is asked about each new order (not a re-post) just before it is placed,
+        after the orders ahead of it in the batch: the gateway's per-maker limits and funds, so
+        that they see every order placed before (an exact open-order cap). What it returns, if not
+        None, is the order's error and the order changes nothing.
 
         The orders' `seq` is set here. Returns only after the commit: the results may be sent.
         """
@@ -174,7 +183,7 @@ class Engine:
         try:
             for order in orders:
                 try:
-                    results.append(self._place(order, now))
+                    results.append(self._place(order, now, admit))
                 except (ClientOrderIdConflict, UnknownInstrument) as exc:  # before any change
                     results.append(PlaceResult(order, error=exc))
         except BaseException:
@@ -183,11 +192,20 @@ class Engine:
         self._commit()
         return results
 
-    def _place(self, order: BookOrder, now: int) -> PlaceResult:
+    def _place(
+        self,
+        order: BookOrder,
+        now: int,
+        admit: Callable[[BookOrder], Exception | None] | None = None,
+    ) -> PlaceResult:
         book = self._orders.get(order.hash)
         if book is not None:
             known = book.orders[order.hash]
             return PlaceResult(known, self.matches_of(known.hash), duplicate=True)
+        if admit is not None:
+            refused = admit(order)
+            if refused is not None:
+                return PlaceResult(order, error=refused)
         book = self._book(order.series_id)
         if order.client_order_id is not None:
             existing = self._client_ids.get((order.maker, order.client_order_id))
