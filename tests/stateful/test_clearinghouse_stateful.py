@@ -18,7 +18,8 @@ the comparison after the step shows that nothing changed.
 After every step the whole state (free collateral, wallets, positions, longs, series state,
 supply, oracle prices, the clock) must equal the model's, and the invariants in `check_state`
 must hold. The state is read through `StateReader` (straight from storage where a getter is a
-public storage variable), fast enough to read all of it after every step; each example's
+public storage variable, a computed view's output replayed while nothing it read has changed:
+`views.ViewMemo`), fast enough to read all of it after every step; each example's
 teardown checks that reader against the contracts' public getters. Every example then winds
 down (`wind_down`): everything settles and everyone withdraws, and the Ledger must end holding
 exactly the insurance fund.
@@ -63,6 +64,7 @@ from .conftest import (
     World,
 )
 from .model import Model, Reject, SeriesSpec, Snapshot
+from .views import ViewMemo
 
 # the v2 order type of the Ledger unit tests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "v2" / "ledger"))
@@ -161,11 +163,14 @@ class StateReader:
     storage layout: a HashMap value lives at keccak256(slot ++ key), a nested map applies that
     once per key, and a struct's members take one slot each from there on. Any other getter (a
     view over packed storage, say) is called as a plain message with cached calldata, which is
-    slower but needs no knowledge of how the contract stores it.
+    slower but needs no knowledge of how the contract stores it; its output is replayed while
+    every storage word it read is unchanged (`views.ViewMemo`), since a step changes few.
     """
 
-    def __init__(self, contract: Any) -> None:
-        """Remember the contract and its layout; plans are cached per getter and keys."""
+    def __init__(self, contract: Any, views: ViewMemo) -> None:
+        """Remember the contract and its layout; plans are cached per getter and keys, and
+        `views` replays a computed view while nothing it read has changed."""
+        self.views = views
         self._contract = contract
         self._address = contract.address
         self._layout = contract.compiler_data.storage_layout["storage_layout"]
@@ -193,9 +198,7 @@ class StateReader:
         in_storage, where = plan
         if in_storage:
             return tuple(boa.env.evm.get_storage(self._address, where + i) for i in range(size))
-        output = boa.env.execute_code(
-            to_address=self._address, data=where, is_modifying=False
-        ).output
+        output = self.views.call(self._address, where)
         return tuple(int.from_bytes(output[32 * i : 32 * i + 32], "big") for i in range(size))
 
     def word(self, getter: str, *keys: Any, module: str | None = None) -> int:
@@ -209,10 +212,11 @@ class ChainReader:
     def __init__(self, world: World) -> None:
         """Readers for the Ledger, the Clearinghouse, the Oracle and the tokens."""
         self.world = world
-        self.ch = StateReader(world.ch)
-        self.ledger = StateReader(world.ledger)
-        self.oracle = StateReader(world.oracle)
-        self.erc20 = {name: StateReader(token) for name, token in world.erc20.items()}
+        self.views = ViewMemo()
+        self.ch = StateReader(world.ch, self.views)
+        self.ledger = StateReader(world.ledger, self.views)
+        self.oracle = StateReader(world.oracle, self.views)
+        self.erc20 = {name: StateReader(t, self.views) for name, t in world.erc20.items()}
 
     def position(self, holder: str, series_id: int) -> tuple[int, int]:
         """A holder's (longs, full short) in the Ledger."""

@@ -9,7 +9,8 @@ time passes (by up to a day, so expiries can pass unsettled), with the spot repo
 The expiries are finalised at spot and everyone is settled (margined writers through
 `MarginEngine.settle`) and redeemed.
 
-After every step:
+After every step (the views read through `views.Views`, which calls one again only once a
+storage word it read has changed, so the comparisons are with what the contracts return then):
 
 - custody, per token: the Ledger holds exactly every free balance, margin reserve, the
   insurance fund and every series' collateral and payout pool (`System.custody`);
@@ -34,6 +35,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import astuple
 from pathlib import Path
+from types import SimpleNamespace
 
 import boa
 import pytest
@@ -47,12 +49,14 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from utils.contracts import DEPLOYERS
 from utils.profiles import scaled  # a share of the active profile's count
 
 from strikeline import risk
 
+from .views import Views
+
 ROOT = Path(__file__).resolve().parents[2]
-CONTRACTS = ROOT / "contracts"
 UNIT = 10**8
 USDC = 10**6
 WETH = 10**18
@@ -74,14 +78,9 @@ V2 = _v2_fixtures()
 
 @pytest.fixture(scope="module")
 def v2_deployers():
-    test = CONTRACTS / "test"
-    return {
-        "Ledger": boa.load_partial(str(CONTRACTS / "Ledger.vy")),
-        "Clearinghouse": boa.load_partial(str(CONTRACTS / "Clearinghouse.vy")),
-        "MarginEngine": boa.load_partial(str(CONTRACTS / "MarginEngine.vy")),
-        "Oracle": boa.load_partial(str(CONTRACTS / "Oracle.vy")),
-        "MockERC20": boa.load_partial(str(test / "MockERC20.vy")),
-    }
+    """The session's deployers (one compile cache per process, tests/utils/contracts.py):
+    compiling the five contracts again here cost the module tens of seconds of set-up."""
+    return DEPLOYERS
 
 
 def _reason(error: BoaError) -> str:
@@ -117,6 +116,14 @@ def test_margin_stateful(
             s.fund(token, w, amount // 1_000)
     actors = [*writers, holder, keeper]
     tokens = ((s.usdc, USDC), (s.weth, WETH))
+    # a series' expiry never changes: read once, not on every use (it was a call each time)
+    expiries = {sid: s.ch.series(sid)[2] for sid, *_ in series}
+    # what the checks read goes through one memo shared by every example: a view is called
+    # again only once something it read has changed (tests/stateful/views.py)
+    views = Views()
+    ch, ledger, eng = views.bind(s.ch), views.bind(s.ledger), views.bind(engine)
+    # `System.custody` over the memo: the same sum, read through `views`
+    custody_reader = SimpleNamespace(ledger=ledger, ch=ch, fee_recipient=s.fee_recipient)
 
     class Machine(RuleBasedStateMachine):
         """Margin and liquidation against the `risk` mirror (see the module docstring)."""
@@ -140,7 +147,7 @@ def test_margin_stateful(
             return boa.env.evm.patch.timestamp
 
         def expiry(self, sid) -> int:
-            return s.ch.series(sid)[2]
+            return expiries[sid]
 
         def positions(self, account, token):
             """(series id, mirror position) of the account's live margined shorts in `token`."""
@@ -148,7 +155,7 @@ def test_margin_stateful(
             for sid, is_put, strike, tok, _unit in series:
                 if tok.address != token.address or self.now() >= self.expiry(sid):
                     continue
-                pos = s.ch.margin_positions(account, sid)
+                pos = ch.margin_positions(account, sid)
                 if pos.short == 0:
                     continue
                 out.append(
@@ -168,23 +175,23 @@ def test_margin_stateful(
 
         def collateral(self, account, token):
             held = sum(
-                s.ch.margin_positions(account, sid).collateral
+                ch.margin_positions(account, sid).collateral
                 for sid, _ in self.positions(account, token)
             )
-            return held + s.ch.margin_reserve(account, token.address)
+            return held + ch.margin_reserve(account, token.address)
 
         def pending(self, account, token) -> bool:
             """A listed margined short of the account in `token` expired unsettled."""
-            listed = engine.margined_series(account, token.address)
-            _, words = s.ch.margin_words(account, token.address, listed)
+            listed = eng.margined_series(account, token.address)
+            _, words = ch.margin_words(account, token.address, listed)
             return any(
                 w & MARGIN_BIT and self.now() >= self.expiry(sid)
                 for sid, w in zip(listed, words, strict=True)
             )
 
         def locked_margin(self, account, token) -> int:
-            listed = engine.margined_series(account, token.address)
-            reserve, words = s.ch.margin_words(account, token.address, listed)
+            listed = eng.margined_series(account, token.address)
+            reserve, words = ch.margin_words(account, token.address, listed)
             return reserve + sum(w >> 128 for w in words if w & MARGIN_BIT)
 
         def forget(self, account=None):
@@ -327,7 +334,7 @@ def test_margin_stateful(
                 account = writers[w]
                 if self.now() >= self.expiry(sid):
                     continue
-                if not engine.is_liquidatable(account, token.address):
+                if not eng.is_liquidatable(account, token.address):
                     continue
                 positions = self.positions(account, token)
                 mine = [p for i, p in positions if i == sid]
@@ -447,7 +454,7 @@ def test_margin_stateful(
             self.steps += 1
             for token, _ in tokens:
                 mine = [x[0] for x in series if x[3] is token]
-                balance, held = s.custody(token, actors, mine)
+                balance, held = V2.System.custody(custody_reader, views.bind(token), actors, mine)
                 assert balance == held
 
         @invariant()
@@ -458,9 +465,9 @@ def test_margin_stateful(
                     ps = [p for _, p in positions]
                     c = self.collateral(account, token)
                     m = risk.account_requirement(unit, ps, True)
-                    got = engine.account_margin(account, token.address)
+                    got = eng.account_margin(account, token.address)
                     assert tuple(got) == (c, risk.account_requirement(unit, ps, False), m)
-                    assert engine.is_liquidatable(account, token.address) == (c < m)
+                    assert eng.is_liquidatable(account, token.address) == (c < m)
                     if c < m:
                         event("stuck check", "below maintenance")
                         with boa.env.anchor(), boa.env.prank(keeper):
@@ -480,15 +487,15 @@ def test_margin_stateful(
                         self.locked.pop(key, None)
                         continue
                     event("pending", "expired unsettled margined short")
-                    assert engine.free_margin(account, token.address) == 0
+                    assert eng.free_margin(account, token.address) == 0
                     # nothing can be withdrawn: not one unit of any live series or the reserve
                     live = [sid for sid, _ in self.positions(account, token)]
                     for sid in live:
-                        if s.ch.margin_positions(account, sid).collateral:
+                        if ch.margin_positions(account, sid).collateral:
                             with boa.env.anchor(), boa.env.prank(account):
                                 with boa.reverts("engine: settlement pending"):
                                     engine.remove_collateral(sid, 1)
-                    if s.ch.margin_reserve(account, token.address):
+                    if ch.margin_reserve(account, token.address):
                         with boa.env.anchor(), boa.env.prank(account):
                             with boa.reverts("engine: settlement pending"):
                                 engine.release_reserve(token.address, 1)
