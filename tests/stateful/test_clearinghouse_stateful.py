@@ -35,7 +35,7 @@ from typing import Any
 import boa
 from eth_abi import decode as abi_decode
 from eth_utils import keccak
-from hypothesis import event, settings
+from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.stateful import (
@@ -46,7 +46,6 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from utils.profiles import scaled  # a share of the active profile's count
 
 from strikeline import ids, units
 from strikeline.oracle_reports import ordered, sign_expiry, sign_spot
@@ -1109,10 +1108,6 @@ class ClearinghouseMachine(RuleBasedStateMachine):
 
 
 def test_clearinghouse_machine(world: World) -> None:
-    """The Ledger and the Clearinghouse agree with the model over random sequences: half the
-    profile's examples (100 under `ci`, about 150 s alone since the machine trades; `make fuzz`
-    runs the nightly profile's 10x)."""
-    run_state_machine_as_test(
-        lambda: ClearinghouseMachine(world),
-        settings=settings(settings.default, max_examples=scaled(1 / 2)),
-    )
+    """The Ledger and the Clearinghouse agree with the model over random sequences (the
+    profile's examples: 200 under `ci`; `make fuzz` runs the nightly profile's 10x)."""
+    run_state_machine_as_test(lambda: ClearinghouseMachine(world))
