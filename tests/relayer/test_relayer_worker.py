@@ -1,6 +1,6 @@
 """relayer.worker: group commit for concurrent callers, results only after their commit, fail-stop
-to every waiting caller, orderly close; BatchThread (the gateway's signature thread) and the
-gateway Hub's batched WebSocket updates."""
+to every waiting caller, orderly close; BatchThread (the base of the gateway's signature
+thread, RelayThread) and the gateway Hub's batched WebSocket updates."""
 
 from __future__ import annotations
 
