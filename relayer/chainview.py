@@ -12,6 +12,9 @@ own) over one `strikeline.rpc.RpcPool` (failover across the configured nodes).
   The follower's re-reads are pinned to the block hash of the head whose logs it read (EIP-1898
   `{"blockHash": ...}`), so the funds it lands fills against are those of the chain the logs came
   from; a read of a block that left the chain raises `ChainMoved`.
+- `instruments` (with `by_name`, `underlying`): the series listed, added from `SeriesCreated`;
+  one whose `SeriesCreated` left the chain in a reorg is unlisted (`remove_instrument`, the maps
+  replaced whole, as `index` is).
 - `index` is a `strikeline.indexer.LedgerIndex` folded from the Ledger's `Fill`, `Cancel`,
   `CancelByHash` and `MinNonceRaised` events: the intake checks nonces and cancels against it
   without one call per order. The follower replaces the object as a whole when it rebuilds it
@@ -324,6 +327,18 @@ class ChainView:
         self.instruments[instrument.series_id] = instrument
         self.by_name[instrument.name] = instrument.series_id
         self.underlying[instrument.series_id] = underlying
+
+    def remove_instrument(self, series_id: int) -> Instrument | None:
+        """Unlist a series (its `SeriesCreated` left the chain): the instrument, if listed.
+        The maps are replaced, not changed in place, so a reader iterating them on another
+        thread sees the old or the new."""
+        instrument = self.instruments.get(series_id)
+        if instrument is None:
+            return None
+        self.instruments = {k: v for k, v in self.instruments.items() if k != series_id}
+        self.by_name = {k: v for k, v in self.by_name.items() if v != series_id}
+        self.underlying = {k: v for k, v in self.underlying.items() if k != series_id}
+        return instrument
 
     def refresh_spots(self) -> None:
         """Read the Oracle's spot of each underlying (none if stale or never reported)."""

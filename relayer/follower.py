@@ -39,9 +39,15 @@ idempotent). The event index the intake checks (`chain.index`) is then rebuilt a
 it: the stored index at the checkpoint (`horizon` deep, never reorged), then the logs of the
 current chain after it up to the head, put in place in one assignment; so a cancel or a raised
 minimum nonce of a removed block stops refusing orders. (Orders it pruned stay cancelled: the
-maker wanted them gone.) The cursor it stores in the journal database (`relayer_cursor`) is
-`confirmations` blocks behind the head, so a restart re-reads the blocks that could still
-change.
+maker wanted them gone.) The instruments are rebuilt alike: a series that is neither stored at
+the checkpoint nor created in the current chain after it (its `SeriesCreated` was in a removed
+block) is unlisted (`ChainView.remove_instrument`: gone from `GET /v1/instruments`, new orders
+refused as of an unknown series) and its live orders are cancelled with `instrument_unlisted`;
+every step cancels so again any order that reached its book since (placed by an intake that
+looked just before). Its book stays in the engine (orders and matches keep their history); a
+`SeriesCreated` of the same series in the new chain lists it again. The cursor it stores in the
+journal database (`relayer_cursor`) is `confirmations` blocks behind the head, so a restart
+re-reads the blocks that could still change.
 
 History (`History`): the event index and the instruments are stored in the same database as of
 a checkpoint `horizon` blocks behind the head (beyond any reorg the follower walks back) and moved
@@ -79,6 +85,7 @@ INSTRUMENTS_SCHEMA = [
     "CREATE TABLE IF NOT EXISTS relayer_instruments (series_id TEXT PRIMARY KEY,"
     " body TEXT NOT NULL)"
 ]
+INSTRUMENT_IDS = "SELECT series_id FROM relayer_instruments"
 #: The stored checkpoint moves once it is this many blocks behind `head - horizon`.
 CHECKPOINT_EVERY = 32
 
@@ -315,6 +322,7 @@ class Follower:
         self._landing: list[tuple[int, int, tuple[str, ...]]] = []  # (match, block, makers)
         self._stale: set[str] = set()  # accounts to re-read at the next step's head
         self._rebuild = False  # a reorg removed blocks: rebuild the event index
+        self.unlisted: set[int] = set()  # series a reorg unlisted: their books take no orders
         self.read = 0  # logs the last step acted on
         self.pruned = 0
         self.db.ensure_schema("relayer_cursor", 1, CURSOR_SCHEMA)
@@ -357,6 +365,8 @@ class Follower:
     async def step(self) -> int:
         """Process the blocks since the last step; returns how many logs were read."""
         head, head_hash = await asyncio.to_thread(self.chain.tip)
+        if self.unlisted:
+            await self._close_unlisted()
         fork = await self._fork_point()
         if fork is not None:
             log.warning("reorg: block %d changed; reading again from it", fork)
@@ -368,7 +378,7 @@ class Follower:
                 log.info("reorg: %d matches' fills left the chain; reserved again", len(unlanded))
             for number in [n for n in self.touched if n >= fork]:
                 self._stale |= self.touched.pop(number)
-            # the removed blocks' cancels and minimum nonces must leave the intake's index
+            # the removed blocks' cancels, minimum nonces and series must leave the intake's view
             self._rebuild = True
         before = self.scanned
         if head <= before and not self._stale and not self._rebuild:
@@ -395,9 +405,9 @@ class Follower:
             low = min(hashes)
             if low - 1 in self.hashes and self.hashes[low - 1] != parent:
                 raise ChainMoved(f"block {low - 1} changed under block {low}")
-            index, base = None, self.scanned
+            index, base, listed = None, self.scanned, None
             if self._rebuild:
-                index, base = await asyncio.to_thread(self._stored_index)
+                index, base, listed = await asyncio.to_thread(self._stored_index)
             logs = (
                 await asyncio.to_thread(read_logs, self.chain, base + 1, head)
                 if head > base
@@ -411,8 +421,10 @@ class Follower:
                 for entry in logs:
                     if entry.contract == "Ledger":
                         index.apply(entry.name, entry.args)
+                    elif entry.name == "SeriesCreated" and listed is not None:
+                        listed.add(int(entry.args["series_id"]))
             new = [entry for entry in logs if entry.block > self.scanned]
-            await self._act(new, self._stale, at=head_hash, index=index)
+            await self._act(new, self._stale, at=head_hash, index=index, listed=listed)
         except ChainMoved as exc:
             log.warning("reorg while reading up to block %d (%s); reading again", head, exc)
             return False
@@ -437,12 +449,16 @@ class Follower:
             return max(low, head - self.confirmations)
         return max(low, min(max(self.hashes) + 1, head))
 
-    def _stored_index(self) -> tuple[LedgerIndex, int]:
+    def _stored_index(self) -> tuple[LedgerIndex, int, set[int]]:
         """A fresh event index as of the stored checkpoint (empty before the deployment block
-        if none), and that block: a start's base."""
+        if none), that block (a start's base) and the series stored with it."""
         index = LedgerIndex()
-        loaded = self.history.store.load(index)
-        return index, self.history.first - 1 if loaded is None else loaded[1].block
+        with self.db.transaction():  # the index and the series of one checkpoint
+            loaded = self.history.store.load(index)
+            series = {int(sid) for (sid,) in self.db.fetchall(INSTRUMENT_IDS)}
+        if loaded is None:
+            return index, self.history.first - 1, set()
+        return index, loaded[1].block, series
 
     async def _fork_point(self) -> int | None:
         """The lowest remembered block whose hash changed, if any. A reorg always replaces the
@@ -477,12 +493,14 @@ class Follower:
         *,
         at: bytes | None = None,
         index: LedgerIndex | None = None,
+        listed: set[int] | None = None,
     ) -> None:
         """Handle `logs`: re-read the funds of the accounts they (or `stale`) touched at block
         `at` first (a `ChainMoved` there leaves everything else as it was, and the accounts
         stale), then fold them into the event index (or put `index` in its place, which holds
-        them), handle them, and land this relayer's fills among them: only now does the funds
-        view carry what they took."""
+        them; and unlist every instrument not in `listed`, the series of the rebuilt chain),
+        handle them, and land this relayer's fills among them: only now does the funds view
+        carry what they took."""
         touched: set[str] = set(stale)
         by_block: dict[int, set[str]] = {}
         for entry in logs:
@@ -503,6 +521,8 @@ class Follower:
             self.touched.setdefault(number, set()).update(accounts)
         if index is not None:
             self.chain.index = index  # one assignment: the intake sees the old or the new
+            if listed is not None:
+                await self._unlist(listed)
         else:
             for entry in logs:
                 if entry.contract == "Ledger":
@@ -526,6 +546,7 @@ class Follower:
         if entry.name == "SeriesCreated" and entry.contract == "Clearinghouse":
             inst = self.chain.add_series_event(a)
             await self.worker.call(self.engine.add_instrument, inst)
+            self.unlisted.discard(inst.series_id)  # mined again in the new chain
             log.info("listed %s", inst.name)
         elif entry.contract != "Ledger":
             return
@@ -598,6 +619,33 @@ class Follower:
                         "order %s filled %d outside the relayer", order_hash.hex()[:12], amount
                     )
                     self.on_orders([changed])
+
+    async def _unlist(self, listed: set[int]) -> None:
+        """Unlist every instrument whose series is not in `listed` (its `SeriesCreated` left the
+        chain) and cancel its live orders."""
+        for sid in [sid for sid in self.chain.instruments if sid not in listed]:
+            inst = self.chain.remove_instrument(sid)
+            self.unlisted.add(sid)
+            name = inst.name if inst is not None else "?"
+            log.warning("reorg: series %d (%s) is not on the chain; unlisted", sid, name)
+        if self.unlisted:
+            await self._close_unlisted()
+
+    async def _close_unlisted(self) -> None:
+        """Cancel the live orders on the books of unlisted series (`instrument_unlisted`)."""
+
+        def live() -> list[BookOrder]:
+            out = []
+            for sid in self.unlisted:
+                book = self.engine.books.get(sid)
+                if book is None:
+                    continue
+                for maker in {o.maker for o in book.orders.values() if o.terminal is None}:
+                    out.extend(book.live_orders_of(maker))
+            return out
+
+        for order in await self.worker.call(live):
+            await self._prune(order.maker, Reason.INSTRUMENT_UNLISTED, order_hash=order.hash)
 
     async def _prune(self, maker: str, reason: str, **where: Any) -> None:
         closed = await self.worker.call(self.engine.prune_maker, maker, reason, **where)

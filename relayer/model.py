@@ -71,6 +71,8 @@ class Reason(enum.StrEnum):
     NONCE_USED = "nonce_used"
     COLLATERAL_WITHDRAWN = "collateral_withdrawn"
     SETTLEMENT_REVERTED = "settlement_reverted"
+    #: the series' `SeriesCreated` left the chain in a reorg: the instrument is unlisted
+    INSTRUMENT_UNLISTED = "instrument_unlisted"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,9 @@ are mined by the test (no automine), so each depth reaches exactly the batch's b
 - the new chain holds the seller's cancel of its order: the batch cannot settle again; the seller's
   order ends cancelled and the buyer's goes back to the book, nothing filled on either side;
 - a cancel by hash or a raised minimum nonce that the follower read leaves the chain: its event
-  index (what the intake checks orders against) is rebuilt, and the order it refused is taken.
+  index (what the intake checks orders against) is rebuilt, and the order it refused is taken;
+- the block that created a series leaves the chain: the series is unlisted, its resting order
+  cancelled, a new order on it refused; mined again, it is listed again.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from types import SimpleNamespace
 import pytest
 from system import (
     ONE,
+    STRIKE,
     RelayerProcess,
     body,
     fills_of,
@@ -186,5 +189,59 @@ def test_an_index_event_that_left_the_chain_stops_refusing_the_order(
         assert taken.json()["status"] == "open"
         with proc.client() as client:
             assert client.order(order.hash).status == "open"
+    finally:
+        proc.stop()
+
+
+def test_a_series_whose_creation_left_the_chain_is_unlisted(
+    system: SimpleNamespace, manual_mining: None, journal_url: str, tmp_path: Path
+) -> None:
+    """A series created while the relayer runs is listed and takes an order; a reorg drops the
+    block that created it: the relayer unlists it (not in `GET /v1/instruments`, a new order on
+    it refused as of an unknown series) and cancels the resting order with `instrument_unlisted`,
+    without a restart. Mined again, the series is listed again."""
+    c = system
+    proc = RelayerProcess(c, journal_url, tmp_path, confirmations=2, poll_interval=0.1)
+    maker = new_maker(c)
+    fund_manually(c, maker, c.usdc, 1_000 * 10**6)
+    strike = STRIKE + (c.w3.eth.block_number + 1) * ONE  # no other test's series (one anvil)
+
+    def create_series() -> int:
+        rpc(c, "evm_setAutomine", True)
+        try:
+            return int(c.ch.create_series(c.product, strike, c.expiry, sender=c.admin))
+        finally:
+            rpc(c, "evm_setAutomine", False)
+
+    def listed() -> set[int]:
+        return {int(i["seriesId"]) for i in proc.get("/v1/instruments").json()["instruments"]}
+
+    try:
+        proc.start()
+        sid = create_series()
+        mine(c)  # the creating block is 2 deep
+        wait_for(lambda: sid in listed(), 20, 0.05, "the series listed")
+        resting = signed(c, maker, True, 1, ONE, series_id=sid)
+        placed = proc.post("/v1/orders", body(resting))
+        assert placed.status_code == 201 and placed.json()["status"] == "open", placed.text
+        rpc(c, "anvil_reorg", 2, [])  # the new chain has no such transaction
+        assert int(c.ch.series(sid).expiry) == 0
+        wait_for(lambda: sid not in listed(), 20, 0.05, "the series unlisted")
+        assert c.series in listed()
+        with proc.client() as client:
+            gone = wait_for(
+                lambda: (o := client.order(resting.hash)).status == "cancelled" and o,
+                10,
+                0.05,
+                "the resting order cancelled",
+            )
+        assert gone.reason == "instrument_unlisted" and gone.open == 0
+        refused = proc.post("/v1/orders", body(signed(c, maker, True, 2, ONE, series_id=sid)))
+        assert refused.status_code == 404, refused.text
+        assert refused.json()["error"]["code"] == "unknown_instrument"
+        assert create_series() == sid  # the same terms, mined again: listed again
+        wait_for(lambda: sid in listed(), 20, 0.05, "the series listed again")
+        again = proc.post("/v1/orders", body(signed(c, maker, True, 3, ONE, series_id=sid)))
+        assert again.status_code == 201 and again.json()["status"] == "open", again.text
     finally:
         proc.stop()

@@ -19,13 +19,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from system import ONE, fund_manually, mine, new_maker, rpc, signed
+from system import ONE, STRIKE, fund_manually, mine, new_maker, rpc, signed
 
 from relayer.chainview import ChainView, Log
 from relayer.engine import Engine
 from relayer.follower import Follower, load_history
 from relayer.journal import open_journal
-from relayer.model import BookOrder, MatchState
+from relayer.model import BookOrder, MatchState, OrderStatus, Reason
 from relayer.settings import read_deployment
 from relayer.worker import EngineWorker
 from strikeline import db
@@ -161,6 +161,82 @@ def test_a_minimum_nonce_of_a_reverted_block_leaves_the_index(
         await follower.step()
         assert maker.address not in chain.index.min_nonce
         assert follower.scanned == booted + 3
+        await worker.close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        journal.close()
+        database.close()
+
+
+def test_a_series_whose_creation_left_the_chain_is_unlisted_and_its_orders_cancelled(
+    system: SimpleNamespace, manual_mining: None, journal_url: str
+) -> None:
+    """A series created at the head is listed; a reorg (`anvil_reorg`) drops its block: it is
+    unlisted (the intake's `chain.instruments` has it no more), its resting order is cancelled
+    with `instrument_unlisted`, and so is an order that reaches its book after (an intake that
+    looked just before). It was never stored with the checkpoint. Mined again, it is listed
+    again and takes orders."""
+    c = system
+    buyer = new_maker(c)
+    fund_manually(c, buyer, c.usdc, 1_000 * 10**6)
+    chain = ChainView(RpcPool([c.node.url], head_interval=None), read_deployment(c.deployment))
+    database = db.connect(journal_url)
+    journal = open_journal(journal_url)
+    mine(c, HORIZON + 1)
+    booted = c.w3.eth.block_number
+    load_history(chain, database, booted, horizon=HORIZON)
+    engine = Engine.open(journal, chain.instruments.values(), fees=chain.fees(), funds=chain.funds)
+    worker = EngineWorker(engine)
+    follower = Follower(engine, worker, chain, database, confirmations=2, horizon=HORIZON)
+
+    strike = STRIKE + (booted + 1) * ONE  # a series no other test (one anvil for all) created
+
+    def create_series() -> int:
+        rpc(c, "evm_setAutomine", True)
+        try:
+            return int(c.ch.create_series(c.product, strike, c.expiry, sender=c.admin))
+        finally:
+            rpc(c, "evm_setAutomine", False)
+
+    def place(nonce: int, sid: int) -> BookOrder:
+        order = book_order(signed(c, buyer, True, nonce, ONE, series_id=sid))
+        chain.funds.load(buyer.address, [c.usdc.address], sid)
+        result = engine.place(order, int(c.w3.eth.get_block("latest")["timestamp"]))
+        assert result.error is None and result.order.terminal is None
+        return result.order
+
+    def stored() -> set[int]:
+        return {int(s) for (s,) in database.fetchall("SELECT series_id FROM relayer_instruments")}
+
+    async def run() -> None:
+        await follower.start(booted)
+        sid = create_series()
+        mine(c)  # the creating block is 2 deep
+        await follower.step()
+        assert sid in chain.instruments and sid in engine.books
+        resting = place(1, sid)
+        assert c.series in stored() and sid not in stored()  # the checkpoint's only (deep)
+        rpc(c, "anvil_reorg", 2, [])  # the new chain has no such transaction
+        assert int(c.ch.series(sid).expiry) == 0
+        await follower.step()
+        assert sid not in chain.instruments and sid not in chain.underlying
+        assert c.series in chain.instruments  # the deployment's series stays
+        assert follower.unlisted == {sid}
+        assert (resting.terminal, resting.reason) == (
+            OrderStatus.CANCELLED,
+            Reason.INSTRUMENT_UNLISTED,
+        )
+        late = place(2, sid)  # verified before the unlisting, placed after it
+        await follower.step()  # no new block: the step still cancels it
+        assert (late.terminal, late.reason) == (OrderStatus.CANCELLED, Reason.INSTRUMENT_UNLISTED)
+        assert create_series() == sid  # the same terms: the same id, mined again
+        await follower.step()
+        assert sid in chain.instruments and follower.unlisted == set()
+        assert place(3, sid).terminal is None
+        await follower.step()
+        assert sid not in stored()
         await worker.close()
 
     try:
