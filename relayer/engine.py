@@ -86,6 +86,10 @@ class Engine:
         self._matches_of: dict[bytes, list[int]] = defaultdict(list)  # order hash -> match ids
         self._client_ids: dict[tuple[str, str], bytes] = {}  # (maker, clientOrderId) -> hash
         self._stopped = False
+        #: called on the engine's thread after a commit that holds new matches (the submitter's
+        #: wake-up, so that it need not poll an empty queue)
+        self.on_matches: Callable[[], None] | None = None
+        self._new_matches = False
         for instrument in instruments:
             self.add_instrument(instrument)
 
@@ -442,6 +446,10 @@ class Engine:
         except JournalError as exc:
             self._stopped = True
             raise EngineStopped(f"stopped: {exc}") from exc
+        if self._new_matches:
+            self._new_matches = False
+            if self.on_matches is not None:
+                self.on_matches()
 
     def _record(self, events: Sequence[Event]) -> None:
         append = self.journal.append
@@ -449,6 +457,7 @@ class Engine:
             append(event)
             if isinstance(event, Matched):
                 self._index_match(event)
+                self._new_matches = True
 
     def _index(self, order: BookOrder, book: Book) -> None:
         self._orders[order.hash] = book

