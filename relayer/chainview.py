@@ -182,6 +182,7 @@ class ChainView:
         self.funds = ChainFunds(self.ledger)
         self.index = LedgerIndex()
         self.instruments: dict[int, Instrument] = {}
+        self.retired: dict[int, Instrument] = {}  # listed once, removed by a reorg
         self.by_name: dict[str, int] = {}
         self._symbols: dict[str, str] = {}
         self._units: dict[str, int] = {}
@@ -318,6 +319,8 @@ class ChainView:
         self.instruments[series_id] = instrument
         self.by_name[instrument.name] = series_id
         self.underlying[series_id] = Web3.to_checksum_address(product.underlying)
+        if series_id in self.retired:  # mined again in the new chain
+            self.retired = {k: v for k, v in self.retired.items() if k != series_id}
         return instrument
 
     def restore_instrument(self, instrument: Instrument, underlying: str) -> None:
@@ -327,6 +330,13 @@ class ChainView:
         self.instruments[instrument.series_id] = instrument
         self.by_name[instrument.name] = instrument.series_id
         self.underlying[instrument.series_id] = underlying
+
+    def retire_instrument(self, instrument: Instrument) -> None:
+        """A series this relayer listed once and the chain no longer has (a reorg removed its
+        `SeriesCreated`): not listed, but the engine keeps a book for it so that the journal's
+        orders on it replay (`retired`). Listing it again takes it out."""
+        instrument = dataclasses.replace(instrument, tick=self.tick, lot=self.lot)
+        self.retired = {**self.retired, instrument.series_id: instrument}
 
     def remove_instrument(self, series_id: int) -> Instrument | None:
         """Unlist a series (its `SeriesCreated` left the chain): the instrument, if listed.

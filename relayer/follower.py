@@ -86,6 +86,16 @@ INSTRUMENTS_SCHEMA = [
     " body TEXT NOT NULL)"
 ]
 INSTRUMENT_IDS = "SELECT series_id FROM relayer_instruments"
+#: Every instrument this relayer ever listed, stored when it is listed (not `horizon` deep like
+#: `relayer_instruments`): the engine's replay needs a book for every series its journal names,
+#: and a series a reorg removed (while the relayer ran or while it was down) is not on the chain.
+BOOKS_SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS relayer_books (series_id TEXT PRIMARY KEY, body TEXT NOT NULL)"
+]
+_REMEMBER_BOOK = (
+    "INSERT INTO relayer_books (series_id, body) VALUES (?, ?) "
+    "ON CONFLICT (series_id) DO UPDATE SET body = excluded.body"
+)
 #: The stored checkpoint moves once it is this many blocks behind `head - horizon`.
 CHECKPOINT_EVERY = 32
 
@@ -173,6 +183,7 @@ class History:
         self.first = chain.deployment.block_number
         self.store = IndexStore(database, scope_of(chain))
         database.ensure_schema("relayer_instruments", 1, INSTRUMENTS_SCHEMA)
+        database.ensure_schema("relayer_books", 1, BOOKS_SCHEMA)
         stored = self.store.checkpoint()
         self.block: int | None = None if stored is None else stored.block
         self.read_from: int | None = None  # the first block `load` read from the chain
@@ -204,6 +215,7 @@ class History:
         self.read_from = start
         logs = scan_history(self.chain, start, head)
         self._save(logs, head - self.horizon)
+        self._retire_books()
         log.info(
             "history: %s, read blocks %d..%d (%d logs) in %.2f s; %d instruments",
             "from the deployment" if checkpoint is None else f"checkpoint {checkpoint.block}",
@@ -249,6 +261,30 @@ class History:
                 rows,
             )
         self.block = target
+
+    def _retire_books(self) -> None:
+        """Remember every listed instrument (`relayer_books`); the ones remembered that the
+        chain no longer lists become `chain.retired`: books for the journal's replay only."""
+        listed = [
+            (str(sid), stored_instrument(inst, self.chain.underlying[sid]))
+            for sid, inst in self.chain.instruments.items()
+        ]
+        with self.db.transaction():
+            self.db.executemany(_REMEMBER_BOOK, listed)
+        for sid_text, body in self.db.fetchall("SELECT series_id, body FROM relayer_books"):
+            if int(sid_text) not in self.chain.instruments:
+                instrument, _ = restored_instrument(body)
+                self.chain.retire_instrument(instrument)
+
+    def remember(self, instrument: Instrument) -> None:
+        """A series listed while the relayer runs: stored in `relayer_books` before its book
+        can take an order."""
+        row = (
+            str(instrument.series_id),
+            stored_instrument(instrument, self.chain.underlying[instrument.series_id]),
+        )
+        with self.db.transaction():
+            self.db.execute(_REMEMBER_BOOK, row)
 
     def _clear(self) -> None:
         with self.db.transaction():
@@ -353,6 +389,9 @@ class Follower:
         stored cursor (events of the downtime), then follow from there."""
         since = self.cursor()
         self.scanned = since if since is not None and since < history_end else history_end
+        # series a reorg removed (perhaps while the relayer was down): boot gave their books to
+        # the engine for the replay; their live orders are cancelled like any unlisted series'
+        self.unlisted |= set(self.chain.retired)
         try:
             block = await asyncio.to_thread(self.chain.w3.eth.get_block, history_end)
         except BlockNotFound:  # the chain is shorter now
@@ -545,6 +584,7 @@ class Follower:
         a = entry.args
         if entry.name == "SeriesCreated" and entry.contract == "Clearinghouse":
             inst = self.chain.add_series_event(a)
+            await asyncio.to_thread(self.history.remember, inst)
             await self.worker.call(self.engine.add_instrument, inst)
             self.unlisted.discard(inst.series_id)  # mined again in the new chain
             log.info("listed %s", inst.name)
@@ -626,6 +666,8 @@ class Follower:
         for sid in [sid for sid in self.chain.instruments if sid not in listed]:
             inst = self.chain.remove_instrument(sid)
             self.unlisted.add(sid)
+            if inst is not None:
+                self.chain.retire_instrument(inst)
             name = inst.name if inst is not None else "?"
             log.warning("reorg: series %d (%s) is not on the chain; unlisted", sid, name)
         if self.unlisted:

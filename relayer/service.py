@@ -133,7 +133,8 @@ class Relayer:
             load_history(self.chain, fdb, head, horizon=s.reorg_horizon)
             self.engine = Engine.open(
                 self.journal,
-                self.chain.instruments.values(),
+                # a series a reorg removed keeps a book for the journal's replay (not listed)
+                [*self.chain.instruments.values(), *self.chain.retired.values()],
                 fees=self.chain.fees(),
                 funds=self.chain.funds,
             )
@@ -146,7 +147,7 @@ class Relayer:
             if o.terminal is None
         }
         for maker, sid in makers:  # the matcher reads funds from the cache only
-            inst = self.chain.instruments[sid]
+            inst = self.chain.instruments.get(sid) or self.chain.retired[sid]
             self.chain.funds.load(maker, {inst.quote_token, inst.collateral_token}, sid)
         self.worker = EngineWorker(self.engine, clock=self.chain.now)
         try:
