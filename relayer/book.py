@@ -37,7 +37,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable, Collection, Iterator
-from typing import Any, cast
+from typing import Any
 
 from relayer.errors import UnknownMatch, UnknownOrder
 from relayer.events import (
@@ -61,10 +61,13 @@ from relayer.model import (
     TimeInForce,
 )
 from relayer.reservations import Requirement, Reservations
-from strikeline.orders import BPS, Order, max_fee_allows
-from strikeline.units import UNIT, mul_div_up
+from strikeline.orders import BPS, UINT256_MAX
+from strikeline.units import UNIT
 
 _RESTS = (TimeInForce.GTC, TimeInForce.POST_ONLY)
+_GTC, _POST_ONLY = TimeInForce.GTC, TimeInForce.POST_ONLY
+_CANCELLED = OrderStatus.CANCELLED
+_BY_MAKER = str(Reason.CANCELLED_BY_MAKER)  # a plain str: the events carry plain strs
 _NO_DEADLINE = 2**256
 _FEE_DENOMINATOR = UNIT * BPS  # fees are bps of the premium, amount * price / UNIT
 #: One price level of market data: (price, open amount, number of orders).
@@ -93,12 +96,15 @@ class _Level:
     """The orders resting at one price, oldest first. Cancelled orders are left in the queue and
     skipped when they reach the front (removing from the middle of a deque is O(n))."""
 
-    __slots__ = ("orders", "live", "qty")
+    __slots__ = ("orders", "live", "qty", "last")
 
     def __init__(self) -> None:
         self.orders: deque[BookOrder] = deque()
         self.live = 0  # orders of this level still on the book
         self.qty = 0  # their open amount
+        # seq of the newest entry of `orders` (seqs are >= 0): resting a new order compares
+        # with it instead of reading the last order, a cold object on a large book
+        self.last = -1
 
 
 class _Side:
@@ -161,28 +167,44 @@ class Book:
         """Match an incoming order (its `seq` already set) at unix time `now`; rest or cancel the
         remainder by its time in force. Returns the events this caused, in order."""
         out: list[Event] = []
-        self.orders[order.hash] = order
-        mine = self._live_by_maker.get(order.maker)
+        order_hash, maker = order.hash, order.maker
+        self.orders[order_hash] = order
+        mine = self._live_by_maker.get(maker)
         if mine is None:
-            self._live_by_maker[order.maker] = {order.hash: order}
+            self._live_by_maker[maker] = {order_hash: order}
         else:
-            mine[order.hash] = order
-        inst = self.instrument
-        if order.deadline < now or order.price % inst.tick or order.amount % inst.lot:
+            mine[order_hash] = order
+        inst, price = self.instrument, order.price
+        if order.deadline < now or price % inst.tick or order.amount % inst.lot:
             self._close(order, OrderStatus.REJECTED, self._refusal(order, now), out)
             return out
-        # most orders rest without matching: the crossing test is inline
-        opposite = self.asks if order.is_buy else self.bids
-        keys = opposite.keys
-        if keys:
-            best = keys[-1] if opposite.is_bid else -keys[-1]
-            crosses = best <= order.price if order.is_buy else best >= order.price
+        # most orders rest without matching: the crossing test and resting are inline
+        if order.is_buy:
+            opposite, own, key = self.asks, self.bids, price
+            keys = opposite.keys
+            crosses = -keys[-1] <= price if keys else False
         else:
-            crosses = False
+            opposite, own, key = self.bids, self.asks, -price
+            keys = opposite.keys
+            crosses = keys[-1] >= price if keys else False
         tif = order.tif
         if not crosses:
-            if tif is TimeInForce.GTC or tif is TimeInForce.POST_ONLY:
-                self._rest(order)
+            if tif is _GTC or tif is _POST_ONLY:
+                level = own.levels.get(key)
+                if level is None:
+                    level = own.levels[key] = _Level()
+                    insort(own.keys, key)
+                seq = order.seq
+                if seq > level.last:  # `_rest`'s usual case
+                    level.orders.append(order)
+                    level.last = seq
+                    level.live += 1
+                    level.qty += order.open
+                    order.on_book = True
+                    if order.deadline < self._next_deadline:
+                        self._next_deadline = order.deadline
+                else:
+                    self._rest(order)
             else:
                 reason = Reason.FILL_OR_KILL if tif is TimeInForce.FOK else None
                 self._close(order, OrderStatus.CANCELLED, reason or Reason.IMMEDIATE_OR_CANCEL, out)
@@ -202,7 +224,7 @@ class Book:
                 self._close(order, OrderStatus.CANCELLED, reason or Reason.IMMEDIATE_OR_CANCEL, out)
         return out
 
-    def cancel(self, order_hash: bytes, reason: str = Reason.CANCELLED_BY_MAKER) -> list[Event]:
+    def cancel(self, order_hash: bytes, reason: str = _BY_MAKER) -> list[Event]:
         """Cancel what is left of an order; matches already made still settle. Nothing happens
         to an order that is done (terminal or wholly filled)."""
         order = self.orders.get(order_hash)
@@ -210,8 +232,34 @@ class Book:
             raise UnknownOrder(f"no order 0x{order_hash.hex()} on {self.instrument.name}")
         if order.terminal is not None or order.filled == order.amount:
             return []
-        out: list[Event] = []
-        self._close(order, OrderStatus.CANCELLED, reason, out)
+        # `_close`, inline: a cancel is a third to a half of all operations
+        if type(reason) is not str:  # a plain str, as replay decodes it (`Reason` is a StrEnum)
+            reason = str(reason)
+        out: list[Event] = [Closed(order_hash, _CANCELLED, reason)]
+        if order.on_book:  # `_take_off`, inline
+            if order.is_buy:
+                side, key = self.bids, order.price
+            else:
+                side, key = self.asks, -order.price
+            level = side.levels[key]
+            level.live -= 1
+            level.qty -= order.open
+            order.on_book = False
+            if level.live == 0:
+                del side.levels[key]
+                keys = side.keys
+                if keys[-1] == key:
+                    keys.pop()
+                else:
+                    del keys[bisect_left(keys, key)]
+        order.open = 0
+        order.terminal = _CANCELLED
+        order.reason = reason
+        mine = self._live_by_maker.get(order.maker)
+        if mine is not None:
+            mine.pop(order.hash, None)
+            if not mine:
+                del self._live_by_maker[order.maker]
         return out
 
     def expire(self, now: int) -> list[Event]:
@@ -308,11 +356,8 @@ class Book:
         """Record a match and take its amount from both orders (and their reservations)."""
         orders = self.orders
         self.match_ids.seen(event.id)
-        return self._matched(event, orders[event.buy], orders[event.sell], requirement)
-
-    def _matched(
-        self, event: Matched, buy: BookOrder, sell: BookOrder, requirement: Requirement | None
-    ) -> MatchRecord:
+        if self.reservations is not None and requirement is None:
+            requirement = self._requirement_of(event)
         match = MatchRecord(
             event.id,
             event.series_id,
@@ -322,22 +367,29 @@ class Book:
             event.price,
             event.buy_is_maker,
         )
-        self.matches[event.id] = match
-        amount = event.amount
+        self._matched(match, orders[event.buy], orders[event.sell], requirement)
+        return match
+
+    def _matched(
+        self, match: MatchRecord, buy: BookOrder, sell: BookOrder, requirement: Requirement | None
+    ) -> None:
+        """A match's state change, live and in replay: recorded, its amount taken from both
+        orders, `requirement` reserved (when funds are checked, `requirement` is set)."""
+        self.matches[match.id] = match
+        amount = match.amount
         for order in (buy, sell):
             order.matched += amount
             if order.on_book:
                 if order.open == amount:
                     self._take_off(order)  # takes its open amount off the level
+                elif order.is_buy:
+                    self.bids.levels[order.price].qty -= amount
                 else:
-                    self._level(order).qty -= amount
+                    self.asks.levels[-order.price].qty -= amount
             order.open -= amount
-        if self.reservations is not None:
-            if requirement is None:
-                requirement = self._requirement_of(event)
-            self._requirements[event.id] = requirement
-            self.reservations.reserve(event.id, requirement)
-        return match
+        if self.reservations is not None and requirement is not None:
+            self._requirements[match.id] = requirement
+            self.reservations.reserve(match.id, requirement)
 
     def apply_close(self, event: Closed) -> None:
         """An order left the book: what is open of it is cancelled, expired or rejected."""
@@ -524,6 +576,7 @@ class Book:
                 assert all(o.open > 0 and s.price(key) == o.price for o in live)
                 seqs = [o.seq for o in live]
                 assert seqs == sorted(seqs), "time priority broken"
+                assert level.last == level.orders[-1].seq, "newest seq of the level"
         for o in self.orders.values():
             parts = (o.open, o.matched, o.pending, o.filled, o.cancelled)
             assert min(parts) >= 0 and sum(parts) == o.amount, f"amounts of {o!r}: {parts}"
@@ -581,16 +634,18 @@ class Book:
         if level is None:
             level = side.levels[key] = _Level()
             insort(side.keys, key)
-        queue = level.orders
-        if any(o is order for o in queue) if reinstating else False:
+        seq = order.seq
+        if seq > level.last:  # newer than every entry: the usual case
+            level.orders.append(order)
+            level.last = seq
+        elif reinstating and any(o is order for o in level.orders):
             pass  # its stale entry (left by lazy deletion) already holds its place in the queue
-        elif queue and queue[-1].seq > order.seq:  # back from a revert: its old place
+        else:  # back from a revert: its old place
+            queue = level.orders
             index = len(queue)
-            while index and queue[index - 1].seq > order.seq:
+            while index and queue[index - 1].seq > seq:
                 index -= 1
             queue.insert(index, order)
-        else:
-            queue.append(order)
         level.live += 1
         level.qty += order.open
         order.on_book = True
@@ -632,35 +687,44 @@ class Book:
 
     def _take(self, order: BookOrder, opposite: _Side, now: int, out: list[Event]) -> None:
         """Match `order` against the other side while it crosses (see the module docstring)."""
-        keys, levels, is_buy, is_bid = opposite.keys, opposite.levels, order.is_buy, opposite.is_bid
-        limit = order.price
+        keys, levels, is_buy = opposite.keys, opposite.levels, order.is_buy
+        limit, maker, buy_is_maker = order.price, order.maker, not order.is_buy
+        check, close = self._check, self._close
         while order.open and keys:
             key = keys[-1]
-            price = key if is_bid else -key
+            price = -key if is_buy else key  # the opposite side's best
             if (price > limit) if is_buy else (price < limit):
                 return
-            resting = levels[key].orders[0]
-            if not resting.on_book:
-                levels[key].orders.popleft()
-                continue
-            if resting.deadline < now:
-                self._close(resting, OrderStatus.EXPIRED, Reason.DEADLINE_PASSED, out)
-                continue
-            if resting.maker == order.maker:
-                self._close(order, OrderStatus.CANCELLED, Reason.SELF_TRADE, out)
-                return
-            amount = order.open if order.open < resting.open else resting.open
-            if is_buy:
-                buy, sell = order, resting
-            else:
-                buy, sell = resting, order
-            fault, reason, requirement = self._check(buy, sell, amount, price, not is_buy)
-            if fault is not None:
-                self._close(fault, OrderStatus.CANCELLED, reason, out)
-                if fault is order:
+            level = levels[key]
+            queue = level.orders
+            # this level's orders, oldest first, until it leaves the book (`live` drops to 0
+            # when its last order is taken off) or `order` is done: the price stays the same
+            while level.live:
+                resting = queue[0]
+                if not resting.on_book:
+                    queue.popleft()
+                    continue
+                if resting.deadline < now:
+                    close(resting, OrderStatus.EXPIRED, Reason.DEADLINE_PASSED, out)
+                    continue
+                if resting.maker == maker:
+                    close(order, OrderStatus.CANCELLED, Reason.SELF_TRADE, out)
                     return
-                continue
-            self._new_match(buy, sell, amount, price, not is_buy, requirement, out)
+                open_ = order.open
+                amount = open_ if open_ < resting.open else resting.open
+                if is_buy:
+                    buy, sell = order, resting
+                else:
+                    buy, sell = resting, order
+                fault, reason, requirement = check(buy, sell, amount, price, buy_is_maker)
+                if fault is not None:
+                    close(fault, OrderStatus.CANCELLED, reason, out)
+                    if fault is order:
+                        return
+                    continue
+                self._new_match(buy, sell, amount, price, buy_is_maker, requirement, out)
+                if amount == open_:
+                    return  # `order` is wholly matched
 
     def _fillable(self, order: BookOrder, opposite: _Side, now: int) -> int:
         """How much of `order` would match now, changing nothing (the FOK pre-check). Walks the
@@ -703,22 +767,27 @@ class Book:
         (None, "", what it reserves). The taker is checked first: when both fail, the resting
         order is left alone."""
         fees = self.fees
-        if fees.maker_bps or fees.taker_bps:
-            buy_bps = fees.maker_bps if buy_is_maker else fees.taker_bps
-            sell_bps = fees.taker_bps if buy_is_maker else fees.maker_bps
-            # strikeline.orders.fee, without re-validating integers the book already holds
+        maker_bps, taker_bps = fees.maker_bps, fees.taker_bps
+        if maker_bps or taker_bps:
+            # strikeline.orders.fee and max_fee_allows, inline and without re-validating the
+            # integers the book holds: this runs for every candidate match
             premium = amount * price
-            buy_fee = mul_div_up(premium, buy_bps, _FEE_DENOMINATOR)
-            sell_fee = mul_div_up(premium, sell_bps, _FEE_DENOMINATOR)
-            sides = (
-                ((sell, sell_fee), (buy, buy_fee))
-                if buy_is_maker
-                else ((buy, buy_fee), (sell, sell_fee))
-            )
-            for side, side_fee in sides:
-                # max_fee_allows reads only `.max_fee` and `.amount`, which a BookOrder has
-                if not max_fee_allows(cast(Order, side), amount, side_fee):
-                    return side, Reason.FEE_OVER_MAX, None
+            if buy_is_maker:
+                buy_fee = -((-premium * maker_bps) // _FEE_DENOMINATOR)
+                sell_fee = -((-premium * taker_bps) // _FEE_DENOMINATOR)
+                first, first_fee, second, second_fee = sell, sell_fee, buy, buy_fee
+            else:
+                buy_fee = -((-premium * taker_bps) // _FEE_DENOMINATOR)
+                sell_fee = -((-premium * maker_bps) // _FEE_DENOMINATOR)
+                first, first_fee, second, second_fee = buy, buy_fee, sell, sell_fee
+            # the ledger's pro rata cap, fee * order.amount <= max_fee * amount, caps nothing
+            # when max_fee * amount overflows uint256 (the taker is checked first)
+            cap = first.max_fee * amount
+            if cap <= UINT256_MAX and first_fee * first.amount > cap:
+                return first, Reason.FEE_OVER_MAX, None
+            cap = second.max_fee * amount
+            if cap <= UINT256_MAX and second_fee * second.amount > cap:
+                return second, Reason.FEE_OVER_MAX, None
             if sell_fee > premium // UNIT:
                 return sell, Reason.FEE_EXCEEDS_PREMIUM, None
         reservations = self.reservations
@@ -742,10 +811,11 @@ class Book:
     ) -> None:
         ids = self.match_ids
         ids.last += 1
+        match_id, series_id = ids.last, self.instrument.series_id
         if requirement is None:
             event = Matched(
-                ids.last,
-                self.instrument.series_id,
+                match_id,
+                series_id,
                 buy.hash,
                 sell.hash,
                 amount,
@@ -754,8 +824,8 @@ class Book:
             )
         else:
             event = Matched(
-                ids.last,
-                self.instrument.series_id,
+                match_id,
+                series_id,
                 buy.hash,
                 sell.hash,
                 amount,
@@ -766,7 +836,12 @@ class Book:
                 requirement.seller_collateral,
             )
         out.append(event)
-        self._matched(event, buy, sell, requirement)
+        self._matched(
+            MatchRecord(match_id, series_id, buy.hash, sell.hash, amount, price, buy_is_maker),
+            buy,
+            sell,
+            requirement,
+        )
 
     def _uncross(self, now: int, out: list[Event]) -> None:
         """Match the book against itself after orders came back from a revert: the older of the

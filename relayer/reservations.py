@@ -28,7 +28,9 @@ import msgspec
 
 from relayer.model import BookOrder, Instrument
 from strikeline.orders import BPS, MAX_FEE_BPS
-from strikeline.units import UNIT, full_collateral, mul_div_up
+from strikeline.units import UNIT, UNIT_SQ, full_collateral, mul_div_up
+
+_FEE_DENOMINATOR = UNIT * BPS  # fees are bps of the premium, amount * price / UNIT
 
 
 class Funds(Protocol):
@@ -65,6 +67,13 @@ def buyer_fee_bound(order: BookOrder, amount: int, price: int) -> int:
     return min(ceiling, order.max_fee * amount // order.amount)
 
 
+def _plain_terms(instrument: Instrument) -> bool:
+    """Whether `full_collateral` accepts the instrument's terms (a positive unit, a strike that
+    is a non-negative int), so the book may compute the collateral inline."""
+    unit, strike = instrument.collateral_unit, instrument.strike
+    return type(unit) is int and unit > 0 and type(strike) is int and strike >= 0
+
+
 class Reservations:
     """Per maker and token, what matched-but-unconfirmed fills will take; per match, what it
     reserved (so it is released exactly)."""
@@ -75,6 +84,7 @@ class Reservations:
         self._longs: dict[tuple[str, int], int] = {}  # (maker, series) -> reserved longs
         self._by_match: dict[int, Requirement] = {}
         self._landed: dict[int, int] = {}  # match id -> block of its Fill (reservation suspended)
+        self._plain: Instrument | None = None  # the last instrument `_plain_terms` accepted
 
     # ------------------------------------------------------------------------------ queries
 
@@ -117,36 +127,59 @@ class Reservations:
     def requirement(
         self, instrument: Instrument, buy: BookOrder, sell: BookOrder, amount: int, price: int
     ) -> Requirement:
-        """What a match of `amount` at `price` between `buy` and `sell` would take now."""
-        premium = mul_div_up(amount, price, UNIT)
-        delivered = min(amount, max(0, self.available_longs(sell.maker, instrument.series_id)))
+        """What a match of `amount` at `price` between `buy` and `sell` would take now.
+
+        Called for every candidate match: the ceilings are computed inline (the integers are the
+        book's, already validated), with the same roundings as `mul_div_up`, `full_collateral`
+        and `buyer_fee_bound`."""
+        series_id = instrument.series_id
+        seller = sell.maker
+        held = self.funds.longs(seller, series_id) - self._longs.get((seller, series_id), 0)
+        delivered = amount if held >= amount else held if held > 0 else 0
         written = amount - delivered
-        collateral = (
-            full_collateral(
+        if not written:
+            collateral = 0
+        elif instrument is self._plain or _plain_terms(instrument):
+            self._plain = instrument
+            unit = instrument.collateral_unit
+            if instrument.is_put:
+                collateral = -((-written * instrument.strike * unit) // UNIT_SQ)
+            else:
+                collateral = -((-written * unit) // UNIT)
+        else:  # refuses the terms as `full_collateral` does
+            collateral = full_collateral(
                 instrument.is_put, instrument.collateral_unit, instrument.strike, written
             )
-            if written
-            else 0
-        )
+        premium = amount * price
+        fee = -((-premium * MAX_FEE_BPS) // _FEE_DENOMINATOR)
+        cap = buy.max_fee * amount
+        if fee * buy.amount > cap:  # the signed share, max_fee * amount // order.amount, is less
+            fee = cap // buy.amount
         return Requirement(
-            buyer=buy.maker,
-            quote_token=instrument.quote_token,
-            buyer_quote=premium + buyer_fee_bound(buy, amount, price),
-            seller=sell.maker,
-            series_id=instrument.series_id,
-            seller_longs=delivered,
-            collateral_token=instrument.collateral_token,
-            seller_collateral=collateral,
+            buy.maker,
+            instrument.quote_token,
+            -(-premium // UNIT) + fee,
+            seller,
+            series_id,
+            delivered,
+            instrument.collateral_token,
+            collateral,
         )
 
     def short_of(self, req: Requirement) -> str | None:
         """The maker (buyer first) whose available funds do not cover `req`, or None."""
-        if req.buyer_quote and self.available(req.buyer, req.quote_token) < req.buyer_quote:
-            return req.buyer
-        if req.seller_collateral and (
-            self.available(req.seller, req.collateral_token) < req.seller_collateral
-        ):
-            return req.seller
+        # `available`, inline: this runs for every candidate match
+        quote, free = self._quote, self.funds.free
+        need = req.buyer_quote
+        if need:
+            buyer, token = req.buyer, req.quote_token
+            if free(buyer, token) - quote.get((buyer, token), 0) < need:
+                return buyer
+        need = req.seller_collateral
+        if need:
+            seller, token = req.seller, req.collateral_token
+            if free(seller, token) - quote.get((seller, token), 0) < need:
+                return seller
         return None
 
     # ------------------------------------------------------------------------------ changes
@@ -156,7 +189,17 @@ class Reservations:
         if match_id in self._by_match:
             return
         self._by_match[match_id] = req
-        self._add(req, 1)
+        # `_add(req, 1)`, inline: every match reserves
+        quote = self._quote
+        if req.buyer_quote:
+            key = (req.buyer, req.quote_token)
+            quote[key] = quote.get(key, 0) + req.buyer_quote
+        if req.seller_collateral:
+            key = (req.seller, req.collateral_token)
+            quote[key] = quote.get(key, 0) + req.seller_collateral
+        if req.seller_longs:
+            lkey = (req.seller, req.series_id)
+            self._longs[lkey] = self._longs.get(lkey, 0) + req.seller_longs
 
     def release(self, match_id: int) -> Requirement | None:
         """Give back what `match_id` reserved (confirmed or reverted); None if it held nothing."""
@@ -198,11 +241,14 @@ class Reservations:
             self._longs[lkey] = self._longs.get(lkey, 0) + sign * req.seller_longs
 
 
+_PLENTY = 2**255  # a module constant: the compiler does not fold powers this large
+
+
 class UnlimitedFunds:
     """A `Funds` view in which every maker can pay for anything (benchmarks, model tests)."""
 
     def free(self, account: str, token: str) -> int:
-        return 2**255
+        return _PLENTY
 
     def longs(self, account: str, series_id: int) -> int:
         return 0
