@@ -18,6 +18,8 @@ from typing import Any
 
 import msgspec
 
+from strikeline.errors import InvalidArgument
+
 
 class TimeInForce(enum.Enum):
     """How long an order may wait for a counterparty."""
@@ -85,6 +87,13 @@ class FeeSchedule:
 
     maker_bps: int = 0
     taker_bps: int = 0
+
+    def __post_init__(self) -> None:
+        # the matcher computes fees inline and trusts these; the Ledger caps them at 1,250
+        for name in ("maker_bps", "taker_bps"):
+            value = getattr(self, name)
+            if type(value) is not int or not 0 <= value <= 10_000:
+                raise InvalidArgument(f"{name}: expected basis points in [0, 10000], got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)

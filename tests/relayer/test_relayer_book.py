@@ -22,6 +22,7 @@ from relayer.model import (
     Reason,
     TimeInForce,
 )
+from strikeline.errors import InvalidArgument
 from strikeline.orders import OrderError, fee, max_fee_allows, settlement
 
 GTC, IOC, FOK, POST_ONLY = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK, TimeInForce.POST_ONLY
@@ -461,3 +462,12 @@ def test_regression_a_reinstated_order_is_not_queued_twice(desk: Desk) -> None:
     desk.book.check_invariants()
     assert [o.hash for o in desk.book.resting(False)] == [first.hash, second.hash]
     assert desk.book.depth() == ([], [(100, 2 * UNIT, 2)])
+
+
+@pytest.mark.parametrize("rates", [(-1, 0), (0, -5), (10_001, 0), (0, True), (2.5, 0)])
+def test_a_fee_schedule_takes_only_basis_points(rates: tuple[object, object]) -> None:
+    """The matcher computes fees inline from these rates: a negative or non-integer rate would
+    price matches the Ledger refuses, so the schedule refuses it."""
+    with pytest.raises(InvalidArgument, match="bps"):
+        FeeSchedule(maker_bps=rates[0], taker_bps=rates[1])  # type: ignore[arg-type]
+    assert FeeSchedule(maker_bps=1_250, taker_bps=0).maker_bps == 1_250
