@@ -281,7 +281,11 @@ class BatchThread(_Lane):
             except Exception as exc:  # a bug in fn: every caller of the batch gets it
                 _send_back(batch, None, exc)
             else:
-                _send_back(batch, results, None)
+                self._deliver(batch, results)
+
+    def _deliver(self, batch: list[Any], results: list[Any]) -> None:
+        """Each caller of `batch` gets its result."""
+        _send_back(batch, results, None)
 
     def close(self) -> None:
         self._closed = True
@@ -308,27 +312,16 @@ class RelayThread(BatchThread):
         super().__init__(fn, name, max_batch)
         self.engine = engine
 
-    def _serve(self) -> None:
-        buffer: deque[Any] = deque()
-        while True:
-            self._take(buffer)
-            first = buffer.popleft()
-            if first is _STOP:
-                return
-            batch = self._run_of(buffer, first, self.max_batch, lambda x: x is not _STOP)
-            try:
-                outcomes = self.fn([item for item, _, _ in batch])
-            except Exception as exc:  # a bug in fn: every caller of the batch gets it
-                _send_back(batch, None, exc)
-                continue
-            forward, answered, answers = [], [], []
-            for (_, future, loop), (order, answer) in zip(batch, outcomes, strict=True):
-                if order is not None:
-                    forward.append((order, future, loop))
-                else:
-                    answered.append((None, future, loop))
-                    answers.append(answer)
-            if forward:
-                self.engine.hand_over(forward)
-            if answered:
-                _send_back(answered, answers, None)
+    def _deliver(self, batch: list[Any], outcomes: list[tuple[BookOrder | None, Any]]) -> None:
+        """Orders to place go on to the engine's thread; answers go back to their callers."""
+        forward, answered, answers = [], [], []
+        for (_, future, loop), (order, answer) in zip(batch, outcomes, strict=True):
+            if order is not None:
+                forward.append((order, future, loop))
+            else:
+                answered.append((None, future, loop))
+                answers.append(answer)
+        if forward:
+            self.engine.hand_over(forward)
+        if answered:
+            _send_back(answered, answers, None)
