@@ -5,27 +5,19 @@ plain provider; a failed call is an error, never a silent zero."""
 from __future__ import annotations
 
 import pytest
-from web3 import HTTPProvider, Web3
+from utils.held_token import ADMIN, HOLDERS, held_token
+from web3 import Web3
 
 from keepers.chainread import EventType, Reader, get_logs
 from keepers.errors import KeeperError
 from strikeline.batchcall import BoundFunction
-from strikeline.bindings import ERC20Binding
-from strikeline.chain import start_anvil
 from strikeline.rpc import RpcPool
-
-ADMIN = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-HOLDERS = [Web3.to_checksum_address(f"0x{i:040x}") for i in range(1, 41)]
 
 
 @pytest.fixture(scope="module")
 def token():
-    with start_anvil() as node:
-        w3 = Web3(HTTPProvider(node.url, exception_retry_configuration=None))
-        usdc = ERC20Binding.deploy(w3, "USD Coin", "USDC", 6, sender=ADMIN)
-        for i, holder in enumerate(HOLDERS):
-            usdc.mint(holder, 1_000 + i, sender=ADMIN)
-        yield node, w3, usdc
+    with held_token() as held:
+        yield held
 
 
 def test_a_batch_reads_what_web3_reads_and_fails_over(token):

@@ -8,28 +8,22 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from web3 import HTTPProvider, Web3
+from utils.held_token import ADMIN, HOLDERS, held_token
+from web3 import Web3
 
 from strikeline import batchcall
 from strikeline.batchcall import Batch, BoundFunction, CallFailed, call_many
-from strikeline.bindings import ERC20Binding, InvalidCallArgument
-from strikeline.chain import start_anvil
+from strikeline.bindings import InvalidCallArgument
 from strikeline.errors import StrikelineError
 from strikeline.rpc import NoNodeAvailable, RpcPool
 
-ADMIN = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-HOLDERS = [Web3.to_checksum_address(f"0x{i:040x}") for i in range(1, 41)]
 DEAD = "http://127.0.0.1:9"  # nothing listens on the discard port
 
 
 @pytest.fixture(scope="module")
 def token():
-    with start_anvil() as node:
-        w3 = Web3(HTTPProvider(node.url, exception_retry_configuration=None))
-        usdc = ERC20Binding.deploy(w3, "USD Coin", "USDC", 6, sender=ADMIN)
-        for i, holder in enumerate(HOLDERS):
-            usdc.mint(holder, 1_000 + i, sender=ADMIN)
-        yield node, w3, usdc
+    with held_token() as held:
+        yield held
 
 
 def test_reads_what_web3_reads_in_one_round_trip(token):
