@@ -15,6 +15,8 @@ chain even gets shorter) takes it out of the event index the intake checks, with
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -51,6 +53,36 @@ def book_order(s: SignedOrder) -> BookOrder:
     )
 
 
+@contextmanager
+def booted(c: SimpleNamespace, journal_url: str, *, mined: int = 0) -> Iterator[SimpleNamespace]:
+    """A relayer's chain view, engine, engine thread and follower booted as `python -m relayer`
+    boots them, at the head after `mined` new blocks (`booted`: that block); the journal and the
+    follower's database are closed on the way out."""
+    chain = ChainView(RpcPool([c.node.url], head_interval=None), read_deployment(c.deployment))
+    database = db.connect(journal_url)
+    journal = open_journal(journal_url)
+    try:
+        mine(c, mined)
+        head = c.w3.eth.block_number
+        load_history(chain, database, head, horizon=HORIZON)
+        engine = Engine.open(
+            journal, chain.instruments.values(), fees=chain.fees(), funds=chain.funds
+        )
+        worker = EngineWorker(engine)
+        follower = Follower(engine, worker, chain, database, confirmations=2, horizon=HORIZON)
+        yield SimpleNamespace(
+            chain=chain,
+            database=database,
+            engine=engine,
+            worker=worker,
+            follower=follower,
+            booted=head,
+        )
+    finally:
+        journal.close()
+        database.close()
+
+
 def test_a_fill_whose_block_leaves_the_chain_mid_step_does_not_land(
     system: SimpleNamespace, manual_mining: None, journal_url: str, tmp_path: Path
 ) -> None:
@@ -59,70 +91,60 @@ def test_a_fill_whose_block_leaves_the_chain_mid_step_does_not_land(
     fund_manually(c, seller, c.weth, 10**18)
     fund_manually(c, buyer, c.usdc, 1_000 * 10**6)
     usdc = c.usdc.address
-    chain = ChainView(RpcPool([c.node.url], head_interval=None), read_deployment(c.deployment))
-    database = db.connect(journal_url)
-    journal = open_journal(journal_url)
-    booted = c.w3.eth.block_number
-    load_history(chain, database, booted, horizon=HORIZON)
-    engine = Engine.open(journal, chain.instruments.values(), fees=chain.fees(), funds=chain.funds)
-    res = engine.reservations
-    assert res is not None
-    chain.funds.load(seller.address, [c.weth.address], c.series)
-    chain.funds.load(buyer.address, [usdc], c.series)
-    balance = chain.funds.free(buyer.address, usdc)
+    with booted(c, journal_url) as r:
+        chain, engine, worker, follower = r.chain, r.engine, r.worker, r.follower
+        res = engine.reservations
+        assert res is not None
+        chain.funds.load(seller.address, [c.weth.address], c.series)
+        chain.funds.load(buyer.address, [usdc], c.series)
+        balance = chain.funds.free(buyer.address, usdc)
 
-    # the relayer matches the two orders; the batch is mined in block `filled`
-    sell, buy = signed(c, seller, False, 1, ONE), signed(c, buyer, True, 1, ONE)
-    now = int(c.w3.eth.get_block("latest")["timestamp"])
-    engine.place(book_order(sell), now)
-    (match,) = engine.place(book_order(buy), now).matches
-    assert match.state is MatchState.MATCHED
-    requirement = res.of_match(match.id)
-    assert requirement is not None and requirement.buyer_quote > 0
-    assert res.available(buyer.address, usdc) == balance - requirement.buyer_quote
-
-    worker = EngineWorker(engine)
-    follower = Follower(engine, worker, chain, database, confirmations=2, horizon=HORIZON)
-    read = chain.logs
-    reorged: list[int] = []
-
-    def logs_then_reorg(from_block: int, to_block: int) -> list[Log]:
-        """The logs as the node has them now; then the Fill's block leaves the chain."""
-        out = read(from_block, to_block)
-        if not reorged and any(e.name == "Fill" for e in out):
-            rpc(c, "anvil_reorg", 1, [])  # the new block has no transaction
-            reorged.append(to_block)
-        return out
-
-    async def run() -> Any:
-        await follower.start(booted)
-        rpc(c, "evm_setAutomine", True)
-        try:
-            receipt = c.ledger.match_orders([Match(buy, sell, ONE, False)], sender=c.relayer)
-        finally:
-            rpc(c, "evm_setAutomine", False)
-        chain.logs = logs_then_reorg  # type: ignore[method-assign]
-        await follower.step()
-        assert reorged == [receipt["blockNumber"]]  # the Fill was read, then its block left
-        assert c.ledger.remaining(buy.order) == ONE  # not filled on the chain there is
-        # the fill did not land: the buyer's funds still count the match's reservation
-        assert res.landed_in(match.id) is None
+        # the relayer matches the two orders; the batch is mined in block `filled`
+        sell, buy = signed(c, seller, False, 1, ONE), signed(c, buyer, True, 1, ONE)
+        now = int(c.w3.eth.get_block("latest")["timestamp"])
+        engine.place(book_order(sell), now)
+        (match,) = engine.place(book_order(buy), now).matches
+        assert match.state is MatchState.MATCHED
+        requirement = res.of_match(match.id)
+        assert requirement is not None and requirement.buyer_quote > 0
         assert res.available(buyer.address, usdc) == balance - requirement.buyer_quote
-        # the next steps read the new chain: nothing to land there; the follower is at the head
-        await follower.step()
-        mine(c)
-        await follower.step()
-        assert res.landed_in(match.id) is None
-        assert res.available(buyer.address, usdc) == balance - requirement.buyer_quote
-        assert chain.funds.free(buyer.address, usdc) == balance
-        assert follower.scanned == c.w3.eth.block_number
-        await worker.close()
 
-    try:
+        read = chain.logs
+        reorged: list[int] = []
+
+        def logs_then_reorg(from_block: int, to_block: int) -> list[Log]:
+            """The logs as the node has them now; then the Fill's block leaves the chain."""
+            out = read(from_block, to_block)
+            if not reorged and any(e.name == "Fill" for e in out):
+                rpc(c, "anvil_reorg", 1, [])  # the new block has no transaction
+                reorged.append(to_block)
+            return out
+
+        async def run() -> Any:
+            await follower.start(r.booted)
+            rpc(c, "evm_setAutomine", True)
+            try:
+                receipt = c.ledger.match_orders([Match(buy, sell, ONE, False)], sender=c.relayer)
+            finally:
+                rpc(c, "evm_setAutomine", False)
+            chain.logs = logs_then_reorg  # type: ignore[method-assign]
+            await follower.step()
+            assert reorged == [receipt["blockNumber"]]  # the Fill was read, then its block left
+            assert c.ledger.remaining(buy.order) == ONE  # not filled on the chain there is
+            # the fill did not land: the buyer's funds still count the match's reservation
+            assert res.landed_in(match.id) is None
+            assert res.available(buyer.address, usdc) == balance - requirement.buyer_quote
+            # the next steps read the new chain: nothing to land there; the follower is at the head
+            await follower.step()
+            mine(c)
+            await follower.step()
+            assert res.landed_in(match.id) is None
+            assert res.available(buyer.address, usdc) == balance - requirement.buyer_quote
+            assert chain.funds.free(buyer.address, usdc) == balance
+            assert follower.scanned == c.w3.eth.block_number
+            await worker.close()
+
         asyncio.run(run())
-    finally:
-        journal.close()
-        database.close()
 
 
 def test_a_minimum_nonce_of_a_reverted_block_leaves_the_index(
@@ -130,44 +152,33 @@ def test_a_minimum_nonce_of_a_reverted_block_leaves_the_index(
 ) -> None:
     c = system
     maker = new_maker(c)
-    chain = ChainView(RpcPool([c.node.url], head_interval=None), read_deployment(c.deployment))
-    database = db.connect(journal_url)
-    journal = open_journal(journal_url)
-    mine(c, HORIZON + 1)
-    booted = c.w3.eth.block_number
-    load_history(chain, database, booted, horizon=HORIZON)
-    engine = Engine.open(journal, chain.instruments.values(), fees=chain.fees(), funds=chain.funds)
-    worker = EngineWorker(engine)
-    follower = Follower(engine, worker, chain, database, confirmations=2, horizon=HORIZON)
+    with booted(c, journal_url, mined=HORIZON + 1) as r:
+        chain, worker, follower = r.chain, r.worker, r.follower
 
-    async def run() -> None:
-        await follower.start(booted)
-        snapshot = rpc(c, "evm_snapshot")
-        rpc(c, "evm_setAutomine", True)
-        try:
-            c.ledger.raise_min_nonce(5, sender=maker)
-        finally:
-            rpc(c, "evm_setAutomine", False)
-        mine(c)
-        await follower.step()
-        assert chain.index.min_nonce.get(maker.address) == 5
-        assert follower.scanned == booted + 2
-        rpc(c, "evm_revert", snapshot)  # back to `booted`: both blocks are gone
-        assert c.w3.eth.block_number == booted
-        await follower.step()
-        assert maker.address not in chain.index.min_nonce  # what the chain there is says
-        assert follower.scanned == booted
-        mine(c, 3)  # a new chain, longer than the old one, without the transaction
-        await follower.step()
-        assert maker.address not in chain.index.min_nonce
-        assert follower.scanned == booted + 3
-        await worker.close()
+        async def run() -> None:
+            await follower.start(r.booted)
+            snapshot = rpc(c, "evm_snapshot")
+            rpc(c, "evm_setAutomine", True)
+            try:
+                c.ledger.raise_min_nonce(5, sender=maker)
+            finally:
+                rpc(c, "evm_setAutomine", False)
+            mine(c)
+            await follower.step()
+            assert chain.index.min_nonce.get(maker.address) == 5
+            assert follower.scanned == r.booted + 2
+            rpc(c, "evm_revert", snapshot)  # back to `booted`: both blocks are gone
+            assert c.w3.eth.block_number == r.booted
+            await follower.step()
+            assert maker.address not in chain.index.min_nonce  # what the chain there is says
+            assert follower.scanned == r.booted
+            mine(c, 3)  # a new chain, longer than the old one, without the transaction
+            await follower.step()
+            assert maker.address not in chain.index.min_nonce
+            assert follower.scanned == r.booted + 3
+            await worker.close()
 
-    try:
         asyncio.run(run())
-    finally:
-        journal.close()
-        database.close()
 
 
 def test_a_series_whose_creation_left_the_chain_is_unlisted_and_its_orders_cancelled(
@@ -181,66 +192,60 @@ def test_a_series_whose_creation_left_the_chain_is_unlisted_and_its_orders_cance
     c = system
     buyer = new_maker(c)
     fund_manually(c, buyer, c.usdc, 1_000 * 10**6)
-    chain = ChainView(RpcPool([c.node.url], head_interval=None), read_deployment(c.deployment))
-    database = db.connect(journal_url)
-    journal = open_journal(journal_url)
-    mine(c, HORIZON + 1)
-    booted = c.w3.eth.block_number
-    load_history(chain, database, booted, horizon=HORIZON)
-    engine = Engine.open(journal, chain.instruments.values(), fees=chain.fees(), funds=chain.funds)
-    worker = EngineWorker(engine)
-    follower = Follower(engine, worker, chain, database, confirmations=2, horizon=HORIZON)
+    with booted(c, journal_url, mined=HORIZON + 1) as r:
+        chain, engine, worker, follower = r.chain, r.engine, r.worker, r.follower
 
-    strike = STRIKE + (booted + 1) * ONE  # a series no other test (one anvil for all) created
+        strike = STRIKE + (r.booted + 1) * ONE  # a series no other test (one anvil for all) created
 
-    def create_series() -> int:
-        rpc(c, "evm_setAutomine", True)
-        try:
-            return int(c.ch.create_series(c.product, strike, c.expiry, sender=c.admin))
-        finally:
-            rpc(c, "evm_setAutomine", False)
+        def create_series() -> int:
+            rpc(c, "evm_setAutomine", True)
+            try:
+                return int(c.ch.create_series(c.product, strike, c.expiry, sender=c.admin))
+            finally:
+                rpc(c, "evm_setAutomine", False)
 
-    def place(nonce: int, sid: int) -> BookOrder:
-        order = book_order(signed(c, buyer, True, nonce, ONE, series_id=sid))
-        chain.funds.load(buyer.address, [c.usdc.address], sid)
-        result = engine.place(order, int(c.w3.eth.get_block("latest")["timestamp"]))
-        assert result.error is None and result.order.terminal is None
-        return result.order
+        def place(nonce: int, sid: int) -> BookOrder:
+            order = book_order(signed(c, buyer, True, nonce, ONE, series_id=sid))
+            chain.funds.load(buyer.address, [c.usdc.address], sid)
+            result = engine.place(order, int(c.w3.eth.get_block("latest")["timestamp"]))
+            assert result.error is None and result.order.terminal is None
+            return result.order
 
-    def stored() -> set[int]:
-        return {int(s) for (s,) in database.fetchall("SELECT series_id FROM relayer_instruments")}
+        def stored() -> set[int]:
+            return {
+                int(s) for (s,) in r.database.fetchall("SELECT series_id FROM relayer_instruments")
+            }
 
-    async def run() -> None:
-        await follower.start(booted)
-        sid = create_series()
-        mine(c)  # the creating block is 2 deep
-        await follower.step()
-        assert sid in chain.instruments and sid in engine.books
-        resting = place(1, sid)
-        assert c.series in stored() and sid not in stored()  # the checkpoint's only (deep)
-        rpc(c, "anvil_reorg", 2, [])  # the new chain has no such transaction
-        assert int(c.ch.series(sid).expiry) == 0
-        await follower.step()
-        assert sid not in chain.instruments and sid not in chain.underlying
-        assert c.series in chain.instruments  # the deployment's series stays
-        assert follower.unlisted == {sid}
-        assert (resting.terminal, resting.reason) == (
-            OrderStatus.CANCELLED,
-            Reason.INSTRUMENT_UNLISTED,
-        )
-        late = place(2, sid)  # verified before the unlisting, placed after it
-        await follower.step()  # no new block: the step still cancels it
-        assert (late.terminal, late.reason) == (OrderStatus.CANCELLED, Reason.INSTRUMENT_UNLISTED)
-        assert create_series() == sid  # the same terms: the same id, mined again
-        await follower.step()
-        assert sid in chain.instruments and follower.unlisted == set()
-        assert place(3, sid).terminal is None
-        await follower.step()
-        assert sid not in stored()
-        await worker.close()
+        async def run() -> None:
+            await follower.start(r.booted)
+            sid = create_series()
+            mine(c)  # the creating block is 2 deep
+            await follower.step()
+            assert sid in chain.instruments and sid in engine.books
+            resting = place(1, sid)
+            assert c.series in stored() and sid not in stored()  # the checkpoint's only (deep)
+            rpc(c, "anvil_reorg", 2, [])  # the new chain has no such transaction
+            assert int(c.ch.series(sid).expiry) == 0
+            await follower.step()
+            assert sid not in chain.instruments and sid not in chain.underlying
+            assert c.series in chain.instruments  # the deployment's series stays
+            assert follower.unlisted == {sid}
+            assert (resting.terminal, resting.reason) == (
+                OrderStatus.CANCELLED,
+                Reason.INSTRUMENT_UNLISTED,
+            )
+            late = place(2, sid)  # verified before the unlisting, placed after it
+            await follower.step()  # no new block: the step still cancels it
+            assert (late.terminal, late.reason) == (
+                OrderStatus.CANCELLED,
+                Reason.INSTRUMENT_UNLISTED,
+            )
+            assert create_series() == sid  # the same terms: the same id, mined again
+            await follower.step()
+            assert sid in chain.instruments and follower.unlisted == set()
+            assert place(3, sid).terminal is None
+            await follower.step()
+            assert sid not in stored()
+            await worker.close()
 
-    try:
         asyncio.run(run())
-    finally:
-        journal.close()
-        database.close()
