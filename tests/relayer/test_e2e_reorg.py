@@ -11,7 +11,8 @@ are mined by the test (no automine), so each depth reaches exactly the batch's b
 - a cancel by hash or a raised minimum nonce that the follower read leaves the chain: its event
   index (what the intake checks orders against) is rebuilt, and the order it refused is taken;
 - the block that created a series leaves the chain: the series is unlisted, its resting order
-  cancelled, a new order on it refused; mined again, it is listed again.
+  cancelled, a new order on it refused, also across a restart (the reorg made while the relayer
+  ran or while it was down); mined again, it is listed again.
 """
 
 from __future__ import annotations
@@ -193,13 +194,17 @@ def test_an_index_event_that_left_the_chain_stops_refusing_the_order(
         proc.stop()
 
 
+@pytest.mark.parametrize("restart", ["none", "after_the_reorg", "reorg_while_down"])
 def test_a_series_whose_creation_left_the_chain_is_unlisted(
-    system: SimpleNamespace, manual_mining: None, journal_url: str, tmp_path: Path
+    system: SimpleNamespace, manual_mining: None, journal_url: str, tmp_path: Path, restart: str
 ) -> None:
     """A series created while the relayer runs is listed and takes an order; a reorg drops the
     block that created it: the relayer unlists it (not in `GET /v1/instruments`, a new order on
-    it refused as of an unknown series) and cancels the resting order with `instrument_unlisted`,
-    without a restart. Mined again, the series is listed again."""
+    it refused as of an unknown series) and cancels the resting order with `instrument_unlisted`.
+    Without a restart; and across one (SIGTERM) after the reorg or with the reorg made while the
+    relayer is down: the journal names the series the chain no longer has, and the relayer
+    still boots (`relayer_books`, `ChainView.retired`). Mined again, the series is listed
+    again."""
     c = system
     proc = RelayerProcess(c, journal_url, tmp_path, confirmations=2, poll_interval=0.1)
     maker = new_maker(c)
@@ -224,14 +229,21 @@ def test_a_series_whose_creation_left_the_chain_is_unlisted(
         resting = signed(c, maker, True, 1, ONE, series_id=sid)
         placed = proc.post("/v1/orders", body(resting))
         assert placed.status_code == 201 and placed.json()["status"] == "open", placed.text
+        if restart == "reorg_while_down":
+            assert proc.terminate() == 0
         rpc(c, "anvil_reorg", 2, [])  # the new chain has no such transaction
         assert int(c.ch.series(sid).expiry) == 0
+        if restart == "after_the_reorg":
+            wait_for(lambda: sid not in listed(), 20, 0.05, "the series unlisted")
+            assert proc.terminate() == 0
+        if restart != "none":
+            proc.start()  # waits until healthy: the journal replayed
         wait_for(lambda: sid not in listed(), 20, 0.05, "the series unlisted")
         assert c.series in listed()
         with proc.client() as client:
             gone = wait_for(
                 lambda: (o := client.order(resting.hash)).status == "cancelled" and o,
-                10,
+                20,
                 0.05,
                 "the resting order cancelled",
             )
