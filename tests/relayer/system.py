@@ -265,12 +265,19 @@ def mine(c: SimpleNamespace, blocks: int = 1) -> None:
         rpc(c, "evm_mine")
 
 
-def fund_manually(c: SimpleNamespace, who: Any, token: Any, amount: int) -> None:
+@contextmanager
+def automined(c: SimpleNamespace) -> Iterator[None]:
+    """Transactions sent inside are mined at once (for a test that otherwise mines by hand)."""
     rpc(c, "evm_setAutomine", True)
     try:
-        fund(c, who, token, amount)
+        yield
     finally:
         rpc(c, "evm_setAutomine", False)
+
+
+def fund_manually(c: SimpleNamespace, who: Any, token: Any, amount: int) -> None:
+    with automined(c):
+        fund(c, who, token, amount)
 
 
 def fills_of(c: SimpleNamespace, order_hash: bytes, from_block: int) -> list[Any]:

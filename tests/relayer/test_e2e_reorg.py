@@ -26,6 +26,7 @@ from system import (
     ONE,
     STRIKE,
     RelayerProcess,
+    automined,
     body,
     fills_of,
     fund_manually,
@@ -159,14 +160,11 @@ def test_an_index_event_that_left_the_chain_stops_refusing_the_order(
     order = signed(c, maker, True, 1, ONE)
     try:
         proc.start()
-        rpc(c, "evm_setAutomine", True)
-        try:
+        with automined(c):
             if event == "cancel_by_hash":
                 receipt = c.ledger.cancel_by_hash([order.hash], sender=maker)
             else:
                 receipt = c.ledger.raise_min_nonce(2, sender=maker)
-        finally:
-            rpc(c, "evm_setAutomine", False)
         mine(c)  # the event's block is 2 deep
         head = c.w3.eth.block_number
         wait_for(
@@ -212,11 +210,8 @@ def test_a_series_whose_creation_left_the_chain_is_unlisted(
     strike = STRIKE + (c.w3.eth.block_number + 1) * ONE  # no other test's series (one anvil)
 
     def create_series() -> int:
-        rpc(c, "evm_setAutomine", True)
-        try:
+        with automined(c):
             return int(c.ch.create_series(c.product, strike, c.expiry, sender=c.admin))
-        finally:
-            rpc(c, "evm_setAutomine", False)
 
     def listed() -> set[int]:
         return {int(i["seriesId"]) for i in proc.get("/v1/instruments").json()["instruments"]}

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from system import ONE, STRIKE, fund_manually, mine, new_maker, rpc, signed
+from system import ONE, STRIKE, automined, fund_manually, mine, new_maker, rpc, signed
 
 from relayer.chainview import ChainView, Log
 from relayer.engine import Engine
@@ -122,11 +122,8 @@ def test_a_fill_whose_block_leaves_the_chain_mid_step_does_not_land(
 
         async def run() -> Any:
             await follower.start(r.booted)
-            rpc(c, "evm_setAutomine", True)
-            try:
+            with automined(c):
                 receipt = c.ledger.match_orders([Match(buy, sell, ONE, False)], sender=c.relayer)
-            finally:
-                rpc(c, "evm_setAutomine", False)
             chain.logs = logs_then_reorg  # type: ignore[method-assign]
             await follower.step()
             assert reorged == [receipt["blockNumber"]]  # the Fill was read, then its block left
@@ -158,11 +155,8 @@ def test_a_minimum_nonce_of_a_reverted_block_leaves_the_index(
         async def run() -> None:
             await follower.start(r.booted)
             snapshot = rpc(c, "evm_snapshot")
-            rpc(c, "evm_setAutomine", True)
-            try:
+            with automined(c):
                 c.ledger.raise_min_nonce(5, sender=maker)
-            finally:
-                rpc(c, "evm_setAutomine", False)
             mine(c)
             await follower.step()
             assert chain.index.min_nonce.get(maker.address) == 5
@@ -198,11 +192,8 @@ def test_a_series_whose_creation_left_the_chain_is_unlisted_and_its_orders_cance
         strike = STRIKE + (r.booted + 1) * ONE  # a series no other test (one anvil for all) created
 
         def create_series() -> int:
-            rpc(c, "evm_setAutomine", True)
-            try:
+            with automined(c):
                 return int(c.ch.create_series(c.product, strike, c.expiry, sender=c.admin))
-            finally:
-                rpc(c, "evm_setAutomine", False)
 
         def place(nonce: int, sid: int) -> BookOrder:
             order = book_order(signed(c, buyer, True, nonce, ONE, series_id=sid))
