@@ -33,11 +33,12 @@ from typing import Any, cast
 
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import BlockNotFound, Web3RPCError
+from web3.exceptions import BlockNotFound
 
 from relayer.model import FeeSchedule, Instrument
 from relayer.settings import Deployment
 from strikeline import ids
+from strikeline.batchcall import Answer, Batch, Block, BoundFunction, CallFailed
 from strikeline.bindings import ClearinghouseBinding, ContractBinding, LedgerBinding
 from strikeline.indexer import LedgerIndex
 from strikeline.orders import Domain
@@ -76,16 +77,9 @@ class ChainMoved(Exception):
 _GONE = ("not found", "not currently canonical", "unknown block")
 
 
-def block_gone(exc: BaseException) -> bool:
+def block_gone(error: CallFailed) -> bool:
     """Whether a node's error answer to a read pinned to a block hash says the block is gone."""
-    if isinstance(exc, BlockNotFound):
-        return True
-    return isinstance(exc, Web3RPCError) and any(word in str(exc).lower() for word in _GONE)
-
-
-def at_hash(block_hash: bytes) -> Any:
-    """The EIP-1898 block parameter of a block hash."""
-    return {"blockHash": "0x" + block_hash.hex()}
+    return any(word in str(error).lower() for word in _GONE)
 
 
 @dataclass(frozen=True)
@@ -110,6 +104,8 @@ class ChainFunds:
 
     def __init__(self, ledger: LedgerBinding):
         self.ledger = ledger
+        self._free_of = BoundFunction.of(ledger, "free_collateral")
+        self._longs_of = BoundFunction.of(ledger, "balanceOf")
         self._free: dict[tuple[str, str], int] = {}
         self._longs: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
@@ -141,29 +137,22 @@ class ChainFunds:
         with self._lock:
             frees = [k for k in self._free if k[0] == account]
             longs = [k for k in self._longs if k[0] == account]
-        if at is None:
-            for key in frees:
-                self._free[key] = self.ledger.free_collateral(*key)
-            for lkey in longs:
-                self._longs[lkey] = self.ledger.balance_of(*lkey)
-            return
-        for key in frees:
-            self._free[key] = self._uint_at(at, "free_collateral", key)
-        for lkey in longs:
-            self._longs[lkey] = self._uint_at(at, "balanceOf", lkey)
-
-    def _uint_at(self, block_hash: bytes, name: str, args: tuple[Any, ...]) -> int:
-        """A uint256 view of the Ledger at a block hash (web3's contract calls turn a hash into
-        its number, and a number reads whatever block has it now: hence the raw `eth_call`)."""
-        data = self.ledger.contract.encode_abi(name, args=list(args))
-        try:
-            call = {"to": self.ledger.address, "data": data}
-            raw = self.ledger.w3.eth.call(cast(Any, call), at_hash(block_hash))
-        except Web3RPCError as exc:
-            if block_gone(exc):
-                raise ChainMoved(f"block 0x{block_hash.hex()} is gone ({exc})") from None
-            raise
-        return int(self.ledger.w3.codec.decode(["uint256"], raw)[0])
+        # web3's contract calls turn a hash into its number, and a number reads whatever block
+        # has it now: the SDK's batched calls send the hash itself (EIP-1898)
+        block: Block = "latest" if at is None else at
+        batch = Batch(self.ledger.w3)
+        reads: list[tuple[dict[Any, int], Any, Answer]] = [
+            (self._free, key, batch.call(self._free_of.call(*key, block=block))) for key in frees
+        ] + [
+            (self._longs, key, batch.call(self._longs_of.call(*key, block=block))) for key in longs
+        ]
+        batch.send()
+        for entries, key, answer in reads:
+            if answer.error is not None:
+                if at is not None and block_gone(answer.error):
+                    raise ChainMoved(f"block 0x{at.hex()} is gone ({answer.error})")
+                raise answer.error
+            entries[key] = answer.value
 
     def accounts(self) -> set[str]:
         return {k[0] for k in list(self._free)} | {k[0] for k in list(self._longs)}

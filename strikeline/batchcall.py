@@ -41,6 +41,8 @@ from strikeline.txmanager import revert_reason
 
 #: requests per JSON-RPC batch (nodes cap batches; geth's default limit is 1000)
 BATCH_LIMIT = 500
+#: a block number, a tag ("latest", "pending", ...) or a block hash
+Block = int | str | bytes
 
 
 class CallFailed(StrikelineError):
@@ -110,11 +112,10 @@ class BoundFunction:
         values = decode(list(self.outputs), blob)
         return values[0] if len(values) == 1 else values
 
-    def call(
-        self, *args: Any, block: int | str = "latest", sender: str | None = None
-    ) -> ContractCall:
-        """This function with `args`, to run at `block` (a number or a tag such as
-        "pending"), from `sender` when it matters (a simulated transaction)."""
+    def call(self, *args: Any, block: Block = "latest", sender: str | None = None) -> ContractCall:
+        """This function with `args`, to run at `block` (a number, a tag such as "pending", or
+        a block hash as bytes: EIP-1898, so that the read is of that block even if another
+        took its number), from `sender` when it matters (a simulated transaction)."""
         return ContractCall(self, args, block, sender)
 
 
@@ -124,13 +125,15 @@ class ContractCall:
 
     function: BoundFunction
     args: tuple[Any, ...]
-    block: int | str = "latest"
+    block: Block = "latest"
     sender: str | None = None
 
     @property
     def label(self) -> str:
-        """How errors name it: "balanceOf at block 12", "liquidate at block pending"."""
-        return f"{self.function.name} at block {self.block}"
+        """How errors name it: "balanceOf at block 12", "liquidate at block pending",
+        "balanceOf at block 0x3a9f…" (a hash)."""
+        block = "0x" + self.block.hex() if isinstance(self.block, bytes) else self.block
+        return f"{self.function.name} at block {block}"
 
     def tx(self) -> dict[str, str]:
         """The call object of `eth_call` / `eth_estimateGas`."""
@@ -139,7 +142,9 @@ class ContractCall:
             tx = {"from": self.sender, **tx}
         return tx
 
-    def tag(self) -> str:
+    def tag(self) -> str | dict[str, str]:
+        if isinstance(self.block, bytes):
+            return {"blockHash": "0x" + self.block.hex()}
         return hex(self.block) if isinstance(self.block, int) else self.block
 
 

@@ -44,6 +44,19 @@ def test_reads_what_web3_reads_in_one_round_trip(token):
     assert call_many(w3, []) == []
 
 
+def test_a_block_hash_reads_that_block_and_an_unknown_hash_fails(token):
+    """A hash is sent as EIP-1898's `{"blockHash": ...}`: the state of that very block."""
+    _, w3, usdc = token
+    number = w3.eth.block_number - 1  # before the last holder was minted
+    block_hash = bytes(w3.eth.get_block(number)["hash"])
+    balance = BoundFunction.of(usdc, "balanceOf")
+    assert call_many(w3, [balance.call(HOLDERS[-1], block=block_hash)]) == [0]
+    assert call_many(w3, [balance.call(HOLDERS[-2], block=block_hash)]) == [1_000 + 38]
+    with pytest.raises(CallFailed, match=r"^balanceOf at block 0x(ab){32}: .*not found") as info:
+        call_many(w3, [balance.call(HOLDERS[0], block=b"\xab" * 32)])
+    assert not info.value.reverted
+
+
 def test_a_large_batch_is_split_at_the_limit(token, monkeypatch):
     node, w3, usdc = token
     monkeypatch.setattr(batchcall, "BATCH_LIMIT", 16)
