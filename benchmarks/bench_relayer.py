@@ -76,6 +76,12 @@ def thread_cpu(pid: int) -> dict[int, float]:
     return out
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (the gateway processes of the relayer)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
 def cpu_seconds_of(stat: Path) -> float:
     fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
@@ -222,6 +228,12 @@ def main() -> None:
     parser.add_argument("--makers", type=int, default=40)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--cross", action="store_true")
+    parser.add_argument(
+        "--gateways",
+        type=int,
+        default=1,
+        help="STRIKELINE_RELAYER_GATEWAY_PROCESSES (0: one process serves everything)",
+    )
     parser.add_argument("--profile", help="write a cProfile of the relayer process here")
     parser.add_argument(
         "--attach",
@@ -266,6 +278,7 @@ def main() -> None:
             max_open_per_maker=10**9,
             max_open_per_instrument=10**9,
             log_level=args.log_level,
+            gateway_processes=args.gateways,
         )
         if args.profile:
             proc.python_args = ["-m", "cProfile", "-o", str(Path(args.profile).resolve())]
@@ -278,6 +291,8 @@ def main() -> None:
             load_before = load()
             cpu0, client0 = cpu_seconds(proc.process.pid), time.process_time()
             threads0 = thread_cpu(proc.process.pid)
+            gateways = children(proc.process.pid)
+            gateways0 = {g: cpu_seconds(g) for g in gateways}
             attached = None
             if args.attach:  # a profiler on the relayer during the measured run, then SIGINT
                 command = args.attach.replace("{pid}", str(proc.process.pid))
@@ -287,6 +302,7 @@ def main() -> None:
                 time.sleep(1)
             elapsed, lat, statuses = run(fire(proc.port, requests[200:], args.connections))
             relayer_cpu = cpu_seconds(proc.process.pid) - cpu0
+            gateway_cpu = [cpu_seconds(g) - gateways0[g] for g in gateways]
             threads = thread_cpu(proc.process.pid)
             main_cpu = threads[proc.process.pid] - threads0.get(proc.process.pid, 0)
             busiest = sorted(
@@ -318,11 +334,18 @@ def main() -> None:
         f"p99 {q[98] * 1e3:.1f}  max {lat[-1] * 1e3:.1f}"
     )
     print(f"statuses: {statuses}")
+    total_cpu = relayer_cpu + sum(gateway_cpu)
     print(
-        f"CPU per order: relayer {relayer_cpu / n * 1e6:.0f} us "
-        f"(= {n / relayer_cpu:,.0f} orders per CPU-second), load generator "
+        f"CPU per order: relayer {total_cpu / n * 1e6:.0f} us "
+        f"(= {n / total_cpu:,.0f} orders per CPU-second), load generator "
         f"{client_cpu / n * 1e6:.0f} us"
     )
+    if gateway_cpu:
+        print(
+            f"  main process {relayer_cpu / n * 1e6:.0f} us, gateway processes "
+            + ", ".join(f"{c / n * 1e6:.0f}" for c in gateway_cpu)
+            + " us"
+        )
     print(
         f"  relayer threads: event loop {main_cpu / n * 1e6:.0f} us, others "
         + ", ".join(f"{c / n * 1e6:.0f}" for c in busiest[:3] if c > 0)

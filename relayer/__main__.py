@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(relayer.run())
     else:
         uvloop.run(relayer.run())
+    if relayer.failed is not None:
+        print(f"strikeline-relayer: stopped: {relayer.failed}", file=sys.stderr)
+        return 1
     return 0
 
 

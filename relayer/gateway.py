@@ -50,7 +50,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from relayer.chainview import ChainView
-from relayer.engine import Engine
+from relayer.engine import Engine, PlaceResult
 from relayer.errors import (
     ClientOrderIdConflict,
     EngineStopped,
@@ -66,6 +66,7 @@ from relayer.worker import EngineWorker, RelayThread, WorkerClosed
 from strikeline.errors import InvalidArgument, StrikelineError, check_address
 from strikeline.orders import (
     ZERO_ADDRESS,
+    Domain,
     Order,
     OrderError,
     SignedOrder,
@@ -362,6 +363,25 @@ class Metrics:
         self.latency_counts[bisect.bisect_left(INTAKE_BUCKETS, seconds)] += 1
         self.latency_sum += seconds
 
+    def merge_gateway(
+        self,
+        route: str,
+        requests: dict[int, int],
+        orders: dict[str, int],
+        latency_counts: list[int],
+        latency_sum: float,
+    ) -> None:
+        """Add what a gateway process answered on `route` (`relayer.link.Stats`)."""
+        for status, n in requests.items():
+            key = (route, status)
+            self.request_counts[key] = self.request_counts.get(key, 0) + n
+        for outcome, n in orders.items():
+            self.order_counts[outcome] = self.order_counts.get(outcome, 0) + n
+        if len(latency_counts) == len(self.latency_counts):
+            for i, n in enumerate(latency_counts):
+                self.latency_counts[i] += n
+            self.latency_sum += latency_sum
+
 
 class _IntakeCollector(Collector):
     """`relayer_requests_total`, `relayer_orders_total` and the `relayer_intake_seconds`
@@ -478,6 +498,7 @@ class Gateway:
         self.maker_buckets = TokenBuckets(settings.rate_maker_per_s, settings.rate_maker_burst)
         self.accepting = True
         self.started = time.time()
+        self._tasks: set[asyncio.Task[None]] = set()  # verified orders waiting for funds reads
         worker.render = self._render
         worker.admit = self._admit
         routes = [
@@ -588,15 +609,7 @@ class Gateway:
     # ------------------------------------------------------------------ intake
 
     def _signed(self, req: Placed) -> SignedOrder:
-        """The order's fields and the signature's format (its recovery is `_verify`'s)."""
-        try:
-            order = fast_order(req.order)
-            return SignedOrder(order, bytes.fromhex(req.signature[2:]), self.chain.domain)
-        except OrderError as exc:
-            text = str(exc)
-            field = text.split(":", 1)[0] if ":" in text else None
-            code = "bad_signature" if "signature" in text else "bad_order"
-            raise ApiError(400, code, text, field) from None
+        return signed_order(req, self.chain.domain)
 
     @staticmethod
     def _verify_batch(items: list[tuple[SignedOrder, Any]]) -> list[tuple[BookOrder | None, Any]]:
@@ -609,7 +622,7 @@ class Gateway:
         out: list[tuple[BookOrder | None, Any]] = []
         for signed, checked in items:
             if not signed.is_valid():
-                out.append((None, _bad_signature()))
+                out.append((None, bad_signature()))
             elif isinstance(checked, BookOrder):
                 out.append((checked, None))
             else:
@@ -793,7 +806,7 @@ class Gateway:
         caps, funds), journals, commits and matches it, and renders the answer."""
         started = time.perf_counter()
         if not self.accepting:
-            raise ApiError(503, "unavailable", "the relayer is shutting down", None, True, 5)
+            raise _shutting_down()
         signed = self._signed(req)
         try:
             self._check_order(signed)
@@ -801,13 +814,18 @@ class Gateway:
         except ApiError as exc:  # answered after the signature, which is checked first
             checked = exc
         got = await self.verifier.submit((signed, checked))
+        return self._placed_view(await self._with_funds(got), started)
+
+    async def _with_funds(self, got: Any) -> tuple[PlaceResult, Any]:
+        """The engine's `(result, view)` for an order; one whose maker's funds were not cached
+        (`_FundsUnknown`) is placed again once they are read."""
         tries = 0
         while True:
             if isinstance(got, BaseException):
                 raise got
             result, view = got
             if not isinstance(result.error, _FundsUnknown):
-                break
+                return result, view
             tries += 1
             if tries > _FUNDS_TRIES:  # the cache let go of the maker each time (under churn)
                 raise ApiError(
@@ -822,6 +840,10 @@ class Gateway:
                 inst.series_id,
             )
             got = await self.worker.place(order)
+
+    def _placed_view(self, placed: tuple[PlaceResult, Any], started: float | None) -> Any:
+        """The answer's view of a placed order, or the engine's refusal as an `ApiError`."""
+        result, view = placed
         if result.error is not None:
             err = result.error
             if isinstance(err, ApiError):
@@ -832,9 +854,83 @@ class Gateway:
                 raise ApiError(404, "unknown_instrument", str(err), "order.seriesId")
             raise ApiError(400, "rejected", str(err))
         self.metrics.count_order("duplicate" if result.duplicate else "accepted")
-        self.metrics.observe_intake(time.perf_counter() - started)
+        if started is not None:
+            self.metrics.observe_intake(time.perf_counter() - started)
         view["duplicate"] = result.duplicate
         return view
+
+    def place_verified(
+        self, orders: list[tuple[SignedOrder, str, str | None, bytes]], reply: Callable[..., None]
+    ) -> None:
+        """Orders whose signatures a gateway process recovered (`relayer.gateway_pool`): each
+        `(signed, time in force, clientOrderId, payload)` is checked, admitted, journaled and
+        matched as `POST /v1/orders` would, and `reply(i, answer)` gets the answer of the i-th,
+        on this loop, once its commit returned (or at once for a refusal). Callbacks, not a
+        task per order: this is the hot path of every order a gateway process takes."""
+        loop = asyncio.get_running_loop()
+        forward: list[tuple[BookOrder, asyncio.Future[Any], Any]] = []
+        for i, (signed, tif, client_order_id, payload) in enumerate(orders):
+            if not self.accepting:
+                reply(i, self._answer_of(_shutting_down()))
+                continue
+            try:
+                self._check_order(signed)
+            except ApiError as exc:
+                self.metrics.count_order(exc.code)
+                reply(i, self._answer_of(exc))
+                continue
+            order = signed.order
+            book = BookOrder(
+                hash=signed.hash,
+                maker=order.maker,
+                series_id=order.series_id,
+                is_buy=order.is_buy,
+                amount=order.amount,
+                price=order.limit_price,
+                max_fee=order.max_fee,
+                nonce=order.nonce,
+                deadline=order.deadline,
+                tif=_TIF[tif],
+                client_order_id=client_order_id,
+                payload=payload,
+            )
+            future: asyncio.Future[Any] = loop.create_future()
+            future.add_done_callback(partial(self._verified_placed, i, reply))
+            forward.append((book, future, loop))
+        if forward:
+            self.worker.hand_over(forward)
+
+    def _verified_placed(self, i: int, reply: Callable[..., None], future: asyncio.Future) -> None:
+        if future.cancelled():
+            return
+        got = future.exception() or future.result()
+        if not isinstance(got, BaseException) and isinstance(got[0].error, _FundsUnknown):
+            task = asyncio.get_running_loop().create_task(self._verified_slow(i, reply, got))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        reply(i, self._answer_from(got))
+
+    async def _verified_slow(self, i: int, reply: Callable[..., None], got: Any) -> None:
+        """A verified order whose maker's funds had to be read first."""
+        try:
+            got = await self._with_funds(got)
+        except BaseException as exc:
+            got = exc
+        reply(i, self._answer_from(got))
+
+    def _answer_from(self, got: Any) -> Answer:
+        """The answer of one verified order from what the engine gave (or raised)."""
+        try:
+            if isinstance(got, BaseException):
+                raise got
+            view = self._placed_view(got, None)
+        except ApiError as exc:
+            self.metrics.count_order(exc.code)
+            return self._answer_of(exc)
+        except Exception as exc:
+            return self._answer_of(exc)
+        return (200 if view["duplicate"] else 201), _encoder.encode(view), None
 
     def _render(self, results: list[Any]) -> list[Any]:
         """On the engine thread after a committed batch: the views to answer with, and the
@@ -909,7 +1005,6 @@ class Gateway:
     async def place_bytes(self, body: bytes) -> Answer:
         """`POST /v1/orders` with its body, after `place_head`: decode, intake (signature, checks,
         limits, funds, journal commit, match) and the answer (status, JSON, Retry-After)."""
-        retry_after = None
         try:
             try:
                 req = decode_place(body)
@@ -920,22 +1015,21 @@ class Gateway:
             except ApiError as exc:
                 self.metrics.count_order(exc.code)
                 raise
-            status = 200 if view["duplicate"] else 201
-            data = _encoder.encode(view)
-        except ApiError as exc:
-            status, data, retry_after = (
-                exc.status,
-                _encoder.encode(exc.body()),
-                exc.retry_after_seconds(),
-            )
-        except (EngineStopped, WorkerClosed):
-            busy = ApiError(503, "unavailable", "the relayer is restarting", None, True, 1)
-            status, data, retry_after = 503, _encoder.encode(busy.body()), 1
-        except Exception:
-            log.exception("unexpected error on %s", PLACE_ROUTE)
-            status, data = 500, _encoder.encode(ApiError(500, "internal", "internal error").body())
-        self.metrics.count_request(PLACE_ROUTE, status)
-        return status, data, retry_after
+            answer: Answer = (200 if view["duplicate"] else 201), _encoder.encode(view), None
+        except Exception as exc:
+            answer = self._answer_of(exc)
+        self.metrics.count_request(PLACE_ROUTE, answer[0])
+        return answer
+
+    @staticmethod
+    def _answer_of(exc: Exception) -> Answer:
+        """The order route's answer to a refusal or a failure (a bug is logged, answered 500)."""
+        if isinstance(exc, (EngineStopped, WorkerClosed)):
+            exc = ApiError(503, "unavailable", "the relayer is restarting", None, True, 1)
+        elif not isinstance(exc, ApiError):
+            log.error("unexpected error on %s", PLACE_ROUTE, exc_info=exc)
+            exc = ApiError(500, "internal", "internal error")
+        return exc.status, _encoder.encode(exc.body()), exc.retry_after_seconds()
 
     async def place(self, request: Request) -> Response:
         """The Starlette route of `POST /v1/orders` (see `app`)."""
@@ -1405,7 +1499,24 @@ def fast_order(f: OrderFields | _PlainOrder) -> Order:
     return order
 
 
-def _bad_signature() -> ApiError:
+def signed_order(req: Placed, domain: Domain) -> SignedOrder:
+    """The order's fields and the signature's format, hashed under `domain` (the signature's
+    recovery comes after: `SignedOrder.is_valid`)."""
+    try:
+        order = fast_order(req.order)
+        return SignedOrder(order, bytes.fromhex(req.signature[2:]), domain)
+    except OrderError as exc:
+        text = str(exc)
+        field = text.split(":", 1)[0] if ":" in text else None
+        code = "bad_signature" if "signature" in text else "bad_order"
+        raise ApiError(400, code, text, field) from None
+
+
+def _shutting_down() -> ApiError:
+    return ApiError(503, "unavailable", "the relayer is shutting down", None, True, 5)
+
+
+def bad_signature() -> ApiError:
     return ApiError(
         400,
         "bad_signature",
@@ -1436,6 +1547,17 @@ class _Payload(msgspec.Struct, array_like=True):
 def encode_payload(signed: SignedOrder) -> bytes:
     """The signed order as the journal keeps it (the submitter rebuilds it from this)."""
     return msgspec.json.encode(_Payload(signed.order.as_tuple(), signed.signature))
+
+
+def verified_order(order_hash: bytes, payload: bytes, domain: Domain) -> SignedOrder:
+    """The `SignedOrder` of a payload that `encode_payload` made of an order already checked
+    and hashed (by a gateway process): rebuilt without checking or hashing it again."""
+    p = msgspec.json.decode(payload, type=_Payload)
+    order = object.__new__(Order)
+    order.__dict__.update(zip(_ORDER_FIELDS, p.order, strict=True))  # frozen: fields in __dict__
+    signed = object.__new__(SignedOrder)
+    signed.__dict__.update(order=order, signature=p.signature, domain=domain, hash=order_hash)
+    return signed
 
 
 def decode_payload(payload: bytes, domain: Any) -> SignedOrder:

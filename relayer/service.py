@@ -25,6 +25,7 @@ from relayer.engine import Engine
 from relayer.errors import JournalError
 from relayer.follower import Follower, load_history
 from relayer.gateway import Gateway, Hub, Metrics, decode_payload
+from relayer.gateway_pool import GatewayPool
 from relayer.intake import intake_protocol
 from relayer.journal import Journal, open_journal
 from relayer.model import BookOrder, MatchRecord
@@ -77,6 +78,7 @@ class Relayer:
         self.submitter: Submitter
         self.gateway: Gateway
         self._dbs: list[dbmod.Database] = []
+        self.failed: str | None = None  # why the relayer stopped on its own
 
     # ------------------------------------------------------------------ boot
 
@@ -322,11 +324,33 @@ class Relayer:
             asyncio.create_task(self._loop("follower", self._chain_step, s.poll_interval)),
             asyncio.create_task(self._submit_loop()),
         ]
-        serving = asyncio.create_task(server.serve())
+        port = s.port
+        pool = None
+        if s.gateway_processes:
+            # the gateway processes listen on the port; uvicorn serves the connections they
+            # hand over (every route but plain order posts), and accepts none itself
+            pool = GatewayPool(self.gateway, s.gateway_processes, self.fault)
+            port = pool.bind(s.host, s.port)
+            serving = asyncio.create_task(server.serve(sockets=[]))
+            while not server.started and not serving.done():
+                await asyncio.sleep(0.01)
+
+            def handed_over() -> asyncio.Protocol:  # uvicorn's protocol, as its server makes it
+                return config.http_protocol_class(  # type: ignore[call-arg]
+                    config=config,
+                    server_state=server.server_state,
+                    app_state=server.lifespan.state,
+                )
+
+            await pool.start(handed_over)
+        else:
+            serving = asyncio.create_task(server.serve())
         log.info(
-            "relayer on http://%s:%d, chain %d, Ledger %s, submitter %s, %d instruments",
+            "relayer on http://%s:%d (%d gateway processes), chain %d, Ledger %s, submitter %s, "
+            "%d instruments",
             s.host,
-            s.port,
+            port,
+            s.gateway_processes,
             s.chain_id,
             self.chain.ledger.address,
             self.signer.address,
@@ -335,12 +359,20 @@ class Relayer:
         await self.stopping.wait()
         log.info("stopping: intake closed, finishing the batch in flight")
         self.gateway.accepting = False
+        if pool is not None:  # they answer what they have in flight (refused from now on)
+            await pool.stop()
         server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)  # each finishes its current step
         await serving
         await self.worker.close()
         self.close()
         log.info("stopped")
+
+    def fault(self, line: str) -> None:
+        """A fault the relayer cannot serve through: log it, stop, exit non-zero."""
+        log.error("stopping: %s", line)
+        self.failed = line
+        self.stop()
 
     def stop(self) -> None:
         self.stopping.set()

@@ -67,6 +67,12 @@ class RelayerSettings(BaseSettings):
         default="sqlite:///relayer.db",
         description="journal database: sqlite:///path (embedded) or postgresql://user@host/db",
     )
+    snapshot_every: int = Field(
+        default=100_000,
+        ge=0,
+        description="snapshot the engine every this many journal events (0: never); a restart "
+        "replays from the newest snapshot, and orders that are done leave memory at each one",
+    )
     host: str = Field(default="127.0.0.1", description="address the HTTP server binds")
     port: int = Field(default=8080, ge=0, le=65535, description="HTTP port (0: any free port)")
     batch_size: int = Field(
@@ -115,6 +121,14 @@ class RelayerSettings(BaseSettings):
     )
     tick: int = Field(default=1, ge=1, description="price step in quote base units")
     lot: int = Field(default=1, ge=1, description="amount step in option units (8 decimals)")
+    gateway_processes: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="processes that take order posts on the port beside the main one "
+        "(0: the main process serves everything; 1 or more spreads intake over cores, see "
+        "docs/relayer.md)",
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
 
     @field_validator("rpc_urls", mode="before")
