@@ -12,15 +12,33 @@ was not committed was acknowledged, so nothing acknowledged is lost.
 Idempotency: posting an order whose hash the engine knows returns that order as it stands now
 (`duplicate=True`), without journaling anything. A maker's `clientOrderId` names one order only;
 using it for another order is a `ClientOrderIdConflict`.
+
+Memory: every `snapshot_every` journal events (and on a clean shutdown, `Journal.close`) the engine
+writes a snapshot of what it keeps (`checkpoint`), and in the same transaction archives the final
+state of every order that is done (closed or wholly filled, no match of it still matched or
+pending) and of its matches; those then leave memory. `Engine.open` restores the newest snapshot
+and replays only the events after it. Queries (`find`, `order`, `orders_of`, `matches_of`,
+`match`, `client_order`) and re-posts read the archive for what left memory, and return what they
+returned before; a match that changes again (a confirmed fill reorganised away) brings its orders
+back into memory first. A Bloom filter of the archived order hashes and clientOrderIds (about
+1.3 bytes each, saved in the snapshot) keeps new orders from asking the database. Kept in memory
+whatever their state: the last `RECENT_MATCHES` matches of each book (the gateway's trades and
+ticker read them from the book) and confirmed matches within `keep_blocks` of the newest
+confirmation (the submitter re-watches those for reorgs after a restart).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import hashlib
+import heapq
+import logging
+import time
+from collections import defaultdict, deque
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from relayer import events as ev
 from relayer.book import Book, MatchIds
 from relayer.errors import (
     ClientOrderIdConflict,
@@ -37,8 +55,11 @@ from relayer.events import (
     Event,
     FilledElsewhere,
     Matched,
+    MatchSnapshot,
     OrderReceived,
+    OrderSnapshot,
     Reorged,
+    Snapshot,
     Submitted,
 )
 from relayer.journal import Journal
@@ -48,10 +69,24 @@ from relayer.model import (
     Instrument,
     MatchRecord,
     MatchState,
+    OrderStatus,
     Reason,
     TimeInForce,
 )
-from relayer.reservations import Funds, Reservations
+from relayer.reservations import Funds, Requirement, Reservations
+
+log = logging.getLogger(__name__)
+
+#: A snapshot every this many journal events (`Engine(snapshot_every=)`; 0: never). Replay runs
+#: at roughly 100,000-200,000 events/s, so a restart replays about a second of events at most.
+SNAPSHOT_EVERY = 100_000
+#: Final matches kept in memory per book however old: `GET /v1/trades` shows a book's last 500
+#: matches and the ticker its last one, both read from `Book.matches`.
+RECENT_MATCHES = 500
+#: Confirmed matches within this many blocks of the newest confirmation stay in memory: after a
+#: restart the submitter watches those for reorgs (its `reorg_horizon`, 256 by default).
+KEEP_BLOCKS = 256
+_LIVE_STATES = (MatchState.MATCHED, MatchState.PENDING)
 
 
 @dataclass
@@ -75,6 +110,9 @@ class Engine:
         *,
         fees: FeeSchedule | None = None,
         funds: Funds | None = None,
+        snapshot_every: int = SNAPSHOT_EVERY,
+        keep_blocks: int = KEEP_BLOCKS,
+        recent_matches: int = RECENT_MATCHES,
     ):
         self.journal = journal
         self.fees = fees or FeeSchedule()
@@ -86,6 +124,18 @@ class Engine:
         self._matches_of: dict[bytes, list[int]] = defaultdict(list)  # order hash -> match ids
         self._client_ids: dict[tuple[str, str], bytes] = {}  # (maker, clientOrderId) -> hash
         self._stopped = False
+        self._refs_of: dict[bytes, list[bytes]] = {}  # order hash -> its FilledElsewhere refs
+        self._top_block = 0  # the highest block a confirmation named
+        self._archived = _KeyFilter()  # keys of the orders that left memory
+        self.snapshot_every = snapshot_every
+        self.keep_blocks = keep_blocks
+        self.recent_matches = recent_matches
+        self.snapshot_seq = 0  # the sequence number of the snapshot written or restored last
+        self._next_snapshot = snapshot_every or 0
+        #: what the last `checkpoint` did: seconds, orders and matches kept and archived
+        self.last_checkpoint: dict[str, float] = {}
+        if not journal.readonly:
+            journal.on_close = self._on_close
         #: called on the engine's thread after a commit that holds new matches (the submitter's
         #: wake-up, so that it need not poll an empty queue)
         self.on_matches: Callable[[], None] | None = None
@@ -102,10 +152,34 @@ class Engine:
         fees: FeeSchedule | None = None,
         funds: Funds | None = None,
         upto: int | None = None,
+        snapshot_every: int = SNAPSHOT_EVERY,
+        keep_blocks: int = KEEP_BLOCKS,
+        recent_matches: int = RECENT_MATCHES,
+        from_snapshot: bool = True,
     ) -> Engine:
-        """An engine rebuilt by replaying `journal` (up to sequence number `upto`, if given)."""
-        engine = cls(journal, instruments, fees=fees, funds=funds)
-        engine.replay(upto=upto)
+        """An engine rebuilt from `journal` (up to sequence number `upto`, if given): the newest
+        snapshot at or before `upto` and the events after it, or every event from 0 if there is
+        none (or `from_snapshot` is False). A writable engine that replayed `snapshot_every`
+        events or more takes a snapshot at once."""
+        engine = cls(
+            journal,
+            instruments,
+            fees=fees,
+            funds=funds,
+            snapshot_every=snapshot_every,
+            keep_blocks=keep_blocks,
+            recent_matches=recent_matches,
+        )
+        after = 0
+        if from_snapshot:
+            found = journal.snapshot(upto)
+            if found is not None:
+                after = found[0]
+                engine._restore(ev.decode_snapshot(found[1]))
+        engine.replay(after=after, upto=upto)
+        engine._next_snapshot = engine.snapshot_seq + snapshot_every
+        if upto is None and snapshot_every and journal.durable_seq >= engine._next_snapshot:
+            engine.checkpoint()
         return engine
 
     def add_instrument(self, instrument: Instrument) -> Book:
@@ -147,14 +221,19 @@ class Engine:
             self._book(event.series_id, replaying=True).apply_match(event)
             self._index_match(event)
         elif isinstance(event, Closed):
-            self._book_of(event.hash).apply_close(event)
+            self._book_of(event.hash, load=True).apply_close(event)
         elif isinstance(event, Submitted):
-            for book in {self._book_of_match(i) for i in event.match_ids}:
+            for book in {self._book_of_match(i, load=True) for i in event.match_ids}:
                 book.apply_submitted(event)
         elif isinstance(event, FilledElsewhere):
-            self._book_of(event.hash).apply_filled_elsewhere(event)
+            book = self._book_of(event.hash, load=True)
+            if event.ref not in book._elsewhere:
+                self._note_ref(event)
+            book.apply_filled_elsewhere(event)
         else:
-            self._book_of_match(event.match_id).apply(event)
+            if isinstance(event, Confirmed) and event.block > self._top_block:
+                self._top_block = event.block
+            self._book_of_match(event.match_id, load=True).apply(event)
 
     # =============================================================================== intake
 
@@ -206,6 +285,10 @@ class Engine:
         if book is not None:
             known = book.orders[order.hash]
             return PlaceResult(known, self.matches_of(known.hash), duplicate=True)
+        if self._archived.count:
+            archived = self._archived_order(order.hash)
+            if archived is not None:
+                return PlaceResult(archived, self.matches_of(archived.hash), duplicate=True)
         if admit is not None:
             refused = admit(order)
             if refused is not None:
@@ -213,6 +296,8 @@ class Engine:
         book = self._book(order.series_id)
         if order.client_order_id is not None:
             existing = self._client_ids.get((order.maker, order.client_order_id))
+            if existing is None and self._archived.count:
+                existing = self._archived_client_order(order.maker, order.client_order_id)
             if existing is not None:
                 raise ClientOrderIdConflict(order.maker, order.client_order_id, existing)
         order.seq = self.journal.append(
@@ -244,7 +329,14 @@ class Engine:
         """Cancel what is left of `maker`'s order (its signed `Cancel` was verified by the caller).
         Idempotent: cancelling a closed or filled order returns it unchanged."""
         self._running()
-        book = self._book_of(order_hash)
+        book = self._orders.get(order_hash)
+        if book is None:  # archived orders are done: nothing to cancel
+            done = self._archived_order(order_hash)
+            if done is None:
+                raise UnknownOrder(f"no order 0x{order_hash.hex()}")
+            if done.maker != maker:
+                raise NotOrderMaker(f"order 0x{order_hash.hex()} is not {maker}'s")
+            return done
         order = book.orders[order_hash]
         if order.maker != maker:
             raise NotOrderMaker(f"order 0x{order_hash.hex()} is not {maker}'s")
@@ -299,7 +391,7 @@ class Engine:
         """Record, durably, that `match_ids` go out in transaction `tx_hash`. Call before the
         broadcast: after a crash the relayer then knows to look for that transaction."""
         self._running()
-        books = {self._book_of_match(i) for i in match_ids}
+        books = {self._book_of_match(i, load=True) for i in match_ids}
         for match_id in match_ids:
             state = self.match(match_id).state
             if state not in (MatchState.MATCHED, MatchState.PENDING):
@@ -313,12 +405,13 @@ class Engine:
     def fill_confirmed(self, match_id: int, tx_hash: bytes, block: int) -> MatchRecord:
         """A match settled and has its confirmations: its amount becomes filled."""
         self._running()
-        book = self._book_of_match(match_id)
+        book = self._book_of_match(match_id, load=True)
         event = Confirmed(match_id, tx_hash, block)
         book.apply_confirmed(event)
         self._record([event])
-        self._commit()
-        return book.matches[match_id]
+        match = book.matches[match_id]
+        self._commit()  # may snapshot: what is done leaves memory (the object stays valid)
+        return match
 
     def fill_confirmed_many(
         self, match_ids: Sequence[int], tx_hash: bytes, block: int
@@ -328,9 +421,9 @@ class Engine:
         self._running()
         out = []
         for match_id in match_ids:
-            book = self._book_of_match(match_id)
-            if book.matches[match_id].state is MatchState.CONFIRMED:
+            if self.match(match_id).state is MatchState.CONFIRMED:
                 continue
+            book = self._book_of_match(match_id, load=True)
             event = Confirmed(match_id, tx_hash, block)
             book.apply_confirmed(event)
             self._record([event])
@@ -345,7 +438,7 @@ class Engine:
         order goes back to the book at its old priority (or closes if it may not rest). Returns
         the events, including matches made when the returning order crossed the book."""
         self._running()
-        events = self._book_of_match(match_id).revert(match_id, blame, reason, now)
+        events = self._book_of_match(match_id, load=True).revert(match_id, blame, reason, now)
         self._record(events)
         self._commit()
         return events
@@ -361,9 +454,11 @@ class Engine:
         events = book.fill_elsewhere(order_hash, amount, ref)
         if not events:
             return None
+        self._note_ref(events[0])  # type: ignore[arg-type]
         self._record(events)
+        order = book.orders[order_hash]
         self._commit()
-        return book.orders[order_hash]
+        return order
 
     def fill_landed(self, match_id: int, block: int) -> bool:
         """The follower saw match `match_id`'s `Fill` in `block` at the head and re-read its
@@ -381,22 +476,34 @@ class Engine:
     def fill_reorged(self, match_id: int) -> MatchRecord:
         """A confirmed match's block was reorganised away: it is pending again."""
         self._running()
-        book = self._book_of_match(match_id)
+        book = self._book_of_match(match_id, load=True)
         event = Reorged(match_id)
         book.apply_reorged(event)
         self._record([event])
+        match = book.matches[match_id]
         self._commit()
-        return book.matches[match_id]
+        return match
 
     # =============================================================================== queries
 
+    # Orders and matches that left memory are read back from the archive: a fresh copy per call
+    # (what the order or match was when it left, which is what it still is).
+
     def order(self, order_hash: bytes) -> BookOrder:
         """The order with this hash, whatever its state."""
-        return self._book_of(order_hash).orders[order_hash]
+        book = self._orders.get(order_hash)
+        if book is not None:
+            return book.orders[order_hash]
+        done = self._archived_order(order_hash)
+        if done is None:
+            raise UnknownOrder(f"no order 0x{order_hash.hex()}")
+        return done
 
     def find(self, order_hash: bytes) -> BookOrder | None:
         book = self._orders.get(order_hash)
-        return None if book is None else book.orders[order_hash]
+        if book is not None:
+            return book.orders[order_hash]
+        return self._archived_order(order_hash)
 
     def orders_of(self, maker: str, live_only: bool = True) -> list[BookOrder]:
         """`maker`'s orders (those not yet done, unless `live_only` is False), oldest first."""
@@ -406,18 +513,46 @@ class Engine:
             found = [
                 o for book in self.books.values() for o in book.orders.values() if o.maker == maker
             ]
+            if self._archived.count:
+                orders = self._orders
+                for body in self.journal.archived_orders_of(maker):
+                    state = ev.decode_order_state(body)
+                    if state.hash not in orders:
+                        found.append(_order_from(state))
         return sorted(found, key=lambda o: o.seq)
 
     def matches_of(self, order_hash: bytes) -> list[MatchRecord]:
         """Every match an order took part in (reverted ones included), oldest first."""
-        return [self._matches[i].matches[i] for i in self._matches_of.get(order_hash, ())]
+        ids = self._matches_of.get(order_hash)
+        if ids is not None or order_hash in self._orders or not self._archived.count:
+            return [self._matches[i].matches[i] for i in ids or ()]
+        if not self._archived.has_order(order_hash):
+            return []
+        out = []
+        for body in self.journal.archived_matches_of(order_hash):
+            state = ev.decode_match_state(body)
+            book = self._matches.get(state.id)
+            out.append(_match_from(state) if book is None else book.matches[state.id])
+        return out
 
     def match(self, match_id: int) -> MatchRecord:
-        return self._book_of_match(match_id).matches[match_id]
+        book = self._matches.get(match_id)
+        if book is not None:
+            return book.matches[match_id]
+        state = self._archived_match(match_id)
+        if state is None:
+            raise UnknownMatch(f"no match {match_id}")
+        return _match_from(state)
 
     def client_order(self, maker: str, client_order_id: str) -> BookOrder | None:
         order_hash = self._client_ids.get((maker, client_order_id))
+        if order_hash is None and self._archived.count:
+            order_hash = self._archived_client_order(maker, client_order_id)
         return None if order_hash is None else self.order(order_hash)
+
+    def in_memory(self) -> tuple[int, int]:
+        """How many orders and matches the engine holds in memory."""
+        return len(self._orders), len(self._matches)
 
     def snapshot(self) -> dict[str, Any]:
         """Everything the engine holds, canonically (a live engine equals its replay)."""
@@ -442,7 +577,7 @@ class Engine:
 
     def _commit(self) -> None:
         try:
-            self.journal.commit()
+            durable = self.journal.commit()
         except JournalError as exc:
             self._stopped = True
             raise EngineStopped(f"stopped: {exc}") from exc
@@ -450,6 +585,8 @@ class Engine:
             self._new_matches = False
             if self.on_matches is not None:
                 self.on_matches()
+        if self.snapshot_every and durable >= self._next_snapshot:
+            self.checkpoint()
 
     def _record(self, events: Sequence[Event]) -> None:
         append = self.journal.append
@@ -458,6 +595,15 @@ class Engine:
             if isinstance(event, Matched):
                 self._index_match(event)
                 self._new_matches = True
+            elif isinstance(event, Confirmed) and event.block > self._top_block:
+                self._top_block = event.block
+
+    def _note_ref(self, event: FilledElsewhere) -> None:
+        refs = self._refs_of.get(event.hash)
+        if refs is None:
+            self._refs_of[event.hash] = [event.ref]
+        elif event.ref not in refs:
+            refs.append(event.ref)
 
     def _index(self, order: BookOrder, book: Book) -> None:
         self._orders[order.hash] = book
@@ -481,17 +627,449 @@ class Engine:
             raise UnknownInstrument(f"no book for series {series_id}")
         return book
 
-    def _book_of(self, order_hash: bytes) -> Book:
+    def _book_of(self, order_hash: bytes, load: bool = False) -> Book:
+        """The book holding an order; `load`: bring it back from the archive if it left memory."""
         book = self._orders.get(order_hash)
         if book is None:
+            if load and self._archived_order(order_hash) is not None:
+                return self._load_order(order_hash)
             raise UnknownOrder(f"no order 0x{order_hash.hex()}")
         return book
 
-    def _book_of_match(self, match_id: int) -> Book:
+    def _book_of_match(self, match_id: int, load: bool = False) -> Book:
+        """The book holding a match; `load` (the match is about to change): bring it and both
+        its orders back from the archive if they left memory."""
         book = self._matches.get(match_id)
+        if load:
+            if book is None:
+                state = self._archived_match(match_id)
+                if state is not None:
+                    for order_hash in (state.buy, state.sell):
+                        if order_hash not in self._orders:
+                            self._load_order(order_hash)
+                    book = self._matches.get(match_id)
+                    if book is None:  # not reachable: an order in memory has its matches
+                        book = self._load_match(state)
+            else:
+                match = book.matches[match_id]
+                for order_hash in (match.buy, match.sell):
+                    if order_hash not in self._orders:
+                        self._load_order(order_hash)
         if book is None:
             raise UnknownMatch(f"no match {match_id}")
         return book
+
+    # =============================================================================== archive
+
+    def _archived_order(self, order_hash: bytes) -> BookOrder | None:
+        """A fresh copy of an order that left memory, or None."""
+        if not self._archived.has_order(order_hash):
+            return None
+        body = self.journal.archived_order(order_hash)
+        return None if body is None else _order_from(ev.decode_order_state(body))
+
+    def _archived_client_order(self, maker: str, client_order_id: str) -> bytes | None:
+        if not self._archived.has_client_id(maker, client_order_id):
+            return None
+        return self.journal.client_order(maker, client_order_id)
+
+    def _archived_match(self, match_id: int) -> MatchSnapshot | None:
+        if not self._archived.count or not 0 < match_id <= self.match_ids.last:
+            return None
+        body = self.journal.archived_match(match_id)
+        return None if body is None else ev.decode_match_state(body)
+
+    def _load_order(self, order_hash: bytes) -> Book:
+        """Bring an archived order back into memory with its matches (those already in memory
+        stay as they are): one of its matches is about to change."""
+        body = self.journal.archived_order(order_hash)
+        if body is None:
+            raise JournalError(f"order 0x{order_hash.hex()} is neither in memory nor archived")
+        state = ev.decode_order_state(body)
+        book = self._book(state.series_id, replaying=True)
+        order = _order_from(state)
+        self._hold(book, order, state)
+        ids = []
+        for match_body in self.journal.archived_matches_of(order_hash):
+            match = ev.decode_match_state(match_body)
+            ids.append(match.id)
+            if match.id not in self._matches:
+                self._load_match(match)
+        self._matches_of[order_hash] = ids
+        log.debug("order 0x%s back in memory", order_hash.hex())
+        return book
+
+    def _hold(self, book: Book, order: BookOrder, state: OrderSnapshot) -> None:
+        """Put an order rebuilt from a snapshot or the archive into memory."""
+        book.orders[order.hash] = order
+        if order.terminal is None and order.filled < order.amount:
+            book._live_by_maker.setdefault(order.maker, {})[order.hash] = order
+        if state.on_book:
+            book._rest(order)
+        self._index(order, book)
+        if state.refs:
+            self._refs_of[order.hash] = list(state.refs)
+            book._elsewhere.update(state.refs)
+
+    def _load_match(self, state: MatchSnapshot) -> Book:
+        book = self._book(state.series_id, replaying=True)
+        book.matches[state.id] = _match_from(state)
+        self._matches[state.id] = book
+        if state.requirement is not None and self.reservations is not None:
+            buyer, seller, buyer_quote, seller_longs, seller_collateral = state.requirement
+            inst = book.instrument
+            req = Requirement(
+                buyer=buyer,
+                quote_token=inst.quote_token,
+                buyer_quote=buyer_quote,
+                seller=seller,
+                series_id=inst.series_id,
+                seller_longs=seller_longs,
+                collateral_token=inst.collateral_token,
+                seller_collateral=seller_collateral,
+            )
+            book._requirements[state.id] = req
+            if MatchState(state.state) in _LIVE_STATES:
+                self.reservations.reserve(state.id, req)
+        return book
+
+    # =============================================================================== snapshots
+
+    def checkpoint(self) -> bool:
+        """Snapshot the engine at the journal's last committed sequence number, archiving every
+        order that is done (and its matches), then drop those from memory. One transaction: a
+        crash in the middle leaves the previous snapshot and every event. Returns whether a
+        snapshot was written; a failed write is logged, changes nothing and is tried again
+        `snapshot_every / 10` events later (the events are safe: they were committed)."""
+        self._running()
+        journal = self.journal
+        if journal.readonly or journal.buffered:
+            return False
+        started = time.perf_counter()
+        seq = journal.durable_seq
+        keep: set[bytes] = set()
+        gone: list[tuple[Book, BookOrder]] = []
+        for book in self.books.values():
+            for order_hash, order in book.orders.items():
+                if (
+                    order.matched
+                    or order.pending
+                    or (order.terminal is None and order.filled < order.amount)
+                ):
+                    keep.add(order_hash)
+                else:
+                    gone.append((book, order))
+        low_block = self._top_block - self.keep_blocks
+        kept_matches: list[MatchRecord] = []
+        dropped: list[tuple[Book, MatchRecord]] = []
+        for book in self.books.values():
+            recent = set(heapq.nlargest(self.recent_matches, book.matches))
+            for match_id, match in book.matches.items():
+                if (
+                    match.buy in keep
+                    or match.sell in keep
+                    or match_id in recent
+                    or (
+                        match.state is MatchState.CONFIRMED
+                        and match.block is not None
+                        and match.block >= low_block
+                    )
+                ):
+                    kept_matches.append(match)
+                else:
+                    dropped.append((book, match))
+        # the archive: orders that leave memory, and every match of theirs (a match kept in
+        # memory for another reason is archived too: queries of the order read it there)
+        order_rows = []
+        match_rows: dict[int, tuple[int, bytes, bytes, bytes]] = {}
+        new_keys: list[bytes] = []
+        for book, order in gone:
+            state = self._order_state(order)
+            order_rows.append((order.hash, order.maker, order.seq, ev.encode_state(state)))
+            new_keys.append(_order_key(order.hash))
+            if order.client_order_id is not None:
+                new_keys.append(_client_key(order.maker, order.client_order_id))
+            for match_id in self._matches_of.get(order.hash, ()):
+                if match_id not in match_rows:
+                    match = book.matches[match_id]
+                    body = ev.encode_state(self._match_state(book, match))
+                    match_rows[match_id] = (match_id, match.buy, match.sell, body)
+        for book, match in dropped:
+            if match.id not in match_rows:
+                body = ev.encode_state(self._match_state(book, match))
+                match_rows[match.id] = (match.id, match.buy, match.sell, body)
+        if self._archived.count + len(new_keys) > self._archived.capacity:
+            self._archived = _KeyFilter.rebuilt(journal, new_keys)
+        else:
+            for key in new_keys:
+                self._archived.add(key)
+        kept_orders = sorted(
+            (o for book in self.books.values() for o in book.orders.values() if o.hash in keep),
+            key=lambda o: o.seq,
+        )
+        snapshot = Snapshot(
+            seq=seq,
+            last_match=self.match_ids.last,
+            top_block=self._top_block,
+            series=sorted(self.books),
+            orders=[self._order_state(o) for o in kept_orders],
+            matches=[
+                self._match_state(self._matches[m.id], m)
+                for m in sorted(kept_matches, key=lambda m: m.id)
+            ],
+            filter_bits=bytes(self._archived.bits),
+            filter_count=self._archived.count,
+            filter_capacity=self._archived.capacity,
+        )
+        body = ev.encode_snapshot(snapshot)
+        try:
+            journal.write_snapshot(seq, body, order_rows, list(match_rows.values()))
+        except JournalError as exc:
+            self._next_snapshot = seq + max(1, self.snapshot_every // 10)
+            log.warning("snapshot at %d not written (events are safe): %s", seq, exc)
+            return False
+        try:
+            self._evict(gone, dropped, keep)
+        except BaseException:
+            self._stopped = True  # memory is half evicted; a restart restores the snapshot
+            raise
+        self.snapshot_seq = seq
+        self._next_snapshot = seq + self.snapshot_every
+        self.last_checkpoint = {
+            "seq": seq,
+            "seconds": time.perf_counter() - started,
+            "bytes": len(body),
+            "orders_kept": len(kept_orders),
+            "matches_kept": len(kept_matches),
+            "orders_archived": len(gone),
+            "matches_dropped": len(dropped),
+        }
+        log.info(
+            "snapshot at %d: %d orders and %d matches kept, %d orders archived, %.3f s",
+            seq,
+            len(kept_orders),
+            len(kept_matches),
+            len(gone),
+            self.last_checkpoint["seconds"],
+        )
+        return True
+
+    def _evict(
+        self,
+        gone: list[tuple[Book, BookOrder]],
+        dropped: list[tuple[Book, MatchRecord]],
+        keep: set[bytes],
+    ) -> None:
+        kept_refs = {r for h in keep for r in self._refs_of.get(h, ())}
+        for book, order in gone:
+            order_hash = order.hash
+            del book.orders[order_hash]
+            del self._orders[order_hash]
+            self._matches_of.pop(order_hash, None)
+            if order.client_order_id is not None:
+                key = (order.maker, order.client_order_id)
+                if self._client_ids.get(key) == order_hash:
+                    del self._client_ids[key]
+            refs = self._refs_of.pop(order_hash, None)
+            if refs:
+                book._elsewhere.difference_update(r for r in refs if r not in kept_refs)
+        for book, match in dropped:
+            del book.matches[match.id]
+            del self._matches[match.id]
+            book._requirements.pop(match.id, None)
+        for book in self.books.values():
+            # a level keeps closed orders in its queue until they reach its front (lazy
+            # deletion): drop them, or they stay alive; an order that comes back from a revert
+            # finds its place by sequence number
+            for side in (book.bids, book.asks):
+                for level in side.levels.values():
+                    if len(level.orders) != level.live:
+                        level.orders = deque(o for o in level.orders if o.on_book)
+                        level.last = level.orders[-1].seq
+
+    def _restore(self, snapshot: Snapshot) -> None:
+        """Load a snapshot into this fresh engine."""
+        missing = [sid for sid in snapshot.series if sid not in self.books]
+        if missing:
+            raise JournalError(
+                f"the snapshot names series {missing[0]}, which no instrument describes: "
+                "pass every listed series to the engine"
+            )
+        self.match_ids.last = snapshot.last_match
+        self._top_block = snapshot.top_block
+        self._archived = _KeyFilter(
+            snapshot.filter_capacity, snapshot.filter_bits, snapshot.filter_count
+        )
+        for state in snapshot.orders:  # in sequence order: each level's queue is in seq order
+            book = self._book(state.series_id, replaying=True)
+            self._hold(book, _order_from(state), state)
+        for match in snapshot.matches:
+            self._load_match(match)
+            for order_hash in (match.buy, match.sell):
+                if order_hash in self._orders:
+                    self._matches_of[order_hash].append(match.id)
+        self.snapshot_seq = snapshot.seq
+
+    def _order_state(self, order: BookOrder) -> OrderSnapshot:
+        return OrderSnapshot(
+            order.hash,
+            order.maker,
+            order.series_id,
+            order.is_buy,
+            order.amount,
+            order.price,
+            order.max_fee,
+            order.nonce,
+            order.deadline,
+            order.tif.value,
+            order.client_order_id,
+            order.payload,
+            order.seq,
+            order.open,
+            order.matched,
+            order.pending,
+            order.filled,
+            None if order.terminal is None else order.terminal.value,
+            order.reason,
+            order.on_book,
+            self._refs_of.get(order.hash, []),
+        )
+
+    def _match_state(self, book: Book, match: MatchRecord) -> MatchSnapshot:
+        req = book._requirements.get(match.id)
+        return MatchSnapshot(
+            match.id,
+            match.series_id,
+            match.buy,
+            match.sell,
+            match.amount,
+            match.price,
+            match.buy_is_maker,
+            match.state.value,
+            match.tx_hash,
+            match.block,
+            None
+            if req is None
+            else (req.buyer, req.seller, req.buyer_quote, req.seller_longs, req.seller_collateral),
+        )
+
+    def _on_close(self) -> None:
+        """The journal closes (a clean shutdown): snapshot if a tenth of `snapshot_every` events
+        or more came since the last one (a restart then replays none of them)."""
+        try:
+            if (
+                self.snapshot_every
+                and not self._stopped
+                and not self.journal.buffered
+                and self.journal.durable_seq - self.snapshot_seq
+                >= max(1, self.snapshot_every // 10)
+            ):
+                self.checkpoint()
+        except Exception as exc:  # the shutdown goes on; the next start replays a little more
+            log.warning("no snapshot at shutdown: %s", exc)
+
+
+class _KeyFilter:
+    """A Bloom filter of the keys of archived orders (order hashes, makers' clientOrderIds):
+    `False` means surely not archived, so a new order costs no database read. 10 bits and 6
+    probes per key, about 1% false positives (those cost one indexed read). Grown by
+    `rebuilt` (4x) from the archive when full."""
+
+    __slots__ = ("bits", "mask", "count", "capacity")
+    PROBES = 6
+
+    def __init__(self, capacity: int = 1 << 12, bits: bytes | None = None, count: int = 0):
+        size = 1 << max(3, (capacity * 10 - 1).bit_length())  # bits, a power of two
+        self.bits = bytearray(size >> 3) if bits is None else bytearray(bits)
+        if len(self.bits) * 8 != size:
+            raise JournalError("the snapshot's key filter does not match its capacity")
+        self.mask = size - 1
+        self.count = count
+        self.capacity = capacity
+
+    @classmethod
+    def rebuilt(cls, journal: Journal, extra: Iterable[bytes]) -> _KeyFilter:
+        """A filter with room for everything archived plus `extra` and as much again, times 4."""
+        keys = []
+        for order_hash, client_order_id, maker in journal.archived_keys():
+            keys.append(_order_key(order_hash))
+            if client_order_id is not None:
+                keys.append(_client_key(maker, client_order_id))
+        keys.extend(extra)
+        new = cls(max(1 << 12, 4 * len(keys)))
+        for key in keys:
+            new.add(key)
+        return new
+
+    def _probes(self, key: bytes) -> list[int]:
+        x = int.from_bytes(hashlib.blake2b(key, digest_size=32).digest(), "little")
+        mask = self.mask
+        return [(x >> (40 * i)) & mask for i in range(self.PROBES)]
+
+    def add(self, key: bytes) -> None:
+        bits = self.bits
+        for i in self._probes(key):
+            bits[i >> 3] |= 1 << (i & 7)
+        self.count += 1
+
+    def __contains__(self, key: bytes) -> bool:
+        bits = self.bits
+        return all(bits[i >> 3] & (1 << (i & 7)) for i in self._probes(key))
+
+    def has_order(self, order_hash: bytes) -> bool:
+        return self.count > 0 and _order_key(order_hash) in self
+
+    def has_client_id(self, maker: str, client_order_id: str) -> bool:
+        return self.count > 0 and _client_key(maker, client_order_id) in self
+
+
+def _order_key(order_hash: bytes) -> bytes:
+    return b"o" + order_hash
+
+
+def _client_key(maker: str, client_order_id: str) -> bytes:
+    return b"c" + maker.encode() + b"\x00" + client_order_id.encode()
+
+
+def _order_from(state: OrderSnapshot) -> BookOrder:
+    """An order rebuilt from a snapshot or the archive (off the book: `Book._rest` puts it on)."""
+    order = BookOrder(
+        hash=state.hash,
+        maker=state.maker,
+        series_id=state.series_id,
+        is_buy=state.is_buy,
+        amount=state.amount,
+        price=state.price,
+        max_fee=state.max_fee,
+        nonce=state.nonce,
+        deadline=state.deadline,
+        tif=TimeInForce(state.tif),
+        client_order_id=state.client_order_id,
+        payload=state.payload,
+        seq=state.seq,
+    )
+    order.open = state.open
+    order.matched = state.matched
+    order.pending = state.pending
+    order.filled = state.filled
+    order.terminal = None if state.terminal is None else OrderStatus(state.terminal)
+    order.reason = state.reason
+    return order
+
+
+def _match_from(state: MatchSnapshot) -> MatchRecord:
+    return MatchRecord(
+        state.id,
+        state.series_id,
+        state.buy,
+        state.sell,
+        state.amount,
+        state.price,
+        state.buy_is_maker,
+        MatchState(state.state),
+        state.tx_hash,
+        state.block,
+    )
 
 
 def _order_of(event: OrderReceived, seq: int) -> BookOrder:

@@ -120,3 +120,98 @@ def decode(body: bytes) -> Event:
 def kind(event: Event) -> str:
     """The event's tag (`order`, `match`, `close`, ...)."""
     return event.__struct_config__.tag  # type: ignore[return-value]
+
+
+# ==================================================================================== snapshots
+#
+# Not events: the engine's state at one sequence number (`Engine.checkpoint`), stored beside the
+# events (`Journal.write_snapshot`), so that a restart replays only what came after it; and the
+# final state of each order and match that left memory (the archive), which queries read back.
+
+
+class OrderSnapshot(msgspec.Struct, frozen=True, array_like=True):
+    """One order as the book holds it: what it was received with and its amounts."""
+
+    hash: bytes
+    maker: str
+    series_id: int
+    is_buy: bool
+    amount: int
+    price: int
+    max_fee: int
+    nonce: int
+    deadline: int
+    tif: str
+    client_order_id: str | None
+    payload: bytes
+    seq: int
+    open: int
+    matched: int
+    pending: int
+    filled: int
+    terminal: str | None
+    reason: str | None
+    on_book: bool
+    #: refs of the fills outside the relayer applied to it (`FilledElsewhere.ref`)
+    refs: list[bytes] = []
+
+
+class MatchSnapshot(msgspec.Struct, frozen=True, array_like=True):
+    """One match and, while the engine checks funds, what it reserved: (buyer, seller,
+    buyer_quote, seller_longs, seller_collateral); the tokens are the instrument's."""
+
+    id: int
+    series_id: int
+    buy: bytes
+    sell: bytes
+    amount: int
+    price: int
+    buy_is_maker: bool
+    state: str
+    tx_hash: bytes | None
+    block: int | None
+    requirement: tuple[str, str, int, int, int] | None = None
+
+
+class Snapshot(msgspec.Struct, frozen=True):
+    """The engine at journal sequence number `seq`: the orders and matches it keeps in memory
+    (live orders, matches not final, recent matches), the match counter, the highest block a
+    confirmation named, the series that had books, and the filter of the keys (order hashes,
+    makers' clientOrderIds) of everything archived."""
+
+    seq: int
+    last_match: int
+    top_block: int
+    series: list[int]
+    orders: list[OrderSnapshot]
+    matches: list[MatchSnapshot]
+    filter_bits: bytes
+    filter_count: int
+    filter_capacity: int
+    version: int = 1
+
+
+_snapshot_encoder = msgspec.json.Encoder()
+_snapshot_decoder = msgspec.json.Decoder(Snapshot)
+_order_decoder = msgspec.json.Decoder(OrderSnapshot)
+_match_decoder = msgspec.json.Decoder(MatchSnapshot)
+
+
+def encode_snapshot(snapshot: Snapshot) -> bytes:
+    return _snapshot_encoder.encode(snapshot)
+
+
+def decode_snapshot(body: bytes) -> Snapshot:
+    return _snapshot_decoder.decode(body)
+
+
+def encode_state(state: OrderSnapshot | MatchSnapshot) -> bytes:
+    return _snapshot_encoder.encode(state)
+
+
+def decode_order_state(body: bytes) -> OrderSnapshot:
+    return _order_decoder.decode(body)
+
+
+def decode_match_state(body: bytes) -> MatchSnapshot:
+    return _match_decoder.decode(body)

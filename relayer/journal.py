@@ -18,6 +18,13 @@ cannot overwrite history: its commit fails.
 The table also indexes, for `order` events, the order hash (unique: an order is received once) and
 the maker's `clientOrderId` (unique per maker), so the database itself refuses a duplicate even if
 the engine's in-memory checks had a bug.
+
+Snapshots (schema version 2): `write_snapshot` stores the engine's state at a sequence number
+(`relayer.events.Snapshot`, compressed, in parts) and, in the same transaction, the final state of
+every order and match that leaves the engine's memory with it (`relayer_archived_orders`,
+`relayer_archived_matches`, keyed by hash and id, indexed by maker and by order); the engine's
+queries read those back. Only the newest snapshot is kept. Events are never deleted: replaying
+from sequence 0 needs no snapshot and no archive.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import functools
 import os
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -38,7 +45,7 @@ from relayer.events import Event, OrderReceived
 from strikeline import db
 
 SCHEMA_NAME = "relayer_journal"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS relayer_events ("
     " seq {bigint} PRIMARY KEY,"
@@ -52,6 +59,30 @@ SCHEMA = [
     "CREATE UNIQUE INDEX IF NOT EXISTS relayer_events_client_id"
     " ON relayer_events (maker, client_order_id)"
     " WHERE kind = 'order' AND client_order_id IS NOT NULL",
+    # version 2: snapshots and the archive (see "Snapshots" in the module docstring)
+    "CREATE TABLE IF NOT EXISTS relayer_snapshots ("
+    " seq {bigint} PRIMARY KEY,"
+    " parts INTEGER NOT NULL,"
+    " size {bigint} NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS relayer_snapshot_parts ("
+    " seq {bigint} NOT NULL,"
+    " part INTEGER NOT NULL,"
+    " body {blob} NOT NULL,"
+    " PRIMARY KEY (seq, part))",
+    "CREATE TABLE IF NOT EXISTS relayer_archived_orders ("
+    " hash {blob} PRIMARY KEY,"
+    " maker TEXT NOT NULL,"
+    " seq {bigint} NOT NULL,"
+    " body {blob} NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS relayer_archived_orders_maker"
+    " ON relayer_archived_orders (maker, seq)",
+    "CREATE TABLE IF NOT EXISTS relayer_archived_matches ("
+    " id {bigint} PRIMARY KEY,"
+    " buy {blob} NOT NULL,"
+    " sell {blob} NOT NULL,"
+    " body {blob} NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS relayer_archived_matches_buy ON relayer_archived_matches (buy)",
+    "CREATE INDEX IF NOT EXISTS relayer_archived_matches_sell ON relayer_archived_matches (sell)",
 ]
 _INSERT = "INSERT INTO relayer_events (seq, kind, order_hash, maker, client_order_id, body) VALUES "
 _INSERT_ONE = _INSERT + "(?, ?, ?, ?, ?, ?)"
@@ -60,6 +91,19 @@ _INSERT_ONE = _INSERT + "(?, ?, ?, ?, ?, ?)"
 INSERT_CHUNK = 500
 #: Rows read per query when replaying (bounded memory for long journals).
 REPLAY_PAGE = 10_000
+#: A snapshot is stored compressed in parts of at most this many bytes (PostgreSQL's bytea and
+#: the drivers handle one large value badly; the parts are written in the snapshot's transaction).
+SNAPSHOT_PART = 4 << 20
+#: Archive rows per INSERT statement (4 parameters each).
+ARCHIVE_CHUNK = 500
+_UPSERT_ORDER = (
+    "INSERT INTO relayer_archived_orders (hash, maker, seq, body) VALUES {values}"
+    " ON CONFLICT (hash) DO UPDATE SET body = excluded.body"
+)
+_UPSERT_MATCH = (
+    "INSERT INTO relayer_archived_matches (id, buy, sell, body) VALUES {values}"
+    " ON CONFLICT (id) DO UPDATE SET body = excluded.body"
+)
 
 Row = tuple[int, str, bytes | None, str | None, str | None, bytes]
 
@@ -70,6 +114,8 @@ class Journal(ABC):
     def __init__(self, database: db.Database, *, readonly: bool = False):
         self.db = database
         self.readonly = readonly
+        #: called first by `close` (the engine takes a snapshot on a clean shutdown)
+        self.on_close: Callable[[], None] | None = None
         try:
             database.ensure_schema(SCHEMA_NAME, SCHEMA_VERSION, SCHEMA)
             if not readonly:
@@ -190,6 +236,130 @@ class Journal(ABC):
         """Committed events."""
         return int(self.db.fetchval("SELECT COUNT(*) FROM relayer_events", (), 0))
 
+    # ------------------------------------------------------------------------------ snapshots
+
+    def write_snapshot(
+        self,
+        seq: int,
+        body: bytes,
+        orders: Sequence[tuple[bytes, str, int, bytes]] = (),
+        matches: Sequence[tuple[int, bytes, bytes, bytes]] = (),
+    ) -> None:
+        """Store, in one transaction, the engine's state at `seq` (`body`, compressed here), the
+        final state of the orders `(hash, maker, seq, body)` and matches `(id, buy, sell, body)`
+        that leave memory with it (replacing an earlier archived state of the same key), and drop
+        the older snapshots. Nothing of it is visible until the commit, so a crash in the middle
+        leaves the previous snapshot, the archive as it was, and every event.
+
+        Raises:
+            JournalError: read-only, events up to `seq` are not all committed, or the write
+                failed (then nothing of it was written).
+        """
+        if self.readonly:
+            raise JournalError(f"{self.db.url}: opened read-only, it cannot be written")
+        if self._buffer or seq > self._durable:
+            raise JournalError(f"a snapshot at {seq} needs every event up to it committed first")
+        packed = zlib.compress(body, 1)
+        parts = [packed[i : i + SNAPSHOT_PART] for i in range(0, len(packed), SNAPSHOT_PART)]
+        try:
+            with self.db.transaction():
+                for sql, rows in ((_UPSERT_ORDER, orders), (_UPSERT_MATCH, matches)):
+                    for start in range(0, len(rows), ARCHIVE_CHUNK):
+                        chunk = rows[start : start + ARCHIVE_CHUNK]
+                        self.db.execute(
+                            sql.format(values=", ".join(["(?, ?, ?, ?)"] * len(chunk))),
+                            [v for row in chunk for v in row],
+                        )
+                self.db.execute("DELETE FROM relayer_snapshot_parts WHERE seq >= ?", (seq,))
+                self.db.execute("DELETE FROM relayer_snapshots WHERE seq >= ?", (seq,))
+                for part, chunk_body in enumerate(parts):
+                    self.db.execute(
+                        "INSERT INTO relayer_snapshot_parts (seq, part, body) VALUES (?, ?, ?)",
+                        (seq, part, chunk_body),
+                    )
+                self.db.execute(
+                    "INSERT INTO relayer_snapshots (seq, parts, size) VALUES (?, ?, ?)",
+                    (seq, len(parts), len(packed)),
+                )
+                # one snapshot is kept: the archive holds the state of what left memory as of
+                # the newest one, so an older snapshot could not be replayed forward with it
+                self.db.execute("DELETE FROM relayer_snapshot_parts WHERE seq < ?", (seq,))
+                self.db.execute("DELETE FROM relayer_snapshots WHERE seq < ?", (seq,))
+        except db.DatabaseError as exc:
+            raise JournalError(f"snapshot write failed: {exc}") from None
+
+    def snapshot(self, upto: int | None = None) -> tuple[int, bytes] | None:
+        """The newest snapshot `(seq, body)` (with `seq <= upto`, if given), or None."""
+        if upto is None:
+            row = self.db.fetchone(
+                "SELECT seq, parts, size FROM relayer_snapshots ORDER BY seq DESC LIMIT 1"
+            )
+        else:
+            row = self.db.fetchone(
+                "SELECT seq, parts, size FROM relayer_snapshots WHERE seq <= ?"
+                " ORDER BY seq DESC LIMIT 1",
+                (upto,),
+            )
+        if row is None:
+            return None
+        seq, parts, size = int(row[0]), int(row[1]), int(row[2])
+        bodies = self.db.fetchall(
+            "SELECT body FROM relayer_snapshot_parts WHERE seq = ? ORDER BY part", (seq,)
+        )
+        packed = b"".join(bytes(b) for (b,) in bodies)
+        if len(bodies) != parts or len(packed) != size:
+            raise JournalError(f"snapshot {seq} is incomplete: {len(bodies)} of {parts} parts")
+        return seq, zlib.decompress(packed)
+
+    def snapshot_seq(self) -> int:
+        """The sequence number of the newest snapshot (0: none)."""
+        return int(self.db.fetchval("SELECT MAX(seq) FROM relayer_snapshots", (), 0) or 0)
+
+    def archived_order(self, order_hash: bytes) -> bytes | None:
+        """The archived state of an order that left the engine's memory, if it did."""
+        value = self.db.fetchval(
+            "SELECT body FROM relayer_archived_orders WHERE hash = ?", (order_hash,)
+        )
+        return None if value is None else bytes(value)
+
+    def archived_orders_of(self, maker: str) -> list[bytes]:
+        """The archived states of `maker`'s orders, oldest first."""
+        rows = self.db.fetchall(
+            "SELECT body FROM relayer_archived_orders WHERE maker = ? ORDER BY seq", (maker,)
+        )
+        return [bytes(b) for (b,) in rows]
+
+    def archived_match(self, match_id: int) -> bytes | None:
+        value = self.db.fetchval(
+            "SELECT body FROM relayer_archived_matches WHERE id = ?", (match_id,)
+        )
+        return None if value is None else bytes(value)
+
+    def archived_matches_of(self, order_hash: bytes) -> list[bytes]:
+        """The archived states of the matches an order took part in, by id."""
+        rows = self.db.fetchall(
+            "SELECT id, body FROM relayer_archived_matches WHERE buy = ?"
+            " UNION SELECT id, body FROM relayer_archived_matches WHERE sell = ? ORDER BY 1",
+            (order_hash, order_hash),
+        )
+        return [bytes(b) for _, b in rows]
+
+    def archived_keys(self) -> Iterator[tuple[bytes, str | None, str]]:
+        """`(hash, clientOrderId, maker)` of every archived order, page by page."""
+        cursor = b""
+        while True:
+            rows = self.db.fetchall(
+                "SELECT a.hash, e.client_order_id, a.maker FROM relayer_archived_orders a"
+                " JOIN relayer_events e ON e.kind = 'order' AND e.order_hash = a.hash"
+                " WHERE a.hash > ? ORDER BY a.hash LIMIT ?",
+                (cursor, REPLAY_PAGE),
+            )
+            for h, cid, maker in rows:
+                yield bytes(h), cid, maker
+            if len(rows) < REPLAY_PAGE:
+                return
+            cursor = bytes(rows[-1][0])
+
     # ------------------------------------------------------------------------------ lifetime
 
     @abstractmethod
@@ -200,7 +370,11 @@ class Journal(ABC):
         """Give the writer lock back (closing the connection also does)."""
 
     def close(self) -> None:
-        """Release the writer lock and close the database; buffered events are dropped."""
+        """Release the writer lock and close the database; buffered events are dropped. The
+        `on_close` hook runs first (its errors are its own business: it must not raise)."""
+        hook, self.on_close = self.on_close, None
+        if hook is not None:
+            hook()
         self._buffer = []
         try:
             self._unlock_writer()
