@@ -56,6 +56,7 @@ from relayer.events import (
     FilledElsewhere,
     Matched,
     MatchSnapshot,
+    OrderProgress,
     OrderReceived,
     OrderSnapshot,
     Reorged,
@@ -515,10 +516,9 @@ class Engine:
             ]
             if self._archived.count:
                 orders = self._orders
-                for body in self.journal.archived_orders_of(maker):
-                    state = ev.decode_order_state(body)
-                    if state.hash not in orders:
-                        found.append(_order_from(state))
+                for row in self.journal.archived_orders_of(maker):
+                    if row[0] not in orders:
+                        found.append(_order_from_archive(row)[0])
         return sorted(found, key=lambda o: o.seq)
 
     def matches_of(self, order_hash: bytes) -> list[MatchRecord]:
@@ -665,8 +665,8 @@ class Engine:
         """A fresh copy of an order that left memory, or None."""
         if not self._archived.has_order(order_hash):
             return None
-        body = self.journal.archived_order(order_hash)
-        return None if body is None else _order_from(ev.decode_order_state(body))
+        row = self.journal.archived_order(order_hash)
+        return None if row is None else _order_from_archive(row)[0]
 
     def _archived_client_order(self, maker: str, client_order_id: str) -> bytes | None:
         if not self._archived.has_client_id(maker, client_order_id):
@@ -682,13 +682,12 @@ class Engine:
     def _load_order(self, order_hash: bytes) -> Book:
         """Bring an archived order back into memory with its matches (those already in memory
         stay as they are): one of its matches is about to change."""
-        body = self.journal.archived_order(order_hash)
-        if body is None:
+        row = self.journal.archived_order(order_hash)
+        if row is None:
             raise JournalError(f"order 0x{order_hash.hex()} is neither in memory nor archived")
-        state = ev.decode_order_state(body)
-        book = self._book(state.series_id, replaying=True)
-        order = _order_from(state)
-        self._hold(book, order, state)
+        order, refs = _order_from_archive(row)
+        book = self._book(order.series_id, replaying=True)
+        self._hold(book, order, False, refs)
         ids = []
         for match_body in self.journal.archived_matches_of(order_hash):
             match = ev.decode_match_state(match_body)
@@ -699,17 +698,17 @@ class Engine:
         log.debug("order 0x%s back in memory", order_hash.hex())
         return book
 
-    def _hold(self, book: Book, order: BookOrder, state: OrderSnapshot) -> None:
+    def _hold(self, book: Book, order: BookOrder, on_book: bool, refs: list[bytes]) -> None:
         """Put an order rebuilt from a snapshot or the archive into memory."""
         book.orders[order.hash] = order
         if order.terminal is None and order.filled < order.amount:
             book._live_by_maker.setdefault(order.maker, {})[order.hash] = order
-        if state.on_book:
+        if on_book:
             book._rest(order)
         self._index(order, book)
-        if state.refs:
-            self._refs_of[order.hash] = list(state.refs)
-            book._elsewhere.update(state.refs)
+        if refs:
+            self._refs_of[order.hash] = list(refs)
+            book._elsewhere.update(refs)
 
     def _load_match(self, state: MatchSnapshot) -> Book:
         book = self._book(state.series_id, replaying=True)
@@ -784,8 +783,16 @@ class Engine:
         match_rows: dict[int, tuple[int, bytes, bytes, bytes]] = {}
         new_keys: list[bytes] = []
         for book, order in gone:
-            state = self._order_state(order)
-            order_rows.append((order.hash, order.maker, order.seq, ev.encode_state(state)))
+            progress = OrderProgress(
+                order.open,
+                order.matched,
+                order.pending,
+                order.filled,
+                None if order.terminal is None else order.terminal.value,
+                order.reason,
+                self._refs_of.get(order.hash, []),
+            )
+            order_rows.append((order.hash, order.maker, order.seq, ev.encode_state(progress)))
             new_keys.append(_order_key(order.hash))
             if order.client_order_id is not None:
                 new_keys.append(_client_key(order.maker, order.client_order_id))
@@ -902,7 +909,7 @@ class Engine:
         )
         for state in snapshot.orders:  # in sequence order: each level's queue is in seq order
             book = self._book(state.series_id, replaying=True)
-            self._hold(book, _order_from(state), state)
+            self._hold(book, _order_from(state), state.on_book, state.refs)
         for match in snapshot.matches:
             self._load_match(match)
             for order_hash in (match.buy, match.sell):
@@ -1055,6 +1062,24 @@ def _order_from(state: OrderSnapshot) -> BookOrder:
     order.terminal = None if state.terminal is None else OrderStatus(state.terminal)
     order.reason = state.reason
     return order
+
+
+def _order_from_archive(row: tuple[bytes, int, bytes, bytes]) -> tuple[BookOrder, list[bytes]]:
+    """An archived order (`Journal.archived_order`): its `order` event and its final amounts;
+    and the refs of the fills outside the relayer applied to it."""
+    _, seq, event_body, body = row
+    event = ev.decode(event_body)
+    if not isinstance(event, OrderReceived):
+        raise JournalError(f"archived order at {seq}: the event there is a {ev.kind(event)}")
+    order = _order_of(event, seq)
+    progress = ev.decode_order_progress(body)
+    order.open = progress.open
+    order.matched = progress.matched
+    order.pending = progress.pending
+    order.filled = progress.filled
+    order.terminal = None if progress.terminal is None else OrderStatus(progress.terminal)
+    order.reason = progress.reason
+    return order, progress.refs
 
 
 def _match_from(state: MatchSnapshot) -> MatchRecord:

@@ -156,6 +156,18 @@ class OrderSnapshot(msgspec.Struct, frozen=True, array_like=True):
     refs: list[bytes] = []
 
 
+class OrderProgress(msgspec.Struct, frozen=True, array_like=True):
+    """An archived order's state: what changed since its `order` event, which holds the rest."""
+
+    open: int
+    matched: int
+    pending: int
+    filled: int
+    terminal: str | None
+    reason: str | None
+    refs: list[bytes] = []
+
+
 class MatchSnapshot(msgspec.Struct, frozen=True, array_like=True):
     """One match and, while the engine checks funds, what it reserved: (buyer, seller,
     buyer_quote, seller_longs, seller_collateral); the tokens are the instrument's."""
@@ -193,7 +205,7 @@ class Snapshot(msgspec.Struct, frozen=True):
 
 _snapshot_encoder = msgspec.json.Encoder()
 _snapshot_decoder = msgspec.json.Decoder(Snapshot)
-_order_decoder = msgspec.json.Decoder(OrderSnapshot)
+_progress_decoder = msgspec.json.Decoder(OrderProgress)
 _match_decoder = msgspec.json.Decoder(MatchSnapshot)
 
 
@@ -205,12 +217,12 @@ def decode_snapshot(body: bytes) -> Snapshot:
     return _snapshot_decoder.decode(body)
 
 
-def encode_state(state: OrderSnapshot | MatchSnapshot) -> bytes:
+def encode_state(state: OrderProgress | MatchSnapshot) -> bytes:
     return _snapshot_encoder.encode(state)
 
 
-def decode_order_state(body: bytes) -> OrderSnapshot:
-    return _order_decoder.decode(body)
+def decode_order_progress(body: bytes) -> OrderProgress:
+    return _progress_decoder.decode(body)
 
 
 def decode_match_state(body: bytes) -> MatchSnapshot:

@@ -94,18 +94,26 @@ REPLAY_PAGE = 10_000
 #: A snapshot is stored compressed in parts of at most this many bytes (PostgreSQL's bytea and
 #: the drivers handle one large value badly; the parts are written in the snapshot's transaction).
 SNAPSHOT_PART = 4 << 20
-#: Archive rows per INSERT statement (4 parameters each).
-ARCHIVE_CHUNK = 500
 _UPSERT_ORDER = (
-    "INSERT INTO relayer_archived_orders (hash, maker, seq, body) VALUES {values}"
+    "INSERT INTO relayer_archived_orders (hash, maker, seq, body) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (hash) DO UPDATE SET body = excluded.body"
 )
 _UPSERT_MATCH = (
-    "INSERT INTO relayer_archived_matches (id, buy, sell, body) VALUES {values}"
+    "INSERT INTO relayer_archived_matches (id, buy, sell, body) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (id) DO UPDATE SET body = excluded.body"
 )
 
 Row = tuple[int, str, bytes | None, str | None, str | None, bytes]
+#: An archived order: hash, seq, the body of its `order` event, the body of its final state.
+ArchivedRow = tuple[bytes, int, bytes, bytes]
+_ARCHIVED_ORDERS = (
+    "SELECT a.hash, a.seq, e.body, a.body FROM relayer_archived_orders a"
+    " JOIN relayer_events e ON e.seq = a.seq"
+)
+
+
+def _archived(row: Any) -> ArchivedRow:
+    return bytes(row[0]), int(row[1]), bytes(row[2]), bytes(row[3])
 
 
 class Journal(ABC):
@@ -246,7 +254,8 @@ class Journal(ABC):
         matches: Sequence[tuple[int, bytes, bytes, bytes]] = (),
     ) -> None:
         """Store, in one transaction, the engine's state at `seq` (`body`, compressed here), the
-        final state of the orders `(hash, maker, seq, body)` and matches `(id, buy, sell, body)`
+        final state of the orders `(hash, maker, seq of its order event, body: what changed
+        since that event)` and matches `(id, buy, sell, body)`
         that leave memory with it (replacing an earlier archived state of the same key), and drop
         the older snapshots. Nothing of it is visible until the commit, so a crash in the middle
         leaves the previous snapshot, the archive as it was, and every event.
@@ -263,13 +272,12 @@ class Journal(ABC):
         parts = [packed[i : i + SNAPSHOT_PART] for i in range(0, len(packed), SNAPSHOT_PART)]
         try:
             with self.db.transaction():
-                for sql, rows in ((_UPSERT_ORDER, orders), (_UPSERT_MATCH, matches)):
-                    for start in range(0, len(rows), ARCHIVE_CHUNK):
-                        chunk = rows[start : start + ARCHIVE_CHUNK]
-                        self.db.execute(
-                            sql.format(values=", ".join(["(?, ?, ?, ?)"] * len(chunk))),
-                            [v for row in chunk for v in row],
-                        )
+                # one prepared single-row statement per row: psycopg pipelines executemany (one
+                # round trip), and multi-row statements cost more to parse than to run
+                if orders:
+                    self.db.executemany(_UPSERT_ORDER, orders)
+                if matches:
+                    self.db.executemany(_UPSERT_MATCH, matches)
                 self.db.execute("DELETE FROM relayer_snapshot_parts WHERE seq >= ?", (seq,))
                 self.db.execute("DELETE FROM relayer_snapshots WHERE seq >= ?", (seq,))
                 for part, chunk_body in enumerate(parts):
@@ -315,19 +323,16 @@ class Journal(ABC):
         """The sequence number of the newest snapshot (0: none)."""
         return int(self.db.fetchval("SELECT MAX(seq) FROM relayer_snapshots", (), 0) or 0)
 
-    def archived_order(self, order_hash: bytes) -> bytes | None:
-        """The archived state of an order that left the engine's memory, if it did."""
-        value = self.db.fetchval(
-            "SELECT body FROM relayer_archived_orders WHERE hash = ?", (order_hash,)
-        )
-        return None if value is None else bytes(value)
+    def archived_order(self, order_hash: bytes) -> ArchivedRow | None:
+        """An order that left the engine's memory, if it did: `(hash, seq, body of its order
+        event, body of its archived state)`."""
+        rows = self.db.fetchall(_ARCHIVED_ORDERS + " WHERE a.hash = ?", (order_hash,))
+        return _archived(rows[0]) if rows else None
 
-    def archived_orders_of(self, maker: str) -> list[bytes]:
-        """The archived states of `maker`'s orders, oldest first."""
-        rows = self.db.fetchall(
-            "SELECT body FROM relayer_archived_orders WHERE maker = ? ORDER BY seq", (maker,)
-        )
-        return [bytes(b) for (b,) in rows]
+    def archived_orders_of(self, maker: str) -> list[ArchivedRow]:
+        """`maker`'s archived orders, oldest first, as `archived_order` gives them."""
+        rows = self.db.fetchall(_ARCHIVED_ORDERS + " WHERE a.maker = ? ORDER BY a.seq", (maker,))
+        return [_archived(row) for row in rows]
 
     def archived_match(self, match_id: int) -> bytes | None:
         value = self.db.fetchval(
@@ -350,7 +355,7 @@ class Journal(ABC):
         while True:
             rows = self.db.fetchall(
                 "SELECT a.hash, e.client_order_id, a.maker FROM relayer_archived_orders a"
-                " JOIN relayer_events e ON e.kind = 'order' AND e.order_hash = a.hash"
+                " JOIN relayer_events e ON e.seq = a.seq"
                 " WHERE a.hash > ? ORDER BY a.hash LIMIT ?",
                 (cursor, REPLAY_PAGE),
             )
