@@ -128,6 +128,9 @@ class Engine:
         self._refs_of: dict[bytes, list[bytes]] = {}  # order hash -> its FilledElsewhere refs
         self._top_block = 0  # the highest block a confirmation named
         self._archived = _KeyFilter()  # keys of the orders that left memory
+        # the matches of one maker's archived orders, read by `orders_of(live_only=False)` for
+        # the `matches_of` calls that follow it (the gateway's fills); dropped at every commit
+        self._read_ahead: dict[bytes, list[MatchRecord]] = {}
         self.snapshot_every = snapshot_every
         self.keep_blocks = keep_blocks
         self.recent_matches = recent_matches
@@ -516,9 +519,15 @@ class Engine:
             ]
             if self._archived.count:
                 orders = self._orders
+                ahead: dict[bytes, list[MatchRecord]] = {}
                 for row in self.journal.archived_orders_of(maker):
                     if row[0] not in orders:
                         found.append(_order_from_archive(row)[0])
+                        ahead[row[0]] = []
+                for order_hash, body in self.journal.archived_matches_of_maker(maker):
+                    if order_hash in ahead:
+                        ahead[order_hash].append(self._match_of_archive(body))
+                self._read_ahead = ahead
         return sorted(found, key=lambda o: o.seq)
 
     def matches_of(self, order_hash: bytes) -> list[MatchRecord]:
@@ -526,14 +535,19 @@ class Engine:
         ids = self._matches_of.get(order_hash)
         if ids is not None or order_hash in self._orders or not self._archived.count:
             return [self._matches[i].matches[i] for i in ids or ()]
+        ahead = self._read_ahead.get(order_hash)
+        if ahead is not None:
+            return list(ahead)
         if not self._archived.has_order(order_hash):
             return []
-        out = []
-        for body in self.journal.archived_matches_of(order_hash):
-            state = ev.decode_match_state(body)
-            book = self._matches.get(state.id)
-            out.append(_match_from(state) if book is None else book.matches[state.id])
-        return out
+        return [self._match_of_archive(b) for b in self.journal.archived_matches_of(order_hash)]
+
+    def _match_of_archive(self, body: bytes) -> MatchRecord:
+        """An archived match: the one in memory if it is still there (a recent match), else a
+        fresh copy."""
+        state = ev.decode_match_state(body)
+        book = self._matches.get(state.id)
+        return _match_from(state) if book is None else book.matches[state.id]
 
     def match(self, match_id: int) -> MatchRecord:
         book = self._matches.get(match_id)
@@ -576,6 +590,7 @@ class Engine:
             raise EngineStopped("the engine stopped after a failed journal commit; restart it")
 
     def _commit(self) -> None:
+        self._read_ahead = {}
         try:
             durable = self.journal.commit()
         except JournalError as exc:
@@ -682,6 +697,7 @@ class Engine:
     def _load_order(self, order_hash: bytes) -> Book:
         """Bring an archived order back into memory with its matches (those already in memory
         stay as they are): one of its matches is about to change."""
+        self._read_ahead = {}
         row = self.journal.archived_order(order_hash)
         if row is None:
             raise JournalError(f"order 0x{order_hash.hex()} is neither in memory nor archived")
@@ -745,6 +761,7 @@ class Engine:
         if journal.readonly or journal.buffered:
             return False
         started = time.perf_counter()
+        self._read_ahead = {}
         seq = journal.durable_seq
         keep: set[bytes] = set()
         gone: list[tuple[Book, BookOrder]] = []

@@ -217,6 +217,15 @@ def views(
             )
             for maker in MAKERS
         },
+        # the gateway's GET /v1/fills: the maker's orders, then each one's matches
+        "fills": {
+            maker: [
+                (o.hash, m.id, m.state_tuple())
+                for o in engine.orders_of(maker, live_only=False)
+                for m in engine.matches_of(o.hash)
+            ]
+            for maker in MAKERS
+        },
         "client_order": {
             key: _order_view(engine.client_order(*key)) for key in sorted(set(client_ids))
         },
