@@ -54,11 +54,11 @@ from relayer.events import (
     Confirmed,
     Event,
     FilledElsewhere,
+    KeptOrder,
     Matched,
     MatchSnapshot,
     OrderProgress,
     OrderReceived,
-    OrderSnapshot,
     Reorged,
     Snapshot,
     Submitted,
@@ -800,15 +800,7 @@ class Engine:
         match_rows: dict[int, tuple[int, bytes, bytes, bytes]] = {}
         new_keys: list[bytes] = []
         for book, order in gone:
-            progress = OrderProgress(
-                order.open,
-                order.matched,
-                order.pending,
-                order.filled,
-                None if order.terminal is None else order.terminal.value,
-                order.reason,
-                self._refs_of.get(order.hash, []),
-            )
+            progress = self._progress(order)
             order_rows.append((order.hash, order.maker, order.seq, ev.encode_state(progress)))
             new_keys.append(_order_key(order.hash))
             if order.client_order_id is not None:
@@ -836,7 +828,7 @@ class Engine:
             last_match=self.match_ids.last,
             top_block=self._top_block,
             series=sorted(self.books),
-            orders=[self._order_state(o) for o in kept_orders],
+            orders=[KeptOrder(o.seq, o.on_book, self._progress(o)) for o in kept_orders],
             matches=[
                 self._match_state(self._matches[m.id], m)
                 for m in sorted(kept_matches, key=lambda m: m.id)
@@ -924,9 +916,17 @@ class Engine:
         self._archived = _KeyFilter(
             snapshot.filter_capacity, snapshot.filter_bits, snapshot.filter_count
         )
-        for state in snapshot.orders:  # in sequence order: each level's queue is in seq order
-            book = self._book(state.series_id, replaying=True)
-            self._hold(book, _order_from(state), state.on_book, state.refs)
+        # the orders' `order` events hold what they were received with
+        bodies = self.journal.bodies([kept.seq for kept in snapshot.orders])
+        for kept in snapshot.orders:  # in sequence order: each level's queue is in seq order
+            body = bodies.get(kept.seq)
+            event = None if body is None else ev.decode(body)
+            if not isinstance(event, OrderReceived):
+                raise JournalError(f"the snapshot keeps an order received at {kept.seq}: no such")
+            order = _order_of(event, kept.seq)
+            _set_progress(order, kept.progress)
+            book = self._book(order.series_id, replaying=True)
+            self._hold(book, order, kept.on_book, kept.progress.refs)
         for match in snapshot.matches:
             self._load_match(match)
             for order_hash in (match.buy, match.sell):
@@ -934,28 +934,14 @@ class Engine:
                     self._matches_of[order_hash].append(match.id)
         self.snapshot_seq = snapshot.seq
 
-    def _order_state(self, order: BookOrder) -> OrderSnapshot:
-        return OrderSnapshot(
-            order.hash,
-            order.maker,
-            order.series_id,
-            order.is_buy,
-            order.amount,
-            order.price,
-            order.max_fee,
-            order.nonce,
-            order.deadline,
-            order.tif.value,
-            order.client_order_id,
-            order.payload,
-            order.seq,
+    def _progress(self, order: BookOrder) -> OrderProgress:
+        return OrderProgress(
             order.open,
             order.matched,
             order.pending,
             order.filled,
             None if order.terminal is None else order.terminal.value,
             order.reason,
-            order.on_book,
             self._refs_of.get(order.hash, []),
         )
 
@@ -1055,30 +1041,15 @@ def _client_key(maker: str, client_order_id: str) -> bytes:
     return b"c" + maker.encode() + b"\x00" + client_order_id.encode()
 
 
-def _order_from(state: OrderSnapshot) -> BookOrder:
-    """An order rebuilt from a snapshot or the archive (off the book: `Book._rest` puts it on)."""
-    order = BookOrder(
-        hash=state.hash,
-        maker=state.maker,
-        series_id=state.series_id,
-        is_buy=state.is_buy,
-        amount=state.amount,
-        price=state.price,
-        max_fee=state.max_fee,
-        nonce=state.nonce,
-        deadline=state.deadline,
-        tif=TimeInForce(state.tif),
-        client_order_id=state.client_order_id,
-        payload=state.payload,
-        seq=state.seq,
-    )
-    order.open = state.open
-    order.matched = state.matched
-    order.pending = state.pending
-    order.filled = state.filled
-    order.terminal = None if state.terminal is None else OrderStatus(state.terminal)
-    order.reason = state.reason
-    return order
+def _set_progress(order: BookOrder, progress: OrderProgress) -> None:
+    """Give an order rebuilt from its `order` event the amounts it had (off the book:
+    `Book._rest` puts it on)."""
+    order.open = progress.open
+    order.matched = progress.matched
+    order.pending = progress.pending
+    order.filled = progress.filled
+    order.terminal = None if progress.terminal is None else OrderStatus(progress.terminal)
+    order.reason = progress.reason
 
 
 def _order_from_archive(row: tuple[bytes, int, bytes, bytes]) -> tuple[BookOrder, list[bytes]]:
@@ -1090,12 +1061,7 @@ def _order_from_archive(row: tuple[bytes, int, bytes, bytes]) -> tuple[BookOrder
         raise JournalError(f"archived order at {seq}: the event there is a {ev.kind(event)}")
     order = _order_of(event, seq)
     progress = ev.decode_order_progress(body)
-    order.open = progress.open
-    order.matched = progress.matched
-    order.pending = progress.pending
-    order.filled = progress.filled
-    order.terminal = None if progress.terminal is None else OrderStatus(progress.terminal)
-    order.reason = progress.reason
+    _set_progress(order, progress)
     return order, progress.refs
 
 

@@ -129,33 +129,6 @@ def kind(event: Event) -> str:
 # final state of each order and match that left memory (the archive), which queries read back.
 
 
-class OrderSnapshot(msgspec.Struct, frozen=True, array_like=True):
-    """One order as the book holds it: what it was received with and its amounts."""
-
-    hash: bytes
-    maker: str
-    series_id: int
-    is_buy: bool
-    amount: int
-    price: int
-    max_fee: int
-    nonce: int
-    deadline: int
-    tif: str
-    client_order_id: str | None
-    payload: bytes
-    seq: int
-    open: int
-    matched: int
-    pending: int
-    filled: int
-    terminal: str | None
-    reason: str | None
-    on_book: bool
-    #: refs of the fills outside the relayer applied to it (`FilledElsewhere.ref`)
-    refs: list[bytes] = []
-
-
 class OrderProgress(msgspec.Struct, frozen=True, array_like=True):
     """An archived order's state: what changed since its `order` event, which holds the rest."""
 
@@ -166,6 +139,16 @@ class OrderProgress(msgspec.Struct, frozen=True, array_like=True):
     terminal: str | None
     reason: str | None
     refs: list[bytes] = []
+
+
+class KeptOrder(msgspec.Struct, frozen=True, array_like=True):
+    """An order a snapshot keeps in memory: the sequence number of its `order` event (which holds
+    what it was received with, its payload included), whether it rests on the book, and its
+    amounts."""
+
+    seq: int
+    on_book: bool
+    progress: OrderProgress
 
 
 class MatchSnapshot(msgspec.Struct, frozen=True, array_like=True):
@@ -195,7 +178,7 @@ class Snapshot(msgspec.Struct, frozen=True):
     last_match: int
     top_block: int
     series: list[int]
-    orders: list[OrderSnapshot]
+    orders: list[KeptOrder]
     matches: list[MatchSnapshot]
     filter_bits: bytes
     filter_count: int

@@ -91,6 +91,8 @@ _INSERT_ONE = _INSERT + "(?, ?, ?, ?, ?, ?)"
 INSERT_CHUNK = 500
 #: Rows read per query when replaying (bounded memory for long journals).
 REPLAY_PAGE = 10_000
+#: Sequence numbers per `IN (...)` read (psycopg caches the conversion of up to 50 parameters).
+READ_CHUNK = 50
 #: A snapshot is stored compressed in parts of at most this many bytes (PostgreSQL's bytea and
 #: the drivers handle one large value badly; the parts are written in the snapshot's transaction).
 SNAPSHOT_PART = 4 << 20
@@ -322,6 +324,20 @@ class Journal(ABC):
     def snapshot_seq(self) -> int:
         """The sequence number of the newest snapshot (0: none)."""
         return int(self.db.fetchval("SELECT MAX(seq) FROM relayer_snapshots", (), 0) or 0)
+
+    def bodies(self, seqs: Sequence[int]) -> dict[int, bytes]:
+        """The bodies of the committed events at these sequence numbers."""
+        out: dict[int, bytes] = {}
+        for start in range(0, len(seqs), READ_CHUNK):
+            chunk = list(seqs[start : start + READ_CHUNK])
+            rows = self.db.fetchall(
+                "SELECT seq, body FROM relayer_events WHERE seq IN ("
+                + ", ".join(["?"] * len(chunk))
+                + ")",
+                chunk,
+            )
+            out.update((int(seq), bytes(body)) for seq, body in rows)
+        return out
 
     def archived_order(self, order_hash: bytes) -> ArchivedRow | None:
         """An order that left the engine's memory, if it did: `(hash, seq, body of its order
