@@ -238,7 +238,7 @@ def main() -> None:
     parser.add_argument(
         "--attach",
         help="a command run during the measured intake, then SIGINT; {pid} is "
-        "the relayer's: e.g. 'py-spy record --pid {pid} --threads --nonblocking -f raw -o x.txt' "
+        "the relayer's ({gateway}: its first gateway process's): e.g. 'py-spy record --pid {pid} --threads --nonblocking -f raw -o x.txt' "
         "or 'perf record -g -p {pid} -o perf.data'",
     )
     parser.add_argument("--log-level", default="WARNING", help="the relayer's (its log is kept)")
@@ -296,6 +296,8 @@ def main() -> None:
             attached = None
             if args.attach:  # a profiler on the relayer during the measured run, then SIGINT
                 command = args.attach.replace("{pid}", str(proc.process.pid))
+                if gateways:
+                    command = command.replace("{gateway}", str(gateways[0]))
                 attached = subprocess.Popen(
                     "exec " + command, shell=True, stdout=subprocess.DEVNULL
                 )

@@ -33,7 +33,9 @@ import dataclasses
 import logging
 import math
 import re
+import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from types import UnionType
@@ -325,6 +327,8 @@ class Metrics:
         self.order_counts: dict[str, int] = {}
         self.latency_counts = [0] * (len(INTAKE_BUCKETS) + 1)  # the last one is +Inf
         self.latency_sum = 0.0
+        # the engine's thread counts the orders gateway processes took (`place_verified`)
+        self._lock = threading.Lock()
         r.register(_IntakeCollector(self))
         self.matches = Counter("relayer_matches", "matches made", registry=r)
         self.settled = Counter(
@@ -348,20 +352,23 @@ class Metrics:
         self.head = Gauge("relayer_chain_head", "latest block seen", registry=r)
 
     def count_request(self, route: str, status: int) -> None:
-        """One HTTP request answered (on the event loop)."""
+        """One HTTP request answered."""
         key = (route, status)
         counts = self.request_counts
-        counts[key] = counts.get(key, 0) + 1
+        with self._lock:
+            counts[key] = counts.get(key, 0) + 1
 
     def count_order(self, outcome: str) -> None:
-        """One order's intake outcome: accepted, duplicate, or the error code (event loop)."""
+        """One order's intake outcome: accepted, duplicate, or the error code."""
         counts = self.order_counts
-        counts[outcome] = counts.get(outcome, 0) + 1
+        with self._lock:
+            counts[outcome] = counts.get(outcome, 0) + 1
 
     def observe_intake(self, seconds: float) -> None:
-        """Time from request to acknowledgement of an accepted order (event loop)."""
-        self.latency_counts[bisect.bisect_left(INTAKE_BUCKETS, seconds)] += 1
-        self.latency_sum += seconds
+        """Time from request to acknowledgement of an accepted order."""
+        with self._lock:
+            self.latency_counts[bisect.bisect_left(INTAKE_BUCKETS, seconds)] += 1
+            self.latency_sum += seconds
 
     def merge_gateway(
         self,
@@ -372,6 +379,17 @@ class Metrics:
         latency_sum: float,
     ) -> None:
         """Add what a gateway process answered on `route` (`relayer.link.Stats`)."""
+        with self._lock:
+            self._merge(route, requests, orders, latency_counts, latency_sum)
+
+    def _merge(
+        self,
+        route: str,
+        requests: dict[int, int],
+        orders: dict[str, int],
+        latency_counts: list[int],
+        latency_sum: float,
+    ) -> None:
         for status, n in requests.items():
             key = (route, status)
             self.request_counts[key] = self.request_counts.get(key, 0) + n
@@ -427,9 +445,34 @@ class Hub:
         self.subscribers: dict[str, set[asyncio.Queue[bytes]]] = {}
         self.seq: dict[str, int] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
+        # batches of updates nobody listened to, from the engine's thread: their channels'
+        # sequence numbers advance when the loop next looks (`_catch_up`), without a wake-up
+        self._unheard: deque[list[tuple[str, Any]]] = deque()
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Publish on `loop` from now on (and catch up on unheard updates once a second)."""
+        self.loop = loop
+
+        def tick() -> None:
+            self._catch_up()
+            loop.call_later(1.0, tick)
+
+        loop.call_soon(tick)
+
+    def _catch_up(self) -> None:
+        unheard, seq = self._unheard, self.seq
+        while unheard:
+            for channel, _ in unheard.popleft():
+                seq[channel] = seq.get(channel, 0) + 1
+
+    def seq_of(self, channel: str) -> int:
+        """The channel's sequence number now (on the event loop)."""
+        self._catch_up()
+        return self.seq.get(channel, 0)
 
     def publish(self, channel: str, data: Any) -> None:
         """Send an update (call on the event loop)."""
+        self._catch_up()
         seq = self.seq.get(channel, 0) + 1
         self.seq[channel] = seq
         subs = self.subscribers.get(channel)
@@ -454,6 +497,7 @@ class Hub:
     def publish_many(self, updates: list[tuple[str, Any]]) -> None:
         """`publish` each (channel, data) in order; data None (nobody listened when it was
         made) only advances the channel's sequence number, so a listener sees the gap."""
+        self._catch_up()
         for channel, data in updates:
             if data is None:
                 self.seq[channel] = self.seq.get(channel, 0) + 1
@@ -463,8 +507,12 @@ class Hub:
     def publish_many_threadsafe(self, updates: list[tuple[str, Any]]) -> None:
         """One wake-up of the loop for a whole batch (a wake-up per update cost a syscall
         each on the engine thread)."""
-        if self.loop is not None and updates:
+        if self.loop is None or not updates:
+            return
+        if any(data is not None for _, data in updates):
             self.loop.call_soon_threadsafe(self.publish_many, updates)
+        else:  # most batches: no maker of them has a socket open (a wake-up costs the loop)
+            self._unheard.append(updates)
 
 
 # ------------------------------------------------------------------------------------ the app
@@ -860,24 +908,26 @@ class Gateway:
         return view
 
     def place_verified(
-        self, orders: list[tuple[SignedOrder, str, str | None, bytes]], reply: Callable[..., None]
+        self, orders: list[tuple[Any, SignedOrder, str, str | None, bytes]], sink: Any
     ) -> None:
         """Orders whose signatures a gateway process recovered (`relayer.gateway_pool`): each
-        `(signed, time in force, clientOrderId, payload)` is checked, admitted, journaled and
-        matched as `POST /v1/orders` would, and `reply(i, answer)` gets the answer of the i-th,
-        on this loop, once its commit returned (or at once for a refusal). Callbacks, not a
-        task per order: this is the hot path of every order a gateway process takes."""
-        loop = asyncio.get_running_loop()
-        forward: list[tuple[BookOrder, asyncio.Future[Any], Any]] = []
-        for i, (signed, tif, client_order_id, payload) in enumerate(orders):
+        `(key, signed, time in force, clientOrderId, payload)` is checked, admitted, journaled and
+        matched as `POST /v1/orders` would be, and `sink.answer(key, answer)` gets its answer:
+        a refusal at once, on this loop; the others on the engine's thread, right after the
+        commit that holds them (the engine delivers through `sink.call_soon_threadsafe`, which
+        runs the delivery there and then sends the batch's answers: no hop through this loop).
+        The hot path of every order a gateway process takes: no task or future per order."""
+        self._loop = asyncio.get_running_loop()
+        forward: list[tuple[BookOrder, _VerifiedReply, Any]] = []
+        for key, signed, tif, client_order_id, payload in orders:
             if not self.accepting:
-                reply(i, self._answer_of(_shutting_down()))
+                sink.answer(key, self._answer_of(_shutting_down()))
                 continue
             try:
                 self._check_order(signed)
             except ApiError as exc:
                 self.metrics.count_order(exc.code)
-                reply(i, self._answer_of(exc))
+                sink.answer(key, self._answer_of(exc))
                 continue
             order = signed.order
             book = BookOrder(
@@ -894,30 +944,31 @@ class Gateway:
                 client_order_id=client_order_id,
                 payload=payload,
             )
-            future: asyncio.Future[Any] = loop.create_future()
-            future.add_done_callback(partial(self._verified_placed, i, reply))
-            forward.append((book, future, loop))
+            forward.append((book, _VerifiedReply(self, key, sink), sink))
         if forward:
             self.worker.hand_over(forward)
 
-    def _verified_placed(self, i: int, reply: Callable[..., None], future: asyncio.Future) -> None:
-        if future.cancelled():
-            return
-        got = future.exception() or future.result()
+    def _verified_placed(self, key: Any, sink: Any, got: Any) -> None:
+        """On the engine's thread: a verified order's answer; one whose maker's funds must be
+        read first goes to the loop for that."""
         if not isinstance(got, BaseException) and isinstance(got[0].error, _FundsUnknown):
-            task = asyncio.get_running_loop().create_task(self._verified_slow(i, reply, got))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._loop.call_soon_threadsafe(self._verified_later, key, sink, got)
             return
-        reply(i, self._answer_from(got))
+        sink.answer(key, self._answer_from(got))
 
-    async def _verified_slow(self, i: int, reply: Callable[..., None], got: Any) -> None:
+    def _verified_later(self, key: Any, sink: Any, got: Any) -> None:
+        task = self._loop.create_task(self._verified_slow(key, sink, got))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _verified_slow(self, key: Any, sink: Any, got: Any) -> None:
         """A verified order whose maker's funds had to be read first."""
         try:
             got = await self._with_funds(got)
         except BaseException as exc:
             got = exc
-        reply(i, self._answer_from(got))
+        sink.answer(key, self._answer_from(got))
+        sink.flush()
 
     def _answer_from(self, got: Any) -> Answer:
         """The answer of one verified order from what the engine gave (or raised)."""
@@ -1235,7 +1286,7 @@ class Gateway:
         async def run() -> Response:
             inst = self._instrument(request.path_params["instrument"])
             view = await self.worker.call(depth_view, self.engine, inst)
-            view["seq"] = self.hub.seq.get(f"orderbook.{inst.name}", 0)
+            view["seq"] = self.hub.seq_of(f"orderbook.{inst.name}")
             return json_response(view)
 
         return await self._guard(request, "GET /v1/orderbook/{instrument}", run)
@@ -1361,7 +1412,7 @@ class Gateway:
                     await ws.send_text(_encoder.encode(exc.body()).decode())
                     continue
                 # snapshot and registration happen with no await between them: no update is lost
-                seq = self.hub.seq.get(channel, 0)
+                seq = self.hub.seq_of(channel)
                 self.hub.subscribers.setdefault(channel, set()).add(queue)
                 mine.add(channel)
                 queue.put_nowait(
@@ -1528,6 +1579,24 @@ def bad_signature() -> ApiError:
 
 class _FundsUnknown(Exception):
     """`Gateway._admit`'s answer for a maker whose funds are not cached: read them, place again."""
+
+
+class _VerifiedReply:
+    """The "future" `EngineWorker` delivers a verified order's result to (`place_verified`):
+    on the engine's thread, straight into the gateway process's answers."""
+
+    __slots__ = ("gateway", "key", "sink")
+
+    def __init__(self, gateway: Gateway, key: Any, sink: Any):
+        self.gateway, self.key, self.sink = gateway, key, sink
+
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, got: Any) -> None:
+        self.gateway._verified_placed(self.key, self.sink, got)
+
+    set_exception = set_result
 
 
 #: Times an order goes back for its maker's funds before the answer is a retryable 503.

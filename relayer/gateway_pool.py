@@ -22,12 +22,23 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from relayer.gateway import PLACE_ROUTE, Answer, Gateway, verified_order
-from relayer.link import Answers, Hello, LinkOrder, LinkProtocol, Message, Orders, Stats, Stop
+from relayer.link import (
+    Answers,
+    Hello,
+    LinkOrder,
+    LinkProtocol,
+    Message,
+    Orders,
+    Stats,
+    Stop,
+    frame,
+)
 
 log = logging.getLogger("relayer.gateway_pool")
 
@@ -69,6 +80,8 @@ class _Child:
         self.listener = listener
         self.process: subprocess.Popen[bytes] | None = None
         self.link: LinkProtocol | None = None
+        self.writer: socket.socket | None = None  # the link's socket, for writes from any thread
+        self._lock = threading.Lock()  # writes and `_answers`
         self.handoff: socket.socket | None = None
         self.restarts: list[float] = []
         self._answers: list[tuple[int, int, bytes, int | None]] = []
@@ -108,11 +121,14 @@ class _Child:
         hand_there.close()
         self.exited = asyncio.Event()
         link = LinkProtocol(self._on_message, self._on_lost)
+        # a blocking duplicate for writes (any thread, under the lock); the loop only reads
+        writer = socket.socket(fileno=os.dup(link_here.fileno()))
+        writer.settimeout(10.0)
         await loop.create_unix_connection(lambda: link, sock=link_here)
-        self.link = link
+        self.link, self.writer = link, writer
         settings = self.pool.gateway.settings
         domain = self.pool.gateway.chain.domain
-        link.send(
+        self.send(
             Hello(
                 chain_id=domain.chain_id,
                 ledger=domain.ledger,
@@ -142,29 +158,55 @@ class _Child:
             )
 
     def _orders(self, items: list[LinkOrder]) -> None:
-        gateway = self.pool.gateway
-        domain = gateway.chain.domain
-        ids = [item.id for item in items]
-        orders = []
-        for item in items:
-            signed = verified_order(item.hash, item.payload, domain)
-            orders.append((signed, item.tif, item.client_order_id, item.payload))
+        domain = self.pool.gateway.chain.domain
+        self.pool.gateway.place_verified(
+            [
+                (
+                    item.id,
+                    verified_order(item.hash, item.payload, domain),
+                    item.tif,
+                    item.client_order_id,
+                    item.payload,
+                )
+                for item in items
+            ],
+            self,
+        )
+        self.flush()  # the refusals
 
-        def reply(i: int, answer: Answer) -> None:
-            self._answer(ids[i], answer)
+    # `place_verified`'s sink: answers come from this loop and from the engine's thread
 
-        gateway.place_verified(orders, reply)
+    def answer(self, request_id: int, answer: Answer) -> None:
+        with self._lock:
+            self._answers.append((request_id, *answer))
 
-    def _answer(self, request_id: int, answer: Answer) -> None:
-        answers = self._answers
-        answers.append((request_id, *answer))
-        if len(answers) == 1:  # one frame per pass of the loop
-            asyncio.get_running_loop().call_soon(self._send_answers)
-
-    def _send_answers(self) -> None:
-        if self._answers and self.link is not None:
+    def flush(self) -> None:
+        """Send the answers gathered so far, in one frame (a blocking write: the gateway reads
+        its link before anything else)."""
+        with self._lock:
+            if not self._answers:
+                return
             answers, self._answers = self._answers, []
-            self.link.send(Answers(answers))
+            self._send(Answers(answers))
+
+    def call_soon_threadsafe(self, deliver: Callable[..., None], *args: Any) -> None:
+        """`EngineWorker` hands a batch's results to its callers' loop this way: here the
+        engine's thread delivers them itself, then sends their answers."""
+        deliver(*args)
+        self.flush()
+
+    def send(self, message: Message) -> None:
+        with self._lock:
+            self._send(message)
+
+    def _send(self, message: Message) -> None:
+        writer = self.writer
+        if writer is None:
+            return
+        try:
+            writer.sendall(frame(message))
+        except OSError:  # the gateway is gone: `_on_lost` restarts it
+            pass
 
     def _on_lost(self) -> None:
         """The link closed: the process exited (or is about to); restart it unless stopping."""
@@ -175,8 +217,12 @@ class _Child:
             loop.remove_reader(self.handoff.fileno())
             self.handoff.close()
             self.handoff = None
-        self.link = None
-        self._answers = []
+        with self._lock:
+            self.link = None
+            self._answers = []
+            if self.writer is not None:
+                self.writer.close()
+                self.writer = None
         task = loop.create_task(self._reap())
         self.pool.tasks.add(task)
         task.add_done_callback(self.pool.tasks.discard)
@@ -226,8 +272,7 @@ class _Child:
     # ------------------------------------------------------------------ stop
 
     def stop(self) -> None:
-        if self.link is not None:
-            self.link.send(Stop())
+        self.send(Stop())
 
 
 class GatewayPool:

@@ -303,7 +303,7 @@ class Relayer:
         """Serve until SIGTERM/SIGINT, then drain."""
         s = self.settings
         loop = asyncio.get_running_loop()
-        self.hub.loop = loop
+        self.hub.attach(loop)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         await self.follower.start(self.history_end)

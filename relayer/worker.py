@@ -186,10 +186,12 @@ class EngineWorker(_Lane):
         self._put((_CALL, partial(method, *args, **kwargs), future, loop), loop)
         return await future
 
-    def hand_over(self, items: list[tuple[BookOrder, asyncio.Future[Any], Any]]) -> None:
-        """From another thread (`RelayThread`): place these verified orders as if each caller had
-        called `place` (order, its caller's future and loop). After `close`, each caller gets
-        `WorkerClosed` instead."""
+    def hand_over(self, items: list[tuple[BookOrder, Any, Any]]) -> None:
+        """Place these verified orders as if each caller had called `place`: (order, its
+        caller's future and loop), from any thread (`RelayThread`'s). The "loop" may be any
+        object with `call_soon_threadsafe` and the "future" any with `done`, `set_result` and
+        `set_exception` (`Gateway.place_verified` delivers on this thread that way). After
+        `close`, each caller gets `WorkerClosed` instead."""
         with self._lock:  # against `close`: nothing may be queued behind its stop marker
             if not self._closed:
                 if not self._started:
