@@ -29,13 +29,13 @@ confirmation (the submitter re-watches those for reorgs after a restart).
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import logging
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from hashlib import blake2b as _blake2b
 from typing import Any
 
 from relayer import events as ev
@@ -1011,20 +1011,24 @@ class _KeyFilter:
             new.add(key)
         return new
 
-    def _probes(self, key: bytes) -> list[int]:
-        x = int.from_bytes(hashlib.blake2b(key, digest_size=32).digest(), "little")
-        mask = self.mask
-        return [(x >> (40 * i)) & mask for i in range(self.PROBES)]
-
     def add(self, key: bytes) -> None:
-        bits = self.bits
-        for i in self._probes(key):
+        x = int.from_bytes(_blake2b(key, digest_size=32).digest(), "little")
+        bits, mask = self.bits, self.mask
+        for _ in range(self.PROBES):
+            i = x & mask
             bits[i >> 3] |= 1 << (i & 7)
+            x >>= 40
         self.count += 1
 
     def __contains__(self, key: bytes) -> bool:
-        bits = self.bits
-        return all(bits[i >> 3] & (1 << (i & 7)) for i in self._probes(key))
+        x = int.from_bytes(_blake2b(key, digest_size=32).digest(), "little")
+        bits, mask = self.bits, self.mask
+        for _ in range(self.PROBES):  # a key never added misses at the first probe or so
+            i = x & mask
+            if not bits[i >> 3] & (1 << (i & 7)):
+                return False
+            x >>= 40
+        return True
 
     def has_order(self, order_hash: bytes) -> bool:
         return self.count > 0 and _order_key(order_hash) in self
