@@ -403,3 +403,37 @@ def test_kill_9_inside_a_snapshot_write_leaves_the_previous_one_usable(journal_u
             assert views(restored, hashes, client_ids, trades=4, horizon=3) == want
     # and the writer starts again from there (the next round above did, three times)
     assert newest > 0
+
+
+def test_the_filter_of_archived_keys_grows_and_forgets_nothing(journal_url: str) -> None:
+    """6,000 archived orders with clientOrderIds (12,000 keys, three times the filter's first
+    capacity): after it grew, and after a restart, every one still answers as archived."""
+    view = funds()
+    journal = open_journal(journal_url)
+    engine = _open(journal, view, **BY_HAND)
+    placed = []
+    for batch in range(12):
+        group = [
+            order(MAKER, False, UNIT, 500 * 10**6, client_order_id=f"k{batch}-{i}")
+            for i in range(500)
+        ]
+        engine.place_many(group, NOW)
+        engine.prune_maker(MAKER, "collateral_withdrawn")
+        assert engine.checkpoint()
+        placed.extend(group)
+    assert engine.in_memory() == (0, 0)
+    assert engine._archived.capacity > 12_000 and engine._archived.count == 12_000
+    events = journal.count()
+    for restarted in (False, True):
+        if restarted:
+            journal.close()
+            journal = open_journal(journal_url)
+            engine = _open(journal, view, **BY_HAND)
+        for o in placed[::97]:
+            assert engine.place(_copy(o), NOW).duplicate
+            again = order(MAKER, True, UNIT, 1, client_order_id=o.client_order_id)
+            assert isinstance(engine.place_many([again], NOW)[0].error, ClientOrderIdConflict)
+            assert engine.client_order(MAKER, o.client_order_id or "").hash == o.hash
+        assert journal.count() == events
+    assert len(engine.orders_of(MAKER, live_only=False)) == 6_000
+    journal.close()
