@@ -299,26 +299,23 @@ class Journal(ABC):
             raise JournalError(f"snapshot write failed: {exc}") from None
 
     def snapshot(self, upto: int | None = None) -> tuple[int, bytes] | None:
-        """The newest snapshot `(seq, body)` (with `seq <= upto`, if given), or None."""
-        if upto is None:
-            row = self.db.fetchone(
-                "SELECT seq, parts, size FROM relayer_snapshots ORDER BY seq DESC LIMIT 1"
-            )
-        else:
-            row = self.db.fetchone(
-                "SELECT seq, parts, size FROM relayer_snapshots WHERE seq <= ?"
-                " ORDER BY seq DESC LIMIT 1",
-                (upto,),
-            )
-        if row is None:
-            return None
-        seq, parts, size = int(row[0]), int(row[1]), int(row[2])
-        bodies = self.db.fetchall(
-            "SELECT body FROM relayer_snapshot_parts WHERE seq = ? ORDER BY part", (seq,)
+        """The newest snapshot `(seq, body)` (with `seq <= upto`, if given), or None. One
+        statement, so a reader sees one whole snapshot even while the writer replaces it."""
+        newest = "SELECT MAX(seq) FROM relayer_snapshots" + (
+            "" if upto is None else " WHERE seq <= ?"
         )
-        packed = b"".join(bytes(b) for (b,) in bodies)
-        if len(bodies) != parts or len(packed) != size:
-            raise JournalError(f"snapshot {seq} is incomplete: {len(bodies)} of {parts} parts")
+        rows = self.db.fetchall(
+            "SELECT s.seq, s.parts, s.size, p.body FROM relayer_snapshots s"
+            " JOIN relayer_snapshot_parts p ON p.seq = s.seq"
+            f" WHERE s.seq = ({newest}) ORDER BY p.part",
+            () if upto is None else (upto,),
+        )
+        if not rows:
+            return None
+        seq, parts, size = int(rows[0][0]), int(rows[0][1]), int(rows[0][2])
+        packed = b"".join(bytes(row[3]) for row in rows)
+        if len(rows) != parts or len(packed) != size:
+            raise JournalError(f"snapshot {seq} is incomplete: {len(rows)} of {parts} parts")
         return seq, zlib.decompress(packed)
 
     def snapshot_seq(self) -> int:
