@@ -33,11 +33,11 @@ from relayer.link import (
     Hello,
     LinkOrder,
     LinkProtocol,
+    LinkWriter,
     Message,
     Orders,
     Stats,
     Stop,
-    frame,
 )
 
 log = logging.getLogger("relayer.gateway_pool")
@@ -80,8 +80,8 @@ class _Child:
         self.listener = listener
         self.process: subprocess.Popen[bytes] | None = None
         self.link: LinkProtocol | None = None
-        self.writer: socket.socket | None = None  # the link's socket, for writes from any thread
-        self._lock = threading.Lock()  # writes and `_answers`
+        self.writer: LinkWriter | None = None
+        self._lock = threading.Lock()  # `_answers`
         self.handoff: socket.socket | None = None
         self.restarts: list[float] = []
         self._answers: list[tuple[int, int, bytes, int | None]] = []
@@ -121,9 +121,7 @@ class _Child:
         hand_there.close()
         self.exited = asyncio.Event()
         link = LinkProtocol(self._on_message, self._on_lost)
-        # a blocking duplicate for writes (any thread, under the lock); the loop only reads
-        writer = socket.socket(fileno=os.dup(link_here.fileno()))
-        writer.settimeout(10.0)
+        writer = LinkWriter(link_here)  # from the loop and the engine's thread
         await loop.create_unix_connection(lambda: link, sock=link_here)
         self.link, self.writer = link, writer
         settings = self.pool.gateway.settings
@@ -181,13 +179,12 @@ class _Child:
             self._answers.append((request_id, *answer))
 
     def flush(self) -> None:
-        """Send the answers gathered so far, in one frame (a blocking write: the gateway reads
-        its link before anything else)."""
+        """Send the answers gathered so far, in one frame."""
         with self._lock:
             if not self._answers:
                 return
             answers, self._answers = self._answers, []
-            self._send(Answers(answers))
+        self.send(Answers(answers))
 
     def call_soon_threadsafe(self, deliver: Callable[..., None], *args: Any) -> None:
         """`EngineWorker` hands a batch's results to its callers' loop this way: here the
@@ -196,17 +193,9 @@ class _Child:
         self.flush()
 
     def send(self, message: Message) -> None:
-        with self._lock:
-            self._send(message)
-
-    def _send(self, message: Message) -> None:
         writer = self.writer
-        if writer is None:
-            return
-        try:
-            writer.sendall(frame(message))
-        except OSError:  # the gateway is gone: `_on_lost` restarts it
-            pass
+        if writer is not None:  # a failed write: the gateway is gone and `_on_lost` follows
+            writer.send(message)
 
     def _on_lost(self) -> None:
         """The link closed: the process exited (or is about to); restart it unless stopping."""

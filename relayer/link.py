@@ -16,7 +16,10 @@ anyway.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import struct
+import threading
 from collections.abc import Callable
 
 import msgspec
@@ -83,13 +86,38 @@ def frame(message: Message) -> bytes:
     return _LENGTH.pack(len(body)) + body
 
 
+class LinkWriter:
+    """Frames out on a link from any thread: blocking writes, one frame at a time, on a
+    duplicate of the link's socket (the event loop only reads the original). A write that
+    fails means the other process is gone; its reader sees that too."""
+
+    def __init__(self, sock: socket.socket, timeout: float = 10.0):
+        self._sock = socket.socket(fileno=os.dup(sock.fileno()))
+        self._sock.settimeout(timeout)
+        self.lock = threading.Lock()
+
+    def send(self, message: Message) -> bool:
+        data = frame(message)
+        with self.lock:
+            try:
+                self._sock.sendall(data)
+            except OSError:
+                return False
+        return True
+
+    def close(self) -> None:
+        with self.lock:
+            self._sock.close()
+
+
 class LinkError(Exception):
     """The other end sent something that is not a frame of this protocol."""
 
 
 class LinkProtocol(asyncio.Protocol):
-    """Frames in, `on_message` per message; `send` writes one frame. EOF or a broken frame calls
-    `on_lost` once (the other process is gone or not one of ours)."""
+    """Frames in (on the event loop), `on_message` per message; frames out go through a
+    `LinkWriter`. EOF or a broken frame calls `on_lost` once (the other process is gone or not
+    one of ours)."""
 
     def __init__(self, on_message: Callable[[Message], None], on_lost: Callable[[], None]):
         self.on_message = on_message
@@ -121,10 +149,6 @@ class LinkProtocol(asyncio.Protocol):
             self._close()
             return
         del buffer[:start]
-
-    def send(self, message: Message) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(frame(message))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._close()
