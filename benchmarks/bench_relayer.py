@@ -221,6 +221,103 @@ def settle_figures(c, proc: RelayerProcess, first_block: int, expected: int) -> 
         print(f"  {txs} match_orders transactions, {gas / done:,.0f} gas per match")
 
 
+def measure(
+    c: Any, args: argparse.Namespace, requests: list[bytes], url: str, gateways: int, workdir: Path
+) -> tuple[float, float]:
+    """One relayer (`gateways` gateway processes, journal at `url`) fed `requests`: prints the
+    figures, returns (orders/s, p99 ms)."""
+    proc = RelayerProcess(
+        c,
+        url,
+        workdir,
+        rate_ip_per_s=10**9,
+        rate_ip_burst=10**9,
+        rate_maker_per_s=10**9,
+        rate_maker_burst=10**9,
+        max_open_per_maker=10**9,
+        max_open_per_instrument=10**9,
+        log_level=args.log_level,
+        gateway_processes=gateways,
+    )
+    if args.profile:
+        proc.python_args = ["-m", "cProfile", "-o", str(Path(args.profile).resolve())]
+    proc.start(timeout=300)  # the first start after a contract change compiles them
+    try:
+        warm = requests[:200]
+        run(fire(proc.port, warm, 8))  # funds cache and connections warm
+        first_block = c.w3.eth.block_number
+        assert proc.process is not None
+        load_before = load()
+        cpu0, client0 = cpu_seconds(proc.process.pid), time.process_time()
+        threads0 = thread_cpu(proc.process.pid)
+        kids = children(proc.process.pid)
+        kids0 = {g: cpu_seconds(g) for g in kids}
+        attached = None
+        if args.attach:  # a profiler on the relayer during the measured run, then SIGINT
+            command = args.attach.replace("{pid}", str(proc.process.pid))
+            if kids:
+                command = command.replace("{gateway}", str(kids[0]))
+            attached = subprocess.Popen("exec " + command, shell=True, stdout=subprocess.DEVNULL)
+            time.sleep(1)
+        elapsed, lat, statuses = run(fire(proc.port, requests[200:], args.connections))
+        relayer_cpu = cpu_seconds(proc.process.pid) - cpu0
+        gateway_cpu = [cpu_seconds(g) - kids0[g] for g in kids]
+        threads = thread_cpu(proc.process.pid)
+        main_cpu = threads[proc.process.pid] - threads0.get(proc.process.pid, 0)
+        busiest = sorted(
+            (v - threads0.get(k, 0) for k, v in threads.items() if k != proc.process.pid),
+            reverse=True,
+        )
+        client_cpu = time.process_time() - client0
+        load_after = load()
+        if attached is not None:
+            attached.send_signal(2)
+            attached.wait(30)
+        if args.cross:
+            settle_figures(c, proc, first_block, expected=args.orders // 2)
+    finally:
+        if args.profile:
+            proc.terminate()
+        proc.stop()
+        print(f"relayer log: {proc.log_path}")
+    n = len(lat)
+    lat.sort()
+    q = statistics.quantiles(lat, n=100)
+    backend = url.split(":")[0]
+    rate = n / elapsed
+    print(
+        f"intake, {gateways} gateway processes: {n} orders in {elapsed:.2f} s "
+        f"= {rate:,.0f} orders/s"
+    )
+    print(f"  over {args.connections} connections, journal on {backend}")
+    print(
+        f"latency ms: p50 {q[49] * 1e3:.1f}  p90 {q[89] * 1e3:.1f}  "
+        f"p99 {q[98] * 1e3:.1f}  max {lat[-1] * 1e3:.1f}"
+    )
+    print(f"statuses: {statuses}")
+    total_cpu = relayer_cpu + sum(gateway_cpu)
+    print(
+        f"CPU per order: relayer {total_cpu / n * 1e6:.0f} us "
+        f"(= {n / total_cpu:,.0f} orders per CPU-second), load generator "
+        f"{client_cpu / n * 1e6:.0f} us"
+    )
+    if gateway_cpu:
+        print(
+            f"  main process {relayer_cpu / n * 1e6:.0f} us, gateway processes "
+            + ", ".join(f"{c / n * 1e6:.0f}" for c in gateway_cpu)
+            + " us"
+        )
+    print(
+        f"  main process threads: event loop {main_cpu / n * 1e6:.0f} us, others "
+        + ", ".join(f"{c / n * 1e6:.0f}" for c in busiest[:3] if c > 0)
+        + " us (the engine and signature threads), "
+        + f"{sum(busiest[3:]) / n * 1e6:.0f} us in the other {len(busiest[3:])} "
+        "(the follower's and submitter's RPC executor threads)"
+    )
+    print(f"{load_before} before, {load_after} after (2 cores, shared)")
+    return rate, q[98] * 1e3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=20_000)
@@ -230,16 +327,22 @@ def main() -> None:
     parser.add_argument("--cross", action="store_true")
     parser.add_argument(
         "--gateways",
+        default="0,1",
+        help="STRIKELINE_RELAYER_GATEWAY_PROCESSES to measure, comma-separated (0: one process "
+        "serves everything); each gets a fresh relayer and journal, the same signed orders",
+    )
+    parser.add_argument(
+        "--repeat",
         type=int,
         default=1,
-        help="STRIKELINE_RELAYER_GATEWAY_PROCESSES (0: one process serves everything)",
+        help="measure the configurations this many times, alternating",
     )
     parser.add_argument("--profile", help="write a cProfile of the relayer process here")
     parser.add_argument(
         "--attach",
-        help="a command run during the measured intake, then SIGINT; {pid} is "
-        "the relayer's ({gateway}: its first gateway process's): e.g. 'py-spy record --pid {pid} --threads --nonblocking -f raw -o x.txt' "
-        "or 'perf record -g -p {pid} -o perf.data'",
+        help="a command run during the measured intake, then SIGINT; {pid} is the relayer's "
+        "({gateway}: its first gateway process's): e.g. 'py-spy record --pid {pid} --threads "
+        "--nonblocking -f raw -o x.txt' or 'perf record -g -p {pid} -o perf.data'",
     )
     parser.add_argument("--log-level", default="WARNING", help="the relayer's (its log is kept)")
     parser.add_argument(
@@ -266,96 +369,23 @@ def main() -> None:
             s = signed(c, maker, is_buy, 1_000 + i, ONE, limit_price=price)
             requests.append(json.dumps(body(s)).encode())
         sign_s = time.perf_counter() - t0
-        url = args.database_url or f"sqlite:///{workdir / 'relayer.db'}"
-        proc = RelayerProcess(
-            c,
-            url,
-            workdir,
-            rate_ip_per_s=10**9,
-            rate_ip_burst=10**9,
-            rate_maker_per_s=10**9,
-            rate_maker_burst=10**9,
-            max_open_per_maker=10**9,
-            max_open_per_instrument=10**9,
-            log_level=args.log_level,
-            gateway_processes=args.gateways,
-        )
-        if args.profile:
-            proc.python_args = ["-m", "cProfile", "-o", str(Path(args.profile).resolve())]
-        proc.start(timeout=300)  # the first start after a contract change compiles them
-        try:
-            warm = requests[:200]
-            run(fire(proc.port, warm, 8))  # funds cache and connections warm
-            first_block = c.w3.eth.block_number
-            assert proc.process is not None
-            load_before = load()
-            cpu0, client0 = cpu_seconds(proc.process.pid), time.process_time()
-            threads0 = thread_cpu(proc.process.pid)
-            gateways = children(proc.process.pid)
-            gateways0 = {g: cpu_seconds(g) for g in gateways}
-            attached = None
-            if args.attach:  # a profiler on the relayer during the measured run, then SIGINT
-                command = args.attach.replace("{pid}", str(proc.process.pid))
-                if gateways:
-                    command = command.replace("{gateway}", str(gateways[0]))
-                attached = subprocess.Popen(
-                    "exec " + command, shell=True, stdout=subprocess.DEVNULL
-                )
-                time.sleep(1)
-            elapsed, lat, statuses = run(fire(proc.port, requests[200:], args.connections))
-            relayer_cpu = cpu_seconds(proc.process.pid) - cpu0
-            gateway_cpu = [cpu_seconds(g) - gateways0[g] for g in gateways]
-            threads = thread_cpu(proc.process.pid)
-            main_cpu = threads[proc.process.pid] - threads0.get(proc.process.pid, 0)
-            busiest = sorted(
-                (v - threads0.get(k, 0) for k, v in threads.items() if k != proc.process.pid),
-                reverse=True,
+        print(f"signed {args.orders} orders in {sign_s:.1f} s (not measured below)")
+        configs = [int(g) for g in args.gateways.split(",")] * args.repeat
+        if args.database_url and len(configs) > 1:
+            raise SystemExit("one configuration at a time on --database-url (a fresh journal each)")
+        figures: dict[int, list[tuple[float, float]]] = {}
+        for run_no, gateways in enumerate(configs):
+            url = args.database_url or f"sqlite:///{workdir / f'relayer-{run_no}.db'}"
+            rate, p99 = measure(c, args, requests, url, gateways, workdir)
+            figures.setdefault(gateways, []).append((rate, p99))
+    if len(configs) > 1:
+        print("summary (orders/s, p99 ms), in the order run, alternating:")
+        for gateways, runs in figures.items():
+            print(
+                f"  {gateways} gateway processes: "
+                + ", ".join(f"{r:,.0f} ({p:.1f})" for r, p in runs)
+                + f"; median {statistics.median(r for r, _ in runs):,.0f} orders/s"
             )
-            client_cpu = time.process_time() - client0
-            load_after = load()
-            if attached is not None:
-                attached.send_signal(2)
-                attached.wait(30)
-            if args.cross:
-                settle_figures(c, proc, first_block, expected=args.orders // 2)
-        finally:
-            if args.profile:
-                proc.terminate()
-            proc.stop()
-            print(f"relayer log: {proc.log_path}")
-    n = len(lat)
-    lat.sort()
-    q = statistics.quantiles(lat, n=100)
-    print(f"signed {args.orders} orders in {sign_s:.1f} s (not measured below)")
-    backend = url.split(":")[0]
-    rate = n / elapsed
-    print(f"intake: {n} orders in {elapsed:.2f} s = {rate:,.0f} orders/s")
-    print(f"  over {args.connections} connections, journal on {backend}")
-    print(
-        f"latency ms: p50 {q[49] * 1e3:.1f}  p90 {q[89] * 1e3:.1f}  "
-        f"p99 {q[98] * 1e3:.1f}  max {lat[-1] * 1e3:.1f}"
-    )
-    print(f"statuses: {statuses}")
-    total_cpu = relayer_cpu + sum(gateway_cpu)
-    print(
-        f"CPU per order: relayer {total_cpu / n * 1e6:.0f} us "
-        f"(= {n / total_cpu:,.0f} orders per CPU-second), load generator "
-        f"{client_cpu / n * 1e6:.0f} us"
-    )
-    if gateway_cpu:
-        print(
-            f"  main process {relayer_cpu / n * 1e6:.0f} us, gateway processes "
-            + ", ".join(f"{c / n * 1e6:.0f}" for c in gateway_cpu)
-            + " us"
-        )
-    print(
-        f"  relayer threads: event loop {main_cpu / n * 1e6:.0f} us, others "
-        + ", ".join(f"{c / n * 1e6:.0f}" for c in busiest[:3] if c > 0)
-        + " us (the engine and signature threads), "
-        + f"{sum(busiest[3:]) / n * 1e6:.0f} us in the other {len(busiest[3:])} "
-        "(the follower's and submitter's RPC executor threads)"
-    )
-    print(f"{load_before} before, {load_after} after (2 cores, shared)")
     print(GOAL)
     print(ANCHORS)
     if args.ceiling:
