@@ -29,6 +29,7 @@ from typing import Any
 
 from relayer.gateway import PLACE_ROUTE, Answer, Gateway, verified_order
 from relayer.link import (
+    MAX_HANDOFF,
     Answers,
     Hello,
     LinkOrder,
@@ -45,8 +46,6 @@ log = logging.getLogger("relayer.gateway_pool")
 MAX_RESTARTS = 5  # per gateway per minute
 #: Seconds a gateway may take to answer what it has in flight after `Stop`.
 STOP_TIMEOUT = 15.0
-#: Largest hand-over message: the bytes a gateway read of a connection and did not serve.
-MAX_HANDOFF = 1 << 20
 
 
 def listening_sockets(host: str, port: int, count: int, backlog: int = 2048) -> list[socket.socket]:
@@ -71,6 +70,48 @@ def listening_sockets(host: str, port: int, count: int, backlog: int = 2048) -> 
     return sockets
 
 
+class _LinkOut:
+    """What goes to one gateway process (one incarnation: a restart makes a new one), and
+    `Gateway.place_verified`'s sink for its orders: answers come from the loop (refusals) and
+    from the engine's thread (after each commit), and leave one frame per batch."""
+
+    def __init__(self, writer: LinkWriter | None):
+        self._writer = writer
+        self._lock = threading.Lock()  # `_answers` and `_writer`
+        self._answers: list[tuple[int, int, bytes, int | None]] = []
+
+    def answer(self, request_id: int, answer: Answer) -> None:
+        with self._lock:
+            if self._writer is not None:
+                self._answers.append((request_id, *answer))
+
+    def flush(self) -> None:
+        """Send the answers gathered so far, in one frame."""
+        with self._lock:
+            if not self._answers:
+                return
+            answers, self._answers = self._answers, []
+        self.send(Answers(answers))
+
+    def call_soon_threadsafe(self, deliver: Callable[..., None], *args: Any) -> None:
+        """`EngineWorker` hands a batch's results to its callers' loop this way: here the
+        engine's thread delivers them itself, then sends their answers."""
+        deliver(*args)
+        self.flush()
+
+    def send(self, message: Message) -> None:
+        writer = self._writer
+        if writer is not None:  # a failed write: the process is gone, `_on_lost` follows
+            writer.send(message)
+
+    def close(self) -> None:
+        with self._lock:
+            writer, self._writer = self._writer, None
+            self._answers = []
+        if writer is not None:
+            writer.close()
+
+
 class _Child:
     """One gateway process: its listening socket, link, hand-over socket and restarts."""
 
@@ -80,11 +121,9 @@ class _Child:
         self.listener = listener
         self.process: subprocess.Popen[bytes] | None = None
         self.link: LinkProtocol | None = None
-        self.writer: LinkWriter | None = None
-        self._lock = threading.Lock()  # `_answers`
+        self.link_out = _LinkOut(None)  # this process's; each start makes a new one
         self.handoff: socket.socket | None = None
         self.restarts: list[float] = []
-        self._answers: list[tuple[int, int, bytes, int | None]] = []
         self.exited: asyncio.Event = asyncio.Event()
 
     async def start(self) -> None:
@@ -121,12 +160,14 @@ class _Child:
         hand_there.close()
         self.exited = asyncio.Event()
         link = LinkProtocol(self._on_message, self._on_lost)
-        writer = LinkWriter(link_here)  # from the loop and the engine's thread
+        # a new sink per process: answers for the orders of one that died go nowhere, never to
+        # the process started in its place (whose request ids start again from 1)
+        link_out = _LinkOut(LinkWriter(link_here))
         await loop.create_unix_connection(lambda: link, sock=link_here)
-        self.link, self.writer = link, writer
+        self.link, self.link_out = link, link_out
         settings = self.pool.gateway.settings
         domain = self.pool.gateway.chain.domain
-        self.send(
+        link_out.send(
             Hello(
                 chain_id=domain.chain_id,
                 ledger=domain.ledger,
@@ -168,34 +209,9 @@ class _Child:
                 )
                 for item in items
             ],
-            self,
+            self.link_out,
         )
-        self.flush()  # the refusals
-
-    # `place_verified`'s sink: answers come from this loop and from the engine's thread
-
-    def answer(self, request_id: int, answer: Answer) -> None:
-        with self._lock:
-            self._answers.append((request_id, *answer))
-
-    def flush(self) -> None:
-        """Send the answers gathered so far, in one frame."""
-        with self._lock:
-            if not self._answers:
-                return
-            answers, self._answers = self._answers, []
-        self.send(Answers(answers))
-
-    def call_soon_threadsafe(self, deliver: Callable[..., None], *args: Any) -> None:
-        """`EngineWorker` hands a batch's results to its callers' loop this way: here the
-        engine's thread delivers them itself, then sends their answers."""
-        deliver(*args)
-        self.flush()
-
-    def send(self, message: Message) -> None:
-        writer = self.writer
-        if writer is not None:  # a failed write: the gateway is gone and `_on_lost` follows
-            writer.send(message)
+        self.link_out.flush()  # the refusals
 
     def _on_lost(self) -> None:
         """The link closed: the process exited (or is about to); restart it unless stopping."""
@@ -206,12 +222,8 @@ class _Child:
             loop.remove_reader(self.handoff.fileno())
             self.handoff.close()
             self.handoff = None
-        with self._lock:
-            self.link = None
-            self._answers = []
-            if self.writer is not None:
-                self.writer.close()
-                self.writer = None
+        self.link = None
+        self.link_out.close()
         task = loop.create_task(self._reap())
         self.pool.tasks.add(task)
         task.add_done_callback(self.pool.tasks.discard)
@@ -261,7 +273,7 @@ class _Child:
     # ------------------------------------------------------------------ stop
 
     def stop(self) -> None:
-        self.send(Stop())
+        self.link_out.send(Stop())
 
 
 class GatewayPool:
@@ -301,7 +313,7 @@ class GatewayPool:
         """Serve a connection a gateway handed over, as if uvicorn had accepted it and read
         `data` from it first."""
         factory = self._protocol
-        if factory is None or self.stopping:
+        if factory is None:
             sock.close()
             return
         sock.setblocking(False)

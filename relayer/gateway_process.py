@@ -56,6 +56,7 @@ from relayer.gateway import (
     signed_order,
 )
 from relayer.link import (
+    MAX_HANDOFF,
     Answers,
     Hello,
     LinkOrder,
@@ -81,9 +82,17 @@ _ORDER_HEAD = re.compile(
     rb"POST /v1/orders HTTP/1\.1\r\n((?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*)"
 )
 #: Headers whose presence sends the request to the main process: chunked bodies, upgrades,
-#: `Expect: 100-continue`, and a client address decided by uvicorn's proxy-headers middleware.
+#: `Expect: 100-continue`, a client address decided by uvicorn's proxy-headers middleware, and
+#: the legacy `Proxy-Connection`.
 _HAND_OFF_HEADERS = frozenset(
-    (b"transfer-encoding", b"upgrade", b"expect", b"x-forwarded-for", b"forwarded")
+    (
+        b"transfer-encoding",
+        b"upgrade",
+        b"expect",
+        b"x-forwarded-for",
+        b"forwarded",
+        b"proxy-connection",  # httptools reads it as Connection
+    )
 )
 _JSON = b"content-type: application/json\r\ncontent-length: "
 _SERVER = b"server: uvicorn\r\n"  # what the main process's uvicorn sends
@@ -226,6 +235,9 @@ class GatewayProcess:
                 self.loop.call_later(0.01, self.hand_off, connection, data, tries + 1)
             return
         sock = transport.get_extra_info("socket")
+        if len(data) >= MAX_HANDOFF:  # more unserved input than any request needs: not a client
+            transport.close()
+            return
         try:
             socket.send_fds(self.handoff, [b"C" + data], [sock.fileno()])
         except OSError as exc:  # the main process is gone or not reading: drop the client

@@ -27,6 +27,9 @@ import msgspec
 #: Refuse frames larger than this (a gateway's pass holds at most a few thousand orders).
 MAX_FRAME = 64 << 20
 _LENGTH = struct.Struct(">I")
+#: Largest hand-over: the bytes a gateway read of a connection and did not serve (a gateway
+#: closes a connection with more rather than hand it over).
+MAX_HANDOFF = 1 << 20
 
 
 class Hello(msgspec.Struct, tag="hello", frozen=True):

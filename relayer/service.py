@@ -139,6 +139,8 @@ class Relayer:
                 [*self.chain.instruments.values(), *self.chain.retired.values()],
                 fees=self.chain.fees(),
                 funds=self.chain.funds,
+                snapshot_every=s.snapshot_every,
+                keep_blocks=s.reorg_horizon,
             )
         except (JournalError, dbmod.DatabaseError) as exc:
             raise SettingError(f"bad setting {env_name('database_url')}: {exc}") from None
