@@ -11,7 +11,9 @@ own) over one `strikeline.rpc.RpcPool` (failover across the configured nodes).
   refuses rather than guesses.
   The follower's re-reads are pinned to the block hash of the head whose logs it read (EIP-1898
   `{"blockHash": ...}`), so the funds it lands fills against are those of the chain the logs came
-  from; a read of a block that left the chain raises `ChainMoved`.
+  from; a read of a block that left the chain raises `ChainMoved`. A first read (`load`) is
+  pinned to the block the follower's state is at (`ChainFunds.synced`), so that no read of the
+  cache is of a block the follower has not processed.
 - `instruments` (with `by_name`, `underlying`): the series listed, added from `SeriesCreated`;
   one whose `SeriesCreated` left the chain in a reorg is unlisted (`remove_instrument`, the maps
   replaced whole, as `index` is).
@@ -29,6 +31,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
 from hexbytes import HexBytes
@@ -38,7 +41,7 @@ from web3.exceptions import BlockNotFound
 from relayer.model import FeeSchedule, Instrument
 from relayer.settings import Deployment
 from strikeline import ids
-from strikeline.batchcall import Answer, Batch, Block, BoundFunction, CallFailed
+from strikeline.batchcall import Batch, Block, BoundFunction, CallFailed
 from strikeline.bindings import ClearinghouseBinding, ContractBinding, LedgerBinding
 from strikeline.indexer import LedgerIndex
 from strikeline.orders import Domain
@@ -96,11 +99,48 @@ class Log:
     block_hash: bytes = b""
 
 
+#: Reads `ChainFunds.load` makes of one maker before it gives up (the entries stay unknown).
+LOAD_TRIES = 4
+#: Seconds `ChainFunds.load` waits, per try, for the follower's step that touched the maker to
+#: end (or, its block gone, for the follower's next block).
+LOAD_WAIT = 5.0
+
+
+class _Loading:
+    """A maker whose entries `ChainFunds.load` is reading: how many loads, and whether a
+    follower's step touched it since the current read began (`dirty`)."""
+
+    __slots__ = ("dirty", "users")
+
+    def __init__(self) -> None:
+        self.users = 0
+        self.dirty = False
+
+
 class ChainFunds:
     """Free collateral and longs per account, cached; loaded on first sight, refreshed on events.
 
     Reads and writes of single dict entries are atomic under the GIL: the engine thread reads
-    while the follower's thread writes."""
+    while the follower's thread writes.
+
+    Every read is of the block the follower's state is at (`synced`: its number and hash, set
+    by the follower when a step ends, and at boot by `relayer.follower.load_history`), so the
+    cache never holds a block the follower has not processed (a reorg of it would go unseen).
+    A first read (`load`) races the follower's step; the protocol that closes it:
+
+    - `load` registers the maker as loading under the lock, reads its missing entries at
+      `synced` (one batch), and writes them, under the lock, only if no step touched the maker
+      meanwhile (`dirty`) and `synced` is still the block it read;
+    - a step calls `begin_step(touched)` before it re-reads anything: the loading makers among
+      `touched` become dirty, and it gets the cached accounts to re-read; `end_step` publishes
+      its block as `synced` (or nothing, if it failed) and wakes the loads;
+    - a load whose maker the running step touched waits for that step's end, then reads at the
+      new `synced`; a load whose block left the chain (`ChainMoved`) waits for the next one.
+      After `LOAD_TRIES` reads it gives up and writes nothing: the entries stay unknown (the
+      gateway asks again, then answers a retryable 503).
+
+    Before `synced` is set (a `ChainView` without a follower: tools, tests) `load` reads the
+    latest block."""
 
     def __init__(self, ledger: LedgerBinding):
         self.ledger = ledger
@@ -109,6 +149,12 @@ class ChainFunds:
         self._free: dict[tuple[str, str], int] = {}
         self._longs: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # a step ended
+        #: the block the follower's state is at: (number, hash); None before the first sync
+        self.synced: tuple[int, bytes] | None = None
+        self._loading: dict[str, _Loading] = {}
+        self._step: set[str] | None = None  # the running step's touched accounts
+        self._stale: set[str] = set()  # to re-read at the follower's next step (`mark_stale`)
 
     # Funds protocol (engine thread)
     def free(self, account: str, token: str) -> int:
@@ -122,40 +168,138 @@ class ChainFunds:
             (account, t) in self._free for t in tokens
         )
 
-    def load(self, account: str, tokens: Iterable[str], series_id: int) -> None:
-        """Read (blocking) the entries of `account` not cached yet."""
-        for token in tokens:
-            if (account, token) not in self._free:
-                self._free[(account, token)] = self.ledger.free_collateral(account, token)
-        if (account, series_id) not in self._longs:
-            self._longs[(account, series_id)] = self.ledger.balance_of(account, series_id)
-
-    def refresh(self, account: str, at: bytes | None = None) -> None:
-        """Re-read every cached entry of `account` (an event touched it), at the block whose
-        hash is `at` (the latest block if None). Raises `ChainMoved` if that block is gone;
-        the entries read before stay as read."""
+    def load(self, account: str, tokens: Iterable[str], series_id: int) -> bool:
+        """Read (blocking) the entries of `account` not cached yet, at the follower's block
+        (`synced`; see the class for the protocol). Whether they are cached now (False: the
+        follower's steps kept touching the maker, or its block kept leaving the chain, for
+        `LOAD_TRIES` reads; nothing written)."""
+        tokens = list(tokens)
         with self._lock:
-            frees = [k for k in self._free if k[0] == account]
-            longs = [k for k in self._longs if k[0] == account]
+            state = self._loading.get(account)
+            if state is None:
+                state = self._loading[account] = _Loading()
+            state.users += 1
+        try:
+            for _ in range(LOAD_TRIES):
+                with self._changed:
+                    # the running step touched the maker: read the block its end publishes
+                    if not self._changed.wait_for(lambda: not self._touching(account), LOAD_WAIT):
+                        continue
+                    state.dirty = False
+                    synced = self.synced
+                    frees = [(account, t) for t in tokens if (account, t) not in self._free]
+                    longs = (
+                        [(account, series_id)] if (account, series_id) not in self._longs else []
+                    )
+                if not frees and not longs:
+                    return True
+                try:
+                    free_values, long_values = self._read(
+                        frees, longs, None if synced is None else synced[1]
+                    )
+                except ChainMoved:
+                    with self._changed:  # the follower's next step moves `synced`
+                        self._changed.wait_for(partial(self._moved, synced), LOAD_WAIT)
+                    continue
+                with self._lock:
+                    if state.dirty or self.synced != synced or self._touching(account):
+                        continue  # a step touched it, or ended, meanwhile: read its block
+                    for key, value in zip(frees, free_values, strict=True):
+                        self._free.setdefault(key, value)
+                    for lkey, value in zip(longs, long_values, strict=True):
+                        self._longs.setdefault(lkey, value)
+                    return True
+            log.warning(
+                "funds of %s not loaded: the chain kept moving under %d reads", account, LOAD_TRIES
+            )
+            return False
+        finally:
+            with self._lock:
+                state.users -= 1
+                if not state.users:
+                    del self._loading[account]
+
+    def _moved(self, synced: tuple[int, bytes] | None) -> bool:
+        """Whether the follower's state is at another block than `synced` (under the lock)."""
+        return self.synced != synced
+
+    def _touching(self, account: str) -> bool:
+        """Whether the running step (if any) touched `account` (under the lock)."""
+        return self._step is not None and account in self._step
+
+    def _read(
+        self, frees: list[tuple[str, str]], longs: list[tuple[str, int]], at: bytes | None
+    ) -> tuple[list[int], list[int]]:
+        """The values of these entries at the block whose hash is `at` (the latest if None), in
+        one batch. Raises `ChainMoved` if that block is gone."""
         # web3's contract calls turn a hash into its number, and a number reads whatever block
         # has it now: the SDK's batched calls send the hash itself (EIP-1898)
         block: Block = "latest" if at is None else at
         batch = Batch(self.ledger.w3)
-        reads: list[tuple[dict[Any, int], Any, Answer]] = [
-            (self._free, key, batch.call(self._free_of.call(*key, block=block))) for key in frees
-        ] + [
-            (self._longs, key, batch.call(self._longs_of.call(*key, block=block))) for key in longs
-        ]
+        free_answers = [batch.call(self._free_of.call(*key, block=block)) for key in frees]
+        long_answers = [batch.call(self._longs_of.call(*key, block=block)) for key in longs]
         batch.send()
-        for entries, key, answer in reads:
-            if answer.error is not None:
-                if at is not None and block_gone(answer.error):
-                    raise ChainMoved(f"block 0x{at.hex()} is gone ({answer.error})")
-                raise answer.error
-            entries[key] = answer.value
+        out: list[list[int]] = []
+        for answers in (free_answers, long_answers):
+            values = []
+            for answer in answers:
+                if answer.error is not None:
+                    if at is not None and block_gone(answer.error):
+                        raise ChainMoved(f"block 0x{at.hex()} is gone ({answer.error})")
+                    raise answer.error
+                values.append(int(answer.value))
+            out.append(values)
+        return out[0], out[1]
+
+    def refresh(self, account: str, at: bytes | None = None) -> None:
+        """Re-read every cached entry of `account` (an event touched it), at the block whose
+        hash is `at` (the latest block if None), in one batch. Raises `ChainMoved` if that block
+        is gone (nothing written then). The follower's, inside a step (`begin_step`)."""
+        with self._lock:
+            frees = [k for k in self._free if k[0] == account]
+            longs = [k for k in self._longs if k[0] == account]
+        free_values, long_values = self._read(frees, longs, at)
+        for key, value in zip(frees, free_values, strict=True):
+            self._free[key] = value
+        for lkey, value in zip(longs, long_values, strict=True):
+            self._longs[lkey] = value
 
     def accounts(self) -> set[str]:
         return {k[0] for k in list(self._free)} | {k[0] for k in list(self._longs)}
+
+    # The follower's side of the protocol
+    def begin_step(self, touched: Iterable[str]) -> set[str]:
+        """A follower's step is about to re-read the accounts its logs touched: the ones being
+        loaded become dirty (their loads read again at the step's block), a load of one starting
+        now waits for the step's end. Returns the cached accounts (the ones to re-read)."""
+        with self._lock:
+            touched = set(touched)
+            self._step = touched if self._step is None else self._step | touched
+            for account in touched:
+                state = self._loading.get(account)
+                if state is not None:
+                    state.dirty = True
+            return self.accounts()
+
+    def end_step(self, synced: tuple[int, bytes] | None) -> None:
+        """The follower's step ended: its state is at block `synced` (number, hash), or as
+        before if None (the step failed)."""
+        with self._changed:
+            if synced is not None:
+                self.synced = synced
+            self._step = None
+            self._changed.notify_all()
+
+    def mark_stale(self, accounts: Iterable[str]) -> None:
+        """Have the follower's next step re-read these accounts (at its block)."""
+        with self._lock:
+            self._stale |= set(accounts)
+
+    def take_stale(self) -> set[str]:
+        """The accounts `mark_stale` named since the last call (the follower's)."""
+        with self._lock:
+            out, self._stale = self._stale, set()
+            return out
 
 
 class ChainView:

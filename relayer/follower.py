@@ -31,6 +31,9 @@ chain its `Fill` is in. If the chain moved under the step (the head's block is g
 answers "not found" / "header not found"; a log of another block; the parent of the first new
 block is not the remembered one), the step changes nothing but the funds it re-read, which it
 keeps to re-read, and returns; the next step finds the fork, if any, and reads again.
+A step that completes publishes its head (number and hash) as the funds view's block
+(`ChainFunds.synced`, `end_step`): every first read of a maker (`ChainFunds.load`) is pinned to
+it, and a load of a maker the step touched reads again at the step's block (`begin_step`).
 
 Cursor and reorgs: the follower keeps the hash of every block it processed within the last
 `horizon` blocks (`REORG_HORIZON`); when the newest one changes (or is gone: the chain got
@@ -300,6 +303,9 @@ def load_history(chain: ChainView, database: dbmod.Database, head: int, *, horiz
     there is one on this chain (`History.load`)."""
     history = History(chain, database, horizon)
     history.load(head)
+    # the follower's state is at `head` now: the funds boot loads are read there (pinned to its
+    # hash); `Follower.start` re-reads them all if this block is not the one it starts from
+    chain.funds.end_step((head, bytes(chain.w3.eth.get_block(head)["hash"])))
     return history
 
 
@@ -396,14 +402,20 @@ class Follower:
             block = await asyncio.to_thread(self.chain.w3.eth.get_block, history_end)
         except BlockNotFound:  # the chain is shorter now
             block = None
+        synced = self.chain.funds.synced
+        if block is None or synced is None or synced[1] != bytes(block["hash"]):
+            # the funds loaded at boot were read at a block (`load_history`) that left the chain
+            self._stale |= self.chain.funds.accounts()
         if block is None or not await self._advance(history_end, bytes(block["hash"])):
             # what boot folded into the index may be of blocks that left the chain
             log.warning("follower: the chain moved at start; the first step reads it again")
             self._rebuild = True
+            self._stale |= self.chain.funds.accounts()
 
     async def step(self) -> int:
         """Process the blocks since the last step; returns how many logs were read."""
         head, head_hash = await asyncio.to_thread(self.chain.tip)
+        self._stale |= self.chain.funds.take_stale()  # the submitter's, after a revert
         if self.unlisted:
             await self._close_unlisted()
         fork = await self._fork_point()
@@ -430,6 +442,18 @@ class Follower:
         return self.read
 
     async def _advance(self, head: int, head_hash: bytes) -> bool:
+        """`_read_to`, then the funds view's state is at block `head` (`ChainFunds.end_step`),
+        if it read the chain there; the funds loads waiting for the step go on either way."""
+        done = False
+        try:
+            done = await self._read_to(head, head_hash)
+            return done
+        finally:
+            # (a head below the blocks processed, a node behind: the state stays where it was)
+            at = (head, head_hash) if done and head == self.scanned else None
+            self.chain.funds.end_step(at)
+
+    async def _read_to(self, head: int, head_hash: bytes) -> bool:
         """Act on blocks (scanned, head] as the chain ending in block `head_hash` has them: its
         block hashes walked down by parent, its logs checked against them, and every funds
         re-read pinned to `head_hash` (EIP-1898), so one step sees one chain. After a reorg
@@ -547,7 +571,9 @@ class Follower:
             touched |= accounts
             if accounts:
                 by_block.setdefault(entry.block, set()).update(accounts)
-        known = self.chain.funds.accounts()
+        # the accounts cached now are re-read; a load of a touched one in flight reads again at
+        # this step's block, one starting now waits for it (`ChainFunds.begin_step`)
+        known = self.chain.funds.begin_step(touched)
         refreshed: set[str] = set()
         try:
             for account in touched & known:

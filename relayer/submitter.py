@@ -557,11 +557,12 @@ class Submitter:
                 out.add(self.engine.order(m.sell).maker)
             return out
 
-        for maker in await self.worker.call(makers):
-            try:
-                await asyncio.to_thread(self.chain.funds.refresh, maker)
-            except Exception as exc:  # a node hiccup: the follower refreshes later
-                log.warning("funds of %s not refreshed: %s", maker, exc)
+        # The follower's next step re-reads them, at its block. Not read here: a read at `latest`
+        # may hold blocks the follower has not processed (a reorg of one would go unseen and
+        # the cache keep it), and a read at the follower's block (`ChainFunds.synced`) would
+        # race its step's writes (land older values after them) and show nothing the cache does
+        # not already hold: what made the match revert is in a block the follower reads next.
+        self.chain.funds.mark_stale(await self.worker.call(makers))
 
     def pending_count(self) -> int:
         return sum(len(v) for v in self.in_flight.values()) + sum(
