@@ -75,8 +75,9 @@ class _LinkOut:
     `Gateway.place_verified`'s sink for its orders: answers come from the loop (refusals) and
     from the engine's thread (after each commit), and leave one frame per batch."""
 
-    def __init__(self, writer: LinkWriter | None):
+    def __init__(self, writer: LinkWriter | None, on_broken: Callable[[], None] = lambda: None):
         self._writer = writer
+        self._on_broken = on_broken  # a write that failed or timed out: the process is stuck
         self._lock = threading.Lock()  # `_answers` and `_writer`
         self._answers: list[tuple[int, int, bytes, int | None]] = []
 
@@ -101,8 +102,8 @@ class _LinkOut:
 
     def send(self, message: Message) -> None:
         writer = self._writer
-        if writer is not None:  # a failed write: the process is gone, `_on_lost` follows
-            writer.send(message)
+        if writer is not None and not writer.send(message):
+            self._on_broken()
 
     def close(self) -> None:
         with self._lock:
@@ -162,7 +163,7 @@ class _Child:
         link = LinkProtocol(self._on_message, self._on_lost)
         # a new sink per process: answers for the orders of one that died go nowhere, never to
         # the process started in its place (whose request ids start again from 1)
-        link_out = _LinkOut(LinkWriter(link_here))
+        link_out = _LinkOut(LinkWriter(link_here, timeout=2.0), self._kill)
         await loop.create_unix_connection(lambda: link, sock=link_here)
         self.link, self.link_out = link, link_out
         settings = self.pool.gateway.settings
@@ -274,6 +275,15 @@ class _Child:
 
     def stop(self) -> None:
         self.link_out.send(Stop())
+
+    def _kill(self) -> None:
+        """A write to the process failed or did not finish in 2 s (any thread): it is gone or
+        stuck, and a stuck one must not hold the engine's thread; `_on_lost` restarts it."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            log.error("gateway process %d does not read its link: killing it", self.index)
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
 
 
 class GatewayPool:

@@ -118,9 +118,9 @@ class LinkError(Exception):
 
 
 class LinkProtocol(asyncio.Protocol):
-    """Frames in (on the event loop), `on_message` per message; frames out go through a
-    `LinkWriter`. EOF or a broken frame calls `on_lost` once (the other process is gone or not
-    one of ours)."""
+    """Frames in, `on_message` per message; `send` writes one (on the event loop: other threads
+    use a `LinkWriter`). EOF or a broken frame calls `on_lost` once (the other process is gone
+    or not one of ours)."""
 
     def __init__(self, on_message: Callable[[Message], None], on_lost: Callable[[], None]):
         self.on_message = on_message
@@ -152,6 +152,11 @@ class LinkProtocol(asyncio.Protocol):
             self._close()
             return
         del buffer[:start]
+
+    def send(self, message: Message) -> None:
+        """One frame out, buffered by the transport (on the event loop only)."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(frame(message))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._close()
