@@ -160,8 +160,8 @@ def get(path: str) -> bytes:
     return b"GET %s HTTP/1.1\r\nHost: relayer\r\n\r\n" % path.encode()
 
 
-def ask(port: int, request: bytes, ip: str | None = None) -> Reply:
-    with Conn(port, ip) as conn:
+def ask(port: int, request: bytes, ip: str | None = None, timeout: float = 20) -> Reply:
+    with Conn(port, ip, timeout) as conn:
         return conn.ask(request)
 
 
@@ -205,6 +205,26 @@ def hash_hex(s: Any) -> str:
 # ------------------------------------------------------------------ fixtures
 
 
+def boot(proc: RelayerProcess, timeout: float = 180) -> RelayerProcess:
+    """`proc.start()`, asking for health from a fresh address each time: the relayers here
+    take every request from an address out of a small bucket that hardly refills, and the
+    polls of `RelayerProcess.wait_healthy` (all from 127.0.0.1, some queued until the
+    gateways run) could empty it before the first answer."""
+    proc.start(wait=False)
+    assert proc.process is not None
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.process.poll() is not None:
+            raise AssertionError(f"relayer exited {proc.process.returncode}:\n{proc.logs()}")
+        try:
+            if ask(proc.port, get("/v1/health"), timeout=2).status == 200:
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"relayer not healthy in {timeout}s:\n{proc.logs()}")
+
+
 @pytest.fixture(scope="module")
 def gw(
     system: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory
@@ -214,7 +234,7 @@ def gw(
         system, f"sqlite:///{workdir / 'relayer.db'}", workdir, gateway_processes=GATEWAYS, **LIMITS
     )
     try:
-        proc.start(timeout=180)
+        boot(proc)
         wait_for(lambda: len(gateway_pids(proc)) == GATEWAYS, 30, 0.1, "the gateway processes")
         yield proc
     finally:
@@ -228,7 +248,7 @@ def single(
     workdir = tmp_path_factory.mktemp("single")
     proc = RelayerProcess(system, f"sqlite:///{workdir / 'relayer.db'}", workdir, **LIMITS)
     try:
-        yield proc.start(timeout=180)
+        yield boot(proc)
     finally:
         proc.stop()
 
@@ -248,14 +268,16 @@ def funded_maker(c: SimpleNamespace, token: str = "weth", contracts: int = 100) 
 def assert_same_answer(got: Reply, want: Reply, status: int, code: str) -> None:
     """`got` (gateways) answers like `want` (one process): the expected status and code, the
     same header names in the same order, the same values but the date's, the same JSON (an
-    order's `sequence` is the relayer's own counter)."""
+    order's `sequence` is the relayer's own counter, so its length may differ)."""
     assert (got.status, got.code) == (status, code), got.body
     assert (want.status, want.code) == (status, code), want.body
     assert got.names == want.names
     assert {"content-type", "content-length", "date", "server"} <= set(got.names)
+    varying = {"date"} if status >= 300 else {"date", "content-length"}  # sequence's digits
     for name in got.names:
-        if name != "date":
+        if name not in varying:
             assert got.headers[name] == want.headers[name], name
+    assert int(got.headers["content-length"]) == len(got.body)
     mine, theirs = got.json(), want.json()
     if status < 300:
         assert isinstance(mine.pop("sequence"), int) and isinstance(theirs.pop("sequence"), int)
@@ -789,5 +811,64 @@ def test_an_answer_for_a_dead_gateway_never_reaches_its_successor(
         if reply.json()["hash"] != hash_hex(b):
             raise CrossedAnswer(f"B's client got {reply.json()['hash']} (A is {hash_hex(a)})")
         assert reply.status == 201
+    finally:
+        proc.stop()
+
+
+def test_a_content_length_with_trailing_whitespace_is_answered_alike(
+    system: SimpleNamespace, gw: RelayerProcess, single: RelayerProcess
+) -> None:
+    """Whitespace around a header's value is not part of it: both placements strip it."""
+    c = system
+    order = body(signed(c, funded_maker(c), False, 1, limit_price=HIGH))
+    data = json.dumps(order).encode()
+    request = b"POST /v1/orders HTTP/1.1\r\nHost: relayer\r\nContent-Length: %d \r\n\r\n%s" % (
+        len(data),
+        data,
+    )
+    got, want = ask(gw.port, request), ask(single.port, request)
+    assert got.status == 201, got.body  # a gateway serves it
+    assert_same_answer(got, want, 201, "ok")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="parse_order_head ignores Proxy-Connection: close; httptools (so uvicorn, so the "
+    "single process) reads it as Connection: close and closes after the answer, a gateway "
+    "keeps the connection open (see test_gateway_head)",
+)
+def test_proxy_connection_close_is_answered_alike(
+    system: SimpleNamespace, gw: RelayerProcess, single: RelayerProcess
+) -> None:
+    request = post(b"{nope", b"Proxy-Connection: close\r\n")
+    with Conn(gw.port) as mine, Conn(single.port) as theirs:
+        assert_same_answer(mine.ask(request), theirs.ask(request), 400, "bad_json")
+        assert mine.closed_by_peer() and theirs.closed_by_peer()
+
+
+def test_a_gateway_dying_too_often_stops_the_relayer_with_one_line(
+    system: SimpleNamespace, tmp_path: Path
+) -> None:
+    """Restarted up to MAX_RESTARTS (5) times a minute; the sixth exit stops the relayer with
+    one log line naming the gateway (and the exit's line on stderr), exit status 1."""
+    proc = RelayerProcess(
+        system, f"sqlite:///{tmp_path / 'relayer.db'}", tmp_path, gateway_processes=1, **OPEN
+    )
+    try:
+        proc.start(timeout=180)
+        assert proc.process is not None
+        (pid,) = wait_for(lambda: gateway_pids(proc), 30, 0.05, "the gateway")
+        for _ in range(5):
+            os.kill(pid, 9)
+            (pid,) = wait_for(lambda old=pid: gateway_pids(proc) - {old}, 30, 0.02, "a restart")
+        assert fetch(proc, "/v1/health").status == 200  # still serving after five
+        os.kill(pid, 9)
+        assert proc.process.wait(60) == 1
+        why = "gateway process 0 exited 6 times in a minute (last exit status -9)"
+        logged = [line for line in proc.logs().splitlines() if "times in a minute" in line]
+        assert len(logged) == 2, logged  # the log's line, then the exit's on stderr
+        assert logged[0].endswith(f"ERROR relayer: stopping: {why}")
+        assert logged[1] == f"strikeline-relayer: stopped: {why}"
+        assert gone(pid)
     finally:
         proc.stop()
