@@ -882,10 +882,13 @@ class Gateway:
             order = result.order
             inst = self.chain.instruments[order.series_id]
             await asyncio.to_thread(
-                self.chain.funds.load,
-                order.maker,
-                {inst.quote_token, inst.collateral_token},
-                inst.series_id,
+                partial(
+                    self.chain.funds.load,
+                    order.maker,
+                    {inst.quote_token, inst.collateral_token},
+                    inst.series_id,
+                    catch_up=True,  # a deposit just made counts
+                )
             )
             got = await self.worker.place(order)
 
