@@ -102,8 +102,8 @@ class _Level:
         self.orders: deque[BookOrder] = deque()
         self.live = 0  # orders of this level still on the book
         self.qty = 0  # their open amount
-        # seq of the newest entry of `orders` (seqs are >= 0): resting a new order compares
-        # with it instead of reading the last order, a cold object on a large book
+        # Not read by the book any more (`Book._newest` replaced it: keeping it cost a cold int
+        # per resting order); `Engine._evict` still sets it, so the slot stays until it stops
         self.last = -1
 
 
@@ -160,6 +160,10 @@ class Book:
         self._elsewhere: set[bytes] = set()  # refs of the fills outside the relayer applied
         self._live_by_maker: dict[str, dict[bytes, BookOrder]] = {}  # orders not yet done
         self._next_deadline = _NO_DEADLINE  # no resting order has an earlier deadline
+        # The highest seq ever put in a level (seqs are >= 0). A new order's seq is above it,
+        # so it goes at the back of its level without reading the level's newest entry: a
+        # cold object on a large book, where this one int was touched by the previous order.
+        self._newest = -1
 
     # =============================================================================== live API
 
@@ -169,11 +173,10 @@ class Book:
         out: list[Event] = []
         order_hash, maker = order.hash, order.maker
         self.orders[order_hash] = order
-        mine = self._live_by_maker.get(maker)
-        if mine is None:
+        try:  # a maker seldom has no live order: no `get` call and test
+            self._live_by_maker[maker][order_hash] = order
+        except KeyError:
             self._live_by_maker[maker] = {order_hash: order}
-        else:
-            mine[order_hash] = order
         inst, price = self.instrument, order.price
         if order.deadline < now or price % inst.tick or order.amount % inst.lot:
             self._close(order, OrderStatus.REJECTED, self._refusal(order, now), out)
@@ -190,14 +193,15 @@ class Book:
         tif = order.tif
         if not crosses:
             if tif is _GTC or tif is _POST_ONLY:
-                level = own.levels.get(key)
-                if level is None:
+                try:
+                    level = own.levels[key]
+                except KeyError:
                     level = own.levels[key] = _Level()
                     insort(own.keys, key)
                 seq = order.seq
-                if seq > level.last:  # `_rest`'s usual case
+                if seq > self._newest:  # `_rest`'s usual case
                     level.orders.append(order)
-                    level.last = seq
+                    self._newest = seq
                     level.live += 1
                     level.qty += order.open
                     order.on_book = True
@@ -576,7 +580,7 @@ class Book:
                 assert all(o.open > 0 and s.price(key) == o.price for o in live)
                 seqs = [o.seq for o in live]
                 assert seqs == sorted(seqs), "time priority broken"
-                assert level.last == level.orders[-1].seq, "newest seq of the level"
+                assert seqs[-1] <= self._newest, "newest seq of the book"
         for o in self.orders.values():
             parts = (o.open, o.matched, o.pending, o.filled, o.cancelled)
             assert min(parts) >= 0 and sum(parts) == o.amount, f"amounts of {o!r}: {parts}"
@@ -635,13 +639,14 @@ class Book:
             level = side.levels[key] = _Level()
             insort(side.keys, key)
         seq = order.seq
-        if seq > level.last:  # newer than every entry: the usual case
-            level.orders.append(order)
-            level.last = seq
+        queue = level.orders
+        if seq > self._newest or not queue or seq > queue[-1].seq:  # newer than every entry
+            queue.append(order)
+            if seq > self._newest:
+                self._newest = seq
         elif reinstating and any(o is order for o in level.orders):
             pass  # its stale entry (left by lazy deletion) already holds its place in the queue
         else:  # back from a revert: its old place
-            queue = level.orders
             index = len(queue)
             while index and queue[index - 1].seq > seq:
                 index -= 1
@@ -793,11 +798,11 @@ class Book:
         reservations = self.reservations
         if reservations is None:
             return None, "", None
-        requirement = reservations.requirement(self.instrument, buy, sell, amount, price)
-        short = reservations.short_of(requirement)
-        if short is None:
+        requirement = reservations.check(self.instrument, buy, sell, amount, price)
+        if type(requirement) is Requirement:
             return None, "", requirement
-        return (buy if short == buy.maker else sell), Reason.INSUFFICIENT_FUNDS, None
+        # the maker whose funds fall short (`Reservations.short_of`)
+        return (buy if requirement == buy.maker else sell), Reason.INSUFFICIENT_FUNDS, None
 
     def _new_match(
         self,

@@ -127,14 +127,33 @@ class Reservations:
     def requirement(
         self, instrument: Instrument, buy: BookOrder, sell: BookOrder, amount: int, price: int
     ) -> Requirement:
-        """What a match of `amount` at `price` between `buy` and `sell` would take now.
+        """What a match of `amount` at `price` between `buy` and `sell` would take now, whether
+        or not the makers can pay for it (`check` with the funds left out)."""
+        req = self.check(instrument, buy, sell, amount, price, funds_checked=False)
+        assert isinstance(req, Requirement)
+        return req
 
-        Called for every candidate match: the ceilings are computed inline (the integers are the
-        book's, already validated), with the same roundings as `mul_div_up`, `full_collateral`
-        and `buyer_fee_bound`."""
+    def check(
+        self,
+        instrument: Instrument,
+        buy: BookOrder,
+        sell: BookOrder,
+        amount: int,
+        price: int,
+        funds_checked: bool = True,
+    ) -> Requirement | str:
+        """What a match of `amount` at `price` between `buy` and `sell` would take now, or, when
+        the available funds of a maker do not cover it, that maker (buyer first), a str:
+        `requirement` then `short_of` in one call, the same `Funds` reads in the same order.
+
+        Called for every candidate match: one call instead of two, no `Requirement` built for a
+        refused match, and the ceilings computed inline (the integers are the book's, already
+        validated), with the same roundings as `mul_div_up`, `full_collateral` and
+        `buyer_fee_bound`."""
         series_id = instrument.series_id
         seller = sell.maker
-        held = self.funds.longs(seller, series_id) - self._longs.get((seller, series_id), 0)
+        funds, quote = self.funds, self._quote
+        held = funds.longs(seller, series_id) - self._longs.get((seller, series_id), 0)
         delivered = amount if held >= amount else held if held > 0 else 0
         written = amount - delivered
         if not written:
@@ -155,14 +174,30 @@ class Reservations:
         cap = buy.max_fee * amount
         if fee * buy.amount > cap:  # the signed share, max_fee * amount // order.amount, is less
             fee = cap // buy.amount
+        buyer_quote = -(-premium // UNIT) + fee
+        buyer, quote_token = buy.maker, instrument.quote_token
+        collateral_token = instrument.collateral_token
+        if funds_checked:  # `short_of`, inline
+            if (
+                buyer_quote
+                and funds.free(buyer, quote_token) - quote.get((buyer, quote_token), 0)
+                < buyer_quote
+            ):
+                return buyer
+            if (
+                collateral
+                and funds.free(seller, collateral_token) - quote.get((seller, collateral_token), 0)
+                < collateral
+            ):
+                return seller
         return Requirement(
-            buy.maker,
-            instrument.quote_token,
-            -(-premium // UNIT) + fee,
+            buyer,
+            quote_token,
+            buyer_quote,
             seller,
             series_id,
             delivered,
-            instrument.collateral_token,
+            collateral_token,
             collateral,
         )
 

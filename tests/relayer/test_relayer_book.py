@@ -75,6 +75,26 @@ def test_better_price_first_then_older_first_at_the_resting_price(desk: Desk) ->
     assert desk.book.best_ask() is None and desk.book.best_bid() is None
 
 
+def test_an_order_older_than_the_newest_on_the_book_takes_its_place_by_seq() -> None:
+    """Time priority is the seq, not the arrival: an order whose seq is below the newest one
+    the book holds (the book's shortcut for new orders does not apply) still queues by seq, on
+    its level and on a new one."""
+    book = Book(CALL)
+    placed = []
+    for seq, price in ((5, 100), (9, 100), (3, 100), (7, 100), (2, 101), (1, 101)):
+        o = order(MAKER, False, UNIT, price)
+        o.seq = seq
+        assert book.submit(o, NOW) == []
+        book.check_invariants()
+        placed.append(o)
+    assert [o.seq for o in book.resting(False)] == [3, 5, 7, 9, 1, 2]
+    buy = order(TAKER, True, 6 * UNIT, 101)
+    buy.seq = 10
+    events = book.submit(buy, NOW)
+    by_seq = {o.hash: o.seq for o in placed}
+    assert [by_seq[e.sell] for e in events if isinstance(e, Matched)] == [3, 5, 7, 9, 1, 2]
+
+
 def test_a_resting_buy_sets_the_price_and_is_the_maker(desk: Desk) -> None:
     bid = order(MAKER, True, 2 * UNIT, 120)
     desk.submit(bid)

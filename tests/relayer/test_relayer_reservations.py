@@ -218,3 +218,65 @@ def test_the_buyer_fee_bound_is_the_smaller_of_the_signed_share_and_the_ledger_c
     assert buyer_fee_bound(buy, fill, price) == min(
         max_fee * fill // buy.amount, fee(fill, price, MAX_FEE_BPS)
     )
+
+
+class _RecordingFunds(ChainFunds):
+    """A `ChainFunds` that logs every read, to compare what two ways of pricing ask for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[tuple[str, str, object]] = []
+
+    def free(self, account: str, token: str) -> int:
+        self.reads.append(("free", account, token))
+        return super().free(account, token)
+
+    def longs(self, account: str, series_id: int) -> int:
+        self.reads.append(("longs", account, series_id))
+        return super().longs(account, series_id)
+
+
+_SLACK = st.one_of(st.integers(-2, 2), st.integers(-(10**12), 10**12))
+
+
+@settings(max_examples=scaled(1))
+@given(
+    put=st.booleans(),
+    amount=st.integers(1, 10 * UNIT),
+    price=st.integers(0, 10**10),
+    max_fee=st.one_of(st.integers(0, 10**8), st.just(2**256 - 1)),
+    buyer_slack=_SLACK,
+    seller_slack=_SLACK,
+    held=st.integers(0, 10 * UNIT),
+    earlier=st.integers(0, 3 * UNIT),
+)
+def test_check_is_requirement_then_short_of_with_the_same_reads(
+    put, amount, price, max_fee, buyer_slack, seller_slack, held, earlier
+) -> None:
+    """`Reservations.check` (the book's one call per candidate match) answers what
+    `requirement` then `short_of` answer, reading the same funds in the same order, on top of an
+    earlier reservation of the same makers; each maker's free funds are what the match needs
+    plus a slack, often within a unit of it."""
+    instrument = PUT if put else CALL
+    quote, collateral = instrument.quote_token, instrument.collateral_token
+    funds = _RecordingFunds()
+    funds.held[(WRITER, instrument.series_id)] = held
+    res = Reservations(funds)
+    if earlier:
+        first = order(TAKER, True, earlier, PRICE, instrument=instrument)
+        other = order(WRITER, False, earlier, PRICE, instrument=instrument)
+        res.reserve(1, res.requirement(instrument, first, other, earlier, PRICE))
+    buy = order(TAKER, True, 10 * UNIT, price, max_fee=max_fee, instrument=instrument)
+    sell = order(WRITER, False, 10 * UNIT, price, instrument=instrument)
+    req = res.requirement(instrument, buy, sell, amount, price)  # reads no free funds
+    need_buyer = req.buyer_quote + res.reserved(TAKER, quote)
+    need_seller = req.seller_collateral + res.reserved(WRITER, collateral)
+    funds.balances[(TAKER, quote)] = max(0, need_buyer + buyer_slack)
+    funds.balances[(WRITER, collateral)] = max(0, need_seller + seller_slack)
+    funds.reads.clear()
+    short = res.short_of(res.requirement(instrument, buy, sell, amount, price))
+    separate = funds.reads[:]
+    funds.reads.clear()
+    got = res.check(instrument, buy, sell, amount, price)
+    assert got == (short if short is not None else req)
+    assert funds.reads == separate
