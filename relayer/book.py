@@ -193,9 +193,9 @@ class Book:
         tif = order.tif
         if not crosses:
             if tif is _GTC or tif is _POST_ONLY:
-                try:
-                    level = own.levels[key]
-                except KeyError:
+                # get and test, not try/except: a new level is common, a raised KeyError slow
+                level = own.levels.get(key)
+                if level is None:
                     level = own.levels[key] = _Level()
                     insort(own.keys, key)
                 seq = order.seq
