@@ -11,8 +11,10 @@ that match, are sent and confirmed, and orders placed and then cancelled. Then, 
    transaction; seconds, snapshot bytes (compressed), orders kept;
 3. a restart from the snapshot, after `--after` more orders (the most a restart replays is
    `snapshot_every` events, 100,000 by default): seconds, orders in memory;
-4. trading on until the default `snapshot_every` (100,000 events) takes the next snapshot: what
-   it costs on the engine's thread, in the steady state.
+4. trading on until the default `snapshot_every` (100,000 events) takes the next snapshot, in
+   bounded steps after commits (`Engine.archive_some`): the longest pause a step caused on the
+   engine's thread (the snapshot header's step apart), the amortized cost per archived order, and
+   the longest engine call of the run against the same calls without snapshots.
 
 Run: `.venv/bin/python benchmarks/bench_snapshot.py [--orders 100000] [--after 20000]
 [--url postgresql://postgres@127.0.0.1:5432/...]` (default: SQLite in a temporary directory).
@@ -21,6 +23,7 @@ Run: `.venv/bin/python benchmarks/bench_snapshot.py [--orders 100000] [--after 2
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import os
 import sys
@@ -149,15 +152,70 @@ def main() -> None:
     restored.snapshot_every = 100_000
     restored._next_snapshot = restored.snapshot_seq + restored.snapshot_every
     taken = restored.snapshot_seq
+    steps = restored.snapshot_stats
+    steps.update(steps=0, longest_step=0.0, step_seconds=0.0, orders_archived=0)
+    calls = _Timed(restored)
+    gc.callbacks.append(calls.gc)
     while restored.snapshot_seq == taken:
-        _churn(restored, 1_000, block)
+        _churn(calls, 1_000, block)  # type: ignore[arg-type]
     stats = restored.last_checkpoint
+    archived = int(steps["orders_archived"])
     print(
-        f" checkpoint every 100,000 events: {stats['seconds']:.2f} s on the engine's thread,"
-        f" {int(stats['orders_archived']):,} orders archived, {int(stats['orders_kept']):,} kept"
-        f"; load average {os.getloadavg()[0]:.1f}"
+        f" snapshot cycle every 100,000 events: {int(steps['steps'])} steps,"
+        f" longest step {1e3 * steps['longest_step']:.1f} ms, header step"
+        f" {1e3 * stats['last_step']:.1f} ms ({int(stats['orders_kept']):,} orders and"
+        f" {int(stats['matches_kept']):,} matches kept), {steps['step_seconds']:.2f} s in all for"
+        f" {archived:,} orders archived: {1e6 * steps['step_seconds'] / max(1, archived):.0f} us"
+        f" per order amortized; load average {os.getloadavg()[0]:.1f}"
+    )
+    gc.callbacks.remove(calls.gc)
+    print(
+        f" longest engine call meanwhile: {1e3 * calls.longest:.1f} ms ({calls.longest_name});"
+        f" longest garbage collection {1e3 * calls.longest_gc:.1f} ms;"
+        f" load average {os.getloadavg()[0]:.1f}"
+    )
+    restored.snapshot_every = 0  # the same trading without snapshots, for comparison
+    calls = _Timed(restored)
+    gc.callbacks.append(calls.gc)
+    _churn(calls, 20_000, block)  # type: ignore[arg-type]
+    gc.callbacks.remove(calls.gc)
+    print(
+        f" longest engine call without snapshots (20,000 orders): {1e3 * calls.longest:.1f} ms"
+        f" ({calls.longest_name}); longest garbage collection {1e3 * calls.longest_gc:.1f} ms;"
+        f" load average {os.getloadavg()[0]:.1f}"
     )
     journal.close()
+
+
+class _Timed:
+    """The engine, each call timed: the longest is what the engine's thread was busy with for
+    one caller at most (snapshot steps run inside the calls that commit)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.longest = 0.0
+        self.longest_name = ""
+        self.longest_gc = 0.0
+        self._gc_start = 0.0
+
+    def gc(self, phase: str, info: dict) -> None:  # type: ignore[type-arg]
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.longest_gc = max(self.longest_gc, time.perf_counter() - self._gc_start)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        method = getattr(self.engine, name)
+
+        def timed(*args, **kwargs):  # type: ignore[no-untyped-def]
+            start = time.perf_counter()
+            out = method(*args, **kwargs)
+            took = time.perf_counter() - start
+            if took > self.longest:
+                self.longest, self.longest_name = took, name
+            return out
+
+        return timed
 
 
 if __name__ == "__main__":

@@ -13,11 +13,17 @@ Idempotency: posting an order whose hash the engine knows returns that order as 
 (`duplicate=True`), without journaling anything. A maker's `clientOrderId` names one order only;
 using it for another order is a `ClientOrderIdConflict`.
 
-Memory: every `snapshot_every` journal events (and on a clean shutdown, `Journal.close`) the engine
-writes a snapshot of what it keeps (`checkpoint`), and in the same transaction archives the final
-state of every order that is done (closed or wholly filled, no match of it still matched or
-pending) and of its matches; those then leave memory. `Engine.open` restores the newest snapshot
-and replays only the events after it. Queries (`find`, `order`, `orders_of`, `matches_of`,
+Memory: every `snapshot_every` journal events the engine starts a snapshot cycle, run in bounded
+steps after its commits (`archive_some`: up to `archive_chunk` orders, about `archive_budget`
+seconds, one transaction each): each step archives the final state of orders that are done
+(closed or wholly filled, no match of it still matched or pending) and of their matches, which
+then leave memory; the last step writes the snapshot header (what the engine still holds) in the
+same transaction as what it archives. A step between headers archives only orders the newest
+header holds or that came after it (a replay from that header rebuilds them itself), never one
+brought back from the archive since: a crash between or inside steps restarts as a full replay
+does. `checkpoint` (at open, on a clean shutdown via `Journal.close`, in tests) runs a whole
+cycle in one transaction. `Engine.open` restores the newest snapshot and replays only the events
+after it. Queries (`find`, `order`, `orders_of`, `matches_of`,
 `match`, `client_order`) and re-posts read the archive for what left memory, and return what they
 returned before; a match that changes again (a confirmed fill reorganised away) brings its orders
 back into memory first. A Bloom filter of the archived order hashes and clientOrderIds (about
@@ -29,11 +35,11 @@ confirmation (the submitter re-watches those for reorgs after a restart).
 
 from __future__ import annotations
 
-import heapq
+import itertools
 import logging
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from hashlib import blake2b as _blake2b
 from typing import Any
@@ -87,6 +93,11 @@ RECENT_MATCHES = 500
 #: Confirmed matches within this many blocks of the newest confirmation stay in memory: after a
 #: restart the submitter watches those for reorgs (its `reorg_horizon`, 256 by default).
 KEEP_BLOCKS = 256
+#: A snapshot cycle archives at most this many orders per transaction (`archive_some`)...
+ARCHIVE_CHUNK = 256
+#: ... and spends about this many seconds per step on the engine's thread (the chunk shrinks to
+#: what the measured cost per archived order allows): intake waits for no longer than that.
+ARCHIVE_BUDGET = 0.005
 _LIVE_STATES = (MatchState.MATCHED, MatchState.PENDING)
 
 
@@ -114,6 +125,8 @@ class Engine:
         snapshot_every: int = SNAPSHOT_EVERY,
         keep_blocks: int = KEEP_BLOCKS,
         recent_matches: int = RECENT_MATCHES,
+        archive_chunk: int = ARCHIVE_CHUNK,
+        archive_budget: float = ARCHIVE_BUDGET,
     ):
         self.journal = journal
         self.fees = fees or FeeSchedule()
@@ -138,6 +151,22 @@ class Engine:
         self._next_snapshot = snapshot_every or 0
         #: what the last `checkpoint` did: seconds, orders and matches kept and archived
         self.last_checkpoint: dict[str, float] = {}
+        self.archive_chunk = archive_chunk
+        self.archive_budget = archive_budget
+        self._cycle: _Cycle | None = None  # the snapshot cycle under way
+        self._cycle_archived = self._cycle_steps = 0
+        self._cycle_seconds = 0.0
+        self._cost = 50e-6  # seconds per archived order in a step, measured (smoothed)
+        # orders brought back from the archive since the last snapshot header: they leave
+        # memory again only with the next header (see `_step`)
+        self._reloaded: set[bytes] = set()
+        #: every step of every snapshot cycle: how many, the longest, seconds in all, orders
+        self.snapshot_stats: dict[str, float] = {
+            "steps": 0,
+            "longest_step": 0.0,
+            "step_seconds": 0.0,
+            "orders_archived": 0,
+        }
         if not journal.readonly:
             journal.on_close = self._on_close
         #: called on the engine's thread after a commit that holds new matches (the submitter's
@@ -159,6 +188,8 @@ class Engine:
         snapshot_every: int = SNAPSHOT_EVERY,
         keep_blocks: int = KEEP_BLOCKS,
         recent_matches: int = RECENT_MATCHES,
+        archive_chunk: int = ARCHIVE_CHUNK,
+        archive_budget: float = ARCHIVE_BUDGET,
         from_snapshot: bool = True,
     ) -> Engine:
         """An engine rebuilt from `journal` (up to sequence number `upto`, if given): the newest
@@ -173,6 +204,8 @@ class Engine:
             snapshot_every=snapshot_every,
             keep_blocks=keep_blocks,
             recent_matches=recent_matches,
+            archive_chunk=archive_chunk,
+            archive_budget=archive_budget,
         )
         after = 0
         if from_snapshot:
@@ -600,8 +633,14 @@ class Engine:
             self._new_matches = False
             if self.on_matches is not None:
                 self.on_matches()
-        if self.snapshot_every and durable >= self._next_snapshot:
-            self.checkpoint()
+        if self.snapshot_every:
+            if self._cycle is None and durable >= self._next_snapshot:
+                self._start_cycle()
+                # the next cycle starts `snapshot_every` events after this one did (at once if
+                # this one takes longer): what waits for archiving stays bounded
+                self._next_snapshot = durable + self.snapshot_every
+            if self._cycle is not None:
+                self.archive_some()
 
     def _record(self, events: Sequence[Event]) -> None:
         append = self.journal.append
@@ -704,6 +743,7 @@ class Engine:
         order, refs = _order_from_archive(row)
         book = self._book(order.series_id, replaying=True)
         self._hold(book, order, False, refs)
+        self._reloaded.add(order_hash)
         ids = []
         for match_body in self.journal.archived_matches_of(order_hash):
             match = ev.decode_match_state(match_body)
@@ -752,120 +792,318 @@ class Engine:
 
     def checkpoint(self) -> bool:
         """Snapshot the engine at the journal's last committed sequence number, archiving every
-        order that is done (and its matches), then drop those from memory. One transaction: a
-        crash in the middle leaves the previous snapshot and every event. Returns whether a
-        snapshot was written; a failed write is logged, changes nothing and is tried again
-        `snapshot_every / 10` events later (the events are safe: they were committed)."""
+        order that is done (and its matches), then drop those from memory: the whole of a
+        snapshot cycle in one transaction (tests, `Engine.open`, a clean shutdown; the engine
+        itself snapshots in bounded steps, `archive_some`). A crash in the middle leaves the
+        previous snapshot and every event. Returns whether a snapshot was written; a failed write
+        is logged, changes nothing and is tried again `snapshot_every / 10` events later (the
+        events are safe: they were committed)."""
         self._running()
         journal = self.journal
         if journal.readonly or journal.buffered:
             return False
+        self._start_cycle()  # afresh: every order in memory now is a candidate
+        return self._step(None)
+
+    def archive_some(self, budget: float | None = None) -> bool:
+        """One bounded step of the snapshot cycle under way, if one is (`_commit` calls it after
+        every commit while a cycle runs): archive up to `archive_chunk` done orders (and drop the
+        matches whose orders both left) in one transaction, stopping early after about `budget`
+        seconds (`archive_budget`) of work; the step that finds no candidate left writes the
+        snapshot header, with what this step archives, in one transaction. Returns whether
+        that header was written."""
+        if self._cycle is None or self._stopped:
+            return False
+        if self.journal.readonly or self.journal.buffered:
+            return False
+        return self._step(self.archive_budget if budget is None else budget)
+
+    def _start_cycle(self) -> None:
+        """The candidates of a snapshot cycle: the orders in memory now, and the matches in
+        memory now that are not among their book's `recent_matches` newest (a match made later
+        is newer than those, so a candidate stays "not recent")."""
+        orders: list[Iterable[tuple[Book, bytes]]] = []
+        matches: list[Iterable[tuple[Book, int]]] = []
         started = time.perf_counter()
+        recent: dict[int, int] = {}
+        n = self.recent_matches
+        for series_id, book in self.books.items():
+            orders.append(zip(itertools.repeat(book), list(book.orders)))
+            ids = sorted(book.matches)  # by id; nearly sorted already
+            old = ids[:-n] if n > 0 else ids
+            matches.append(zip(itertools.repeat(book), old))
+            # the matches from this id on were recent when the cycle started
+            recent[series_id] = (ids[-n] if len(ids) >= n else 0) if n > 0 else 1 << 62
+        self._cycle = _Cycle(
+            itertools.chain.from_iterable(orders), itertools.chain.from_iterable(matches), recent
+        )
+        self._cycle.pass_seq = self.journal.durable_seq
+        took = time.perf_counter() - started
+        self._cycle_seconds += took
+        stats = self.snapshot_stats
+        stats["longest_step"] = max(stats["longest_step"], took)
+        stats["step_seconds"] += took
+
+    def _step(self, budget: float | None) -> bool:
+        """A step of the cycle (`budget` None: the whole rest of it, header included)."""
+        cycle = self._cycle
+        assert cycle is not None
+        started = time.perf_counter()
+        deadline = None if budget is None else started + budget
+        # the chunk: as many orders as the measured cost per archived order fits in the budget
+        limit = (
+            None
+            if budget is None
+            else max(1, min(self.archive_chunk, max(32, int(budget / self._cost))))
+        )
         self._read_ahead = {}
-        seq = journal.durable_seq
-        keep: set[bytes] = set()
+        reloaded = self._reloaded
         gone: list[tuple[Book, BookOrder]] = []
-        for book in self.books.values():
-            for order_hash, order in book.orders.items():
-                if (
-                    order.matched
-                    or order.pending
-                    or (order.terminal is None and order.filled < order.amount)
-                ):
-                    keep.add(order_hash)
-                else:
-                    gone.append((book, order))
-        low_block = self._top_block - self.keep_blocks
-        kept_matches: list[MatchRecord] = []
+        gone_hashes: set[bytes] = set()
         dropped: list[tuple[Book, MatchRecord]] = []
-        for book in self.books.values():
-            recent = set(heapq.nlargest(self.recent_matches, book.matches))
-            for match_id, match in book.matches.items():
-                if (
-                    match.buy in keep
-                    or match.sell in keep
-                    or match_id in recent
-                    or (
-                        match.state is MatchState.CONFIRMED
-                        and match.block is not None
-                        and match.block >= low_block
-                    )
-                ):
-                    kept_matches.append(match)
-                else:
+        examined = 0
+        stop = False
+        # 1. the orders: those done leave memory (an order brought back from the archive since
+        # the last snapshot waits for the last step: the archive must not change under an order
+        # that the last snapshot does not hold, or a replay from that snapshot would load its
+        # later state)
+        while not cycle.orders_done:
+            item = next(cycle.orders, None)
+            if item is None:
+                if limit is not None and self._another_pass(cycle):
+                    continue
+                cycle.orders_done = True
+                break
+            book, order_hash = item
+            order = book.orders.get(order_hash)
+            if order is not None and _done(order):
+                if limit is not None and order_hash in reloaded:
+                    cycle.deferred.append((book, order_hash))
+                elif order_hash not in gone_hashes:
+                    gone.append((book, order))
+                    gone_hashes.add(order_hash)
+            examined += 1
+            if limit is not None and (
+                len(gone) >= limit or (examined & 63 == 0 and time.perf_counter() > deadline)  # type: ignore[operator]
+            ):
+                stop = True
+                break
+        # 2. the matches: those whose orders both left memory, unless recent or confirmed within
+        # `keep_blocks` of the newest confirmation
+        low_block = self._top_block - self.keep_blocks
+        if not stop and cycle.orders_done:
+            final = limit is None
+            if final:  # the last step: every deferred order that is still done goes too
+                for book, order_hash in cycle.deferred:
+                    order = book.orders.get(order_hash)
+                    if order is not None and _done(order) and order_hash not in gone_hashes:
+                        gone.append((book, order))
+                        gone_hashes.add(order_hash)
+                cycle.deferred = []
+            while not cycle.matches_done:
+                candidate = next(cycle.matches, None)
+                if candidate is None:
+                    cycle.matches_done = True
+                    break
+                book, match_id = candidate
+                match = book.matches.get(match_id)
+                examined += 1
+                if match is not None and self._droppable(match, gone_hashes, low_block):
                     dropped.append((book, match))
+                if limit is not None and (
+                    len(dropped) >= 4 * limit
+                    or (examined & 63 == 0 and time.perf_counter() > deadline)  # type: ignore[operator]
+                ):
+                    break
+        last = cycle.orders_done and cycle.matches_done
+        if last and limit is not None and cycle.deferred:
+            # deferred orders (brought back since the last snapshot) go with the header, and
+            # their matches that were not recent when the cycle started
+            dropping = {m.id for _, m in dropped}
+            for book, order_hash in cycle.deferred:
+                order = book.orders.get(order_hash)
+                if order is not None and _done(order) and order_hash not in gone_hashes:
+                    gone.append((book, order))
+                    gone_hashes.add(order_hash)
+            for book, order_hash in cycle.deferred:
+                cutoff = cycle.recent[book.instrument.series_id]
+                for mid in self._matches_of.get(order_hash, ()):
+                    deferred_match = book.matches[mid]
+                    if (
+                        mid < cutoff
+                        and mid not in dropping
+                        and self._droppable(deferred_match, gone_hashes, low_block)
+                    ):
+                        dropped.append((book, deferred_match))
+                        dropping.add(mid)
+            cycle.deferred = []
+        return self._write_step(gone, gone_hashes, dropped, last, started, limit is None)
+
+    def _another_pass(self, cycle: _Cycle) -> bool:
+        """The orders of the cycle's candidates are all examined: if many orders came since
+        (a long cycle under heavy trading), examine those too before the snapshot header, so
+        that the header does not hold them all (at most 3 more passes)."""
+        if cycle.passes >= 3:
+            return False
+        arrived: list[tuple[Book, bytes]] = []
+        for book in self.books.values():
+            for order_hash in reversed(book.orders):  # the newest first: they come last
+                if book.orders[order_hash].seq <= cycle.pass_seq:
+                    break
+                arrived.append((book, order_hash))
+        if len(arrived) <= max(64, self.archive_chunk):
+            return False
+        arrived.reverse()
+        cycle.orders = iter(arrived)
+        cycle.passes += 1
+        cycle.pass_seq = self.journal.durable_seq
+        return True
+
+    def _droppable(self, match: MatchRecord, gone: set[bytes], low_block: int) -> bool:
+        """Whether a match that is not recent may leave memory: both its orders left (or leave
+        now, `gone`), and it is not confirmed within `keep_blocks` of the newest confirmation."""
+        orders = self._orders
+        return (
+            (match.buy not in orders or match.buy in gone)
+            and (match.sell not in orders or match.sell in gone)
+            and not (
+                match.state is MatchState.CONFIRMED
+                and match.block is not None
+                and match.block >= low_block
+            )
+        )
+
+    def _write_step(
+        self,
+        gone: list[tuple[Book, BookOrder]],
+        gone_hashes: set[bytes],
+        dropped: list[tuple[Book, MatchRecord]],
+        last: bool,
+        started: float,
+        budget_less: bool,
+    ) -> bool:
+        journal = self.journal
+        seq = journal.durable_seq
         # the archive: orders that leave memory, and every match of theirs (a match kept in
         # memory for another reason is archived too: queries of the order read it there)
         order_rows = []
         match_rows: dict[int, tuple[int, bytes, bytes, bytes]] = {}
         new_keys: list[bytes] = []
+        encode = ev.encode_state
         for book, order in gone:
-            progress = self._progress(order)
-            order_rows.append((order.hash, order.maker, order.seq, ev.encode_state(progress)))
+            order_rows.append((order.hash, order.maker, order.seq, encode(self._progress(order))))
             new_keys.append(_order_key(order.hash))
             if order.client_order_id is not None:
                 new_keys.append(_client_key(order.maker, order.client_order_id))
             for match_id in self._matches_of.get(order.hash, ()):
                 if match_id not in match_rows:
                     match = book.matches[match_id]
-                    body = ev.encode_state(self._match_state(book, match))
+                    body = encode(self._match_state(book, match))
                     match_rows[match_id] = (match_id, match.buy, match.sell, body)
         for book, match in dropped:
             if match.id not in match_rows:
-                body = ev.encode_state(self._match_state(book, match))
+                body = encode(self._match_state(book, match))
                 match_rows[match.id] = (match.id, match.buy, match.sell, body)
-        if self._archived.count + len(new_keys) > self._archived.capacity:
-            self._archived = _KeyFilter.rebuilt(journal, new_keys)
-        else:
-            for key in new_keys:
-                self._archived.add(key)
-        kept_orders = sorted(
-            (o for book in self.books.values() for o in book.orders.values() if o.hash in keep),
-            key=lambda o: o.seq,
-        )
-        snapshot = Snapshot(
-            seq=seq,
-            last_match=self.match_ids.last,
-            top_block=self._top_block,
-            series=sorted(self.books),
-            orders=[KeptOrder(o.seq, o.on_book, self._progress(o)) for o in kept_orders],
-            matches=[
-                self._match_state(self._matches[m.id], m)
-                for m in sorted(kept_matches, key=lambda m: m.id)
-            ],
-            filter_bits=bytes(self._archived.bits),
-            filter_count=self._archived.count,
-            filter_capacity=self._archived.capacity,
-        )
-        body = ev.encode_snapshot(snapshot)
+        for key in new_keys:  # a key added for a write that then fails is a false positive
+            self._archived.add(key)
+        body = b""
+        kept_orders: list[BookOrder] = []
+        kept_matches: list[MatchSnapshot] = []
+        by_id: list[int] = []
+        if last:
+            dropped_ids = {m.id for _, m in dropped}
+            kept_orders = sorted(
+                (
+                    o
+                    for book in self.books.values()
+                    for o in book.orders.values()
+                    if o.hash not in gone_hashes
+                ),
+                key=lambda o: o.seq,
+            )
+            # a match whose orders both left memory is as archived (a change to it brings its
+            # orders back): the header names it only
+            orders = self._orders
+            for book in self.books.values():
+                for m in book.matches.values():
+                    if m.id in dropped_ids:
+                        continue
+                    if (m.buy not in orders or m.buy in gone_hashes) and (
+                        m.sell not in orders or m.sell in gone_hashes
+                    ):
+                        by_id.append(m.id)
+                    else:
+                        kept_matches.append(self._match_state(book, m))
+            kept_matches.sort(key=lambda m: m.id)
+            by_id.sort()
+            filt = self._archived
+            snapshot = Snapshot(
+                seq=seq,
+                last_match=self.match_ids.last,
+                top_block=self._top_block,
+                series=sorted(self.books),
+                orders=[KeptOrder(o.seq, o.on_book, self._progress(o)) for o in kept_orders],
+                matches=kept_matches,
+                filter_bits=bytes(filt.bits),
+                filter_count=filt.layer_count,
+                filter_capacity=filt.layer_capacity,
+                filter_layers=[(bytes(b), n, c) for b, n, c in filt.older],
+                archived_matches=by_id,
+            )
+            body = ev.encode_snapshot(snapshot)
         try:
-            journal.write_snapshot(seq, body, order_rows, list(match_rows.values()))
+            if last:
+                journal.write_snapshot(seq, body, order_rows, list(match_rows.values()))
+            elif order_rows or match_rows:
+                journal.archive(order_rows, list(match_rows.values()))
         except JournalError as exc:
+            self._cycle = None
             self._next_snapshot = seq + max(1, self.snapshot_every // 10)
             log.warning("snapshot at %d not written (events are safe): %s", seq, exc)
             return False
         try:
-            self._evict(gone, dropped, keep)
+            self._evict(gone, gone_hashes, dropped, everything=last)
         except BaseException:
             self._stopped = True  # memory is half evicted; a restart restores the snapshot
             raise
+        took = time.perf_counter() - started
+        stats = self.snapshot_stats
+        stats["steps"] += 1
+        stats["longest_step"] = max(stats["longest_step"], took)
+        stats["step_seconds"] += took
+        stats["orders_archived"] += len(gone)
+        self._cycle_archived += len(gone)
+        self._cycle_seconds += took
+        if len(gone) >= 32 and not last:
+            self._cost = 0.7 * self._cost + 0.3 * (took / len(gone))
+        if not last:
+            self._cycle_steps += 1
+            return False
+        self._cycle = None
+        self._reloaded = set()  # the header holds them (or they left with it)
         self.snapshot_seq = seq
-        self._next_snapshot = seq + self.snapshot_every
+        if budget_less:
+            self._next_snapshot = seq + self.snapshot_every
         self.last_checkpoint = {
             "seq": seq,
-            "seconds": time.perf_counter() - started,
+            "seconds": self._cycle_seconds,
+            "last_step": took,
+            "steps": self._cycle_steps + 1,
             "bytes": len(body),
             "orders_kept": len(kept_orders),
-            "matches_kept": len(kept_matches),
-            "orders_archived": len(gone),
+            "matches_kept": len(kept_matches) + len(by_id),
+            "orders_archived": self._cycle_archived,
             "matches_dropped": len(dropped),
         }
+        self._cycle_archived = 0
+        self._cycle_seconds = 0.0
+        self._cycle_steps = 0
         log.info(
             "snapshot at %d: %d orders and %d matches kept, %d orders archived, %.3f s",
             seq,
             len(kept_orders),
             len(kept_matches),
-            len(gone),
+            self.last_checkpoint["orders_archived"],
             self.last_checkpoint["seconds"],
         )
         return True
@@ -873,10 +1111,16 @@ class Engine:
     def _evict(
         self,
         gone: list[tuple[Book, BookOrder]],
+        gone_hashes: set[bytes],
         dropped: list[tuple[Book, MatchRecord]],
-        keep: set[bytes],
+        everything: bool,
     ) -> None:
-        kept_refs = {r for h in keep for r in self._refs_of.get(h, ())}
+        kept_refs: set[bytes] = set()
+        if any(order.hash in self._refs_of for _, order in gone):
+            kept_refs = {
+                r for h, refs in self._refs_of.items() if h not in gone_hashes for r in refs
+            }
+        touched: set[tuple[Book, bool, int]] = set()
         for book, order in gone:
             order_hash = order.hash
             del book.orders[order_hash]
@@ -889,19 +1133,32 @@ class Engine:
             refs = self._refs_of.pop(order_hash, None)
             if refs:
                 book._elsewhere.difference_update(r for r in refs if r not in kept_refs)
+            touched.add((book, order.is_buy, order.price if order.is_buy else -order.price))
         for book, match in dropped:
             del book.matches[match.id]
             del self._matches[match.id]
             book._requirements.pop(match.id, None)
-        for book in self.books.values():
-            # a level keeps closed orders in its queue until they reach its front (lazy
-            # deletion): drop them, or they stay alive; an order that comes back from a revert
-            # finds its place by sequence number
-            for side in (book.bids, book.asks):
-                for level in side.levels.values():
-                    if len(level.orders) != level.live:
-                        level.orders = deque(o for o in level.orders if o.on_book)
-                        level.last = level.orders[-1].seq
+        # a level keeps closed orders in its queue until they reach its front (lazy deletion):
+        # drop them, or they stay alive; an order that comes back from a revert finds its place
+        # by sequence number. The last step of a cycle sweeps every level, the others those of
+        # the orders they archived.
+        if everything:
+            levels = [
+                level
+                for book in self.books.values()
+                for side in (book.bids, book.asks)
+                for level in side.levels.values()
+            ]
+        else:
+            levels = []
+            for book, is_buy, level_key in touched:
+                level = (book.bids if is_buy else book.asks).levels.get(level_key)
+                if level is not None:
+                    levels.append(level)
+        for level in levels:
+            if len(level.orders) != level.live:
+                level.orders = deque(o for o in level.orders if o.on_book)
+                level.last = level.orders[-1].seq
 
     def _restore(self, snapshot: Snapshot) -> None:
         """Load a snapshot into this fresh engine."""
@@ -913,8 +1170,11 @@ class Engine:
             )
         self.match_ids.last = snapshot.last_match
         self._top_block = snapshot.top_block
-        self._archived = _KeyFilter(
-            snapshot.filter_capacity, snapshot.filter_bits, snapshot.filter_count
+        self._archived = _KeyFilter.restored(
+            snapshot.filter_capacity,
+            snapshot.filter_bits,
+            snapshot.filter_count,
+            snapshot.filter_layers,
         )
         # the orders' `order` events hold what they were received with
         bodies = self.journal.bodies([kept.seq for kept in snapshot.orders])
@@ -927,7 +1187,14 @@ class Engine:
             _set_progress(order, kept.progress)
             book = self._book(order.series_id, replaying=True)
             self._hold(book, order, kept.on_book, kept.progress.refs)
-        for match in snapshot.matches:
+        matches = list(snapshot.matches)
+        if snapshot.archived_matches:
+            states = self.journal.archived_matches_by_id(snapshot.archived_matches)
+            if len(states) != len(snapshot.archived_matches):
+                raise JournalError(f"snapshot {snapshot.seq} names matches the archive lacks")
+            matches.extend(ev.decode_match_state(b) for b in states)
+            matches.sort(key=lambda m: m.id)
+        for match in matches:
             self._load_match(match)
             for order_hash in (match.buy, match.sell):
                 if order_hash in self._orders:
@@ -979,13 +1246,53 @@ class Engine:
             log.warning("no snapshot at shutdown: %s", exc)
 
 
+class _Cycle:
+    """A snapshot cycle under way: the candidates not yet examined, and the orders that wait for
+    its last step (brought back from the archive since the last snapshot)."""
+
+    __slots__ = (
+        "orders",
+        "matches",
+        "recent",
+        "orders_done",
+        "matches_done",
+        "deferred",
+        "passes",
+        "pass_seq",
+    )
+
+    def __init__(
+        self,
+        orders: Iterator[tuple[Book, bytes]],
+        matches: Iterator[tuple[Book, int]],
+        recent: dict[int, int],
+    ):
+        self.orders = orders
+        self.matches = matches
+        self.recent = recent  # series id -> the first match id that was recent
+        self.orders_done = False
+        self.matches_done = False
+        self.deferred: list[tuple[Book, bytes]] = []
+        self.passes = 0  # passes over the orders that came during the cycle
+        self.pass_seq = 0  # the orders after this seq came during the current pass
+
+
+def _done(order: BookOrder) -> bool:
+    """Whether an order is done: closed or wholly filled, no match of it still matched or
+    pending."""
+    return not (
+        order.matched or order.pending or (order.terminal is None and order.filled < order.amount)
+    )
+
+
 class _KeyFilter:
     """A Bloom filter of the keys of archived orders (order hashes, makers' clientOrderIds):
     `False` means surely not archived, so a new order costs no database read. 10 bits and 6
-    probes per key, about 1% false positives (those cost one indexed read). Grown by
-    `rebuilt` (4x) from the archive when full."""
+    probes per key, about 1% false positives per layer (those cost one indexed read). When the
+    newest layer is full, a new one 4 times larger takes the new keys (older layers are kept and
+    asked too): growing reads nothing back and costs no pause."""
 
-    __slots__ = ("bits", "mask", "count", "capacity")
+    __slots__ = ("bits", "mask", "layer_count", "layer_capacity", "older", "count")
     PROBES = 6
 
     def __init__(self, capacity: int = 1 << 12, bits: bytes | None = None, count: int = 0):
@@ -994,47 +1301,72 @@ class _KeyFilter:
         if len(self.bits) * 8 != size:
             raise JournalError("the snapshot's key filter does not match its capacity")
         self.mask = size - 1
-        self.count = count
-        self.capacity = capacity
+        self.layer_count = count
+        self.layer_capacity = capacity
+        self.count = count  # keys added, in every layer (a key archived again counts again)
+        #: the full layers before this one: (bits, count, capacity), oldest first
+        self.older: list[tuple[bytearray, int, int]] = []
 
     @classmethod
-    def rebuilt(cls, journal: Journal, extra: Iterable[bytes]) -> _KeyFilter:
-        """A filter with room for everything archived plus `extra` and as much again, times 4."""
-        keys = []
-        for order_hash, client_order_id, maker in journal.archived_keys():
-            keys.append(_order_key(order_hash))
-            if client_order_id is not None:
-                keys.append(_client_key(maker, client_order_id))
-        keys.extend(extra)
-        new = cls(max(1 << 12, 4 * len(keys)))
-        for key in keys:
-            new.add(key)
+    def restored(
+        cls,
+        capacity: int,
+        bits: bytes,
+        count: int,
+        layers: Iterable[tuple[bytes, int, int]] = (),
+    ) -> _KeyFilter:
+        new = cls(capacity, bits, count)
+        for layer_bits, layer_count, layer_capacity in layers:
+            cls(layer_capacity, layer_bits, layer_count)  # checks the size
+            new.older.append((bytearray(layer_bits), layer_count, layer_capacity))
+            new.count += layer_count
         return new
 
+    @property
+    def capacity(self) -> int:
+        return self.layer_capacity + sum(c for _, _, c in self.older)
+
     def add(self, key: bytes) -> None:
+        if self.layer_count >= self.layer_capacity:  # full: a new, larger layer
+            self.older.append((self.bits, self.layer_count, self.layer_capacity))
+            capacity = 4 * self.layer_capacity
+            size = 1 << max(3, (capacity * 10 - 1).bit_length())
+            self.bits = bytearray(size >> 3)
+            self.mask = size - 1
+            self.layer_count = 0
+            self.layer_capacity = capacity
         x = int.from_bytes(_blake2b(key, digest_size=32).digest(), "little")
         bits, mask = self.bits, self.mask
         for _ in range(self.PROBES):
             i = x & mask
             bits[i >> 3] |= 1 << (i & 7)
             x >>= 40
+        self.layer_count += 1
         self.count += 1
 
     def __contains__(self, key: bytes) -> bool:
-        x = int.from_bytes(_blake2b(key, digest_size=32).digest(), "little")
-        bits, mask = self.bits, self.mask
-        for _ in range(self.PROBES):  # a key never added misses at the first probe or so
-            i = x & mask
-            if not bits[i >> 3] & (1 << (i & 7)):
-                return False
-            x >>= 40
-        return True
+        x0 = int.from_bytes(_blake2b(key, digest_size=32).digest(), "little")
+        if _probe(self.bits, self.mask, x0):
+            return True
+        for bits, _, _ in self.older:
+            if _probe(bits, len(bits) * 8 - 1, x0):
+                return True
+        return False
 
     def has_order(self, order_hash: bytes) -> bool:
         return self.count > 0 and _order_key(order_hash) in self
 
     def has_client_id(self, maker: str, client_order_id: str) -> bool:
         return self.count > 0 and _client_key(maker, client_order_id) in self
+
+
+def _probe(bits: bytearray, mask: int, x: int) -> bool:
+    for _ in range(_KeyFilter.PROBES):  # a key never added misses at the first probe or so
+        i = x & mask
+        if not bits[i >> 3] & (1 << (i & 7)):
+            return False
+        x >>= 40
+    return True
 
 
 def _order_key(order_hash: bytes) -> bytes:

@@ -184,6 +184,12 @@ class Snapshot(msgspec.Struct, frozen=True):
     filter_count: int
     filter_capacity: int
     version: int = 1
+    #: the filter's older, full layers `(bits, count, capacity)`, oldest first (the filter grows
+    #: by adding a layer, without reading the archive back)
+    filter_layers: list[tuple[bytes, int, int]] = []
+    #: matches kept in memory whose orders both left it (recent, or confirmed within
+    #: `keep_blocks`): their state is the archived one, read back by id at restore
+    archived_matches: list[int] = []
 
 
 _snapshot_encoder = msgspec.json.Encoder()

@@ -21,8 +21,9 @@ the engine's in-memory checks had a bug.
 
 Snapshots (schema version 2): `write_snapshot` stores the engine's state at a sequence number
 (`relayer.events.Snapshot`, compressed, in parts) and, in the same transaction, the final state of
-every order and match that leaves the engine's memory with it (`relayer_archived_orders`,
-`relayer_archived_matches`, keyed by hash and id, indexed by maker and by order); the engine's
+orders and matches that leave the engine's memory with it (`relayer_archived_orders`,
+`relayer_archived_matches`, keyed by hash and id, indexed by maker and by order); `archive`
+stores more of those between two snapshots (the engine's bounded snapshot steps); the engine's
 queries read those back. Only the newest snapshot is kept. Events are never deleted: replaying
 from sequence 0 needs no snapshot and no archive.
 """
@@ -298,6 +299,31 @@ class Journal(ABC):
         except db.DatabaseError as exc:
             raise JournalError(f"snapshot write failed: {exc}") from None
 
+    def archive(
+        self,
+        orders: Sequence[tuple[bytes, str, int, bytes]] = (),
+        matches: Sequence[tuple[int, bytes, bytes, bytes]] = (),
+    ) -> None:
+        """Store, in one transaction, the final state of orders and matches that leave the
+        engine's memory between two snapshots (as `write_snapshot` stores them with a snapshot):
+        one bounded step of a snapshot cycle. The engine writes only orders that the newest
+        snapshot holds or that came after it, so a replay from that snapshot never reads these
+        rows (it rebuilds those orders itself).
+
+        Raises:
+            JournalError: read-only, or the write failed (then nothing of it was written).
+        """
+        if self.readonly:
+            raise JournalError(f"{self.db.url}: opened read-only, it cannot be written")
+        try:
+            with self.db.transaction():
+                if orders:
+                    self.db.executemany(_UPSERT_ORDER, orders)
+                if matches:
+                    self.db.executemany(_UPSERT_MATCH, matches)
+        except db.DatabaseError as exc:
+            raise JournalError(f"archive write failed: {exc}") from None
+
     def snapshot(self, upto: int | None = None) -> tuple[int, bytes] | None:
         """The newest snapshot `(seq, body)` (with `seq <= upto`, if given), or None. One
         statement, so a reader sees one whole snapshot even while the writer replaces it."""
@@ -352,6 +378,20 @@ class Journal(ABC):
             "SELECT body FROM relayer_archived_matches WHERE id = ?", (match_id,)
         )
         return None if value is None else bytes(value)
+
+    def archived_matches_by_id(self, ids: Sequence[int]) -> list[bytes]:
+        """The archived states of these matches (those archived), by id."""
+        out: list[tuple[int, bytes]] = []
+        for start in range(0, len(ids), READ_CHUNK):
+            chunk = list(ids[start : start + READ_CHUNK])
+            rows = self.db.fetchall(
+                "SELECT id, body FROM relayer_archived_matches WHERE id IN ("
+                + ", ".join(["?"] * len(chunk))
+                + ")",
+                chunk,
+            )
+            out.extend((int(i), bytes(body)) for i, body in rows)
+        return [body for _, body in sorted(out)]
 
     def archived_matches_of(self, order_hash: bytes) -> list[bytes]:
         """The archived states of the matches an order took part in, by id."""

@@ -39,8 +39,9 @@ from strikeline import db
 
 FEES = FeeSchedule(3, 7)
 INSTRUMENTS = [CALL, PUT]
-#: small settings, so that a short run snapshots, archives and drops matches many times
-SMALL = {"snapshot_every": 9, "keep_blocks": 3, "recent_matches": 4}
+#: small settings, so that a short run snapshots, archives and drops matches many times, most
+#: snapshot cycles in several steps (two orders archived per step)
+SMALL = {"snapshot_every": 9, "keep_blocks": 3, "recent_matches": 4, "archive_chunk": 2}
 #: snapshots only when the test calls `checkpoint`, and nothing kept in memory that is done (not
 #: even a match confirmed in the newest block)
 BY_HAND = {"snapshot_every": 0, "keep_blocks": -1, "recent_matches": 0}
@@ -352,11 +353,14 @@ def test_a_stopped_engine_takes_no_snapshot(journal_url: str) -> None:
 WRITER = Path(__file__).resolve().parent / "crash_writer_snapshot.py"
 
 
-def _kill_during_snapshot(url: str, seed: int, snapshots: int) -> tuple[int, int]:
-    """Run the writer until it is inside its `snapshots`-th snapshot write, kill -9 it there;
-    returns the last acknowledged sequence number and the seq of the snapshot it was writing."""
+def _kill_during_snapshot(
+    url: str, seed: int, snapshots: int, mode: str = "snapshot"
+) -> tuple[int, int]:
+    """Run the writer until it is inside its `snapshots`-th snapshot write (or archive step, by
+    `mode`: see crash_writer_snapshot.py), kill -9 it there; returns the last acknowledged
+    sequence number and the seq it printed."""
     child = subprocess.Popen(
-        [sys.executable, str(WRITER), url, str(seed)],
+        [sys.executable, str(WRITER), url, str(seed), mode],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -370,7 +374,7 @@ def _kill_during_snapshot(url: str, seed: int, snapshots: int) -> tuple[int, int
             kind, seq = line.split()
             if kind == "ack":
                 acked = int(seq)
-            elif kind == "snapshot":
+            elif kind in ("snapshot", "chunk"):
                 seen += 1
                 if seen == snapshots:
                     os.kill(child.pid, signal.SIGKILL)  # inside the snapshot's transaction
@@ -382,27 +386,52 @@ def _kill_during_snapshot(url: str, seed: int, snapshots: int) -> tuple[int, int
             child.wait()
 
 
+def _restarts_as_the_full_replay(journal_url: str, acked: int) -> tuple[int, int]:
+    """After a kill: nothing acknowledged is lost, and an engine restarted from the newest
+    snapshot answers every query as the full replay. Returns the newest snapshot's seq and how
+    many orders the archive holds."""
+    with open_journal(journal_url, readonly=True) as journal:
+        assert journal.durable_seq >= acked  # nothing acknowledged is lost
+        newest = journal.snapshot_seq()
+        hashes, client_ids = [], []
+        for _, event in journal.events():
+            if isinstance(event, OrderReceived):
+                hashes.append(event.hash)
+                if event.client_order_id is not None:
+                    client_ids.append((event.maker, event.client_order_id))
+        view = funds()
+        restored = _open(journal, view, snapshot_every=0, keep_blocks=3, recent_matches=4)
+        assert restored.snapshot_seq == newest
+        model = _model(journal, view)
+        want = views(model, hashes, client_ids, trades=4, horizon=3)
+        assert views(restored, hashes, client_ids, trades=4, horizon=3) == want
+        archived = journal.db.fetchval("SELECT COUNT(*) FROM relayer_archived_orders")
+    return newest, int(archived)
+
+
 def test_kill_9_inside_a_snapshot_write_leaves_the_previous_one_usable(journal_url: str) -> None:
     for seed, snapshots in ((1, 3), (2, 1), (3, 5)):
         acked, writing = _kill_during_snapshot(journal_url, seed, snapshots)
         with open_journal(journal_url, readonly=True) as journal:
-            assert journal.durable_seq >= acked  # nothing acknowledged is lost
-            newest = journal.snapshot_seq()
-            assert newest < writing  # the killed write left nothing behind
-            hashes, client_ids = [], []
-            for _, event in journal.events():
-                if isinstance(event, OrderReceived):
-                    hashes.append(event.hash)
-                    if event.client_order_id is not None:
-                        client_ids.append((event.maker, event.client_order_id))
-            view = funds()
-            restored = _open(journal, view, snapshot_every=0, keep_blocks=3, recent_matches=4)
-            assert restored.snapshot_seq == newest
-            model = _model(journal, view)
-            want = views(model, hashes, client_ids, trades=4, horizon=3)
-            assert views(restored, hashes, client_ids, trades=4, horizon=3) == want
+            assert journal.snapshot_seq() < writing  # the killed write left nothing behind
+        newest, _ = _restarts_as_the_full_replay(journal_url, acked)
     # and the writer starts again from there (the next round above did, three times)
     assert newest > 0
+
+
+@pytest.mark.parametrize("mode", ["chunk", "in-chunk"])
+def test_kill_9_between_or_inside_archive_steps_loses_nothing(journal_url: str, mode: str) -> None:
+    """Killed after an archive step of a snapshot cycle committed (orders archived and gone
+    from memory, the newest snapshot older than that), or inside one: the restart from the
+    newest snapshot answers as the full replay; then the writer goes on from there."""
+    rows = []
+    for seed, steps in ((4, 2), (5, 7), (6, 4), (7, 11)):
+        acked, at = _kill_during_snapshot(journal_url, seed, steps, mode)
+        newest, archived = _restarts_as_the_full_replay(journal_url, acked)
+        rows.append(archived)
+        if mode == "chunk":
+            assert newest < at  # the step archived orders the newest snapshot still holds
+    assert rows[-1] > 0  # orders were archived, by the steps and the snapshots
 
 
 def test_the_filter_of_archived_keys_grows_and_forgets_nothing(journal_url: str) -> None:
@@ -436,4 +465,43 @@ def test_the_filter_of_archived_keys_grows_and_forgets_nothing(journal_url: str)
             assert engine.client_order(MAKER, o.client_order_id or "").hash == o.hash
         assert journal.count() == events
     assert len(engine.orders_of(MAKER, live_only=False)) == 6_000
+    journal.close()
+
+
+def test_an_order_back_from_the_archive_leaves_again_only_with_a_snapshot(
+    journal_url: str,
+) -> None:
+    """An archived fill is reorganised away and then reverted (both orders cancelled): done
+    again, but the newest snapshot does not hold them, and a replay from it reads their archived
+    state when it reaches the reorg. So an archive step between snapshots must not archive them
+    again (a replay would then load their later state and apply the reorg and revert twice): they
+    leave memory with the next snapshot. A restart in between answers as the full replay."""
+    view = funds()
+    journal = open_journal(journal_url)
+    engine = _open(journal, view, **{**BY_HAND, "archive_chunk": 1})
+    bid, ask = _crossed(engine, 5)
+    (match_id,) = [m.id for m in engine.matches_of(bid.hash)]
+    assert engine.checkpoint() and engine.in_memory() == (0, 0)
+    first = engine.snapshot_seq
+    engine.fill_reorged(match_id)
+    engine.fill_reverted(match_id, [bid.hash, ask.hash], "blamed", NOW)
+    later = order(MAKER, False, UNIT, 120 * 10**6)  # done, and not back from the archive
+    engine.place(later, NOW)
+    engine.cancel(later.hash, MAKER)
+    engine.place(order(MAKER, True, UNIT, 90 * 10**6), NOW)  # live
+    engine._start_cycle()
+    hashes = [bid.hash, ask.hash, later.hash]
+    steps = 0
+    while not engine.archive_some(1.0):  # one order per step; the last one writes the header
+        steps += 1
+        # a crash here: the newest snapshot is the first one
+        with open_journal(journal_url, readonly=True) as reader:
+            assert reader.snapshot_seq() == first
+            restored = _open(reader, funds(), snapshot_every=0, keep_blocks=-1, recent_matches=0)
+            model = _model(reader, funds())
+            assert views(restored, hashes, [], trades=0) == views(model, hashes, [], trades=0)
+        assert bid.hash in engine._orders and ask.hash in engine._orders
+    assert steps >= 1 and later.hash not in engine._orders  # a step archived it
+    assert engine.snapshot_seq > first and engine.in_memory() == (1, 0)
+    assert views(engine, hashes, [], trades=0) == views(_model(journal, view), hashes, [], trades=0)
     journal.close()
