@@ -758,21 +758,13 @@ class CrossedAnswer(AssertionError):
     """A client got the answer of another client's order."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CrossedAnswer,
-    reason="gateway_pool._Child is one answer sink for every process it starts: an order of a "
-    "gateway killed before its commit is answered (after the commit) to the gateway started in "
-    "its place, whose request ids start at 1 again, so that answer goes to whichever request "
-    "of the new process has the same id",
-)
 def test_an_answer_for_a_dead_gateway_never_reaches_its_successor(
     system: SimpleNamespace, tmp_path: Path
 ) -> None:
     """One gateway. The journal is write-locked from here, so order A (the gateway's request 1)
     waits in its commit; the gateway is killed and started again; order B (the new process's
     request 1) waits behind A; the lock goes: A commits, then B. B's client must get B's
-    answer."""
+    answer. (3897f14 sent A's answer to the new process: B's client got A's order.)"""
     path = tmp_path / "relayer.db"
     proc = RelayerProcess(system, f"sqlite:///{path}", tmp_path, gateway_processes=1, **OPEN)
     try:
@@ -831,15 +823,11 @@ def test_a_content_length_with_trailing_whitespace_is_answered_alike(
     assert_same_answer(got, want, 201, "ok")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse_order_head ignores Proxy-Connection: close; httptools (so uvicorn, so the "
-    "single process) reads it as Connection: close and closes after the answer, a gateway "
-    "keeps the connection open (see test_gateway_head)",
-)
 def test_proxy_connection_close_is_answered_alike(
     system: SimpleNamespace, gw: RelayerProcess, single: RelayerProcess
 ) -> None:
+    """httptools reads Proxy-Connection: close as Connection: close; so must a gateway (3897f14
+    kept such a connection open)."""
     request = post(b"{nope", b"Proxy-Connection: close\r\n")
     with Conn(gw.port) as mine, Conn(single.port) as theirs:
         assert_same_answer(mine.ask(request), theirs.ask(request), 400, "bad_json")
