@@ -649,50 +649,15 @@ def _restarted(proc: RelayerProcess, pids: set[int], victim: int) -> set[int]:
     return fresh
 
 
-def test_a_killed_gateway_is_restarted_and_loses_nothing(
-    system: SimpleNamespace, tmp_path: Path
-) -> None:
-    """Orders flow, stop; kill -9 of a gateway; a new one takes its socket; orders flow again
-    with every request answered (5 s at most) by its own order; nothing acknowledged is lost,
-    before or after a restart of the relayer."""
-    proc = RelayerProcess(
-        system, f"sqlite:///{tmp_path / 'relayer.db'}", tmp_path, gateway_processes=GATEWAYS, **OPEN
-    )
-    load = Load(system, 0, timeout=5)
-    try:
-        proc.start(timeout=180)
-        load.port = proc.port
-        pids = wait_for(lambda: len(p := gateway_pids(proc)) == GATEWAYS and p, 30, 0.1, "gateways")
-        victim = min(pids)
-        with load:
-            wait_for(lambda: load.count() >= 40, 60, 0.05, "orders")
-        os.kill(victim, 9)
-        _restarted(proc, pids, victim)
-        before = load.count()
-        with load:
-            wait_for(lambda: load.count() >= before + 60, 30, 0.05, "orders after the restart")
-        assert proc.process is not None and proc.process.poll() is None
-        assert load.failed() == 0 and not load.crossed
-        assert set(load.answers.values()) == {201}, set(load.codes)
-        logs = proc.logs()
-        assert re.search(r"gateway process \d exited \(status -9\); starting it again", logs), logs
-        assert_all_found(proc, load.acked())
-        assert proc.terminate(60) == 0  # and from the journal, after a restart
-        proc.start(timeout=180)
-        assert_all_found(proc, load.acked())
-    finally:
-        proc.stop()
-
-
 def test_gateways_killed_under_load_are_restarted_and_keep_answering(
     system: SimpleNamespace, tmp_path: Path
 ) -> None:
     """kill -9 of each gateway in turn while orders of it are on their way through the main
     process (held with SIGSTOP for a moment so that some are): each is restarted, every later
     request is answered within 5 s with its own order, no answer is a 5xx or a refusal, nothing
-    acknowledged is lost. (An answer made after its gateway's link was lost must not jam the
-    answers of the gateway started in its place: 3897f14's _Child._answer did, about two
-    times in three per kill.)"""
+    acknowledged is lost, before or after a restart of the relayer. (An answer made after its
+    gateway's link was lost must not jam the answers of the gateway started in its place:
+    3897f14's _Child._answer did, in 3 runs of 3.)"""
     proc = RelayerProcess(
         system, f"sqlite:///{tmp_path / 'relayer.db'}", tmp_path, gateway_processes=GATEWAYS, **OPEN
     )
@@ -725,6 +690,13 @@ def test_gateways_killed_under_load_are_restarted_and_keep_answering(
                 assert load.failed() == failed, "requests unanswered after the restart"
         assert not load.crossed
         assert set(load.answers.values()) == {201}, set(load.codes)
+        restarted = re.findall(
+            r"gateway process (\d) exited \(status -9\); starting it again", proc.logs()
+        )
+        assert sorted(restarted) == ["0", "1"]
+        assert_all_found(proc, load.acked())
+        assert proc.terminate(60) == 0  # and from the journal, after a restart
+        proc.start(timeout=180)
         assert_all_found(proc, load.acked())
     finally:
         proc.stop()
