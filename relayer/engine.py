@@ -15,22 +15,23 @@ using it for another order is a `ClientOrderIdConflict`.
 
 Memory: every `snapshot_every` journal events the engine starts a snapshot cycle, run in bounded
 steps after its commits (`archive_some`: up to `archive_chunk` orders, about `archive_budget`
-seconds, one transaction each): each step archives the final state of orders that are done
-(closed or wholly filled, no match of it still matched or pending) and of their matches, which
-then leave memory; the last step writes the snapshot header (what the engine still holds) in the
-same transaction as what it archives. A step between headers archives only orders the newest
-header holds or that came after it (a replay from that header rebuilds them itself), never one
-brought back from the archive since: a crash between or inside steps restarts as a full replay
-does. `checkpoint` (at open, on a clean shutdown via `Journal.close`, in tests) runs a whole
-cycle in one transaction. `Engine.open` restores the newest snapshot and replays only the events
-after it. Queries (`find`, `order`, `orders_of`, `matches_of`,
-`match`, `client_order`) and re-posts read the archive for what left memory, and return what they
-returned before; a match that changes again (a confirmed fill reorganised away) brings its orders
-back into memory first. A Bloom filter of the archived order hashes and clientOrderIds (about
-1.3 bytes each, saved in the snapshot) keeps new orders from asking the database. Kept in memory
-whatever their state: the last `RECENT_MATCHES` matches of each book (the gateway's trades and
-ticker read them from the book) and confirmed matches within `keep_blocks` of the newest
-confirmation (the submitter re-watches those for reorgs after a restart).
+seconds, one transaction each): each step archives the final state of orders that are done (closed
+or wholly filled, no match of it still matched or pending) and of their matches, which then leave
+memory; the snapshot header (what the engine still holds) is built by the last step, compressed by
+the next and written by the one after, in one transaction with what the last step archives (if none
+of that changed meanwhile; else it is dropped). A step between headers archives only orders the
+newest header holds or that came after it (a replay from that header rebuilds them itself), never
+one brought back from the archive since: a crash between or inside steps restarts as a full replay
+does. `checkpoint` (at open, on a clean shutdown via `Journal.close`, in tests) runs a whole cycle
+in one transaction. `Engine.open` restores the newest snapshot and replays only the events after
+it. Queries (`find`, `order`, `orders_of`, `matches_of`, `match`, `client_order`) and re-posts read
+the archive for what left memory, and return what they returned before; a match that changes again
+(a confirmed fill reorganised away) brings its orders back into memory first. A Bloom filter of the
+archived order hashes and clientOrderIds (about 1.3 bytes each, saved in the snapshot) keeps new
+orders from asking the database. Kept in memory whatever their state: the last `RECENT_MATCHES`
+matches of each book (the gateway's trades and ticker read them from the book) and confirmed
+matches within `keep_blocks` of the newest confirmation (the submitter re-watches those for reorgs
+after a restart).
 """
 
 from __future__ import annotations
@@ -849,6 +850,14 @@ class Engine:
         cycle = self._cycle
         assert cycle is not None
         started = time.perf_counter()
+        if cycle.pending is not None:
+            if budget is not None:
+                if cycle.pending.packed is None:  # compressing it costs about a step too
+                    cycle.pending.packed = self.journal.pack_snapshot(cycle.pending.body)
+                    self._note_step(time.perf_counter() - started, 0, False)
+                    return False
+                return self._write_header(cycle.pending, started)
+            cycle.pending = None  # a whole cycle now: it builds its own
         deadline = None if budget is None else started + budget
         # the chunk: as many orders as the measured cost per archived order fits in the budget
         limit = (
@@ -1051,9 +1060,131 @@ class Engine:
                 archived_matches=by_id,
             )
             body = ev.encode_snapshot(snapshot)
+            if not budget_less:
+                # the next steps compress and write it: building, compressing and writing it
+                # each cost about a step; the writing step checks first that nothing it archives
+                # changed meanwhile
+                assert self._cycle is not None
+                self._cycle.pending = _Header(
+                    seq,
+                    body,
+                    None,
+                    order_rows,
+                    match_rows,
+                    gone,
+                    gone_hashes,
+                    dropped,
+                    set(self._reloaded),
+                    len(kept_orders),
+                    len(kept_matches) + len(by_id),
+                )
+                self._note_step(time.perf_counter() - started, 0, False)
+                return False
+        return self._commit_step(
+            seq,
+            body,
+            order_rows,
+            match_rows,
+            gone,
+            gone_hashes,
+            dropped,
+            last,
+            started,
+            budget_less,
+            set(self._reloaded),
+            len(kept_orders),
+            len(kept_matches) + len(by_id),
+        )
+
+    def _write_header(self, header: _Header, started: float) -> bool:
+        """The step after the one that built the header: write it, if what it archives is as it
+        was then (else drop it: a new cycle starts at the next commit)."""
+        encode = ev.encode_state
+        unchanged = True
+        for book, order in header.gone:
+            if not (
+                self._orders.get(order.hash) is book
+                and book.orders.get(order.hash) is order
+                and _done(order)
+            ):
+                unchanged = False
+                break
+        if unchanged:
+            progress = {row[0]: row[3] for row in header.order_rows}
+            unchanged = all(
+                encode(self._progress(order)) == progress[order.hash] for _, order in header.gone
+            )
+        low_block = self._top_block - self.keep_blocks
+        if unchanged:
+            for match_id, (_, _, _, body) in header.match_rows.items():
+                holder = self._matches.get(match_id)
+                if holder is None or (
+                    encode(self._match_state(holder, holder.matches[match_id])) != body
+                ):
+                    unchanged = False
+                    break
+        if unchanged:
+            unchanged = all(
+                self._matches.get(m.id) is book
+                and self._droppable(m, header.gone_hashes, low_block)
+                for book, m in header.dropped
+            )
+        if not unchanged:
+            log.info("snapshot at %d dropped: what it archives changed; a new cycle", header.seq)
+            self._cycle = None
+            self._next_snapshot = self.journal.durable_seq + 1
+            return False
+        return self._commit_step(
+            header.seq,
+            header.body,
+            header.order_rows,
+            header.match_rows,
+            header.gone,
+            header.gone_hashes,
+            header.dropped,
+            True,
+            started,
+            False,
+            header.reloaded,
+            header.orders_kept,
+            header.matches_kept,
+            header.packed,
+        )
+
+    def _note_step(self, took: float, archived: int, counted: bool) -> None:
+        stats = self.snapshot_stats
+        stats["steps"] += 1
+        stats["longest_step"] = max(stats["longest_step"], took)
+        stats["step_seconds"] += took
+        stats["orders_archived"] += archived
+        self._cycle_archived += archived
+        self._cycle_seconds += took
+        if not counted:
+            self._cycle_steps += 1
+
+    def _commit_step(
+        self,
+        seq: int,
+        body: bytes,
+        order_rows: list[tuple[bytes, str, int, bytes]],
+        match_rows: dict[int, tuple[int, bytes, bytes, bytes]],
+        gone: list[tuple[Book, BookOrder]],
+        gone_hashes: set[bytes],
+        dropped: list[tuple[Book, MatchRecord]],
+        last: bool,
+        started: float,
+        budget_less: bool,
+        reloaded: set[bytes],
+        orders_kept: int,
+        matches_kept: int,
+        packed: bytes | None = None,
+    ) -> bool:
+        journal = self.journal
         try:
             if last:
-                journal.write_snapshot(seq, body, order_rows, list(match_rows.values()))
+                journal.write_snapshot(
+                    seq, body, order_rows, list(match_rows.values()), packed=packed
+                )
             elif order_rows or match_rows:
                 journal.archive(order_rows, list(match_rows.values()))
         except JournalError as exc:
@@ -1067,20 +1198,13 @@ class Engine:
             self._stopped = True  # memory is half evicted; a restart restores the snapshot
             raise
         took = time.perf_counter() - started
-        stats = self.snapshot_stats
-        stats["steps"] += 1
-        stats["longest_step"] = max(stats["longest_step"], took)
-        stats["step_seconds"] += took
-        stats["orders_archived"] += len(gone)
-        self._cycle_archived += len(gone)
-        self._cycle_seconds += took
+        self._note_step(took, len(gone), last)
         if len(gone) >= 32 and not last:
             self._cost = 0.7 * self._cost + 0.3 * (took / len(gone))
         if not last:
-            self._cycle_steps += 1
             return False
         self._cycle = None
-        self._reloaded = set()  # the header holds them (or they left with it)
+        self._reloaded -= reloaded  # the header holds them (or they left with it)
         self.snapshot_seq = seq
         if budget_less:
             self._next_snapshot = seq + self.snapshot_every
@@ -1090,8 +1214,8 @@ class Engine:
             "last_step": took,
             "steps": self._cycle_steps + 1,
             "bytes": len(body),
-            "orders_kept": len(kept_orders),
-            "matches_kept": len(kept_matches) + len(by_id),
+            "orders_kept": orders_kept,
+            "matches_kept": matches_kept,
             "orders_archived": self._cycle_archived,
             "matches_dropped": len(dropped),
         }
@@ -1101,8 +1225,8 @@ class Engine:
         log.info(
             "snapshot at %d: %d orders and %d matches kept, %d orders archived, %.3f s",
             seq,
-            len(kept_orders),
-            len(kept_matches),
+            orders_kept,
+            matches_kept,
             self.last_checkpoint["orders_archived"],
             self.last_checkpoint["seconds"],
         )
@@ -1259,6 +1383,7 @@ class _Cycle:
         "deferred",
         "passes",
         "pass_seq",
+        "pending",
     )
 
     def __init__(
@@ -1275,6 +1400,25 @@ class _Cycle:
         self.deferred: list[tuple[Book, bytes]] = []
         self.passes = 0  # passes over the orders that came during the cycle
         self.pass_seq = 0  # the orders after this seq came during the current pass
+        self.pending: _Header | None = None  # built by the last step, written by the next
+
+
+@dataclass
+class _Header:
+    """A snapshot header built by a cycle's last step and what it archives, for the next step
+    to write."""
+
+    seq: int
+    body: bytes
+    packed: bytes | None  # compressed by the step after the one that built it
+    order_rows: list[tuple[bytes, str, int, bytes]]
+    match_rows: dict[int, tuple[int, bytes, bytes, bytes]]
+    gone: list[tuple[Book, BookOrder]]
+    gone_hashes: set[bytes]
+    dropped: list[tuple[Book, MatchRecord]]
+    reloaded: set[bytes]
+    orders_kept: int
+    matches_kept: int
 
 
 def _done(order: BookOrder) -> bool:

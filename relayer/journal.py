@@ -255,8 +255,10 @@ class Journal(ABC):
         body: bytes,
         orders: Sequence[tuple[bytes, str, int, bytes]] = (),
         matches: Sequence[tuple[int, bytes, bytes, bytes]] = (),
+        packed: bytes | None = None,
     ) -> None:
-        """Store, in one transaction, the engine's state at `seq` (`body`, compressed here), the
+        """Store, in one transaction, the engine's state at `seq` (`body`, compressed here, or
+        `packed`: `pack_snapshot(body)` done beforehand), the
         final state of the orders `(hash, maker, seq of its order event, body: what changed
         since that event)` and matches `(id, buy, sell, body)`
         that leave memory with it (replacing an earlier archived state of the same key), and drop
@@ -271,7 +273,8 @@ class Journal(ABC):
             raise JournalError(f"{self.db.url}: opened read-only, it cannot be written")
         if self._buffer or seq > self._durable:
             raise JournalError(f"a snapshot at {seq} needs every event up to it committed first")
-        packed = zlib.compress(body, 1)
+        if packed is None:
+            packed = self.pack_snapshot(body)
         parts = [packed[i : i + SNAPSHOT_PART] for i in range(0, len(packed), SNAPSHOT_PART)]
         try:
             with self.db.transaction():
@@ -298,6 +301,11 @@ class Journal(ABC):
                 self.db.execute("DELETE FROM relayer_snapshots WHERE seq < ?", (seq,))
         except db.DatabaseError as exc:
             raise JournalError(f"snapshot write failed: {exc}") from None
+
+    @staticmethod
+    def pack_snapshot(body: bytes) -> bytes:
+        """A snapshot's body as `write_snapshot` stores it (compressed)."""
+        return zlib.compress(body, 1)
 
     def archive(
         self,

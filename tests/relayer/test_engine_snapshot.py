@@ -298,9 +298,18 @@ def test_a_failed_snapshot_write_changes_nothing_and_is_retried(
     assert views(restored, hashes, [], trades=0) == views(
         _model(journal, view), hashes, [], trades=0
     )
-    engine.snapshot_every = 4  # the next commit past the retry point snapshots
+    failed_at = journal.durable_seq
+    engine.snapshot_every = 4  # the next commit past the retry point starts a snapshot cycle
     _crossed(engine, 3)
-    assert engine.snapshot_seq == journal.durable_seq and engine.in_memory() == (0, 0)
+    while engine._cycle is not None:  # its steps follow commits: the rest of it now
+        engine.archive_some()
+    assert journal.snapshot_seq() == engine.snapshot_seq > failed_at
+    assert engine.in_memory()[0] <= 2  # the first two pairs left memory
+    hashes.append(_crossed(engine, 4)[0].hash)
+    restored = _open(journal, view, snapshot_every=0)
+    assert views(restored, hashes, [], trades=0) == views(
+        _model(journal, view), hashes, [], trades=0
+    )
     journal.close()
 
 
@@ -310,9 +319,11 @@ def test_a_snapshot_is_taken_every_n_events_and_at_a_clean_shutdown(journal_url:
     engine = _open(journal, view, snapshot_every=20)
     while journal.durable_seq < 20:
         _crossed(engine, 1)
-    assert engine.snapshot_seq == journal.durable_seq  # the commit that passed 20
+    passed = journal.durable_seq  # the commit that passed 20 built a snapshot header there
+    assert engine.snapshot_seq == 0
+    _crossed(engine, 2)  # and the next commit's step wrote it
+    assert engine.snapshot_seq == passed == journal.snapshot_seq()
     taken = engine.snapshot_seq
-    _crossed(engine, 2)
     journal.close()  # a clean shutdown: at least snapshot_every / 10 events since the last
     with open_journal(journal_url) as again:
         assert again.snapshot_seq() == again.durable_seq > taken
@@ -504,4 +515,45 @@ def test_an_order_back_from_the_archive_leaves_again_only_with_a_snapshot(
     assert steps >= 1 and later.hash not in engine._orders  # a step archived it
     assert engine.snapshot_seq > first and engine.in_memory() == (1, 0)
     assert views(engine, hashes, [], trades=0) == views(_model(journal, view), hashes, [], trades=0)
+    journal.close()
+
+
+def test_a_header_is_dropped_when_what_it_archives_changes_before_its_write(
+    journal_url: str,
+) -> None:
+    """The last step of a cycle builds the snapshot header, the next compresses it and the one
+    after writes it: an order it archives that changed in between (its fill reorganised away
+    again) is not archived with a stale state; the header is dropped and nothing leaves
+    memory."""
+    view = funds()
+    journal = open_journal(journal_url)
+    engine = _open(journal, view, **BY_HAND)
+    bid, ask = _crossed(engine, 5)
+    (match_id,) = [m.id for m in engine.matches_of(bid.hash)]
+    assert engine.checkpoint()
+    first = journal.snapshot_seq()
+    engine.fill_reorged(match_id)
+    engine.fill_confirmed(match_id, b"\x06" * 32, 6)  # done again, back from the archive
+    engine._start_cycle()
+    assert not engine.archive_some(1.0)  # built the header, with both orders leaving
+    assert engine._cycle is not None and engine._cycle.pending is not None
+    assert {o.hash for _, o in engine._cycle.pending.gone} == {bid.hash, ask.hash}
+    assert not engine.archive_some(1.0)  # compressed it
+    assert engine._cycle.pending.packed is not None
+    engine.fill_reorged(match_id)  # pending again
+    assert not engine.archive_some(1.0)  # dropped, not written
+    assert engine._cycle is None and journal.snapshot_seq() == first
+    assert engine.in_memory() == (2, 1) and engine.order(bid.hash).pending == UNIT
+    hashes = [bid.hash, ask.hash]
+    want = views(_model(journal, view), hashes, [], trades=0)
+    assert views(engine, hashes, [], trades=0) == want
+    assert views(_open(journal, view, snapshot_every=0), hashes, [], trades=0) == want
+    engine.fill_confirmed(match_id, b"\x07" * 32, 7)
+    engine._start_cycle()
+    while not engine.archive_some(1.0):
+        pass
+    assert journal.snapshot_seq() > first and engine.in_memory() == (0, 0)
+    want = views(_model(journal, view), hashes, [], trades=0)
+    assert views(engine, hashes, [], trades=0) == want
+    assert views(_open(journal, view, snapshot_every=0), hashes, [], trades=0) == want
     journal.close()
