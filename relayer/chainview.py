@@ -168,25 +168,12 @@ class ChainFunds:
             (account, t) in self._free for t in tokens
         )
 
-    def load(
-        self, account: str, tokens: Iterable[str], series_id: int, *, catch_up: bool = False
-    ) -> bool:
+    def load(self, account: str, tokens: Iterable[str], series_id: int) -> bool:
         """Read (blocking) the entries of `account` not cached yet, at the follower's block
         (`synced`; see the class for the protocol). Whether they are cached now (False: the
         follower's steps kept touching the maker, or its block kept leaving the chain, for
-        `LOAD_TRIES` reads; nothing written).
-
-        `catch_up` (the gateway's first sight of a maker): first wait, at most `LOAD_WAIT`,
-        for the follower to reach the chain's head as it is now, so that a maker who just
-        deposited and then posts is read with the deposit (a read pinned to an older block
-        would refuse the order for funds it has)."""
+        `LOAD_TRIES` reads; nothing written)."""
         tokens = list(tokens)
-        if catch_up and self.synced is not None:
-            head = int(self.ledger.w3.eth.block_number)
-            with self._changed:
-                self._changed.wait_for(
-                    lambda: self.synced is None or self.synced[0] >= head, LOAD_WAIT
-                )
         with self._lock:
             state = self._loading.get(account)
             if state is None:

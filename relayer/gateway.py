@@ -37,6 +37,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin, get_type_hints
@@ -547,6 +548,9 @@ class Gateway:
         self.accepting = True
         self.started = time.time()
         self._tasks: set[asyncio.Task[None]] = set()  # verified orders waiting for funds reads
+        # first reads of makers' funds, on threads of their own: a read may wait for the
+        # follower's step, which needs the loop's default executor to make progress
+        self._funds_reads = ThreadPoolExecutor(4, thread_name_prefix="funds")
         worker.render = self._render
         worker.admit = self._admit
         routes = [
@@ -881,16 +885,30 @@ class Gateway:
                 )
             order = result.order
             inst = self.chain.instruments[order.series_id]
-            await asyncio.to_thread(
-                partial(
-                    self.chain.funds.load,
-                    order.maker,
-                    {inst.quote_token, inst.collateral_token},
-                    inst.series_id,
-                    catch_up=True,  # a deposit just made counts
-                )
+            await self._follower_at_head()
+            await asyncio.get_running_loop().run_in_executor(
+                self._funds_reads,
+                self.chain.funds.load,
+                order.maker,
+                {inst.quote_token, inst.collateral_token},
+                inst.series_id,
             )
             got = await self.worker.place(order)
+
+    async def _follower_at_head(self) -> None:
+        """Wait (at most `FUNDS_CATCH_UP` s, on the loop) for the follower to reach the chain's
+        head as it is now: funds are read at the follower's block, and a maker who deposited
+        and then posted its first order must be read with the deposit."""
+        synced = self.chain.funds.synced
+        if synced is None:
+            return
+        loop = asyncio.get_running_loop()
+        head = await loop.run_in_executor(self._funds_reads, self.chain.head)
+        deadline = loop.time() + FUNDS_CATCH_UP
+        while (synced := self.chain.funds.synced) is not None and synced[0] < head:
+            if loop.time() > deadline:
+                return
+            await asyncio.sleep(0.02)
 
     def _placed_view(self, placed: tuple[PlaceResult, Any], started: float | None) -> Any:
         """The answer's view of a placed order, or the engine's refusal as an `ApiError`."""
@@ -1602,6 +1620,9 @@ class _VerifiedReply:
     set_exception = set_result
 
 
+#: Seconds an order from a maker seen for the first time waits for the follower to reach the
+#: chain's head before its funds are read.
+FUNDS_CATCH_UP = 5.0
 #: Times an order goes back for its maker's funds before the answer is a retryable 503.
 _FUNDS_TRIES = 3
 
