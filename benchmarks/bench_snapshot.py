@@ -156,6 +156,16 @@ def main() -> None:
     steps.update(steps=0, longest_step=0.0, step_seconds=0.0, orders_archived=0)
     calls = _Timed(restored)
     gc.callbacks.append(calls.gc)
+    durations: list[float] = []
+    step = restored.archive_some
+
+    def timed_step(budget: float | None = None) -> bool:  # what each commit calls
+        start = time.perf_counter()
+        out = step(budget)
+        durations.append(time.perf_counter() - start)
+        return out
+
+    restored.archive_some = timed_step  # type: ignore[method-assign]
     while restored.snapshot_seq == taken:
         _churn(calls, 1_000, block)  # type: ignore[arg-type]
     stats = restored.last_checkpoint
@@ -169,6 +179,14 @@ def main() -> None:
         f" per order amortized; load average {os.getloadavg()[0]:.1f}"
     )
     gc.callbacks.remove(calls.gc)
+    del restored.archive_some
+    durations.sort()
+    print(
+        f" steps' pauses: median {1e3 * durations[len(durations) // 2]:.1f} ms, p99"
+        f" {1e3 * durations[int(len(durations) * 0.99)]:.1f} ms, max {1e3 * durations[-1]:.1f} ms,"
+        f" {sum(d > 0.010 for d in durations)} over 10 ms and {sum(d > 0.020 for d in durations)}"
+        f" over 20 ms of {len(durations)}; load average {os.getloadavg()[0]:.1f}"
+    )
     print(
         f" longest engine call meanwhile: {1e3 * calls.longest:.1f} ms ({calls.longest_name});"
         f" longest garbage collection {1e3 * calls.longest_gc:.1f} ms;"
