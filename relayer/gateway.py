@@ -209,6 +209,14 @@ def decode_place(body: bytes) -> Placed:
     return _place_decoder.decode(body)
 
 
+def parse_place(body: bytes) -> Placed:
+    """`decode_place`, its refusal as the API's `ApiError` (400 with the field)."""
+    try:
+        return decode_place(body)
+    except msgspec.DecodeError as exc:
+        raise schema_error(exc) from None
+
+
 _batch_decoder = msgspec.json.Decoder(BatchRequest)
 _cancel_decoder = msgspec.json.Decoder(CancelRequest)
 _encoder = msgspec.json.Encoder()
@@ -381,25 +389,15 @@ class Metrics:
     ) -> None:
         """Add what a gateway process answered on `route` (`relayer.link.Stats`)."""
         with self._lock:
-            self._merge(route, requests, orders, latency_counts, latency_sum)
-
-    def _merge(
-        self,
-        route: str,
-        requests: dict[int, int],
-        orders: dict[str, int],
-        latency_counts: list[int],
-        latency_sum: float,
-    ) -> None:
-        for status, n in requests.items():
-            key = (route, status)
-            self.request_counts[key] = self.request_counts.get(key, 0) + n
-        for outcome, n in orders.items():
-            self.order_counts[outcome] = self.order_counts.get(outcome, 0) + n
-        if len(latency_counts) == len(self.latency_counts):
-            for i, n in enumerate(latency_counts):
-                self.latency_counts[i] += n
-            self.latency_sum += latency_sum
+            for status, n in requests.items():
+                key = (route, status)
+                self.request_counts[key] = self.request_counts.get(key, 0) + n
+            for outcome, n in orders.items():
+                self.order_counts[outcome] = self.order_counts.get(outcome, 0) + n
+            if len(latency_counts) == len(self.latency_counts):
+                for i, n in enumerate(latency_counts):
+                    self.latency_counts[i] += n
+                self.latency_sum += latency_sum
 
 
 class _IntakeCollector(Collector):
@@ -682,7 +680,10 @@ class Gateway:
         return out
 
     @staticmethod
-    def _book_order(signed: SignedOrder, req: Placed) -> BookOrder:
+    def _book_order(
+        signed: SignedOrder, tif: str, client_order_id: str | None, payload: bytes
+    ) -> BookOrder:
+        """The book's order of a signed order (`payload`: `encode_payload(signed)`)."""
         order = signed.order
         return BookOrder(
             hash=signed.hash,
@@ -694,9 +695,9 @@ class Gateway:
             max_fee=order.max_fee,
             nonce=order.nonce,
             deadline=order.deadline,
-            tif=_TIF[req.timeInForce],
-            client_order_id=req.clientOrderId,
-            payload=encode_payload(signed),
+            tif=_TIF[tif],
+            client_order_id=client_order_id,
+            payload=payload,
         )
 
     def _check_order(self, signed: SignedOrder) -> Instrument:
@@ -862,7 +863,9 @@ class Gateway:
         signed = self._signed(req)
         try:
             self._check_order(signed)
-            checked: BookOrder | ApiError = self._book_order(signed, req)
+            checked: BookOrder | ApiError = self._book_order(
+                signed, req.timeInForce, req.clientOrderId, encode_payload(signed)
+            )
         except ApiError as exc:  # answered after the signature, which is checked first
             checked = exc
         got = await self.verifier.submit((signed, checked))
@@ -950,21 +953,7 @@ class Gateway:
                 self.metrics.count_order(exc.code)
                 sink.answer(key, self._answer_of(exc))
                 continue
-            order = signed.order
-            book = BookOrder(
-                hash=signed.hash,
-                maker=order.maker,
-                series_id=order.series_id,
-                is_buy=order.is_buy,
-                amount=order.amount,
-                price=order.limit_price,
-                max_fee=order.max_fee,
-                nonce=order.nonce,
-                deadline=order.deadline,
-                tif=_TIF[tif],
-                client_order_id=client_order_id,
-                payload=payload,
-            )
+            book = self._book_order(signed, tif, client_order_id, payload)
             forward.append((book, _VerifiedReply(self, key, sink), sink))
         if forward:
             self.worker.hand_over(forward)
@@ -1078,10 +1067,7 @@ class Gateway:
         """`POST /v1/orders` with its body, after `place_head`: decode, intake (signature, checks,
         limits, funds, journal commit, match) and the answer (status, JSON, Retry-After)."""
         try:
-            try:
-                req = decode_place(body)
-            except msgspec.DecodeError as exc:
-                raise schema_error(exc) from None
+            req = parse_place(body)
             try:
                 view = await self._intake(req)
             except ApiError as exc:

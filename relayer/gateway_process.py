@@ -43,18 +43,17 @@ from collections import deque
 from typing import Any
 
 import msgspec
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from relayer.gateway import (
     INTAKE_BUCKETS,
     ApiError,
     TokenBuckets,
     bad_signature,
-    decode_place,
     encode_payload,
-    schema_error,
+    parse_place,
     signed_order,
 )
+from relayer.intake import json_answer
 from relayer.link import (
     MAX_HANDOFF,
     Answers,
@@ -94,8 +93,6 @@ _HAND_OFF_HEADERS = frozenset(
         b"proxy-connection",  # httptools reads it as Connection
     )
 )
-_JSON = b"content-type: application/json\r\ncontent-length: "
-_SERVER = b"server: uvicorn\r\n"  # what the main process's uvicorn sends
 
 
 def rate_limited(wait: float) -> ApiError:
@@ -151,7 +148,7 @@ class GatewayProcess:
         self.server: asyncio.Server | None = None
         self.stopping = False
         self.done: asyncio.Future[None] = self.loop.create_future()
-        self.date = b""
+        self.headers = b""
         # what this process answered since the last `Stats` frame
         self.requests: dict[int, int] = {}
         self.orders: dict[str, int] = {}
@@ -203,10 +200,7 @@ class GatewayProcess:
         for _ in range(min(FRAME_ORDERS, len(queued))):
             connection, body, started = queued.popleft()
             try:
-                try:
-                    req = decode_place(body)
-                except msgspec.DecodeError as exc:
-                    raise schema_error(exc) from None
+                req = parse_place(body)
                 try:
                     signed = signed_order(req, self.domain)
                     if not signed.is_valid():
@@ -282,7 +276,10 @@ class GatewayProcess:
 
     def _tick(self) -> None:
         """Once a second: the Date header, idle keep-alive connections, the `Stats` frame."""
-        self.date = b"date: " + email.utils.formatdate(usegmt=True).encode() + b"\r\n"
+        # the date and server lines uvicorn sends
+        self.headers = (
+            b"date: " + email.utils.formatdate(usegmt=True).encode() + b"\r\nserver: uvicorn\r\n"
+        )
         now = time.monotonic()
         for connection in list(self.connections):
             if (
@@ -425,14 +422,7 @@ class _Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        parts = [STATUS_LINE[status], process.date, _SERVER, _JSON, b"%d\r\n" % len(data)]
-        if retry_after is not None:
-            parts.append(b"retry-after: %d\r\n" % retry_after)
-        if not self.keep_alive:
-            parts.append(b"connection: close\r\n")
-        parts.append(b"\r\n")
-        parts.append(data)
-        transport.write(b"".join(parts))
+        transport.write(json_answer(status, process.headers, data, retry_after, self.keep_alive))
         if not self.keep_alive:
             transport.close()
             return

@@ -168,17 +168,27 @@ class IntakeProtocol(HttpToolsProtocol):
                 name + b": " + value + b"\r\n" for name, value in defaults
             )
             IntakeProtocol._headers_for = defaults
-        parts = [STATUS_LINE[status], IntakeProtocol._headers_bytes, _JSON, b"%d\r\n" % len(data)]
-        if retry_after is not None:
-            parts.append(b"retry-after: %d\r\n" % retry_after)
-        if not order.keep_alive:
-            parts.append(b"connection: close\r\n")
-        parts.append(b"\r\n")
-        parts.append(data)
-        self.transport.write(b"".join(parts))
+        self.transport.write(
+            json_answer(status, IntakeProtocol._headers_bytes, data, retry_after, order.keep_alive)
+        )
         if not order.keep_alive:
             self.transport.close()
         self.on_response_complete()
+
+
+def json_answer(
+    status: int, headers: bytes, data: bytes, retry_after: int | None, keep_alive: bool
+) -> bytes:
+    """A whole JSON response: status line, `headers` (each line with its CRLF: date, server),
+    content type and length, Retry-After, `connection: close` unless kept alive, the body."""
+    parts = [STATUS_LINE[status], headers, _JSON, b"%d\r\n" % len(data)]
+    if retry_after is not None:
+        parts.append(b"retry-after: %d\r\n" % retry_after)
+    if not keep_alive:
+        parts.append(b"connection: close\r\n")
+    parts.append(b"\r\n")
+    parts.append(data)
+    return b"".join(parts)
 
 
 def intake_protocol(gateway: Gateway) -> type[IntakeProtocol]:
