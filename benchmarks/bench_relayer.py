@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -91,39 +92,75 @@ def load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+_HEAD = (
+    b"POST /v1/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    b"Content-Length: %d\r\n\r\n"
+)
+_CONTENT_LENGTH = re.compile(rb"(?i)\r\ncontent-length: *(\d+)")
+
+
+class _Client(asyncio.Protocol):
+    """One keep-alive connection of the load generator: it sends its next request when the
+    answer to the last one is complete. A plain protocol (no stream reader, no coroutine per
+    header line): the generator shares the relayer's 2 cores, so its CPU per request counts."""
+
+    def __init__(self, queue: list[bytes], latencies: list[float], statuses: dict[int, int]):
+        self.queue, self.latencies, self.statuses = queue, latencies, statuses
+        self.buffer = bytearray()
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.started = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self._send_next()
+
+    def _send_next(self) -> None:
+        if not self.queue:
+            self.transport.close()
+            return
+        payload = self.queue.pop()
+        self.started = time.perf_counter()
+        self.transport.write(_HEAD % len(payload) + payload)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            found = _CONTENT_LENGTH.search(buffer, 0, end + 2)
+            total = end + 4 + (int(found.group(1)) if found else 0)
+            if len(buffer) < total:
+                return
+            self.latencies.append(time.perf_counter() - self.started)
+            code = int(buffer[9:12])
+            self.statuses[code] = self.statuses.get(code, 0) + 1
+            del buffer[:total]
+            self._send_next()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
 async def fire(
     port: int, requests: list[bytes], connections: int
 ) -> tuple[float, list[float], dict[int, int]]:
+    """`requests` over `connections` keep-alive connections, each sending its next request
+    when the last one is answered: (seconds, latencies, statuses)."""
     queue = list(reversed(requests))
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-
-    async def worker() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        while queue:
-            payload = queue.pop()
-            head = (
-                f"POST /v1/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(payload)}\r\n\r\n"
-            ).encode()
-            started = time.perf_counter()
-            writer.write(head + payload)
-            status_line = await reader.readline()
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-            code = int(status_line.split()[1])
-            statuses[code] = statuses.get(code, 0) + 1
-        writer.close()
-
+    loop = asyncio.get_running_loop()
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(connections)))
+    clients = []
+    for _ in range(connections):
+        _, client = await loop.create_connection(
+            lambda: _Client(queue, latencies, statuses), "127.0.0.1", port
+        )
+        clients.append(client)
+    await asyncio.gather(*(c.done for c in clients))
     return time.perf_counter() - started, latencies, statuses
 
 
