@@ -364,7 +364,7 @@ def main() -> None:
     parser.add_argument("--cross", action="store_true")
     parser.add_argument(
         "--gateways",
-        default="0,1",
+        default="0,1,2",
         help="STRIKELINE_RELAYER_GATEWAY_PROCESSES to measure, comma-separated (0: one process "
         "serves everything); each gets a fresh relayer and journal, the same signed orders",
     )
