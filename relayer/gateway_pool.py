@@ -121,7 +121,6 @@ class _Child:
         self.index = index
         self.listener = listener
         self.process: subprocess.Popen[bytes] | None = None
-        self.link: LinkProtocol | None = None
         self.link_out = _LinkOut(None)  # this process's; each start makes a new one
         self.handoff: socket.socket | None = None
         self.restarts: list[float] = []
@@ -165,7 +164,7 @@ class _Child:
         # the process started in its place (whose request ids start again from 1)
         link_out = _LinkOut(LinkWriter(link_here, timeout=2.0), self._kill)
         await loop.create_unix_connection(lambda: link, sock=link_here)
-        self.link, self.link_out = link, link_out
+        self.link_out = link_out
         settings = self.pool.gateway.settings
         domain = self.pool.gateway.chain.domain
         link_out.send(
@@ -223,7 +222,6 @@ class _Child:
             loop.remove_reader(self.handoff.fileno())
             self.handoff.close()
             self.handoff = None
-        self.link = None
         self.link_out.close()
         task = loop.create_task(self._reap())
         self.pool.tasks.add(task)

@@ -358,17 +358,8 @@ class Journal(ABC):
 
     def bodies(self, seqs: Sequence[int]) -> dict[int, bytes]:
         """The bodies of the committed events at these sequence numbers."""
-        out: dict[int, bytes] = {}
-        for start in range(0, len(seqs), READ_CHUNK):
-            chunk = list(seqs[start : start + READ_CHUNK])
-            rows = self.db.fetchall(
-                "SELECT seq, body FROM relayer_events WHERE seq IN ("
-                + ", ".join(["?"] * len(chunk))
-                + ")",
-                chunk,
-            )
-            out.update((int(seq), bytes(body)) for seq, body in rows)
-        return out
+        rows = self._bodies_in("SELECT seq, body FROM relayer_events WHERE seq", seqs)
+        return dict(rows)
 
     def archived_order(self, order_hash: bytes) -> ArchivedRow | None:
         """An order that left the engine's memory, if it did: `(hash, seq, body of its order
@@ -389,17 +380,18 @@ class Journal(ABC):
 
     def archived_matches_by_id(self, ids: Sequence[int]) -> list[bytes]:
         """The archived states of these matches (those archived), by id."""
+        rows = self._bodies_in("SELECT id, body FROM relayer_archived_matches WHERE id", ids)
+        return [body for _, body in sorted(rows)]
+
+    def _bodies_in(self, select: str, keys: Sequence[int]) -> list[tuple[int, bytes]]:
+        """`(key, body)` rows of `select` (ending in its key column) `IN keys`, `READ_CHUNK` keys
+        per query (SQLite bounds a statement's parameters)."""
         out: list[tuple[int, bytes]] = []
-        for start in range(0, len(ids), READ_CHUNK):
-            chunk = list(ids[start : start + READ_CHUNK])
-            rows = self.db.fetchall(
-                "SELECT id, body FROM relayer_archived_matches WHERE id IN ("
-                + ", ".join(["?"] * len(chunk))
-                + ")",
-                chunk,
-            )
-            out.extend((int(i), bytes(body)) for i, body in rows)
-        return [body for _, body in sorted(out)]
+        for start in range(0, len(keys), READ_CHUNK):
+            chunk = list(keys[start : start + READ_CHUNK])
+            rows = self.db.fetchall(f"{select} IN ({', '.join(['?'] * len(chunk))})", chunk)
+            out.extend((int(key), bytes(body)) for key, body in rows)
+        return out
 
     def archived_matches_of(self, order_hash: bytes) -> list[bytes]:
         """The archived states of the matches an order took part in, by id."""

@@ -37,7 +37,7 @@ class WorkerClosed(RelayerError):
     """The worker was closed; no more calls are accepted."""
 
 
-class Lane:
+class _Lane:
     """A dedicated thread fed from one event loop through a `queue.SimpleQueue`.
 
     Items submitted during one pass of the loop go over together, in one `put` scheduled with
@@ -99,14 +99,14 @@ class Lane:
     def _stop(self) -> None:
         if self._started:
             self._flush()
-            self._queue.put([STOP])
+            self._queue.put([_STOP])
 
     @property
     def running(self) -> bool:
         return self._started and self._thread.is_alive()
 
 
-STOP = object()
+_STOP = object()
 
 
 def _deliver(batch: list[tuple[Any, ...]], results: list[Any] | None, error: Any) -> None:
@@ -142,7 +142,7 @@ _PLACE = "place"
 _CALL = "call"
 
 
-class EngineWorker(Lane):
+class EngineWorker(_Lane):
     """Serialises every call to one `Engine` on one thread; batches `place` into `place_many`."""
 
     def __init__(
@@ -206,7 +206,7 @@ class EngineWorker(Lane):
         while True:
             self._take(buffer)
             item = buffer.popleft()
-            if item is STOP:
+            if item is _STOP:
                 return
             if item[0] is _CALL:
                 try:
@@ -219,7 +219,7 @@ class EngineWorker(Lane):
                     _send_back([item], [result], None)
                 continue
             batch = self._run_of(
-                buffer, item, self.max_batch, lambda x: x is not STOP and x[0] is _PLACE
+                buffer, item, self.max_batch, lambda x: x is not _STOP and x[0] is _PLACE
             )
             try:
                 results = self._place_many([order for _, order, _, _ in batch])
@@ -248,7 +248,7 @@ class EngineWorker(Lane):
         await asyncio.sleep(0)  # the answers the last batch sent back
 
 
-class BatchThread(Lane):
+class BatchThread(_Lane):
     """`await submit(item)` runs `fn` over every item queued meanwhile, on one dedicated thread,
     and hands each caller its own result: one thread hop per batch instead of per item.
 
@@ -275,9 +275,9 @@ class BatchThread(Lane):
         while True:
             self._take(buffer)
             first = buffer.popleft()
-            if first is STOP:
+            if first is _STOP:
                 return
-            batch = self._run_of(buffer, first, self.max_batch, lambda x: x is not STOP)
+            batch = self._run_of(buffer, first, self.max_batch, lambda x: x is not _STOP)
             try:
                 results = self.fn([item for item, _, _ in batch])
             except Exception as exc:  # a bug in fn: every caller of the batch gets it
